@@ -1,0 +1,114 @@
+//! The certificate bundle `kcsr-submit` writes back onto the media (`<stem>.bundle.yaml`) and
+//! `kcsr assemble` reads: everything the offline side needs to build a kubeconfig, plus an
+//! audit record. Only public material: certificates, CA certificates, names, times.
+
+use serde::{Deserialize, Serialize};
+
+use crate::yaml;
+
+/// `apiVersion` of the bundle.
+pub const API_VERSION: &str = "kcsr.dev/v1";
+/// `kind` of the bundle.
+pub const KIND: &str = "CertificateBundle";
+
+/// A certificate bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bundle {
+    /// [`API_VERSION`].
+    pub api_version: String,
+    /// [`KIND`].
+    pub kind: String,
+    /// The CSR object name.
+    pub name: String,
+    /// The user the certificate names (its CN).
+    pub user: String,
+    /// The groups (its O values).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The signer that issued it.
+    pub signer_name: String,
+    /// The cluster it is for.
+    pub cluster: BundleCluster,
+    /// The issued certificate, PEM (leaf first).
+    pub certificate: String,
+    /// The CA that signs client certificates, PEM, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<String>,
+    /// Who did what, when.
+    pub audit: Audit,
+}
+
+/// The cluster a bundle's certificate is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleCluster {
+    /// The cluster's name in the submitter's kubeconfig.
+    pub name: String,
+    /// The API server URL.
+    pub server: String,
+    /// The CA that signs the API server's certificate, PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority: Option<String>,
+    /// kubeconfig `tls-server-name`, if the submitter used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
+}
+
+/// The audit record of one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Audit {
+    /// SHA-256 of the request's public key (DER SubjectPublicKeyInfo).
+    pub public_key_sha256: String,
+    /// SHA-256 of the CSR manifest file as it was on the media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// Certificate serial, hex.
+    pub serial: String,
+    /// Certificate NotBefore, RFC 3339.
+    pub not_before: String,
+    /// Certificate NotAfter, RFC 3339.
+    pub not_after: String,
+    /// Requested lifetime in seconds, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_expiration_seconds: Option<i64>,
+    /// Who created the CSR object (`spec.username` as the server recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    /// When the object was created, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// Approval reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_reason: Option<String>,
+    /// Approval message (names the approver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_message: Option<String>,
+    /// When it was approved, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
+    /// When kcsr-submit fetched the certificate, RFC 3339.
+    pub fetched_at: String,
+    /// kcsr version that wrote the bundle.
+    pub kcsr_version: String,
+}
+
+impl Bundle {
+    /// Reads a bundle file.
+    pub fn parse(data: &[u8]) -> Result<Self, yaml::YamlError> {
+        let b: Self = yaml::parse_one(data, yaml::Snippets::Show)?;
+        if b.api_version != API_VERSION || b.kind != KIND {
+            return Err(yaml::YamlError::Parse(format!(
+                "apiVersion {:?} kind {:?} is not a kcsr certificate bundle ({API_VERSION} {KIND})",
+                b.api_version, b.kind
+            )));
+        }
+        Ok(b)
+    }
+
+    /// The bundle as YAML.
+    pub fn to_yaml(&self) -> Result<String, yaml::YamlError> {
+        yaml::to_string(self)
+    }
+}

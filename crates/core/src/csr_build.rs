@@ -1,0 +1,114 @@
+//! The PKCS#10 encoder (RFC 2986). rcgen's `DistinguishedName` keeps one value per attribute
+//! type, but Kubernetes groups are *repeated* O attributes, so kcsr encodes the request itself
+//! (see docs/decisions/0003-csr-encoding.md) and signs it with rcgen's key.
+
+use std::net::IpAddr;
+
+use rcgen::{KeyPair, PublicKeyData};
+use yasna::Tag;
+use yasna::models::ObjectIdentifier;
+
+use crate::names::{GroupName, UserName};
+
+const OID_CN: &[u64] = &[2, 5, 4, 3];
+const OID_O: &[u64] = &[2, 5, 4, 10];
+const OID_EXTENSION_REQUEST: &[u64] = &[1, 2, 840, 113_549, 1, 9, 14];
+const OID_SAN: &[u64] = &[2, 5, 29, 17];
+const OID_ECDSA_SHA256: &[u64] = &[1, 2, 840, 10_045, 4, 3, 2];
+const OID_ECDSA_SHA384: &[u64] = &[1, 2, 840, 10_045, 4, 3, 3];
+const OID_ED25519: &[u64] = &[1, 3, 101, 112];
+const OID_RSA_SHA256: &[u64] = &[1, 2, 840, 113_549, 1, 1, 11];
+
+pub(crate) fn build(
+    key: &KeyPair,
+    user: &UserName,
+    groups: &[GroupName],
+    dns: &[String],
+    ips: &[IpAddr],
+) -> Result<Vec<u8>, rcgen::Error> {
+    let spki = key.subject_public_key_info();
+    let (sig_oid, rsa) = if key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
+        (OID_ECDSA_SHA256, false)
+    } else if key.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        (OID_ECDSA_SHA384, false)
+    } else if key.algorithm() == &rcgen::PKCS_ED25519 {
+        (OID_ED25519, false)
+    } else if key.algorithm() == &rcgen::PKCS_RSA_SHA256 {
+        (OID_RSA_SHA256, true)
+    } else {
+        return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
+    };
+
+    let san = (!dns.is_empty() || !ips.is_empty()).then(|| {
+        yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                for d in dns {
+                    w.next()
+                        .write_tagged_implicit(Tag::context(2), |w| w.write_ia5_string(d));
+                }
+                for ip in ips {
+                    let bytes = match ip {
+                        IpAddr::V4(v4) => v4.octets().to_vec(),
+                        IpAddr::V6(v6) => v6.octets().to_vec(),
+                    };
+                    w.next()
+                        .write_tagged_implicit(Tag::context(7), |w| w.write_bytes(&bytes));
+                }
+            });
+        })
+    });
+
+    let tbs = yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_u8(0);
+            w.next().write_sequence(|w| {
+                rdn(w.next(), OID_CN, user.as_str());
+                for g in groups {
+                    rdn(w.next(), OID_O, g.as_str());
+                }
+            });
+            w.next().write_der(&spki);
+            w.next().write_tagged_implicit(Tag::context(0), |w| {
+                w.write_set(|w| {
+                    if let Some(san) = &san {
+                        w.next().write_sequence(|w| {
+                            w.next()
+                                .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
+                            w.next().write_set(|w| {
+                                w.next().write_sequence(|w| {
+                                    w.next().write_sequence(|w| {
+                                        w.next().write_oid(&ObjectIdentifier::from_slice(OID_SAN));
+                                        w.next().write_bytes(san);
+                                    });
+                                });
+                            });
+                        });
+                    }
+                });
+            });
+        });
+    });
+
+    let signature = crate::key::sign(key, &tbs)?;
+    Ok(yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_der(&tbs);
+            w.next().write_sequence(|w| {
+                w.next().write_oid(&ObjectIdentifier::from_slice(sig_oid));
+                if rsa {
+                    w.next().write_null();
+                }
+            });
+            w.next().write_bitvec_bytes(&signature, signature.len() * 8);
+        });
+    }))
+}
+
+fn rdn(w: yasna::DERWriter<'_>, oid: &[u64], value: &str) {
+    w.write_set(|w| {
+        w.next().write_sequence(|w| {
+            w.next().write_oid(&ObjectIdentifier::from_slice(oid));
+            w.next().write_utf8_string(value);
+        });
+    });
+}

@@ -1,0 +1,40 @@
+//! Shared logic of kcsr: names, signer rules, CSR and manifest models, the checks the cluster
+//! will make, and the media checksum file.
+//!
+//! This crate does no file, network or terminal I/O: it takes bytes and typed values and
+//! returns bytes, typed values and typed errors. The binaries own every path and every byte
+//! that leaves the process.
+//!
+//! Key generation, key parsing and CSR signing sit behind the `keys` feature (on by default) so
+//! that the connected binary, which builds without it, cannot generate or read private keys.
+#![warn(missing_docs)]
+
+pub mod bundle;
+pub mod cert;
+pub mod checks;
+pub mod csr;
+#[cfg(feature = "keys")]
+mod csr_build;
+pub mod digest;
+pub mod expiry;
+#[cfg(feature = "keys")]
+pub mod key;
+pub mod manifest;
+pub mod media;
+pub mod names;
+pub mod pem;
+pub mod rbac;
+pub mod signer;
+pub mod sums;
+pub mod time;
+pub mod usage;
+pub mod x509;
+pub mod yaml;
+
+/// The version of kcsr written into manifests (`kcsr.dev/version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether the cryptographic module in use is the FIPS 140-3 validated AWS-LC module.
+pub fn fips_mode() -> bool {
+    aws_lc_rs::try_fips_mode().is_ok()
+}

@@ -1,0 +1,44 @@
+//! The media layout: which files travel and how they are named (docs/formats.md).
+
+/// Suffix of a CSR manifest: `<stem>.csr.yaml`.
+pub const CSR_MANIFEST_SUFFIX: &str = ".csr.yaml";
+/// Suffix of a binding manifest: `<stem>.binding.yaml`.
+pub const BINDING_SUFFIX: &str = ".binding.yaml";
+/// Suffix of an issued certificate: `<stem>.crt`.
+pub const CERT_SUFFIX: &str = ".crt";
+/// Suffix of a certificate bundle: `<stem>.bundle.yaml`.
+pub const BUNDLE_SUFFIX: &str = ".bundle.yaml";
+/// Largest file kcsr reads from the media.
+pub const MAX_MEDIA_FILE_BYTES: u64 = 1 << 20;
+
+/// Whether `name` is a plain file name kcsr may create or read on the media: 1-255 of
+/// `[A-Za-z0-9._-]`, not starting with `.` (so never `.`, `..` or a hidden temp file).
+pub fn is_safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The stem of a media file with a known suffix.
+pub fn stem<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
+    name.strip_suffix(suffix).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_safe_file_name("alice-1a2b.csr.yaml"));
+        assert!(is_safe_file_name("SHA256SUMS"));
+        for bad in ["", ".", "..", ".tmp123", "a/b", "a b", "é", "a\\b"] {
+            assert!(!is_safe_file_name(bad), "{bad:?}");
+        }
+        assert_eq!(stem("alice.csr.yaml", CSR_MANIFEST_SUFFIX), Some("alice"));
+        assert_eq!(stem(".csr.yaml", CSR_MANIFEST_SUFFIX), None);
+    }
+}

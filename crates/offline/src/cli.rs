@@ -1,0 +1,233 @@
+//! Command-line definitions. Values are parsed into kcsr-core types here, at the boundary.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use kcsr_core::expiry::Expiration;
+use kcsr_core::key::KeyType;
+use kcsr_core::manifest::ApiVersion;
+use kcsr_core::names::{GroupName, ObjectName, UserName};
+use kcsr_core::signer::SignerName;
+use kcsr_core::usage::Usage;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failed (bad input, unreadable file, I/O error)
+  2  usage error
+  3  refused: a check or verification did not hold";
+
+/// Kubernetes client certificates across an air gap: the offline side.
+///
+/// Generates keys and CSRs, checks them against what the cluster will accept, and writes
+/// CertificateSigningRequest manifests onto removable media. Private keys stay in the key
+/// directory and never reach the media.
+#[derive(Debug, Parser)]
+#[command(name = "kcsr", version = version(), after_help = EXIT_CODES, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+fn version() -> &'static str {
+    if kcsr_core::fips_mode() {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (crypto: AWS-LC FIPS 140-3 module)"
+        )
+    } else {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (crypto: AWS-LC, not the FIPS module)"
+        )
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Generate a key and CSR for a user and write the CSR manifest onto the media
+    #[command(after_help = REQUEST_EXAMPLES)]
+    Request(RequestArgs),
+    /// Show what a CSR, CSR manifest, certificate, key or binding holds, and check it
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect(InspectArgs),
+    /// Check that an issued certificate matches its key or request
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+}
+
+const REQUEST_EXAMPLES: &str = "\
+Examples:
+  # A P-256 key for alice in group dev, a 30-day certificate requested from the client signer
+  kcsr request --user alice --group dev --keys ./keys --media ./media
+
+  # Bind the user to cluster-admin instead of using system:masters
+  kcsr request --user ops-admin --clusterrole cluster-admin --keys ./keys --media ./media
+
+  # Build the request for a key made earlier with openssl genrsa
+  kcsr request --user bob --key bob.key --media ./media
+
+  # A classic v1beta1 request for a cluster older than 1.22
+  kcsr request --user carol --api-version v1beta1 --keys ./keys --media ./media
+
+Exit codes: 0 written (or already on the media), 1 failed, 2 usage, 3 refused by a check.";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  kcsr inspect media/alice.csr.yaml
+  kcsr inspect --json alice.csr
+  openssl req -new -key k.pem -subj /CN=bob | kcsr inspect -
+
+Exit codes: 0 readable and acceptable, 1 unreadable or malformed, 3 a signature or check failed.";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  kcsr verify --cert media/alice.crt --key keys/alice.key.pem --ca client-ca.crt
+  kcsr verify --cert alice.crt --manifest media/alice.csr.yaml --at 2026-12-01T00:00:00Z
+
+Exit codes: 0 every check holds, 1 unreadable input, 3 a check failed.";
+
+/// Options of every reporting command.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print nothing but errors on stderr
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// The user: the certificate's CN
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: UserName,
+    /// A group: one O of the certificate (repeatable)
+    #[arg(long = "group", value_name = "GROUP")]
+    pub(crate) groups: Vec<GroupName>,
+    /// Directory for the private key (created 0700 if missing; never inside the media)
+    #[arg(long, value_name = "KEY_DIR", required_unless_present = "key")]
+    pub(crate) keys: Option<PathBuf>,
+    /// Directory of the removable media (created if missing)
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// Key to generate
+    #[arg(long, value_name = "TYPE", default_value = "p256", value_parser = parse_key_type, conflicts_with = "key")]
+    pub(crate) key_type: KeyType,
+    /// Build the CSR for this existing key instead of generating one (PKCS#8, PKCS#1, SEC1; PEM or DER)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// Write the new key as encrypted PKCS#8 (PBKDF2-SHA256 + AES-256-CBC)
+    #[arg(long, conflicts_with = "key")]
+    pub(crate) encrypt_key: bool,
+    /// Read the passphrase from this file (first line) instead of prompting
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Signer: client, kubelet-client, kubelet-serving or DOMAIN/PATH
+    #[arg(long, value_name = "SIGNER", default_value = "client")]
+    pub(crate) signer: SignerName,
+    /// Usage (repeatable); replaces the signer's defaults
+    #[arg(long = "usage", value_name = "USAGE")]
+    pub(crate) usages: Vec<Usage>,
+    /// DNS subject alternative name (repeatable; kubelet-serving)
+    #[arg(long = "dns", value_name = "NAME")]
+    pub(crate) dns: Vec<String>,
+    /// IP subject alternative name (repeatable; kubelet-serving)
+    #[arg(long = "ip", value_name = "ADDRESS")]
+    pub(crate) ips: Vec<IpAddr>,
+    /// Requested lifetime, e.g. 1h, 30d, 1y; default 30d (v1 only)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) expiration: Option<Expiration>,
+    /// certificates.k8s.io version: v1, or v1beta1 for clusters older than 1.22
+    #[arg(long, value_name = "VERSION", default_value = "v1")]
+    pub(crate) api_version: ApiVersion,
+    /// Leave spec.signerName out (v1beta1 only: the server picks the signer)
+    #[arg(long)]
+    pub(crate) no_signer: bool,
+    /// Also write a ClusterRoleBinding (or, with --namespace, a RoleBinding) to this ClusterRole
+    #[arg(long, value_name = "ROLE", conflicts_with = "role")]
+    pub(crate) clusterrole: Option<String>,
+    /// Also write a RoleBinding to this Role (needs --namespace)
+    #[arg(long, value_name = "ROLE", requires = "namespace")]
+    pub(crate) role: Option<String>,
+    /// Namespace of the RoleBinding
+    #[arg(long, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
+    /// Object name instead of the default <user>-<hash>
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<ObjectName>,
+    /// Replace an existing key and the user's request on the media
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    /// Show what would be written and write nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// Files to read (`-` for standard input)
+    #[arg(required = true, value_name = "FILE")]
+    pub(crate) files: Vec<PathBuf>,
+    /// Decrypt encrypted keys with the passphrase in this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The issued certificate (PEM or DER; the first certificate is the leaf)
+    #[arg(long, value_name = "CERT")]
+    pub(crate) cert: PathBuf,
+    /// The private key it must match
+    #[arg(long, value_name = "KEY", required_unless_present_any = ["csr", "manifest"], conflicts_with_all = ["csr", "manifest"])]
+    pub(crate) key: Option<PathBuf>,
+    /// The CSR it must match
+    #[arg(long, value_name = "CSR", conflicts_with = "manifest")]
+    pub(crate) csr: Option<PathBuf>,
+    /// The CSR manifest it must match
+    #[arg(long, value_name = "YAML")]
+    pub(crate) manifest: Option<PathBuf>,
+    /// The CA it must chain to
+    #[arg(long, value_name = "CA")]
+    pub(crate) ca: Option<PathBuf>,
+    /// Check validity at this time (RFC 3339) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) at: Option<i64>,
+    /// Expected user (defaults to the CSR's CN)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<UserName>,
+    /// Expected group (repeatable; defaults to the CSR's O values)
+    #[arg(long = "group", value_name = "GROUP")]
+    pub(crate) groups: Vec<GroupName>,
+    /// Decrypt an encrypted key with the passphrase in this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+fn parse_key_type(s: &str) -> Result<KeyType, String> {
+    s.parse()
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    kcsr_core::time::parse_rfc3339(s)
+        .ok_or_else(|| format!("{s:?} is not an RFC 3339 time like 2026-12-01T00:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

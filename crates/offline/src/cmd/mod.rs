@@ -1,0 +1,3 @@
+pub(crate) mod inspect;
+pub(crate) mod request;
+pub(crate) mod verify;

@@ -1,0 +1,33 @@
+//! `kcsr`: the offline side of kcsr. See `kcsr --help` and docs/operator-guide.md.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+mod cli;
+mod cmd;
+mod fail;
+mod media_dir;
+mod output;
+mod passphrase;
+mod paths;
+mod report;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Request(args) => cmd::request::run(args),
+        cli::Command::Inspect(args) => cmd::inspect::run(args),
+        cli::Command::Verify(args) => cmd::verify::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => {
+            report::say(&format!("error: {}", fail.message));
+            if let Some(hint) = &fail.hint {
+                report::say(&format!("hint: {hint}"));
+            }
+            ExitCode::from(fail.exit.code())
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The media directory as the offline side sees it: its `SHA256SUMS` and the files it lists.
+
+use std::path::{Path, PathBuf};
+
+use kcsr_core::media::MAX_MEDIA_FILE_BYTES;
+use kcsr_core::sums::{self, Sums};
+
+use crate::fail::{Context as _, Fail, Result};
+use crate::output::{self, Mode, Overwrite};
+
+pub(crate) struct MediaDir {
+    pub(crate) path: PathBuf,
+    pub(crate) sums: Sums,
+}
+
+impl MediaDir {
+    /// Opens (creating if missing) the media directory and reads its `SHA256SUMS`.
+    pub(crate) fn open(path: &Path, create: bool) -> Result<Self> {
+        if create {
+            output::create_dir(path, 0o755)
+                .context(|| format!("failed to create media directory {}", path.display()))?;
+        } else if !path.is_dir() {
+            return Err(Fail::new(format!(
+                "media directory {} does not exist",
+                path.display()
+            )));
+        }
+        let sums_path = path.join(sums::FILE_NAME);
+        let sums = if sums_path.exists() {
+            let data = output::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES)
+                .context(|| format!("failed to read {}", sums_path.display()))?;
+            Sums::parse(&data).map_err(|e| {
+                Fail::new(format!("{}: {e}", sums_path.display())).hint(
+                    "the checksum file is damaged; compare the media with its source before going on",
+                )
+            })?
+        } else {
+            Sums::default()
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            sums,
+        })
+    }
+
+    /// Reads a media file, refusing symlinks and oversized files.
+    pub(crate) fn read(&self, name: &str) -> Result<Vec<u8>> {
+        let p = self.path.join(name);
+        output::read_limited(&p, MAX_MEDIA_FILE_BYTES)
+            .context(|| format!("failed to read {}", p.display()))
+    }
+
+    /// Writes a public file onto the media and records it in the in-memory sums.
+    pub(crate) fn write(&mut self, name: &str, content: &[u8]) -> Result<PathBuf> {
+        let p = output::write_file(&self.path, name, content, Mode::Public, Overwrite::Allow)
+            .context(|| format!("failed to write {}", self.path.join(name).display()))?;
+        self.sums.insert(name, content);
+        Ok(p)
+    }
+
+    /// Writes `SHA256SUMS` atomically.
+    pub(crate) fn save_sums(&self) -> Result<PathBuf> {
+        let text = self.sums.render();
+        output::write_file(
+            &self.path,
+            sums::FILE_NAME,
+            text.as_bytes(),
+            Mode::Public,
+            Overwrite::Allow,
+        )
+        .context(|| {
+            format!(
+                "failed to write {}",
+                self.path.join(sums::FILE_NAME).display()
+            )
+        })
+    }
+}

@@ -1,0 +1,997 @@
+//! Behaviour of the `kcsr` binary: files written, modes, checks, refusals, resumption,
+//! and independent checks of what it writes with OpenSSL and `sha256sum -c`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test helpers may panic and write fixtures
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+
+const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kcsr(dir: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(KCSR)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn sh(dir: &Path, cmd: &str) -> (bool, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The CSR PEM inside a manifest, decoded from spec.request.
+fn request_pem(manifest: &Path) -> String {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("request:"))
+        .unwrap();
+    let b64 = line.trim_start().trim_start_matches("request:").trim();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn media_files(media: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(media)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn assert_no_key_material(media: &Path) {
+    for name in media_files(media) {
+        let data = std::fs::read(media.join(&name)).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&data).contains("PRIVATE KEY"),
+            "{name} holds key material"
+        );
+    }
+}
+
+#[test]
+fn request_writes_key_manifest_and_checksums_that_standard_tools_accept() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("kcsr-submit apply"), "{}", r.stderr);
+    let key = t.path().join("keys/alice.key.pem");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&t.path().join("keys")), 0o700);
+    let manifest = t.path().join("media/alice.csr.yaml");
+    assert_eq!(mode(&manifest), 0o644);
+    assert_eq!(
+        media_files(&t.path().join("media")),
+        vec!["SHA256SUMS", "alice.csr.yaml"]
+    );
+    let (ok, out) = sh(&t.path().join("media"), "sha256sum -c SHA256SUMS");
+    assert!(ok, "{out}");
+    let pem = request_pem(&manifest);
+    std::fs::write(t.path().join("req.pem"), &pem).unwrap();
+    let (ok, out) = sh(t.path(), "openssl req -in req.pem -verify -noout -subject");
+    assert!(ok && out.contains("CN = alice, O = dev"), "{out}");
+    // The CSR's key is the key in the key directory.
+    let (ok, out) = sh(
+        t.path(),
+        "test \"$(openssl req -in req.pem -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum)\" = \"$(openssl pkey -in keys/alice.key.pem -pubout -outform DER | sha256sum)\"",
+    );
+    assert!(ok, "{out}");
+    let yaml = std::fs::read_to_string(&manifest).unwrap();
+    for must in [
+        "apiVersion: certificates.k8s.io/v1",
+        "kind: CertificateSigningRequest",
+        "signerName: kubernetes.io/kube-apiserver-client",
+        "expirationSeconds: 2592000",
+        "- digital signature",
+        "- client auth",
+    ] {
+        assert!(yaml.contains(must), "{must}: {yaml}");
+    }
+    for never in ["username", "groups:", "uid:"] {
+        assert!(!yaml.contains(never), "{never}: {yaml}");
+    }
+    assert_no_key_material(&t.path().join("media"));
+}
+
+#[test]
+fn every_key_type_and_signer_produces_a_csr_openssl_verifies() {
+    let t = tempfile::tempdir().unwrap();
+    let signers: &[(&str, &[&str])] = &[
+        ("client", &["--user", "u", "--group", "g"]),
+        (
+            "kubelet-client",
+            &["--user", "system:node:n1", "--group", "system:nodes"],
+        ),
+        (
+            "kubelet-serving",
+            &[
+                "--user",
+                "system:node:n1",
+                "--group",
+                "system:nodes",
+                "--dns",
+                "n1.example",
+                "--ip",
+                "10.1.2.3",
+            ],
+        ),
+    ];
+    for kt in ["p256", "p384", "ed25519", "rsa2048", "rsa3072"] {
+        for (signer, who) in signers {
+            let name = format!("{kt}-{signer}");
+            let mut args = vec![
+                "request",
+                "--keys",
+                "keys",
+                "--media",
+                "media",
+                "--key-type",
+                kt,
+                "--signer",
+                signer,
+                "--name",
+                &name,
+            ];
+            args.extend_from_slice(who);
+            let r = kcsr(t.path(), &args);
+            assert_eq!(r.code, 0, "{kt} {signer}: {}", r.stderr);
+            let pem = request_pem(&t.path().join(format!("media/{name}.csr.yaml")));
+            std::fs::write(t.path().join("r.pem"), &pem).unwrap();
+            let (ok, out) = sh(t.path(), "openssl req -in r.pem -verify -noout -text");
+            assert!(ok, "{kt} {signer}: {out}");
+            let (ok, out) = sh(
+                t.path(),
+                &format!("openssl pkey -in keys/{name}.key.pem -noout"),
+            );
+            assert!(ok, "{kt} {signer}: {out}");
+            if *signer == "kubelet-serving" {
+                assert!(out.is_empty());
+                let (_, text) = sh(t.path(), "openssl req -in r.pem -noout -text");
+                assert!(
+                    text.contains("DNS:n1.example, IP Address:10.1.2.3"),
+                    "{text}"
+                );
+                let yaml = std::fs::read_to_string(t.path().join(format!("media/{name}.csr.yaml")))
+                    .unwrap();
+                assert!(yaml.contains("- server auth"), "{yaml}");
+            }
+            if kt.starts_with("rsa") {
+                let yaml = std::fs::read_to_string(t.path().join(format!("media/{name}.csr.yaml")))
+                    .unwrap();
+                assert!(yaml.contains("- key encipherment"), "{yaml}");
+            }
+        }
+    }
+    let (ok, out) = sh(&t.path().join("media"), "sha256sum -c --quiet SHA256SUMS");
+    assert!(ok, "{out}");
+    assert_no_key_material(&t.path().join("media"));
+}
+
+#[test]
+fn ed25519_warns() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "a",
+            "--key-type",
+            "ed25519",
+            "--keys",
+            "k",
+            "--media",
+            "m",
+        ],
+    );
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("warning [key-ed25519]"), "{}", r.stderr);
+}
+
+#[test]
+fn rerun_is_idempotent_and_resumes_after_an_interruption() {
+    let t = tempfile::tempdir().unwrap();
+    let args = [
+        "request", "--user", "alice", "--keys", "keys", "--media", "media",
+    ];
+    assert_eq!(kcsr(t.path(), &args).code, 0);
+    let first = std::fs::read(t.path().join("media/alice.csr.yaml")).unwrap();
+    let key = std::fs::read(t.path().join("keys/alice.key.pem")).unwrap();
+    let r = kcsr(t.path(), &args);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("already on the media"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(t.path().join("media/alice.csr.yaml")).unwrap(),
+        first
+    );
+
+    // Interrupted after the key was written: the media files are missing.
+    std::fs::remove_dir_all(t.path().join("media")).unwrap();
+    let r = kcsr(t.path(), &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("reused"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(t.path().join("keys/alice.key.pem")).unwrap(),
+        key
+    );
+    let again = std::fs::read_to_string(t.path().join("media/alice.csr.yaml")).unwrap();
+    let name = |y: &str| y.lines().find(|l| l.contains("name:")).unwrap().to_owned();
+    assert_eq!(
+        name(&again),
+        name(&String::from_utf8(first).unwrap()),
+        "same object name, no duplicate"
+    );
+
+    // A different request for the same user needs --force; --force makes a new key.
+    let r = kcsr(
+        t.path(),
+        &[
+            "request", "--user", "alice", "--group", "x", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("different request") && r.stderr.contains("hint: pass --force"),
+        "{}",
+        r.stderr
+    );
+    let r = kcsr(
+        t.path(),
+        &[
+            "request", "--user", "alice", "--group", "x", "--keys", "keys", "--media", "media",
+            "--force",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_ne!(
+        std::fs::read(t.path().join("keys/alice.key.pem")).unwrap(),
+        key
+    );
+    let (ok, out) = sh(&t.path().join("media"), "sha256sum -c SHA256SUMS");
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn refusals_write_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["--user", "root", "--group", "system:masters"],
+            3,
+            "admission-system-masters",
+        ),
+        (
+            &["--user", "a", "--expiration", "5m"],
+            3,
+            "may not specify a duration less than 600 seconds",
+        ),
+        (
+            &["--user", "a", "--signer", "legacy-unknown"],
+            3,
+            "legacy signerName is not allowed",
+        ),
+        (
+            &["--user", "a", "--signer", "kubernetes.io/nope"],
+            3,
+            "no Kubernetes component signs",
+        ),
+        (
+            &["--user", "a", "--usage", "server auth"],
+            3,
+            "invalid usage for client certificate: server auth",
+        ),
+        (
+            &["--user", "a", "--no-signer"],
+            1,
+            "--no-signer needs --api-version v1beta1",
+        ),
+        (
+            &["--user", "a", "--signer", "kubelet-client"],
+            3,
+            "subject organization is not system:nodes",
+        ),
+        (
+            &[
+                "--user",
+                "a",
+                "--signer",
+                "kubelet-serving",
+                "--group",
+                "system:nodes",
+            ],
+            3,
+            "DNS or IP subjectAltName is required",
+        ),
+        (&["--user", " a"], 2, "starts or ends with white space"),
+        (
+            &["--user", "a", "--usage", "Client Auth"],
+            2,
+            "supported values",
+        ),
+        (
+            &["--user", "a", "--signer", "example.com"],
+            2,
+            "example.com/signer-name",
+        ),
+        (
+            &["--user", "a", "--expiration", "10x"],
+            2,
+            "duration \"10x\"",
+        ),
+        (
+            &["--user", "a", "--namespace", "ns"],
+            1,
+            "--namespace needs --role or --clusterrole",
+        ),
+    ];
+    for (extra, code, text) in cases {
+        let mut args = vec!["request", "--keys", "keys", "--media", "media"];
+        args.extend_from_slice(extra);
+        let r = kcsr(t.path(), &args);
+        assert_eq!(r.code, *code, "{extra:?}: {}", r.stderr);
+        assert!(r.stderr.contains(text), "{extra:?}: {}", r.stderr);
+        assert!(r.stderr.contains("error"), "{extra:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        assert!(
+            !t.path().join("keys").exists() && !t.path().join("media").exists(),
+            "{extra:?} wrote files"
+        );
+    }
+}
+
+#[test]
+fn key_directory_inside_media_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    for keys in ["media", "media/keys", "./media/../media/k"] {
+        let r = kcsr(
+            t.path(),
+            &["request", "--user", "a", "--keys", keys, "--media", "media"],
+        );
+        assert_eq!(r.code, 1, "{keys}");
+        assert!(
+            r.stderr.contains("private keys must never reach the media"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!t.path().join("media").exists());
+}
+
+#[test]
+fn v1beta1_classic_walkthrough_is_allowed_with_a_loud_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "admin",
+            "--group",
+            "system:masters",
+            "--api-version",
+            "v1beta1",
+            "--no-signer",
+            "--keys",
+            "k",
+            "--media",
+            "m",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("WARNING: group system:masters bypasses all authorization"),
+        "{}",
+        r.stderr
+    );
+    let yaml = std::fs::read_to_string(t.path().join("m/admin.csr.yaml")).unwrap();
+    assert!(
+        yaml.contains("apiVersion: certificates.k8s.io/v1beta1"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("signerName") && !yaml.contains("expirationSeconds"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn existing_keys_from_openssl_are_used_in_place() {
+    let t = tempfile::tempdir().unwrap();
+    let key = fixture("rsa2048-pkcs1.key");
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "bob",
+            "--key",
+            key.to_str().unwrap(),
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("given with --key, not copied"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        media_files(&t.path().join("media")),
+        vec!["SHA256SUMS", "bob.csr.yaml"]
+    );
+    let pem = request_pem(&t.path().join("media/bob.csr.yaml"));
+    std::fs::write(t.path().join("r.pem"), pem).unwrap();
+    let (ok, out) = sh(
+        t.path(),
+        &format!(
+            "test \"$(openssl req -in r.pem -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum)\" = \"$(openssl pkey -in {} -pubout -outform DER | sha256sum)\"",
+            key.display()
+        ),
+    );
+    assert!(ok, "{out}");
+    let small = fixture("rsa1024-pkcs1.key");
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "old",
+            "--key",
+            small.to_str().unwrap(),
+            "--media",
+            "media2",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("RSA keys below 2048 bits are refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(!t.path().join("media2").exists());
+    // A key on the media is refused.
+    std::fs::copy(&key, t.path().join("media/k.pem")).unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "c",
+            "--key",
+            "media/k.pem",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("private keys must never travel"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("pass"), "a long passphrase\n").unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "enc",
+            "--encrypt-key",
+            "--passphrase-file",
+            "pass",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = std::fs::read_to_string(t.path().join("keys/enc.key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let (ok, out) = sh(
+        t.path(),
+        "openssl pkey -in keys/enc.key.pem -passin file:pass -noout",
+    );
+    assert!(ok, "{out}");
+    // Re-running needs the passphrase to read the key back.
+    let r = kcsr(
+        t.path(),
+        &[
+            "request", "--user", "enc", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("standard input is not a terminal")
+            && r.stderr.contains("--passphrase-file"),
+        "{}",
+        r.stderr
+    );
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "enc",
+            "--passphrase-file",
+            "pass",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("already on the media"), "{}", r.stderr);
+    // Without a passphrase source, a new encrypted key cannot be made.
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "e2",
+            "--encrypt-key",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(!t.path().join("keys/e2.key.pem").exists());
+    // Short passphrases are refused for new keys.
+    std::fs::write(t.path().join("short"), "abc\n").unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "e3",
+            "--encrypt-key",
+            "--passphrase-file",
+            "short",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("shorter than 8"), "{}", r.stderr);
+}
+
+#[test]
+fn dry_run_prints_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "d",
+            "--clusterrole",
+            "view",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("kind: CertificateSigningRequest")
+            && r.stdout.contains("kind: ClusterRoleBinding"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("PRIVATE KEY"));
+    assert!(!t.path().join("keys").exists() && !t.path().join("media").exists());
+}
+
+#[test]
+fn json_output_is_machine_readable_and_holds_no_key() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request", "--user", "j", "--group", "g", "--keys", "keys", "--media", "media",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["status"], "written");
+    assert_eq!(v["user"], "j");
+    assert_eq!(v["groups"][0], "g");
+    assert_eq!(v["signerName"], "kubernetes.io/kube-apiserver-client");
+    assert_eq!(v["key"]["source"], "new");
+    assert!(v["name"].as_str().unwrap().starts_with("j-"));
+    assert!(!r.stdout.contains("PRIVATE KEY") && !r.stderr.contains("PRIVATE KEY"));
+}
+
+#[test]
+fn bindings_are_written_next_to_the_request() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "ops",
+            "--clusterrole",
+            "cluster-admin",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let b = std::fs::read_to_string(t.path().join("media/ops.binding.yaml")).unwrap();
+    for must in [
+        "kind: ClusterRoleBinding",
+        "apiVersion: rbac.authorization.k8s.io/v1",
+        "kind: User",
+        "name: ops",
+        "kind: ClusterRole",
+        "name: cluster-admin",
+    ] {
+        assert!(b.contains(must), "{must}: {b}");
+    }
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "dev",
+            "--role",
+            "edit",
+            "--namespace",
+            "team",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let b = std::fs::read_to_string(t.path().join("media/dev.binding.yaml")).unwrap();
+    assert!(
+        b.contains("kind: RoleBinding")
+            && b.contains("namespace: team")
+            && b.contains("kind: Role\n"),
+        "{b}"
+    );
+    let (ok, out) = sh(&t.path().join("media"), "sha256sum -c SHA256SUMS");
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn golden_manifest_for_a_fixed_ed25519_key() {
+    let t = tempfile::tempdir().unwrap();
+    let key = fixture("ed25519.key.pem");
+    let r = kcsr(
+        t.path(),
+        &[
+            "request",
+            "--user",
+            "alice",
+            "--group",
+            "dev",
+            "--group",
+            "ops",
+            "--key",
+            key.to_str().unwrap(),
+            "--media",
+            "media",
+            "--name",
+            "alice-golden",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = std::fs::read_to_string(t.path().join("media/alice-golden.csr.yaml")).unwrap();
+    let golden = fixture("golden/alice.csr.yaml");
+    if std::env::var_os("KCSR_BLESS").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (bless with KCSR_BLESS=1)");
+    assert_eq!(got, want);
+}
+
+#[test]
+fn inspect_reads_what_openssl_makes_and_never_prints_keys() {
+    let t = tempfile::tempdir().unwrap();
+    let (ok, _) = sh(
+        t.path(),
+        "openssl req -new -newkey rsa:2048 -nodes -keyout k.pem -subj '/CN=carol/O=a/O=b' -out c.csr 2>/dev/null && sed 's/CERTIFICATE REQUEST/NEW CERTIFICATE REQUEST/' c.csr > legacy.csr && openssl req -in c.csr -outform DER -out c.der",
+    );
+    assert!(ok);
+    let r = kcsr(t.path(), &["inspect", "c.csr", "c.der", "k.pem"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("user          carol") && r.stdout.contains("groups        a, b"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("RSA 2048") && r.stdout.contains("verifies"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("private key (not shown)"), "{}", r.stdout);
+    let key_text = std::fs::read_to_string(t.path().join("k.pem")).unwrap();
+    let body_line = key_text.lines().nth(1).unwrap();
+    assert!(!r.stdout.contains(body_line) && !r.stderr.contains(body_line));
+
+    let r = kcsr(t.path(), &["inspect", "legacy.csr"]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(r.stdout.contains("pem-label"), "{}", r.stdout);
+
+    std::fs::write(t.path().join("junk"), "not anything").unwrap();
+    let r = kcsr(t.path(), &["inspect", "junk", "missing"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("error:"), "{}", r.stderr);
+
+    let r = kcsr(t.path(), &["inspect", "--json", "c.csr"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v[0]["content"]["csr"]["subject"]["common_names"][0],
+        "carol"
+    );
+    std::fs::set_permissions(
+        t.path().join("k.pem"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let r = kcsr(t.path(), &["inspect", "k.pem"]);
+    assert!(r.stdout.contains("others can read it"), "{}", r.stdout);
+}
+
+#[test]
+fn inspect_flags_a_tampered_manifest() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--keys", "keys", "--media", "media"
+            ]
+        )
+        .code,
+        0
+    );
+    let r = kcsr(t.path(), &["inspect", "media/alice.csr.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // Swap the request for another user's CSR: the fingerprint annotation no longer matches.
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "mallory", "--keys", "keys", "--media", "m2"
+            ]
+        )
+        .code,
+        0
+    );
+    let a = std::fs::read_to_string(t.path().join("media/alice.csr.yaml")).unwrap();
+    let m = std::fs::read_to_string(t.path().join("m2/mallory.csr.yaml")).unwrap();
+    let req = |y: &str| {
+        y.lines()
+            .find(|l| l.contains("request:"))
+            .unwrap()
+            .to_owned()
+    };
+    std::fs::write(
+        t.path().join("media/alice.csr.yaml"),
+        a.replace(&req(&a), &req(&m)),
+    )
+    .unwrap();
+    let r = kcsr(t.path(), &["inspect", "media/alice.csr.yaml"]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(r.stdout.contains("fingerprint-annotation"), "{}", r.stdout);
+}
+
+/// Signs the CSR in `manifest` with a throwaway CA as a signer would, using OpenSSL.
+fn issue_with_openssl(dir: &Path, manifest: &str, days: u32) {
+    let pem = request_pem(&dir.join(manifest));
+    std::fs::write(dir.join("issue.csr"), pem).unwrap();
+    std::fs::write(dir.join("ext.cnf"), "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n").unwrap();
+    let (ok, out) = sh(
+        dir,
+        &format!(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=test-client-ca -days 30 2>&1 && openssl x509 -req -in issue.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days {days} -extfile ext.cnf -out issued.crt 2>&1"
+        ),
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn verify_checks_key_subject_usages_validity_and_chain() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
+                "media"
+            ]
+        )
+        .code,
+        0
+    );
+    issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
+    let r = kcsr(
+        t.path(),
+        &[
+            "verify",
+            "--cert",
+            "issued.crt",
+            "--key",
+            "keys/alice.key.pem",
+            "--ca",
+            "ca.crt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("ok    public key") && r.stdout.contains("ok    chain"),
+        "{}",
+        r.stdout
+    );
+    let r = kcsr(
+        t.path(),
+        &[
+            "verify",
+            "--cert",
+            "issued.crt",
+            "--manifest",
+            "media/alice.csr.yaml",
+            "--ca",
+            "ca.crt",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "groups" && c["ok"] == true)
+    );
+
+    // Wrong key, wrong user, expired, other CA: each fails with exit 3 and says which.
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "bob", "--keys", "keys", "--media", "media"
+            ]
+        )
+        .code,
+        0
+    );
+    let r = kcsr(
+        t.path(),
+        &[
+            "verify",
+            "--cert",
+            "issued.crt",
+            "--key",
+            "keys/bob.key.pem",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.contains("FAIL  public key"), "{}", r.stdout);
+    let r = kcsr(
+        t.path(),
+        &[
+            "verify",
+            "--cert",
+            "issued.crt",
+            "--key",
+            "keys/alice.key.pem",
+            "--user",
+            "carol",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.contains("FAIL  user"), "{}", r.stdout);
+    let r = kcsr(
+        t.path(),
+        &[
+            "verify",
+            "--cert",
+            "issued.crt",
+            "--key",
+            "keys/alice.key.pem",
+            "--at",
+            "2099-01-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.contains("expired"), "{}", r.stdout);
+    let (ok, _) = sh(
+        t.path(),
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -out other.crt -subj /CN=other -days 3 2>/dev/null",
+    );
+    assert!(ok);
+    let r = kcsr(
+        t.path(),
+        &[
+            "verify",
+            "--cert",
+            "issued.crt",
+            "--key",
+            "keys/alice.key.pem",
+            "--ca",
+            "other.crt",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.contains("FAIL  chain"), "{}", r.stdout);
+    assert!(
+        r.stderr.starts_with("error: verification failed"),
+        "{}",
+        r.stderr
+    );
+}

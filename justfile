@@ -1,0 +1,36 @@
+# Developer entry points. `.ci/run` is the CI contract; `just ci` runs exactly it.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List recipes.
+default:
+    @just --list --unsorted
+
+# Everything CI runs, as CI runs it.
+ci:
+    bash .ci/run
+
+# The test suite (the README's test command).
+test *args:
+    cargo test --workspace --locked {{args}}
+
+# Formatting check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# The offline step into a scratch directory: keys in demo/keys, media in demo/media.
+demo dir="target/demo":
+    rm -rf {{dir}} && mkdir -p {{dir}}
+    cargo run -q -p kcsr-offline -- request --user alice --group dev --keys {{dir}}/keys --media {{dir}}/media
+    cargo run -q -p kcsr-offline -- request --user ops --clusterrole cluster-admin --keys {{dir}}/keys --media {{dir}}/media
+    cd {{dir}}/media && sha256sum -c SHA256SUMS
+    cargo run -q -p kcsr-offline -- inspect {{dir}}/media/alice.csr.yaml
+
+# Benchmarks: in-process cost per request, and whole runs against the openssl shell loop.
+bench:
+    cargo bench -p kcsr-core --bench request
+    bash bench/request-vs-openssl.sh
