@@ -80,7 +80,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     println!("kcsr-core: one request = keygen + CSR + checks + manifest YAML, one thread");
-    for kt in [KeyType::P256, KeyType::Ed25519, KeyType::P384, KeyType::Rsa2048] {
+    for kt in [
+        KeyType::P256,
+        KeyType::Ed25519,
+        KeyType::P384,
+        KeyType::Rsa2048,
+    ] {
         measure(kt, n);
     }
 }

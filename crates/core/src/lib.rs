@@ -28,6 +28,7 @@ pub mod signer;
 pub mod sums;
 pub mod time;
 pub mod usage;
+pub mod verify;
 pub mod x509;
 pub mod yaml;
 

@@ -27,6 +27,57 @@ pub fn stem<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
     name.strip_suffix(suffix).filter(|s| !s.is_empty())
 }
 
+/// One file found on the media, as the binaries scanned it.
+#[derive(Debug, Clone, Copy)]
+pub struct Found<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Whether it is a regular file (not a symlink, directory or device).
+    pub regular: bool,
+    /// Its content, if it could be read.
+    pub data: Option<&'a [u8]>,
+}
+
+/// Everything wrong with the media before anything is trusted: files that are not regular,
+/// names kcsr never writes, unreadable files, private key material, and every difference
+/// from `SHA256SUMS` (missing, extra, changed). Empty means the media is as written.
+pub fn audit<'a>(
+    sums: &crate::sums::Sums,
+    found: impl IntoIterator<Item = Found<'a>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut present = std::collections::BTreeMap::new();
+    for f in found {
+        if !f.regular {
+            problems.push(format!(
+                "{:?}: not a regular file (a symlink, directory or device)",
+                f.name
+            ));
+            continue;
+        }
+        if !is_safe_file_name(f.name) {
+            problems.push(format!("{:?}: not a file name kcsr writes", f.name));
+            continue;
+        }
+        let Some(data) = f.data else {
+            problems.push(format!(
+                "{}: unreadable or larger than {MAX_MEDIA_FILE_BYTES} bytes",
+                f.name
+            ));
+            continue;
+        };
+        if crate::pem::contains_private_key_marker(data) {
+            problems.push(format!(
+                "{}: contains private key material; it must not be on the media",
+                f.name
+            ));
+        }
+        present.insert(f.name.to_owned(), crate::digest::sha256(data));
+    }
+    problems.extend(sums.compare(&present).iter().map(ToString::to_string));
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

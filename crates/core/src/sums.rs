@@ -123,6 +123,11 @@ impl Sums {
             .insert(name.to_owned(), digest::sha256(content));
     }
 
+    /// Records `name` with a digest computed elsewhere.
+    pub fn insert_digest(&mut self, name: &str, digest: [u8; 32]) {
+        self.entries.insert(name.to_owned(), digest);
+    }
+
     /// Forgets `name`.
     pub fn remove(&mut self, name: &str) {
         self.entries.remove(name);

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+/// A value with the line and column it was read from.
+pub use serde_saphyr::Spanned;
 
 /// Largest YAML file kcsr reads. Real manifests are a few KiB; bundles and kubeconfigs tens.
 pub const MAX_YAML_BYTES: usize = 4 << 20;

@@ -55,6 +55,117 @@ pub(crate) enum Command {
     /// Check that an issued certificate matches its key or request
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
+    /// Request certificates for every user of a roster (CSV or YAML), in parallel
+    #[command(after_help = BATCH_EXAMPLES)]
+    Batch(BatchArgs),
+    /// Verify the certificates brought back on the media and write a kubeconfig
+    #[command(after_help = ASSEMBLE_EXAMPLES)]
+    Assemble(AssembleArgs),
+}
+
+const BATCH_EXAMPLES: &str = "\
+Roster formats:
+  CSV, a header row naming the columns; only user is required; groups are ';'-separated:
+    user,groups,key_type,signer,expiration,clusterrole
+    alice,dev;ops,p256,client,30d,
+    bob,dev,rsa2048,,90d,view
+  YAML, with defaults for every user:
+    defaults: {groups: [dev], key_type: p256, expiration: 30d}
+    users:
+      - user: alice
+      - {user: bob, key_type: rsa2048, clusterrole: view}
+
+Examples:
+  kcsr batch --roster team.csv --keys ./keys --media ./media
+  kcsr batch --roster team.yaml --keys ./keys --media ./media --jobs 4 --json
+
+Re-running the same roster after an interruption skips the users already done.
+Exit codes: 0 all written, 1 failed (nothing written for a bad roster), 3 some users failed (the others are kept).";
+
+#[derive(Debug, Args)]
+pub(crate) struct BatchArgs {
+    /// The roster: CSV (.csv) or YAML
+    #[arg(long, value_name = "FILE")]
+    pub(crate) roster: PathBuf,
+    /// Directory for the private keys (created 0700 if missing; never inside the media)
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// Directory of the removable media (created if missing)
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// Parallel workers (default: every core)
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<std::num::NonZeroUsize>,
+    /// certificates.k8s.io version for every request
+    #[arg(long, value_name = "VERSION", default_value = "v1")]
+    pub(crate) api_version: ApiVersion,
+    /// Write new keys as encrypted PKCS#8 (needs --passphrase-file)
+    #[arg(long, requires = "passphrase_file")]
+    pub(crate) encrypt_key: bool,
+    /// The passphrase for new and existing encrypted keys (first line)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Replace existing keys and requests instead of skipping users already done
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    /// Check the roster and build every request, write nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const ASSEMBLE_EXAMPLES: &str = "\
+Examples:
+  # One user's kubeconfig, ready to use
+  kcsr assemble --media ./media --keys ./keys --out alice.kubeconfig
+
+  # Add the user to an existing kubeconfig and switch to it
+  kcsr assemble --media ./media --keys ./keys --name alice --merge-into ~/.kube/config --set-current
+
+  # One kubeconfig per user on the media
+  kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs
+
+Exit codes: 0 written, 1 failed, 3 a certificate did not verify (nothing written).";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
+pub(crate) struct AssembleArgs {
+    /// The media directory with the bundles kcsr-submit wrote
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// The key directory kcsr request wrote the keys to
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// Only these requests (file stem, object name or user; repeatable); default all bundles
+    #[arg(long = "name", value_name = "NAME")]
+    pub(crate) names: Vec<String>,
+    /// Write one complete kubeconfig (0600) to this file
+    #[arg(long, value_name = "FILE", group = "target")]
+    pub(crate) out: Option<PathBuf>,
+    /// Write one kubeconfig per user into this directory (<stem>.kubeconfig, 0600)
+    #[arg(long, value_name = "DIR", group = "target")]
+    pub(crate) out_dir: Option<PathBuf>,
+    /// Add or replace these entries in an existing kubeconfig, keeping everything else
+    #[arg(long, value_name = "FILE", group = "target")]
+    pub(crate) merge_into: Option<PathBuf>,
+    /// Context name (default <user>@<cluster>; only with a single bundle)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) context: Option<String>,
+    /// With --merge-into, make the new context the current one
+    #[arg(long)]
+    pub(crate) set_current: bool,
+    /// Tolerated clock difference when checking validity
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub(crate) skew: Expiration,
+    /// Read the passphrase of encrypted keys from this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Replace an existing --out file or files in --out-dir
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
 }
 
 const REQUEST_EXAMPLES: &str = "\

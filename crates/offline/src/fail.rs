@@ -82,15 +82,3 @@ impl<T, E: std::error::Error> Context<T> for std::result::Result<T, E> {
         self.map_err(|e| Fail::new(format!("{}: {}", what(), chain(&e))))
     }
 }
-
-/// Adds a hint to a failure.
-pub(crate) trait Hint<T> {
-    fn hint(self, hint: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T> Hint<T> for Result<T> {
-    fn hint(self, hint: impl FnOnce() -> String) -> Result<T> {
-        // The innermost hint is the most specific one; keep it.
-        self.map_err(|f| if f.hint.is_some() { f } else { f.hint(hint()) })
-    }
-}

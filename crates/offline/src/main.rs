@@ -7,11 +7,13 @@ use clap::Parser as _;
 mod cli;
 mod cmd;
 mod fail;
+mod kubeconfig;
 mod media_dir;
-mod output;
 mod passphrase;
 mod paths;
+mod plan;
 mod report;
+mod roster;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -19,6 +21,8 @@ fn main() -> ExitCode {
         cli::Command::Request(args) => cmd::request::run(args),
         cli::Command::Inspect(args) => cmd::inspect::run(args),
         cli::Command::Verify(args) => cmd::verify::run(args),
+        cli::Command::Assemble(args) => cmd::assemble::run(args),
+        cli::Command::Batch(args) => cmd::batch::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

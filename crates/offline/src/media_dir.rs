@@ -6,7 +6,7 @@ use kcsr_core::media::MAX_MEDIA_FILE_BYTES;
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{Context as _, Fail, Result};
-use crate::output::{self, Mode, Overwrite};
+use kcsr_fs::{self as output, Mode, Overwrite};
 
 pub(crate) struct MediaDir {
     pub(crate) path: PathBuf,
@@ -43,19 +43,23 @@ impl MediaDir {
         })
     }
 
+    /// The media as it is, or an empty one if the directory does not exist yet (dry runs).
+    pub(crate) fn open_or_empty(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            Self::open(path, false)
+        } else {
+            Ok(Self {
+                path: path.to_owned(),
+                sums: Sums::default(),
+            })
+        }
+    }
+
     /// Reads a media file, refusing symlinks and oversized files.
     pub(crate) fn read(&self, name: &str) -> Result<Vec<u8>> {
         let p = self.path.join(name);
         output::read_limited(&p, MAX_MEDIA_FILE_BYTES)
             .context(|| format!("failed to read {}", p.display()))
-    }
-
-    /// Writes a public file onto the media and records it in the in-memory sums.
-    pub(crate) fn write(&mut self, name: &str, content: &[u8]) -> Result<PathBuf> {
-        let p = output::write_file(&self.path, name, content, Mode::Public, Overwrite::Allow)
-            .context(|| format!("failed to write {}", self.path.join(name).display()))?;
-        self.sums.insert(name, content);
-        Ok(p)
     }
 
     /// Writes `SHA256SUMS` atomically.

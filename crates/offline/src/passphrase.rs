@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use crate::fail::{Context as _, Fail, Result};
-use crate::output;
+use kcsr_fs as output;
 
 /// Why a passphrase is wanted: for a new key (asked twice) or for an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

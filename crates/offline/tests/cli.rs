@@ -270,6 +270,17 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
         "same object name, no duplicate"
     );
 
+    // Interrupted after the manifest but before SHA256SUMS: the re-run lists it, no new object.
+    std::fs::write(t.path().join("media/SHA256SUMS"), "").unwrap();
+    let r = kcsr(t.path(), &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (ok, out) = sh(&t.path().join("media"), "sha256sum -c SHA256SUMS");
+    assert!(ok && out.contains("alice.csr.yaml: OK"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("media/alice.csr.yaml")).unwrap(),
+        again
+    );
+
     // A different request for the same user needs --force; --force makes a new key.
     let r = kcsr(
         t.path(),
@@ -994,4 +1005,473 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
         "{}",
         r.stderr
     );
+}
+
+/// Puts an openssl-issued certificate for `stem` onto the media as kcsr-submit would:
+/// `<stem>.crt`, `<stem>.bundle.yaml`, both added to SHA256SUMS.
+fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
+    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
+    let media = dir.join("media");
+    let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
+    let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
+    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
+    let bundle = Bundle {
+        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
+        kind: kcsr_core::bundle::KIND.to_owned(),
+        name: format!("{stem}-test"),
+        user: user.to_owned(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
+        cluster: BundleCluster {
+            name: "test".to_owned(),
+            server: "https://127.0.0.1:6443".to_owned(),
+            certificate_authority: Some(ca.clone()),
+            tls_server_name: None,
+        },
+        certificate: cert.clone(),
+        client_ca: Some(ca),
+        audit: Audit {
+            public_key_sha256: info.public_key.fingerprint.clone(),
+            serial: info.serial.clone(),
+            not_before: kcsr_core::time::format_rfc3339(info.not_before),
+            not_after: kcsr_core::time::format_rfc3339(info.not_after),
+            fetched_at: "2026-11-28T00:00:00Z".to_owned(),
+            kcsr_version: "test".to_owned(),
+            ..Audit::default()
+        },
+    };
+    let yaml = bundle.to_yaml().unwrap();
+    std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
+    std::fs::write(media.join(format!("{stem}.crt")), &cert).unwrap();
+    let mut sums =
+        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
+    sums.insert(&format!("{stem}.bundle.yaml"), yaml.as_bytes());
+    sums.insert(&format!("{stem}.crt"), cert.as_bytes());
+    std::fs::write(media.join("SHA256SUMS"), sums.render()).unwrap();
+}
+
+fn kubeconfig_value(path: &Path) -> serde_json::Value {
+    kcsr_core::yaml::parse_one(
+        &std::fs::read(path).unwrap(),
+        kcsr_core::yaml::Snippets::Show,
+    )
+    .unwrap()
+}
+
+#[test]
+fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
+                "media"
+            ]
+        )
+        .code,
+        0
+    );
+    issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
+    bring_back(t.path(), "alice", "alice", &["dev"]);
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--out",
+            "out/alice.kubeconfig",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "try: kubectl --kubeconfig out/alice.kubeconfig --context alice@test auth whoami"
+        ),
+        "{}",
+        r.stderr
+    );
+    let kc = t.path().join("out/alice.kubeconfig");
+    assert_eq!(mode(&kc), 0o600);
+    let v = kubeconfig_value(&kc);
+    assert_eq!(v["current-context"], "alice@test");
+    assert_eq!(
+        v["clusters"][0]["cluster"]["server"],
+        "https://127.0.0.1:6443"
+    );
+    let b64 = |s: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        b64(&v["users"][0]["user"]["client-certificate-data"]),
+        std::fs::read(t.path().join("issued.crt")).unwrap()
+    );
+    let key = b64(&v["users"][0]["user"]["client-key-data"]);
+    assert_eq!(
+        key,
+        std::fs::read(t.path().join("keys/alice.key.pem")).unwrap()
+    );
+    assert_no_key_material(&t.path().join("media"));
+    // A second run refuses to overwrite without --force.
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--out",
+            "out/alice.kubeconfig",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    // The kubeconfig never goes onto the media.
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "media/k",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("must never travel"), "{}", r.stderr);
+}
+
+#[test]
+fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--keys", "keys", "--media", "media"
+            ]
+        )
+        .code,
+        0
+    );
+    issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
+    bring_back(t.path(), "alice", "alice", &[]);
+
+    // A changed byte in the bundle.
+    let bundle = t.path().join("media/alice.bundle.yaml");
+    let original = std::fs::read(&bundle).unwrap();
+    let mut changed = original.clone();
+    let last = changed.len() - 2;
+    changed[last] ^= 1;
+    std::fs::write(&bundle, &changed).unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("alice.bundle.yaml: content changed"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&bundle, &original).unwrap();
+
+    // An extra file and a key on the media.
+    std::fs::write(t.path().join("media/extra.txt"), "x").unwrap();
+    std::fs::write(
+        t.path().join("media/stolen.pem"),
+        "-----BEGIN PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains("extra.txt: present but not listed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("stolen.pem: contains private key material"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(t.path().join("media/extra.txt")).unwrap();
+    std::fs::remove_file(t.path().join("media/stolen.pem")).unwrap();
+
+    // Another key in the key directory.
+    std::fs::rename(
+        t.path().join("keys/alice.key.pem"),
+        t.path().join("alice.key.orig"),
+    )
+    .unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--keys", "keys", "--media", "other"
+            ]
+        )
+        .code,
+        0
+    );
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
+        ],
+    );
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr
+            .contains("alice.csr.yaml is not for the key keys/alice.key.pem"),
+        "{}",
+        r.stderr
+    );
+    assert!(!t.path().join("k1").exists());
+    std::fs::rename(
+        t.path().join("alice.key.orig"),
+        t.path().join("keys/alice.key.pem"),
+    )
+    .unwrap();
+
+    // The certificate names other groups than requested.
+    std::fs::write(t.path().join("media/alice.bundle.yaml"), &original).unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn assemble_merges_into_an_existing_kubeconfig_keeping_everything_else() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
+                "media"
+            ]
+        )
+        .code,
+        0
+    );
+    issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
+    bring_back(t.path(), "alice", "alice", &["dev"]);
+    let existing = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\n    x-unknown-field: keep-me\nusers:\n- name: admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: prod\npreferences: {}\nextensions: []\n";
+    std::fs::write(t.path().join("config"), existing).unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--merge-into",
+            "config",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = kubeconfig_value(&t.path().join("config"));
+    assert_eq!(
+        v["current-context"], "prod",
+        "left alone without --set-current"
+    );
+    assert_eq!(v["clusters"][0]["cluster"]["x-unknown-field"], "keep-me");
+    assert_eq!(v["users"][0]["user"]["token"], "abc");
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 2);
+    assert_eq!(v["contexts"][1]["name"], "alice@test");
+    assert_eq!(mode(&t.path().join("config")), 0o600);
+    // Again with --set-current: entries are replaced, not duplicated.
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--merge-into",
+            "config",
+            "--set-current",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = kubeconfig_value(&t.path().join("config"));
+    assert_eq!(v["current-context"], "alice@test");
+    assert_eq!(v["users"].as_array().unwrap().len(), 2);
+    // kubectl reads the result.
+    let (ok, out) = sh(
+        t.path(),
+        "kubectl --kubeconfig config config get-contexts -o name",
+    );
+    assert!(
+        ok && out.contains("alice@test") && out.contains("prod"),
+        "{out}"
+    );
+}
+
+#[test]
+fn batch_writes_every_user_of_a_csv_or_yaml_roster_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("team.csv"),
+        "user,groups,key_type,signer,expiration,clusterrole\nalice,dev;ops,p256,client,30d,\nbob,dev,rsa2048,,90d,view\n\"carol, the admin\",ops,ed25519,,,\n",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (v["written"].as_u64(), v["failed"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let media = t.path().join("media");
+    let files = media_files(&media);
+    assert!(
+        files.contains(&"bob.binding.yaml".to_owned())
+            && files.iter().any(|f| f.starts_with("carol-the-admin-")),
+        "{files:?}"
+    );
+    let (ok, out) = sh(&media, "sha256sum -c SHA256SUMS");
+    assert!(ok, "{out}");
+    for k in std::fs::read_dir(t.path().join("keys")).unwrap() {
+        assert_eq!(mode(&k.unwrap().path()), 0o600);
+    }
+    let bob = std::fs::read_to_string(media.join("bob.csr.yaml")).unwrap();
+    assert!(
+        bob.contains("expirationSeconds: 7776000") && bob.contains("- key encipherment"),
+        "{bob}"
+    );
+    assert_no_key_material(&media);
+
+    // Interrupted: one user's manifest never made it and SHA256SUMS is stale. The re-run
+    // finishes that user and skips the others (same object names, same keys).
+    let alice = std::fs::read_to_string(media.join("alice.csr.yaml")).unwrap();
+    std::fs::remove_file(media.join("bob.csr.yaml")).unwrap();
+    std::fs::write(media.join("SHA256SUMS"), "").unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (v["written"].as_u64(), v["unchanged"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(media.join("alice.csr.yaml")).unwrap(),
+        alice
+    );
+    let (ok, out) = sh(&media, "sha256sum -c SHA256SUMS");
+    assert!(ok && out.lines().count() == 4, "{out}");
+
+    std::fs::write(
+        t.path().join("more.yaml"),
+        "defaults: {groups: [dev], expiration: 7d}\nusers:\n  - user: dan\n  - {user: erin, key_type: p384, clusterrole: view}\n",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "batch",
+            "--roster",
+            "more.yaml",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("2 users: 2 written"), "{}", r.stderr);
+    let dan = std::fs::read_to_string(media.join("dan.csr.yaml")).unwrap();
+    assert!(dan.contains("expirationSeconds: 604800"), "{dan}");
+    let (ok, out) = sh(&media, "sha256sum -c SHA256SUMS");
+    assert!(ok && out.lines().count() == 7, "{out}");
+}
+
+#[test]
+fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("bad.csv"),
+        "user,groups\nok,dev\n,x\nbad\u{1}name,\nok,dup\n",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "batch", "--roster", "bad.csv", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for want in [
+        "line 3: user name is empty",
+        "line 4: user name",
+        "control character",
+        "line 5: user \"ok\" is already on line 2",
+    ] {
+        assert!(r.stderr.contains(want), "{want}: {}", r.stderr);
+    }
+    std::fs::write(
+        t.path().join("refused.yaml"),
+        "users:\n  - user: fine\n  - user: root\n    groups: [system:masters]\n",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "batch",
+            "--roster",
+            "refused.yaml",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 3:") && r.stderr.contains("admission-system-masters"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(t.path().join("cols.csv"), "user,colour\nx,blue\n").unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "batch", "--roster", "cols.csv", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("unknown column \"colour\""),
+        "{}",
+        r.stderr
+    );
+    assert!(!t.path().join("keys").exists() && !t.path().join("media").exists());
 }

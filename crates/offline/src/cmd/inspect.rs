@@ -22,7 +22,8 @@ use zeroize::Zeroizing;
 use crate::cli::InspectArgs;
 use crate::fail::{Fail, Result};
 use crate::passphrase::{self, Purpose};
-use crate::{output, report};
+use crate::report;
+use kcsr_fs as output;
 
 const MAX_INPUT: u64 = 4 << 20;
 

@@ -1,3 +1,5 @@
+pub(crate) mod assemble;
+pub(crate) mod batch;
 pub(crate) mod inspect;
 pub(crate) mod request;
 pub(crate) mod verify;

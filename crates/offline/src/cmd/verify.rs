@@ -1,39 +1,21 @@
 //! `kcsr verify`: does an issued certificate match its key or request, and chain to the CA?
 
-use std::collections::BTreeSet;
-
-use kcsr_core::cert::{self, CertInfo};
+use kcsr_core::cert;
 use kcsr_core::csr;
 use kcsr_core::key::{KeyError, PrivateKey};
 use kcsr_core::manifest::{self, Document};
-use kcsr_core::time;
 use kcsr_core::usage::Usage;
+use kcsr_core::verify::{self as check, Expected};
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::cli::VerifyArgs;
 use crate::fail::{Context as _, Fail, Result};
 use crate::passphrase::{self, Purpose};
-use crate::{output, report};
+use crate::report;
+use kcsr_fs as output;
 
 const MAX_INPUT: u64 = 4 << 20;
-
-/// What the certificate must match.
-struct Expected {
-    fingerprint: String,
-    user: Option<String>,
-    groups: Option<Vec<String>>,
-    usages: Vec<String>,
-    expiration_seconds: Option<i64>,
-}
-
-/// One verification step.
-#[derive(serde::Serialize)]
-pub(crate) struct Step {
-    pub(crate) check: &'static str,
-    pub(crate) ok: bool,
-    pub(crate) detail: String,
-}
 
 pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let cert_data = output::read_limited(&args.cert, MAX_INPUT)
@@ -50,7 +32,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
         None => None,
     };
     let now = args.at.unwrap_or_else(unix_now);
-    let steps = verify(&leaf, &expected, cas.as_deref(), now, 0);
+    let steps = check::certificate(&leaf, &expected, cas.as_deref(), now, 0);
 
     let failed = steps.iter().filter(|s| !s.ok).count();
     if args.output.json {
@@ -164,152 +146,4 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
         e.groups = Some(args.groups.iter().map(|g| g.as_str().to_owned()).collect());
     }
     Ok(e)
-}
-
-/// Runs every check of a certificate against what it must match.
-fn verify(
-    leaf: &CertInfo,
-    e: &Expected,
-    cas: Option<&[CertInfo]>,
-    now: i64,
-    skew: i64,
-) -> Vec<Step> {
-    let mut steps = Vec::new();
-    steps.push(Step {
-        check: "public key",
-        ok: leaf.public_key.fingerprint == e.fingerprint,
-        detail: if leaf.public_key.fingerprint == e.fingerprint {
-            format!("matches (sha256 {})", e.fingerprint)
-        } else {
-            format!(
-                "certificate has sha256 {}, expected {}",
-                leaf.public_key.fingerprint, e.fingerprint
-            )
-        },
-    });
-    if let Some(user) = &e.user {
-        let ok = leaf.subject.user() == Some(user.as_str());
-        steps.push(Step {
-            check: "user",
-            ok,
-            detail: if ok {
-                format!("{user:?}")
-            } else {
-                format!(
-                    "certificate names {:?}, expected {user:?}",
-                    leaf.subject.common_names
-                )
-            },
-        });
-    }
-    if let Some(groups) = &e.groups {
-        let want: BTreeSet<&String> = groups.iter().collect();
-        let have: BTreeSet<&String> = leaf.subject.organizations.iter().collect();
-        steps.push(Step {
-            check: "groups",
-            ok: want == have,
-            detail: if want == have {
-                format!("{:?}", leaf.subject.organizations)
-            } else {
-                format!(
-                    "certificate has {:?}, expected {groups:?}",
-                    leaf.subject.organizations
-                )
-            },
-        });
-    }
-    let missing: Vec<&String> = e
-        .usages
-        .iter()
-        .filter(|u| !leaf.usages.contains(u))
-        .collect();
-    steps.push(Step {
-        check: "usages",
-        ok: missing.is_empty(),
-        detail: if missing.is_empty() {
-            leaf.usages.join(", ")
-        } else {
-            format!("certificate lacks {missing:?} (it has {:?})", leaf.usages)
-        },
-    });
-    steps.push(Step {
-        check: "not a CA",
-        ok: !leaf.is_ca,
-        detail: if leaf.is_ca {
-            "the certificate is a CA (BasicConstraints CA:TRUE)".to_owned()
-        } else {
-            "CA:FALSE".to_owned()
-        },
-    });
-    let valid = leaf.is_valid_at(now, skew);
-    steps.push(Step {
-        check: "validity",
-        ok: valid,
-        detail: format!(
-            "{} to {} ({} at {})",
-            time::format_rfc3339(leaf.not_before),
-            time::format_rfc3339(leaf.not_after),
-            if valid {
-                "valid"
-            } else if now < leaf.not_before {
-                "not yet valid"
-            } else {
-                "expired"
-            },
-            time::format_rfc3339(now)
-        ),
-    });
-    if let Some(requested) = e.expiration_seconds {
-        let lifetime = leaf.not_after - leaf.not_before;
-        // The signer backdates NotBefore by 5 minutes (reference §9.2).
-        let detail = if lifetime + 600 < requested {
-            format!(
-                "requested {}, issued {}: the cluster capped it",
-                kcsr_core::expiry::human_seconds(requested),
-                kcsr_core::expiry::human_seconds(lifetime)
-            )
-        } else {
-            format!(
-                "requested {}, issued {}",
-                kcsr_core::expiry::human_seconds(requested),
-                kcsr_core::expiry::human_seconds(lifetime)
-            )
-        };
-        steps.push(Step {
-            check: "lifetime",
-            ok: true,
-            detail,
-        });
-    }
-    if let Some(cas) = cas {
-        let issuer = cas.iter().find(|ca| leaf.is_signed_by(ca));
-        let (ok, detail) = match issuer {
-            Some(ca) if !ca.is_ca => (
-                false,
-                format!("signed by {:?}, which is not a CA", ca.subject.display),
-            ),
-            Some(ca) if !ca.is_valid_at(now, skew) => (
-                false,
-                format!(
-                    "signed by {:?}, which is not valid at that time",
-                    ca.subject.display
-                ),
-            ),
-            Some(ca) => (true, format!("signed by {:?}", ca.subject.display)),
-            None => (
-                false,
-                format!(
-                    "not signed by any of the {} CA certificate(s) given (issuer {:?})",
-                    cas.len(),
-                    leaf.issuer
-                ),
-            ),
-        };
-        steps.push(Step {
-            check: "chain",
-            ok,
-            detail,
-        });
-    }
-    steps
 }

@@ -1,9 +1,10 @@
-//! The one audited module that creates files. Every file kcsr writes goes through
+//! The one audited module that creates files, shared by `kcsr` and `kcsr-submit`. Every file kcsr writes goes through
 //! [`write_file`]: a temporary file in the target directory (mode 0600 from creation), the
 //! content, `fsync`, the final mode, an atomic rename (or a no-clobber link for keys), and an
 //! `fsync` of the directory, so a crash leaves either the old file or the new one, never a
 //! torn one, and the operator's "done" means the bytes are on the device.
 #![allow(clippy::disallowed_methods)] // This is the sanctioned place; see the module docs.
+#![warn(missing_docs)]
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read as _, Write as _};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// Who may read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     /// 0600: private keys, kubeconfigs.
     Secret,
     /// 0644: manifests, certificates, checksums.
@@ -21,7 +22,7 @@ pub(crate) enum Mode {
 
 /// What to do when the target exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Overwrite {
+pub enum Overwrite {
     /// Replace it atomically.
     Allow,
     /// Fail with `AlreadyExists` (the check and the creation are one atomic step).
@@ -29,7 +30,7 @@ pub(crate) enum Overwrite {
 }
 
 /// Writes `content` to `dir/name` durably and atomically.
-pub(crate) fn write_file(
+pub fn write_file(
     dir: &Path,
     name: &str,
     content: &[u8],
@@ -79,12 +80,12 @@ pub(crate) fn write_file(
 }
 
 /// Makes a directory entry change durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Creates `dir` (and parents) if missing; new directories get `mode`.
-pub(crate) fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
+pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -106,7 +107,7 @@ pub(crate) fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
 
 /// Reads a regular file of at most `max` bytes. Refuses symlinks, devices and FIFOs, and
 /// never reads more than `max + 1` bytes however large the file claims to be.
-pub(crate) fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let meta = fs::symlink_metadata(path)?;
     if meta.file_type().is_symlink() {
         return Err(io::Error::new(
@@ -133,7 +134,112 @@ pub(crate) fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// Removes a file kcsr wrote (used by `--force` replacement of stale media files).
-pub(crate) fn remove_file(dir: &Path, name: &str) -> io::Result<()> {
+pub fn remove_file(dir: &Path, name: &str) -> io::Result<()> {
     fs::remove_file(dir.join(name))?;
     sync_dir(dir)
+}
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A directory.
+    Dir,
+    /// A device, FIFO or socket.
+    Other,
+}
+
+/// One entry of a scanned directory.
+#[derive(Debug)]
+pub struct ScannedEntry {
+    /// The name (lossily converted when not UTF-8).
+    pub name: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// The content of a regular file that could be read within the limit.
+    pub data: Option<Vec<u8>>,
+    /// Why a regular file could not be read.
+    pub error: Option<String>,
+}
+
+/// Lists `dir` without following links, reading each regular file of at most `max` bytes.
+/// Names for which `skip` is true are left out (e.g. the checksum file itself).
+pub fn scan_dir(
+    dir: &Path,
+    max: u64,
+    skip: impl Fn(&str) -> bool,
+) -> io::Result<Vec<ScannedEntry>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if skip(&name) {
+            continue;
+        }
+        let ft = entry.file_type()?;
+        let kind = if ft.is_symlink() {
+            EntryKind::Symlink
+        } else if ft.is_file() {
+            EntryKind::File
+        } else if ft.is_dir() {
+            EntryKind::Dir
+        } else {
+            EntryKind::Other
+        };
+        let (data, error) = if kind == EntryKind::File {
+            match read_limited(&entry.path(), max) {
+                Ok(d) => (Some(d), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, None)
+        };
+        out.push(ScannedEntry {
+            name,
+            kind,
+            data,
+            error,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_atomically_with_exact_modes_and_refuses_links() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_file(d.path(), "k", b"secret", Mode::Secret, Overwrite::Deny).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let e = write_file(d.path(), "k", b"again", Mode::Secret, Overwrite::Deny).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&p).unwrap(), b"secret");
+        let p = write_file(d.path(), "m", b"public", Mode::Public, Overwrite::Allow).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        write_file(d.path(), "m", b"public2", Mode::Public, Overwrite::Allow).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"public2");
+        std::os::unix::fs::symlink(&p, d.path().join("l")).unwrap();
+        assert!(write_file(d.path(), "l", b"x", Mode::Public, Overwrite::Allow).is_err());
+        assert!(read_limited(&d.path().join("l"), 100).is_err());
+        assert!(read_limited(&p, 3).is_err());
+        assert_eq!(read_limited(&p, 7).unwrap(), b"public2");
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
 }

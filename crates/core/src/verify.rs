@@ -1,0 +1,191 @@
+//! Does an issued certificate match what was requested? Shared by `kcsr verify`,
+//! `kcsr assemble` and `kcsr-submit` so that all three apply the same rules.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::cert::CertInfo;
+use crate::expiry::human_seconds;
+use crate::time;
+
+/// What the certificate must match.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// SHA-256 of the DER SubjectPublicKeyInfo of the key or CSR.
+    pub fingerprint: String,
+    /// The user (CN), when known.
+    pub user: Option<String>,
+    /// The groups (O values), when known; order does not matter.
+    pub groups: Option<Vec<String>>,
+    /// Usages that must all be present, in the API's spelling.
+    pub usages: Vec<String>,
+    /// The requested lifetime, to report capping.
+    pub expiration_seconds: Option<i64>,
+}
+
+/// One verification step and its result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// `public key`, `user`, `groups`, `usages`, `not a CA`, `validity`, `lifetime`, `chain`.
+    pub check: &'static str,
+    /// Whether it holds.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Whether every step holds.
+pub fn all_ok(steps: &[Step]) -> bool {
+    steps.iter().all(|s| s.ok)
+}
+
+/// Runs every check of `leaf` against `e`: public key, user, groups, usages, CA flag,
+/// validity at `now` (± `skew` seconds), the lifetime against the request (capping is
+/// reported, not failed), and, when `cas` is given, the chain to one of them.
+pub fn certificate(
+    leaf: &CertInfo,
+    e: &Expected,
+    cas: Option<&[CertInfo]>,
+    now: i64,
+    skew: i64,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    steps.push(Step {
+        check: "public key",
+        ok: leaf.public_key.fingerprint == e.fingerprint,
+        detail: if leaf.public_key.fingerprint == e.fingerprint {
+            format!("matches (sha256 {})", e.fingerprint)
+        } else {
+            format!(
+                "certificate has sha256 {}, expected {}",
+                leaf.public_key.fingerprint, e.fingerprint
+            )
+        },
+    });
+    if let Some(user) = &e.user {
+        let ok = leaf.subject.user() == Some(user.as_str());
+        steps.push(Step {
+            check: "user",
+            ok,
+            detail: if ok {
+                format!("{user:?}")
+            } else {
+                format!(
+                    "certificate names {:?}, expected {user:?}",
+                    leaf.subject.common_names
+                )
+            },
+        });
+    }
+    if let Some(groups) = &e.groups {
+        let want: BTreeSet<&String> = groups.iter().collect();
+        let have: BTreeSet<&String> = leaf.subject.organizations.iter().collect();
+        steps.push(Step {
+            check: "groups",
+            ok: want == have,
+            detail: if want == have {
+                format!("{:?}", leaf.subject.organizations)
+            } else {
+                format!(
+                    "certificate has {:?}, expected {groups:?}",
+                    leaf.subject.organizations
+                )
+            },
+        });
+    }
+    let missing: Vec<&String> = e
+        .usages
+        .iter()
+        .filter(|u| !leaf.usages.contains(u))
+        .collect();
+    steps.push(Step {
+        check: "usages",
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            leaf.usages.join(", ")
+        } else {
+            format!("certificate lacks {missing:?} (it has {:?})", leaf.usages)
+        },
+    });
+    steps.push(Step {
+        check: "not a CA",
+        ok: !leaf.is_ca,
+        detail: if leaf.is_ca {
+            "the certificate is a CA (BasicConstraints CA:TRUE)".to_owned()
+        } else {
+            "CA:FALSE".to_owned()
+        },
+    });
+    let valid = leaf.is_valid_at(now, skew);
+    steps.push(Step {
+        check: "validity",
+        ok: valid,
+        detail: format!(
+            "{} to {} ({} at {})",
+            time::format_rfc3339(leaf.not_before),
+            time::format_rfc3339(leaf.not_after),
+            if valid {
+                "valid"
+            } else if now < leaf.not_before {
+                "not yet valid"
+            } else {
+                "expired"
+            },
+            time::format_rfc3339(now)
+        ),
+    });
+    if let Some(requested) = e.expiration_seconds {
+        let lifetime = leaf.not_after - leaf.not_before;
+        // The signer backdates NotBefore by 5 minutes (reference §9.2).
+        let detail = if lifetime + 600 < requested {
+            format!(
+                "requested {}, issued {}: the cluster capped it",
+                human_seconds(requested),
+                human_seconds(lifetime)
+            )
+        } else {
+            format!(
+                "requested {}, issued {}",
+                human_seconds(requested),
+                human_seconds(lifetime)
+            )
+        };
+        steps.push(Step {
+            check: "lifetime",
+            ok: true,
+            detail,
+        });
+    }
+    if let Some(cas) = cas {
+        let issuer = cas.iter().find(|ca| leaf.is_signed_by(ca));
+        let (ok, detail) = match issuer {
+            Some(ca) if !ca.is_ca => (
+                false,
+                format!("signed by {:?}, which is not a CA", ca.subject.display),
+            ),
+            Some(ca) if !ca.is_valid_at(now, skew) => (
+                false,
+                format!(
+                    "signed by {:?}, which is not valid at that time",
+                    ca.subject.display
+                ),
+            ),
+            Some(ca) => (true, format!("signed by {:?}", ca.subject.display)),
+            None => (
+                false,
+                format!(
+                    "not signed by any of the {} CA certificate(s) given (issuer {:?})",
+                    cas.len(),
+                    leaf.issuer
+                ),
+            ),
+        };
+        steps.push(Step {
+            check: "chain",
+            ok,
+            detail,
+        });
+    }
+    steps
+}

@@ -1,0 +1,416 @@
+//! One user's request, shared by `kcsr request` and `kcsr batch`: the parsed spec, the key,
+//! the CSR and its checks, the manifests, and how they compare with what the media holds.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use kcsr_core::checks::{self, Finding, Request};
+use kcsr_core::csr::CsrInfo;
+use kcsr_core::expiry::Expiration;
+use kcsr_core::key::{KeyError, KeyType, PrivateKey};
+use kcsr_core::manifest::{self, ApiVersion, CsrManifest, NameInputs, NewCsrManifest};
+use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX};
+use kcsr_core::names::{GroupName, ObjectName, UserName, is_dns1123_label, is_dns1123_subdomain};
+use kcsr_core::rbac::{BindingManifest, Grant};
+use kcsr_core::signer::SignerName;
+use kcsr_core::sums::Sums;
+use kcsr_core::usage::Usage;
+use kcsr_fs::{self as output, Mode, Overwrite};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::fail::{Context as _, Fail, Result};
+use crate::passphrase::{self, Purpose};
+use crate::report;
+
+/// Default lifetime when none is given (v1).
+pub(crate) const DEFAULT_EXPIRATION_SECONDS: i64 = 30 * 86_400;
+
+/// What one user asks for, fully parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) user: UserName,
+    pub(crate) groups: Vec<GroupName>,
+    pub(crate) key_type: KeyType,
+    pub(crate) signer: Option<SignerName>,
+    pub(crate) usages: Vec<Usage>,
+    pub(crate) dns: Vec<String>,
+    pub(crate) ips: Vec<IpAddr>,
+    pub(crate) expiration: Option<Expiration>,
+    pub(crate) api_version: ApiVersion,
+    pub(crate) grant: Option<Grant>,
+    pub(crate) name: Option<ObjectName>,
+}
+
+impl Spec {
+    /// The file stem: `--name`, else the user's slug.
+    pub(crate) fn stem(&self) -> String {
+        match &self.name {
+            Some(n) => n.as_str().to_owned(),
+            None => self.user.slug(),
+        }
+    }
+}
+
+/// `--clusterrole`/`--role`/`--namespace` into a grant, with the names checked.
+pub(crate) fn grant(
+    clusterrole: Option<&str>,
+    role: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Option<Grant>> {
+    let g = match (clusterrole, role, namespace) {
+        (Some(r), None, None) => Some(Grant::ClusterRole(r.to_owned())),
+        (Some(r), None, Some(ns)) => {
+            Some(Grant::ClusterRoleInNamespace(r.to_owned(), ns.to_owned()))
+        }
+        (None, Some(r), Some(ns)) => Some(Grant::Role(r.to_owned(), ns.to_owned())),
+        (None, Some(_), None) => {
+            return Err(Fail::new("a Role binding needs a namespace").hint("add --namespace NS"));
+        }
+        (None, None, Some(_)) => {
+            return Err(Fail::new("--namespace needs --role or --clusterrole")
+                .hint("add --role ROLE or --clusterrole ROLE, or drop --namespace"));
+        }
+        (Some(_), Some(_), _) => {
+            return Err(Fail::new("--clusterrole and --role exclude each other"));
+        }
+        (None, None, None) => None,
+    };
+    if let Some(g) = &g {
+        let (role, ns) = match g {
+            Grant::ClusterRole(r) => (r, None),
+            Grant::ClusterRoleInNamespace(r, ns) | Grant::Role(r, ns) => (r, Some(ns)),
+        };
+        // Role names are path segments; RBAC allows ':' (e.g. system:aggregate-to-view).
+        if role.is_empty()
+            || role.contains('/')
+            || role.contains('%')
+            || role.chars().any(char::is_control)
+        {
+            return Err(Fail::new(format!(
+                "role name {role:?} is not a valid Kubernetes role name"
+            )));
+        }
+        if !is_dns1123_subdomain(role) && !role.contains(':') {
+            return Err(Fail::new(format!(
+                "role name {role:?} is not a valid Kubernetes role name"
+            )));
+        }
+        if let Some(ns) = ns
+            && !is_dns1123_label(ns)
+        {
+            return Err(Fail::new(format!(
+                "namespace {ns:?} is not a DNS-1123 label (lowercase letters, digits and '-')"
+            )));
+        }
+    }
+    Ok(g)
+}
+
+/// The signer, or none for a v1beta1 request that lets the server choose.
+pub(crate) fn signer(
+    signer: &SignerName,
+    no_signer: bool,
+    api: ApiVersion,
+) -> Result<Option<SignerName>> {
+    if !no_signer {
+        return Ok(Some(signer.clone()));
+    }
+    if api == ApiVersion::V1 {
+        return Err(Fail::new(
+            "--no-signer needs --api-version v1beta1: v1 requires spec.signerName",
+        )
+        .hint("drop --no-signer, or add --api-version v1beta1 for a cluster older than 1.22"));
+    }
+    Ok(None)
+}
+
+/// The lifetime: as given, else 30 days for v1 (v1beta1 has none).
+pub(crate) fn expiration(api: ApiVersion, given: Option<Expiration>) -> Option<Expiration> {
+    match (api, given) {
+        (ApiVersion::V1, None) => Some(Expiration::from_seconds(DEFAULT_EXPIRATION_SECONDS)),
+        (_, e) => e,
+    }
+}
+
+/// Where the key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeySource {
+    /// Generated now.
+    New,
+    /// Found in the key directory from an earlier (possibly interrupted) run.
+    Reused,
+    /// Given with --key.
+    External,
+}
+
+/// The request built and checked in memory; nothing written yet.
+pub(crate) struct Built {
+    pub(crate) name: ObjectName,
+    pub(crate) csr: CsrInfo,
+    pub(crate) usages: Vec<Usage>,
+    pub(crate) expiration: Option<Expiration>,
+    pub(crate) manifest_file: String,
+    pub(crate) manifest_yaml: String,
+    pub(crate) binding_file: String,
+    pub(crate) binding_yaml: Option<String>,
+    pub(crate) findings: Vec<Finding>,
+}
+
+/// Builds the CSR, runs every check, and renders the manifests. Error-level findings fail
+/// with exit 3 and the findings in the message.
+pub(crate) fn build(spec: &Spec, key: &PrivateKey) -> Result<Built> {
+    let stem = spec.stem();
+    let csr = key
+        .sign_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
+        .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
+    let usages = if spec.usages.is_empty() {
+        checks::default_usages(spec.signer.as_ref(), key.kind())
+    } else {
+        spec.usages.clone()
+    };
+    let expiration = expiration(spec.api_version, spec.expiration);
+    let findings = checks::check(&Request {
+        api_version: spec.api_version,
+        signer: spec.signer.as_ref(),
+        usages: &usages,
+        expiration_seconds: expiration.map(Expiration::seconds),
+        csr: &csr,
+    });
+    if checks::has_errors(&findings) {
+        let mut message = format!(
+            "the request for user {:?} would be refused by the cluster; nothing was written\n",
+            report::sanitize(spec.user.as_str())
+        );
+        message.push_str(report::findings(&findings, "  ").trim_end());
+        return Err(Fail::new(message)
+            .hint("fix what the findings above name and run kcsr again")
+            .refused());
+    }
+    let mut subject = vec![spec.user.as_str().to_owned()];
+    subject.extend(spec.groups.iter().map(|g| format!("O={g}")));
+    subject.extend(spec.dns.iter().map(|d| format!("DNS={d}")));
+    subject.extend(spec.ips.iter().map(|i| format!("IP={i}")));
+    let name = match &spec.name {
+        Some(n) => n.clone(),
+        None => manifest::default_object_name(&NameInputs {
+            user_slug: &stem,
+            spki_der: &csr.public_key.spki_der,
+            subject: &subject,
+            signer: spec.signer.as_ref(),
+            usages: &usages,
+            expiration,
+            api_version: spec.api_version,
+        }),
+    };
+    let manifest_yaml = CsrManifest::new(&NewCsrManifest {
+        api_version: spec.api_version,
+        name: &name,
+        csr: &csr,
+        signer: spec.signer.as_ref(),
+        usages: &usages,
+        expiration,
+    })
+    .to_yaml()
+    .map_err(|e| Fail::new(format!("failed to encode the manifest: {e}")))?;
+    let binding_yaml = spec
+        .grant
+        .as_ref()
+        .map(|g| BindingManifest::for_user(&name, &spec.user, g).to_yaml())
+        .transpose()
+        .map_err(|e| Fail::new(format!("failed to encode the binding: {e}")))?;
+    Ok(Built {
+        manifest_file: format!("{stem}{CSR_MANIFEST_SUFFIX}"),
+        binding_file: format!("{stem}{BINDING_SUFFIX}"),
+        name,
+        csr,
+        usages,
+        expiration,
+        manifest_yaml,
+        binding_yaml,
+        findings,
+    })
+}
+
+/// How the media compares with a built request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MediaState {
+    /// No request for this stem.
+    Absent,
+    /// The same request (object name, key and binding); the files' digests, to (re)record.
+    Same(Vec<(String, [u8; 32])>),
+    /// Another request for this stem.
+    Different,
+}
+
+/// Whether the media already holds this request. A manifest with the same object name and
+/// public key is the same request even if `SHA256SUMS` does not list it yet (a run
+/// interrupted between the two writes): its digest is returned so it gets listed.
+pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
+    let manifest_path = media.join(&built.manifest_file);
+    if !manifest_path.exists() {
+        return Ok(MediaState::Absent);
+    }
+    let data = output::read_limited(&manifest_path, kcsr_core::media::MAX_MEDIA_FILE_BYTES)
+        .context(|| format!("failed to read {}", manifest_path.display()))?;
+    let docs = manifest::parse_documents(&data).map_err(|e| {
+        Fail::new(format!("{}: {e}", manifest_path.display()))
+            .hint("the file on the media is damaged; pass --force to replace it")
+    })?;
+    let same = match docs.as_slice() {
+        [manifest::Document::Csr(m)] => {
+            m.metadata.name == built.name.as_str()
+                && m.decode_request()
+                    .is_ok_and(|c| c.public_key.fingerprint == built.csr.public_key.fingerprint)
+        }
+        _ => false,
+    };
+    if !same {
+        return Ok(MediaState::Different);
+    }
+    let mut files = vec![(
+        built.manifest_file.clone(),
+        kcsr_core::digest::sha256(&data),
+    )];
+    let binding_path = media.join(&built.binding_file);
+    match &built.binding_yaml {
+        Some(b) => {
+            match output::read_limited(&binding_path, kcsr_core::media::MAX_MEDIA_FILE_BYTES) {
+                Ok(existing) if existing == b.as_bytes() => {
+                    files.push((
+                        built.binding_file.clone(),
+                        kcsr_core::digest::sha256(&existing),
+                    ));
+                }
+                _ => return Ok(MediaState::Different),
+            }
+        }
+        None if binding_path.exists() => return Ok(MediaState::Different),
+        None => {}
+    }
+    Ok(MediaState::Same(files))
+}
+
+/// Reads a key, asking for a passphrase when it is encrypted.
+pub(crate) fn read_key(path: &Path, passphrase_file: Option<&Path>) -> Result<PrivateKey> {
+    let data = Zeroizing::new(
+        output::read_limited(path, 1 << 20)
+            .context(|| format!("failed to read key {}", path.display()))?,
+    );
+    match PrivateKey::from_bytes(&data, None) {
+        Err(KeyError::NeedPassphrase) => {
+            let pass = passphrase::obtain(
+                passphrase_file,
+                Purpose::Existing,
+                &path.display().to_string(),
+            )?;
+            PrivateKey::from_bytes(&data, Some(&pass))
+                .map_err(|e| Fail::new(format!("{}: {e}", path.display())))
+        }
+        Err(e @ KeyError::RsaTooSmall(_)) => Err(Fail::new(format!("{}: {e}", path.display()))
+            .hint("generate a new key: kcsr request --key-type rsa2048 (or p256)")
+            .refused()),
+        other => other.map_err(|e| {
+            Fail::new(format!("{}: {e}", path.display())).hint(
+                "convert it with openssl pkey -in FILE -out key.pem (add -traditional for PKCS#1)",
+            )
+        }),
+    }
+}
+
+/// The key for `spec` in the key directory: reused when present (unless `force`), else new.
+pub(crate) fn obtain_key(
+    spec: &Spec,
+    key_path: &Path,
+    force: bool,
+    passphrase_file: Option<&Path>,
+) -> Result<(PrivateKey, KeySource)> {
+    if key_path.exists() && !force {
+        let key = read_key(key_path, passphrase_file).map_err(|f| {
+            if f.hint.is_some() {
+                f
+            } else {
+                f.hint(format!(
+                    "pass --force to replace {} with a new key",
+                    key_path.display()
+                ))
+            }
+        })?;
+        if key.kind() != &spec.key_type.kind() {
+            return Err(Fail::new(format!(
+                "{} holds a {} key but key type {} was asked for",
+                key_path.display(),
+                key.kind(),
+                spec.key_type
+            ))
+            .hint("pass --force to replace the key, or ask for the existing key's type"));
+        }
+        return Ok((key, KeySource::Reused));
+    }
+    let key = PrivateKey::generate(spec.key_type).map_err(|e| Fail::new(e.to_string()))?;
+    Ok((key, KeySource::New))
+}
+
+/// Writes a new key: 0600, create-new (atomic replace only with `force`), fsynced with its
+/// directory.
+pub(crate) fn write_key(
+    key: &PrivateKey,
+    path: &Path,
+    passphrase: Option<&SecretString>,
+    force: bool,
+) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    output::create_dir(dir, 0o700)
+        .context(|| format!("failed to create key directory {}", dir.display()))?;
+    let pem = match passphrase {
+        Some(p) => key
+            .to_encrypted_pem(p)
+            .map_err(|e| Fail::new(e.to_string()))?,
+        None => key.to_pem(),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Fail::new(format!("{} is not a file path", path.display())))?;
+    let overwrite = if force {
+        Overwrite::Allow
+    } else {
+        Overwrite::Deny
+    };
+    output::write_file(dir, name, pem.as_bytes(), Mode::Secret, overwrite).map_err(|e| {
+        Fail::new(format!("failed to write key {}: {e}", path.display()))
+            .hint("pass --force to replace an existing key")
+    })
+}
+
+/// Writes the request's media files (manifest, binding; removes a stale binding) and records
+/// their digests in `sums`. `SHA256SUMS` itself is the caller's to save.
+pub(crate) fn write_media(media: &Path, built: &Built, sums: &mut Sums) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let write = |name: &str, content: &str| {
+        output::write_file(
+            media,
+            name,
+            content.as_bytes(),
+            Mode::Public,
+            Overwrite::Allow,
+        )
+        .context(|| format!("failed to write {}", media.join(name).display()))
+    };
+    written.push(write(&built.manifest_file, &built.manifest_yaml)?);
+    sums.insert(&built.manifest_file, built.manifest_yaml.as_bytes());
+    match &built.binding_yaml {
+        Some(b) => {
+            written.push(write(&built.binding_file, b)?);
+            sums.insert(&built.binding_file, b.as_bytes());
+        }
+        None => {
+            if media.join(&built.binding_file).exists() {
+                output::remove_file(media, &built.binding_file)
+                    .context(|| format!("failed to remove the stale {}", built.binding_file))?;
+            }
+            sums.remove(&built.binding_file);
+        }
+    }
+    Ok(written)
+}
