@@ -1,0 +1,188 @@
+//! docs/operator-guide.md cannot drift: every console block that follows a
+//! `<!-- run HOST: COMMAND -->` marker is produced by running COMMAND on that host (a
+//! directory tree) against the test API server, with run-to-run noise (hashes, times, ports)
+//! replaced by placeholders. The test fails when the file differs from what the commands
+//! print today; `KCSR_BLESS=1 cargo test -p kcsr-e2e --test guide` rewrites it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
+
+use std::path::{Path, PathBuf};
+
+use kcsr_e2e::{Host, binary, carry, run};
+use kcsr_testapi::{Config, TestServer, UserSpec};
+
+fn guide_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operator-guide.md")
+}
+
+/// Replaces what changes between runs: hex runs with digits (fingerprints, object-name
+/// hashes, serials), RFC 3339 times, loopback ports.
+fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
+    let mut s = text.to_owned();
+    for (root, name) in roots {
+        s = s.replace(&root.display().to_string(), name);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        // 2026-11-28T16:55:26Z
+        if i + 20 <= chars.len() {
+            let w: String = chars[i..i + 20].iter().collect();
+            let b = w.as_bytes();
+            let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+            if digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10) && b[10] == b'T' && digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19) && b[19] == b'Z' {
+                out.push_str("<time>");
+                i += 20;
+                continue;
+            }
+        }
+        if chars[i..].starts_with(&['1', '2', '7', '.', '0', '.', '0', '.', '1', ':']) {
+            out.push_str("127.0.0.1:<port>");
+            i += 10;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            continue;
+        }
+        let boundary = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        if boundary {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || ('a'..='f').contains(&chars[j])) {
+                j += 1;
+            }
+            let run = &chars[i..j];
+            let end_ok = j == chars.len() || !chars[j].is_ascii_alphanumeric();
+            if end_ok && run.len() >= 8 && run.iter().any(char::is_ascii_digit) && run.iter().any(|c| c.is_ascii_alphabetic()) {
+                out.push_str(if run.len() == 64 { "<sha256>" } else { "<hex>" });
+                i = j;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+struct Session {
+    offline: Host,
+    connected: Host,
+    kcsr: PathBuf,
+    submit: PathBuf,
+    _server: TestServer,
+    _tmp: tempfile::TempDir,
+}
+
+impl Session {
+    fn exec(&self, host: &str, command: &str) -> String {
+        if let Some(rest) = command.strip_prefix("carry ") {
+            let (from, to) = rest.split_once(" to ").expect("carry FROM to TO");
+            let (fh, fp) = from.split_once(':').unwrap();
+            let (th, tp) = to.split_once(':').unwrap();
+            carry(&self.host(fh).path(fp), &self.host(th).path(tp));
+            return String::new();
+        }
+        let (host, sub) = host.split_once('/').unwrap_or((host, ""));
+        let h = self.host(host);
+        let cwd = h.root.join(sub);
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let (program, args) = words.split_first().unwrap();
+        let program = match *program {
+            "kcsr" => self.kcsr.clone(),
+            "kcsr-submit" => self.submit.clone(),
+            other => PathBuf::from(other),
+        };
+        let r = run(&program, args, &cwd, &h.home());
+        let mut text = r.stdout;
+        text.push_str(&r.stderr);
+        if r.code != 0 {
+            text.push_str(&format!("(exit code {})\n", r.code));
+        }
+        normalize(&text, &[(&self.offline.root, "~"), (&self.connected.root, "~")])
+    }
+
+    fn host(&self, name: &str) -> &Host {
+        match name {
+            "offline" => &self.offline,
+            "connected" => &self.connected,
+            other => panic!("unknown host {other:?} in the guide"),
+        }
+    }
+}
+
+#[test]
+fn operator_guide_shows_real_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let offline = Host::new(tmp.path(), "offline");
+    let connected = Host::new(tmp.path(), "connected");
+    let server = TestServer::start(Config {
+        users: vec![UserSpec { name: "submitter".into(), groups: vec!["operators".into()] }],
+        ..Config::default()
+    })
+    .unwrap();
+    std::fs::copy(server.admin_kubeconfig(), connected.path("approver.kubeconfig")).unwrap();
+    std::fs::copy(server.kubeconfig_for("submitter"), connected.path("submitter.kubeconfig")).unwrap();
+    std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
+    let session = Session { offline, connected, kcsr: binary("kcsr"), submit: binary("kcsr-submit"), _server: server, _tmp: tmp };
+
+    let original = std::fs::read_to_string(guide_path()).unwrap();
+    let mut out = String::new();
+    let mut lines = original.lines().peekable();
+    let mut ran = 0;
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        let Some(marker) = line.trim().strip_prefix("<!-- run ").and_then(|m| m.strip_suffix("-->")) else {
+            continue;
+        };
+        let (host, command) = marker.trim().split_once(": ").expect("<!-- run HOST: COMMAND -->");
+        let output = session.exec(host, command);
+        ran += 1;
+        if command.starts_with("carry ") {
+            continue;
+        }
+        // Replace the console block that follows the marker.
+        assert_eq!(lines.peek().map(|l| l.trim()), Some("```console"), "a console block must follow {marker}");
+        for l in lines.by_ref() {
+            if l.trim() == "```" {
+                break;
+            }
+        }
+        out.push_str("```console\n$ ");
+        out.push_str(command);
+        out.push('\n');
+        out.push_str(&output);
+        if !output.is_empty() && !output.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("```\n");
+    }
+    assert!(ran > 0, "no <!-- run --> markers in the guide");
+    if std::env::var_os("KCSR_BLESS").is_some() {
+        std::fs::write(guide_path(), &out).unwrap();
+        return;
+    }
+    if out != original {
+        let diff: Vec<String> = out
+            .lines()
+            .zip(original.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(10)
+            .map(|(n, (a, b))| format!("line {}:\n  now:  {a}\n  file: {b}", n + 1))
+            .collect();
+        panic!(
+            "docs/operator-guide.md no longer matches what the commands print:\n{}\nrun `KCSR_BLESS=1 cargo test -p kcsr-e2e --test guide` and review the diff",
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn normalize_replaces_noise_only() {
+    let text = "alice-3f9a2c1d0e at 2026-11-28T16:55:26Z on https://127.0.0.1:43121 digital signature added\nsha256 6ed3fadad2dc6525db8d0e129002ca5aa4a643407a24df0f4804b72a883fe67a";
+    assert_eq!(
+        normalize(text, &[]),
+        "alice-<hex> at <time> on https://127.0.0.1:<port> digital signature added\nsha256 <sha256>"
+    );
+}

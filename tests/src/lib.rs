@@ -1,0 +1,183 @@
+//! Helpers of the whole-gap tests: two host directory trees, media copied (not shared)
+//! between them, the real binaries run as processes, and real kubectl.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test support
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A finished command.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 if killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32, what: &str) -> Self {
+        assert_eq!(self.code, code, "{what}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The path of a workspace binary, which `cargo test --workspace` has built. Refuses a
+/// binary older than the sources it is built from, so a stale binary never passes a test.
+pub fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+    let path = target.join("debug").join(name);
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run `cargo build --workspace --bins` (cargo test --workspace builds it)", path.display()));
+    let newest = newest_source(&workspace().join("crates"));
+    assert!(
+        built >= newest,
+        "{} is older than its sources: run `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+fn newest_source(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let p = entry.path();
+        let name = entry.file_name();
+        if p.is_dir() {
+            if name != "tests" && name != "target" {
+                newest = newest.max(newest_source(&p));
+            }
+        } else if p.extension().is_some_and(|e| e == "rs") || name == "Cargo.toml" {
+            newest = newest.max(entry.metadata().unwrap().modified().unwrap());
+        }
+    }
+    newest
+}
+
+/// Runs `program args` in `dir` with no standard input and `HOME` set to `home`.
+pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    Run::from(out)
+}
+
+/// Real kubectl (on every machine and in CI; a missing kubectl fails the test).
+pub fn kubectl(kubeconfig: &Path, args: &[&str], home: &Path) -> Run {
+    let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let out = Command::new("kubectl")
+        .args(&full)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kubectl must be installed (.ci/run installs it)");
+    Run::from(out)
+}
+
+/// One simulated machine: its own directory tree.
+#[derive(Debug)]
+pub struct Host {
+    /// Its root.
+    pub root: PathBuf,
+}
+
+impl Host {
+    /// A host under `base/name`, with `home/`.
+    pub fn new(base: &Path, name: &str) -> Self {
+        let root = base.join(name);
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        Self { root }
+    }
+
+    /// `root/rel`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Its HOME.
+    pub fn home(&self) -> PathBuf {
+        self.root.join("home")
+    }
+}
+
+/// Carries the media: copies every file of `from` into `to` (which is emptied first), the way
+/// a USB stick moves between machines. Copy, not share.
+pub fn carry(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).unwrap();
+    }
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "media holds a non-file: {:?}", entry.path());
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files_below(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that no file below `dir` holds a PEM private-key label or material of any key
+/// file in `keys_dir`: 32-byte runs of its DER, the start of its base64 (a PEM body), or the
+/// start of the base64 of its PEM text (a kubeconfig's `client-key-data`).
+pub fn assert_no_key_material(dir: &Path, keys_dir: &Path) {
+    use base64::Engine as _;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let mut needles: Vec<Vec<u8>> = Vec::new();
+    for key_file in files_below(keys_dir) {
+        let pem_text = std::fs::read(&key_file).unwrap();
+        let der = kcsr_core::pem::parse(&pem_text).unwrap()[0].der.to_vec();
+        needles.extend(der.chunks(32).filter(|c| c.len() == 32).map(<[u8]>::to_vec));
+        needles.push(b64(&der).as_bytes()[..40].to_vec());
+        needles.push(b64(&pem_text).as_bytes()[..60].to_vec());
+    }
+    assert!(!needles.is_empty(), "no keys found in {}", keys_dir.display());
+    for f in files_below(dir) {
+        let data = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&data).contains("PRIVATE KEY"),
+            "{} holds a PEM private key",
+            f.display()
+        );
+        for n in &needles {
+            assert!(!data.windows(n.len()).any(|w| w == n.as_slice()), "{} holds private key material", f.display());
+        }
+    }
+}
