@@ -164,13 +164,19 @@ fn inspect_bytes(data: &[u8], passphrase: Option<&SecretString>) -> Shown {
             Err(e) => unreadable_bytes(e),
         };
     }
-    if let Ok(c) = csr::parse_der(data, None) {
-        return show_csr(&c);
-    }
+    let csr_error = match csr::parse_der(data, None) {
+        Ok(c) => return show_csr(&c),
+        Err(e) => e,
+    };
     if let Ok(c) = cert::parse_der(data) {
         return show_certs(&[c]);
     }
-    show_key(data, passphrase)
+    match PrivateKey::from_bytes(data, passphrase) {
+        Err(KeyError::Unreadable(_)) => unreadable_bytes(format!(
+            "not a certificate or private key, and as a CSR: {csr_error}"
+        )),
+        _ => show_key(data, passphrase),
+    }
 }
 
 fn unreadable_bytes(why: impl std::fmt::Display) -> Shown {
