@@ -34,3 +34,11 @@ demo dir="target/demo":
 bench:
     cargo bench -p kcsr-core --bench request
     bash bench/request-vs-openssl.sh
+
+# Install kcsr, its completions and man page (PREFIX=/usr/local by default).
+install prefix="/usr/local":
+    cargo build --release --locked -p kcsr-offline
+    install -m 0755 target/release/kcsr {{prefix}}/bin/kcsr
+    mkdir -p {{prefix}}/share/man/man1 {{prefix}}/share/bash-completion/completions
+    target/release/kcsr man > {{prefix}}/share/man/man1/kcsr.1
+    target/release/kcsr completions bash > {{prefix}}/share/bash-completion/completions/kcsr

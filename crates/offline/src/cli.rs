@@ -61,6 +61,18 @@ pub(crate) enum Command {
     /// Verify the certificates brought back on the media and write a kubeconfig
     #[command(after_help = ASSEMBLE_EXAMPLES)]
     Assemble(AssembleArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\""
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(after_help = "Examples:\n  kcsr man > /usr/local/share/man/man1/kcsr.1")]
+    Man,
 }
 
 const BATCH_EXAMPLES: &str = "\

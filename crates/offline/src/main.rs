@@ -23,6 +23,25 @@ fn main() -> ExitCode {
         cli::Command::Verify(args) => cmd::verify::run(args),
         cli::Command::Assemble(args) => cmd::assemble::run(args),
         cli::Command::Batch(args) => cmd::batch::run(args),
+        cli::Command::Completions { shell } => {
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "kcsr", &mut out);
+            report::data(&String::from_utf8_lossy(&out));
+            Ok(())
+        }
+        cli::Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(<cli::Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+            {
+                Ok(()) => {
+                    report::data(&String::from_utf8_lossy(&out));
+                    Ok(())
+                }
+                Err(e) => Err(fail::Fail::new(format!("cannot render the man page: {e}"))),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1475,3 +1475,30 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
     );
     assert!(!t.path().join("keys").exists() && !t.path().join("media").exists());
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let t = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let r = kcsr(t.path(), &["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for sub in ["request", "inspect", "verify", "assemble", "batch"] {
+            assert!(r.stdout.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    let (ok, out) = sh(
+        t.path(),
+        &format!("{KCSR} completions bash > c.bash && bash -n c.bash"),
+    );
+    assert!(ok, "{out}");
+    let r = kcsr(t.path(), &["man"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.starts_with(".ie")
+            && r.stdout.contains(".TH kcsr 1")
+            && r.stdout.contains("request"),
+        "{}",
+        &r.stdout[..200]
+    );
+    assert_eq!(kcsr(t.path(), &["completions", "tcsh"]).code, 2);
+}
