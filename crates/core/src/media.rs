@@ -48,6 +48,14 @@ pub fn audit<'a>(
     let mut problems = Vec::new();
     let mut present = std::collections::BTreeMap::new();
     for f in found {
+        // A temporary file left by an interrupted atomic write (kcsr-fs names them
+        // `.kcsr-*.tmp`): never listed, never trusted, ignored unless it holds a key.
+        if f.name.starts_with(".kcsr-") && f.name.ends_with(".tmp") && f.regular {
+            if f.data.is_some_and(crate::pem::contains_private_key_marker) {
+                problems.push(format!("{}: contains private key material; it must not be on the media", f.name));
+            }
+            continue;
+        }
         if !f.regular {
             problems.push(format!(
                 "{:?}: not a regular file (a symlink, directory or device)",

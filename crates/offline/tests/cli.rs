@@ -1502,3 +1502,51 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     );
     assert_eq!(kcsr(t.path(), &["completions", "tcsh"]).code, 2);
 }
+
+#[test]
+fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--keys", "keys", "--media", "media"
+            ]
+        )
+        .code,
+        0
+    );
+    issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
+    bring_back(t.path(), "alice", "alice", &[]);
+    std::fs::write(
+        t.path().join("media/.kcsr-Ab12Cd.tmp"),
+        "apiVersion: certificates.k8s.io/v1\nkind: Certif",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "k",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // ...but one holding a key is refused like any other file.
+    std::fs::write(
+        t.path().join("media/.kcsr-Zz99Yy.tmp"),
+        "-----BEGIN PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "assemble", "--media", "media", "--keys", "keys", "--out", "k2",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(".kcsr-Zz99Yy.tmp: contains private key material"),
+        "{}",
+        r.stderr
+    );
+}

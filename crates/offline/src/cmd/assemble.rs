@@ -98,10 +98,8 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
 
 /// `SHA256SUMS` against the files present; no symlinks, special files or keys on the media.
 fn check_media(media: &MediaDir) -> Result<()> {
-    let scanned = output::scan_dir(&media.path, MAX_MEDIA_FILE_BYTES, |n| {
-        n == sums::FILE_NAME || n.starts_with(".kcsr-")
-    })
-    .context(|| format!("failed to list {}", media.path.display()))?;
+    let scanned = output::scan_dir(&media.path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
+        .context(|| format!("failed to list {}", media.path.display()))?;
     let problems = media::audit(
         &media.sums,
         scanned.iter().map(|e| media::Found {
