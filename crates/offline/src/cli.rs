@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// Verify the certificates brought back on the media and write a kubeconfig
     #[command(after_help = ASSEMBLE_EXAMPLES)]
     Assemble(AssembleArgs),
+    /// Request new certificates for those that expire soon
+    #[command(after_help = RENEW_EXAMPLES)]
+    Renew(RenewArgs),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\""
@@ -121,6 +124,52 @@ pub(crate) struct BatchArgs {
     #[arg(long, short)]
     pub(crate) force: bool,
     /// Check the roster and build every request, write nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const RENEW_EXAMPLES: &str = "\
+Examples:
+  # Requests, with new keys, for every certificate on the media that expires within 30 days
+  kcsr renew media/ --keys ./keys --media ./next-media
+
+  # Keep the keys; look 60 days ahead
+  kcsr renew media/*.bundle.yaml --within 60d --reuse-key --keys ./keys --media ./next-media
+
+New keys get the stem <user>-renew-<YYYYMMDD>, so the current key stays in place until the
+new certificate is assembled. With --reuse-key the request uses the key whose public key the
+certificate carries, found in KEY_DIR.
+Exit codes: 0 done (also when nothing is due), 1 failed, 3 a request was refused.";
+
+#[derive(Debug, Args)]
+pub(crate) struct RenewArgs {
+    /// Certificates (.crt, PEM or DER), bundles (.bundle.yaml) or directories holding them
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) from: Vec<PathBuf>,
+    /// Renew what expires within this time
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub(crate) within: Expiration,
+    /// The key directory (new keys are written here; --reuse-key looks here)
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// Where to write the renewal requests
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// Build the renewal request for the existing key instead of a new one
+    #[arg(long)]
+    pub(crate) reuse_key: bool,
+    /// Judge expiry at this time (RFC 3339) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) at: Option<i64>,
+    /// Passphrase file for encrypted keys (with --reuse-key or --encrypt-key)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Write new keys encrypted (needs --passphrase-file)
+    #[arg(long, requires = "passphrase_file", conflicts_with = "reuse_key")]
+    pub(crate) encrypt_key: bool,
+    /// Show what is due and write nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]

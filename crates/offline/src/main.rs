@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         cli::Command::Verify(args) => cmd::verify::run(args),
         cli::Command::Assemble(args) => cmd::assemble::run(args),
         cli::Command::Batch(args) => cmd::batch::run(args),
+        cli::Command::Renew(args) => cmd::renew::run(args),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

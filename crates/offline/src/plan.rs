@@ -40,14 +40,17 @@ pub(crate) struct Spec {
     pub(crate) api_version: ApiVersion,
     pub(crate) grant: Option<Grant>,
     pub(crate) name: Option<ObjectName>,
+    /// File stem when it is neither the object name nor the user's slug (renewals).
+    pub(crate) stem: Option<String>,
 }
 
 impl Spec {
-    /// The file stem: `--name`, else the user's slug.
+    /// The file stem: set explicitly, else `--name`, else the user's slug.
     pub(crate) fn stem(&self) -> String {
-        match &self.name {
-            Some(n) => n.as_str().to_owned(),
-            None => self.user.slug(),
+        match (&self.stem, &self.name) {
+            (Some(s), _) => s.clone(),
+            (None, Some(n)) => n.as_str().to_owned(),
+            (None, None) => self.user.slug(),
         }
     }
 }

@@ -177,6 +177,7 @@ fn to_spec(f: &Fields, api_version: ApiVersion) -> std::result::Result<Spec, Str
         api_version,
         grant,
         name: None,
+        stem: None,
     })
 }
 

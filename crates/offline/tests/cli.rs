@@ -1550,3 +1550,108 @@ fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
         r.stderr
     );
 }
+
+#[test]
+fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
+    let t = tempfile::tempdir().unwrap();
+    assert_eq!(
+        kcsr(
+            t.path(),
+            &[
+                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
+                "media"
+            ]
+        )
+        .code,
+        0
+    );
+    issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
+    bring_back(t.path(), "alice", "alice", &["dev"]);
+    let old_key = std::fs::read(t.path().join("keys/alice.key.pem")).unwrap();
+
+    // Ten days left: not due within 5 days.
+    let r = kcsr(
+        t.path(),
+        &[
+            "renew", "media", "--within", "5d", "--keys", "keys", "--media", "next",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("not due"), "{}", r.stderr);
+    assert!(!t.path().join("next/SHA256SUMS").exists());
+
+    // Due within 30 days: a new key under a new stem; the old key is untouched.
+    let r = kcsr(
+        t.path(),
+        &[
+            "renew", "media", "--keys", "keys", "--media", "next", "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let stem = v["certificates"][0]["request"]["stem"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(stem.starts_with("alice-renew-"), "{stem}");
+    assert_eq!(
+        std::fs::read(t.path().join("keys/alice.key.pem")).unwrap(),
+        old_key
+    );
+    assert_eq!(mode(&t.path().join(format!("keys/{stem}.key.pem"))), 0o600);
+    let yaml = std::fs::read_to_string(t.path().join(format!("next/{stem}.csr.yaml"))).unwrap();
+    let pem = request_pem(&t.path().join(format!("next/{stem}.csr.yaml")));
+    std::fs::write(t.path().join("renew.csr"), pem).unwrap();
+    let (ok, out) = sh(
+        t.path(),
+        "openssl req -in renew.csr -noout -verify -subject",
+    );
+    assert!(ok && out.contains("CN = alice, O = dev"), "{out}");
+    assert!(
+        yaml.contains("signerName: kubernetes.io/kube-apiserver-client"),
+        "{yaml}"
+    );
+    let (ok, out) = sh(&t.path().join("next"), "sha256sum -c SHA256SUMS");
+    assert!(ok, "{out}");
+
+    // --reuse-key: the request is for the key the certificate carries.
+    let r = kcsr(
+        t.path(),
+        &[
+            "renew",
+            "media/alice.bundle.yaml",
+            "--reuse-key",
+            "--keys",
+            "keys",
+            "--media",
+            "reuse",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pem = request_pem(&t.path().join("reuse/alice.csr.yaml"));
+    std::fs::write(t.path().join("reuse.csr"), pem).unwrap();
+    let (ok, out) = sh(
+        t.path(),
+        "test \"$(openssl req -in reuse.csr -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum)\" = \"$(openssl pkey -in keys/alice.key.pem -pubout -outform DER | sha256sum)\"",
+    );
+    assert!(ok, "{out}");
+    // No matching key: a clear error.
+    let r = kcsr(
+        t.path(),
+        &[
+            "renew",
+            "media/alice.crt",
+            "--reuse-key",
+            "--keys",
+            "other-keys",
+            "--media",
+            "x",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("other-keys") || r.stderr.contains("no key"),
+        "{}",
+        r.stderr
+    );
+}

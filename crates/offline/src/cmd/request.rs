@@ -39,6 +39,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
             args.namespace.as_deref(),
         )?,
         name: args.name.clone(),
+        stem: None,
     };
     if let Some(keys) = &args.keys {
         paths::check_key_dir_outside_media(keys, &args.media)?;
