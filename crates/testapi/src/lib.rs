@@ -1,1 +1,471 @@
-pub fn placeholder() {}
+//! A faithful test API server for `certificates.k8s.io` that real kubectl works against.
+//!
+//! Its behaviour follows `../shared/reference/k8s-csr-api.md` (cited as §N in the code):
+//! HTTPS on 127.0.0.1 with its own serving CA, client-certificate and bearer-token
+//! authentication, RBAC (a rule table plus ClusterRoleBinding/RoleBinding objects), discovery
+//! and OpenAPI v3 for kubectl, CSR create/get/list/watch/delete and `/approval` + `/status`
+//! with the real validation and admission messages, protobuf request bodies, a signer that
+//! issues with a separate client CA, the garbage collector on an injectable clock, a legacy
+//! v1beta1 mode, and fault injection.
+//!
+//! It deliberately does not depend on `kcsr-core`: it is an independent implementation of the
+//! server's rules, so it can catch mistakes the client shares with the offline checks.
+//!
+//! ```no_run
+//! use kcsr_testapi::{Config, TestServer, UserSpec};
+//! let server = TestServer::start(Config {
+//!     users: vec!["alice:dev,ops".parse()?],
+//!     ..Config::default()
+//! })?;
+//! let admin = server.admin_kubeconfig();          // system:masters, client certificate
+//! let alice = server.kubeconfig_for("alice");     // may create/get/list/watch CSRs
+//! server.faults().fail_next_with_429(2, 1);        // the next two CSR calls get 429
+//! let objects = server.csrs();                     // snapshot for assertions
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! The API at a glance ([`TestServer`]):
+//! - where: [`url`](TestServer::url), [`port`](TestServer::port), [`dir`](TestServer::dir),
+//!   [`serving_ca_pem`](TestServer::serving_ca_pem), [`client_ca_pem`](TestServer::client_ca_pem)
+//!   (issued certificates chain to it; also `DIR/client-ca.crt`);
+//! - who: [`admin_kubeconfig`](TestServer::admin_kubeconfig) (`system:masters`),
+//!   [`kubeconfig_for`](TestServer::kubeconfig_for), [`add_user`](TestServer::add_user),
+//!   [`identity`](TestServer::identity) (cert + key PEM for an HTTP client),
+//!   [`add_token`](TestServer::add_token), [`token_kubeconfig`](TestServer::token_kubeconfig);
+//! - what they may do: [`grant`](TestServer::grant) / [`grant_all`](TestServer::grant_all)
+//!   with [`Rule`] (e.g. [`Rule::approver`]); ClusterRoleBindings created through the API;
+//! - the signer: [`register_signer`](TestServer::register_signer) for custom signer names,
+//!   [`run_signer`](TestServer::run_signer);
+//! - time: [`set_clock`](TestServer::set_clock), [`advance_clock`](TestServer::advance_clock),
+//!   [`run_gc`](TestServer::run_gc);
+//! - faults: [`faults`](TestServer::faults) ([`Faults`]);
+//! - assertions: [`csrs`](TestServer::csrs), [`csr`](TestServer::csr),
+//!   [`resource_version`](TestServer::resource_version);
+//! - [`stop`](TestServer::stop) or drop.
+//!
+//! Users from [`Config::users`] and [`TestServer::add_user`] get the requester rules
+//! ([`Rule::requester`]); tokens from [`TestServer::add_token`] get nothing beyond their groups
+//! (`system:masters` is all-powerful). Add more with [`TestServer::grant`].
+
+mod api;
+mod authn;
+mod clock;
+mod csr;
+mod discovery;
+mod faults;
+mod files;
+mod gc;
+mod http;
+mod pki;
+mod proto;
+mod rbac;
+mod schema;
+mod server;
+mod signer;
+mod state;
+mod status;
+mod watch;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+pub use faults::Faults;
+#[doc(hidden)]
+pub use proto::encode_csr_for_tests;
+pub use rbac::{Rule, Subject};
+
+use crate::pki::Ca;
+use crate::state::{Shared, Store, UserInfo, lock};
+
+/// How to start a [`TestServer`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where CAs and kubeconfigs live; existing CAs there are reused (a demo cluster survives
+    /// restarts). `None`: a temporary directory removed when the server stops.
+    pub dir: Option<PathBuf>,
+    /// 0 = an ephemeral port.
+    pub port: u16,
+    /// Behave like a 1.19–1.21 cluster: also serve `certificates.k8s.io/v1beta1`.
+    pub legacy: bool,
+    /// Client-certificate users, each written to `DIR/NAME.kubeconfig`.
+    pub users: Vec<UserSpec>,
+    /// The signer's `--cluster-signing-duration` (§9.2). Default 1 year.
+    pub max_duration: Duration,
+    /// Requests without credentials are `system:anonymous` (true) or 401 (false). §14.
+    pub anonymous: bool,
+    /// Run the §11 cleaner in the background at this interval (on the server clock's
+    /// thresholds); `None` = only when [`TestServer::run_gc`] is called.
+    pub gc_interval: Option<Duration>,
+    /// How many change events watches can replay; a watch from an older resourceVersion
+    /// gets the in-stream 410 `Expired` (§8). Default 4096.
+    pub watch_history: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dir: None,
+            port: 0,
+            legacy: false,
+            users: Vec::new(),
+            max_duration: Duration::from_secs(365 * 24 * 3600),
+            anonymous: true,
+            gc_interval: None,
+            watch_history: state::HISTORY,
+        }
+    }
+}
+
+/// A user for a client certificate: CN = name, O = groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    /// The user name (certificate CN).
+    pub name: String,
+    /// The groups (certificate O values).
+    pub groups: Vec<String>,
+}
+
+/// A malformed `NAME[:GROUP,...]`.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid user {0:?}: expected NAME[:GROUP,...] with a non-empty NAME")]
+pub struct UserSpecError(String);
+
+impl FromStr for UserSpec {
+    type Err = UserSpecError;
+    /// `NAME[:G1,G2]`, split at the first `:` (so a name cannot contain `:`; use
+    /// [`UserSpec`] directly for names like `system:node:n1`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, groups) = s.split_once(':').unwrap_or((s, ""));
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(UserSpecError(s.to_string()));
+        }
+        Ok(UserSpec {
+            name: name.to_string(),
+            groups: groups
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+}
+
+/// A client certificate and its key (PEM), e.g. for an HTTP client in a test.
+#[derive(Clone)]
+pub struct Identity {
+    /// The client certificate (PEM).
+    pub cert_pem: String,
+    /// Its private key (PKCS#8 PEM).
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The admin user written to `admin.kubeconfig` (group `system:masters`).
+pub const ADMIN_USER: &str = "kcsr-admin";
+
+/// A running server; dropping it stops it.
+pub struct TestServer {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    accept: Option<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    identities: Mutex<HashMap<String, Identity>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("url", &self.url())
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+}
+
+fn yaml_str(s: &str) -> String {
+    status::quote(s)
+}
+
+impl TestServer {
+    /// Creates (or loads) the CAs, writes the kubeconfigs, and starts serving on 127.0.0.1.
+    pub fn start(config: Config) -> anyhow::Result<TestServer> {
+        let (dir, tmp) = match &config.dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                (d.clone(), None)
+            }
+            None => {
+                let t = tempfile::Builder::new().prefix("kcsr-testapi-").tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let serving_ca = Ca::load_or_create(&dir, "serving-ca", "kcsr-testapi serving CA")?;
+        let client_ca = Ca::load_or_create(&dir, "client-ca", "kcsr-testapi client CA")?;
+        let tls = server::tls_config(&serving_ca, &client_ca)?;
+        let listener = TcpListener::bind(("127.0.0.1", config.port))?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            legacy: config.legacy,
+            anonymous: config.anonymous,
+            max_duration: config.max_duration,
+            port,
+            store: Mutex::new(Store {
+                limit: config.watch_history.max(1),
+                ..Store::default()
+            }),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+            faults: Faults::default(),
+            clock: clock::Clock::default(),
+            tokens: Mutex::new(HashMap::new()),
+            rules: Mutex::new(Vec::new()),
+            signers: Mutex::new(BTreeSet::new()),
+            serving_ca_pem: serving_ca.cert_pem.clone(),
+            client_ca,
+        });
+        let mut server = TestServer {
+            shared: shared.clone(),
+            dir,
+            _tmp: tmp,
+            accept: None,
+            background: Vec::new(),
+            conns: Arc::default(),
+            identities: Mutex::new(HashMap::new()),
+        };
+        server.issue_kubeconfig(ADMIN_USER, &["system:masters".to_string()], "admin")?;
+        for u in &config.users {
+            server.add_user(u.clone())?;
+        }
+        let threads = server::spawn_accept(shared.clone(), listener, tls)?;
+        server.accept = threads.accept;
+        server.conns = threads.conns;
+        server.background.push(signer::spawn(shared.clone())?);
+        if let Some(every) = config.gc_interval {
+            let sh = shared.clone();
+            server.background.push(
+                std::thread::Builder::new()
+                    .name("testapi-gc".into())
+                    .spawn(move || {
+                        let mut last = std::time::Instant::now();
+                        while !sh.stopping() {
+                            std::thread::sleep(Duration::from_millis(100).min(every));
+                            if last.elapsed() >= every {
+                                gc::run(&sh);
+                                last = std::time::Instant::now();
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(server)
+    }
+
+    fn issue_kubeconfig(
+        &self,
+        name: &str,
+        groups: &[String],
+        file_stem: &str,
+    ) -> anyhow::Result<PathBuf> {
+        let (cert_pem, key_pem) = pki::new_identity(
+            &self.shared.client_ca,
+            name,
+            groups,
+            Vec::new(),
+            &["digital signature", "key encipherment", "client auth"],
+        )?;
+        let path = self.dir.join(format!("{file_stem}.kubeconfig"));
+        let user_block = format!(
+            "    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64(&cert_pem),
+            b64(&key_pem)
+        );
+        files::write_private(&path, self.kubeconfig_text(name, &user_block).as_bytes())?;
+        lock(&self.identities).insert(name.to_string(), Identity { cert_pem, key_pem });
+        Ok(path)
+    }
+
+    fn kubeconfig_text(&self, user: &str, user_block: &str) -> String {
+        let ctx = format!("{user}@kcsr-testapi");
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kcsr-testapi\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: {}\n  user:\n{user_block}contexts:\n- name: {}\n  context:\n    cluster: kcsr-testapi\n    user: {}\ncurrent-context: {}\npreferences: {{}}\n",
+            self.url(),
+            b64(&self.shared.serving_ca_pem),
+            yaml_str(user),
+            yaml_str(&ctx),
+            yaml_str(user),
+            yaml_str(&ctx),
+        )
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.shared.port)
+    }
+    /// The TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.shared.port
+    }
+    /// Where the CAs and kubeconfigs live.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// `DIR/admin.kubeconfig`: user [`ADMIN_USER`] in `system:masters`, client certificate.
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+    /// `DIR/NAME.kubeconfig` for a user from [`Config::users`] or [`TestServer::add_user`].
+    pub fn kubeconfig_for(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("{user}.kubeconfig"))
+    }
+    /// Issues a client certificate for a new user, writes `DIR/NAME.kubeconfig`, grants the
+    /// requester rules, and returns the path.
+    pub fn add_user(&self, spec: UserSpec) -> anyhow::Result<PathBuf> {
+        if spec.name.is_empty() || spec.name.contains('/') || spec.name == ADMIN_USER {
+            anyhow::bail!("invalid or reserved user name {:?}", spec.name);
+        }
+        let path = self.issue_kubeconfig(&spec.name, &spec.groups, &spec.name)?;
+        self.grant(Rule::requester(Subject::User(spec.name.clone())));
+        Ok(path)
+    }
+    /// The certificate and key of a client-certificate user (admin: [`ADMIN_USER`]).
+    pub fn identity(&self, user: &str) -> Option<Identity> {
+        lock(&self.identities).get(user).cloned()
+    }
+    /// The admin's certificate and key.
+    pub fn admin_identity(&self) -> Identity {
+        self.identity(ADMIN_USER).unwrap_or(Identity {
+            cert_pem: String::new(),
+            key_pem: String::new(),
+        })
+    }
+    /// A static bearer token (§4.1); `system:authenticated` is added to the groups.
+    pub fn add_token(&self, token: &str, user: &str, groups: &[&str]) {
+        let mut gs: Vec<String> = groups.iter().map(|g| (*g).to_string()).collect();
+        if !gs.iter().any(|g| g == "system:authenticated") {
+            gs.push("system:authenticated".into());
+        }
+        lock(&self.shared.tokens).insert(
+            token.to_string(),
+            UserInfo {
+                name: user.to_string(),
+                uid: String::new(),
+                groups: gs,
+                extra: BTreeMap::new(),
+            },
+        );
+    }
+    /// Writes `DIR/<file_stem>.kubeconfig` that authenticates with a bearer token.
+    pub fn token_kubeconfig(&self, file_stem: &str, token: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir.join(format!("{file_stem}.kubeconfig"));
+        let block = format!("    token: {}\n", yaml_str(token));
+        files::write_private(&path, self.kubeconfig_text(file_stem, &block).as_bytes())?;
+        Ok(path)
+    }
+    /// The CA that signed the server's certificate (also `DIR/serving-ca.crt`).
+    pub fn serving_ca_pem(&self) -> String {
+        self.shared.serving_ca_pem.clone()
+    }
+    /// The CA that signs issued certificates (also `DIR/client-ca.crt`).
+    pub fn client_ca_pem(&self) -> String {
+        self.shared.client_ca.cert_pem.clone()
+    }
+    /// Fault-injection switches.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+    /// Custom signer names are signed (as requested, no extra checks) once registered.
+    pub fn register_signer(&self, signer_name: &str) {
+        lock(&self.shared.signers).insert(signer_name.to_string());
+        self.shared.changed.notify_all();
+    }
+    /// Adds an RBAC rule to the table.
+    pub fn grant(&self, rule: Rule) {
+        lock(&self.shared.rules).push(rule);
+    }
+    /// Adds several rules (e.g. [`Rule::approver`]).
+    pub fn grant_all(&self, rules: impl IntoIterator<Item = Rule>) {
+        lock(&self.shared.rules).extend(rules);
+    }
+    /// Snapshot of the stored CSRs (v1 shape), ordered by name.
+    pub fn csrs(&self) -> Vec<Value> {
+        self.shared
+            .store()
+            .objects
+            .iter()
+            .filter(|((r, _, _), _)| *r == "certificatesigningrequests")
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    /// One stored CSR.
+    pub fn csr(&self, name: &str) -> Option<Value> {
+        self.shared.store().csr(name).cloned()
+    }
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store().rv
+    }
+    /// Sets the server clock (timestamps, signer, GC).
+    pub fn set_clock(&self, t: SystemTime) {
+        self.shared.clock.set(t);
+    }
+    /// Moves the server clock forward.
+    pub fn advance_clock(&self, d: Duration) {
+        self.shared.clock.advance(d);
+    }
+    /// The server clock now.
+    pub fn now(&self) -> SystemTime {
+        self.shared.clock.now_system()
+    }
+    /// One §11 cleaner pass now; returns the deleted names.
+    pub fn run_gc(&self) -> Vec<String> {
+        gc::run(&self.shared)
+    }
+    /// One signer pass now (the background signer also runs on every change); returns how
+    /// many CSRs it issued or failed.
+    pub fn run_signer(&self) -> usize {
+        signer::run_once(&self.shared)
+    }
+    /// Stops the server (same as dropping it).
+    pub fn stop(self) {}
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+        for h in self.background.drain(..) {
+            let _ = h.join();
+        }
+        let conns: Vec<JoinHandle<()>> = lock(&self.conns).drain(..).collect();
+        for h in conns {
+            let _ = h.join();
+        }
+    }
+}

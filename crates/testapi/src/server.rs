@@ -1,0 +1,214 @@
+//! TLS listener and connection threads: a hand-rolled rustls `ServerConnection` over a std
+//! `TcpListener` (dependencies.md §7), one thread per connection, HTTP/1.1 keep-alive.
+
+use std::io::{ErrorKind, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::api::{Outcome, error_response, route};
+use crate::http::{ReadError, Reader, Response, head_bytes, reason_phrase, write_response};
+use crate::pki::{Ca, San, new_identity};
+use crate::state::{Shared, lock};
+use crate::status::ApiError;
+use crate::{authn, watch};
+
+const MAX_CONNECTIONS: usize = 512;
+const IDLE: Duration = Duration::from_secs(90);
+
+pub(crate) fn tls_config(serving_ca: &Ca, client_ca: &Ca) -> anyhow::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let (cert_pem, key_pem) = new_identity(
+        serving_ca,
+        "kcsr-testapi",
+        &[],
+        vec![San::Dns("localhost".into()), San::Ip(vec![127, 0, 0, 1])],
+        &["digital signature", "key encipherment", "server auth"],
+    )?;
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("serving certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("serving key: {e}"))?;
+    let config = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(authn::client_verifier(&client_ca.subject_der, &provider))
+        .with_single_cert(vec![cert], key)?;
+    Ok(Arc::new(config))
+}
+
+pub(crate) struct Threads {
+    pub accept: Option<JoinHandle<()>>,
+    pub conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+pub(crate) fn spawn_accept(
+    sh: Arc<Shared>,
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+) -> std::io::Result<Threads> {
+    listener.set_nonblocking(true)?;
+    let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    let conns2 = conns.clone();
+    let active = Arc::new(AtomicUsize::new(0));
+    let accept = std::thread::Builder::new()
+        .name("testapi-accept".into())
+        .spawn(move || {
+            while !sh.stopping() {
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                            drop(tcp);
+                            continue;
+                        }
+                        let (sh, tls, active) = (sh.clone(), tls.clone(), active.clone());
+                        active.fetch_add(1, Ordering::SeqCst);
+                        let spawned = std::thread::Builder::new()
+                            .name("testapi-conn".into())
+                            .spawn(move || {
+                                serve_conn(&sh, tcp, tls);
+                                active.fetch_sub(1, Ordering::SeqCst);
+                            });
+                        let mut list = lock(&conns2);
+                        list.retain(|h| !h.is_finished());
+                        if let Ok(h) = spawned {
+                            list.push(h);
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })?;
+    Ok(Threads {
+        accept: Some(accept),
+        conns,
+    })
+}
+
+fn handle(sh: &Shared, req: &crate::http::Request, peer: Option<&[u8]>) -> Outcome {
+    // Authentication comes first (§3 step 1); faults hit authenticated CSR API calls.
+    let user = match authn::authenticate(sh, peer, req) {
+        Ok(u) => u,
+        Err(e) => return Outcome::Resp(error_response(&e)),
+    };
+    if is_fault_target(sh, req) {
+        let latency = sh.faults.latency();
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        if sh.faults.take_500() {
+            return Outcome::Resp(error_response(&ApiError::internal("injected fault")));
+        }
+        if let Some(retry) = sh.faults.take_429() {
+            return Outcome::Resp(error_response(&ApiError::too_many_requests(retry)));
+        }
+    }
+    route(sh, &user, req)
+}
+
+fn is_fault_target(sh: &Shared, req: &crate::http::Request) -> bool {
+    req.path.starts_with("/apis/certificates.k8s.io/") && sh.faults.applies_to(&req.method)
+}
+
+fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>) {
+    if tcp.set_nonblocking(false).is_err()
+        || tcp
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .is_err()
+        || tcp
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .is_err()
+    {
+        return;
+    }
+    let _ = tcp.set_nodelay(true);
+    let Ok(conn) = ServerConnection::new(tls) else {
+        return;
+    };
+    let mut s = StreamOwned::new(conn, tcp);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for _ in 0..100_000 {
+        if !s.conn.is_handshaking() {
+            break;
+        }
+        match s.conn.complete_io(&mut s.sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if Instant::now() > deadline || sh.stopping() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+    if s.conn.is_handshaking() {
+        return;
+    }
+    let peer: Option<Vec<u8>> = s
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec());
+    let mut reader = Reader::new();
+    for _ in 0..1_000_000 {
+        let req = match reader.read_request(&mut s, &sh.stop, IDLE) {
+            Ok(r) => r,
+            Err(ReadError::Closed) => break,
+            Err(ReadError::Bad(413, _)) => {
+                let mut r = error_response(&ApiError::too_large());
+                r.headers.push(("Connection".into(), "close".into()));
+                let _ = write_response(&mut s, &r);
+                break;
+            }
+            Err(ReadError::Bad(code, text)) => {
+                let r = Response {
+                    code,
+                    content_type: "text/plain; charset=utf-8",
+                    headers: vec![("Connection".into(), "close".into())],
+                    body: format!("{code} {}: {text}", reason_phrase(code)).into_bytes(),
+                };
+                let _ = write_response(&mut s, &r);
+                break;
+            }
+        };
+        match handle(sh, &req, peer.as_deref()) {
+            Outcome::Resp(r) => {
+                if is_fault_target(sh, &req) && sh.faults.take_close() {
+                    // Cut the response in the middle of the body, without close_notify.
+                    let mut out =
+                        head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
+                    out.extend_from_slice(&r.body[..r.body.len() / 2]);
+                    let _ = s.write_all(&out);
+                    let _ = s.flush();
+                    let _ = s.sock.shutdown(Shutdown::Both);
+                    return;
+                }
+                if write_response(&mut s, &r).is_err() {
+                    return;
+                }
+                if req.wants_close() {
+                    break;
+                }
+            }
+            Outcome::Watch(spec) => {
+                let _ = watch::serve(sh, &mut s, &spec);
+                break;
+            }
+        }
+    }
+    s.conn.send_close_notify();
+    let _ = s.flush();
+}

@@ -1,0 +1,143 @@
+//! Watch streams (reference §8): HTTP 200, chunked, one compact JSON event per line.
+//! No resourceVersion (or "0") → synthetic ADDED for the current state, then changes;
+//! any other value → only changes after it; a compacted one → an in-stream ERROR event with
+//! the 410 `Expired` Status. The stream ends cleanly at `timeoutSeconds` or when the server
+//! stops; an idle stream sends a BOOKMARK every few seconds when asked for bookmarks.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::api::{WatchSpec, status_value};
+use crate::http::{head_bytes, write_chunk};
+use crate::state::Shared;
+use crate::status::ApiError;
+
+fn event(etype: &str, object: &Value) -> Vec<u8> {
+    let mut v = serde_json::to_vec(&json!({"type": etype, "object": object})).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+fn in_scope(spec: &WatchSpec, obj: &Value) -> bool {
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    (spec.namespace.is_empty() || spec.namespace == ns) && spec.selector.matches(obj)
+}
+
+fn typed(sh: &Shared, spec: &WatchSpec, obj: &Value, first: &mut bool) -> Value {
+    if spec.table {
+        // Server-side printing: column definitions only with the first event.
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let t = crate::discovery::table(
+            spec.res.resource,
+            std::slice::from_ref(obj),
+            rv,
+            sh.clock.now(),
+            *first,
+        );
+        *first = false;
+        return t;
+    }
+    let mut o = obj.clone();
+    o["kind"] = json!(spec.res.kind);
+    o["apiVersion"] = json!(spec.api_version);
+    o
+}
+
+pub(crate) fn serve<S: Write>(sh: &Shared, s: &mut S, spec: &WatchSpec) -> std::io::Result<()> {
+    s.write_all(&head_bytes(200, "application/json", &[], None))?;
+    s.flush()?;
+    let deadline = match sh.faults.watch_max() {
+        Some(cap) => spec.deadline.min(Instant::now() + cap),
+        None => spec.deadline,
+    };
+    if let Some(rv) = spec.since
+        && sh.faults.take_expire_watch()
+    {
+        let e = ApiError::expired(rv, rv);
+        write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
+        return write_chunk(s, b"");
+    }
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut first = true;
+    let mut cursor;
+    {
+        let st = sh.store();
+        match spec.since {
+            None => {
+                for ((r, _, _), obj) in &st.objects {
+                    if *r == spec.res.resource && in_scope(spec, obj) {
+                        out.push(event("ADDED", &typed(sh, spec, obj, &mut first)));
+                    }
+                }
+                cursor = st.rv;
+                if spec.initial_events_end {
+                    out.push(event(
+                        "BOOKMARK",
+                        &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
+                            "metadata": {"resourceVersion": st.rv.to_string(),
+                                "annotations": {"k8s.io/initial-events-end": "true"}}}),
+                    ));
+                }
+            }
+            Some(rv) if rv < st.compacted => {
+                let e = ApiError::expired(rv, st.compacted);
+                drop(st);
+                write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
+                return write_chunk(s, b"");
+            }
+            Some(rv) => cursor = rv,
+        }
+    }
+    let mut last_sent = Instant::now();
+    for _ in 0..10_000_000u64 {
+        for chunk in out.drain(..) {
+            write_chunk(s, &chunk)?;
+            last_sent = Instant::now();
+        }
+        if sh.stopping() || Instant::now() >= deadline {
+            break;
+        }
+        let mut st = sh.store();
+        if st.rv <= cursor {
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250));
+            st = match sh.changed.wait_timeout(st, wait) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        if cursor < st.compacted {
+            let e = ApiError::expired(cursor, st.compacted);
+            out.push(event("ERROR", &status_value(&e.status)));
+            drop(st);
+            for chunk in out.drain(..) {
+                write_chunk(s, &chunk)?;
+            }
+            break;
+        }
+        let start = st.history.partition_point(|e| e.rv <= cursor);
+        for e in st.history.iter().skip(start) {
+            cursor = e.rv;
+            if e.resource == spec.res.resource && in_scope(spec, &e.object) {
+                out.push(event(e.etype, &typed(sh, spec, &e.object, &mut first)));
+            }
+        }
+        if out.is_empty() && spec.bookmarks && last_sent.elapsed() > Duration::from_secs(5) {
+            out.push(event(
+                "BOOKMARK",
+                &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
+                        "metadata": {"resourceVersion": st.rv.to_string()}}),
+            ));
+        }
+    }
+    write_chunk(s, b"")
+}
