@@ -52,7 +52,10 @@ pub fn audit<'a>(
         // `.kcsr-*.tmp`): never listed, never trusted, ignored unless it holds a key.
         if f.name.starts_with(".kcsr-") && f.name.ends_with(".tmp") && f.regular {
             if f.data.is_some_and(crate::pem::contains_private_key_marker) {
-                problems.push(format!("{}: contains private key material; it must not be on the media", f.name));
+                problems.push(format!(
+                    "{}: contains private key material; it must not be on the media",
+                    f.name
+                ));
             }
             continue;
         }
