@@ -25,7 +25,11 @@ impl Gap {
         let connected = Host::new(tmp.path(), "connected");
         let server = TestServer::start(config).unwrap();
         // The connected host's own kubeconfig and the client CA it knows about.
-        std::fs::copy(server.admin_kubeconfig(), connected.path("admin.kubeconfig")).unwrap();
+        std::fs::copy(
+            server.admin_kubeconfig(),
+            connected.path("admin.kubeconfig"),
+        )
+        .unwrap();
         std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
         Self {
             _tmp: tmp,
@@ -47,7 +51,12 @@ impl Gap {
     fn submit(&mut self, args: &[&str]) -> Run {
         let mut full = vec!["--kubeconfig", "admin.kubeconfig"];
         full.extend_from_slice(args);
-        let r = run(&self.submit, &full, &self.connected.root, &self.connected.home());
+        let r = run(
+            &self.submit,
+            &full,
+            &self.connected.root,
+            &self.connected.home(),
+        );
         self.outputs.push(format!("{}{}", r.stdout, r.stderr));
         r
     }
@@ -63,8 +72,17 @@ impl Gap {
     /// apply --approve --yes --wait on the connected host.
     fn cross(&mut self) {
         self.to_connected();
-        self.submit(&["apply", "media", "--approve", "--yes", "--wait", "60s", "--client-ca", "client-ca.crt"])
-            .expect_code(0, "kcsr-submit apply");
+        self.submit(&[
+            "apply",
+            "media",
+            "--approve",
+            "--yes",
+            "--wait",
+            "60s",
+            "--client-ca",
+            "client-ca.crt",
+        ])
+        .expect_code(0, "kcsr-submit apply");
         self.back_to_offline();
     }
 
@@ -79,40 +97,104 @@ impl Gap {
         assert_no_key_material(&self.offline.path("media"), &keys);
         assert_no_key_material(&self.connected.root, &keys);
         for out in &self.outputs {
-            assert!(!out.contains("PRIVATE KEY"), "output holds key material: {out}");
+            assert!(
+                !out.contains("PRIVATE KEY"),
+                "output holds key material: {out}"
+            );
         }
     }
 }
 
 fn whoami(r: &Run) -> (String, Vec<String>) {
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
     let info = &v["status"]["userInfo"];
-    let groups = info["groups"].as_array().map(|g| g.iter().map(|x| x.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+    let groups = info["groups"]
+        .as_array()
+        .map(|g| g.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
     (info["username"].as_str().unwrap().to_owned(), groups)
 }
 
 #[test]
 fn every_key_type_crosses_the_gap_and_kubectl_authenticates() {
     let mut gap = Gap::new(Config::default());
-    let users = [("alice", "p256"), ("bob", "p384"), ("carol", "ed25519"), ("dave", "rsa2048")];
+    let users = [
+        ("alice", "p256"),
+        ("bob", "p384"),
+        ("carol", "ed25519"),
+        ("dave", "rsa2048"),
+    ];
     for (user, kt) in users {
-        gap.kcsr(&["request", "--user", user, "--group", "dev", "--group", "ops", "--key-type", kt, "--clusterrole", "cluster-admin", "--keys", "keys", "--media", "media"])
-            .expect_code(0, "kcsr request");
+        gap.kcsr(&[
+            "request",
+            "--user",
+            user,
+            "--group",
+            "dev",
+            "--group",
+            "ops",
+            "--key-type",
+            kt,
+            "--clusterrole",
+            "cluster-admin",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ])
+        .expect_code(0, "kcsr request");
     }
     // One more with its key encrypted at rest (PBKDF2-SHA256 + AES-256-CBC PKCS#8).
     std::fs::write(gap.offline.path("pass"), "correct horse battery staple\n").unwrap();
-    gap.kcsr(&["request", "--user", "erin", "--group", "dev", "--group", "ops", "--clusterrole", "cluster-admin", "--encrypt-key", "--passphrase-file", "pass", "--keys", "keys", "--media", "media"])
-        .expect_code(0, "kcsr request --encrypt-key");
+    gap.kcsr(&[
+        "request",
+        "--user",
+        "erin",
+        "--group",
+        "dev",
+        "--group",
+        "ops",
+        "--clusterrole",
+        "cluster-admin",
+        "--encrypt-key",
+        "--passphrase-file",
+        "pass",
+        "--keys",
+        "keys",
+        "--media",
+        "media",
+    ])
+    .expect_code(0, "kcsr request --encrypt-key");
     gap.cross();
     for user in ["alice", "bob", "carol", "dave", "erin"] {
         let out = format!("{user}.kubeconfig");
-        gap.kcsr(&["assemble", "--media", "media", "--keys", "keys", "--name", user, "--out", &out, "--passphrase-file", "pass"]).expect_code(0, "kcsr assemble");
+        gap.kcsr(&[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--name",
+            user,
+            "--out",
+            &out,
+            "--passphrase-file",
+            "pass",
+        ])
+        .expect_code(0, "kcsr assemble");
         let kc = gap.offline.path(&out);
-        let r = gap.kubectl_as(&kc, &["auth", "whoami", "-o", "json"]).expect_code(0, "kubectl auth whoami");
+        let r = gap
+            .kubectl_as(&kc, &["auth", "whoami", "-o", "json"])
+            .expect_code(0, "kubectl auth whoami");
         let (name, groups) = whoami(&r);
         assert_eq!(name, user);
-        assert!(groups.contains(&"dev".to_owned()) && groups.contains(&"ops".to_owned()), "{groups:?}");
-        gap.kubectl_as(&kc, &["get", "csr"]).expect_code(0, "an authorized call");
+        assert!(
+            groups.contains(&"dev".to_owned()) && groups.contains(&"ops".to_owned()),
+            "{groups:?}"
+        );
+        gap.kubectl_as(&kc, &["get", "csr"])
+            .expect_code(0, "an authorized call");
     }
     gap.assert_keys_stayed();
 }
@@ -122,23 +204,68 @@ fn a_batch_of_users_crosses_the_gap_once() {
     let mut gap = Gap::new(Config::default());
     let roster = "user,groups,key_type,clusterrole\nu1,team;dev,p256,cluster-admin\nu2,team,p256,cluster-admin\nu3,team,ed25519,cluster-admin\nu4,team,p384,cluster-admin\nu5,team,p256,cluster-admin\n";
     std::fs::write(gap.offline.path("roster.csv"), roster).unwrap();
-    gap.kcsr(&["batch", "--roster", "roster.csv", "--keys", "keys", "--media", "media"]).expect_code(0, "kcsr batch");
+    gap.kcsr(&[
+        "batch",
+        "--roster",
+        "roster.csv",
+        "--keys",
+        "keys",
+        "--media",
+        "media",
+    ])
+    .expect_code(0, "kcsr batch");
     gap.cross();
-    gap.kcsr(&["assemble", "--media", "media", "--keys", "keys", "--out-dir", "kubeconfigs"]).expect_code(0, "kcsr assemble --out-dir");
+    gap.kcsr(&[
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--out-dir",
+        "kubeconfigs",
+    ])
+    .expect_code(0, "kcsr assemble --out-dir");
     for u in ["u1", "u2", "u3", "u4", "u5"] {
         let kc = gap.offline.path(&format!("kubeconfigs/{u}.kubeconfig"));
-        let (name, groups) = whoami(&gap.kubectl_as(&kc, &["auth", "whoami", "-o", "json"]).expect_code(0, "whoami"));
+        let (name, groups) = whoami(
+            &gap.kubectl_as(&kc, &["auth", "whoami", "-o", "json"])
+                .expect_code(0, "whoami"),
+        );
         assert_eq!(name, u);
         assert!(groups.contains(&"team".to_owned()), "{groups:?}");
     }
     // One merged kubeconfig for everyone, too.
-    gap.kcsr(&["assemble", "--media", "media", "--keys", "keys", "--merge-into", "all.kubeconfig"]).expect_code(0, "merge");
-    let r = gap.kubectl_as(&gap.offline.path("all.kubeconfig"), &["config", "get-contexts", "-o", "name"]).expect_code(0, "contexts");
+    gap.kcsr(&[
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--merge-into",
+        "all.kubeconfig",
+    ])
+    .expect_code(0, "merge");
+    let r = gap
+        .kubectl_as(
+            &gap.offline.path("all.kubeconfig"),
+            &["config", "get-contexts", "-o", "name"],
+        )
+        .expect_code(0, "contexts");
     assert_eq!(r.stdout.lines().count(), 5, "{}", r.stdout);
     // Re-running the connected step changes nothing and creates no duplicate object.
     let before = gap.server.csrs().len();
     gap.to_connected();
-    gap.submit(&["apply", "media", "--approve", "--yes", "--wait", "60s", "--client-ca", "client-ca.crt"]).expect_code(0, "re-run");
+    gap.submit(&[
+        "apply",
+        "media",
+        "--approve",
+        "--yes",
+        "--wait",
+        "60s",
+        "--client-ca",
+        "client-ca.crt",
+    ])
+    .expect_code(0, "re-run");
     assert_eq!(gap.server.csrs().len(), before);
     gap.assert_keys_stayed();
 }
@@ -147,23 +274,74 @@ fn a_batch_of_users_crosses_the_gap_once() {
 #[test]
 fn classic_walkthrough_with_a_clusterrolebinding() {
     let mut gap = Gap::new(Config::default());
-    gap.kcsr(&["request", "--user", "john", "--clusterrole", "cluster-admin", "--keys", "keys", "--media", "media"]).expect_code(0, "request");
+    gap.kcsr(&[
+        "request",
+        "--user",
+        "john",
+        "--clusterrole",
+        "cluster-admin",
+        "--keys",
+        "keys",
+        "--media",
+        "media",
+    ])
+    .expect_code(0, "request");
     gap.cross();
-    gap.kcsr(&["assemble", "--media", "media", "--keys", "keys", "--out", "john.kubeconfig"]).expect_code(0, "assemble");
+    gap.kcsr(&[
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--out",
+        "john.kubeconfig",
+    ])
+    .expect_code(0, "assemble");
     let john = gap.offline.path("john.kubeconfig");
-    gap.kubectl_as(&john, &["get", "csr"]).expect_code(0, "john lists CSRs with the binding");
+    gap.kubectl_as(&john, &["get", "csr"])
+        .expect_code(0, "john lists CSRs with the binding");
 
     // Without the binding the same call is refused; re-applying the manifest from the media
     // (what kcsr-submit created) restores it.
     let admin = gap.connected.path("admin.kubeconfig");
     let binding = std::fs::read_to_string(gap.offline.path("media/john.binding.yaml")).unwrap();
-    let name = binding.lines().find(|l| l.trim_start().starts_with("name: john")).unwrap().trim().trim_start_matches("name: ").to_owned();
-    kubectl(&admin, &["delete", "clusterrolebinding", &name], &gap.connected.home()).expect_code(0, "delete binding");
+    let name = binding
+        .lines()
+        .find(|l| l.trim_start().starts_with("name: john"))
+        .unwrap()
+        .trim()
+        .trim_start_matches("name: ")
+        .to_owned();
+    kubectl(
+        &admin,
+        &["delete", "clusterrolebinding", &name],
+        &gap.connected.home(),
+    )
+    .expect_code(0, "delete binding");
     let r = gap.kubectl_as(&john, &["get", "csr"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("forbidden") && r.stderr.contains("User \"john\" cannot list resource \"certificatesigningrequests\""), "{}", r.stderr);
-    kubectl(&admin, &["apply", "-f", gap.connected.path("media/john.binding.yaml").to_str().unwrap()], &gap.connected.home()).expect_code(0, "kubectl apply binding");
-    gap.kubectl_as(&john, &["get", "csr"]).expect_code(0, "allowed again");
+    assert!(
+        r.stderr.contains("forbidden")
+            && r.stderr
+                .contains("User \"john\" cannot list resource \"certificatesigningrequests\""),
+        "{}",
+        r.stderr
+    );
+    kubectl(
+        &admin,
+        &[
+            "apply",
+            "-f",
+            gap.connected
+                .path("media/john.binding.yaml")
+                .to_str()
+                .unwrap(),
+        ],
+        &gap.connected.home(),
+    )
+    .expect_code(0, "kubectl apply binding");
+    gap.kubectl_as(&john, &["get", "csr"])
+        .expect_code(0, "allowed again");
     gap.assert_keys_stayed();
 }
 
@@ -172,24 +350,77 @@ fn classic_walkthrough_with_a_clusterrolebinding() {
 fn classic_walkthrough_with_system_masters() {
     // Modern cluster: refused offline, before the media leaves, with the alternative.
     let mut gap = Gap::new(Config::default());
-    let r = gap.kcsr(&["request", "--user", "root", "--group", "system:masters", "--keys", "keys", "--media", "media"]).expect_code(3, "refused");
-    assert!(r.stderr.contains("system:masters group is not allowed") && r.stderr.contains("--clusterrole cluster-admin"), "{}", r.stderr);
+    let r = gap
+        .kcsr(&[
+            "request",
+            "--user",
+            "root",
+            "--group",
+            "system:masters",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ])
+        .expect_code(3, "refused");
+    assert!(
+        r.stderr.contains("system:masters group is not allowed")
+            && r.stderr.contains("--clusterrole cluster-admin"),
+        "{}",
+        r.stderr
+    );
     assert!(!gap.offline.path("media").exists() && !gap.offline.path("keys").exists());
 
     // A 1.19-1.21 cluster with v1beta1: it goes through, and the user is an administrator
     // without any binding.
-    let mut legacy = Gap::new(Config { legacy: true, ..Config::default() });
+    let mut legacy = Gap::new(Config {
+        legacy: true,
+        ..Config::default()
+    });
     let r = legacy
-        .kcsr(&["request", "--user", "root", "--group", "system:masters", "--api-version", "v1beta1", "--no-signer", "--keys", "keys", "--media", "media"])
+        .kcsr(&[
+            "request",
+            "--user",
+            "root",
+            "--group",
+            "system:masters",
+            "--api-version",
+            "v1beta1",
+            "--no-signer",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ])
         .expect_code(0, "v1beta1 request");
-    assert!(r.stderr.contains("WARNING: group system:masters"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("WARNING: group system:masters"),
+        "{}",
+        r.stderr
+    );
     legacy.cross();
-    legacy.kcsr(&["assemble", "--media", "media", "--keys", "keys", "--out", "root.kubeconfig"]).expect_code(0, "assemble");
+    legacy
+        .kcsr(&[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--out",
+            "root.kubeconfig",
+        ])
+        .expect_code(0, "assemble");
     let kc = legacy.offline.path("root.kubeconfig");
-    let (name, groups) = whoami(&legacy.kubectl_as(&kc, &["auth", "whoami", "-o", "json"]).expect_code(0, "whoami"));
+    let (name, groups) = whoami(
+        &legacy
+            .kubectl_as(&kc, &["auth", "whoami", "-o", "json"])
+            .expect_code(0, "whoami"),
+    );
     assert_eq!(name, "root");
     assert!(groups.contains(&"system:masters".to_owned()), "{groups:?}");
-    legacy.kubectl_as(&kc, &["get", "csr"]).expect_code(0, "admin without a binding");
+    legacy
+        .kubectl_as(&kc, &["get", "csr"])
+        .expect_code(0, "admin without a binding");
     legacy.assert_keys_stayed();
 }
 
@@ -200,19 +431,46 @@ fn classic_walkthrough_with_system_masters() {
 #[test]
 fn kubectl_apply_accepts_the_media_as_written() {
     let mut gap = Gap::new(Config::default());
-    gap.kcsr(&["request", "--user", "alice", "--group", "dev", "--clusterrole", "view", "--keys", "keys", "--media", "media"]).expect_code(0, "request");
+    gap.kcsr(&[
+        "request",
+        "--user",
+        "alice",
+        "--group",
+        "dev",
+        "--clusterrole",
+        "view",
+        "--keys",
+        "keys",
+        "--media",
+        "media",
+    ])
+    .expect_code(0, "request");
     gap.to_connected();
     let admin = gap.connected.path("admin.kubeconfig");
     let home = gap.connected.home();
     for file in ["media/alice.csr.yaml", "media/alice.binding.yaml"] {
-        let r = kubectl(&admin, &["apply", "-f", gap.connected.path(file).to_str().unwrap()], &home).expect_code(0, "kubectl apply");
+        let r = kubectl(
+            &admin,
+            &["apply", "-f", gap.connected.path(file).to_str().unwrap()],
+            &home,
+        )
+        .expect_code(0, "kubectl apply");
         assert!(r.stdout.contains("created"), "{}", r.stdout);
     }
-    let name = gap.server.csrs()[0]["metadata"]["name"].as_str().unwrap().to_owned();
-    kubectl(&admin, &["certificate", "approve", &name], &home).expect_code(0, "kubectl certificate approve");
+    let name = gap.server.csrs()[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kubectl(&admin, &["certificate", "approve", &name], &home)
+        .expect_code(0, "kubectl certificate approve");
     let mut cert = String::new();
     for _ in 0..50 {
-        let r = kubectl(&admin, &["get", "csr", &name, "-o", "jsonpath={.status.certificate}"], &home).expect_code(0, "get csr");
+        let r = kubectl(
+            &admin,
+            &["get", "csr", &name, "-o", "jsonpath={.status.certificate}"],
+            &home,
+        )
+        .expect_code(0, "get csr");
         if !r.stdout.is_empty() {
             cert = r.stdout;
             break;
@@ -220,14 +478,33 @@ fn kubectl_apply_accepts_the_media_as_written() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     use base64::Engine as _;
-    let pem = base64::engine::general_purpose::STANDARD.decode(cert.trim()).expect("issued certificate");
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(cert.trim())
+        .expect("issued certificate");
     std::fs::write(gap.offline.path("alice.crt"), &pem).unwrap();
-    std::fs::write(gap.offline.path("client-ca.crt"), gap.server.client_ca_pem()).unwrap();
+    std::fs::write(
+        gap.offline.path("client-ca.crt"),
+        gap.server.client_ca_pem(),
+    )
+    .unwrap();
     let out = std::process::Command::new("openssl")
         .args(["verify", "-CAfile", "client-ca.crt", "alice.crt"])
         .current_dir(&gap.offline.root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    gap.kcsr(&["verify", "--cert", "alice.crt", "--manifest", "media/alice.csr.yaml", "--ca", "client-ca.crt"]).expect_code(0, "kcsr verify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    gap.kcsr(&[
+        "verify",
+        "--cert",
+        "alice.crt",
+        "--manifest",
+        "media/alice.csr.yaml",
+        "--ca",
+        "client-ca.crt",
+    ])
+    .expect_code(0, "kcsr verify");
 }

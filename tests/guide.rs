@@ -30,7 +30,19 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
             let w: String = chars[i..i + 20].iter().collect();
             let b = w.as_bytes();
             let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-            if digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10) && b[10] == b'T' && digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19) && b[19] == b'Z' {
+            if digits(0..4)
+                && b[4] == b'-'
+                && digits(5..7)
+                && b[7] == b'-'
+                && digits(8..10)
+                && b[10] == b'T'
+                && digits(11..13)
+                && b[13] == b':'
+                && digits(14..16)
+                && b[16] == b':'
+                && digits(17..19)
+                && b[19] == b'Z'
+            {
                 out.push_str("<time>");
                 i += 20;
                 continue;
@@ -47,12 +59,17 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
         let boundary = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
         if boundary {
             let mut j = i;
-            while j < chars.len() && (chars[j].is_ascii_digit() || ('a'..='f').contains(&chars[j])) {
+            while j < chars.len() && (chars[j].is_ascii_digit() || ('a'..='f').contains(&chars[j]))
+            {
                 j += 1;
             }
             let run = &chars[i..j];
             let end_ok = j == chars.len() || !chars[j].is_ascii_alphanumeric();
-            if end_ok && run.len() >= 8 && run.iter().any(char::is_ascii_digit) && run.iter().any(|c| c.is_ascii_alphabetic()) {
+            if end_ok
+                && run.len() >= 8
+                && run.iter().any(char::is_ascii_digit)
+                && run.iter().any(|c| c.is_ascii_alphabetic())
+            {
                 out.push_str(if run.len() == 64 { "<sha256>" } else { "<hex>" });
                 i = j;
                 continue;
@@ -98,7 +115,10 @@ impl Session {
         if r.code != 0 {
             text.push_str(&format!("(exit code {})\n", r.code));
         }
-        normalize(&text, &[(&self.offline.root, "~"), (&self.connected.root, "~")])
+        normalize(
+            &text,
+            &[(&self.offline.root, "~"), (&self.connected.root, "~")],
+        )
     }
 
     fn host(&self, name: &str) -> &Host {
@@ -116,14 +136,32 @@ fn operator_guide_shows_real_output() {
     let offline = Host::new(tmp.path(), "offline");
     let connected = Host::new(tmp.path(), "connected");
     let server = TestServer::start(Config {
-        users: vec![UserSpec { name: "submitter".into(), groups: vec!["operators".into()] }],
+        users: vec![UserSpec {
+            name: "submitter".into(),
+            groups: vec!["operators".into()],
+        }],
         ..Config::default()
     })
     .unwrap();
-    std::fs::copy(server.admin_kubeconfig(), connected.path("approver.kubeconfig")).unwrap();
-    std::fs::copy(server.kubeconfig_for("submitter"), connected.path("submitter.kubeconfig")).unwrap();
+    std::fs::copy(
+        server.admin_kubeconfig(),
+        connected.path("approver.kubeconfig"),
+    )
+    .unwrap();
+    std::fs::copy(
+        server.kubeconfig_for("submitter"),
+        connected.path("submitter.kubeconfig"),
+    )
+    .unwrap();
     std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-    let session = Session { offline, connected, kcsr: binary("kcsr"), submit: binary("kcsr-submit"), _server: server, _tmp: tmp };
+    let session = Session {
+        offline,
+        connected,
+        kcsr: binary("kcsr"),
+        submit: binary("kcsr-submit"),
+        _server: server,
+        _tmp: tmp,
+    };
 
     let original = std::fs::read_to_string(guide_path()).unwrap();
     let mut out = String::new();
@@ -132,17 +170,28 @@ fn operator_guide_shows_real_output() {
     while let Some(line) = lines.next() {
         out.push_str(line);
         out.push('\n');
-        let Some(marker) = line.trim().strip_prefix("<!-- run ").and_then(|m| m.strip_suffix("-->")) else {
+        let Some(marker) = line
+            .trim()
+            .strip_prefix("<!-- run ")
+            .and_then(|m| m.strip_suffix("-->"))
+        else {
             continue;
         };
-        let (host, command) = marker.trim().split_once(": ").expect("<!-- run HOST: COMMAND -->");
+        let (host, command) = marker
+            .trim()
+            .split_once(": ")
+            .expect("<!-- run HOST: COMMAND -->");
         let output = session.exec(host, command);
         ran += 1;
         if command.starts_with("carry ") {
             continue;
         }
         // Replace the console block that follows the marker.
-        assert_eq!(lines.peek().map(|l| l.trim()), Some("```console"), "a console block must follow {marker}");
+        assert_eq!(
+            lines.peek().map(|l| l.trim()),
+            Some("```console"),
+            "a console block must follow {marker}"
+        );
         for l in lines.by_ref() {
             if l.trim() == "```" {
                 break;

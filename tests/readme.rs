@@ -9,9 +9,19 @@ use kcsr_e2e::binary;
 
 #[test]
 fn readme_quick_start_runs_as_written() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = &readme[readme.find("## Quick start").expect("a Quick start section")..];
-    let block = section.split("```console").nth(1).unwrap().split("```").next().unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = &readme[readme
+        .find("## Quick start")
+        .expect("a Quick start section")..];
+    let block = section
+        .split("```console")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
     // "$ " lines, with "\" continuations joined; comments and the build step dropped.
     let mut commands: Vec<String> = Vec::new();
     let mut pending = String::new();
@@ -36,13 +46,17 @@ fn readme_quick_start_runs_as_written() {
             commands.push(cmd);
         }
     }
-    assert!(commands.iter().any(|c| c.contains("kcsr-submit")) && commands.iter().any(|c| c.contains("assemble")));
+    assert!(
+        commands.iter().any(|c| c.contains("kcsr-submit"))
+            && commands.iter().any(|c| c.contains("assemble"))
+    );
 
     let bin_dir = binary("kcsr").parent().unwrap().to_owned();
     for b in ["kcsr-submit", "kcsr-testapi"] {
         binary(b);
     }
-    let mut script = String::from("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n");
+    let mut script =
+        String::from("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n");
     for c in &commands {
         let c = c.replace("target/release/", &format!("{}/", bin_dir.display()));
         script.push_str(&format!("echo '>>> {}'\n{c}\n", c.replace('\'', "")));
@@ -62,7 +76,17 @@ fn readme_quick_start_runs_as_written() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the README quick start failed:\n{text}");
-    assert!(text.contains("Username") && text.contains("alice"), "kubectl auth whoami did not show alice:\n{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the README quick start failed:\n{text}"
+    );
+    assert!(
+        text.contains("Username") && text.contains("alice"),
+        "kubectl auth whoami did not show alice:\n{text}"
+    );
 }

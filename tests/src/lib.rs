@@ -27,19 +27,28 @@ impl Run {
 
     /// Panics with the output unless the exit code is `code`.
     pub fn expect_code(self, code: i32, what: &str) -> Self {
-        assert_eq!(self.code, code, "{what}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "{what}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The path of a workspace binary, which `cargo test --workspace` has built. Refuses a
 /// binary older than the sources it is built from, so a stale binary never passes a test.
 pub fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
     let path = target.join("debug").join(name);
     let built = std::fs::metadata(&path)
         .and_then(|m| m.modified())
@@ -143,7 +152,11 @@ pub fn carry(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        assert!(entry.file_type().unwrap().is_file(), "media holds a non-file: {:?}", entry.path());
+        assert!(
+            entry.file_type().unwrap().is_file(),
+            "media holds a non-file: {:?}",
+            entry.path()
+        );
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
@@ -178,7 +191,11 @@ pub fn assert_no_key_material(dir: &Path, keys_dir: &Path) {
         needles.push(b64(&der).as_bytes()[..40].to_vec());
         needles.push(b64(&pem_text).as_bytes()[..60].to_vec());
     }
-    assert!(!needles.is_empty(), "no keys found in {}", keys_dir.display());
+    assert!(
+        !needles.is_empty(),
+        "no keys found in {}",
+        keys_dir.display()
+    );
     for f in files_below(dir) {
         let data = std::fs::read(&f).unwrap();
         assert!(
@@ -187,7 +204,11 @@ pub fn assert_no_key_material(dir: &Path, keys_dir: &Path) {
             f.display()
         );
         for n in &needles {
-            assert!(!data.windows(n.len()).any(|w| w == n.as_slice()), "{} holds private key material", f.display());
+            assert!(
+                !data.windows(n.len()).any(|w| w == n.as_slice()),
+                "{} holds private key material",
+                f.display()
+            );
         }
     }
 }
