@@ -21,6 +21,27 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
     for (root, name) in roots {
         s = s.replace(&root.display().to_string(), name);
     }
+    // The AGE column of CSR tables (`0s`, `1s`): a whitespace-separated count of seconds.
+    s = s
+        .lines()
+        .map(|line| {
+            if line.contains("kubernetes.io/") {
+                line.split(' ')
+                    .map(|w| {
+                        let digits = w.strip_suffix('s').is_some_and(|d| {
+                            !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+                        });
+                        if digits { "<age>" } else { w }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if s.ends_with('\n') { "\n" } else { "" };
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -109,7 +130,10 @@ impl Session {
             "kcsr-submit" => self.submit.clone(),
             other => PathBuf::from(other),
         };
-        let r = run(&program, args, &cwd, &h.home());
+        // Through a shell so that stdout and stderr interleave as on a terminal.
+        let mut full: Vec<&str> = vec!["-c", "exec \"$0\" \"$@\" 2>&1", program.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let r = run(Path::new("/bin/sh"), &full, &cwd, &h.home());
         let mut text = r.stdout;
         text.push_str(&r.stderr);
         if r.code != 0 {

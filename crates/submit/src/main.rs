@@ -1,1 +1,476 @@
-fn main() {}
+//! `kcsr-submit`: the connected side of kcsr.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use kcsr_submit::client::{Client, ClientError, ClientOptions};
+use kcsr_submit::commands::{self, ApplyOptions, ApproveOptions, Fatal, Session};
+use kcsr_submit::kubeconfig::{KubeconfigError, KubeconfigSource};
+use kcsr_submit::media::MediaError;
+use kcsr_submit::ops::ClusterInfo;
+use kcsr_submit::tls::TlsSetupError;
+use kcsr_submit::{sanitize, whoami};
+
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  failed (I/O, network, permissions, bad media; nothing sent when the media is bad)\n  2  usage error (also: --approve without a terminal and without --yes)\n  3  refused: a request Denied or Failed, a certificate that does not verify, a conflicting\n     existing object\n  4  timed out waiting: not approved yet, or approved but not issued\nWhen requests end differently, 3 wins over 1, and 1 over 4; successes are kept.";
+
+/// Create, approve, wait for and bring back Kubernetes client certificates.
+#[derive(Debug, Parser)]
+#[command(name = "kcsr-submit", version, propagate_version = true, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Like kubectl's, accepted before or after the subcommand.
+#[derive(Debug, Args)]
+struct ConnectionArgs {
+    /// Kubeconfig file (only this file); default: KUBECONFIG, else ~/.kube/config.
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Context to use instead of the kubeconfig's current-context.
+    #[arg(long, global = true, value_name = "NAME")]
+    context: Option<String>,
+    /// Timeout of each API call, e.g. 30s, 2m.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the media's requests (and bindings), optionally approve, wait, verify and write
+    /// the certificates back onto the media
+    #[command(after_help = APPLY_HELP)]
+    Apply {
+        /// The media directory kcsr request wrote.
+        #[arg(value_name = "MEDIA_DIR")]
+        media: PathBuf,
+        /// Approve the requests after a review (needs `approve` on the signer).
+        #[arg(long)]
+        approve: bool,
+        /// Approve without asking.
+        #[arg(long, short = 'y', requires = "approve")]
+        yes: bool,
+        /// Reason of the Approved condition [default: KcsrApprove].
+        #[arg(long, value_name = "R", requires = "approve")]
+        reason: Option<String>,
+        /// Message of the Approved condition [default: Approved by <user> with kcsr-submit].
+        #[arg(long, value_name = "M", requires = "approve")]
+        message: Option<String>,
+        /// Wait this long for the certificates (e.g. 5m), then verify and write them.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        wait: Option<Duration>,
+        /// Ask the server to check everything (?dryRun=All); create, approve and write nothing.
+        #[arg(long, conflicts_with = "wait")]
+        dry_run: bool,
+        /// How many requests to work on at once.
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
+        /// PEM of the CA that signs client certificates: issued certificates must chain to it,
+        /// and it goes into the bundle.
+        #[arg(long, value_name = "FILE")]
+        client_ca: Option<PathBuf>,
+        /// Print the per-request results as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve the media's requests (or the named ones) after a review: for the approver when
+    /// the submitter may not approve
+    #[command(after_help = APPROVE_HELP)]
+    Approve {
+        /// One MEDIA_DIR, or object names.
+        #[arg(value_name = "MEDIA_DIR|NAME", required = true)]
+        targets: Vec<String>,
+        /// Approve without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Reason of the Approved condition [default: KcsrApprove].
+        #[arg(long, value_name = "R")]
+        reason: Option<String>,
+        /// Message of the Approved condition [default: Approved by <user> with kcsr-submit].
+        #[arg(long, value_name = "M")]
+        message: Option<String>,
+        /// Print the per-request results as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the media's requests (or the named ones) like kubectl get csr
+    #[command(after_help = STATUS_HELP)]
+    Status {
+        /// One MEDIA_DIR, or object names.
+        #[arg(value_name = "MEDIA_DIR|NAME", required = true)]
+        targets: Vec<String>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Output format: json (same as --json).
+        #[arg(short = 'o', long = "output", value_name = "FORMAT", value_parser = ["json"])]
+        output: Option<String>,
+    },
+    /// Verify and write the certificates issued since an earlier apply (e.g. after another
+    /// operator approved)
+    #[command(after_help = FETCH_HELP)]
+    Fetch {
+        /// The media directory.
+        #[arg(value_name = "MEDIA_DIR")]
+        media: PathBuf,
+        /// Wait this long for certificates not issued yet.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        wait: Option<Duration>,
+        /// PEM of the CA that signs client certificates (chain check, and into the bundle).
+        #[arg(long, value_name = "FILE")]
+        client_ca: Option<PathBuf>,
+        /// Print the per-request results as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who the API server takes the kubeconfig's credentials for
+    #[command(
+        after_help = "Examples:\n  kcsr-submit whoami\n  kcsr-submit whoami --context prod --json"
+    )]
+    Whoami {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+const APPLY_HELP: &str = concat!(
+    "Examples:\n",
+    "  # Create the requests; an approver approves; fetch later\n",
+    "  kcsr-submit apply /media/usb\n",
+    "  kcsr-submit fetch /media/usb --wait 10m\n\n",
+    "  # Create, approve after review, wait for and write back the certificates\n",
+    "  kcsr-submit apply /media/usb --approve --wait 5m --client-ca ca.crt\n\n",
+    "  # Let the server check everything and change nothing\n",
+    "  kcsr-submit apply /media/usb --dry-run\n\n",
+    "The media is verified against SHA256SUMS first; nothing is sent if anything is wrong.\n",
+    "Re-running resumes: existing identical objects are reused, written certificates re-verified.\n\n",
+    "Exit codes:\n  0  success (without --wait: created/approved; run fetch later)\n  1  failed (I/O, network, permissions, bad media)\n  2  usage error (also: --approve without a terminal and without --yes)\n",
+    "  3  refused: Denied, Failed, a certificate that does not verify, a conflicting object\n  4  timed out waiting: not approved yet, or approved but not issued\n",
+    "When requests end differently, 3 wins over 1, and 1 over 4; successes are kept."
+);
+
+const APPROVE_HELP: &str = concat!(
+    "Examples:\n",
+    "  kcsr-submit approve /media/usb\n",
+    "  kcsr-submit approve alice-3f2a9c --yes --reason Ticket1234 --message 'approved by ops (CHG-1234)'\n\n",
+    "For MEDIA_DIR, the server's objects must be the media's requests (same key, signer, usages).\n",
+    "A Denied request is never approved; an approved one is left alone.\n\n",
+    "Exit codes:\n  0  approved (or already approved)\n  1  failed (network, permissions: the approver needs `approve` on signers)\n  2  usage error (also: no terminal and no --yes)\n",
+    "  3  refused: a request is Denied, or the object differs from the media\n"
+);
+
+const STATUS_HELP: &str = concat!(
+    "Examples:\n",
+    "  kcsr-submit status /media/usb\n",
+    "  kcsr-submit status alice-3f2a9c -o json\n\n",
+    "Exit codes:\n  0  shown\n  1  failed (a request is not on the server, network, permissions)\n  2  usage error\n"
+);
+
+const FETCH_HELP: &str = concat!(
+    "Examples:\n",
+    "  kcsr-submit fetch /media/usb\n",
+    "  kcsr-submit fetch /media/usb --wait 10m --client-ca ca.crt --json\n\n",
+    "Exit codes:\n  0  every certificate verified and on the media\n  1  failed (I/O, network, bad media, request not on the server)\n  2  usage error\n",
+    "  3  refused: Denied, Failed, or a certificate that does not verify (nothing written for it)\n",
+    "  4  not issued (yet): not approved, or approved but not issued\n"
+);
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 2m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{s:?} is not a duration like 30s, 2m or 1h")),
+    };
+    if secs == 0 {
+        return Err("the timeout must be at least 1s".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
+    let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
+    let context = source.load()?.resolve(args.context.as_deref())?;
+    let options = ClientOptions {
+        timeout: args.request_timeout,
+        ..ClientOptions::default()
+    };
+    let client = Client::new(&context, options).with_context(|| {
+        format!(
+            "cannot set up the connection for context {:?} (cluster {:?}, user {:?})",
+            context.context_name, context.cluster_name, context.user_name
+        )
+    })?;
+    let cluster = ClusterInfo {
+        name: context.cluster_name.clone(),
+        server: context.cluster.server.clone(),
+        ca_pem: context
+            .cluster
+            .ca
+            .as_ref()
+            .map(|ca| String::from_utf8_lossy(&ca.pem).into_owned()),
+        tls_server_name: context.cluster.tls_server_name.clone(),
+    };
+    Ok(Session { client, cluster })
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let conn = &cli.connection;
+    let connect = || connect(conn);
+    match cli.command {
+        Command::Apply {
+            media,
+            approve,
+            yes,
+            reason,
+            message,
+            wait,
+            dry_run,
+            parallel,
+            client_ca,
+            json,
+        } => commands::apply(
+            &media,
+            &ApplyOptions {
+                approve,
+                yes,
+                reason,
+                message,
+                wait,
+                dry_run,
+                parallel: usize::from(parallel),
+                client_ca,
+                json,
+            },
+            &connect,
+        ),
+        Command::Approve {
+            targets,
+            yes,
+            reason,
+            message,
+            json,
+        } => commands::approve(
+            &targets,
+            &ApproveOptions {
+                yes,
+                reason,
+                message,
+                json,
+            },
+            &connect,
+        ),
+        Command::Status {
+            targets,
+            json,
+            output,
+        } => commands::status(&targets, json || output.is_some(), &connect),
+        Command::Fetch {
+            media,
+            wait,
+            client_ca,
+            json,
+        } => commands::fetch(&media, wait, client_ca.as_deref(), json, &connect),
+        Command::Whoami { json } => {
+            let client = connect()?.client;
+            let user = whoami::whoami(&client)?;
+            let out = if json {
+                let mut value = serde_json::to_value(&user)?;
+                value["cluster"] = client.cluster_name().into();
+                value["server"] = client.server().into();
+                format!("{}\n", serde_json::to_string_pretty(&value)?)
+            } else {
+                whoami::render_text(&user)
+            };
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+                other => {
+                    other?;
+                    Ok(0)
+                }
+            }
+        }
+    }
+}
+
+fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<Fatal>() {
+            e.hint.clone()
+        } else if let Some(e) = cause.downcast_ref::<MediaError>() {
+            e.hint.clone()
+        } else if let Some(e) = cause.downcast_ref::<ClientError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<KubeconfigError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<TlsSetupError>() {
+            match e {
+                TlsSetupError::KeyMismatch { .. } => Some(
+                    "the kubeconfig pairs a certificate with another key: re-create the user entry"
+                        .into(),
+                ),
+                TlsSetupError::NoCa { .. } => Some(
+                    "add certificate-authority-data of the cluster's CA to the kubeconfig".into(),
+                ),
+                _ => None,
+            }
+        } else {
+            None
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = err
+                .chain()
+                .find_map(|c| c.downcast_ref::<Fatal>().map(|f| f.code))
+                .unwrap_or(1);
+            // Server text inside is sanitised where it is rendered; this catches the rest.
+            eprintln!("error: {}", sanitize::for_terminal(&format!("{err:#}")));
+            if let Some(hint) = hint(&err) {
+                eprintln!("hint: {}", sanitize::for_terminal(&hint));
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_args_before_or_after_the_subcommand() {
+        for argv in [
+            [
+                "kcsr-submit",
+                "--kubeconfig",
+                "k",
+                "--context",
+                "c",
+                "whoami",
+            ],
+            [
+                "kcsr-submit",
+                "whoami",
+                "--kubeconfig",
+                "k",
+                "--context",
+                "c",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(cli.connection.kubeconfig, Some(PathBuf::from("k")));
+            assert_eq!(cli.connection.context.as_deref(), Some("c"));
+        }
+    }
+
+    #[test]
+    fn command_contract() {
+        let cli = Cli::try_parse_from([
+            "kcsr-submit",
+            "apply",
+            "m",
+            "--approve",
+            "--yes",
+            "--reason",
+            "R",
+            "--message",
+            "M",
+            "--wait",
+            "5m",
+            "--parallel",
+            "8",
+            "--client-ca",
+            "ca.crt",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Apply {
+            approve,
+            yes,
+            wait,
+            parallel,
+            json,
+            ..
+        } = cli.command
+        else {
+            panic!("not apply");
+        };
+        assert!(approve && yes && json);
+        assert_eq!((wait, parallel), (Some(Duration::from_secs(300)), 8));
+        // --yes, --reason and --message belong to --approve; --dry-run excludes --wait.
+        assert!(Cli::try_parse_from(["kcsr-submit", "apply", "m", "--yes"]).is_err());
+        assert!(
+            Cli::try_parse_from(["kcsr-submit", "apply", "m", "--dry-run", "--wait", "1m"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["kcsr-submit", "apply", "m", "--parallel", "0"]).is_err());
+        for argv in [
+            &["kcsr-submit", "status", "a", "b", "-o", "json"][..],
+            &["kcsr-submit", "status", "m", "--json"],
+            &[
+                "kcsr-submit",
+                "approve",
+                "a",
+                "b",
+                "--yes",
+                "--reason",
+                "R",
+                "--json",
+            ],
+            &[
+                "kcsr-submit",
+                "fetch",
+                "m",
+                "--wait",
+                "1h",
+                "--client-ca",
+                "c",
+                "--json",
+            ],
+        ] {
+            Cli::try_parse_from(argv).unwrap();
+        }
+        assert!(Cli::try_parse_from(["kcsr-submit", "status", "m", "-o", "yaml"]).is_err());
+        assert!(Cli::try_parse_from(["kcsr-submit", "approve"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1d").is_err());
+    }
+}

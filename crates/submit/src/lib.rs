@@ -1,0 +1,20 @@
+//! The connected side of kcsr: talking to the Kubernetes API like kubectl does (kubeconfig,
+//! credentials, TLS, retries) and, on top, the `kcsr-submit` commands.
+//!
+//! Blocking `ureq` 3 + `rustls` on aws-lc-rs; no tokio, no kube-rs, no key generation.
+
+pub mod client;
+pub mod commands;
+pub mod exec;
+pub mod files;
+pub mod kubeconfig;
+pub mod media;
+pub mod objects;
+pub mod ops;
+pub mod retry;
+pub mod sanitize;
+pub mod secret;
+pub mod status;
+pub mod tls;
+pub mod watch;
+pub mod whoami;

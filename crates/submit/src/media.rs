@@ -1,0 +1,295 @@
+//! The media as the connected side sees it: verified against `SHA256SUMS` and re-checked
+//! before anything is sent, then written back (certificates and bundles) atomically.
+
+use std::path::{Path, PathBuf};
+
+use kcsr_core::checks::{self, Finding, Request};
+use kcsr_core::csr::CsrInfo;
+use kcsr_core::digest;
+use kcsr_core::manifest::{self, CsrManifest, Document};
+use kcsr_core::media::{
+    self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
+    MAX_MEDIA_FILE_BYTES,
+};
+use kcsr_core::rbac::BindingManifest;
+use kcsr_core::signer::SignerName;
+use kcsr_core::sums::{self, Sums};
+use kcsr_core::usage::Usage;
+use kcsr_fs::{EntryKind, Mode, Overwrite};
+
+use crate::sanitize;
+
+/// Why the media cannot be used. Carries the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct MediaError {
+    /// What is wrong, naming the files.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl MediaError {
+    fn new(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Self {
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        }
+    }
+}
+
+/// One CSR manifest on the media, parsed, decoded and checked.
+#[derive(Debug, Clone)]
+pub struct MediaRequest {
+    /// File stem (`alice` for `alice.csr.yaml`).
+    pub stem: String,
+    /// The manifest as written.
+    pub manifest: CsrManifest,
+    /// SHA-256 of the manifest file.
+    pub manifest_sha256: String,
+    /// The CSR in `spec.request`.
+    pub csr: CsrInfo,
+    /// `spec.signerName`.
+    pub signer: Option<SignerName>,
+    /// `spec.usages`.
+    pub usages: Vec<Usage>,
+    /// The binding manifest travelling with it, if any.
+    pub binding: Option<BindingManifest>,
+    /// Warnings from the checks (errors stop [`Media::open`]).
+    pub findings: Vec<Finding>,
+}
+
+impl MediaRequest {
+    /// The object name.
+    pub fn name(&self) -> &str {
+        &self.manifest.metadata.name
+    }
+}
+
+/// A verified media directory.
+#[derive(Debug)]
+pub struct Media {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its checksums, updated in memory by [`Media::write_result`].
+    pub sums: Sums,
+    /// Every request on it, sorted by stem.
+    pub requests: Vec<MediaRequest>,
+}
+
+impl Media {
+    /// Reads and verifies the media: `SHA256SUMS` must list exactly the files present with
+    /// their digests; no symlinks, special files or private key material; every manifest must
+    /// parse, its CSR verify, and pass the same checks the offline side ran. Any problem is
+    /// named and nothing is returned.
+    pub fn open(path: &Path) -> Result<Self, MediaError> {
+        if !path.is_dir() {
+            return Err(MediaError::new(
+                format!("media directory {} does not exist", path.display()),
+                Some("pass the directory kcsr request wrote to"),
+            ));
+        }
+        let sums_path = path.join(sums::FILE_NAME);
+        let sums_data = kcsr_fs::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
+            MediaError::new(
+                format!("cannot read {}: {e}", sums_path.display()),
+                Some("the media must hold the SHA256SUMS that kcsr request wrote"),
+            )
+        })?;
+        let sums = Sums::parse(&sums_data).map_err(|e| {
+            MediaError::new(
+                format!("{}: {e}", sums_path.display()),
+                Some("the checksum file is damaged; carry the media again"),
+            )
+        })?;
+        let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
+            .map_err(|e| MediaError::new(format!("cannot list {}: {e}", path.display()), None))?;
+        // A run interrupted between writing `<stem>.crt`/`<stem>.bundle.yaml` and SHA256SUMS
+        // leaves results the sums do not list yet: not tampering, and fetch overwrites them.
+        let interrupted = |name: &str| {
+            sums.get(name).is_none()
+                && [CERT_SUFFIX, BUNDLE_SUFFIX].iter().any(|suffix| {
+                    layout::stem(name, suffix).is_some_and(|stem| {
+                        sums.get(&format!("{stem}{CSR_MANIFEST_SUFFIX}")).is_some()
+                    })
+                })
+        };
+        let problems = layout::audit(
+            &sums,
+            scanned
+                .iter()
+                .filter(|e| e.kind != EntryKind::File || !interrupted(&e.name))
+                .map(|e| layout::Found {
+                    name: &e.name,
+                    regular: e.kind == EntryKind::File,
+                    data: e.data.as_deref(),
+                }),
+        );
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(|p| sanitize::one_line(p)).collect();
+            return Err(MediaError::new(
+                format!(
+                    "the media {} does not match its SHA256SUMS; nothing was sent\n  {}",
+                    path.display(),
+                    list.join("\n  ")
+                ),
+                Some(
+                    "the media changed after kcsr wrote it: compare it with the isolated machine's copy and carry it again",
+                ),
+            ));
+        }
+        let mut requests = Vec::new();
+        let mut errors = Vec::new();
+        for entry in &scanned {
+            let Some(stem) = layout::stem(&entry.name, CSR_MANIFEST_SUFFIX) else {
+                continue;
+            };
+            let data = entry.data.as_deref().unwrap_or_default();
+            match read_request(path, stem, data) {
+                Ok(r) => requests.push(r),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(MediaError::new(
+                format!(
+                    "{} request(s) on the media would be refused; nothing was sent\n  {}",
+                    errors.len(),
+                    errors.join("\n  ")
+                ),
+                Some("re-create these requests with kcsr request on the isolated machine"),
+            ));
+        }
+        requests.sort_by(|a, b| a.stem.cmp(&b.stem));
+        Ok(Self {
+            path: path.to_owned(),
+            sums,
+            requests,
+        })
+    }
+
+    /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the
+    /// in-memory sums; call [`Media::save_sums`] after.
+    pub fn write_result(
+        &mut self,
+        stem: &str,
+        cert_pem: &str,
+        bundle_yaml: &str,
+    ) -> std::io::Result<Vec<PathBuf>> {
+        let mut written = Vec::new();
+        for (name, content) in [
+            (format!("{stem}{CERT_SUFFIX}"), cert_pem),
+            (format!("{stem}{BUNDLE_SUFFIX}"), bundle_yaml),
+        ] {
+            written.push(kcsr_fs::write_file(
+                &self.path,
+                &name,
+                content.as_bytes(),
+                Mode::Public,
+                Overwrite::Allow,
+            )?);
+            self.sums.insert(&name, content.as_bytes());
+        }
+        Ok(written)
+    }
+
+    /// Writes `SHA256SUMS` atomically.
+    pub fn save_sums(&self) -> std::io::Result<PathBuf> {
+        kcsr_fs::write_file(
+            &self.path,
+            sums::FILE_NAME,
+            self.sums.render().as_bytes(),
+            Mode::Public,
+            Overwrite::Allow,
+        )
+    }
+}
+
+fn read_request(dir: &Path, stem: &str, data: &[u8]) -> Result<MediaRequest, String> {
+    let file = format!("{stem}{CSR_MANIFEST_SUFFIX}");
+    let fail = |e: String| format!("{file}: {}", sanitize::one_line(&e));
+    let docs = manifest::parse_documents(data).map_err(|e| fail(e.to_string()))?;
+    let manifest = match docs.as_slice() {
+        [Document::Csr(m)] => m.clone(),
+        _ => {
+            return Err(fail(
+                "must hold exactly one CertificateSigningRequest".to_owned(),
+            ));
+        }
+    };
+    let version = manifest.version().ok_or_else(|| {
+        fail(format!(
+            "apiVersion {:?} is not certificates.k8s.io/v1 or v1beta1",
+            manifest.api_version
+        ))
+    })?;
+    if manifest
+        .metadata
+        .name
+        .parse::<kcsr_core::names::ObjectName>()
+        .is_err()
+    {
+        return Err(fail(format!(
+            "metadata.name {:?} is not a DNS-1123 subdomain",
+            manifest.metadata.name
+        )));
+    }
+    let csr = manifest.decode_request().map_err(|e| fail(e.to_string()))?;
+    let signer = manifest.signer().map_err(|e| fail(e.to_string()))?;
+    let usages = manifest.usages().map_err(|e| fail(e.to_string()))?;
+    if let Some(fp) = manifest
+        .metadata
+        .annotations
+        .get(manifest::FINGERPRINT_ANNOTATION)
+        && fp != &csr.public_key.fingerprint
+    {
+        return Err(fail(format!(
+            "annotation {} says {fp} but the request's key is {}: the manifest was altered",
+            manifest::FINGERPRINT_ANNOTATION,
+            csr.public_key.fingerprint
+        )));
+    }
+    let findings = checks::check(&Request {
+        api_version: version,
+        signer: signer.as_ref(),
+        usages: &usages,
+        expiration_seconds: manifest.spec.expiration_seconds,
+        csr: &csr,
+    });
+    if checks::has_errors(&findings) {
+        let list: Vec<String> = findings
+            .iter()
+            .filter(|f| f.level == checks::Level::Error)
+            .map(|f| format!("[{}] {}", f.rule, f.message))
+            .collect();
+        return Err(fail(list.join("; ")));
+    }
+    let binding_file = dir.join(format!("{stem}{BINDING_SUFFIX}"));
+    let binding = if binding_file.exists() {
+        let data = kcsr_fs::read_limited(&binding_file, MAX_MEDIA_FILE_BYTES)
+            .map_err(|e| fail(e.to_string()))?;
+        match manifest::parse_documents(&data)
+            .map_err(|e| fail(e.to_string()))?
+            .as_slice()
+        {
+            [Document::Binding(b)] => Some(b.clone()),
+            _ => {
+                return Err(fail(format!(
+                    "{stem}{BINDING_SUFFIX} must hold exactly one binding"
+                )));
+            }
+        }
+    } else {
+        None
+    };
+    Ok(MediaRequest {
+        stem: stem.to_owned(),
+        manifest_sha256: digest::sha256_hex(data),
+        manifest,
+        csr,
+        signer,
+        usages,
+        binding,
+        findings,
+    })
+}

@@ -1,0 +1,748 @@
+//! The per-request operations of `kcsr-submit`: create (resuming an identical existing object),
+//! approve like kubectl (§7), wait (watch, falling back to polling, §8/§13), verify the
+//! certificate and build the bundle. Each returns a [`Problem`] that says which exit code it
+//! maps to and what to do.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use kcsr_core::bundle::{API_VERSION, Audit, Bundle, BundleCluster, KIND};
+use kcsr_core::cert::{self, CertInfo};
+use kcsr_core::csr::CsrInfo;
+use kcsr_core::manifest::ApiVersion;
+use kcsr_core::rbac::BindingManifest;
+use kcsr_core::time::format_rfc3339;
+use kcsr_core::verify::{self, Expected, Step};
+
+use crate::client::{Client, ClientError, query_escape};
+use crate::media::MediaRequest;
+use crate::objects::{self, CsrObject, State};
+use crate::sanitize::one_line;
+use crate::watch::WatchEvent;
+
+/// How a request ended badly; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// I/O, network, permissions (exit 1).
+    Failed,
+    /// Denied, Failed, a certificate that does not verify, a conflicting object (exit 3).
+    Refused,
+    /// Waited and it did not come (exit 4).
+    TimedOut,
+}
+
+impl ProblemKind {
+    /// The exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Failed => 1,
+            Self::Refused => 3,
+            Self::TimedOut => 4,
+        }
+    }
+}
+
+/// Why one request did not complete, with the fix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Which kind.
+    pub kind: ProblemKind,
+    /// What happened (server text already sanitised).
+    pub message: String,
+    /// What to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    /// A problem of `kind`.
+    pub fn new(kind: ProblemKind, message: impl Into<String>, hint: Option<&str>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        }
+    }
+    /// Exit 1.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Failed, message, None)
+    }
+    /// Exit 3.
+    pub fn refused(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Self::new(ProblemKind::Refused, message, hint)
+    }
+    /// Attaches a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<ClientError> for Problem {
+    fn from(e: ClientError) -> Self {
+        Self {
+            kind: ProblemKind::Failed,
+            message: crate::sanitize::for_terminal(&e.to_string()),
+            hint: e.hint(),
+        }
+    }
+}
+
+/// The exit code for a set of outcomes: 3 if anything was refused, else 1 if anything failed,
+/// else 4 if anything timed out, else 0.
+pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> u8 {
+    let kinds: Vec<ProblemKind> = problems.into_iter().map(|p| p.kind).collect();
+    [
+        ProblemKind::Refused,
+        ProblemKind::Failed,
+        ProblemKind::TimedOut,
+    ]
+    .into_iter()
+    .find(|k| kinds.contains(k))
+    .map_or(0, ProblemKind::exit_code)
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// RFC 3339 now.
+pub fn now_rfc3339() -> String {
+    format_rfc3339(now_unix())
+}
+
+fn get(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
+    let raw: Value = client.get_json(&objects::object_path(version, name))?;
+    CsrObject::from_value(raw).map_err(Problem::failed)
+}
+
+fn dry_run_suffix(dry_run: bool) -> &'static str {
+    if dry_run { "?dryRun=All" } else { "" }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create
+// ---------------------------------------------------------------------------------------------
+
+/// What creating found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Created {
+    /// A new object.
+    Created,
+    /// An identical object existed (a re-run resumes with it).
+    Exists,
+    /// `--dry-run`: the server accepted it; nothing was stored.
+    DryRun,
+}
+
+/// Creates the CSR from the manifest (never with username/groups: the server sets them), or
+/// resumes with an identical existing one.
+pub fn create_csr(
+    client: &Client,
+    req: &MediaRequest,
+    dry_run: bool,
+) -> Result<(Created, CsrObject), Problem> {
+    let version = version_of(req)?;
+    let mut body = serde_json::to_value(&req.manifest)
+        .map_err(|e| Problem::failed(format!("cannot encode {}: {e}", req.name())))?;
+    if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
+        for field in ["username", "uid", "groups", "extra"] {
+            spec.remove(field);
+        }
+    }
+    let path = format!(
+        "{}{}",
+        objects::collection_path(version),
+        dry_run_suffix(dry_run)
+    );
+    match client.post_json::<_, Value>(&path, &body) {
+        Ok(raw) => {
+            let obj = CsrObject::from_value(raw).map_err(Problem::failed)?;
+            Ok((
+                if dry_run {
+                    Created::DryRun
+                } else {
+                    Created::Created
+                },
+                obj,
+            ))
+        }
+        Err(e) if e.as_api().is_some_and(|a| a.is_already_exists()) => {
+            let existing = get(client, version, req.name())?;
+            compare_existing(req, &existing)?;
+            Ok((Created::Exists, existing))
+        }
+        Err(e) => {
+            let mut p = Problem::from(e);
+            p.message = format!("cannot create {}: {}", req.name(), p.message);
+            if p.hint.is_none() {
+                p.hint = Some(
+                    "the server refused the manifest: check its validation message above against the offline checks".into(),
+                );
+            }
+            Err(p)
+        }
+    }
+}
+
+fn version_of(req: &MediaRequest) -> Result<ApiVersion, Problem> {
+    req.manifest.version().ok_or_else(|| {
+        Problem::failed(format!(
+            "{}: apiVersion {:?} is not certificates.k8s.io/v1 or v1beta1",
+            req.stem,
+            one_line(&req.manifest.api_version)
+        ))
+    })
+}
+
+/// Whether an existing object is the request on the media: same CSR (decoded), signer and
+/// usages. The signer is compared only when the manifest names one (v1beta1 may leave it out).
+pub fn compare_existing(req: &MediaRequest, existing: &CsrObject) -> Result<(), Problem> {
+    let theirs = existing.decode_request();
+    let mut differences = Vec::new();
+    let their_fp = match &theirs {
+        Ok(csr) => {
+            if csr.der != req.csr.der {
+                differences.push("spec.request".to_owned());
+            }
+            csr.public_key.fingerprint.clone()
+        }
+        Err(e) => {
+            differences.push(format!("spec.request ({})", one_line(e)));
+            "<unreadable>".to_owned()
+        }
+    };
+    if let Some(signer) = &req.manifest.spec.signer_name
+        && existing.spec.signer_name.as_deref() != Some(signer.as_str())
+    {
+        differences.push(format!(
+            "signerName {:?} instead of {signer:?}",
+            one_line(existing.spec.signer_name.as_deref().unwrap_or(""))
+        ));
+    }
+    if !req.manifest.spec.usages.is_empty() {
+        let mut a = req.manifest.spec.usages.clone();
+        let mut b = existing.spec.usages.clone();
+        a.sort();
+        b.sort();
+        if a != b {
+            differences.push(format!(
+                "usages {:?} instead of {:?}",
+                b.iter().map(|u| one_line(u)).collect::<Vec<_>>(),
+                a
+            ));
+        }
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::refused(
+        format!(
+            "a different CertificateSigningRequest named {} already exists (created by {:?}): {} differ; the media's request has public key sha256 {}, the existing object's has sha256 {}",
+            req.name(),
+            one_line(&existing.spec.username),
+            differences.join(", "),
+            req.csr.public_key.fingerprint,
+            their_fp
+        ),
+        Some(
+            "another request took this name: check who created it (kcsr-submit status NAME); delete it if it is stale, or re-create the request offline with kcsr request --name OTHER",
+        ),
+    ))
+}
+
+/// Creates the binding that travels with a request, or accepts an identical existing one.
+pub fn create_binding(
+    client: &Client,
+    binding: &BindingManifest,
+    dry_run: bool,
+) -> Result<Created, Problem> {
+    let name = &binding.metadata.name;
+    let collection = match (binding.kind.as_str(), &binding.metadata.namespace) {
+        ("ClusterRoleBinding", _) => {
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_owned()
+        }
+        ("RoleBinding", Some(ns)) => {
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings")
+        }
+        (kind, _) => {
+            return Err(Problem::failed(format!(
+                "binding {name}: kind {:?} without a namespace cannot be created",
+                one_line(kind)
+            )));
+        }
+    };
+    let body = serde_json::to_value(binding)
+        .map_err(|e| Problem::failed(format!("cannot encode binding {name}: {e}")))?;
+    let path = format!("{collection}{}", dry_run_suffix(dry_run));
+    match client.post_json::<_, Value>(&path, &body) {
+        Ok(_) => Ok(if dry_run {
+            Created::DryRun
+        } else {
+            Created::Created
+        }),
+        Err(e) if e.as_api().is_some_and(|a| a.is_already_exists()) => {
+            let existing: Value = client.get_json(&format!("{collection}/{name}"))?;
+            if same_binding(&body, &existing) {
+                Ok(Created::Exists)
+            } else {
+                Err(Problem::refused(
+                    format!(
+                        "a different {} named {name} already exists: its roleRef/subjects are {} and {}, the media's are {} and {}",
+                        binding.kind,
+                        one_line(&existing["roleRef"].to_string()),
+                        one_line(&existing["subjects"].to_string()),
+                        body["roleRef"],
+                        body["subjects"]
+                    ),
+                    Some(
+                        "delete the stale binding or re-create the request offline with another name",
+                    ),
+                ))
+            }
+        }
+        Err(e) => {
+            let mut p = Problem::from(e);
+            p.message = format!(
+                "the request was created but its {} {name} was not: {}",
+                binding.kind, p.message
+            );
+            if p.message.contains("Forbidden") {
+                p.hint = Some(format!(
+                    "these credentials may not create {}s: have a cluster admin re-run `kcsr-submit apply MEDIA_DIR` (the request resumes, nothing is duplicated) or `kubectl apply -f` the media's .binding.yaml",
+                    binding.kind
+                ));
+            }
+            Err(p)
+        }
+    }
+}
+
+fn same_binding(ours: &Value, theirs: &Value) -> bool {
+    let role = |v: &Value| {
+        (
+            v["roleRef"]["kind"].as_str().unwrap_or("").to_owned(),
+            v["roleRef"]["name"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let subjects = |v: &Value| {
+        let mut s: Vec<(String, String, String)> = v["subjects"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        (
+                            s["kind"].as_str().unwrap_or("").to_owned(),
+                            s["name"].as_str().unwrap_or("").to_owned(),
+                            s["namespace"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        s.sort();
+        s
+    };
+    role(ours) == role(theirs) && subjects(ours) == subjects(theirs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approve
+// ---------------------------------------------------------------------------------------------
+
+/// What approving did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    /// We added the Approved condition.
+    Approved,
+    /// It was approved already; nothing sent.
+    AlreadyApproved,
+}
+
+/// Approval reason and message.
+#[derive(Debug, Clone)]
+pub struct ApprovalText {
+    /// Condition reason.
+    pub reason: String,
+    /// Condition message.
+    pub message: String,
+}
+
+/// Conflict retries, like kubectl (§7).
+const APPROVE_RETRIES: u32 = 10;
+
+/// Approves like `kubectl certificate approve` (§7): GET, refuse a Denied CSR, skip an
+/// Approved one, append the condition, PUT `/approval` with the resourceVersion, retry on 409.
+pub fn approve(
+    client: &Client,
+    version: ApiVersion,
+    name: &str,
+    text: &ApprovalText,
+) -> Result<(Approval, CsrObject), Problem> {
+    let mut attempt = 0;
+    loop {
+        let obj = get(client, version, name)?;
+        if let Some(c) = obj.condition("Denied") {
+            return Err(Problem::refused(
+                format!(
+                    "certificate signing request {name} is already Denied (reason {:?}, message {:?}); a Denied request is never approved",
+                    one_line(&c.reason),
+                    one_line(&c.message)
+                ),
+                Some("create a new request offline (kcsr request) if the denial was a mistake"),
+            ));
+        }
+        if obj.condition("Approved").is_some() {
+            return Ok((Approval::AlreadyApproved, obj));
+        }
+        let mut body = obj.raw.clone();
+        let condition = serde_json::json!({
+            "type": "Approved",
+            "status": "True",
+            "reason": text.reason,
+            "message": text.message,
+            "lastUpdateTime": now_rfc3339(),
+        });
+        if !body["status"].is_object() {
+            body["status"] = serde_json::json!({});
+        }
+        match body["status"]["conditions"].as_array_mut() {
+            Some(list) => list.push(condition),
+            None => body["status"]["conditions"] = Value::Array(vec![condition]),
+        }
+        let path = format!("{}/approval", objects::object_path(version, name));
+        match client.put_json::<_, Value>(&path, &body) {
+            Ok(raw) => {
+                return Ok((
+                    Approval::Approved,
+                    CsrObject::from_value(raw).map_err(Problem::failed)?,
+                ));
+            }
+            Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
+                attempt += 1;
+            }
+            Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => {
+                let signer = obj.spec.signer_name.clone().unwrap_or_default();
+                let p = Problem::from(e);
+                return Err(Problem::failed(format!(
+                    "the server does not let these credentials approve {name}: {}",
+                    p.message
+                ))
+                .with_hint(format!(
+                    "separation of duties: the submitter may create requests but not approve them; an approver with `approve` on `signers` {:?} (and `update` on certificatesigningrequests/approval) must run `kcsr-submit approve MEDIA_DIR` (or `kcsr-submit approve {name}`), then run `kcsr-submit fetch MEDIA_DIR`",
+                    one_line(&signer)
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wait
+// ---------------------------------------------------------------------------------------------
+
+/// The end of a wait that is not an issued certificate.
+pub fn state_problem(name: &str, obj: &CsrObject) -> Option<Problem> {
+    match obj.state() {
+        State::Denied(reason, message) => Some(Problem::refused(
+            format!(
+                "certificate signing request {name} was Denied: reason {:?}, message {:?}",
+                one_line(&reason),
+                one_line(&message)
+            ),
+            Some("ask the approver why; create a new request offline (kcsr request) once resolved"),
+        )),
+        State::Failed(reason, message) => Some(Problem::refused(
+            format!(
+                "certificate signing request {name} Failed: the signer refused it: reason {:?}, message {:?}",
+                one_line(&reason),
+                one_line(&message)
+            ),
+            Some(
+                "the request does not meet the signer's rules (usages, subject): re-create it offline with kcsr request",
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// What was seen when waiting ran out, as a problem (exit 4).
+pub fn not_issued_problem(name: &str, obj: &CsrObject, waited: Option<Duration>) -> Problem {
+    let within = waited.map_or_else(String::new, |d| format!(" within {} s", d.as_secs()));
+    let signer = one_line(
+        obj.spec
+            .signer_name
+            .as_deref()
+            .unwrap_or("(server default)"),
+    );
+    if obj.condition("Approved").is_some() {
+        Problem::new(
+            ProblemKind::TimedOut,
+            format!(
+                "{name} was approved but not issued{within}: the signer {signer} has not written a certificate"
+            ),
+            Some(&format!(
+                "the signer may not be running (kube-controller-manager's csrsigning controller), the platform may not sign {signer} (managed clusters often do not), or the usages may not be allowed for it; run `kcsr-submit fetch MEDIA_DIR --wait 5m` later"
+            )),
+        )
+    } else {
+        Problem::new(
+            ProblemKind::TimedOut,
+            format!("{name} is not approved yet{within}"),
+            Some(
+                "an approver must run `kcsr-submit approve MEDIA_DIR` (or kubectl certificate approve NAME); then run `kcsr-submit fetch MEDIA_DIR --wait 5m`",
+            ),
+        )
+    }
+}
+
+/// Waits until `name` is issued, Denied or Failed, or `timeout` passes: GET, then watch from
+/// that resourceVersion with a name field selector (re-watch on EOF, re-GET on an ERROR
+/// event), falling back to polling every 1.5 s if watching does not work.
+pub fn wait_issued(
+    client: &Client,
+    version: ApiVersion,
+    name: &str,
+    timeout: Duration,
+) -> Result<CsrObject, Problem> {
+    let deadline = Instant::now() + timeout;
+    let mut obj = get(client, version, name)?;
+    let uid = obj.meta.uid.clone();
+    let mut watch_failures = 0u32;
+    loop {
+        if let Some(p) = state_problem(name, &obj) {
+            return Err(p);
+        }
+        if obj.is_issued() {
+            return Ok(obj);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(not_issued_problem(name, &obj, Some(timeout)));
+        }
+        if watch_failures >= 3 {
+            std::thread::sleep(remaining.min(Duration::from_millis(1500)));
+            obj = get(client, version, name)?;
+            continue;
+        }
+        let path = format!(
+            "{}?watch=true&fieldSelector={}&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={}",
+            objects::collection_path(version),
+            query_escape(&format!("metadata.name={name}")),
+            query_escape(&obj.meta.resource_version),
+            remaining.as_secs().max(1)
+        );
+        let Ok(stream) = client.watch::<Value>(&path, remaining + Duration::from_secs(5)) else {
+            watch_failures += 1;
+            std::thread::sleep(Duration::from_millis(200).min(remaining));
+            obj = get(client, version, name)?;
+            continue;
+        };
+        let mut regets = false;
+        for event in stream {
+            match event {
+                Ok(WatchEvent::Added(raw) | WatchEvent::Modified(raw)) => {
+                    let next = CsrObject::from_value(raw).map_err(Problem::failed)?;
+                    if next.meta.name != name {
+                        continue;
+                    }
+                    if !uid.is_empty() && !next.meta.uid.is_empty() && next.meta.uid != uid {
+                        return Err(Problem::failed(format!(
+                            "csr {name:?} changed UIDs: it was deleted and created again by someone else"
+                        )));
+                    }
+                    obj = next;
+                    if obj.is_issued() || state_problem(name, &obj).is_some() {
+                        break;
+                    }
+                }
+                Ok(WatchEvent::Deleted(_)) => {
+                    return Err(Problem::failed(format!(
+                        "csr {name:?} was deleted while waiting for it"
+                    ))
+                    .with_hint("run kcsr-submit apply MEDIA_DIR again to re-create it"));
+                }
+                Ok(WatchEvent::Bookmark { resource_version }) => {
+                    if !resource_version.is_empty() {
+                        obj.meta.resource_version = resource_version;
+                    }
+                }
+                Ok(WatchEvent::Error(_)) | Err(_) => {
+                    regets = true;
+                    break;
+                }
+            }
+        }
+        if regets {
+            watch_failures += 1;
+            obj = get(client, version, name)?;
+        }
+    }
+}
+
+/// Current state without waiting: the object if issued, a problem for Denied/Failed, or a
+/// not-issued problem (exit 4).
+pub fn check_issued(
+    client: &Client,
+    version: ApiVersion,
+    name: &str,
+) -> Result<CsrObject, Problem> {
+    let obj = match get(client, version, name) {
+        Err(p) if p.message.contains("NotFound") || p.message.contains("not found") => {
+            return Err(p.with_hint(
+                "the request is not on the server: run kcsr-submit apply MEDIA_DIR first (it may also have been garbage-collected)",
+            ));
+        }
+        other => other?,
+    };
+    if let Some(p) = state_problem(name, &obj) {
+        return Err(p);
+    }
+    if obj.is_issued() {
+        Ok(obj)
+    } else {
+        Err(not_issued_problem(name, &obj, None))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verify and bundle
+// ---------------------------------------------------------------------------------------------
+
+/// The cluster as the kubeconfig names it, for the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterInfo {
+    /// Cluster name in the kubeconfig.
+    pub name: String,
+    /// Server URL.
+    pub server: String,
+    /// The server CA PEM, when the kubeconfig has one.
+    pub ca_pem: Option<String>,
+    /// tls-server-name.
+    pub tls_server_name: Option<String>,
+}
+
+/// Tolerated clock difference for the validity check.
+const SKEW_SECONDS: i64 = 300;
+
+/// What a request must be matched against.
+pub fn expected(req: &MediaRequest) -> Expected {
+    expected_for(
+        &req.csr,
+        &req.manifest.spec.usages,
+        req.manifest.spec.expiration_seconds,
+    )
+}
+
+fn expected_for(csr: &CsrInfo, usages: &[String], expiration: Option<i64>) -> Expected {
+    Expected {
+        fingerprint: csr.public_key.fingerprint.clone(),
+        user: csr.subject.user().map(str::to_owned),
+        groups: Some(csr.subject.organizations.clone()),
+        usages: usages.to_vec(),
+        expiration_seconds: expiration,
+    }
+}
+
+/// Runs the shared checks on a certificate PEM; a failing check is a refusal.
+pub fn verify_pem(
+    req: &MediaRequest,
+    pem: &[u8],
+    client_ca: Option<&[CertInfo]>,
+) -> Result<(CertInfo, Vec<Step>), Problem> {
+    let certs = cert::parse_all(pem).map_err(|e| {
+        Problem::refused(
+            format!(
+                "the certificate issued for {} cannot be read: {e}",
+                req.name()
+            ),
+            None,
+        )
+    })?;
+    let Some(leaf) = certs.into_iter().next() else {
+        return Err(Problem::refused(
+            format!("the certificate issued for {} is empty", req.name()),
+            None,
+        ));
+    };
+    let steps = verify::certificate(&leaf, &expected(req), client_ca, now_unix(), SKEW_SECONDS);
+    if !verify::all_ok(&steps) {
+        let failed: Vec<String> = steps
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| format!("{}: {}", s.check, one_line(&s.detail)))
+            .collect();
+        return Err(Problem::refused(
+            format!(
+                "the certificate issued for {} does not match the request; nothing was written: {}",
+                req.name(),
+                failed.join("; ")
+            ),
+            Some(
+                "do not use this certificate: ask the cluster admins which signer issued it; check --client-ca",
+            ),
+        ));
+    }
+    Ok((leaf, steps))
+}
+
+/// Builds the bundle for an issued, verified certificate.
+pub fn bundle(
+    req: &MediaRequest,
+    obj: &CsrObject,
+    leaf: &CertInfo,
+    cert_pem: &str,
+    cluster: &ClusterInfo,
+    client_ca_pem: Option<&str>,
+) -> Bundle {
+    let approved = obj.condition("Approved");
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Bundle {
+        api_version: API_VERSION.to_owned(),
+        kind: KIND.to_owned(),
+        name: req.name().to_owned(),
+        user: req.csr.subject.user().unwrap_or_default().to_owned(),
+        groups: req.csr.subject.organizations.clone(),
+        signer_name: obj
+            .spec
+            .signer_name
+            .clone()
+            .or_else(|| req.manifest.spec.signer_name.clone())
+            .unwrap_or_default(),
+        cluster: BundleCluster {
+            name: cluster.name.clone(),
+            server: cluster.server.clone(),
+            certificate_authority: cluster.ca_pem.clone(),
+            tls_server_name: cluster.tls_server_name.clone(),
+        },
+        certificate: cert_pem.to_owned(),
+        client_ca: client_ca_pem.map(str::to_owned),
+        audit: Audit {
+            public_key_sha256: req.csr.public_key.fingerprint.clone(),
+            manifest_sha256: Some(req.manifest_sha256.clone()),
+            serial: leaf.serial.clone(),
+            not_before: format_rfc3339(leaf.not_before),
+            not_after: format_rfc3339(leaf.not_after),
+            requested_expiration_seconds: req.manifest.spec.expiration_seconds,
+            submitted_by: non_empty(&obj.spec.username),
+            submitted_at: obj.meta.creation_timestamp.clone(),
+            approval_reason: approved.and_then(|c| non_empty(&c.reason)),
+            approval_message: approved.and_then(|c| non_empty(&c.message)),
+            approved_at: approved.and_then(|c| {
+                c.last_update_time
+                    .clone()
+                    .or_else(|| c.last_transition_time.clone())
+            }),
+            fetched_at: now_rfc3339(),
+            kcsr_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    }
+}

@@ -1,0 +1,831 @@
+//! `kcsr-submit apply | approve | status | fetch` against the test API server (real TLS), with
+//! media written by the real offline binary `kcsr`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kcsr_core::bundle::Bundle;
+use kcsr_submit::client::{Client, ClientOptions};
+use kcsr_submit::kubeconfig::KubeconfigSource;
+use kcsr_testapi::{Config, TestServer};
+use serde_json::Value;
+
+/// The offline binary, built once if missing (a binary cannot be a dev-dependency). The
+/// fallback builds into its own target directory: `cargo test` holds the lock on the main one
+/// while tests run, so building there from a test would block forever.
+fn offline_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let bin = target.join("debug/kcsr");
+        if bin.exists() {
+            return bin;
+        }
+        let own = target.join("kcsr-submit-tests");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "kcsr-offline",
+                "--bin",
+                "kcsr",
+                "--target-dir",
+            ])
+            .arg(&own)
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build -p kcsr-offline failed");
+        own.join("debug/kcsr")
+    })
+}
+
+struct Media {
+    _dir: tempfile::TempDir,
+    media: PathBuf,
+    keys: PathBuf,
+}
+
+impl Media {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("media");
+        let keys = dir.path().join("keys");
+        Self {
+            _dir: dir,
+            media,
+            keys,
+        }
+    }
+
+    /// `kcsr request --user USER ARGS...`
+    fn request(&self, user: &str, args: &[&str]) -> &Self {
+        let out = Command::new(offline_bin())
+            .args(["request", "--user", user, "--quiet"])
+            .arg("--keys")
+            .arg(&self.keys)
+            .arg("--media")
+            .arg(&self.media)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kcsr request failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self
+    }
+
+    fn path(&self) -> &str {
+        self.media.to_str().unwrap()
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.media.join(name)
+    }
+
+    /// The stems of the requests on the media.
+    fn stems(&self) -> Vec<String> {
+        let mut stems: Vec<String> = std::fs::read_dir(&self.media)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".csr.yaml").map(str::to_owned)
+            })
+            .collect();
+        stems.sort();
+        stems
+    }
+
+    fn object_name(&self, stem: &str) -> String {
+        let text = std::fs::read_to_string(self.file(&format!("{stem}.csr.yaml"))).unwrap();
+        let docs = kcsr_core::manifest::parse_documents(text.as_bytes()).unwrap();
+        match &docs[0] {
+            kcsr_core::manifest::Document::Csr(m) => m.metadata.name.clone(),
+            _ => panic!("not a CSR manifest"),
+        }
+    }
+
+    fn sha256sum_check(&self) {
+        let out = Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .current_dir(&self.media)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sha256sum -c: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+    fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+fn submit_cmd(kubeconfig: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kcsr-submit"));
+    cmd.args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env_remove("KUBECONFIG")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn submit(kubeconfig: &Path, args: &[&str]) -> Run {
+    Run::from(submit_cmd(kubeconfig, args).output().unwrap())
+}
+
+fn server(config: Config) -> TestServer {
+    TestServer::start(config).unwrap()
+}
+
+fn client_ca_file(server: &TestServer) -> String {
+    server
+        .dir()
+        .join("client-ca.crt")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn admin_client(server: &TestServer) -> Client {
+    let rc = KubeconfigSource::Explicit(server.admin_kubeconfig())
+        .load()
+        .unwrap()
+        .resolve(None)
+        .unwrap();
+    Client::new(&rc, ClientOptions::default()).unwrap()
+}
+
+/// Adds a condition through `/approval` (Denied) or `/status` (Failed) as the admin.
+fn add_condition(server: &TestServer, name: &str, kind: &str, reason: &str, message: &str) {
+    let client = admin_client(server);
+    let path = format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}");
+    let mut obj: Value = client.get_json(&path).unwrap();
+    let cond =
+        serde_json::json!({"type": kind, "status": "True", "reason": reason, "message": message});
+    if !obj["status"].is_object() {
+        obj["status"] = serde_json::json!({});
+    }
+    match obj["status"]["conditions"].as_array_mut() {
+        Some(list) => list.push(cond),
+        None => obj["status"]["conditions"] = Value::Array(vec![cond]),
+    }
+    let sub = if kind == "Failed" {
+        "status"
+    } else {
+        "approval"
+    };
+    let _: Value = client.put_json(&format!("{path}/{sub}"), &obj).unwrap();
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn has_condition(obj: &Value, kind: &str) -> bool {
+    obj["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
+}
+
+#[test]
+fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_noop() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request(
+        "alice",
+        &["--group", "dev", "--group", "ops", "--clusterrole", "view"],
+    );
+    let admin = server.admin_kubeconfig();
+    let ca = client_ca_file(&server);
+    let run = submit(
+        &admin,
+        &[
+            "apply",
+            m.path(),
+            "--approve",
+            "--yes",
+            "--wait",
+            "20s",
+            "--client-ca",
+            &ca,
+            "--json",
+        ],
+    )
+    .expect(0);
+    let results = run.json();
+    let r = &results[0];
+    assert_eq!(r["state"], "written", "{results}");
+    assert_eq!(r["created"], "created");
+    assert_eq!(r["binding"], "created");
+    assert_eq!(r["approval"], "approved");
+    // The review went to stderr, with the requestor the server recorded.
+    assert!(
+        run.stderr.contains("requestor:   kcsr-admin"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("groups:      dev, ops"),
+        "{}",
+        run.stderr
+    );
+
+    let stem = &m.stems()[0];
+    assert!(m.file(&format!("{stem}.crt")).exists());
+    m.sha256sum_check();
+    let bundle =
+        Bundle::parse(&std::fs::read(m.file(&format!("{stem}.bundle.yaml"))).unwrap()).unwrap();
+    assert_eq!(bundle.user, "alice");
+    assert_eq!(bundle.groups, ["dev", "ops"]);
+    assert_eq!(bundle.signer_name, "kubernetes.io/kube-apiserver-client");
+    assert_eq!(bundle.cluster.name, "kcsr-testapi");
+    assert_eq!(bundle.cluster.server, server.url());
+    assert_eq!(
+        bundle.cluster.certificate_authority.as_deref(),
+        Some(server.serving_ca_pem().as_str())
+    );
+    assert_eq!(
+        bundle.client_ca.as_deref(),
+        Some(server.client_ca_pem().as_str())
+    );
+    assert_eq!(bundle.audit.submitted_by.as_deref(), Some("kcsr-admin"));
+    assert_eq!(bundle.audit.approval_reason.as_deref(), Some("KcsrApprove"));
+    assert_eq!(
+        bundle.audit.approval_message.as_deref(),
+        Some("Approved by kcsr-admin with kcsr-submit")
+    );
+    assert!(bundle.audit.approved_at.is_some() && bundle.audit.submitted_at.is_some());
+    assert!(bundle.audit.manifest_sha256.is_some());
+
+    // The offline side accepts the bundle with the key that never left.
+    let kc = m._dir.path().join("alice.kubeconfig");
+    let out = Command::new(offline_bin())
+        .args(["assemble", "--quiet"])
+        .arg("--media")
+        .arg(&m.media)
+        .arg("--keys")
+        .arg(&m.keys)
+        .arg("--out")
+        .arg(&kc)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "assemble: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Re-running after success re-verifies and changes nothing.
+    let sums = std::fs::read(m.file("SHA256SUMS")).unwrap();
+    let again = submit(
+        &admin,
+        &["apply", m.path(), "--approve", "--yes", "--wait", "20s"],
+    )
+    .expect(0);
+    assert!(
+        again.stdout.contains("already on the media"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(std::fs::read(m.file("SHA256SUMS")).unwrap(), sums);
+    assert_eq!(server.csrs().len(), 1);
+
+    // status: the kubectl get csr table, and JSON.
+    let table = submit(&admin, &["status", m.path()]).expect(0);
+    let mut lines = table.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "AGE",
+            "SIGNERNAME",
+            "REQUESTOR",
+            "REQUESTEDDURATION",
+            "CONDITION"
+        ]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[0], m.object_name(stem));
+    assert_eq!(
+        row[2..],
+        [
+            "kubernetes.io/kube-apiserver-client",
+            "kcsr-admin",
+            "30d",
+            "Approved,Issued"
+        ]
+    );
+    let json = submit(&admin, &["status", "-o", "json", &m.object_name(stem)])
+        .expect(0)
+        .json();
+    assert_eq!(json[0]["condition"], "Approved,Issued");
+    assert_eq!(json[0]["requestor"], "kcsr-admin");
+    assert_eq!(json[0]["issued"], true);
+    // A name that is not there: exit 1, said once.
+    let missing = submit(&admin, &["status", "nobody-123"]).expect(1);
+    assert!(
+        missing.stderr.contains("error: nobody-123"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn every_other_key_type_once_in_parallel() {
+    let server = server(Config::default());
+    let m = Media::new();
+    for (user, key) in [
+        ("p384-user", "p384"),
+        ("ed-user", "ed25519"),
+        ("rsa2-user", "rsa2048"),
+        ("rsa3-user", "rsa3072"),
+        ("rsa4-user", "rsa4096"),
+    ] {
+        m.request(user, &["--key-type", key]);
+    }
+    let ca = client_ca_file(&server);
+    let run = submit(
+        &server.admin_kubeconfig(),
+        &[
+            "apply",
+            m.path(),
+            "--approve",
+            "--yes",
+            "--wait",
+            "30s",
+            "--parallel",
+            "3",
+            "--client-ca",
+            &ca,
+            "--json",
+        ],
+    )
+    .expect(0);
+    let results = run.json();
+    assert_eq!(results.as_array().unwrap().len(), 5);
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "written"),
+        "{results}"
+    );
+    m.sha256sum_check();
+}
+
+#[test]
+fn submitter_gets_the_approval_403_then_an_approver_approves_and_fetch_completes() {
+    let server = server(Config {
+        users: vec!["bob:dev".parse().unwrap()],
+        ..Config::default()
+    });
+    let m = Media::new();
+    m.request("carol", &[]);
+    let bob = server.kubeconfig_for("bob");
+    let run = submit(
+        &bob,
+        &["apply", m.path(), "--approve", "--yes", "--wait", "5s"],
+    )
+    .expect(1);
+    assert!(
+        run.stderr.contains("separation of duties"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("kcsr-submit approve MEDIA_DIR"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("error:").count(), 1, "{}", run.stderr);
+    assert_eq!(server.csrs().len(), 1);
+
+    // Nothing issued yet: fetch says so (exit 4).
+    let early = submit(&bob, &["fetch", m.path()]).expect(4);
+    assert!(
+        early.stderr.contains("not approved yet"),
+        "{}",
+        early.stderr
+    );
+
+    let approved = submit(
+        &server.admin_kubeconfig(),
+        &[
+            "approve",
+            m.path(),
+            "--yes",
+            "--reason",
+            "CHG-1",
+            "--message",
+            "ok by ops",
+        ],
+    )
+    .expect(0);
+    assert!(approved.stdout.contains(" approved"), "{}", approved.stdout);
+    // Approving again is a no-op.
+    let name = m.object_name(&m.stems()[0]);
+    let again = submit(&server.admin_kubeconfig(), &["approve", &name, "--yes"]).expect(0);
+    assert!(
+        again.stdout.contains("already approved"),
+        "{}",
+        again.stdout
+    );
+
+    submit(&bob, &["fetch", m.path(), "--wait", "20s"]).expect(0);
+    let stem = &m.stems()[0];
+    let bundle =
+        Bundle::parse(&std::fs::read(m.file(&format!("{stem}.bundle.yaml"))).unwrap()).unwrap();
+    assert_eq!(bundle.audit.submitted_by.as_deref(), Some("bob"));
+    assert_eq!(bundle.audit.approval_reason.as_deref(), Some("CHG-1"));
+    assert_eq!(bundle.audit.approval_message.as_deref(), Some("ok by ops"));
+    m.sha256sum_check();
+}
+
+#[test]
+fn denied_exits_3_with_the_reason_and_is_never_approved() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request("dave", &[]);
+    let admin = server.admin_kubeconfig();
+    submit(&admin, &["apply", m.path()]).expect(0);
+    let name = m.object_name(&m.stems()[0]);
+    add_condition(&server, &name, "Denied", "NotOnTheList", "dave has left");
+    let run = submit(
+        &admin,
+        &["apply", m.path(), "--approve", "--yes", "--wait", "10s"],
+    )
+    .expect(3);
+    assert!(run.stderr.contains("already Denied"), "{}", run.stderr);
+    assert!(run.stderr.contains("NotOnTheList"), "{}", run.stderr);
+    assert!(!has_condition(&server.csr(&name).unwrap(), "Approved"));
+    let fetch = submit(&admin, &["fetch", m.path(), "--wait", "5s"]).expect(3);
+    assert!(fetch.stderr.contains("was Denied"), "{}", fetch.stderr);
+    assert!(fetch.stderr.contains("dave has left"), "{}", fetch.stderr);
+    assert!(!m.file(&format!("{}.crt", m.stems()[0])).exists());
+}
+
+#[test]
+fn failed_stops_the_wait_at_once_with_exit_3() {
+    // A custom signer nobody runs: approved but never issued, until the admin marks it Failed.
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request(
+        "erin",
+        &[
+            "--signer",
+            "example.com/nobody",
+            "--usage",
+            "client auth",
+            "--usage",
+            "digital signature",
+        ],
+    );
+    let child = submit_cmd(
+        &server.admin_kubeconfig(),
+        &["apply", m.path(), "--approve", "--yes", "--wait", "60s"],
+    )
+    .spawn()
+    .unwrap();
+    let name = m.object_name(&m.stems()[0]);
+    wait_until("approval", || {
+        server
+            .csr(&name)
+            .is_some_and(|o| has_condition(&o, "Approved"))
+    });
+    add_condition(
+        &server,
+        &name,
+        "Failed",
+        "SignerValidationFailure",
+        "usages not allowed",
+    );
+    let run = Run::from(child.wait_with_output().unwrap()).expect(3);
+    assert!(run.stderr.contains("Failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("usages not allowed"), "{}", run.stderr);
+}
+
+#[test]
+fn stopped_signer_times_out_approved_but_not_issued_then_fetch_completes() {
+    let server = server(Config::default());
+    server.faults().set_signer_stopped(true);
+    let m = Media::new();
+    m.request("frank", &[]);
+    let admin = server.admin_kubeconfig();
+    let run = submit(
+        &admin,
+        &["apply", m.path(), "--approve", "--yes", "--wait", "3s"],
+    )
+    .expect(4);
+    assert!(
+        run.stderr.contains("approved but not issued"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("signer may not be running"),
+        "{}",
+        run.stderr
+    );
+    server.faults().set_signer_stopped(false);
+    submit(&admin, &["fetch", m.path(), "--wait", "20s"]).expect(0);
+    m.sha256sum_check();
+}
+
+#[test]
+fn rerun_after_interruption_resumes_without_duplicates() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request("gina", &[])
+        .request("hank", &["--clusterrole", "view"]);
+    let admin = server.admin_kubeconfig();
+    let first = submit(&admin, &["apply", m.path()]).expect(0);
+    assert!(
+        first.stderr.contains("kcsr-submit fetch"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(server.csrs().len(), 2);
+    let run = submit(
+        &admin,
+        &[
+            "apply",
+            m.path(),
+            "--approve",
+            "--yes",
+            "--wait",
+            "20s",
+            "--json",
+        ],
+    )
+    .expect(0);
+    let results = run.json();
+    for r in results.as_array().unwrap() {
+        assert_eq!(r["created"], "exists", "{results}");
+        assert_eq!(r["state"], "written", "{results}");
+    }
+    assert_eq!(results[1]["binding"], "exists");
+    assert_eq!(server.csrs().len(), 2);
+
+    // Interrupted after writing a certificate but before SHA256SUMS: the next run rewrites it.
+    let stem = m.stems()[0].clone();
+    let sums = std::fs::read_to_string(m.file("SHA256SUMS")).unwrap();
+    let kept: String = sums
+        .lines()
+        .filter(|l| {
+            !l.ends_with(&format!("  {stem}.crt")) && !l.ends_with(&format!("  {stem}.bundle.yaml"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept, sums);
+    std::fs::write(m.file("SHA256SUMS"), kept).unwrap();
+    let run = submit(&admin, &["fetch", m.path(), "--json"]).expect(0);
+    assert_eq!(run.json()[0]["state"], "written", "{}", run.stdout);
+    assert_eq!(run.json()[1]["state"], "on-media", "{}", run.stdout);
+    m.sha256sum_check();
+    assert_eq!(server.csrs().len(), 2);
+}
+
+#[test]
+fn conflicting_existing_object_names_both_fingerprints_and_exits_3() {
+    let server = server(Config::default());
+    let admin = server.admin_kubeconfig();
+    let a = Media::new();
+    a.request("ivan", &["--name", "ivan-cert"]);
+    submit(&admin, &["apply", a.path()]).expect(0);
+    let b = Media::new();
+    b.request("ivan", &["--name", "ivan-cert"]);
+    let run = submit(&admin, &["apply", b.path(), "--approve", "--yes"]).expect(3);
+    let fp = |m: &Media| {
+        let text = std::fs::read_to_string(m.file("ivan-cert.csr.yaml")).unwrap();
+        let docs = kcsr_core::manifest::parse_documents(text.as_bytes()).unwrap();
+        match &docs[0] {
+            kcsr_core::manifest::Document::Csr(c) => {
+                c.decode_request().unwrap().public_key.fingerprint
+            }
+            _ => unreachable!(),
+        }
+    };
+    let stem_b = b.stems()[0].clone();
+    let stem_a = a.stems()[0].clone();
+    assert_eq!(stem_a, stem_b);
+    assert!(
+        run.stderr.contains(&fp(&a)) && run.stderr.contains(&fp(&b)),
+        "{}",
+        run.stderr
+    );
+    assert!(!has_condition(
+        &server.csr("ivan-cert").unwrap(),
+        "Approved"
+    ));
+}
+
+#[test]
+fn tampered_truncated_or_extra_files_are_named_and_nothing_is_sent() {
+    let server = server(Config::default());
+    let admin = server.admin_kubeconfig();
+    let m = Media::new();
+    m.request("judy", &[]);
+    let stem = m.stems()[0].clone();
+    let manifest = format!("{stem}.csr.yaml");
+    let original = std::fs::read(m.file(&manifest)).unwrap();
+
+    // Tampered: one character changed.
+    let mut tampered = original.clone();
+    let i = tampered.iter().position(|b| *b == b'j').unwrap();
+    tampered[i] = b'k';
+    std::fs::write(m.file(&manifest), &tampered).unwrap();
+    let run = submit(&admin, &["apply", m.path(), "--approve", "--yes"]).expect(1);
+    assert!(
+        run.stderr.contains(&manifest) && run.stderr.contains("nothing was sent"),
+        "{}",
+        run.stderr
+    );
+
+    // Truncated.
+    std::fs::write(m.file(&manifest), &original[..original.len() / 2]).unwrap();
+    let run = submit(&admin, &["apply", m.path()]).expect(1);
+    assert!(run.stderr.contains(&manifest), "{}", run.stderr);
+
+    // An extra file.
+    std::fs::write(m.file(&manifest), &original).unwrap();
+    std::fs::write(m.file("notes.txt"), b"hello").unwrap();
+    let run = submit(&admin, &["apply", m.path()]).expect(1);
+    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+    let run = submit(&admin, &["approve", m.path(), "--yes"]).expect(1);
+    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+
+    assert!(server.csrs().is_empty());
+    std::fs::remove_file(m.file("notes.txt")).unwrap();
+    submit(&admin, &["apply", m.path(), "--dry-run"]).expect(0);
+}
+
+#[test]
+fn server_faults_500_429_dropped_connections_and_watch_restarts_are_survived() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request("kim", &[]).request("lee", &[]);
+    let f = server.faults();
+    f.fail_next_with_500(2);
+    f.fail_next_with_429(2, 1);
+    f.close_next_mid_response(1);
+    f.expire_next_watches(1);
+    f.set_watch_max_duration(Duration::from_millis(300));
+    f.set_signer_delay(Duration::from_millis(800));
+    let run = submit(
+        &server.admin_kubeconfig(),
+        &[
+            "apply",
+            m.path(),
+            "--approve",
+            "--yes",
+            "--wait",
+            "30s",
+            "--json",
+        ],
+    )
+    .expect(0);
+    assert!(
+        run.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "written"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(server.csrs().len(), 2);
+    m.sha256sum_check();
+}
+
+#[test]
+fn token_credentials_work() {
+    let server = server(Config::default());
+    server.add_token("tok-123456", "tina", &["system:masters"]);
+    let kc = server.token_kubeconfig("tina", "tok-123456").unwrap();
+    let m = Media::new();
+    m.request("mona", &[]);
+    let run = submit(
+        &kc,
+        &["apply", m.path(), "--approve", "--yes", "--wait", "20s"],
+    )
+    .expect(0);
+    assert!(!run.stderr.contains("tok-123456") && !run.stdout.contains("tok-123456"));
+    let stem = &m.stems()[0];
+    let bundle =
+        Bundle::parse(&std::fs::read(m.file(&format!("{stem}.bundle.yaml"))).unwrap()).unwrap();
+    assert_eq!(bundle.audit.submitted_by.as_deref(), Some("tina"));
+    assert_eq!(
+        bundle.audit.approval_message.as_deref(),
+        Some("Approved by tina with kcsr-submit")
+    );
+}
+
+#[test]
+fn dry_run_creates_and_writes_nothing() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request("nina", &["--clusterrole", "view"]);
+    let sums = std::fs::read(m.file("SHA256SUMS")).unwrap();
+    let run = submit(
+        &server.admin_kubeconfig(),
+        &["apply", m.path(), "--dry-run", "--approve", "--json"],
+    )
+    .expect(0);
+    assert_eq!(run.json()[0]["created"], "dry-run");
+    assert_eq!(run.json()[0]["binding"], "dry-run");
+    assert!(server.csrs().is_empty());
+    assert_eq!(std::fs::read(m.file("SHA256SUMS")).unwrap(), sums);
+    assert_eq!(std::fs::read_dir(&m.media).unwrap().count(), 3);
+}
+
+#[test]
+fn approve_without_a_terminal_needs_yes_and_sends_nothing() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request("olga", &[]);
+    let run = submit(
+        &server.admin_kubeconfig(),
+        &["apply", m.path(), "--approve"],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert!(server.csrs().is_empty());
+}
+
+#[test]
+fn legacy_v1beta1_cluster_with_a_v1beta1_manifest() {
+    let server = server(Config {
+        legacy: true,
+        ..Config::default()
+    });
+    let m = Media::new();
+    m.request("pete", &["--api-version", "v1beta1", "--no-signer"]);
+    let admin = server.admin_kubeconfig();
+    let run = submit(
+        &admin,
+        &[
+            "apply",
+            m.path(),
+            "--approve",
+            "--yes",
+            "--wait",
+            "20s",
+            "--json",
+        ],
+    )
+    .expect(0);
+    assert_eq!(run.json()[0]["state"], "written", "{}", run.stdout);
+    let status = submit(&admin, &["status", m.path(), "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(status[0]["condition"], "Approved,Issued");
+    m.sha256sum_check();
+}
