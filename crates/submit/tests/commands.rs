@@ -829,3 +829,105 @@ fn legacy_v1beta1_cluster_with_a_v1beta1_manifest() {
     assert_eq!(status[0]["condition"], "Approved,Issued");
     m.sha256sum_check();
 }
+
+/// A kubeconfig for the test server written by hand: its URL, a CA, a `tls-server-name` and a
+/// `users` stanza given as YAML.
+fn custom_kubeconfig(
+    dir: &Path,
+    server: &TestServer,
+    ca_pem: &str,
+    tls_server_name: Option<&str>,
+    user: &str,
+) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let tsn = tls_server_name
+        .map(|n| format!("    tls-server-name: {n}\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n{tsn}users:\n- name: u\n  user:\n{user}contexts:\n- name: c\n  context: {{cluster: test, user: u}}\ncurrent-context: c\n",
+        server.url()
+    );
+    let path = dir.join(format!("kc-{}.yaml", tls_server_name.unwrap_or("plain")));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn tls_problems_are_explained_and_tls_server_name_is_honoured() {
+    let server = server(Config::default());
+    server.add_token("tls-token-1", "tess", &["system:masters"]);
+    let token = "    token: tls-token-1\n";
+    let dir = tempfile::tempdir().unwrap();
+    let m = Media::new();
+    m.request("tom", &[]);
+
+    // The server's certificate names 127.0.0.1 and localhost: tls-server-name localhost works.
+    let good = custom_kubeconfig(
+        dir.path(),
+        &server,
+        &server.serving_ca_pem(),
+        Some("localhost"),
+        token,
+    );
+    let r = submit(&good, &["whoami"]).expect(0);
+    assert!(r.stdout.contains("tess"), "{}", r.stdout);
+
+    // A name the certificate does not carry: a TLS error that says so, nothing sent.
+    let wrong_name = custom_kubeconfig(
+        dir.path(),
+        &server,
+        &server.serving_ca_pem(),
+        Some("wrong.example"),
+        token,
+    );
+    let r = submit(&wrong_name, &["apply", m.path()]).expect(1);
+    assert!(
+        r.stderr.contains("wrong.example") && r.stderr.contains("not valid"),
+        "{}",
+        r.stderr
+    );
+    assert!(server.csrs().is_empty());
+
+    // A CA that did not sign the server's certificate.
+    let wrong_ca = custom_kubeconfig(dir.path(), &server, &server.client_ca_pem(), None, token);
+    let r = submit(&wrong_ca, &["apply", m.path()]).expect(1);
+    assert!(
+        r.stderr.contains("not signed by the CA in the kubeconfig"),
+        "{}",
+        r.stderr
+    );
+    assert!(server.csrs().is_empty());
+    assert!(!r.stderr.contains("tls-token-1"));
+}
+
+#[test]
+fn exec_plugin_credentials_work() {
+    let server = server(Config::default());
+    server.add_token("exec-token-42", "eve", &["system:masters"]);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugin.sh");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"exec-token-42\"}}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let user = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let kc = custom_kubeconfig(dir.path(), &server, &server.serving_ca_pem(), None, &user);
+    let m = Media::new();
+    m.request("erin", &[]);
+    let r = submit(
+        &kc,
+        &["apply", m.path(), "--approve", "--yes", "--wait", "20s"],
+    )
+    .expect(0);
+    assert!(!r.stderr.contains("exec-token-42") && !r.stdout.contains("exec-token-42"));
+    let stem = &m.stems()[0];
+    let bundle =
+        Bundle::parse(&std::fs::read(m.file(&format!("{stem}.bundle.yaml"))).unwrap()).unwrap();
+    assert_eq!(bundle.audit.submitted_by.as_deref(), Some("eve"));
+}
