@@ -838,7 +838,7 @@ fn custom_kubeconfig(
     ca_pem: &str,
     tls_server_name: Option<&str>,
     user: &str,
-) -> std::path::PathBuf {
+) -> PathBuf {
     use base64::Engine as _;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let tsn = tls_server_name
