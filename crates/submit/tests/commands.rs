@@ -931,3 +931,51 @@ fn exec_plugin_credentials_work() {
         Bundle::parse(&std::fs::read(m.file(&format!("{stem}.bundle.yaml"))).unwrap()).unwrap();
     assert_eq!(bundle.audit.submitted_by.as_deref(), Some("eve"));
 }
+
+/// On a terminal, `--approve` asks before approving: "n" approves nothing, "y" goes on.
+/// util-linux `script` gives the process a pseudo-terminal.
+#[test]
+fn approve_asks_for_confirmation_on_a_terminal() {
+    let server = server(Config::default());
+    let m = Media::new();
+    m.request("pat", &[]);
+    let run_on_tty = |answer: &str, extra: &str| {
+        let cmd = format!(
+            "{} --kubeconfig {} apply {} --approve {extra}",
+            env!("CARGO_BIN_EXE_kcsr-submit"),
+            server.admin_kubeconfig().display(),
+            m.path()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("util-linux script");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run_on_tty("n\n", "");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Approve 1 request(s)? [y/N]") && out.contains("the operator declined"),
+        "{out}"
+    );
+    assert!(!server.csrs().iter().any(|o| has_condition(o, "Approved")));
+    let (code, out) = run_on_tty("y\n", "--wait 20s");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(server.csrs().iter().all(|o| has_condition(o, "Approved")));
+    assert!(out.contains("certificate verified and written"), "{out}");
+}
