@@ -4,7 +4,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(docs) = kcsr_core::manifest::parse_documents(data) {
         for d in docs {
             if let kcsr_core::manifest::Document::Csr(m) = d {
-                if let (Ok(csr), Ok(signer), Ok(usages)) = (m.decode_request(), m.signer(), m.usages()) {
+                if let (Ok(csr), Ok(signer), Ok(usages)) =
+                    (m.decode_request(), m.signer(), m.usages())
+                {
                     let _ = kcsr_core::checks::check(&kcsr_core::checks::Request {
                         api_version: m.version().unwrap_or(kcsr_core::manifest::ApiVersion::V1),
                         signer: signer.as_ref(),
