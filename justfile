@@ -35,10 +35,18 @@ bench:
     cargo bench -p kcsr-core --bench request
     bash bench/request-vs-openssl.sh
 
-# Install kcsr, its completions and man page (PREFIX=/usr/local by default).
-install prefix="/usr/local":
+# Isolated machine: install kcsr, its completions and man page (prefix /usr/local by default).
+install-offline prefix="/usr/local":
     cargo build --release --locked -p kcsr-offline
+    mkdir -p {{prefix}}/bin {{prefix}}/share/man/man1 {{prefix}}/share/bash-completion/completions
     install -m 0755 target/release/kcsr {{prefix}}/bin/kcsr
-    mkdir -p {{prefix}}/share/man/man1 {{prefix}}/share/bash-completion/completions
     target/release/kcsr man > {{prefix}}/share/man/man1/kcsr.1
     target/release/kcsr completions bash > {{prefix}}/share/bash-completion/completions/kcsr
+
+# Connected machine: install kcsr-submit, its completions and man page.
+install-submit prefix="/usr/local":
+    cargo build --release --locked -p kcsr-submit
+    mkdir -p {{prefix}}/bin {{prefix}}/share/man/man1 {{prefix}}/share/bash-completion/completions
+    install -m 0755 target/release/kcsr-submit {{prefix}}/bin/kcsr-submit
+    target/release/kcsr-submit man > {{prefix}}/share/man/man1/kcsr-submit.1
+    target/release/kcsr-submit completions bash > {{prefix}}/share/bash-completion/completions/kcsr-submit

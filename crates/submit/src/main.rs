@@ -138,6 +138,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "Examples:\n  kcsr-submit completions bash > /etc/bash_completion.d/kcsr-submit"
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(
+        after_help = "Examples:\n  kcsr-submit man > /usr/local/share/man/man1/kcsr-submit.1"
+    )]
+    Man,
 }
 
 const APPLY_HELP: &str = concat!(
@@ -285,6 +299,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             client_ca,
             json,
         } => commands::fetch(&media, wait, client_ca.as_deref(), json, &connect),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "kcsr-submit", &mut out);
+            write_stdout(&out)?;
+            Ok(0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            write_stdout(&out)?;
+            Ok(0)
+        }
         Command::Whoami { json } => {
             let client = connect()?.client;
             let user = whoami::whoami(&client)?;
@@ -336,6 +363,14 @@ fn hint(err: &anyhow::Error) -> Option<String> {
             None
         }
     })
+}
+
+/// Writes data to stdout; a closed pipe ends quietly.
+fn write_stdout(data: &[u8]) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(data) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {

@@ -979,3 +979,22 @@ fn approve_asks_for_confirmation_on_a_terminal() {
     assert!(server.csrs().iter().all(|o| has_condition(o, "Approved")));
     assert!(out.contains("certificate verified and written"), "{out}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let bin = env!("CARGO_BIN_EXE_kcsr-submit");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(bin)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for sub in ["apply", "approve", "status", "fetch", "whoami"] {
+            assert!(text.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    let out = Command::new(bin).arg("man").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH kcsr-submit 1"));
+}
