@@ -61,6 +61,11 @@ impl KeyType {
         }
     }
 
+    /// The key type of a public-key kind, if kcsr generates such keys.
+    pub fn for_kind(kind: &KeyKind) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| &t.kind() == kind)
+    }
+
     /// The public-key kind a key of this type has.
     pub fn kind(self) -> KeyKind {
         match self {

@@ -60,7 +60,9 @@ pub(crate) fn complete(e: &Entry) -> Result<Zeroizing<String>, yaml::YamlError> 
         "current-context": e.context,
         "preferences": {},
     });
-    yaml::to_string(&v).map(Zeroizing::new)
+    let text = yaml::to_string(&v).map(Zeroizing::new);
+    wipe(v);
+    text
 }
 
 /// Why an existing kubeconfig cannot be merged into.
@@ -112,5 +114,22 @@ pub(crate) fn merge(
     if set_current && let Some(last) = entries.last() {
         obj.insert("current-context".into(), json!(last.context));
     }
-    Ok(Zeroizing::new(yaml::to_string(&root)?))
+    let text = yaml::to_string(&root).map(Zeroizing::new);
+    wipe(root);
+    Ok(text?)
+}
+
+/// Overwrites every string of a kubeconfig value before it is dropped: it holds the key
+/// (`client-key-data`) and possibly other users' tokens.
+fn wipe(value: Value) {
+    use zeroize::Zeroize as _;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(mut s) => s.zeroize(),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
 }

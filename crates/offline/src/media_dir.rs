@@ -55,13 +55,6 @@ impl MediaDir {
         }
     }
 
-    /// Reads a media file, refusing symlinks and oversized files.
-    pub(crate) fn read(&self, name: &str) -> Result<Vec<u8>> {
-        let p = self.path.join(name);
-        output::read_limited(&p, MAX_MEDIA_FILE_BYTES)
-            .context(|| format!("failed to read {}", p.display()))
-    }
-
     /// Writes `SHA256SUMS` atomically.
     pub(crate) fn save_sums(&self) -> Result<PathBuf> {
         let text = self.sums.render();

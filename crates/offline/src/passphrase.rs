@@ -2,7 +2,8 @@
 //! `SecretString`, zeroized on drop, never printed.
 
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
@@ -76,4 +77,36 @@ fn prompt(purpose: Purpose, what: &str) -> Result<SecretString> {
         }
     }
     Ok(SecretString::from(first.to_string()))
+}
+
+/// The passphrase of existing encrypted keys: read from `--passphrase-file` or asked on the
+/// terminal at most once per run, however many keys need it (batches, assemble, renew), and
+/// never from several threads at once.
+pub(crate) struct Source {
+    file: Option<PathBuf>,
+    cached: Mutex<Option<SecretString>>,
+}
+
+impl Source {
+    pub(crate) fn new(file: Option<&Path>) -> Self {
+        Self {
+            file: file.map(Path::to_owned),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The passphrase, obtained on first use; `what` names the key in a prompt or error.
+    pub(crate) fn get(&self, what: &str) -> Result<SecretString> {
+        let mut cached = self
+            .cached
+            .lock()
+            .map_err(|_| Fail::new("the passphrase is unavailable after an earlier failure"))?;
+        if let Some(p) = cached.as_ref() {
+            return Ok(SecretString::from(p.expose_secret().to_owned()));
+        }
+        let p = obtain(self.file.as_deref(), Purpose::Existing, what)?;
+        let copy = SecretString::from(p.expose_secret().to_owned());
+        *cached = Some(p);
+        Ok(copy)
+    }
 }

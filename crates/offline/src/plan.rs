@@ -20,7 +20,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::fail::{Context as _, Fail, Result};
-use crate::passphrase::{self, Purpose};
+use crate::passphrase;
 use crate::report;
 
 /// Default lifetime when none is given (v1).
@@ -294,42 +294,46 @@ pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
     Ok(MediaState::Same(files))
 }
 
-/// Reads a key, asking for a passphrase when it is encrypted.
-pub(crate) fn read_key(path: &Path, passphrase_file: Option<&Path>) -> Result<PrivateKey> {
+/// Reads a key in any format kcsr knows, asking `passphrase` when it is encrypted. The one
+/// reader of key files: request, batch, renew, verify and assemble all call it.
+pub(crate) fn read_key(path: &Path, passphrase: &passphrase::Source) -> Result<PrivateKey> {
     let data = Zeroizing::new(
         output::read_limited(path, 1 << 20)
             .context(|| format!("failed to read key {}", path.display()))?,
     );
-    match PrivateKey::from_bytes(&data, None) {
+    let result = match PrivateKey::from_bytes(&data, None) {
         Err(KeyError::NeedPassphrase) => {
-            let pass = passphrase::obtain(
-                passphrase_file,
-                Purpose::Existing,
-                &path.display().to_string(),
-            )?;
+            let pass = passphrase.get(&path.display().to_string())?;
             PrivateKey::from_bytes(&data, Some(&pass))
-                .map_err(|e| Fail::new(format!("{}: {e}", path.display())))
         }
-        Err(e @ KeyError::RsaTooSmall(_)) => Err(Fail::new(format!("{}: {e}", path.display()))
-            .hint("generate a new key: kcsr request --key-type rsa2048 (or p256)")
-            .refused()),
-        other => other.map_err(|e| {
-            Fail::new(format!("{}: {e}", path.display())).hint(
+        other => other,
+    };
+    result.map_err(|e| {
+        let f = Fail::new(format!("{}: {e}", path.display()));
+        match e {
+            KeyError::RsaTooSmall(_) => f
+                .hint("generate a new key: kcsr request --key-type rsa2048 (or p256)")
+                .refused(),
+            KeyError::Decrypt | KeyError::NeedPassphrase => {
+                f.hint("pass the right --passphrase-file")
+            }
+            _ => f.hint(
                 "convert it with openssl pkey -in FILE -out key.pem (add -traditional for PKCS#1)",
-            )
-        }),
-    }
+            ),
+        }
+    })
 }
 
-/// The key for `spec` in the key directory: reused when present (unless `force`), else new.
+/// The key in the key directory: reused when present (unless `force`), else a new one of
+/// `key_type`.
 pub(crate) fn obtain_key(
-    spec: &Spec,
+    key_type: KeyType,
     key_path: &Path,
     force: bool,
-    passphrase_file: Option<&Path>,
+    passphrase: &passphrase::Source,
 ) -> Result<(PrivateKey, KeySource)> {
     if key_path.exists() && !force {
-        let key = read_key(key_path, passphrase_file).map_err(|f| {
+        let key = read_key(key_path, passphrase).map_err(|f| {
             if f.hint.is_some() {
                 f
             } else {
@@ -339,18 +343,18 @@ pub(crate) fn obtain_key(
                 ))
             }
         })?;
-        if key.kind() != &spec.key_type.kind() {
+        if key.kind() != &key_type.kind() {
             return Err(Fail::new(format!(
                 "{} holds a {} key but key type {} was asked for",
                 key_path.display(),
                 key.kind(),
-                spec.key_type
+                key_type
             ))
             .hint("pass --force to replace the key, or ask for the existing key's type"));
         }
         return Ok((key, KeySource::Reused));
     }
-    let key = PrivateKey::generate(spec.key_type).map_err(|e| Fail::new(e.to_string()))?;
+    let key = PrivateKey::generate(key_type).map_err(|e| Fail::new(e.to_string()))?;
     Ok((key, KeySource::New))
 }
 

@@ -408,34 +408,22 @@ impl KubeconfigSource {
     }
 }
 
-fn yaml_options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    // Kubeconfigs never need aliases; a few are tolerated for hand-written files.
-    budget.max_aliases = 64;
-    budget.max_anchors = 64;
-    budget.max_depth = 32;
-    budget.max_nodes = 200_000;
-    budget.max_documents = 1;
-    budget.max_total_scalar_bytes = MAX_FILE_BYTES as usize;
-    budget.max_reader_input_bytes = Some(MAX_FILE_BYTES as usize);
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    // Kubeconfigs hold tokens and keys: parse errors must never quote the file.
-    options.with_snippet = false;
-    options
-}
-
 /// Parses one kubeconfig document (YAML or JSON).
 fn parse(text: &str, path: &Path) -> Result<FileConfig, KubeconfigError> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_saphyr::from_str_with_options::<Option<FileConfig>>(text, yaml_options())
-        .map(Option::unwrap_or_default)
-        .map_err(|e| KubeconfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+    // The project's bounded YAML reader; kubeconfigs hold tokens and keys, so parse errors
+    // never quote the file (Snippets::Hide).
+    kcsr_core::yaml::parse_one::<Option<FileConfig>>(
+        text.as_bytes(),
+        kcsr_core::yaml::Snippets::Hide,
+    )
+    .map(Option::unwrap_or_default)
+    .map_err(|e| KubeconfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 fn resolve_path(dir: &Path, p: &mut Option<PathBuf>) {

@@ -145,7 +145,13 @@ impl Media {
                 continue;
             };
             let data = entry.data.as_deref().unwrap_or_default();
-            match read_request(path, stem, data) {
+            // The binding as scanned and checked against SHA256SUMS above, not read again.
+            let binding_name = format!("{stem}{BINDING_SUFFIX}");
+            let binding = scanned
+                .iter()
+                .find(|e| e.name == binding_name)
+                .and_then(|e| e.data.as_deref());
+            match read_request(stem, data, binding) {
                 Ok(r) => requests.push(r),
                 Err(e) => errors.push(e),
             }
@@ -205,7 +211,7 @@ impl Media {
     }
 }
 
-fn read_request(dir: &Path, stem: &str, data: &[u8]) -> Result<MediaRequest, String> {
+fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<MediaRequest, String> {
     let file = format!("{stem}{CSR_MANIFEST_SUFFIX}");
     let fail = |e: String| format!("{file}: {}", sanitize::one_line(&e));
     let docs = manifest::parse_documents(data).map_err(|e| fail(e.to_string()))?;
@@ -264,11 +270,8 @@ fn read_request(dir: &Path, stem: &str, data: &[u8]) -> Result<MediaRequest, Str
             .collect();
         return Err(fail(list.join("; ")));
     }
-    let binding_file = dir.join(format!("{stem}{BINDING_SUFFIX}"));
-    let binding = if binding_file.exists() {
-        let data = kcsr_fs::read_limited(&binding_file, MAX_MEDIA_FILE_BYTES)
-            .map_err(|e| fail(e.to_string()))?;
-        match manifest::parse_documents(&data)
+    let binding = if let Some(data) = binding {
+        match manifest::parse_documents(data)
             .map_err(|e| fail(e.to_string()))?
             .as_slice()
         {

@@ -1,18 +1,18 @@
 //! `kcsr assemble`: verify the certificates brought back across the gap against the keys
 //! that never left, and write kubeconfigs. Everything is verified before anything is written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use kcsr_core::bundle::Bundle;
 use kcsr_core::cert::{self, CertInfo};
-use kcsr_core::key::{KeyError, PrivateKey};
+
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::media::{self, BUNDLE_SUFFIX, CSR_MANIFEST_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::usage::Usage;
 use kcsr_core::verify::{self as check, Expected};
 use kcsr_core::{sums, time};
-use secrecy::SecretString;
+
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -21,7 +21,8 @@ use crate::cmd::verify::unix_now;
 use crate::fail::{Context as _, Fail, Result};
 use crate::kubeconfig::{self, Entry};
 use crate::media_dir::MediaDir;
-use crate::passphrase::{self, Purpose};
+use crate::passphrase;
+use crate::plan;
 use crate::{paths, report};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
@@ -49,8 +50,8 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         }
     }
     let media = MediaDir::open(&args.media, false)?;
-    check_media(&media)?;
-    let bundles = find_bundles(&media, &args.names)?;
+    let checked = check_media(&media)?;
+    let bundles = find_bundles(&media, &checked, &args.names)?;
     if bundles.is_empty() {
         return Err(Fail::new(format!(
             "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}",
@@ -67,15 +68,12 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         .hint("pick one with --name, or use --out-dir or --merge-into"));
     }
 
-    let passphrase = match &args.passphrase_file {
-        Some(p) => Some(passphrase::obtain(Some(p), Purpose::Existing, "the keys")?),
-        None => None,
-    };
+    let passphrase = passphrase::Source::new(args.passphrase_file.as_deref());
     let now = unix_now();
     let mut verified = Vec::new();
     let mut failures = Vec::new();
     for (stem, bundle) in &bundles {
-        match verify_one(&args, &media, stem, bundle, passphrase.as_ref(), now) {
+        match verify_one(&args, &checked, stem, bundle, &passphrase, now) {
             Ok(v) => verified.push(v),
             Err(f) => failures.push(f.message),
         }
@@ -96,8 +94,13 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     Ok(())
 }
 
+/// The files the media's `SHA256SUMS` lists, with their content.
+type Checked = BTreeMap<String, Vec<u8>>;
+
 /// `SHA256SUMS` against the files present; no symlinks, special files or keys on the media.
-fn check_media(media: &MediaDir) -> Result<()> {
+/// Returns the content that was checked, so that what is used is exactly what was verified
+/// (no second read that could see other bytes).
+fn check_media(media: &MediaDir) -> Result<Checked> {
     let scanned = output::scan_dir(&media.path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
         .context(|| format!("failed to list {}", media.path.display()))?;
     let problems = media::audit(
@@ -109,7 +112,11 @@ fn check_media(media: &MediaDir) -> Result<()> {
         }),
     );
     if problems.is_empty() {
-        return Ok(());
+        return Ok(scanned
+            .into_iter()
+            .filter(|e| media.sums.get(&e.name).is_some())
+            .filter_map(|e| e.data.map(|d| (e.name, d)))
+            .collect());
     }
     let problems: Vec<String> = problems.iter().map(|p| report::sanitize(p)).collect();
     Err(Fail::new(format!(
@@ -121,15 +128,18 @@ fn check_media(media: &MediaDir) -> Result<()> {
     .refused())
 }
 
-fn find_bundles(media: &MediaDir, names: &[String]) -> Result<Vec<(String, Bundle)>> {
+fn find_bundles(
+    media: &MediaDir,
+    checked: &Checked,
+    names: &[String],
+) -> Result<Vec<(String, Bundle)>> {
     let mut out = Vec::new();
     let mut matched = BTreeSet::new();
-    for file in media.sums.names() {
+    for (file, data) in checked {
         let Some(stem) = media::stem(file, BUNDLE_SUFFIX) else {
             continue;
         };
-        let data = media.read(file)?;
-        let bundle = Bundle::parse(&data)
+        let bundle = Bundle::parse(data)
             .map_err(|e| Fail::new(format!("{}: {e}", media.path.join(file).display())))?;
         let wanted = names.is_empty()
             || names.iter().any(|n| {
@@ -153,23 +163,22 @@ fn find_bundles(media: &MediaDir, names: &[String]) -> Result<Vec<(String, Bundl
 
 fn verify_one(
     args: &AssembleArgs,
-    media: &MediaDir,
+    checked: &Checked,
     stem: &str,
     b: &Bundle,
-    passphrase: Option<&SecretString>,
+    passphrase: &passphrase::Source,
     now: i64,
 ) -> Result<Verified> {
     let file = format!("{stem}{BUNDLE_SUFFIX}");
     let fail = |check: &str, why: String| Fail::new(format!("{file}: {check}: {why}"));
     let key_path = args.keys.join(format!("{stem}.key.pem"));
-    let key = read_key(&key_path, passphrase).map_err(|f| fail("key", f.message))?;
+    let key = plan::read_key(&key_path, passphrase).map_err(|f| fail("key", f.message))?;
     let leaf: CertInfo = cert::parse_first(b.certificate.as_bytes())
         .map_err(|e| fail("certificate", e.to_string()))?;
     // What was requested: the CSR manifest on the media, which must be for the same key.
     let manifest_file = format!("{stem}{CSR_MANIFEST_SUFFIX}");
-    let (want_user, want_groups) = if media.sums.get(&manifest_file).is_some() {
-        let data = media.read(&manifest_file)?;
-        let docs = manifest::parse_documents(&data).map_err(|e| fail("request", e.to_string()))?;
+    let (want_user, want_groups) = if let Some(data) = checked.get(&manifest_file) {
+        let docs = manifest::parse_documents(data).map_err(|e| fail("request", e.to_string()))?;
         let Some(Document::Csr(m)) = docs.into_iter().next() else {
             return Err(fail(
                 "request",
@@ -247,21 +256,6 @@ fn verify_one(
         not_after: leaf.not_after,
         fingerprint: leaf.public_key.fingerprint.clone(),
     })
-}
-
-fn read_key(path: &Path, passphrase: Option<&SecretString>) -> Result<PrivateKey> {
-    let data = Zeroizing::new(
-        output::read_limited(path, MAX_MEDIA_FILE_BYTES)
-            .context(|| format!("cannot read the key {}", path.display()))?,
-    );
-    match PrivateKey::from_bytes(&data, passphrase) {
-        Err(KeyError::NeedPassphrase) => {
-            let pass = passphrase::obtain(None, Purpose::Existing, &path.display().to_string())?;
-            PrivateKey::from_bytes(&data, Some(&pass))
-                .map_err(|e| Fail::new(format!("{}: {e}", path.display())))
-        }
-        other => other.map_err(|e| Fail::new(format!("{}: {e}", path.display()))),
-    }
 }
 
 fn write(args: &AssembleArgs, verified: &[Verified]) -> Result<Vec<PathBuf>> {

@@ -72,16 +72,18 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     let mut counts = [0usize; 4];
     let mut failures = Vec::new();
     let mut since_save = 0;
+    let existing = passphrase::Source::new(args.passphrase_file.as_deref());
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (rows, next, args, passphrase) = (&rows, &next, &args, passphrase.as_ref());
+            let (rows, next, args, passphrase, existing) =
+                (&rows, &next, &args, passphrase.as_ref(), &existing);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(row) = rows.get(i) else { break };
-                    let outcome =
-                        one(row, args, passphrase).unwrap_or_else(|f| Outcome::Failed(f.message));
+                    let outcome = one(row, args, passphrase, existing)
+                        .unwrap_or_else(|f| Outcome::Failed(f.message));
                     if tx.send((i, outcome)).is_err() {
                         break;
                     }
@@ -227,11 +229,15 @@ fn precheck(rows: &[Row]) -> Result<()> {
     }
 }
 
-fn one(row: &Row, args: &BatchArgs, passphrase: Option<&SecretString>) -> Result<Outcome> {
+fn one(
+    row: &Row,
+    args: &BatchArgs,
+    passphrase: Option<&SecretString>,
+    existing: &passphrase::Source,
+) -> Result<Outcome> {
     let spec = &row.spec;
     let key_path = args.keys.join(format!("{}.key.pem", spec.stem()));
-    let (key, source) =
-        plan::obtain_key(spec, &key_path, args.force, args.passphrase_file.as_deref())?;
+    let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
     let built = plan::build(spec, &key)?;
     let state = plan::media_state(&args.media, &built)?;
     match state {

@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use kcsr_core::bundle::Bundle;
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::expiry::{Expiration, human_seconds};
-use kcsr_core::key::PrivateKey;
+use kcsr_core::key::{KeyType, PrivateKey};
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::names::{GroupName, UserName};
 use kcsr_core::signer::SignerName;
 use kcsr_core::time;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use crate::cli::RenewArgs;
 use crate::cmd::verify::unix_now;
@@ -51,6 +50,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
     } else {
         None
     };
+    let existing = passphrase::Source::new(args.passphrase_file.as_deref());
     let mut media = if args.dry_run {
         MediaDir::open_or_empty(&args.media)?
     } else {
@@ -70,7 +70,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
             "due": due,
         });
         if due {
-            match renew_one(&args, f, now, passphrase.as_ref(), &mut media) {
+            match renew_one(&args, f, now, passphrase.as_ref(), &existing, &mut media) {
                 Ok((stem, name, wrote)) => {
                     changed |= wrote;
                     row["request"] = json!({"stem": stem, "name": name, "written": wrote});
@@ -193,13 +193,19 @@ fn renew_one(
     f: &Found,
     now: i64,
     passphrase: Option<&secrecy::SecretString>,
+    existing: &passphrase::Source,
     media: &mut MediaDir,
 ) -> Result<(String, String, bool)> {
     let user: UserName = f
         .cert
         .subject
         .user()
-        .ok_or_else(|| Fail::new("the certificate does not name exactly one user (CN)"))?
+        .ok_or_else(|| {
+            Fail::new(format!(
+                "the certificate names {:?} as CN; a client certificate names exactly one user",
+                f.cert.subject.common_names
+            ))
+        })?
         .parse()
         .map_err(|e: kcsr_core::names::NameError| Fail::new(e.to_string()))?;
     let groups = f
@@ -222,38 +228,24 @@ fn renew_one(
         .and_then(|b| b.audit.requested_expiration_seconds)
         .map(Expiration::from_seconds);
     let (key, stem, source) = if args.reuse_key {
-        let (key, stem) = find_key(
-            &args.keys,
-            &f.cert.public_key.fingerprint,
-            args.passphrase_file.as_deref(),
-        )?;
+        let (key, stem) = find_key(&args.keys, &f.cert.public_key.fingerprint, existing)?;
         (key, stem, KeySource::Reused)
     } else {
         let day = time::format_rfc3339(now)[..10].replace('-', "");
         let key_type = match f.cert.public_key.kind {
-            kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 4096 => {
-                kcsr_core::key::KeyType::Rsa4096
-            }
-            kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 3072 => {
-                kcsr_core::key::KeyType::Rsa3072
-            }
-            kcsr_core::x509::KeyKind::Rsa { .. } => kcsr_core::key::KeyType::Rsa2048,
-            kcsr_core::x509::KeyKind::EcdsaP384 => kcsr_core::key::KeyType::P384,
-            kcsr_core::x509::KeyKind::Ed25519 => kcsr_core::key::KeyType::Ed25519,
-            _ => kcsr_core::key::KeyType::P256,
+            kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 4096 => KeyType::Rsa4096,
+            kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 3072 => KeyType::Rsa3072,
+            kcsr_core::x509::KeyKind::Rsa { .. } => KeyType::Rsa2048,
+            kcsr_core::x509::KeyKind::EcdsaP384 => KeyType::P384,
+            kcsr_core::x509::KeyKind::Ed25519 => KeyType::Ed25519,
+            _ => KeyType::P256,
         };
         let stem = format!("{}-renew-{day}", user.slug());
         let key_path = args.keys.join(format!("{stem}.key.pem"));
-        let spec_for_key = spec(&user, &groups, key_type, &signer, expiration, &stem);
-        let (key, source) = plan::obtain_key(
-            &spec_for_key,
-            &key_path,
-            false,
-            args.passphrase_file.as_deref(),
-        )?;
+        let (key, source) = plan::obtain_key(key_type, &key_path, false, existing)?;
         (key, stem, source)
     };
-    let key_type = key_type_of(&key);
+    let key_type = KeyType::for_kind(key.kind()).unwrap_or(KeyType::P256);
     let spec = spec(&user, &groups, key_type, &signer, expiration, &stem);
     let built = plan::build(&spec, &key)?;
     if args.dry_run {
@@ -290,7 +282,7 @@ fn renew_one(
 fn spec(
     user: &UserName,
     groups: &[GroupName],
-    key_type: kcsr_core::key::KeyType,
+    key_type: KeyType,
     signer: &SignerName,
     expiration: Option<Expiration>,
     stem: &str,
@@ -311,36 +303,24 @@ fn spec(
     }
 }
 
-fn key_type_of(key: &PrivateKey) -> kcsr_core::key::KeyType {
-    kcsr_core::key::KeyType::ALL
-        .into_iter()
-        .find(|t| &t.kind() == key.kind())
-        .unwrap_or(kcsr_core::key::KeyType::P256)
-}
-
 /// The key in `dir` whose public key has `fingerprint`, and its stem.
 fn find_key(
     dir: &Path,
     fingerprint: &str,
-    passphrase_file: Option<&Path>,
+    passphrase: &passphrase::Source,
 ) -> Result<(PrivateKey, String)> {
     let entries = std::fs::read_dir(dir)
         .context(|| format!("failed to list key directory {}", dir.display()))?;
-    let pass = match passphrase_file {
-        Some(p) => Some(passphrase::obtain(Some(p), Purpose::Existing, "the keys")?),
-        None => None,
-    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(stem) = name.strip_suffix(".key.pem") else {
             continue;
         };
-        let Ok(data) = output::read_limited(&e.path(), 1 << 20).map(Zeroizing::new) else {
-            continue;
-        };
-        match PrivateKey::from_bytes(&data, pass.as_ref()) {
-            Ok(k) if k.public_key().fingerprint == fingerprint => return Ok((k, stem.to_owned())),
-            _ => {}
+        // A key that cannot be read (another passphrase, damaged) is not the one sought.
+        if let Ok(k) = plan::read_key(&e.path(), passphrase)
+            && k.public_key().fingerprint == fingerprint
+        {
+            return Ok((k, stem.to_owned()));
         }
     }
     Err(Fail::new(format!("no key in {} has the certificate's public key (sha256 {fingerprint})", dir.display()))

@@ -56,18 +56,14 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     }
 
     // The key: given, left from an earlier run, or new.
+    let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
     let key_path = args
         .keys
         .as_ref()
         .map(|k| k.join(format!("{}.key.pem", spec.stem())));
     let (key, source) = match (&args.key, &key_path) {
-        (Some(path), _) => (
-            plan::read_key(path, args.passphrase_file.as_deref())?,
-            KeySource::External,
-        ),
-        (None, Some(kp)) => {
-            plan::obtain_key(&spec, kp, args.force, args.passphrase_file.as_deref())?
-        }
+        (Some(path), _) => (plan::read_key(path, &passphrases)?, KeySource::External),
+        (None, Some(kp)) => plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?,
         (None, None) => {
             return Err(Fail::new(
                 "--keys KEY_DIR is required unless --key FILE is given",
@@ -118,9 +114,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
                 if listed {
                     unchanged = true;
                 } else {
-                    for (n, _) in &files {
-                        let data = media.read(n)?;
-                        media.sums.insert(n, &data);
+                    for (n, digest) in files {
+                        media.sums.insert_digest(&n, digest);
                     }
                     written.push(("checksums".to_owned(), media.save_sums()?));
                 }

@@ -2,16 +2,16 @@
 
 use kcsr_core::cert;
 use kcsr_core::csr;
-use kcsr_core::key::{KeyError, PrivateKey};
+
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::usage::Usage;
 use kcsr_core::verify::{self as check, Expected};
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use crate::cli::VerifyArgs;
 use crate::fail::{Context as _, Fail, Result};
-use crate::passphrase::{self, Purpose};
+use crate::passphrase;
+use crate::plan;
 use crate::report;
 use kcsr_fs as output;
 
@@ -75,22 +75,7 @@ pub(crate) fn unix_now() -> i64 {
 
 fn expected(args: &VerifyArgs) -> Result<Expected> {
     let mut e = if let Some(p) = &args.key {
-        let data = Zeroizing::new(
-            output::read_limited(p, MAX_INPUT)
-                .context(|| format!("failed to read key {}", p.display()))?,
-        );
-        let key = match PrivateKey::from_bytes(&data, None) {
-            Err(KeyError::NeedPassphrase) => {
-                let pass = passphrase::obtain(
-                    args.passphrase_file.as_deref(),
-                    Purpose::Existing,
-                    &p.display().to_string(),
-                )?;
-                PrivateKey::from_bytes(&data, Some(&pass))
-            }
-            other => other,
-        }
-        .map_err(|e| Fail::new(format!("{}: {e}", p.display())))?;
+        let key = plan::read_key(p, &passphrase::Source::new(args.passphrase_file.as_deref()))?;
         Expected {
             fingerprint: key.public_key().fingerprint.clone(),
             user: None,
