@@ -50,3 +50,11 @@ install-submit prefix="/usr/local":
     install -m 0755 target/release/kcsr-submit {{prefix}}/bin/kcsr-submit
     target/release/kcsr-submit man > {{prefix}}/share/man/man1/kcsr-submit.1
     target/release/kcsr-submit completions bash > {{prefix}}/share/bash-completion/completions/kcsr-submit
+
+# CycloneDX SBOM of each binary into target/sbom (installs cargo-cyclonedx if missing).
+sbom:
+    bash dist/sbom.sh
+
+# Build kcsr from vendored sources with no network, as on the isolated side.
+vendored-build:
+    bash dist/vendored-build.sh

@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${N:-1000}
-cargo build --release -q -p kcsr-offline
-KCSR=$PWD/target/release/kcsr
+cargo build --release --locked -q -p kcsr-offline
+KCSR=${CARGO_TARGET_DIR:-$PWD/target}/release/kcsr
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -28,33 +28,11 @@ run_kcsr() { # key-type
   (cd "$d/media" && sha256sum -c --quiet SHA256SUMS)
 }
 
+# shellcheck source=bench/openssl-loop.sh
+source bench/openssl-loop.sh
 run_openssl() { # p256|rsa2048
-  local d=$work/openssl-$1; mkdir -p "$d/keys" "$d/media"
   local s; s=$(now)
-  for i in $(seq 1 "$N"); do
-    u=user$i
-    if [ "$1" = p256 ]; then
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/keys/$u.key.pem" 2>/dev/null
-    else
-      openssl genrsa -out "$d/keys/$u.key.pem" 2048 2>/dev/null
-    fi
-    chmod 600 "$d/keys/$u.key.pem"
-    req=$(openssl req -new -key "$d/keys/$u.key.pem" -subj "/CN=$u/O=dev" | base64 -w0)
-    cat > "$d/media/$u.csr.yaml" <<YAML
-apiVersion: certificates.k8s.io/v1
-kind: CertificateSigningRequest
-metadata:
-  name: $u
-spec:
-  request: $req
-  signerName: kubernetes.io/kube-apiserver-client
-  expirationSeconds: 2592000
-  usages:
-  - digital signature
-  - client auth
-YAML
-  done
-  (cd "$d/media" && sha256sum -- *.csr.yaml > SHA256SUMS)
+  openssl_loop "$work/openssl-$1" "$N" "$1"
   report "openssl + base64 loop ($1)" "$s" "$(now)" "$N"
 }
 

@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${N:-500}
-cargo build --release -q -p kcsr-offline -p kcsr-submit -p kcsr-testapi
-bin=$PWD/target/release
+cargo build --release --locked -q -p kcsr-offline -p kcsr-submit -p kcsr-testapi
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -92,6 +92,16 @@ pub fn parse(data: &[u8]) -> Result<CsrInfo, CsrError> {
 
 /// Reads a CSR from DER.
 pub fn parse_der(der: &[u8], pem_label: Option<String>) -> Result<CsrInfo, CsrError> {
+    read_der(der, pem_label, true)
+}
+
+/// Reads a preview built by `PrivateKey::preview_csr` (placeholder signature).
+#[cfg(feature = "keys")]
+pub(crate) fn parse_der_assuming_signed(der: &[u8]) -> Result<CsrInfo, CsrError> {
+    read_der(der, Some(PEM_LABEL.to_owned()), false)
+}
+
+fn read_der(der: &[u8], pem_label: Option<String>, verify: bool) -> Result<CsrInfo, CsrError> {
     let (rest, req) =
         X509CertificationRequest::from_der(der).map_err(|e| CsrError::Der(e.to_string()))?;
     if !rest.is_empty() {
@@ -102,7 +112,12 @@ pub fn parse_der(der: &[u8], pem_label: Option<String>) -> Result<CsrInfo, CsrEr
     }
     let info = &req.certification_request_info;
     let signature_algorithm = x509::oid_name(&req.signature_algorithm.algorithm);
-    let signature = match req.verify_signature() {
+    let verified = if verify {
+        req.verify_signature()
+    } else {
+        Ok(())
+    };
+    let signature = match verified {
         Ok(()) => SignatureCheck::Valid,
         Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => {
             SignatureCheck::Unsupported

@@ -19,12 +19,21 @@ const OID_ECDSA_SHA384: &[u64] = &[1, 2, 840, 10_045, 4, 3, 3];
 const OID_ED25519: &[u64] = &[1, 3, 101, 112];
 const OID_RSA_SHA256: &[u64] = &[1, 2, 840, 113_549, 1, 1, 11];
 
+/// Whether the request is signed, or carries a placeholder signature (a preview of its
+/// content, for checking a roster before any key is made; never written anywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signature {
+    Sign,
+    Placeholder,
+}
+
 pub(crate) fn build(
     key: &KeyPair,
     user: &UserName,
     groups: &[GroupName],
     dns: &[String],
     ips: &[IpAddr],
+    signature: Signature,
 ) -> Result<Vec<u8>, rcgen::Error> {
     let spki = key.subject_public_key_info();
     let (sig_oid, rsa) = if key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
@@ -89,7 +98,10 @@ pub(crate) fn build(
         });
     });
 
-    let signature = crate::key::sign(key, &tbs)?;
+    let signature = match signature {
+        Signature::Sign => crate::key::sign(key, &tbs)?,
+        Signature::Placeholder => vec![0],
+    };
     Ok(yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_der(&tbs);

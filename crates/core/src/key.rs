@@ -340,10 +340,40 @@ impl PrivateKey {
         dns: &[String],
         ips: &[std::net::IpAddr],
     ) -> Result<CsrInfo, KeyError> {
-        let der = crate::csr_build::build(&self.pair, user, groups, dns, ips)
-            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        let der = crate::csr_build::build(
+            &self.pair,
+            user,
+            groups,
+            dns,
+            ips,
+            crate::csr_build::Signature::Sign,
+        )
+        .map_err(|e| KeyError::Sign(e.to_string()))?;
         csr::parse_der(&der, Some(csr::PEM_LABEL.to_owned()))
             .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
+    /// What [`Self::sign_csr`] would produce, without signing: the same encoding, read back by
+    /// the same parser, with `signature` reported as [`csr::SignatureCheck::Valid`] because
+    /// the real request is signed by this same key. For checking every row of a roster
+    /// against the cluster's rules before any key is generated; never for output.
+    pub fn preview_csr(
+        &self,
+        user: &UserName,
+        groups: &[GroupName],
+        dns: &[String],
+        ips: &[std::net::IpAddr],
+    ) -> Result<CsrInfo, KeyError> {
+        let der = crate::csr_build::build(
+            &self.pair,
+            user,
+            groups,
+            dns,
+            ips,
+            crate::csr_build::Signature::Placeholder,
+        )
+        .map_err(|e| KeyError::Sign(e.to_string()))?;
+        csr::parse_der_assuming_signed(&der).map_err(|e| KeyError::Sign(e.to_string()))
     }
 }
 

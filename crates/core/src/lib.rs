@@ -24,6 +24,7 @@ pub mod media;
 pub mod names;
 pub mod pem;
 pub mod rbac;
+pub mod roster;
 pub mod signer;
 pub mod sums;
 pub mod time;
@@ -38,4 +39,20 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Whether the cryptographic module in use is the FIPS 140-3 validated AWS-LC module.
 pub fn fips_mode() -> bool {
     aws_lc_rs::try_fips_mode().is_ok()
+}
+
+/// The `--version` line of both binaries: the version and which cryptographic module is in
+/// use, which auditors of a FIPS build ask first.
+pub fn version_line() -> &'static str {
+    if fips_mode() {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (crypto: AWS-LC FIPS 140-3 module)"
+        )
+    } else {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (crypto: AWS-LC, not the FIPS module)"
+        )
+    }
 }

@@ -605,3 +605,32 @@ fn hostile_yaml_is_refused_with_a_location() {
     assert!(err.to_string().contains("bogus"), "{err}");
     assert!(kcsr_core::manifest::parse_documents(b"a: \"\0\"").is_err());
 }
+
+#[test]
+fn a_preview_is_the_signed_request_but_for_the_signature() {
+    let dns = vec!["svc.example".to_owned()];
+    let ips = vec!["10.0.0.7".parse().unwrap()];
+    for kt in [KeyType::P256, KeyType::Ed25519, KeyType::Rsa2048] {
+        let key = PrivateKey::generate(kt).unwrap();
+        let u = user("ann");
+        let g = groups(&["dev", "ops"]);
+        let signed = key.sign_csr(&u, &g, &dns, &ips).unwrap();
+        let preview = key.preview_csr(&u, &g, &dns, &ips).unwrap();
+        assert_eq!(signed.signature, SignatureCheck::Valid);
+        // Same subject, key, SANs, extensions and algorithm: the checks see the same request.
+        let strip = |c: &csr::CsrInfo| {
+            let mut v = serde_json::to_value(c).unwrap();
+            v.as_object_mut().unwrap().remove("signature");
+            v
+        };
+        assert_eq!(strip(&signed), strip(&preview), "{kt:?}");
+        // The preview's DER carries no real signature: it must never pass for a request.
+        assert!(
+            !matches!(
+                csr::parse_der(&preview.der, None).unwrap().signature,
+                SignatureCheck::Valid
+            ),
+            "{kt:?}"
+        );
+    }
+}

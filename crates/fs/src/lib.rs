@@ -6,10 +6,12 @@
 #![allow(clippy::disallowed_methods)] // This is the sanctioned place; see the module docs.
 #![warn(missing_docs)]
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
+
+pub mod group;
 
 /// Who may read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +39,22 @@ pub fn write_file(
     mode: Mode,
     overwrite: Overwrite,
 ) -> io::Result<PathBuf> {
-    let target = dir.join(name);
-    if let Ok(meta) = fs::symlink_metadata(&target) {
+    let (tmp, target) = group::write_temp(dir, name, content, mode, overwrite, true)?;
+    match overwrite {
+        Overwrite::Allow => {
+            tmp.persist(&target).map_err(|e| e.error)?;
+        }
+        Overwrite::Deny => {
+            tmp.persist_noclobber(&target).map_err(|e| e.error)?;
+        }
+    }
+    sync_dir(dir)?;
+    Ok(target)
+}
+
+/// Refuses to write through a symlink or special file, or over any file with `Deny`.
+fn refuse_non_regular(target: &Path, overwrite: Overwrite) -> io::Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(target) {
         if meta.file_type().is_symlink() || !meta.file_type().is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -55,28 +71,7 @@ pub fn write_file(
             ));
         }
     }
-    // tempfile creates the file O_EXCL with mode 0600, so a secret is never readable by
-    // others, not even for a moment.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kcsr-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(content)?;
-    if mode == Mode::Public {
-        tmp.as_file()
-            .set_permissions(Permissions::from_mode(0o644))?;
-    }
-    tmp.as_file().sync_all()?;
-    match overwrite {
-        Overwrite::Allow => {
-            tmp.persist(&target).map_err(|e| e.error)?;
-        }
-        Overwrite::Deny => {
-            tmp.persist_noclobber(&target).map_err(|e| e.error)?;
-        }
-    }
-    sync_dir(dir)?;
-    Ok(target)
+    Ok(())
 }
 
 /// Makes a directory entry change durable.
@@ -208,9 +203,43 @@ pub fn scan_dir(
     Ok(out)
 }
 
+/// Why a device refused a write, when the fix is on the device rather than in the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceFault {
+    /// No space (or quota) left.
+    Full,
+    /// Mounted read-only.
+    ReadOnly,
+}
+
+/// Classifies an error of [`write_file`] or [`create_dir`]. Looks through wrappers: tempfile
+/// adds the temporary file's path to its errors, keeping the kind but not the errno.
+pub fn device_fault(err: &io::Error) -> Option<DeviceFault> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            match (io.kind(), io.raw_os_error()) {
+                (io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _)
+                | (_, Some(28 | 122)) => return Some(DeviceFault::Full),
+                (io::ErrorKind::ReadOnlyFilesystem, _) | (_, Some(30)) => {
+                    return Some(DeviceFault::ReadOnly);
+                }
+                _ => {}
+            }
+            if let Some(inner) = io.get_ref() {
+                cur = Some(inner);
+                continue;
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn writes_atomically_with_exact_modes_and_refuses_links() {
@@ -241,5 +270,30 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn device_faults_are_recognised_through_wrappers() {
+        let wrapped = |e: io::Error| io::Error::other(e);
+        for (err, want) in [
+            (io::Error::from_raw_os_error(28), Some(DeviceFault::Full)),
+            (io::Error::from_raw_os_error(122), Some(DeviceFault::Full)),
+            (
+                io::Error::from_raw_os_error(30),
+                Some(DeviceFault::ReadOnly),
+            ),
+            (
+                wrapped(io::Error::from_raw_os_error(28)),
+                Some(DeviceFault::Full),
+            ),
+            (
+                wrapped(io::Error::from_raw_os_error(30)),
+                Some(DeviceFault::ReadOnly),
+            ),
+            (io::Error::from_raw_os_error(2), None),
+            (io::Error::other("no space left on device"), None),
+        ] {
+            assert_eq!(device_fault(&err), want, "{err}");
+        }
     }
 }

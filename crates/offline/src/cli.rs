@@ -24,24 +24,10 @@ Exit codes:
 /// CertificateSigningRequest manifests onto removable media. Private keys stay in the key
 /// directory and never reach the media.
 #[derive(Debug, Parser)]
-#[command(name = "kcsr", version = version(), after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "kcsr", version = kcsr_core::version_line(), after_help = EXIT_CODES, max_term_width = 100)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
-}
-
-fn version() -> &'static str {
-    if kcsr_core::fips_mode() {
-        concat!(
-            env!("CARGO_PKG_VERSION"),
-            " (crypto: AWS-LC FIPS 140-3 module)"
-        )
-    } else {
-        concat!(
-            env!("CARGO_PKG_VERSION"),
-            " (crypto: AWS-LC, not the FIPS module)"
-        )
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +52,7 @@ pub(crate) enum Command {
     Renew(RenewArgs),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
-        after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\""
+        after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\"\n\nExit codes: 0 printed, 1 failed (stdout not writable), 2 usage (an unknown shell)."
     )]
     Completions {
         /// The shell
@@ -74,7 +60,9 @@ pub(crate) enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff)
-    #[command(after_help = "Examples:\n  kcsr man > /usr/local/share/man/man1/kcsr.1")]
+    #[command(
+        after_help = "Examples:\n  kcsr man > /usr/local/share/man/man1/kcsr.1\n\nExit codes: 0 printed, 1 failed (stdout not writable), 2 usage."
+    )]
     Man,
 }
 
@@ -179,7 +167,7 @@ pub(crate) struct RenewArgs {
 const ASSEMBLE_EXAMPLES: &str = "\
 Examples:
   # One user's kubeconfig, ready to use
-  kcsr assemble --media ./media --keys ./keys --out alice.kubeconfig
+  kcsr assemble --media ./media --keys ./keys --name alice --out alice.kubeconfig
 
   # Add the user to an existing kubeconfig and switch to it
   kcsr assemble --media ./media --keys ./keys --name alice --merge-into ~/.kube/config --set-current
@@ -237,8 +225,12 @@ Examples:
   # Bind the user to cluster-admin instead of using system:masters
   kcsr request --user ops-admin --clusterrole cluster-admin --keys ./keys --media ./media
 
-  # Build the request for a key made earlier with openssl genrsa
-  kcsr request --user bob --key bob.key --media ./media
+  # Name the object after the change ticket (default <user>-<hash>), for the approver
+  kcsr request --user dana --group ops --name dana-chg1234 --keys ./keys --media ./media
+
+  # Build the request for a key made earlier with openssl genrsa, kept in the key directory
+  # as <user>.key.pem, where kcsr assemble and kcsr renew look for it
+  kcsr request --user bob --key keys/bob.key.pem --media ./media
 
   # A classic v1beta1 request for a cluster older than 1.22
   kcsr request --user carol --api-version v1beta1 --keys ./keys --media ./media
@@ -249,14 +241,17 @@ const INSPECT_EXAMPLES: &str = "\
 Examples:
   kcsr inspect media/alice.csr.yaml
   kcsr inspect --json alice.csr
-  openssl req -new -key k.pem -subj /CN=bob | kcsr inspect -
+  openssl req -new -key keys/bob.key.pem -subj /CN=bob | kcsr inspect -
 
 Exit codes: 0 readable and acceptable, 1 unreadable or malformed, 3 a signature or check failed.";
 
 const VERIFY_EXAMPLES: &str = "\
 Examples:
+  # The certificate brought back, against the key that never left and the client CA
   kcsr verify --cert media/alice.crt --key keys/alice.key.pem --ca client-ca.crt
-  kcsr verify --cert alice.crt --manifest media/alice.csr.yaml --at 2026-12-01T00:00:00Z
+
+  # At another time than now: a 30-day certificate has long expired by 2036 (exit 3)
+  kcsr verify --cert media/alice.crt --manifest media/alice.csr.yaml --at 2036-01-01T00:00:00Z
 
 Exit codes: 0 every check holds, 1 unreadable input, 3 a check failed.";
 

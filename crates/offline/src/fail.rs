@@ -2,6 +2,10 @@
 //! optional hint with the fix, and the exit code. `main` prints it; nothing else exits.
 
 use std::fmt;
+use std::io;
+use std::path::Path;
+
+use kcsr_fs::DeviceFault;
 
 /// Exit codes, documented in `--help` and docs/formats.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,4 +85,69 @@ impl<T, E: std::error::Error> Context<T> for std::result::Result<T, E> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|e| Fail::new(format!("{}: {}", what(), chain(&e))))
     }
+}
+
+/// How a command resumes after the device is fixed: writes are atomic, so whatever a failed
+/// run left is complete and is reused.
+pub(crate) const RESUME: &str =
+    "then run the same command again: it continues where this run stopped";
+
+/// A write (or directory creation) at `path` that failed. The usual causes on removable media
+/// are fixed on the device, not in kcsr: a full or read-only filesystem, or a symlink or
+/// special file where kcsr writes. Those get a plain description and a hint; `elsewhere`
+/// names the alternative ("other media", "another key directory") and `again` how to resume
+/// (usually [`RESUME`]).
+pub(crate) fn write_failed(
+    what: &str,
+    path: &Path,
+    err: &io::Error,
+    elsewhere: &str,
+    again: &str,
+) -> Fail {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match kcsr_fs::device_fault(err) {
+        Some(DeviceFault::Full) => Fail::new(format!(
+            "{what}: no space left on the device ({} is full)",
+            dir.display()
+        ))
+        .hint(format!(
+            "free space on {} or use {elsewhere}, {again}",
+            dir.display()
+        )),
+        Some(DeviceFault::ReadOnly) => Fail::new(format!(
+            "{what}: {} is on a read-only filesystem",
+            dir.display()
+        ))
+        .hint(format!(
+            "make {} writable (remount it read-write, or release the media's write-protect switch) or use {elsewhere}, {again}",
+            dir.display()
+        )),
+        None => {
+            let fail = Fail::new(format!("{what}: {}", chain(err)));
+            match not_regular_hint(path) {
+                Some(hint) => fail.hint(hint),
+                None => fail,
+            }
+        }
+    }
+}
+
+/// The hint for a symlink, FIFO or device where kcsr expects a regular file, if that is what
+/// `path` is: kcsr neither follows nor writes through them, so the operator must remove it.
+pub(crate) fn not_regular_hint(path: &Path) -> Option<String> {
+    let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+    let what = if kind.is_symlink() {
+        "symbolic link"
+    } else if kind.is_file() || kind.is_dir() {
+        return None;
+    } else {
+        "special file (a FIFO, device or socket)"
+    };
+    Some(format!(
+        "{} is a {what}; kcsr reads and writes only regular files: remove it and run the command again",
+        path.display()
+    ))
 }

@@ -28,18 +28,14 @@ fn main() -> ExitCode {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut cmd, "kcsr", &mut out);
-            report::data(&String::from_utf8_lossy(&out));
-            Ok(())
+            report::data(&String::from_utf8_lossy(&out))
         }
         cli::Command::Man => {
             let mut out = Vec::new();
             match clap_mangen::Man::new(<cli::Cli as clap::CommandFactory>::command())
                 .render(&mut out)
             {
-                Ok(()) => {
-                    report::data(&String::from_utf8_lossy(&out));
-                    Ok(())
-                }
+                Ok(()) => report::data(&String::from_utf8_lossy(&out)),
                 Err(e) => Err(fail::Fail::new(format!("cannot render the man page: {e}"))),
             }
         }

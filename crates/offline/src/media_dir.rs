@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use kcsr_core::media::MAX_MEDIA_FILE_BYTES;
 use kcsr_core::sums::{self, Sums};
 
-use crate::fail::{Context as _, Fail, Result};
+use crate::fail::{self, Fail, Result};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 pub(crate) struct MediaDir {
@@ -17,8 +17,15 @@ impl MediaDir {
     /// Opens (creating if missing) the media directory and reads its `SHA256SUMS`.
     pub(crate) fn open(path: &Path, create: bool) -> Result<Self> {
         if create {
-            output::create_dir(path, 0o755)
-                .context(|| format!("failed to create media directory {}", path.display()))?;
+            output::create_dir(path, 0o755).map_err(|e| {
+                fail::write_failed(
+                    &format!("failed to create media directory {}", path.display()),
+                    path,
+                    &e,
+                    "other media",
+                    fail::RESUME,
+                )
+            })?;
         } else if !path.is_dir() {
             return Err(Fail::new(format!(
                 "media directory {} does not exist",
@@ -26,9 +33,15 @@ impl MediaDir {
             )));
         }
         let sums_path = path.join(sums::FILE_NAME);
-        let sums = if sums_path.exists() {
-            let data = output::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES)
-                .context(|| format!("failed to read {}", sums_path.display()))?;
+        // Not `exists()`: a dangling symlink must be refused, not taken for a missing file.
+        let sums = if std::fs::symlink_metadata(&sums_path).is_ok() {
+            let data = output::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
+                let f = Fail::new(format!("failed to read {}: {e}", sums_path.display()));
+                match fail::not_regular_hint(&sums_path) {
+                    Some(hint) => f.hint(hint),
+                    None => f,
+                }
+            })?;
             Sums::parse(&data).map_err(|e| {
                 Fail::new(format!("{}: {e}", sums_path.display())).hint(
                     "the checksum file is damaged; compare the media with its source before going on",
@@ -65,10 +78,14 @@ impl MediaDir {
             Mode::Public,
             Overwrite::Allow,
         )
-        .context(|| {
-            format!(
-                "failed to write {}",
-                self.path.join(sums::FILE_NAME).display()
+        .map_err(|e| {
+            let path = self.path.join(sums::FILE_NAME);
+            fail::write_failed(
+                &format!("failed to write {}", path.display()),
+                &path,
+                &e,
+                "other media",
+                fail::RESUME,
             )
         })
     }

@@ -19,7 +19,7 @@ use kcsr_fs::{self as output, Mode, Overwrite};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::fail::{Context as _, Fail, Result};
+use crate::fail::{self, Context as _, Fail, Result};
 use crate::passphrase;
 use crate::report;
 
@@ -167,29 +167,7 @@ pub(crate) fn build(spec: &Spec, key: &PrivateKey) -> Result<Built> {
     let csr = key
         .sign_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
         .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
-    let usages = if spec.usages.is_empty() {
-        checks::default_usages(spec.signer.as_ref(), key.kind())
-    } else {
-        spec.usages.clone()
-    };
-    let expiration = expiration(spec.api_version, spec.expiration);
-    let findings = checks::check(&Request {
-        api_version: spec.api_version,
-        signer: spec.signer.as_ref(),
-        usages: &usages,
-        expiration_seconds: expiration.map(Expiration::seconds),
-        csr: &csr,
-    });
-    if checks::has_errors(&findings) {
-        let mut message = format!(
-            "the request for user {:?} would be refused by the cluster; nothing was written\n",
-            report::sanitize(spec.user.as_str())
-        );
-        message.push_str(report::findings(&findings, "  ").trim_end());
-        return Err(Fail::new(message)
-            .hint("fix what the findings above name and run kcsr again")
-            .refused());
-    }
+    let (usages, expiration, findings) = judge(spec, key, &csr)?;
     let mut subject = vec![spec.user.as_str().to_owned()];
     subject.extend(spec.groups.iter().map(|g| format!("O={g}")));
     subject.extend(spec.dns.iter().map(|d| format!("DNS={d}")));
@@ -235,6 +213,49 @@ pub(crate) fn build(spec: &Spec, key: &PrivateKey) -> Result<Built> {
     })
 }
 
+/// [`build`]'s checks without signing or rendering anything: a preview of the request
+/// (`PrivateKey::preview_csr`) against every rule. `kcsr batch` runs it on every row before
+/// any key is made; each request is checked again, signed, when it is built.
+pub(crate) fn precheck(spec: &Spec, key: &PrivateKey) -> Result<()> {
+    let csr = key
+        .preview_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
+        .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
+    judge(spec, key, &csr).map(drop)
+}
+
+/// The request's usages and lifetime, and its findings against the cluster's rules;
+/// error-level findings fail with exit 3.
+fn judge(
+    spec: &Spec,
+    key: &PrivateKey,
+    csr: &CsrInfo,
+) -> Result<(Vec<Usage>, Option<Expiration>, Vec<Finding>)> {
+    let usages = if spec.usages.is_empty() {
+        checks::default_usages(spec.signer.as_ref(), key.kind())
+    } else {
+        spec.usages.clone()
+    };
+    let expiration = expiration(spec.api_version, spec.expiration);
+    let findings = checks::check(&Request {
+        api_version: spec.api_version,
+        signer: spec.signer.as_ref(),
+        usages: &usages,
+        expiration_seconds: expiration.map(Expiration::seconds),
+        csr,
+    });
+    if checks::has_errors(&findings) {
+        let mut message = format!(
+            "the request for user {:?} would be refused by the cluster; nothing was written\n",
+            report::sanitize(spec.user.as_str())
+        );
+        message.push_str(report::findings(&findings, "  ").trim_end());
+        return Err(Fail::new(message)
+            .hint("fix what the findings above name and run kcsr again")
+            .refused());
+    }
+    Ok((usages, expiration, findings))
+}
+
 /// How the media compares with a built request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MediaState {
@@ -251,11 +272,18 @@ pub(crate) enum MediaState {
 /// interrupted between the two writes): its digest is returned so it gets listed.
 pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
     let manifest_path = media.join(&built.manifest_file);
-    if !manifest_path.exists() {
+    // Not `exists()`: a dangling symlink must be refused here, before the key is written.
+    if std::fs::symlink_metadata(&manifest_path).is_err() {
         return Ok(MediaState::Absent);
     }
     let data = output::read_limited(&manifest_path, kcsr_core::media::MAX_MEDIA_FILE_BYTES)
-        .context(|| format!("failed to read {}", manifest_path.display()))?;
+        .map_err(|e| {
+            let f = Fail::new(format!("failed to read {}: {e}", manifest_path.display()));
+            match fail::not_regular_hint(&manifest_path) {
+                Some(hint) => f.hint(hint),
+                None => f,
+            }
+        })?;
     let docs = manifest::parse_documents(&data).map_err(|e| {
         Fail::new(format!("{}: {e}", manifest_path.display()))
             .hint("the file on the media is damaged; pass --force to replace it")
@@ -284,6 +312,11 @@ pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
                         built.binding_file.clone(),
                         kcsr_core::digest::sha256(&existing),
                     ));
+                }
+                // An earlier run stopped (crash, full disk) between the manifest and the
+                // binding: writing both again finishes it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(MediaState::Absent);
                 }
                 _ => return Ok(MediaState::Different),
             }
@@ -358,6 +391,19 @@ pub(crate) fn obtain_key(
     Ok((key, KeySource::New))
 }
 
+/// The key as it is stored: PEM, encrypted when a passphrase is given.
+pub(crate) fn key_pem(
+    key: &PrivateKey,
+    passphrase: Option<&SecretString>,
+) -> Result<Zeroizing<String>> {
+    match passphrase {
+        Some(p) => key
+            .to_encrypted_pem(p)
+            .map_err(|e| Fail::new(e.to_string())),
+        None => Ok(key.to_pem()),
+    }
+}
+
 /// Writes a new key: 0600, create-new (atomic replace only with `force`), fsynced with its
 /// directory.
 pub(crate) fn write_key(
@@ -367,14 +413,16 @@ pub(crate) fn write_key(
     force: bool,
 ) -> Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    output::create_dir(dir, 0o700)
-        .context(|| format!("failed to create key directory {}", dir.display()))?;
-    let pem = match passphrase {
-        Some(p) => key
-            .to_encrypted_pem(p)
-            .map_err(|e| Fail::new(e.to_string()))?,
-        None => key.to_pem(),
-    };
+    output::create_dir(dir, 0o700).map_err(|e| {
+        fail::write_failed(
+            &format!("failed to create key directory {}", dir.display()),
+            dir,
+            &e,
+            "another key directory",
+            fail::RESUME,
+        )
+    })?;
+    let pem = key_pem(key, passphrase)?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -385,8 +433,12 @@ pub(crate) fn write_key(
         Overwrite::Deny
     };
     output::write_file(dir, name, pem.as_bytes(), Mode::Secret, overwrite).map_err(|e| {
-        Fail::new(format!("failed to write key {}: {e}", path.display()))
-            .hint("pass --force to replace an existing key")
+        let what = format!("failed to write key {}", path.display());
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Fail::new(format!("{what}: {e}")).hint("pass --force to replace an existing key")
+        } else {
+            fail::write_failed(&what, path, &e, "another key directory", fail::RESUME)
+        }
     })
 }
 
@@ -402,7 +454,16 @@ pub(crate) fn write_media(media: &Path, built: &Built, sums: &mut Sums) -> Resul
             Mode::Public,
             Overwrite::Allow,
         )
-        .context(|| format!("failed to write {}", media.join(name).display()))
+        .map_err(|e| {
+            let path = media.join(name);
+            fail::write_failed(
+                &format!("failed to write {}", path.display()),
+                &path,
+                &e,
+                "other media",
+                fail::RESUME,
+            )
+        })
     };
     written.push(write(&built.manifest_file, &built.manifest_yaml)?);
     sums.insert(&built.manifest_file, built.manifest_yaml.as_bytes());

@@ -1,7 +1,8 @@
 //! Rosters for `kcsr batch`: CSV (header row; columns user, groups (`;`-separated),
 //! key_type, signer, expiration, clusterrole) or YAML (`defaults:` and `users:` with the same
-//! fields). Every row is parsed into a [`Spec`] before anything is written, and every bad
-//! row is reported with its line number.
+//! fields). The text is split into rows by [`kcsr_core::roster`] (pure, so it can be fuzzed);
+//! here every row becomes a [`Spec`] before anything is written, and every bad row is reported
+//! with its line number.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,9 +11,8 @@ use kcsr_core::expiry::Expiration;
 use kcsr_core::key::KeyType;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::names::{GroupName, UserName};
+use kcsr_core::roster::{Fields, Format, RosterError};
 use kcsr_core::signer::SignerName;
-use kcsr_core::yaml;
-use serde::Deserialize;
 
 use crate::fail::{Context as _, Fail, Result};
 use crate::plan::{self, Spec};
@@ -27,65 +27,26 @@ pub(crate) struct Row {
     pub(crate) spec: Spec,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Fields {
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    groups: Option<Vec<String>>,
-    #[serde(default)]
-    key_type: Option<String>,
-    #[serde(default)]
-    signer: Option<String>,
-    #[serde(default)]
-    expiration: Option<String>,
-    #[serde(default)]
-    clusterrole: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct YamlRoster {
-    #[serde(default)]
-    defaults: Fields,
-    users: Vec<yaml::Spanned<Fields>>,
-}
-
 /// Reads and checks the whole roster. Errors list every bad row.
 pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
     let data = kcsr_fs::read_limited(path, MAX_ROSTER_BYTES)
         .context(|| format!("failed to read roster {}", path.display()))?;
     let text = std::str::from_utf8(&data)
         .map_err(|_| Fail::new(format!("roster {} is not UTF-8 text", path.display())))?;
-    let is_csv = path
+    let csv_extension = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        || text
-            .lines()
-            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .is_some_and(|l| l.contains(',') && !l.contains(':'));
-    let raw = if is_csv {
-        csv_rows(text).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?
-    } else {
-        let roster: YamlRoster =
-            yaml::parse_one(text.as_bytes(), yaml::Snippets::Show).map_err(|e| {
-                Fail::new(format!("{}: {e}", path.display()))
-                    .hint("see `kcsr batch --help` for the roster format")
-            })?;
-        roster
-            .users
-            .into_iter()
-            .map(|u| {
-                let line = usize::try_from(u.referenced.line()).unwrap_or(0);
-                (line, merge(&roster.defaults, u.value))
-            })
-            .collect()
-    };
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let raw = kcsr_core::roster::parse(text, Format::detect(text, csv_extension)).map_err(|e| {
+        let fail = Fail::new(format!("{}: {e}", path.display()));
+        match e {
+            RosterError::Yaml(_) => fail.hint("see `kcsr batch --help` for the roster format"),
+            _ => fail,
+        }
+    })?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut stems: BTreeMap<String, usize> = BTreeMap::new();
-    for (line, fields) in raw {
+    for kcsr_core::roster::Row { line, fields } in raw {
         match to_spec(&fields, api_version) {
             Ok(spec) => {
                 if let Some(first) = stems.insert(spec.stem(), line) {
@@ -116,17 +77,6 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
         )));
     }
     Ok(rows)
-}
-
-fn merge(defaults: &Fields, row: Fields) -> Fields {
-    Fields {
-        user: row.user,
-        groups: row.groups.or_else(|| defaults.groups.clone()),
-        key_type: row.key_type.or_else(|| defaults.key_type.clone()),
-        signer: row.signer.or_else(|| defaults.signer.clone()),
-        expiration: row.expiration.or_else(|| defaults.expiration.clone()),
-        clusterrole: row.clusterrole.or_else(|| defaults.clusterrole.clone()),
-    }
 }
 
 fn to_spec(f: &Fields, api_version: ApiVersion) -> std::result::Result<Spec, String> {
@@ -179,117 +129,4 @@ fn to_spec(f: &Fields, api_version: ApiVersion) -> std::result::Result<Spec, Str
         name: None,
         stem: None,
     })
-}
-
-/// Splits CSV text into rows of fields, with line numbers. RFC 4180 quoting; no fields
-/// spanning lines.
-fn csv_rows(text: &str) -> std::result::Result<Vec<(usize, Fields)>, String> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-    let (hline, header) = lines.next().ok_or("the CSV roster is empty")?;
-    let columns = split_csv(header).map_err(|e| format!("line {hline}: {e}"))?;
-    let known = [
-        "user",
-        "groups",
-        "key_type",
-        "signer",
-        "expiration",
-        "clusterrole",
-    ];
-    for c in &columns {
-        if !known.contains(&c.trim()) {
-            return Err(format!(
-                "line {hline}: unknown column {c:?}; the columns are {}",
-                known.join(", ")
-            ));
-        }
-    }
-    if !columns.iter().any(|c| c.trim() == "user") {
-        return Err(format!("line {hline}: the header has no \"user\" column"));
-    }
-    let mut out = Vec::new();
-    for (n, line) in lines {
-        let values = split_csv(line).map_err(|e| format!("line {n}: {e}"))?;
-        if values.len() != columns.len() {
-            return Err(format!(
-                "line {n}: {} fields, the header has {}",
-                values.len(),
-                columns.len()
-            ));
-        }
-        let mut f = Fields::default();
-        for (c, v) in columns.iter().zip(values) {
-            let v = v.trim().to_owned();
-            match c.trim() {
-                "user" => f.user = Some(v),
-                "groups" => {
-                    f.groups = Some(
-                        v.split(';')
-                            .map(str::trim)
-                            .filter(|g| !g.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                    )
-                }
-                "key_type" => f.key_type = Some(v),
-                "signer" => f.signer = Some(v),
-                "expiration" => f.expiration = Some(v),
-                _ => f.clusterrole = Some(v),
-            }
-        }
-        out.push((n, f));
-    }
-    Ok(out)
-}
-
-fn split_csv(line: &str) -> std::result::Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', false) if cur.trim().is_empty() => {
-                cur.clear();
-                quoted = true;
-            }
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                cur.push('"');
-            }
-            ('"', true) => quoted = false,
-            (',', false) => fields.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quoted field is not closed (fields may not span lines)".to_owned());
-    }
-    fields.push(cur);
-    Ok(fields)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quoting() {
-        assert_eq!(
-            split_csv("a,\"b,c\",\"d\"\"e\"").unwrap(),
-            vec!["a", "b,c", "d\"e"]
-        );
-        assert!(split_csv("a,\"b").is_err());
-        let rows = csv_rows("# comment\nuser,groups\nalice,dev;ops\n\nbob,\n").unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].0, 3);
-        assert_eq!(
-            rows[0].1.groups.as_deref(),
-            Some(&["dev".to_owned(), "ops".to_owned()][..])
-        );
-        assert!(csv_rows("name\nx\n").is_err());
-    }
 }

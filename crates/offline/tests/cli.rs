@@ -1655,3 +1655,80 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
         r.stderr
     );
 }
+
+#[test]
+fn version_says_whether_the_fips_module_is_in_use() {
+    let out = Command::new(KCSR).arg("--version").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let expected = if cfg!(feature = "fips") {
+        "(crypto: AWS-LC FIPS 140-3 module)"
+    } else {
+        "(crypto: AWS-LC, not the FIPS module)"
+    };
+    assert!(
+        text.starts_with("kcsr ") && text.contains(expected),
+        "{text}"
+    );
+}
+
+#[test]
+fn data_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let out = Command::new(KCSR)
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot write to standard output: No space left")
+                && stderr.contains("hint: "),
+            "{stderr}"
+        );
+    }
+    // `kcsr man | head -1`: the reader leaves early; that is not a failure.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!("{KCSR} man | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn inspect_reads_a_bundle_although_it_embeds_pem() {
+    let t = tempfile::tempdir().unwrap();
+    let r = kcsr(
+        t.path(),
+        &[
+            "request", "--user", "bea", "--group", "ops", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    issue_with_openssl(t.path(), "media/bea.csr.yaml", 10);
+    bring_back(t.path(), "bea", "bea", &["ops"]);
+    let r = kcsr(t.path(), &["inspect", "media/bea.bundle.yaml"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("certificate bundle"), "{}", r.stdout);
+    let r = kcsr(t.path(), &["inspect", "--json", "media/bea.bundle.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["content"]["kind"], "CertificateBundle", "{v}");
+    // The plain certificate next to it is still read as a certificate.
+    let r = kcsr(t.path(), &["inspect", "media/bea.crt"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("certificate bundle"), "{}", r.stdout);
+}

@@ -1,12 +1,17 @@
-//! Crash safety: `kcsr request`, `kcsr batch` and `kcsr assemble` are killed with SIGKILL at
-//! many points. After every kill, nothing half-written exists (every file parses, every
-//! `SHA256SUMS` entry matches its file) and re-running the same command completes the job
-//! with no duplicate requests.
+//! Crash safety: `kcsr request`, `kcsr batch` and `kcsr assemble` (`--out-dir` and
+//! `--merge-into`) are killed with SIGKILL at many points. After every kill, nothing
+//! half-written exists (every file parses, every `SHA256SUMS` entry matches its file, a merged
+//! kubeconfig is the old one or the complete new one) and re-running the same command
+//! completes the job with no duplicate requests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+mod support;
+
+use support::{kubeconfig_users, media_with_bundles, mode, object_names};
 
 const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
 
@@ -40,57 +45,16 @@ fn delays(n: u64, max_ms: u64) -> impl Iterator<Item = Duration> {
     (0..n).map(move |i| Duration::from_micros((i * 7919 % n) * max_ms * 1000 / n))
 }
 
-/// Nothing half-written: keys parse, manifests parse, `SHA256SUMS` parses and every entry
-/// matches its file.
-fn assert_consistent(dir: &Path) {
-    for sub in ["keys", "media"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-            continue;
-        };
-        for e in entries {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().unwrap();
-            if name.starts_with(".kcsr-") {
-                continue; // an interrupted temp file: never listed, never trusted
-            }
-            let data = std::fs::read(e.path()).unwrap();
-            if name.ends_with(".key.pem") {
-                kcsr_core::key::PrivateKey::from_bytes(&data, None)
-                    .unwrap_or_else(|err| panic!("{name}: {err}"));
-            } else if name.ends_with(".yaml") && !name.ends_with(".bundle.yaml") {
-                kcsr_core::manifest::parse_documents(&data)
-                    .unwrap_or_else(|err| panic!("{name}: {err}"));
-            }
-        }
-    }
-    let sums_path = dir.join("media/SHA256SUMS");
-    if let Ok(data) = std::fs::read(&sums_path) {
-        let sums = kcsr_core::sums::Sums::parse(&data).unwrap();
-        for name in sums.names() {
-            let content = std::fs::read(dir.join("media").join(name))
-                .unwrap_or_else(|_| panic!("{name} listed but missing"));
-            assert!(
-                sums.matches(name, &content),
-                "{name} does not match SHA256SUMS"
-            );
-        }
-    }
+/// How long a whole run of `args` takes here, in milliseconds, so kill points can be spread
+/// over it: assemble's runtime depends on the machine far more than its work does.
+fn calibrate(dir: &Path, args: &[&str]) -> u64 {
+    let started = std::time::Instant::now();
+    run_to_end(dir, args);
+    u64::try_from(started.elapsed().as_millis()).unwrap().max(1)
 }
 
-fn object_names(media: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(media).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().ends_with(".csr.yaml") {
-            let docs =
-                kcsr_core::manifest::parse_documents(&std::fs::read(e.path()).unwrap()).unwrap();
-            if let [kcsr_core::manifest::Document::Csr(m)] = docs.as_slice() {
-                names.push(m.metadata.name.clone());
-            }
-        }
-    }
-    names.sort();
-    names
+fn assert_consistent(dir: &Path) {
+    support::assert_consistent(&dir.join("keys"), &dir.join("media"));
 }
 
 #[test]
@@ -198,4 +162,138 @@ fn killed_batches_leave_nothing_half_written_and_resume_without_duplicates() {
             "user{i}"
         );
     }
+}
+
+#[test]
+fn killed_assemble_out_dir_leaves_only_complete_kubeconfigs_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let certs = media_with_bundles(t.path(), 8);
+    let args = [
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--out-dir",
+        "out",
+        "--quiet",
+    ];
+    // Up to twice a whole run: the early kills land before any write, the late ones after.
+    let run_ms = calibrate(t.path(), &args);
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, delay) in delays(20, 2 * run_ms).enumerate() {
+        let _ = std::fs::remove_dir_all(t.path().join("out"));
+        let mut child = start(t.path(), &args);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let Ok(entries) = std::fs::read_dir(t.path().join("out")) else {
+            seen.insert(0);
+            continue;
+        };
+        let mut complete = 0;
+        for e in entries {
+            let path = e.unwrap().path();
+            // Every file here holds a private key, a leftover temporary one included.
+            assert_eq!(mode(&path), 0o600, "kill {i}: {}", path.display());
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with(".kcsr-") {
+                continue; // an interrupted temporary file: never under a kubeconfig's name
+            }
+            let stem = name
+                .strip_suffix(".kubeconfig")
+                .unwrap_or_else(|| panic!("kill {i}: {name}"));
+            assert_eq!(
+                kubeconfig_users(t.path(), &path, &certs),
+                [stem],
+                "kill {i}"
+            );
+            complete += 1;
+        }
+        seen.insert(complete);
+        // The kubeconfigs already written are complete; --force writes the same again.
+        let mut resume = args.to_vec();
+        resume.push("--force");
+        run_to_end(t.path(), &resume);
+        for stem in certs.keys() {
+            let path = t.path().join(format!("out/{stem}.kubeconfig"));
+            assert_eq!(
+                kubeconfig_users(t.path(), &path, &certs),
+                [stem.as_str()],
+                "kill {i}"
+            );
+            assert_eq!(mode(&path), 0o600);
+        }
+    }
+    // The kills landed at different stages, not all before or all after the writes.
+    assert!(
+        seen.len() >= 2,
+        "kills landed only at {seen:?} kubeconfigs written"
+    );
+}
+
+#[test]
+fn killed_assemble_merge_leaves_the_old_or_the_complete_new_kubeconfig() {
+    let t = tempfile::tempdir().unwrap();
+    let certs = media_with_bundles(t.path(), 8);
+    let old = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\nusers:\n- name: admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: prod\n";
+    let config = t.path().join("config");
+    let args = [
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--merge-into",
+        "config",
+        "--quiet",
+    ];
+    std::fs::write(&config, old).unwrap();
+    let run_ms = calibrate(t.path(), &args);
+    let (mut kept, mut replaced) = (0, 0);
+    for (i, delay) in delays(20, 2 * run_ms).enumerate() {
+        std::fs::write(&config, old).unwrap();
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let mut child = start(t.path(), &args);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(mode(&config), 0o600, "kill {i}");
+        if std::fs::read(&config).unwrap() == old.as_bytes() {
+            kept += 1;
+        } else {
+            assert_eq!(
+                kubeconfig_users(t.path(), &config, &certs).len(),
+                8,
+                "kill {i}: a partial merge"
+            );
+            replaced += 1;
+        }
+        run_to_end(t.path(), &args);
+        let v: serde_json::Value = kcsr_core::yaml::parse_one(
+            &std::fs::read(&config).unwrap(),
+            kcsr_core::yaml::Snippets::Show,
+        )
+        .unwrap();
+        assert_eq!(
+            kubeconfig_users(t.path(), &config, &certs).len(),
+            8,
+            "kill {i}"
+        );
+        assert_eq!(
+            v["users"][0]["user"]["token"], "abc",
+            "kill {i}: the old entries are kept"
+        );
+        assert_eq!(
+            v["users"].as_array().unwrap().len(),
+            9,
+            "kill {i}: no duplicates"
+        );
+        assert_eq!(mode(&config), 0o600, "kill {i}");
+    }
+    assert!(
+        kept > 0 && replaced > 0,
+        "kills landed only before ({kept}) or only after ({replaced}) the write"
+    );
 }

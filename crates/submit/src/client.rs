@@ -221,7 +221,7 @@ impl ClientError {
                 "check the server URL in the kubeconfig, the network path and any proxy-url".into(),
             ),
             Self::Timeout { .. } => {
-                Some("the API server is slow or unreachable; retry later or raise --timeout".into())
+                Some("the API server is slow or unreachable; retry later or raise --request-timeout".into())
             }
             _ => None,
         }
@@ -407,6 +407,11 @@ impl Client {
     /// The user name from the kubeconfig.
     pub fn user_name(&self) -> &str {
         &self.user_name
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.options.timeout
     }
 
     /// GET `path` and decode the JSON answer.

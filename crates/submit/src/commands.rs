@@ -19,6 +19,7 @@ use crate::client::Client;
 use crate::media::{Media, MediaRequest};
 use crate::objects::{self, CsrObject};
 use crate::ops::{self, Approval, ApprovalText, ClusterInfo, Created, Problem, ProblemKind};
+use crate::progress::{Progress, Style};
 use crate::sanitize::one_line;
 use crate::whoami;
 
@@ -83,6 +84,8 @@ pub struct ApplyOptions {
     pub client_ca: Option<PathBuf>,
     /// JSON on stdout.
     pub json: bool,
+    /// No progress on stderr.
+    pub quiet: bool,
 }
 
 /// Options of `approve`.
@@ -96,6 +99,8 @@ pub struct ApproveOptions {
     pub message: Option<String>,
     /// JSON on stdout.
     pub json: bool,
+    /// No progress on stderr.
+    pub quiet: bool,
 }
 
 /// The result of one request.
@@ -392,6 +397,7 @@ fn review_and_approve(
     reason: Option<&str>,
     message: Option<&str>,
     parallel: usize,
+    style: Style,
 ) -> anyhow::Result<bool> {
     let pending: Vec<&Slot> = slots
         .iter()
@@ -405,22 +411,33 @@ fn review_and_approve(
     if pending.is_empty() {
         // Nothing to ask about; approve() below still reports already-approved ones.
     } else {
-        for slot in &pending {
-            eprint!("{}", review_text(slot));
+        // The review is the approver's record of what was approved: shown unless nobody
+        // asked for it (--quiet --yes).
+        if !(yes && style == Style::Quiet) {
+            for slot in &pending {
+                eprint!("{}", review_text(slot));
+            }
         }
         if !yes && !confirm(pending.len())? {
             return Ok(false);
         }
     }
     let text = approval_text(client, reason, message);
+    let bar = Progress::start(
+        style,
+        "approving",
+        slots.iter().filter(|s| s.active()).count(),
+    );
     par_for_each(slots, parallel, |slot| {
         if !slot.active() {
             return;
         }
-        match ops::approve(client, slot.version, &slot.report.name, &text) {
+        let result = ops::approve(client, slot.version, &slot.report.name, &text);
+        bar.step();
+        match result {
             Ok((approval, obj)) => {
                 if approval == Approval::Approved {
-                    eprintln!("approved {}", one_line(&slot.report.name));
+                    bar.line(|| format!("approved {}", one_line(&slot.report.name)));
                 }
                 slot.report.approval = Some(approval);
                 slot.report.state = "approved".into();
@@ -429,6 +446,7 @@ fn review_and_approve(
             Err(p) => slot.fail(p),
         }
     });
+    bar.finish();
     Ok(true)
 }
 
@@ -501,9 +519,9 @@ fn deliver(
             .to_yaml()
             .map_err(|e| Problem::failed(format!("cannot encode the bundle: {e}")))?;
         let mut media = media.lock().unwrap_or_else(|p| p.into_inner());
-        let io = |e: std::io::Error| {
-            Problem::failed(format!("cannot write onto the media {}: {e}", media_path_hint()))
-                .with_hint("check that the media is mounted writable and has space; re-run kcsr-submit fetch MEDIA_DIR")
+        let io = |e: crate::media::MediaError| Problem {
+            hint: e.hint,
+            ..Problem::failed(e.message)
         };
         let written = media
             .write_result(&req.stem, &pem_text, &yaml)
@@ -537,8 +555,15 @@ fn deliver(
     }
 }
 
-fn media_path_hint() -> &'static str {
-    "(SHA256SUMS and the new files)"
+/// How `settle_and_deliver` works through the slots.
+#[derive(Clone, Copy)]
+struct Settle {
+    /// Wait this long for each certificate; `None`: look once.
+    wait: Option<Duration>,
+    /// Whether a request still pending at the end is a failure (exit 4) or just reported.
+    pending_is_problem: bool,
+    parallel: usize,
+    style: Style,
 }
 
 /// Waits for (or checks) the certificate of every active slot, then verifies and writes it.
@@ -547,39 +572,62 @@ fn settle_and_deliver(
     session: &Session,
     media: &Mutex<Media>,
     client_ca: Option<&ClientCa>,
-    wait: Option<Duration>,
-    pending_is_problem: bool,
-    parallel: usize,
+    how: &Settle,
 ) {
+    let Settle {
+        wait,
+        pending_is_problem,
+        parallel,
+        style,
+    } = *how;
+    let phase = if wait.is_some() {
+        "waiting"
+    } else {
+        "fetching"
+    };
+    let bar = Progress::start(style, phase, slots.iter().filter(|s| s.active()).count());
     par_for_each(slots, parallel, |slot| {
         if !slot.active() {
             return;
         }
-        let name = slot.report.name.clone();
-        let result = match wait {
-            Some(timeout) => ops::wait_issued(&session.client, slot.version, &name, timeout),
-            None => ops::check_issued(&session.client, slot.version, &name),
-        };
-        match result {
-            Ok(obj) => {
-                slot.report.state = "issued".into();
-                slot.set_obj(obj);
-                deliver(slot, media, &session.cluster, client_ca);
-            }
-            Err(p) if p.kind == ProblemKind::TimedOut && !pending_is_problem => {
-                slot.report.state = if slot
-                    .obj
-                    .as_ref()
-                    .is_some_and(|o| o.condition("Approved").is_some())
-                {
-                    "approved".into()
-                } else {
-                    "pending".into()
-                };
-            }
-            Err(p) => slot.fail(p),
-        }
+        settle_one(slot, session, media, client_ca, wait, pending_is_problem);
+        bar.step();
     });
+    bar.finish();
+}
+
+fn settle_one(
+    slot: &mut Slot,
+    session: &Session,
+    media: &Mutex<Media>,
+    client_ca: Option<&ClientCa>,
+    wait: Option<Duration>,
+    pending_is_problem: bool,
+) {
+    let name = slot.report.name.clone();
+    let result = match wait {
+        Some(timeout) => ops::wait_issued(&session.client, slot.version, &name, timeout),
+        None => ops::check_issued(&session.client, slot.version, &name),
+    };
+    match result {
+        Ok(obj) => {
+            slot.report.state = "issued".into();
+            slot.set_obj(obj);
+            deliver(slot, media, &session.cluster, client_ca);
+        }
+        Err(p) if p.kind == ProblemKind::TimedOut && !pending_is_problem => {
+            slot.report.state = if slot
+                .obj
+                .as_ref()
+                .is_some_and(|o| o.condition("Approved").is_some())
+            {
+                "approved".into()
+            } else {
+                "pending".into()
+            };
+        }
+        Err(p) => slot.fail(p),
+    }
 }
 
 fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Result<u8> {
@@ -643,8 +691,46 @@ fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Resul
     Ok(ops::exit_code(problems))
 }
 
+/// Creates one slot's request (and binding).
+fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, bar: &Progress) {
+    let Some(req) = slot.req.clone() else { return };
+    match ops::create_csr(client, &req, dry_run) {
+        Ok((created, obj)) => {
+            bar.line(|| {
+                format!(
+                    "{} certificatesigningrequest {}",
+                    match created {
+                        Created::Created => "created",
+                        Created::Exists => "resuming with existing",
+                        Created::DryRun => "dry run: would create",
+                    },
+                    one_line(req.name())
+                )
+            });
+            slot.report.created = Some(created);
+            slot.report.state = if dry_run {
+                "dry-run".into()
+            } else {
+                "pending".into()
+            };
+            slot.set_obj(obj);
+        }
+        Err(p) => {
+            slot.fail(p);
+            return;
+        }
+    }
+    if let Some(binding) = &req.binding {
+        match ops::create_binding(client, binding, dry_run) {
+            Ok(created) => slot.report.binding = Some(created),
+            Err(p) => slot.fail(p),
+        }
+    }
+}
+
 /// `kcsr-submit apply`.
 pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+    let style = Style::detect(opts.quiet);
     let media = open_media(dir)?;
     if opts.approve && !opts.dry_run {
         check_confirmable(opts.yes)?;
@@ -659,42 +745,19 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
     let session = connect()?;
     let client = &session.client;
     let dry_run = opts.dry_run;
+    let bar = Progress::start(
+        style,
+        "creating",
+        slots.iter().filter(|s| s.active()).count(),
+    );
     par_for_each(&mut slots, opts.parallel, |slot| {
         if !slot.active() {
             return;
         }
-        let Some(req) = slot.req.clone() else { return };
-        match ops::create_csr(client, &req, dry_run) {
-            Ok((created, obj)) => {
-                eprintln!(
-                    "{} certificatesigningrequest {}",
-                    match created {
-                        Created::Created => "created",
-                        Created::Exists => "resuming with existing",
-                        Created::DryRun => "dry run: would create",
-                    },
-                    one_line(req.name())
-                );
-                slot.report.created = Some(created);
-                slot.report.state = if dry_run {
-                    "dry-run".into()
-                } else {
-                    "pending".into()
-                };
-                slot.set_obj(obj);
-            }
-            Err(p) => {
-                slot.fail(p);
-                return;
-            }
-        }
-        if let Some(binding) = &req.binding {
-            match ops::create_binding(client, binding, dry_run) {
-                Ok(created) => slot.report.binding = Some(created),
-                Err(p) => slot.fail(p),
-            }
-        }
+        create_one(slot, client, dry_run, &bar);
+        bar.step();
     });
+    bar.finish();
     if dry_run {
         if opts.approve {
             for slot in slots.iter().filter(|s| s.active()) {
@@ -712,6 +775,7 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
             opts.reason.as_deref(),
             opts.message.as_deref(),
             opts.parallel,
+            style,
         )?
     {
         return Err(Fatal::new(
@@ -729,9 +793,12 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         &session,
         &media,
         client_ca.as_ref(),
-        opts.wait,
-        opts.wait.is_some(),
-        opts.parallel,
+        &Settle {
+            wait: opts.wait,
+            pending_is_problem: opts.wait.is_some(),
+            parallel: opts.parallel,
+            style,
+        },
     );
     report(&slots, opts.json, Some(dir))
 }
@@ -742,6 +809,7 @@ pub fn fetch(
     wait: Option<Duration>,
     client_ca: Option<&Path>,
     json: bool,
+    quiet: bool,
     connect: Connect<'_>,
 ) -> anyhow::Result<u8> {
     let media = open_media(dir)?;
@@ -757,9 +825,12 @@ pub fn fetch(
         &session,
         &media,
         client_ca.as_ref(),
-        wait,
-        true,
-        4,
+        &Settle {
+            wait,
+            pending_is_problem: true,
+            parallel: 4,
+            style: Style::detect(quiet),
+        },
     );
     report(&slots, json, None)
 }
@@ -843,6 +914,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         opts.reason.as_deref(),
         opts.message.as_deref(),
         4,
+        Style::detect(opts.quiet),
     )? {
         return Err(Fatal::new(1, "not approved: the operator declined", None).into());
     }

@@ -385,8 +385,10 @@ fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Decodes and checks the plugin's stdout.
-fn parse_output(stdout: &[u8], api_version: &str) -> Result<IssuedCredential, ExecError> {
+/// Decodes and checks an exec plugin's stdout (an `ExecCredential` JSON object) against the
+/// kubeconfig's `apiVersion`. Public as the entry point for fuzzing and property tests; errors
+/// never quote the output, which holds a token or key. The returned generation is 0.
+pub fn parse_output(stdout: &[u8], api_version: &str) -> Result<IssuedCredential, ExecError> {
     let output: PluginOutput = serde_json::from_slice(stdout).map_err(|e| {
         // serde_json messages may quote a value (a token); keep only the kind and position.
         ExecError::Decode(format!(

@@ -11,6 +11,7 @@ pub mod kubeconfig;
 pub mod media;
 pub mod objects;
 pub mod ops;
+pub mod progress;
 pub mod retry;
 pub mod sanitize;
 pub mod secret;

@@ -19,10 +19,14 @@ const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  failed (I/O, network, 
 
 /// Create, approve, wait for and bring back Kubernetes client certificates.
 #[derive(Debug, Parser)]
-#[command(name = "kcsr-submit", version, propagate_version = true, after_help = EXIT_CODES)]
+#[command(name = "kcsr-submit", version = kcsr_core::version_line(), propagate_version = true, after_help = EXIT_CODES)]
 struct Cli {
     #[command(flatten)]
     connection: ConnectionArgs,
+    /// No progress on stderr (results and errors are still printed). Without a terminal on
+    /// stderr there is no progress bar anyway: one line per request instead.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,9 +40,32 @@ struct ConnectionArgs {
     /// Context to use instead of the kubeconfig's current-context.
     #[arg(long, global = true, value_name = "NAME")]
     context: Option<String>,
-    /// Timeout of each API call, e.g. 30s, 2m.
+    /// Timeout of each API call, and how long one watch is kept open before it is renewed
+    /// (e.g. 30s, 2m).
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// INSECURE: do not verify the API server's certificate (as kubectl's flag; drops the
+    /// kubeconfig's CA). Anyone on the network path can then impersonate the server and take
+    /// the credentials; a warning is printed on every use.
+    #[arg(long, global = true)]
+    insecure_skip_tls_verify: bool,
+}
+
+/// `--json`, or kubectl's `-o json`.
+#[derive(Debug, Args)]
+struct JsonArgs {
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Output format: json (the same as --json; kubectl's -o json).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_parser = ["json"])]
+    output: Option<String>,
+}
+
+impl JsonArgs {
+    fn on(&self) -> bool {
+        self.json || self.output.is_some()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,9 +102,8 @@ enum Command {
         /// and it goes into the bundle.
         #[arg(long, value_name = "FILE")]
         client_ca: Option<PathBuf>,
-        /// Print the per-request results as JSON on stdout.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArgs,
     },
     /// Approve the media's requests (or the named ones) after a review: for the approver when
     /// the submitter may not approve
@@ -95,9 +121,8 @@ enum Command {
         /// Message of the Approved condition [default: Approved by <user> with kcsr-submit].
         #[arg(long, value_name = "M")]
         message: Option<String>,
-        /// Print the per-request results as JSON on stdout.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArgs,
     },
     /// Show the media's requests (or the named ones) like kubectl get csr
     #[command(after_help = STATUS_HELP)]
@@ -105,12 +130,8 @@ enum Command {
         /// One MEDIA_DIR, or object names.
         #[arg(value_name = "MEDIA_DIR|NAME", required = true)]
         targets: Vec<String>,
-        /// Print JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Output format: json (same as --json).
-        #[arg(short = 'o', long = "output", value_name = "FORMAT", value_parser = ["json"])]
-        output: Option<String>,
+        #[command(flatten)]
+        json: JsonArgs,
     },
     /// Verify and write the certificates issued since an earlier apply (e.g. after another
     /// operator approved)
@@ -125,22 +146,20 @@ enum Command {
         /// PEM of the CA that signs client certificates (chain check, and into the bundle).
         #[arg(long, value_name = "FILE")]
         client_ca: Option<PathBuf>,
-        /// Print the per-request results as JSON on stdout.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArgs,
     },
     /// Show who the API server takes the kubeconfig's credentials for
     #[command(
-        after_help = "Examples:\n  kcsr-submit whoami\n  kcsr-submit whoami --context prod --json"
+        after_help = "Examples:\n  kcsr-submit whoami\n  kcsr-submit whoami --context prod --json\n\nExit codes:\n  0  shown\n  1  failed (kubeconfig, network, credentials refused)\n  2  usage error"
     )]
     Whoami {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArgs,
     },
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
-        after_help = "Examples:\n  kcsr-submit completions bash > /etc/bash_completion.d/kcsr-submit"
+        after_help = "Examples:\n  kcsr-submit completions bash > /etc/bash_completion.d/kcsr-submit\n\nExit codes:\n  0  printed\n  1  failed (stdout not writable)\n  2  usage error (an unknown shell)"
     )]
     Completions {
         /// The shell
@@ -149,18 +168,18 @@ enum Command {
     },
     /// Print the man page (roff)
     #[command(
-        after_help = "Examples:\n  kcsr-submit man > /usr/local/share/man/man1/kcsr-submit.1"
+        after_help = "Examples:\n  kcsr-submit man > /usr/local/share/man/man1/kcsr-submit.1\n\nExit codes:\n  0  printed\n  1  failed (stdout not writable)\n  2  usage error"
     )]
     Man,
 }
 
 const APPLY_HELP: &str = concat!(
     "Examples:\n",
-    "  # Create the requests; an approver approves; fetch later\n",
+    "  # Create the requests; an approver approves (kcsr-submit approve); fetch later\n",
     "  kcsr-submit apply /media/usb\n",
     "  kcsr-submit fetch /media/usb --wait 10m\n\n",
-    "  # Create, approve after review, wait for and write back the certificates\n",
-    "  kcsr-submit apply /media/usb --approve --wait 5m --client-ca ca.crt\n\n",
+    "  # Create, approve (--yes: without asking), wait for and write back the certificates\n",
+    "  kcsr-submit apply /media/usb --approve --yes --wait 5m --client-ca client-ca.crt\n\n",
     "  # Let the server check everything and change nothing\n",
     "  kcsr-submit apply /media/usb --dry-run\n\n",
     "The media is verified against SHA256SUMS first; nothing is sent if anything is wrong.\n",
@@ -172,8 +191,10 @@ const APPLY_HELP: &str = concat!(
 
 const APPROVE_HELP: &str = concat!(
     "Examples:\n",
-    "  kcsr-submit approve /media/usb\n",
-    "  kcsr-submit approve alice-3f2a9c --yes --reason Ticket1234 --message 'approved by ops (CHG-1234)'\n\n",
+    "  # Approve one request by name, recording the change ticket\n",
+    "  kcsr-submit approve dana-chg1234 --yes --reason CHG1234 --message 'approved by ops (CHG-1234)'\n\n",
+    "  # Show each request of the media for review and approve them (without --yes: ask first)\n",
+    "  kcsr-submit approve /media/usb --yes\n\n",
     "For MEDIA_DIR, the server's objects must be the media's requests (same key, signer, usages).\n",
     "A Denied request is never approved; an approved one is left alone.\n\n",
     "Exit codes:\n  0  approved (or already approved)\n  1  failed (network, permissions: the approver needs `approve` on signers)\n  2  usage error (also: no terminal and no --yes)\n",
@@ -183,14 +204,14 @@ const APPROVE_HELP: &str = concat!(
 const STATUS_HELP: &str = concat!(
     "Examples:\n",
     "  kcsr-submit status /media/usb\n",
-    "  kcsr-submit status alice-3f2a9c -o json\n\n",
+    "  kcsr-submit status dana-chg1234 -o json\n\n",
     "Exit codes:\n  0  shown\n  1  failed (a request is not on the server, network, permissions)\n  2  usage error\n"
 );
 
 const FETCH_HELP: &str = concat!(
     "Examples:\n",
     "  kcsr-submit fetch /media/usb\n",
-    "  kcsr-submit fetch /media/usb --wait 10m --client-ca ca.crt --json\n\n",
+    "  kcsr-submit fetch /media/usb --wait 10m --client-ca client-ca.crt --json\n\n",
     "Exit codes:\n  0  every certificate verified and on the media\n  1  failed (I/O, network, bad media, request not on the server)\n  2  usage error\n",
     "  3  refused: Denied, Failed, or a certificate that does not verify (nothing written for it)\n",
     "  4  not issued (yet): not approved, or approved but not issued\n"
@@ -218,7 +239,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
     let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
-    let context = source.load()?.resolve(args.context.as_deref())?;
+    let mut context = source.load()?.resolve(args.context.as_deref())?;
+    if args.insecure_skip_tls_verify {
+        // As kubectl: the flag overrides the kubeconfig and its CA is no longer used.
+        context.cluster.insecure_skip_tls_verify = true;
+        context.cluster.ca = None;
+    }
     let options = ClientOptions {
         timeout: args.request_timeout,
         ..ClientOptions::default()
@@ -244,6 +270,7 @@ fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let conn = &cli.connection;
+    let quiet = cli.quiet;
     let connect = || connect(conn);
     match cli.command {
         Command::Apply {
@@ -268,7 +295,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 dry_run,
                 parallel: usize::from(parallel),
                 client_ca,
-                json,
+                json: json.on(),
+                quiet,
             },
             &connect,
         ),
@@ -284,21 +312,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 yes,
                 reason,
                 message,
-                json,
+                json: json.on(),
+                quiet,
             },
             &connect,
         ),
-        Command::Status {
-            targets,
-            json,
-            output,
-        } => commands::status(&targets, json || output.is_some(), &connect),
+        Command::Status { targets, json } => commands::status(&targets, json.on(), &connect),
         Command::Fetch {
             media,
             wait,
             client_ca,
             json,
-        } => commands::fetch(&media, wait, client_ca.as_deref(), json, &connect),
+        } => commands::fetch(
+            &media,
+            wait,
+            client_ca.as_deref(),
+            json.on(),
+            quiet,
+            &connect,
+        ),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
@@ -315,7 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Whoami { json } => {
             let client = connect()?.client;
             let user = whoami::whoami(&client)?;
-            let out = if json {
+            let out = if json.on() {
                 let mut value = serde_json::to_value(&user)?;
                 value["cluster"] = client.cluster_name().into();
                 value["server"] = client.server().into();
@@ -461,7 +493,7 @@ mod tests {
         else {
             panic!("not apply");
         };
-        assert!(approve && yes && json);
+        assert!(approve && yes && json.on());
         assert_eq!((wait, parallel), (Some(Duration::from_secs(300)), 8));
         // --yes, --reason and --message belong to --approve; --dry-run excludes --wait.
         assert!(Cli::try_parse_from(["kcsr-submit", "apply", "m", "--yes"]).is_err());
@@ -498,6 +530,26 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["kcsr-submit", "status", "m", "-o", "yaml"]).is_err());
         assert!(Cli::try_parse_from(["kcsr-submit", "approve"]).is_err());
+        // kubectl's habits: -o json everywhere --json is, and the TLS override flag.
+        for argv in [
+            &["kcsr-submit", "apply", "m", "-o", "json"][..],
+            &["kcsr-submit", "approve", "a", "--yes", "-o", "json"],
+            &["kcsr-submit", "fetch", "m", "--output", "json"],
+            &["kcsr-submit", "whoami", "-o", "json"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let (Command::Apply { json, .. }
+            | Command::Approve { json, .. }
+            | Command::Fetch { json, .. }
+            | Command::Whoami { json }) = cli.command
+            else {
+                panic!("{argv:?}")
+            };
+            assert!(json.on(), "{argv:?}");
+        }
+        let cli =
+            Cli::try_parse_from(["kcsr-submit", "whoami", "--insecure-skip-tls-verify"]).unwrap();
+        assert!(cli.connection.insecure_skip_tls_verify);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use kcsr_core::rbac::BindingManifest;
 use kcsr_core::signer::SignerName;
 use kcsr_core::sums::{self, Sums};
 use kcsr_core::usage::Usage;
-use kcsr_fs::{EntryKind, Mode, Overwrite};
+use kcsr_fs::{DeviceFault, EntryKind, Mode, Overwrite};
 
 use crate::sanitize;
 
@@ -127,16 +127,29 @@ impl Media {
         );
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|p| sanitize::one_line(p)).collect();
-            return Err(MediaError::new(
+            // Links and special files are removed, not re-carried: kcsr never writes them.
+            let odd: Vec<String> = scanned
+                .iter()
+                .filter(|e| e.kind != EntryKind::File)
+                .map(|e| sanitize::one_line(&e.name))
+                .collect();
+            let hint = if odd.is_empty() {
+                "the media changed after kcsr wrote it: compare it with the isolated machine's copy and carry it again".to_owned()
+            } else {
                 format!(
+                    "remove {} from {} (kcsr-submit reads only regular files and never follows links), then compare the media with the isolated machine's copy",
+                    odd.join(", "),
+                    path.display()
+                )
+            };
+            return Err(MediaError {
+                message: format!(
                     "the media {} does not match its SHA256SUMS; nothing was sent\n  {}",
                     path.display(),
                     list.join("\n  ")
                 ),
-                Some(
-                    "the media changed after kcsr wrote it: compare it with the isolated machine's copy and carry it again",
-                ),
-            ));
+                hint: Some(hint),
+            });
         }
         let mut requests = Vec::new();
         let mut errors = Vec::new();
@@ -181,33 +194,62 @@ impl Media {
         stem: &str,
         cert_pem: &str,
         bundle_yaml: &str,
-    ) -> std::io::Result<Vec<PathBuf>> {
+    ) -> Result<Vec<PathBuf>, MediaError> {
         let mut written = Vec::new();
         for (name, content) in [
             (format!("{stem}{CERT_SUFFIX}"), cert_pem),
             (format!("{stem}{BUNDLE_SUFFIX}"), bundle_yaml),
         ] {
-            written.push(kcsr_fs::write_file(
-                &self.path,
-                &name,
-                content.as_bytes(),
-                Mode::Public,
-                Overwrite::Allow,
-            )?);
+            written.push(self.write(&name, content)?);
             self.sums.insert(&name, content.as_bytes());
         }
         Ok(written)
     }
 
     /// Writes `SHA256SUMS` atomically.
-    pub fn save_sums(&self) -> std::io::Result<PathBuf> {
+    pub fn save_sums(&self) -> Result<PathBuf, MediaError> {
+        self.write(sums::FILE_NAME, &self.sums.render())
+    }
+
+    fn write(&self, name: &str, content: &str) -> Result<PathBuf, MediaError> {
         kcsr_fs::write_file(
             &self.path,
-            sums::FILE_NAME,
-            self.sums.render().as_bytes(),
+            name,
+            content.as_bytes(),
             Mode::Public,
             Overwrite::Allow,
         )
+        .map_err(|e| self.write_error(name, &e))
+    }
+
+    /// A failed write back onto the media. The certificate stays on the cluster and writes
+    /// are atomic, so the fix is always the device's and `fetch` finishes the job.
+    fn write_error(&self, name: &str, err: &std::io::Error) -> MediaError {
+        let (dir, path) = (self.path.display(), self.path.join(name));
+        let what = format!("cannot write {}", path.display());
+        let resume = format!(
+            "then run kcsr-submit fetch {dir}: the certificates stay on the cluster and nothing is created twice"
+        );
+        match kcsr_fs::device_fault(err) {
+            Some(DeviceFault::Full) => MediaError {
+                message: format!("{what}: no space left on the device ({dir} is full)"),
+                hint: Some(format!(
+                    "free space on {dir} (or copy its files to larger media and use those), {resume}"
+                )),
+            },
+            Some(DeviceFault::ReadOnly) => MediaError {
+                message: format!("{what}: {dir} is on a read-only filesystem"),
+                hint: Some(format!(
+                    "make {dir} writable (remount it read-write, or release the media's write-protect switch), {resume}"
+                )),
+            },
+            None => MediaError {
+                message: format!("{what}: {err}"),
+                hint: Some(format!(
+                    "check that the media is mounted writable and nothing on it is a symlink or special file, {resume}"
+                )),
+            },
+        }
     }
 }
 

@@ -504,9 +504,48 @@ pub fn not_issued_problem(name: &str, obj: &CsrObject, waited: Option<Duration>)
     }
 }
 
+/// Extra time a watch gets past its `timeoutSeconds` before it is abandoned.
+const WATCH_GRACE: Duration = Duration::from_secs(5);
+
+/// How long one watch may last: the server is asked to end it after the per-call timeout (or
+/// what is left of the wait), and a watch it does not end by then (a stalled server, a
+/// half-open connection that never delivers another byte) is abandoned a little later. Without
+/// this bound a silent watch would hold the whole wait although the certificate was issued.
+/// Returns `timeoutSeconds` for the server and the client's own bound.
+fn watch_window(per_call: Duration, remaining: Duration) -> (u64, Duration) {
+    let seconds = remaining.min(per_call).as_secs().max(1);
+    let window = Duration::from_secs(seconds);
+    (seconds, window + window.min(WATCH_GRACE))
+}
+
+/// GET during a wait. The request is on the server by now, so losing the server (down,
+/// restarting, too slow) is answered with a way to come back for the certificate later.
+fn get_while_waiting(
+    client: &Client,
+    version: ApiVersion,
+    name: &str,
+) -> Result<CsrObject, Problem> {
+    let raw: Value = client
+        .get_json(&objects::object_path(version, name))
+        .map_err(|e| {
+            let lost = matches!(e, ClientError::Connect { .. } | ClientError::Timeout { .. });
+            let mut p = Problem::from(e);
+            if lost {
+                p.message = format!("lost the API server while waiting for {name}: {}", p.message);
+                p.hint = Some(format!(
+                    "{name} is on the server already: once {} answers again, run `kcsr-submit fetch MEDIA_DIR --wait 5m` to bring the certificate back (nothing is created twice)",
+                    client.server()
+                ));
+            }
+            p
+        })?;
+    CsrObject::from_value(raw).map_err(Problem::failed)
+}
+
 /// Waits until `name` is issued, Denied or Failed, or `timeout` passes: GET, then watch from
 /// that resourceVersion with a name field selector (re-watch on EOF, re-GET on an ERROR
-/// event), falling back to polling every 1.5 s if watching does not work.
+/// event or a broken or silent stream), falling back to polling every 1.5 s if watching does
+/// not work. Each watch is bounded by [`watch_window`].
 pub fn wait_issued(
     client: &Client,
     version: ApiVersion,
@@ -514,7 +553,7 @@ pub fn wait_issued(
     timeout: Duration,
 ) -> Result<CsrObject, Problem> {
     let deadline = Instant::now() + timeout;
-    let mut obj = get(client, version, name)?;
+    let mut obj = get_while_waiting(client, version, name)?;
     let uid = obj.meta.uid.clone();
     let mut watch_failures = 0u32;
     loop {
@@ -530,20 +569,20 @@ pub fn wait_issued(
         }
         if watch_failures >= 3 {
             std::thread::sleep(remaining.min(Duration::from_millis(1500)));
-            obj = get(client, version, name)?;
+            obj = get_while_waiting(client, version, name)?;
             continue;
         }
+        let (seconds, bound) = watch_window(client.timeout(), remaining);
         let path = format!(
-            "{}?watch=true&fieldSelector={}&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={}",
+            "{}?watch=true&fieldSelector={}&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={seconds}",
             objects::collection_path(version),
             query_escape(&format!("metadata.name={name}")),
             query_escape(&obj.meta.resource_version),
-            remaining.as_secs().max(1)
         );
-        let Ok(stream) = client.watch::<Value>(&path, remaining + Duration::from_secs(5)) else {
+        let Ok(stream) = client.watch::<Value>(&path, bound) else {
             watch_failures += 1;
             std::thread::sleep(Duration::from_millis(200).min(remaining));
-            obj = get(client, version, name)?;
+            obj = get_while_waiting(client, version, name)?;
             continue;
         };
         let mut regets = false;
@@ -583,7 +622,7 @@ pub fn wait_issued(
         }
         if regets {
             watch_failures += 1;
-            obj = get(client, version, name)?;
+            obj = get_while_waiting(client, version, name)?;
         }
     }
 }
@@ -744,5 +783,25 @@ pub fn bundle(
             fetched_at: now_rfc3339(),
             kcsr_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_is_bounded_by_the_per_call_timeout_and_the_wait() {
+        let s = Duration::from_secs;
+        // The server is asked to end it first; the client gives up only a little later.
+        assert_eq!(watch_window(s(30), s(300)), (30, s(35)));
+        assert_eq!(watch_window(s(600), s(90)), (90, s(95)));
+        // Short windows get a grace as long as themselves, not a fixed 5 s.
+        assert_eq!(watch_window(s(1), s(60)), (1, s(2)));
+        // timeoutSeconds=0 would mean "no timeout" to the server.
+        assert_eq!(
+            watch_window(Duration::from_millis(300), Duration::from_millis(200)),
+            (1, s(2))
+        );
     }
 }

@@ -899,6 +899,16 @@ fn tls_problems_are_explained_and_tls_server_name_is_honoured() {
     );
     assert!(server.csrs().is_empty());
     assert!(!r.stderr.contains("tls-token-1"));
+
+    // kubectl's --insecure-skip-tls-verify overrides the kubeconfig's (wrong) CA, works, and
+    // warns in words an operator cannot miss.
+    let r = submit(&wrong_ca, &["whoami", "--insecure-skip-tls-verify"]).expect(0);
+    assert!(r.stdout.contains("tess"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("warning: insecure-skip-tls-verify") && r.stderr.contains("NOT verified"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -978,6 +988,83 @@ fn approve_asks_for_confirmation_on_a_terminal() {
     assert_eq!(code, Some(0), "{out}");
     assert!(server.csrs().iter().all(|o| has_condition(o, "Approved")));
     assert!(out.contains("certificate verified and written"), "{out}");
+}
+
+#[test]
+fn progress_is_a_bar_on_a_terminal_lines_in_a_pipe_and_nothing_with_quiet() {
+    let server = server(Config::default());
+    let kubeconfig = server.admin_kubeconfig();
+    let on_tty = Media::new();
+    for user in ["ann", "ben", "cat"] {
+        on_tty.request(user, &[]);
+    }
+    let cmd = format!(
+        "{} --kubeconfig {} apply {} --approve --yes --wait 20s",
+        env!("CARGO_BIN_EXE_kcsr-submit"),
+        kubeconfig.display(),
+        on_tty.path()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux script");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{tty}");
+    for phase in ["creating", "approving", "waiting"] {
+        assert!(
+            tty.contains(&format!("\r{phase:<10} [{}] 3/3", "#".repeat(24))),
+            "no finished {phase} bar: {tty:?}"
+        );
+    }
+    assert!(!tty.contains("created certificatesigningrequest"), "{tty}");
+    assert_eq!(tty.matches("certificate verified and written").count(), 3);
+
+    let piped = Media::new();
+    for user in ["dan", "eve"] {
+        piped.request(user, &[]);
+    }
+    let run = submit(
+        &kubeconfig,
+        &["apply", piped.path(), "--approve", "--yes", "--wait", "20s"],
+    )
+    .expect(0);
+    assert_eq!(
+        run.stderr
+            .matches("created certificatesigningrequest")
+            .count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('\r'),
+        "a bar in a pipe: {:?}",
+        run.stderr
+    );
+
+    let quiet = Media::new();
+    quiet.request("fay", &[]);
+    let run = submit(
+        &kubeconfig,
+        &[
+            "apply",
+            quiet.path(),
+            "--approve",
+            "--yes",
+            "--wait",
+            "20s",
+            "--quiet",
+        ],
+    )
+    .expect(0);
+    assert_eq!(run.stderr, "", "--quiet printed progress");
+    assert!(
+        run.stdout.contains("certificate verified and written"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -1061,4 +1148,23 @@ fn killed_apply_leaves_consistent_media_and_resumes_without_duplicates() {
                 && m.file(&format!("{stem}.crt")).exists()
         );
     }
+}
+
+#[test]
+fn version_says_whether_the_fips_module_is_in_use() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kcsr-submit"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let expected = if cfg!(feature = "fips") {
+        "(crypto: AWS-LC FIPS 140-3 module)"
+    } else {
+        "(crypto: AWS-LC, not the FIPS module)"
+    };
+    assert!(
+        text.starts_with("kcsr-submit ") && text.contains(expected),
+        "{text}"
+    );
 }

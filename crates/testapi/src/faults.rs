@@ -19,6 +19,15 @@ pub struct Faults {
     method: Mutex<Option<String>>,
     watch_max_ms: AtomicU64,
     expire_watches: AtomicU32,
+    stall: AtomicU32,
+    stall_ms: AtomicU64,
+    stall_mid_body: AtomicU32,
+    stall_mid_body_ms: AtomicU64,
+    watch_silence_ms: AtomicU64,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn take_one(counter: &AtomicU32) -> bool {
@@ -62,8 +71,8 @@ impl Faults {
             Ordering::SeqCst,
         );
     }
-    /// Restricts the request faults (latency, 500, 429, cut responses) to one HTTP method
-    /// (e.g. `Some("PUT")` to hit only approvals); `None` = every method.
+    /// Restricts the request faults (latency, 500, 429, cut and stalled responses) to one HTTP
+    /// method (e.g. `Some("PUT")` to hit only approvals); `None` = every method.
     pub fn only_method(&self, method: Option<&str>) {
         *crate::state::lock(&self.method) = method.map(str::to_ascii_uppercase);
     }
@@ -80,8 +89,32 @@ impl Faults {
     pub fn expire_next_watches(&self, n: u32) {
         self.expire_watches.store(n, Ordering::SeqCst);
     }
+    /// The next `n` CSR API requests are read and then left unanswered for `d`: not even a
+    /// status line, the connection open (a hung server, or a path that drops packets). After
+    /// `d` the request is handled as usual, if the client is still there. Clients must time
+    /// out.
+    pub fn stall_next(&self, n: u32, d: Duration) {
+        self.stall_ms.store(millis(d), Ordering::SeqCst);
+        self.stall.store(n, Ordering::SeqCst);
+    }
+    /// The next `n` CSR API responses (not watches) stop after the headers and half of the
+    /// body for `d`, the connection open; then the rest follows.
+    pub fn stall_next_mid_body(&self, n: u32, d: Duration) {
+        self.stall_mid_body_ms.store(millis(d), Ordering::SeqCst);
+        self.stall_mid_body.store(n, Ordering::SeqCst);
+    }
+    /// Every watch started while this is set sends its `200` headers and then nothing at all
+    /// (no event, no BOOKMARK, no end) for `d`, even past its `timeoutSeconds`, as a
+    /// half-open connection would; then it carries on (ending at once if its time is up).
+    /// `Duration::ZERO` = off.
+    pub fn set_watch_silence(&self, d: Duration) {
+        self.watch_silence_ms.store(millis(d), Ordering::SeqCst);
+    }
     /// Switches everything off.
     pub fn reset(&self) {
+        self.stall_next(0, Duration::ZERO);
+        self.stall_next_mid_body(0, Duration::ZERO);
+        self.set_watch_silence(Duration::ZERO);
         self.only_method(None);
         self.set_watch_max_duration(Duration::ZERO);
         self.expire_next_watches(0);
@@ -116,6 +149,16 @@ impl Faults {
     }
     pub(crate) fn take_expire_watch(&self) -> bool {
         take_one(&self.expire_watches)
+    }
+    pub(crate) fn take_stall(&self) -> Option<Duration> {
+        take_one(&self.stall).then(|| Duration::from_millis(self.stall_ms.load(Ordering::SeqCst)))
+    }
+    pub(crate) fn take_stall_mid_body(&self) -> Option<Duration> {
+        take_one(&self.stall_mid_body)
+            .then(|| Duration::from_millis(self.stall_mid_body_ms.load(Ordering::SeqCst)))
+    }
+    pub(crate) fn watch_silence(&self) -> Duration {
+        Duration::from_millis(self.watch_silence_ms.load(Ordering::SeqCst))
     }
     pub(crate) fn signer_stopped(&self) -> bool {
         self.signer_stopped.load(Ordering::SeqCst)

@@ -38,9 +38,12 @@
 //!   [`run_signer`](TestServer::run_signer);
 //! - time: [`set_clock`](TestServer::set_clock), [`advance_clock`](TestServer::advance_clock),
 //!   [`run_gc`](TestServer::run_gc);
-//! - faults: [`faults`](TestServer::faults) ([`Faults`]);
+//! - faults: [`faults`](TestServer::faults) ([`Faults`]); a restart:
+//!   [`restart`](TestServer::restart), [`go_down`](TestServer::go_down) /
+//!   [`come_back`](TestServer::come_back);
 //! - assertions: [`csrs`](TestServer::csrs), [`csr`](TestServer::csr),
-//!   [`resource_version`](TestServer::resource_version);
+//!   [`resource_version`](TestServer::resource_version),
+//!   [`open_watches`](TestServer::open_watches);
 //! - [`stop`](TestServer::stop) or drop.
 //!
 //! Users from [`Config::users`] and [`TestServer::add_user`] get the requester rules
@@ -70,7 +73,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -187,9 +190,10 @@ pub struct TestServer {
     shared: Arc<Shared>,
     dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    accept: Option<JoinHandle<()>>,
+    /// The accept thread of the current incarnation; `None` while down.
+    accept: Mutex<Option<JoinHandle<()>>>,
+    tls: Arc<rustls::ServerConfig>,
     background: Vec<JoinHandle<()>>,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     identities: Mutex<HashMap<String, Identity>>,
 }
 
@@ -239,6 +243,10 @@ impl TestServer {
             }),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            conns: server::Conns::default(),
+            watches: std::sync::atomic::AtomicUsize::new(0),
             faults: Faults::default(),
             clock: clock::Clock::default(),
             tokens: Mutex::new(HashMap::new()),
@@ -251,18 +259,16 @@ impl TestServer {
             shared: shared.clone(),
             dir,
             _tmp: tmp,
-            accept: None,
+            accept: Mutex::new(None),
+            tls: tls.clone(),
             background: Vec::new(),
-            conns: Arc::default(),
             identities: Mutex::new(HashMap::new()),
         };
         server.issue_kubeconfig(ADMIN_USER, &["system:masters".to_string()], "admin")?;
         for u in &config.users {
             server.add_user(u.clone())?;
         }
-        let threads = server::spawn_accept(shared.clone(), listener, tls)?;
-        server.accept = threads.accept;
-        server.conns = threads.conns;
+        *lock(&server.accept) = Some(server::spawn_accept(shared.clone(), listener, tls, 0)?);
         server.background.push(signer::spawn(shared.clone())?);
         if let Some(every) = config.gc_interval {
             let sh = shared.clone();
@@ -273,7 +279,7 @@ impl TestServer {
                         let mut last = std::time::Instant::now();
                         while !sh.stopping() {
                             std::thread::sleep(Duration::from_millis(100).min(every));
-                            if last.elapsed() >= every {
+                            if last.elapsed() >= every && !sh.is_down() {
                                 gc::run(&sh);
                                 last = std::time::Instant::now();
                             }
@@ -451,21 +457,97 @@ impl TestServer {
     }
     /// Stops the server (same as dropping it).
     pub fn stop(self) {}
+
+    /// Takes the server down as a kube-apiserver restart does: the listener is closed (new
+    /// connections are refused) and every open connection, watches included, is cut without
+    /// a TLS close_notify; requests in flight get no answer. The signer and cleaner idle, as
+    /// controllers cannot reach a server that is down. Stored objects, resourceVersions and
+    /// watch history, CAs, users, tokens, rules, fault switches and the clock stay (etcd and
+    /// the files on disk survive a restart). Returns once every connection thread has ended.
+    /// Does nothing if the server is down already.
+    pub fn go_down(&self) {
+        let mut accept = lock(&self.accept);
+        let Some(thread) = accept.take() else {
+            return;
+        };
+        self.shared.down.store(true, Ordering::SeqCst);
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        // Joined before cutting: every connection it accepted is registered by then.
+        let _ = thread.join();
+        self.shared.conns.cut_all();
+        self.shared.conns.join_all();
+    }
+
+    /// Listens again on the same port with the same state, CAs and serving certificate, after
+    /// [`go_down`](Self::go_down). Does nothing if the server is up.
+    pub fn come_back(&self) -> anyhow::Result<()> {
+        let mut accept = lock(&self.accept);
+        if accept.is_some() {
+            return Ok(());
+        }
+        let listener = bind_again(self.port())?;
+        let epoch = self.shared.epoch.load(Ordering::SeqCst);
+        *accept = Some(server::spawn_accept(
+            self.shared.clone(),
+            listener,
+            self.tls.clone(),
+            epoch,
+        )?);
+        self.shared.down.store(false, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        Ok(())
+    }
+
+    /// [`go_down`](Self::go_down), refuse connections for `down_for`, then
+    /// [`come_back`](Self::come_back) on the same port.
+    pub fn restart(&self, down_for: Duration) -> anyhow::Result<()> {
+        self.go_down();
+        std::thread::sleep(down_for);
+        self.come_back()
+    }
+
+    /// How many watch streams are open now (e.g. to know that a client has reached its wait).
+    pub fn open_watches(&self) -> usize {
+        self.shared.watches.load(Ordering::SeqCst)
+    }
+
+    /// Whether the server is down (between [`go_down`](Self::go_down) and
+    /// [`come_back`](Self::come_back)).
+    pub fn is_down(&self) -> bool {
+        self.shared.is_down()
+    }
+}
+
+/// Binds 127.0.0.1:`port` again. std sets SO_REUSEADDR, so connections of the previous
+/// listener in TIME_WAIT do not block it; another process taking the port meanwhile does.
+fn bind_again(port: u16) -> anyhow::Result<TcpListener> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => return Ok(l),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot listen on 127.0.0.1:{port} again after going down: {e}"
+                ));
+            }
+        }
+    }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
-        if let Some(h) = self.accept.take() {
+        if let Some(h) = lock(&self.accept).take() {
             let _ = h.join();
         }
         for h in self.background.drain(..) {
             let _ = h.join();
         }
-        let conns: Vec<JoinHandle<()>> = lock(&self.conns).drain(..).collect();
-        for h in conns {
-            let _ = h.join();
-        }
+        self.shared.conns.join_all();
     }
 }

@@ -1,9 +1,11 @@
 //! TLS listener and connection threads: a hand-rolled rustls `ServerConnection` over a std
-//! `TcpListener` (dependencies.md §7), one thread per connection, HTTP/1.1 keep-alive.
+//! `TcpListener` (dependencies.md §7), one thread per connection, HTTP/1.1 keep-alive. Open
+//! connections are registered so that going down can cut them all, as a dying process does.
 
+use std::collections::HashMap;
 use std::io::{ErrorKind, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,42 +44,81 @@ pub(crate) fn tls_config(serving_ca: &Ca, client_ca: &Ca) -> anyhow::Result<Arc<
     Ok(Arc::new(config))
 }
 
-pub(crate) struct Threads {
-    pub accept: Option<JoinHandle<()>>,
-    pub conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+/// Open connections and their threads.
+#[derive(Default)]
+pub(crate) struct Conns {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, TcpStream>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
+impl Conns {
+    /// Closes every open connection without a TLS close_notify: peers see the stream end
+    /// mid-response, as when kube-apiserver is killed.
+    pub(crate) fn cut_all(&self) {
+        for (_, tcp) in lock(&self.open).drain() {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+    /// Waits for every connection thread to end.
+    pub(crate) fn join_all(&self) {
+        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
+        for h in threads {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Unregisters a connection when its thread ends, however it ends.
+struct Registered<'a>(&'a Conns, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.open).remove(&self.1);
+    }
+}
+
+/// Accepts on `listener` until the server stops or incarnation `epoch` goes down; the
+/// listener is closed when the thread ends, so connecting is refused from then on.
 pub(crate) fn spawn_accept(
     sh: Arc<Shared>,
     listener: TcpListener,
     tls: Arc<ServerConfig>,
-) -> std::io::Result<Threads> {
+    epoch: u64,
+) -> std::io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
-    let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-    let conns2 = conns.clone();
     let active = Arc::new(AtomicUsize::new(0));
-    let accept = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("testapi-accept".into())
         .spawn(move || {
-            while !sh.stopping() {
+            while !sh.gone(epoch) {
                 match listener.accept() {
                     Ok((tcp, _)) => {
                         if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
                             drop(tcp);
                             continue;
                         }
-                        let (sh, tls, active) = (sh.clone(), tls.clone(), active.clone());
+                        let Ok(handle) = tcp.try_clone() else {
+                            continue;
+                        };
+                        let id = sh.conns.next.fetch_add(1, Ordering::SeqCst);
+                        lock(&sh.conns.open).insert(id, handle);
+                        let (sh2, tls, active) = (sh.clone(), tls.clone(), active.clone());
                         active.fetch_add(1, Ordering::SeqCst);
                         let spawned = std::thread::Builder::new()
                             .name("testapi-conn".into())
                             .spawn(move || {
-                                serve_conn(&sh, tcp, tls);
+                                let _registered = Registered(&sh2.conns, id);
+                                serve_conn(&sh2, tcp, tls, epoch);
                                 active.fetch_sub(1, Ordering::SeqCst);
                             });
-                        let mut list = lock(&conns2);
+                        let mut list = lock(&sh.conns.threads);
                         list.retain(|h| !h.is_finished());
-                        if let Ok(h) = spawned {
-                            list.push(h);
+                        match spawned {
+                            Ok(h) => list.push(h),
+                            Err(_) => {
+                                lock(&sh.conns.open).remove(&id);
+                            }
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -86,39 +127,50 @@ pub(crate) fn spawn_accept(
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
             }
-        })?;
-    Ok(Threads {
-        accept: Some(accept),
-        conns,
-    })
+        })
 }
 
-fn handle(sh: &Shared, req: &crate::http::Request, peer: Option<&[u8]>) -> Outcome {
+/// `None`: the server went down while the request stalled; nothing is answered.
+fn handle(
+    sh: &Shared,
+    req: &crate::http::Request,
+    peer: Option<&[u8]>,
+    epoch: u64,
+) -> Option<Outcome> {
     // Authentication comes first (§3 step 1); faults hit authenticated CSR API calls.
     let user = match authn::authenticate(sh, peer, req) {
         Ok(u) => u,
-        Err(e) => return Outcome::Resp(error_response(&e)),
+        Err(e) => return Some(Outcome::Resp(error_response(&e))),
     };
     if is_fault_target(sh, req) {
         let latency = sh.faults.latency();
         if !latency.is_zero() {
             std::thread::sleep(latency);
         }
+        if let Some(stall) = sh.faults.take_stall()
+            && !sh.pause(epoch, stall)
+        {
+            return None;
+        }
         if sh.faults.take_500() {
-            return Outcome::Resp(error_response(&ApiError::internal("injected fault")));
+            return Some(Outcome::Resp(error_response(&ApiError::internal(
+                "injected fault",
+            ))));
         }
         if let Some(retry) = sh.faults.take_429() {
-            return Outcome::Resp(error_response(&ApiError::too_many_requests(retry)));
+            return Some(Outcome::Resp(error_response(&ApiError::too_many_requests(
+                retry,
+            ))));
         }
     }
-    route(sh, &user, req)
+    Some(route(sh, &user, req))
 }
 
 fn is_fault_target(sh: &Shared, req: &crate::http::Request) -> bool {
     req.path.starts_with("/apis/certificates.k8s.io/") && sh.faults.applies_to(&req.method)
 }
 
-fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>) {
+fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
     if tcp.set_nonblocking(false).is_err()
         || tcp
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -147,7 +199,7 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>) {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                if Instant::now() > deadline || sh.stopping() {
+                if Instant::now() > deadline || sh.gone(epoch) {
                     return;
                 }
             }
@@ -184,7 +236,14 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>) {
                 break;
             }
         };
-        match handle(sh, &req, peer.as_deref()) {
+        let Some(outcome) = handle(sh, &req, peer.as_deref(), epoch) else {
+            return;
+        };
+        if sh.gone(epoch) && !sh.stopping() {
+            // Went down while handling: the answer is lost with the process.
+            return;
+        }
+        match outcome {
             Outcome::Resp(r) => {
                 if is_fault_target(sh, &req) && sh.faults.take_close() {
                     // Cut the response in the middle of the body, without close_notify.
@@ -196,7 +255,22 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>) {
                     let _ = s.sock.shutdown(Shutdown::Both);
                     return;
                 }
-                if write_response(&mut s, &r).is_err() {
+                if is_fault_target(sh, &req)
+                    && let Some(stall) = sh.faults.take_stall_mid_body()
+                {
+                    let mut out =
+                        head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
+                    let half = r.body.len() / 2;
+                    out.extend_from_slice(&r.body[..half]);
+                    if s.write_all(&out).and_then(|()| s.flush()).is_err()
+                        || !sh.pause(epoch, stall)
+                        || s.write_all(&r.body[half..])
+                            .and_then(|()| s.flush())
+                            .is_err()
+                    {
+                        return;
+                    }
+                } else if write_response(&mut s, &r).is_err() {
                     return;
                 }
                 if req.wants_close() {
@@ -204,10 +278,14 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>) {
                 }
             }
             Outcome::Watch(spec) => {
-                let _ = watch::serve(sh, &mut s, &spec);
+                let _ = watch::serve(sh, &mut s, &spec, epoch);
                 break;
             }
         }
+    }
+    if sh.gone(epoch) && !sh.stopping() {
+        // Going down: no close_notify, as from a killed process.
+        return;
     }
     s.conn.send_close_notify();
     let _ = s.flush();

@@ -260,7 +260,8 @@ fn auto_approve(sh: &Shared) -> usize {
 /// One pass over the store: auto-approve, then sign or fail everything that waits. Returns
 /// how many CSRs changed.
 pub(crate) fn run_once(sh: &Shared) -> usize {
-    if sh.faults.signer_stopped() {
+    // A controller cannot reach a server that is down.
+    if sh.faults.signer_stopped() || sh.is_down() {
         return 0;
     }
     let approved = auto_approve(sh);
@@ -274,7 +275,7 @@ pub(crate) fn run_once(sh: &Shared) -> usize {
     };
     let mut done = 0;
     for (name, snapshot) in pending {
-        if sh.stopping() || sh.faults.signer_stopped() {
+        if sh.stopping() || sh.faults.signer_stopped() || sh.is_down() {
             break;
         }
         let delay = sh.faults.signer_delay();

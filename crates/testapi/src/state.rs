@@ -2,9 +2,9 @@
 //! (reference §14 "Storage"), the event history that watches replay (§8), users and tokens.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::pki::Ca;
 use crate::rbac::Rule;
+use crate::server::Conns;
 
 /// Who a request authenticated as (reference §4.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +99,13 @@ pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub changed: Condvar,
     pub stop: AtomicBool,
+    /// Bumped when the server goes down: threads of an older incarnation end.
+    pub epoch: AtomicU64,
+    /// Between going down and coming back (no listener; signer and cleaner idle).
+    pub down: AtomicBool,
+    pub conns: Conns,
+    /// Watch streams open now.
+    pub watches: AtomicUsize,
     pub faults: Faults,
     pub clock: Clock,
     pub tokens: Mutex<HashMap<String, UserInfo>>,
@@ -120,7 +128,26 @@ impl Shared {
         crate::clock::rfc3339(self.clock.now())
     }
     pub(crate) fn stopping(&self) -> bool {
-        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst)
+    }
+    /// Whether a thread of incarnation `epoch` must end: the server stopped or went down.
+    pub(crate) fn gone(&self, epoch: u64) -> bool {
+        self.stopping() || self.epoch.load(Ordering::SeqCst) != epoch
+    }
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+    /// Sleeps `d` in short steps; `false` as soon as incarnation `epoch` is gone.
+    pub(crate) fn pause(&self, epoch: u64, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while !self.gone(epoch) {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        false
     }
 }
 

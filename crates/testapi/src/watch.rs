@@ -2,9 +2,11 @@
 //! No resourceVersion (or "0") → synthetic ADDED for the current state, then changes;
 //! any other value → only changes after it; a compacted one → an in-stream ERROR event with
 //! the 410 `Expired` Status. The stream ends cleanly at `timeoutSeconds` or when the server
-//! stops; an idle stream sends a BOOKMARK every few seconds when asked for bookmarks.
+//! stops, and abruptly when it goes down; an idle stream sends a BOOKMARK every few seconds when
+//! asked for bookmarks.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -51,9 +53,35 @@ fn typed(sh: &Shared, spec: &WatchSpec, obj: &Value, first: &mut bool) -> Value 
     o
 }
 
-pub(crate) fn serve<S: Write>(sh: &Shared, s: &mut S, spec: &WatchSpec) -> std::io::Result<()> {
+/// Counts a stream as open for as long as it lives.
+struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Open(counter)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) fn serve<S: Write>(
+    sh: &Shared,
+    s: &mut S,
+    spec: &WatchSpec,
+    epoch: u64,
+) -> std::io::Result<()> {
+    let _open = Open::new(&sh.watches);
     s.write_all(&head_bytes(200, "application/json", &[], None))?;
     s.flush()?;
+    let silence = sh.faults.watch_silence();
+    if !silence.is_zero() && !sh.pause(epoch, silence) {
+        return Ok(());
+    }
     let deadline = match sh.faults.watch_max() {
         Some(cap) => spec.deadline.min(Instant::now() + cap),
         None => spec.deadline,
@@ -101,6 +129,10 @@ pub(crate) fn serve<S: Write>(sh: &Shared, s: &mut S, spec: &WatchSpec) -> std::
         for chunk in out.drain(..) {
             write_chunk(s, &chunk)?;
             last_sent = Instant::now();
+        }
+        if sh.gone(epoch) && !sh.stopping() {
+            // Going down: no final chunk, the stream just breaks off.
+            return Ok(());
         }
         if sh.stopping() || Instant::now() >= deadline {
             break;

@@ -354,3 +354,54 @@ fn binary_serves_and_writes_kubeconfigs() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn kubectl_sees_the_same_objects_after_a_restart() {
+    let s = TestServer::start(Config {
+        users: vec!["alice:dev".parse().unwrap()],
+        ..Config::default()
+    })
+    .unwrap();
+    let k = Kubectl::new();
+    let admin = s.admin_kubeconfig();
+    let m = manifest(
+        s.dir(),
+        "alice",
+        "certificates.k8s.io/v1",
+        Some("kubernetes.io/kube-apiserver-client"),
+    );
+    k.ok(
+        &s.kubeconfig_for("alice"),
+        &["apply", "-f", m.to_str().unwrap()],
+    );
+    let uids = ["get", "csr", "-o", "jsonpath={.items[*].metadata.uid}"];
+    let before = k.ok(&admin, &uids);
+    assert!(!before.trim().is_empty());
+
+    s.go_down();
+    let err = k.fails(&admin, &["get", "csr", "--request-timeout=5s"]);
+    assert!(
+        err.contains(&format!(
+            "The connection to the server 127.0.0.1:{} was refused",
+            s.port()
+        )),
+        "{err}"
+    );
+    s.come_back().unwrap();
+
+    assert_eq!(k.ok(&admin, &uids), before);
+    k.ok(&admin, &["certificate", "approve", "alice"]);
+    wait_for(&s, "alice", issued);
+    s.restart(std::time::Duration::from_millis(500)).unwrap();
+    let conditions = k.ok(
+        &s.kubeconfig_for("alice"),
+        &[
+            "get",
+            "csr",
+            "alice",
+            "-o",
+            "jsonpath={.status.conditions[*].type}",
+        ],
+    );
+    assert_eq!(conditions, "Approved");
+}

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::AssembleArgs;
 use crate::cmd::verify::unix_now;
-use crate::fail::{Context as _, Fail, Result};
+use crate::fail::{self, Context as _, Fail, Result};
 use crate::kubeconfig::{self, Entry};
 use crate::media_dir::MediaDir;
 use crate::passphrase;
@@ -90,7 +90,7 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     }
 
     let written = write(&args, &verified)?;
-    summarize(&args, &verified, &written);
+    summarize(&args, &verified, &written)?;
     Ok(())
 }
 
@@ -271,7 +271,7 @@ fn write(args: &AssembleArgs, verified: &[Verified]) -> Result<Vec<PathBuf>> {
         let text = kubeconfig::complete(&verified[0].entry).map_err(encode)?;
         written.push(write_secret_file(out, &text, overwrite)?);
     } else if let Some(dir) = &args.out_dir {
-        output::create_dir(dir, 0o700).context(|| format!("failed to create {}", dir.display()))?;
+        create_dir(dir)?;
         for v in verified {
             let text = kubeconfig::complete(&v.entry).map_err(encode)?;
             written.push(write_secret_file(
@@ -308,18 +308,34 @@ fn write_secret_file(path: &Path, text: &str, overwrite: Overwrite) -> Result<Pa
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Fail::new(format!("{} is not a file path", path.display())))?;
-    output::create_dir(dir, 0o700).context(|| format!("failed to create {}", dir.display()))?;
+    create_dir(dir)?;
     output::write_file(dir, name, text.as_bytes(), Mode::Secret, overwrite).map_err(|e| {
-        let f = Fail::new(format!("failed to write {}: {e}", path.display()));
+        let what = format!("failed to write {}", path.display());
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            f.hint("pass --force to replace it")
+            Fail::new(format!("{what}: {e}")).hint("pass --force to replace it")
         } else {
-            f
+            fail::write_failed(&what, path, &e, "another directory", AGAIN)
         }
     })
 }
 
-fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) {
+/// Kubeconfigs written before the failure are complete; `--force` replaces them with the same.
+const AGAIN: &str =
+    "then run the same command again (with --force if some kubeconfigs were written already)";
+
+fn create_dir(dir: &Path) -> Result<()> {
+    output::create_dir(dir, 0o700).map_err(|e| {
+        fail::write_failed(
+            &format!("failed to create {}", dir.display()),
+            dir,
+            &e,
+            "another directory",
+            AGAIN,
+        )
+    })
+}
+
+fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) -> Result<()> {
     if args.output.json {
         report::json(&json!({
             "written": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -333,10 +349,10 @@ fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) {
                 "notAfter": time::format_rfc3339(v.not_after),
                 "publicKeySha256": v.fingerprint,
             })).collect::<Vec<_>>(),
-        }));
+        }))?;
     }
     if args.output.quiet {
-        return;
+        return Ok(());
     }
     for v in verified {
         report::say(&format!(
@@ -364,4 +380,5 @@ fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) {
             v.entry.context
         ));
     }
+    Ok(())
 }

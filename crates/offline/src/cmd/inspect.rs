@@ -56,12 +56,12 @@ pub(crate) fn run(args: InspectArgs) -> Result<()> {
             failed.push(path.display().to_string());
         }
         if !args.output.json && !args.output.quiet {
-            report::data(&shown.text);
+            report::data(&shown.text)?;
         }
         all.push(json!({"file": path.display().to_string(), "verdict": verdict_name(shown.verdict), "content": shown.json}));
     }
     if args.output.json {
-        report::json(&Value::Array(all));
+        report::json(&Value::Array(all))?;
     }
     match worst {
         Verdict::Ok => Ok(()),
@@ -131,6 +131,13 @@ fn inspect_file(path: &Path, passphrase: Option<&SecretString>) -> Shown {
 }
 
 fn inspect_bytes(data: &[u8], passphrase: Option<&SecretString>) -> Shown {
+    // A bundle carries its certificates as PEM text inside YAML: recognise it before the PEM
+    // readers take it for a certificate file.
+    if std::str::from_utf8(data).is_ok_and(|t| t.contains("CertificateBundle"))
+        && let Ok(b) = Bundle::parse(data)
+    {
+        return show_bundle(&b);
+    }
     if pem::looks_like_pem(data) {
         let blocks = match pem::parse(data) {
             Ok(b) => b,

@@ -116,7 +116,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
     if args.output.json {
         report::json(
             &json!({"at": time::format_rfc3339(now), "within": args.within.seconds(), "certificates": report_rows}),
-        );
+        )?;
     }
     if failures.is_empty() {
         Ok(())

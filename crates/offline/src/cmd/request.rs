@@ -155,8 +155,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         findings: &built.findings,
         unchanged,
         written: &written,
-    });
-    Ok(())
+    })
 }
 
 struct Summary<'a> {
@@ -179,7 +178,7 @@ struct Summary<'a> {
     written: &'a [(String, PathBuf)],
 }
 
-fn summarize(s: &Summary<'_>) {
+fn summarize(s: &Summary<'_>) -> Result<()> {
     let status = if s.args.dry_run {
         "dry-run"
     } else if s.unchanged {
@@ -215,20 +214,20 @@ fn summarize(s: &Summary<'_>) {
             "findings": s.findings,
             "written": s.written.iter().map(|(k, p)| json!({"kind": k, "path": p.display().to_string()})).collect::<Vec<_>>(),
         });
-        report::json(&value);
+        report::json(&value)?;
     }
     if s.args.dry_run && !s.args.output.json {
         report::data(&format!(
             "# {} (not written)\n{}",
             s.manifest_file.display(),
             s.manifest_yaml
-        ));
+        ))?;
         if let (Some(p), Some(b)) = (&s.binding_file, s.binding_yaml) {
-            report::data(&format!("---\n# {} (not written)\n{b}", p.display()));
+            report::data(&format!("---\n# {} (not written)\n{b}", p.display()))?;
         }
     }
     if s.args.output.quiet {
-        return;
+        return Ok(());
     }
     let groups = if s.args.groups.is_empty() {
         "no groups".to_owned()
@@ -306,4 +305,5 @@ fn summarize(s: &Summary<'_>) {
             s.args.media.display()
         ));
     }
+    Ok(())
 }

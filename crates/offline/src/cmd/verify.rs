@@ -38,7 +38,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     if args.output.json {
         report::json(
             &json!({"certificate": args.cert.display().to_string(), "ok": failed == 0, "checks": steps}),
-        );
+        )?;
     } else if !args.output.quiet {
         let mut text = format!(
             "{}: certificate for {:?}\n",
@@ -53,7 +53,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
                 report::sanitize(&s.detail)
             ));
         }
-        report::data(&text);
+        report::data(&text)?;
     }
     if failed > 0 {
         return Err(Fail::new(format!(

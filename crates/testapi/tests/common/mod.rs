@@ -37,6 +37,16 @@ impl Resp {
 }
 
 pub fn client_with(server: &TestServer, ident: Option<&Identity>, token: Option<&str>) -> Client {
+    client_with_timeout(server, ident, token, Duration::from_secs(60))
+}
+
+/// A client whose every call (body included) gives up after `timeout`.
+pub fn client_with_timeout(
+    server: &TestServer,
+    ident: Option<&Identity>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Client {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let ca = Certificate::from_pem(server.serving_ca_pem().as_bytes()).unwrap();
     let mut tls = TlsConfig::builder()
@@ -50,7 +60,7 @@ pub fn client_with(server: &TestServer, ident: Option<&Identity>, token: Option<
     let config = ureq::Agent::config_builder()
         .tls_config(tls.build())
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(timeout))
         .proxy(None)
         .max_idle_connections_per_host(8)
         .build();
@@ -113,6 +123,17 @@ impl Client {
             headers: Vec::new(),
             body,
         })
+    }
+    /// GET without reading the body, so a test can see how far the response got.
+    pub fn open(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let mut b = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}{}", self.base, path))
+            .header("Accept", "application/json");
+        if let Some(t) = &self.token {
+            b = b.header("Authorization", format!("Bearer {t}"));
+        }
+        self.agent.run(b.body(Vec::new()).unwrap())
     }
     pub fn send_with_accept(&self, path: &str, accept: &str) -> Resp {
         let req = ureq::http::Request::builder()

@@ -1,0 +1,340 @@
+//! Roster text for `kcsr batch`, read into rows of raw fields with their line numbers: CSV
+//! (header row; columns user, groups (`;`-separated), key_type, signer, expiration,
+//! clusterrole) or YAML (`defaults:` and `users:` with the same fields, defaults merged into
+//! each user). Field values are not checked here: the caller turns each row into a request and
+//! reports every bad row with its line.
+
+use serde::Deserialize;
+
+use crate::yaml::{self, YamlError};
+
+/// The CSV columns (and YAML fields) a roster may have.
+pub const COLUMNS: [&str; 6] = [
+    "user",
+    "groups",
+    "key_type",
+    "signer",
+    "expiration",
+    "clusterrole",
+];
+
+/// One user's fields as written; `None` when the column or field is absent.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fields {
+    /// User name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Group names (CSV: `;`-separated, blanks dropped).
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Key type name.
+    #[serde(default)]
+    pub key_type: Option<String>,
+    /// Signer name.
+    #[serde(default)]
+    pub signer: Option<String>,
+    /// Requested certificate lifetime.
+    #[serde(default)]
+    pub expiration: Option<String>,
+    /// ClusterRole to bind the user to.
+    #[serde(default)]
+    pub clusterrole: Option<String>,
+}
+
+/// One roster row and the (1-based) line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Line number in the roster text.
+    pub line: usize,
+    /// The row's fields, YAML defaults already applied.
+    pub fields: Fields,
+}
+
+/// Which syntax a roster is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated with a header row.
+    Csv,
+    /// `defaults:` and `users:`.
+    Yaml,
+}
+
+impl Format {
+    /// A `.csv` file is CSV; otherwise a first meaningful line with a comma and no colon is
+    /// (a YAML roster's first line is a `key:` line, a CSV header never holds a colon).
+    pub fn detect(text: &str, csv_extension: bool) -> Self {
+        let csv_header = text
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .is_some_and(|l| l.contains(',') && !l.contains(':'));
+        if csv_extension || csv_header {
+            Self::Csv
+        } else {
+            Self::Yaml
+        }
+    }
+}
+
+/// Why a roster could not be split into rows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RosterError {
+    /// CSV structure (header, quoting, field count); the message starts with its line.
+    #[error("{0}")]
+    Csv(String),
+    /// YAML syntax or structure, with line and column.
+    #[error("{0}")]
+    Yaml(YamlError),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlRoster {
+    #[serde(default)]
+    defaults: Fields,
+    users: Vec<yaml::Spanned<Fields>>,
+}
+
+/// Splits roster text into rows, in order.
+pub fn parse(text: &str, format: Format) -> Result<Vec<Row>, RosterError> {
+    match format {
+        Format::Csv => parse_csv(text).map_err(RosterError::Csv),
+        Format::Yaml => parse_yaml(text).map_err(RosterError::Yaml),
+    }
+}
+
+/// Reads a YAML roster and applies `defaults` to every user.
+pub fn parse_yaml(text: &str) -> Result<Vec<Row>, YamlError> {
+    let roster: YamlRoster = yaml::parse_one(text.as_bytes(), yaml::Snippets::Show)?;
+    Ok(roster
+        .users
+        .into_iter()
+        .map(|u| Row {
+            line: usize::try_from(u.referenced.line()).unwrap_or(0),
+            fields: merge(&roster.defaults, u.value),
+        })
+        .collect())
+}
+
+fn merge(defaults: &Fields, row: Fields) -> Fields {
+    Fields {
+        user: row.user,
+        groups: row.groups.or_else(|| defaults.groups.clone()),
+        key_type: row.key_type.or_else(|| defaults.key_type.clone()),
+        signer: row.signer.or_else(|| defaults.signer.clone()),
+        expiration: row.expiration.or_else(|| defaults.expiration.clone()),
+        clusterrole: row.clusterrole.or_else(|| defaults.clusterrole.clone()),
+    }
+}
+
+/// Reads a CSV roster: RFC 4180 quoting, no fields spanning lines; blank lines and lines
+/// starting with `#` are skipped. The first remaining line is the header.
+pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let (hline, header) = lines.next().ok_or("the CSV roster is empty")?;
+    let columns = split_csv(header).map_err(|e| format!("line {hline}: {e}"))?;
+    for c in &columns {
+        if !COLUMNS.contains(&c.trim()) {
+            return Err(format!(
+                "line {hline}: unknown column {c:?}; the columns are {}",
+                COLUMNS.join(", ")
+            ));
+        }
+    }
+    if !columns.iter().any(|c| c.trim() == "user") {
+        return Err(format!("line {hline}: the header has no \"user\" column"));
+    }
+    let mut out = Vec::new();
+    for (n, line) in lines {
+        let values = split_csv(line).map_err(|e| format!("line {n}: {e}"))?;
+        if values.len() != columns.len() {
+            return Err(format!(
+                "line {n}: {} fields, the header has {}",
+                values.len(),
+                columns.len()
+            ));
+        }
+        let mut f = Fields::default();
+        for (c, v) in columns.iter().zip(values) {
+            let v = v.trim().to_owned();
+            match c.trim() {
+                "user" => f.user = Some(v),
+                "groups" => {
+                    f.groups = Some(
+                        v.split(';')
+                            .map(str::trim)
+                            .filter(|g| !g.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                }
+                "key_type" => f.key_type = Some(v),
+                "signer" => f.signer = Some(v),
+                "expiration" => f.expiration = Some(v),
+                _ => f.clusterrole = Some(v),
+            }
+        }
+        out.push(Row { line: n, fields: f });
+    }
+    Ok(out)
+}
+
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', false) if cur.trim().is_empty() => {
+                cur.clear();
+                quoted = true;
+            }
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            ('"', true) => quoted = false,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed (fields may not span lines)".to_owned());
+    }
+    fields.push(cur);
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Option<Vec<String>> {
+        Some(items.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(
+            split_csv("a,\"b,c\",\"d\"\"e\"").unwrap(),
+            vec!["a", "b,c", "d\"e"]
+        );
+        assert_eq!(split_csv("").unwrap(), vec![""]);
+        assert_eq!(split_csv("a,").unwrap(), vec!["a", ""]);
+        // A quote after text is literal, as in a hand-edited spreadsheet export.
+        assert_eq!(split_csv("a\"b").unwrap(), vec!["a\"b"]);
+        assert_eq!(
+            split_csv("a,\"b").unwrap_err(),
+            "a quoted field is not closed (fields may not span lines)"
+        );
+    }
+
+    #[test]
+    fn csv_rows_keep_their_line_numbers() {
+        let rows = parse_csv("# comment\nuser,groups\r\nalice,dev; ops ;\n\nbob,\n").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 3);
+        assert_eq!(rows[0].fields.user.as_deref(), Some("alice"));
+        assert_eq!(rows[0].fields.groups, strings(&["dev", "ops"]));
+        assert_eq!(rows[1].line, 5);
+        assert_eq!(rows[1].fields.groups, strings(&[]));
+        assert_eq!(rows[1].fields.key_type, None);
+    }
+
+    #[test]
+    fn csv_fills_every_column() {
+        let rows = parse_csv(
+            " user , key_type,signer,expiration,clusterrole\n\"carol\",ed25519,example.com/x,24h,view\n",
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![Row {
+                line: 2,
+                fields: Fields {
+                    user: Some("carol".into()),
+                    groups: None,
+                    key_type: Some("ed25519".into()),
+                    signer: Some("example.com/x".into()),
+                    expiration: Some("24h".into()),
+                    clusterrole: Some("view".into()),
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn csv_structure_errors_name_the_line() {
+        assert_eq!(
+            parse_csv("\n# only\n").unwrap_err(),
+            "the CSV roster is empty"
+        );
+        assert_eq!(
+            parse_csv("name\nx\n").unwrap_err(),
+            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole"
+        );
+        assert_eq!(
+            parse_csv("groups\ndev\n").unwrap_err(),
+            "line 1: the header has no \"user\" column"
+        );
+        assert_eq!(
+            parse_csv("user,groups\nalice\n").unwrap_err(),
+            "line 2: 1 fields, the header has 2"
+        );
+        assert_eq!(
+            parse_csv("user\n\"alice\n").unwrap_err(),
+            "line 2: a quoted field is not closed (fields may not span lines)"
+        );
+    }
+
+    #[test]
+    fn yaml_defaults_fill_missing_fields_only() {
+        let text = "defaults:\n  groups: [dev]\n  key_type: rsa-2048\n  clusterrole: view\nusers:\n  - user: alice\n  - user: bob\n    groups: []\n    key_type: ed25519\n";
+        let rows = parse_yaml(text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 6);
+        assert_eq!(rows[0].fields.groups, strings(&["dev"]));
+        assert_eq!(rows[0].fields.key_type.as_deref(), Some("rsa-2048"));
+        assert_eq!(rows[1].line, 7);
+        assert_eq!(rows[1].fields.groups, strings(&[]));
+        assert_eq!(rows[1].fields.key_type.as_deref(), Some("ed25519"));
+        assert_eq!(rows[1].fields.clusterrole.as_deref(), Some("view"));
+    }
+
+    #[test]
+    fn yaml_refuses_unknown_fields_and_missing_users() {
+        let e = parse_yaml("users:\n  - user: a\n    role: x\n").unwrap_err();
+        assert!(e.to_string().contains("role"), "{e}");
+        assert!(parse_yaml("defaults: {}\n").is_err());
+        assert!(parse_yaml("- a\n").is_err());
+    }
+
+    #[test]
+    fn format_detection() {
+        assert_eq!(Format::detect("user,groups\n", false), Format::Csv);
+        assert_eq!(Format::detect("# c\n\nuser\n", true), Format::Csv);
+        assert_eq!(Format::detect("user\n", false), Format::Yaml);
+        assert_eq!(
+            Format::detect("users: [{user: a, groups: b}]\n", false),
+            Format::Yaml
+        );
+        assert_eq!(Format::detect("", false), Format::Yaml);
+        assert_eq!(
+            parse("user\nalice\n", Format::Csv).unwrap()[0]
+                .fields
+                .user
+                .as_deref(),
+            Some("alice")
+        );
+        assert!(matches!(
+            parse("user,\n", Format::Yaml),
+            Err(RosterError::Yaml(_))
+        ));
+    }
+}

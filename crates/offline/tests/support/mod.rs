@@ -1,0 +1,284 @@
+//! Helpers shared by the crash and filesystem tests: media holding issued certificates, and
+//! checks that a kubeconfig is complete.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
+#![allow(dead_code, unreachable_pub)] // each test binary uses a part
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
+
+/// Runs `kcsr ARGS` in `dir` and insists it succeeds.
+pub fn kcsr_ok(dir: &Path, args: &[&str]) {
+    let out = Command::new(KCSR)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Nothing half-written: keys parse, manifests parse, `SHA256SUMS` parses and every entry
+/// matches its file.
+pub fn assert_consistent(keys: &Path, media: &Path) {
+    for dir in [keys, media] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if name.starts_with(".kcsr-") {
+                continue; // an interrupted temp file: never listed, never trusted
+            }
+            let data = std::fs::read(e.path()).unwrap();
+            if name.ends_with(".key.pem") {
+                kcsr_core::key::PrivateKey::from_bytes(&data, None)
+                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+            } else if name.ends_with(".yaml") && !name.ends_with(".bundle.yaml") {
+                kcsr_core::manifest::parse_documents(&data)
+                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+            }
+        }
+    }
+    let sums_path = media.join("SHA256SUMS");
+    if let Ok(data) = std::fs::read(&sums_path) {
+        let sums = kcsr_core::sums::Sums::parse(&data).unwrap();
+        for name in sums.names() {
+            let content = std::fs::read(media.join(name))
+                .unwrap_or_else(|_| panic!("{name} listed but missing"));
+            assert!(
+                sums.matches(name, &content),
+                "{name} does not match SHA256SUMS"
+            );
+        }
+    }
+}
+
+pub fn object_names(media: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(media).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().ends_with(".csr.yaml") {
+            let docs =
+                kcsr_core::manifest::parse_documents(&std::fs::read(e.path()).unwrap()).unwrap();
+            if let [kcsr_core::manifest::Document::Csr(m)] = docs.as_slice() {
+                names.push(m.metadata.name.clone());
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Every request on the media is for the key of the same stem in `keys` (no request orphaned
+/// by a lost key); returns how many there are.
+pub fn requests_match_keys(keys: &Path, media: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(media).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".csr.yaml") else {
+            continue;
+        };
+        let key = std::fs::read(keys.join(format!("{stem}.key.pem")))
+            .unwrap_or_else(|e| panic!("{name} on the media but no key for it: {e}"));
+        let key = kcsr_core::key::PrivateKey::from_bytes(&key, None).unwrap();
+        let docs = kcsr_core::manifest::parse_documents(&std::fs::read(media.join(&name)).unwrap())
+            .unwrap();
+        let kcsr_core::manifest::Document::Csr(m) = &docs[0] else {
+            panic!("{name}: not a CSR manifest")
+        };
+        assert_eq!(
+            m.decode_request().unwrap().public_key.fingerprint,
+            key.public_key().fingerprint,
+            "{name} is not for the key on disk"
+        );
+        n += 1;
+    }
+    n
+}
+
+/// `sha256sum -c --strict SHA256SUMS` in `media` succeeds.
+pub fn sha256sum_ok(media: &Path) {
+    let out = Command::new("sha256sum")
+        .args(["-c", "--strict", "--quiet", "SHA256SUMS"])
+        .current_dir(media)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sha256sum -c in {}: {}{}",
+        media.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A media directory as it comes back from the connected side: `n` users' requests, each with
+/// a certificate issued by OpenSSL (one test CA) and its bundle, all listed in `SHA256SUMS`.
+/// Returns the certificates by stem.
+pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<String, String> {
+    use base64::Engine as _;
+    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
+    let mut roster = String::from("user,groups\n");
+    for i in 0..n {
+        roster.push_str(&format!("user{i},dev\n"));
+    }
+    std::fs::write(dir.join("roster.csv"), roster).unwrap();
+    kcsr_ok(
+        dir,
+        &[
+            "batch",
+            "--roster",
+            "roster.csv",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+            "--quiet",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("openssl {args} 2>&1"))
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    openssl(
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=test-client-ca -days 30",
+    );
+    let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
+    let media = dir.join("media");
+    let mut sums =
+        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
+    let mut certs = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let stem = format!("user{i}");
+        let docs = kcsr_core::manifest::parse_documents(
+            &std::fs::read(media.join(format!("{stem}.csr.yaml"))).unwrap(),
+        )
+        .unwrap();
+        let kcsr_core::manifest::Document::Csr(m) = &docs[0] else {
+            panic!("{stem}: not a CSR manifest")
+        };
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(&m.spec.request)
+            .unwrap();
+        std::fs::write(dir.join("issue.csr"), pem).unwrap();
+        openssl(
+            "x509 -req -in issue.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 10 -extfile ext.cnf -out issued.crt",
+        );
+        let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
+        let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
+        let bundle = Bundle {
+            api_version: kcsr_core::bundle::API_VERSION.to_owned(),
+            kind: kcsr_core::bundle::KIND.to_owned(),
+            name: m.metadata.name.clone(),
+            user: stem.clone(),
+            groups: vec!["dev".to_owned()],
+            signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
+            cluster: BundleCluster {
+                name: "test".to_owned(),
+                server: "https://127.0.0.1:6443".to_owned(),
+                certificate_authority: Some(ca.clone()),
+                tls_server_name: None,
+            },
+            certificate: cert.clone(),
+            client_ca: Some(ca.clone()),
+            audit: Audit {
+                public_key_sha256: info.public_key.fingerprint.clone(),
+                serial: info.serial.clone(),
+                not_before: kcsr_core::time::format_rfc3339(info.not_before),
+                not_after: kcsr_core::time::format_rfc3339(info.not_after),
+                fetched_at: "2026-11-28T00:00:00Z".to_owned(),
+                kcsr_version: "test".to_owned(),
+                ..Audit::default()
+            },
+        };
+        let yaml = bundle.to_yaml().unwrap();
+        for (name, content) in [
+            (format!("{stem}.bundle.yaml"), &yaml),
+            (format!("{stem}.crt"), &cert),
+        ] {
+            std::fs::write(media.join(&name), content).unwrap();
+            sums.insert(&name, content.as_bytes());
+        }
+        certs.insert(stem, cert);
+    }
+    std::fs::write(media.join("SHA256SUMS"), sums.render()).unwrap();
+    certs
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The users a kubeconfig holds, each checked complete: its certificate is the one issued for
+/// it and its key is the one in `keys/`.
+pub fn kubeconfig_users(
+    dir: &Path,
+    path: &Path,
+    certs: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                v.as_str()
+                    .unwrap_or_else(|| panic!("{}: {v}", path.display())),
+            )
+            .unwrap()
+    };
+    let v: serde_json::Value = kcsr_core::yaml::parse_one(
+        &std::fs::read(path).unwrap(),
+        kcsr_core::yaml::Snippets::Show,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut users = Vec::new();
+    for u in v["users"].as_array().unwrap() {
+        let Some(stem) = u["name"].as_str().and_then(|n| n.strip_suffix("@test")) else {
+            continue; // an entry that was there before
+        };
+        assert_eq!(
+            b64(&u["user"]["client-certificate-data"]),
+            certs[stem].as_bytes(),
+            "{}: {stem}",
+            path.display()
+        );
+        assert_eq!(
+            b64(&u["user"]["client-key-data"]),
+            std::fs::read(dir.join(format!("keys/{stem}.key.pem"))).unwrap(),
+            "{}: {stem}",
+            path.display()
+        );
+        users.push(stem.to_owned());
+    }
+    for (list, key) in [("clusters", "cluster"), ("contexts", "context")] {
+        assert!(
+            v[list]
+                .as_array()
+                .is_some_and(|l| l.iter().all(|e| e[key].is_object())),
+            "{}: {list}",
+            path.display()
+        );
+    }
+    users
+}

@@ -1,0 +1,511 @@
+//! Hostile filesystems under `kcsr-submit`: symlinks and FIFOs on the media are refused before
+//! anything is sent; a read-only or full media directory makes the write-back fail with an
+//! `error:` naming the file and a `hint:`, keeps the objects on the cluster, leaves no partial
+//! file, and `kcsr-submit fetch` finishes once the media is fixed, without duplicates.
+//!
+//! Read-only and full media are tmpfs mounts in a private mount namespace (the tests run as
+//! root, so permissions cannot make a directory read-only). Those tests are `#[ignore]`d in
+//! plain `cargo test`; `.ci/run` runs them with `--ignored`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kcsr_core::bundle::Bundle;
+use kcsr_testapi::{Config, TestServer};
+
+const SUBMIT: &str = env!("CARGO_BIN_EXE_kcsr-submit");
+const PAGE: u64 = 4096;
+
+/// The offline binary, built once if missing (as in tests/commands.rs: a binary cannot be a
+/// dev-dependency, and building into the locked main target directory would block).
+fn offline_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let bin = target.join("debug/kcsr");
+        if bin.exists() {
+            return bin;
+        }
+        let own = target.join("kcsr-submit-tests");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "kcsr-offline",
+                "--bin",
+                "kcsr",
+                "--target-dir",
+            ])
+            .arg(&own)
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build -p kcsr-offline failed");
+        own.join("debug/kcsr")
+    })
+}
+
+/// Requests for `users` made by the real `kcsr` into `dir/media`, keys in `dir/keys`.
+fn make_media(dir: &Path, users: &[&str]) -> PathBuf {
+    for user in users {
+        let out = Command::new(offline_bin())
+            .args([
+                "request", "--user", user, "--quiet", "--keys", "keys", "--media", "media",
+            ])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kcsr request: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir.join("media")
+}
+
+struct Run {
+    code: i32,
+    stderr: String,
+}
+
+impl Run {
+    fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+
+    /// An `error:` line naming `path` and saying `says`, and a `hint:` mentioning `fix`.
+    fn says(self, path: &str, says: &str, fix: &str) -> Self {
+        let error = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: ") && l.contains(path));
+        assert!(
+            error.is_some_and(|l| l.to_lowercase().contains(&says.to_lowercase())),
+            "wanted an error naming {path:?} saying {says:?}:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l.starts_with("hint: ") && l.contains(fix)),
+            "wanted a hint with {fix:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Waits for `child`, killing it after a generous deadline: a read of a FIFO would block
+/// forever, and a test must fail rather than hang.
+fn finish(mut child: Child) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kcsr-submit hung (a blocking read of a FIFO?)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn configure(cmd: &mut Command, server: &TestServer, args: &[&str]) {
+    cmd.args(args)
+        .arg("--kubeconfig")
+        .arg(server.admin_kubeconfig())
+        .env_remove("KUBECONFIG")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+}
+
+fn submit(server: &TestServer, args: &[&str]) -> Run {
+    let mut cmd = Command::new(SUBMIT);
+    configure(&mut cmd, server, args);
+    finish(cmd.spawn().unwrap())
+}
+
+/// Nothing half-written: every `SHA256SUMS` entry matches its file and every bundle parses.
+fn assert_consistent(media: &Path) {
+    let sums =
+        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
+    for name in sums.names() {
+        let content =
+            std::fs::read(media.join(name)).unwrap_or_else(|_| panic!("{name} listed but missing"));
+        assert!(
+            sums.matches(name, &content),
+            "{name} does not match SHA256SUMS"
+        );
+    }
+    for e in std::fs::read_dir(media).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(!name.starts_with(".kcsr-"), "temporary file left: {name}");
+        if name.ends_with(".bundle.yaml") {
+            Bundle::parse(&std::fs::read(media.join(&name)).unwrap())
+                .unwrap_or_else(|e| panic!("torn bundle {name}: {e}"));
+        }
+    }
+}
+
+fn sha256sum_ok(media: &Path) {
+    let out = Command::new("sha256sum")
+        .args(["-c", "--strict", "--quiet", "SHA256SUMS"])
+        .current_dir(media)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sha256sum -c: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn issued(server: &TestServer) -> usize {
+    server
+        .csrs()
+        .iter()
+        .filter(|o| {
+            o["status"]["certificate"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .count()
+}
+
+/// A tmpfs in a private mount namespace, held open by a `sleep` this test started and kills.
+/// The test reaches the files through `/proc/PID/root` and runs commands in the namespace
+/// with `nsenter`.
+struct Tmpfs {
+    holder: Child,
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, options: &str) -> Self {
+        let usable = Command::new("unshare")
+            .args(["-m", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            usable,
+            "`unshare -m true` failed: this test needs root and mount namespaces (run it as root, or skip it by leaving out --ignored)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let script = format!(
+            "mount -t tmpfs -o {options} kcsr-test '{}' && echo ready && exec sleep 600",
+            dir.display()
+        );
+        let mut holder = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n", "mounting the tmpfs failed");
+        Self {
+            holder,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// `rel` inside the tmpfs, as the namespace sees it.
+    fn path(&self, rel: &str) -> PathBuf {
+        Path::new(&format!("/proc/{}/root", self.holder.id()))
+            .join(self.dir.strip_prefix("/").unwrap())
+            .join(rel)
+    }
+
+    fn nsenter(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.holder.id().to_string(), "-m", "--", program]);
+        cmd
+    }
+
+    fn submit(&self, server: &TestServer, args: &[&str]) -> Run {
+        let mut cmd = self.nsenter(SUBMIT);
+        configure(&mut cmd, server, args);
+        finish(cmd.spawn().unwrap())
+    }
+
+    fn remount(&self, options: &str) {
+        let out = self
+            .nsenter("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "remount {options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Copies a media directory in.
+    fn copy_in(&self, from: &Path, rel: &str) -> PathBuf {
+        let to = self.path(rel);
+        std::fs::create_dir(&to).unwrap();
+        for (name, data) in snapshot(from) {
+            std::fs::write(to.join(name), data).unwrap();
+        }
+        to
+    }
+
+    /// Fills the tmpfs with a `filler` file (outside the media) until `pages` pages are left.
+    fn fill(&self, pages: u64) -> PathBuf {
+        let filler = self.path("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        while f.write_all(&chunk).is_ok() {}
+        let len = f.metadata().unwrap().len();
+        assert!(
+            len >= pages * PAGE,
+            "the tmpfs is too small to leave {pages} pages"
+        );
+        f.set_len(len - pages * PAGE).unwrap();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // The namespace, and with it the tmpfs, goes with its last process.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs root for a tmpfs in a private mount namespace; .ci/run runs it with --ignored"]
+fn apply_onto_read_only_media_keeps_the_objects_and_fetch_finishes_once_writable() {
+    let server = TestServer::start(Config::default()).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let prepared = make_media(t.path(), &["alice", "bob"]);
+    let vol = t.path().join("vol");
+    let fs = Tmpfs::mount(&vol, "size=1m");
+    let media = fs.copy_in(&prepared, "media");
+    let before = snapshot(&media);
+    fs.remount("ro");
+    let media_arg = vol.join("media");
+    let media_arg = media_arg.to_str().unwrap();
+    fs.submit(
+        &server,
+        &["apply", media_arg, "--approve", "--yes", "--wait", "1m"],
+    )
+    .expect(1)
+    .says(
+        &format!("{media_arg}/"),
+        "read-only",
+        &format!("kcsr-submit fetch {media_arg}"),
+    );
+    assert_eq!(snapshot(&media), before, "the read-only media changed");
+    // The cluster kept what it did: two requests, approved and issued.
+    assert_eq!(server.csrs().len(), 2);
+    assert_eq!(issued(&server), 2);
+
+    fs.remount("rw");
+    fs.submit(&server, &["fetch", media_arg, "--wait", "1m"])
+        .expect(0);
+    assert_eq!(server.csrs().len(), 2, "fetch created duplicates");
+    assert_consistent(&media);
+    sha256sum_ok(&media);
+    for stem in ["alice", "bob"] {
+        assert!(media.join(format!("{stem}.crt")).exists());
+        assert!(media.join(format!("{stem}.bundle.yaml")).exists());
+    }
+}
+
+#[test]
+#[ignore = "needs root for a tmpfs in a private mount namespace; .ci/run runs it with --ignored"]
+fn apply_onto_full_media_writes_no_partial_file_and_fetch_finishes_once_freed() {
+    // The certificate, the bundle and SHA256SUMS each take one page: leaving 0, 1 or 2 pages
+    // makes each of them the one that does not fit.
+    for (pages, failing) in [(0, ".crt"), (1, ".bundle.yaml"), (2, "SHA256SUMS")] {
+        let server = TestServer::start(Config::default()).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let prepared = make_media(t.path(), &["carol"]);
+        let vol = t.path().join("vol");
+        let fs = Tmpfs::mount(&vol, "size=64k");
+        let media = fs.copy_in(&prepared, "media");
+        let media_arg = vol.join("media");
+        let media_arg = media_arg.to_str().unwrap();
+        let filler = fs.fill(pages);
+        let run = fs
+            .submit(
+                &server,
+                &["apply", media_arg, "--approve", "--yes", "--wait", "1m"],
+            )
+            .expect(1);
+        let error = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_default();
+        assert!(
+            error.contains(media_arg) && error.contains(failing),
+            "{pages}: {}",
+            run.stderr
+        );
+        run.says(
+            media_arg,
+            "no space left",
+            &format!("free space on {media_arg}"),
+        );
+        assert_consistent(&media);
+        assert_eq!(server.csrs().len(), 1);
+        assert_eq!(issued(&server), 1);
+
+        std::fs::remove_file(filler).unwrap();
+        fs.submit(&server, &["fetch", media_arg, "--wait", "1m"])
+            .expect(0);
+        assert_eq!(server.csrs().len(), 1, "fetch created duplicates");
+        assert_consistent(&media);
+        sha256sum_ok(&media);
+        let stem = stem_of(&media);
+        let bundle =
+            Bundle::parse(&std::fs::read(media.join(format!("{stem}.bundle.yaml"))).unwrap())
+                .unwrap();
+        assert_eq!(bundle.user, "carol");
+        assert_eq!(
+            std::fs::read_to_string(media.join(format!("{stem}.crt"))).unwrap(),
+            bundle.certificate
+        );
+    }
+}
+
+#[test]
+fn apply_and_fetch_refuse_symlinks_and_fifos_on_the_media_and_send_nothing() {
+    let server = TestServer::start(Config::default()).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let media = make_media(t.path(), &["dave"]);
+    let media_arg = media.to_str().unwrap();
+    std::fs::write(t.path().join("outside.crt"), "precious\n").unwrap();
+    let (manifest, cert) = (manifest_name(&media), cert_name(&media));
+    let symlink = |to: &Path, at: &Path| std::os::unix::fs::symlink(to, at).unwrap();
+    // Each is refused by name before anything reaches the cluster: a symlink where a
+    // certificate will be written, an extra symlink, the manifest behind a symlink, a FIFO, and
+    // SHA256SUMS behind a symlink.
+    type Setup<'a> = &'a dyn Fn(&Path, &Path);
+    let cases: [(&str, &str, Setup<'_>); 5] = [
+        (&cert, "not a regular file", &|m, t| {
+            symlink(&t.join("outside.crt"), &m.join(cert_name(m)));
+        }),
+        ("notes.txt", "not a regular file", &|m, t| {
+            symlink(&t.join("outside.crt"), &m.join("notes.txt"));
+        }),
+        (&manifest, "not a regular file", &|m, t| {
+            let name = manifest_name(m);
+            std::fs::rename(m.join(&name), t.join(&name)).unwrap();
+            symlink(&t.join(&name), &m.join(&name));
+        }),
+        ("pipe", "not a regular file", &|m, _| {
+            let made = Command::new("mkfifo").arg(m.join("pipe")).status().unwrap();
+            assert!(made.success());
+        }),
+        ("SHA256SUMS", "symbolic link", &|m, t| {
+            std::fs::rename(m.join("SHA256SUMS"), t.join("SHA256SUMS")).unwrap();
+            symlink(&t.join("SHA256SUMS"), &m.join("SHA256SUMS"));
+        }),
+    ];
+    let clean = snapshot(&media);
+    for (name, says, setup) in cases {
+        setup(&media, t.path());
+        for args in [
+            &["apply", media_arg, "--approve", "--yes", "--wait", "1m"][..],
+            &["fetch", media_arg][..],
+        ] {
+            let run = submit(&server, args).expect(1);
+            assert!(
+                run.stderr.contains(name) && run.stderr.contains(says),
+                "{name}: {}",
+                run.stderr
+            );
+            let fix = if says == "symbolic link" {
+                "SHA256SUMS"
+            } else {
+                "remove "
+            };
+            assert!(
+                run.stderr
+                    .lines()
+                    .any(|l| l.starts_with("hint: ") && l.contains(fix)),
+                "{}",
+                run.stderr
+            );
+        }
+        assert!(server.csrs().is_empty(), "{name}: something was sent");
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("outside.crt")).unwrap(),
+            "precious\n"
+        );
+        // Put the media back as kcsr wrote it.
+        for e in std::fs::read_dir(&media).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        for (n, data) in &clean {
+            std::fs::write(media.join(n), data).unwrap();
+        }
+    }
+    submit(
+        &server,
+        &["apply", media_arg, "--approve", "--yes", "--wait", "1m"],
+    )
+    .expect(0);
+    assert_eq!(server.csrs().len(), 1);
+    sha256sum_ok(&media);
+}
+
+fn stem_of(media: &Path) -> String {
+    std::fs::read_dir(media)
+        .unwrap()
+        .find_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".csr.yaml").map(str::to_owned)
+        })
+        .unwrap()
+}
+
+fn cert_name(media: &Path) -> String {
+    format!("{}.crt", stem_of(media))
+}
+
+fn manifest_name(media: &Path) -> String {
+    format!("{}.csr.yaml", stem_of(media))
+}
