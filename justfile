@@ -58,3 +58,7 @@ sbom:
 # Build kcsr from vendored sources with no network, as on the isolated side.
 vendored-build:
     bash dist/vendored-build.sh
+
+# The release checks (SBOM, vendored build, FIPS for kcsr-submit, release binaries' SHA-256).
+release-checks:
+    bash .ci/release

@@ -2,38 +2,19 @@
 //! and independent checks of what it writes with OpenSSL and `sha256sum -c`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test helpers may panic and write fixtures
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
-
-const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
+use support::{KCSR, assemble_args, batch_args, kcsr, mode};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kcsr(dir: &Path, args: &[&str]) -> Run {
-    let out: Output = Command::new(KCSR)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
@@ -51,10 +32,6 @@ fn sh(dir: &Path, cmd: &str) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
 /// The CSR PEM inside a manifest, decoded from spec.request.
@@ -1076,15 +1053,7 @@ fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let r = kcsr(
         t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out",
-            "out/alice.kubeconfig",
-        ],
+        &assemble_args("--out", "out/alice.kubeconfig", &[]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -1120,25 +1089,12 @@ fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
     // A second run refuses to overwrite without --force.
     let r = kcsr(
         t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out",
-            "out/alice.kubeconfig",
-        ],
+        &assemble_args("--out", "out/alice.kubeconfig", &[]),
     );
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
     // The kubeconfig never goes onto the media.
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "media/k",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "media/k", &[]));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("must never travel"), "{}", r.stderr);
 }
@@ -1166,12 +1122,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let last = changed.len() - 2;
     changed[last] ^= 1;
     std::fs::write(&bundle, &changed).unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr.contains("alice.bundle.yaml: content changed"),
@@ -1187,12 +1138,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
         "-----BEGIN PRIVATE KEY-----\n",
     )
     .unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
     assert!(
         r.stderr.contains("extra.txt: present but not listed"),
@@ -1224,12 +1170,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
         .code,
         0
     );
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
     assert!(
         r.stderr
@@ -1246,12 +1187,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
 
     // The certificate names other groups than requested.
     std::fs::write(t.path().join("media/alice.bundle.yaml"), &original).unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "k1",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -1273,18 +1209,7 @@ fn assemble_merges_into_an_existing_kubeconfig_keeping_everything_else() {
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let existing = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\n    x-unknown-field: keep-me\nusers:\n- name: admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: prod\npreferences: {}\nextensions: []\n";
     std::fs::write(t.path().join("config"), existing).unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--merge-into",
-            "config",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--merge-into", "config", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = kubeconfig_value(&t.path().join("config"));
     assert_eq!(
@@ -1299,16 +1224,7 @@ fn assemble_merges_into_an_existing_kubeconfig_keeping_everything_else() {
     // Again with --set-current: entries are replaced, not duplicated.
     let r = kcsr(
         t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--merge-into",
-            "config",
-            "--set-current",
-        ],
+        &assemble_args("--merge-into", "config", &["--set-current"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = kubeconfig_value(&t.path().join("config"));
@@ -1394,18 +1310,7 @@ fn batch_writes_every_user_of_a_csv_or_yaml_roster_and_resumes() {
         "defaults: {groups: [dev], expiration: 7d}\nusers:\n  - user: dan\n  - {user: erin, key_type: p384, clusterrole: view}\n",
     )
     .unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "batch",
-            "--roster",
-            "more.yaml",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
-    );
+    let r = kcsr(t.path(), &batch_args("more.yaml", "media"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("2 users: 2 written"), "{}", r.stderr);
     let dan = std::fs::read_to_string(media.join("dan.csr.yaml")).unwrap();
@@ -1422,12 +1327,7 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
         "user,groups\nok,dev\n,x\nbad\u{1}name,\nok,dup\n",
     )
     .unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "batch", "--roster", "bad.csv", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &batch_args("bad.csv", "media"));
     assert_eq!(r.code, 1, "{}", r.stderr);
     for want in [
         "line 3: user name is empty",
@@ -1442,18 +1342,7 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
         "users:\n  - user: fine\n  - user: root\n    groups: [system:masters]\n",
     )
     .unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "batch",
-            "--roster",
-            "refused.yaml",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
-    );
+    let r = kcsr(t.path(), &batch_args("refused.yaml", "media"));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr.contains("line 3:") && r.stderr.contains("admission-system-masters"),
@@ -1461,12 +1350,7 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
         r.stderr
     );
     std::fs::write(t.path().join("cols.csv"), "user,colour\nx,blue\n").unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "batch", "--roster", "cols.csv", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &batch_args("cols.csv", "media"));
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("unknown column \"colour\""),
@@ -1523,12 +1407,7 @@ fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
         "apiVersion: certificates.k8s.io/v1\nkind: Certif",
     )
     .unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "k",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "k", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     // ...but one holding a key is refused like any other file.
     std::fs::write(
@@ -1536,12 +1415,7 @@ fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
         "-----BEGIN PRIVATE KEY-----\n",
     )
     .unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble", "--media", "media", "--keys", "keys", "--out", "k2",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out", "k2", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr

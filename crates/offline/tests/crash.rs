@@ -11,9 +11,10 @@ use std::time::Duration;
 
 mod support;
 
-use support::{kubeconfig_users, media_with_bundles, mode, object_names};
-
-const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
+use support::{
+    KCSR, assemble_args, batch_args, kcsr_ok, kubeconfig_users, media_with_bundles, mode,
+    object_names, roster,
+};
 
 fn start(dir: &Path, args: &[&str]) -> std::process::Child {
     Command::new(KCSR)
@@ -26,20 +27,6 @@ fn start(dir: &Path, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-fn run_to_end(dir: &Path, args: &[&str]) {
-    let out = Command::new(KCSR)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A deterministic spread of kill delays (no randomness: failures must reproduce).
 fn delays(n: u64, max_ms: u64) -> impl Iterator<Item = Duration> {
     (0..n).map(move |i| Duration::from_micros((i * 7919 % n) * max_ms * 1000 / n))
@@ -49,7 +36,7 @@ fn delays(n: u64, max_ms: u64) -> impl Iterator<Item = Duration> {
 /// over it: assemble's runtime depends on the machine far more than its work does.
 fn calibrate(dir: &Path, args: &[&str]) -> u64 {
     let started = std::time::Instant::now();
-    run_to_end(dir, args);
+    kcsr_ok(dir, args);
     u64::try_from(started.elapsed().as_millis()).unwrap().max(1)
 }
 
@@ -79,7 +66,7 @@ fn killed_requests_leave_nothing_half_written_and_resume() {
         let _ = child.kill();
         let _ = child.wait();
         assert_consistent(t.path());
-        run_to_end(t.path(), &args);
+        kcsr_ok(t.path(), &args);
         assert_consistent(t.path());
         let out = Command::new("sha256sum")
             .args(["-c", "SHA256SUMS"])
@@ -98,20 +85,8 @@ fn killed_requests_leave_nothing_half_written_and_resume() {
 #[test]
 fn killed_batches_leave_nothing_half_written_and_resume_without_duplicates() {
     let t = tempfile::tempdir().unwrap();
-    let mut roster = String::from("user,groups\n");
-    for i in 0..60 {
-        roster.push_str(&format!("user{i},dev\n"));
-    }
-    std::fs::write(t.path().join("roster.csv"), roster).unwrap();
-    let args = [
-        "batch",
-        "--roster",
-        "roster.csv",
-        "--keys",
-        "keys",
-        "--media",
-        "media",
-    ];
+    roster(t.path(), 60);
+    let args = batch_args("roster.csv", "media");
     // Kill the same batch again and again at different points; each run continues the last.
     for delay in delays(12, 120) {
         let mut child = start(t.path(), &args);
@@ -120,7 +95,7 @@ fn killed_batches_leave_nothing_half_written_and_resume_without_duplicates() {
         let _ = child.wait();
         assert_consistent(t.path());
     }
-    run_to_end(t.path(), &args);
+    kcsr_ok(t.path(), &args);
     assert_consistent(t.path());
     let out = Command::new("sha256sum")
         .args(["-c", "--quiet", "SHA256SUMS"])
@@ -168,16 +143,7 @@ fn killed_batches_leave_nothing_half_written_and_resume_without_duplicates() {
 fn killed_assemble_out_dir_leaves_only_complete_kubeconfigs_and_resumes() {
     let t = tempfile::tempdir().unwrap();
     let certs = media_with_bundles(t.path(), 8);
-    let args = [
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "out",
-        "--quiet",
-    ];
+    let args = assemble_args("--out-dir", "out", &["--quiet"]);
     // Up to twice a whole run: the early kills land before any write, the late ones after.
     let run_ms = calibrate(t.path(), &args);
     let mut seen = std::collections::BTreeSet::new();
@@ -214,7 +180,7 @@ fn killed_assemble_out_dir_leaves_only_complete_kubeconfigs_and_resumes() {
         // The kubeconfigs already written are complete; --force writes the same again.
         let mut resume = args.to_vec();
         resume.push("--force");
-        run_to_end(t.path(), &resume);
+        kcsr_ok(t.path(), &resume);
         for stem in certs.keys() {
             let path = t.path().join(format!("out/{stem}.kubeconfig"));
             assert_eq!(
@@ -238,16 +204,7 @@ fn killed_assemble_merge_leaves_the_old_or_the_complete_new_kubeconfig() {
     let certs = media_with_bundles(t.path(), 8);
     let old = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\nusers:\n- name: admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: prod\n";
     let config = t.path().join("config");
-    let args = [
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--merge-into",
-        "config",
-        "--quiet",
-    ];
+    let args = assemble_args("--merge-into", "config", &["--quiet"]);
     std::fs::write(&config, old).unwrap();
     let run_ms = calibrate(t.path(), &args);
     let (mut kept, mut replaced) = (0, 0);
@@ -270,7 +227,7 @@ fn killed_assemble_merge_leaves_the_old_or_the_complete_new_kubeconfig() {
             );
             replaced += 1;
         }
-        run_to_end(t.path(), &args);
+        kcsr_ok(t.path(), &args);
         let v: serde_json::Value = kcsr_core::yaml::parse_one(
             &std::fs::read(&config).unwrap(),
             kcsr_core::yaml::Snippets::Show,

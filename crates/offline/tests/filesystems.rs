@@ -8,80 +8,19 @@
 //! plain `cargo test`; `.ci/run` runs them with `--ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
+#[path = "support/mounts.rs"]
+mod mounts;
 mod support;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
+use mounts::Mounts;
 use support::{
-    KCSR, assert_consistent, kcsr_ok, kubeconfig_users, media_with_bundles, mode, object_names,
-    requests_match_keys, sha256sum_ok,
+    KCSR, Run, assemble_args, assert_consistent, batch_args, finish, kcsr, kcsr_ok,
+    kubeconfig_users, media_with_bundles, mode, object_names, requests_match_keys, roster,
+    sha256sum_ok,
 };
-
-const PAGE: u64 = 4096;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Failed with a clear message: exit code, `error:` naming `path`, `says`, a `hint:`.
-    fn refused(&self, path: &str, says: &str) {
-        let text = self.stderr.to_lowercase();
-        assert!(
-            self.code == 1 || self.code == 3,
-            "exit {}: {}",
-            self.code,
-            self.stderr
-        );
-        assert!(
-            self.stderr.lines().any(|l| l.starts_with("error: "))
-                && self.stderr.contains(path)
-                && text.contains(&says.to_lowercase())
-                && self.stderr.contains("\nhint: "),
-            "wanted an error naming {path:?} saying {says:?}, got:\n{}",
-            self.stderr
-        );
-        assert!(!text.contains("panicked"), "{}", self.stderr);
-    }
-}
-
-/// Waits for `child`, killing it after a generous deadline: a read of a FIFO would block
-/// forever, and a test must fail rather than hang.
-fn finish(mut child: Child) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kcsr hung (a blocking read of a FIFO?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn kcsr(dir: &Path, args: &[&str]) -> Run {
-    finish(
-        Command::new(KCSR)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
-}
 
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -99,65 +38,20 @@ fn mkfifo(path: &Path) {
     assert!(ok, "mkfifo {}", path.display());
 }
 
-/// tmpfs mounts in a private mount namespace, held open by a `sleep` this test started and
-/// kills. The test reaches the files through `/proc/PID/root` and runs commands in the
-/// namespace with `nsenter`.
-struct Mounts {
-    holder: Child,
-}
+/// A request written onto the tmpfs mounted on `vol`.
+const ALICE_ONTO_VOL: [&str; 9] = [
+    "request",
+    "--user",
+    "alice",
+    "--clusterrole",
+    "view",
+    "--keys",
+    "keys",
+    "--media",
+    "vol/media",
+];
 
 impl Mounts {
-    /// Mounts a tmpfs with `options` (e.g. `size=64k`) on each directory.
-    fn new(mounts: &[(&Path, &str)]) -> Self {
-        let usable = Command::new("unshare")
-            .args(["-m", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            usable,
-            "`unshare -m true` failed: this test needs root and mount namespaces (run it as root, or skip it by leaving out --ignored)"
-        );
-        let mut script = String::new();
-        for (dir, options) in mounts {
-            std::fs::create_dir_all(dir).unwrap();
-            script.push_str(&format!(
-                "mount -t tmpfs -o {options} kcsr-test '{}' && ",
-                dir.display()
-            ));
-        }
-        script.push_str("echo ready && exec sleep 600");
-        let mut holder = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(holder.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n", "mounting the tmpfs failed");
-        Self { holder }
-    }
-
-    /// `path` as the namespace sees it.
-    fn path(&self, path: &Path) -> PathBuf {
-        Path::new(&format!("/proc/{}/root", self.holder.id())).join(path.strip_prefix("/").unwrap())
-    }
-
-    fn nsenter(&self, dir: &Path, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("nsenter");
-        // cd inside: a working directory opened outside would not see the mounts.
-        cmd.args(["-t", &self.holder.id().to_string(), "-m", "--"])
-            .args(["sh", "-c", "cd \"$0\" && exec \"$@\""])
-            .arg(dir)
-            .arg(program)
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
-    }
-
     /// `kcsr ARGS` in `dir`, inside the namespace.
     fn kcsr(&self, dir: &Path, args: &[&str]) -> Run {
         finish(
@@ -167,47 +61,6 @@ impl Mounts {
                 .spawn()
                 .unwrap(),
         )
-    }
-
-    /// `mount -o remount,OPTIONS DIR`: `ro`, `rw`, `size=4m`.
-    fn remount(&self, dir: &Path, options: &str) {
-        let out = self
-            .nsenter(
-                Path::new("/"),
-                "mount",
-                &["-o", &format!("remount,{options}")],
-            )
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "remount {options}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Fills the tmpfs holding `dir` with `dir/filler` until `pages` pages are left.
-    fn fill(&self, dir: &Path, pages: u64) -> PathBuf {
-        let filler = self.path(&dir.join("filler"));
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![0u8; 64 << 10];
-        while f.write_all(&chunk).is_ok() {}
-        let len = f.metadata().unwrap().len();
-        assert!(
-            len >= pages * PAGE,
-            "the tmpfs is too small to leave {pages} pages"
-        );
-        f.set_len(len - pages * PAGE).unwrap();
-        filler
-    }
-}
-
-impl Drop for Mounts {
-    fn drop(&mut self) {
-        // The namespace, and with it the tmpfs, goes with its last process.
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
     }
 }
 
@@ -234,31 +87,13 @@ fn no_temp_files(dir: &Path) {
     );
 }
 
-fn roster(dir: &Path, users: usize) {
-    let mut roster = String::from("user,groups\n");
-    for i in 0..users {
-        roster.push_str(&format!("user{i},dev\n"));
-    }
-    std::fs::write(dir.join("roster.csv"), roster).unwrap();
-}
-
 #[test]
 #[ignore = "needs root for a tmpfs in a private mount namespace; .ci/run runs it with --ignored"]
 fn request_onto_read_only_media_changes_nothing_and_completes_once_writable() {
     let t = tempfile::tempdir().unwrap();
     let vol = t.path().join("vol");
     let ns = Mounts::new(&[(&vol, "size=1m")]);
-    let args = [
-        "request",
-        "--user",
-        "alice",
-        "--clusterrole",
-        "view",
-        "--keys",
-        "keys",
-        "--media",
-        "vol/media",
-    ];
+    let args = ALICE_ONTO_VOL;
     assert_eq!(
         ns.kcsr(
             t.path(),
@@ -304,17 +139,7 @@ fn request_onto_full_media_fails_at_each_file_cleanly_and_completes_once_freed()
         let media = ns.path(&vol.join("media"));
         std::fs::create_dir(&media).unwrap();
         let filler = ns.fill(&vol, pages);
-        let args = [
-            "request",
-            "--user",
-            "alice",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
-            "vol/media",
-        ];
+        let args = ALICE_ONTO_VOL;
         let r = ns.kcsr(t.path(), &args);
         r.refused(&format!("vol/media/{failing}"), "no space left");
         assert!(r.stderr.contains("free space on vol/media"), "{}", r.stderr);
@@ -379,15 +204,7 @@ fn batch_onto_read_only_media_changes_nothing_and_completes_once_writable() {
     let media = ns.path(&vol.join("media"));
     std::fs::create_dir(&media).unwrap();
     ns.remount(&vol, "ro");
-    let args = [
-        "batch",
-        "--roster",
-        "roster.csv",
-        "--keys",
-        "keys",
-        "--media",
-        "vol/media",
-    ];
+    let args = batch_args("roster.csv", "vol/media");
     ns.kcsr(t.path(), &args).refused("vol/media", "read-only");
     assert!(names(&media).is_empty(), "{:?}", names(&media));
     assert_consistent(&t.path().join("keys"), &media);
@@ -406,15 +223,7 @@ fn batch_running_out_of_media_space_midway_leaves_complete_files_and_completes_o
     // 16 pages: room for about half the users' manifests.
     let ns = Mounts::new(&[(&vol, "size=64k")]);
     let media = ns.path(&vol.join("media"));
-    let args = [
-        "batch",
-        "--roster",
-        "roster.csv",
-        "--keys",
-        "keys",
-        "--media",
-        "vol/media",
-    ];
+    let args = batch_args("roster.csv", "vol/media");
     ns.kcsr(t.path(), &args)
         .refused("vol/media", "no space left");
     let written = object_names(&media).len();
@@ -441,15 +250,7 @@ fn batch_with_a_read_only_or_full_key_dir_puts_no_request_without_its_key() {
     let keys = t.path().join("keys");
     let ns = Mounts::new(&[(&keys, "size=64k,mode=0700")]);
     let media = t.path().join("media");
-    let args = [
-        "batch",
-        "--roster",
-        "roster.csv",
-        "--keys",
-        "keys",
-        "--media",
-        "media",
-    ];
+    let args = batch_args("roster.csv", "media");
     ns.remount(&keys, "ro");
     ns.kcsr(t.path(), &args).refused("keys/", "read-only");
     assert!(object_names(&media).is_empty());
@@ -476,15 +277,7 @@ fn assemble_on_a_read_only_or_full_filesystem_writes_no_partial_kubeconfig() {
     let ns = Mounts::new(&[(&vol, "size=64k")]);
     let out = ns.path(&vol.join("out"));
     std::fs::create_dir(&out).unwrap();
-    let args = [
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "vol/out",
-    ];
+    let args = assemble_args("--out-dir", "vol/out", &[]);
 
     ns.remount(&vol, "ro");
     ns.kcsr(t.path(), &args)
@@ -509,19 +302,8 @@ fn assemble_on_a_read_only_or_full_filesystem_writes_no_partial_kubeconfig() {
     let old = "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n";
     std::fs::write(ns.path(&vol.join("config")), old).unwrap();
     let filler = ns.fill(&vol, 0);
-    ns.kcsr(
-        t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--merge-into",
-            "vol/config",
-        ],
-    )
-    .refused("vol/config", "no space left");
+    ns.kcsr(t.path(), &assemble_args("--merge-into", "vol/config", &[]))
+        .refused("vol/config", "no space left");
     assert_eq!(
         std::fs::read_to_string(ns.path(&vol.join("config"))).unwrap(),
         old
@@ -608,18 +390,7 @@ fn inspect_and_assemble_refuse_symlinks_and_fifos_on_the_media() {
             r.stderr
         );
     }
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out-dir",
-            "out",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out-dir", "out", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     for name in [
         "\"extra.crt\": not a regular file",
@@ -642,18 +413,7 @@ fn inspect_and_assemble_refuse_symlinks_and_fifos_on_the_media() {
     )
     .unwrap();
     std::os::unix::fs::symlink("../user0.bundle.yaml", media.join("user0.bundle.yaml")).unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out-dir",
-            "out",
-        ],
-    );
+    let r = kcsr(t.path(), &assemble_args("--out-dir", "out", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr
@@ -668,17 +428,5 @@ fn inspect_and_assemble_refuse_symlinks_and_fifos_on_the_media() {
         media.join("user0.bundle.yaml"),
     )
     .unwrap();
-    kcsr_ok(
-        t.path(),
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out-dir",
-            "out",
-            "--quiet",
-        ],
-    );
+    kcsr_ok(t.path(), &assemble_args("--out-dir", "out", &["--quiet"]));
 }

@@ -2,179 +2,19 @@
 //! media written by the real offline binary `kcsr`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+#[path = "support/gap.rs"]
+mod gap;
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use gap::{
+    Media, Run, admin_client, has_condition, offline_bin, server, submit, submit_cmd, wait_until,
+};
 use kcsr_core::bundle::Bundle;
-use kcsr_submit::client::{Client, ClientOptions};
-use kcsr_submit::kubeconfig::KubeconfigSource;
 use kcsr_testapi::{Config, TestServer};
 use serde_json::Value;
-
-/// The offline binary, built once if missing (a binary cannot be a dev-dependency). The
-/// fallback builds into its own target directory: `cargo test` holds the lock on the main one
-/// while tests run, so building there from a test would block forever.
-fn offline_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let bin = target.join("debug/kcsr");
-        if bin.exists() {
-            return bin;
-        }
-        let own = target.join("kcsr-submit-tests");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "kcsr-offline",
-                "--bin",
-                "kcsr",
-                "--target-dir",
-            ])
-            .arg(&own)
-            .current_dir(&root)
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p kcsr-offline failed");
-        own.join("debug/kcsr")
-    })
-}
-
-struct Media {
-    _dir: tempfile::TempDir,
-    media: PathBuf,
-    keys: PathBuf,
-}
-
-impl Media {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let media = dir.path().join("media");
-        let keys = dir.path().join("keys");
-        Self {
-            _dir: dir,
-            media,
-            keys,
-        }
-    }
-
-    /// `kcsr request --user USER ARGS...`
-    fn request(&self, user: &str, args: &[&str]) -> &Self {
-        let out = Command::new(offline_bin())
-            .args(["request", "--user", user, "--quiet"])
-            .arg("--keys")
-            .arg(&self.keys)
-            .arg("--media")
-            .arg(&self.media)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kcsr request failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self
-    }
-
-    fn path(&self) -> &str {
-        self.media.to_str().unwrap()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.media.join(name)
-    }
-
-    /// The stems of the requests on the media.
-    fn stems(&self) -> Vec<String> {
-        let mut stems: Vec<String> = std::fs::read_dir(&self.media)
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().into_string().unwrap();
-                name.strip_suffix(".csr.yaml").map(str::to_owned)
-            })
-            .collect();
-        stems.sort();
-        stems
-    }
-
-    fn object_name(&self, stem: &str) -> String {
-        let text = std::fs::read_to_string(self.file(&format!("{stem}.csr.yaml"))).unwrap();
-        let docs = kcsr_core::manifest::parse_documents(text.as_bytes()).unwrap();
-        match &docs[0] {
-            kcsr_core::manifest::Document::Csr(m) => m.metadata.name.clone(),
-            _ => panic!("not a CSR manifest"),
-        }
-    }
-
-    fn sha256sum_check(&self) {
-        let out = Command::new("sha256sum")
-            .args(["-c", "--strict", "SHA256SUMS"])
-            .current_dir(&self.media)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sha256sum -c: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-    fn expect(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-}
-
-fn submit_cmd(kubeconfig: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kcsr-submit"));
-    cmd.args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env_remove("KUBECONFIG")
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn submit(kubeconfig: &Path, args: &[&str]) -> Run {
-    Run::from(submit_cmd(kubeconfig, args).output().unwrap())
-}
-
-fn server(config: Config) -> TestServer {
-    TestServer::start(config).unwrap()
-}
 
 fn client_ca_file(server: &TestServer) -> String {
     server
@@ -183,15 +23,6 @@ fn client_ca_file(server: &TestServer) -> String {
         .to_str()
         .unwrap()
         .to_owned()
-}
-
-fn admin_client(server: &TestServer) -> Client {
-    let rc = KubeconfigSource::Explicit(server.admin_kubeconfig())
-        .load()
-        .unwrap()
-        .resolve(None)
-        .unwrap();
-    Client::new(&rc, ClientOptions::default()).unwrap()
 }
 
 /// Adds a condition through `/approval` (Denied) or `/status` (Failed) as the admin.
@@ -214,23 +45,6 @@ fn add_condition(server: &TestServer, name: &str, kind: &str, reason: &str, mess
         "approval"
     };
     let _: Value = client.put_json(&format!("{path}/{sub}"), &obj).unwrap();
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "gave up waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn has_condition(obj: &Value, kind: &str) -> bool {
-    obj["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
 }
 
 #[test]
@@ -304,7 +118,7 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
     assert!(bundle.audit.manifest_sha256.is_some());
 
     // The offline side accepts the bundle with the key that never left.
-    let kc = m._dir.path().join("alice.kubeconfig");
+    let kc = m.root().join("alice.kubeconfig");
     let out = Command::new(offline_bin())
         .args(["assemble", "--quiet"])
         .arg("--media")

@@ -8,137 +8,30 @@
 //! plain `cargo test`; `.ci/run` runs them with `--ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+#[path = "support/gap.rs"]
+mod gap;
+#[path = "../../offline/tests/support/mounts.rs"]
+mod mounts;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gap::{Run, SUBMIT, configure, finish, issued, sha256sum_ok};
 use kcsr_core::bundle::Bundle;
 use kcsr_testapi::{Config, TestServer};
-
-const SUBMIT: &str = env!("CARGO_BIN_EXE_kcsr-submit");
-const PAGE: u64 = 4096;
-
-/// The offline binary, built once if missing (as in tests/commands.rs: a binary cannot be a
-/// dev-dependency, and building into the locked main target directory would block).
-fn offline_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let bin = target.join("debug/kcsr");
-        if bin.exists() {
-            return bin;
-        }
-        let own = target.join("kcsr-submit-tests");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "kcsr-offline",
-                "--bin",
-                "kcsr",
-                "--target-dir",
-            ])
-            .arg(&own)
-            .current_dir(&root)
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p kcsr-offline failed");
-        own.join("debug/kcsr")
-    })
-}
+use mounts::Mounts;
 
 /// Requests for `users` made by the real `kcsr` into `dir/media`, keys in `dir/keys`.
 fn make_media(dir: &Path, users: &[&str]) -> PathBuf {
+    let media = dir.join("media");
     for user in users {
-        let out = Command::new(offline_bin())
-            .args([
-                "request", "--user", user, "--quiet", "--keys", "keys", "--media", "media",
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kcsr request: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        gap::kcsr_request(&dir.join("keys"), &media, user, &[]);
     }
-    dir.join("media")
-}
-
-struct Run {
-    code: i32,
-    stderr: String,
-}
-
-impl Run {
-    fn expect(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-
-    /// An `error:` line naming `path` and saying `says`, and a `hint:` mentioning `fix`.
-    fn says(self, path: &str, says: &str, fix: &str) -> Self {
-        let error = self
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("error: ") && l.contains(path));
-        assert!(
-            error.is_some_and(|l| l.to_lowercase().contains(&says.to_lowercase())),
-            "wanted an error naming {path:?} saying {says:?}:\n{}",
-            self.stderr
-        );
-        assert!(
-            self.stderr
-                .lines()
-                .any(|l| l.starts_with("hint: ") && l.contains(fix)),
-            "wanted a hint with {fix:?}:\n{}",
-            self.stderr
-        );
-        self
-    }
-}
-
-/// Waits for `child`, killing it after a generous deadline: a read of a FIFO would block
-/// forever, and a test must fail rather than hang.
-fn finish(mut child: Child) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kcsr-submit hung (a blocking read of a FIFO?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn configure(cmd: &mut Command, server: &TestServer, args: &[&str]) {
-    cmd.args(args)
-        .arg("--kubeconfig")
-        .arg(server.admin_kubeconfig())
-        .env_remove("KUBECONFIG")
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    media
 }
 
 fn submit(server: &TestServer, args: &[&str]) -> Run {
-    let mut cmd = Command::new(SUBMIT);
-    configure(&mut cmd, server, args);
-    finish(cmd.spawn().unwrap())
+    gap::submit(&server.admin_kubeconfig(), args)
 }
 
 /// Nothing half-written: every `SHA256SUMS` entry matches its file and every bundle parses.
@@ -163,20 +56,6 @@ fn assert_consistent(media: &Path) {
     }
 }
 
-fn sha256sum_ok(media: &Path) {
-    let out = Command::new("sha256sum")
-        .args(["-c", "--strict", "--quiet", "SHA256SUMS"])
-        .current_dir(media)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sha256sum -c: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
@@ -192,95 +71,33 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn issued(server: &TestServer) -> usize {
-    server
-        .csrs()
-        .iter()
-        .filter(|o| {
-            o["status"]["certificate"]
-                .as_str()
-                .is_some_and(|c| !c.is_empty())
-        })
-        .count()
-}
-
-/// A tmpfs in a private mount namespace, held open by a `sleep` this test started and kills.
-/// The test reaches the files through `/proc/PID/root` and runs commands in the namespace
-/// with `nsenter`.
+/// One tmpfs on `dir`, in its own mount namespace.
 struct Tmpfs {
-    holder: Child,
+    ns: Mounts,
     dir: PathBuf,
 }
 
 impl Tmpfs {
     fn mount(dir: &Path, options: &str) -> Self {
-        let usable = Command::new("unshare")
-            .args(["-m", "true"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            usable,
-            "`unshare -m true` failed: this test needs root and mount namespaces (run it as root, or skip it by leaving out --ignored)"
-        );
-        std::fs::create_dir_all(dir).unwrap();
-        let script = format!(
-            "mount -t tmpfs -o {options} kcsr-test '{}' && echo ready && exec sleep 600",
-            dir.display()
-        );
-        let mut holder = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(holder.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ready\n", "mounting the tmpfs failed");
         Self {
-            holder,
+            ns: Mounts::new(&[(dir, options)]),
             dir: dir.to_owned(),
         }
     }
 
-    /// `rel` inside the tmpfs, as the namespace sees it.
-    fn path(&self, rel: &str) -> PathBuf {
-        Path::new(&format!("/proc/{}/root", self.holder.id()))
-            .join(self.dir.strip_prefix("/").unwrap())
-            .join(rel)
-    }
-
-    fn nsenter(&self, program: &str) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &self.holder.id().to_string(), "-m", "--", program]);
-        cmd
-    }
-
     fn submit(&self, server: &TestServer, args: &[&str]) -> Run {
-        let mut cmd = self.nsenter(SUBMIT);
-        configure(&mut cmd, server, args);
-        finish(cmd.spawn().unwrap())
+        let mut cmd = self.ns.nsenter(Path::new("/"), SUBMIT, &[]);
+        configure(&mut cmd, &server.admin_kubeconfig(), args);
+        finish(cmd.spawn().unwrap(), args[0])
     }
 
     fn remount(&self, options: &str) {
-        let out = self
-            .nsenter("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(&self.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "remount {options}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.ns.remount(&self.dir, options);
     }
 
-    /// Copies a media directory in.
+    /// Copies a media directory in, as `rel`.
     fn copy_in(&self, from: &Path, rel: &str) -> PathBuf {
-        let to = self.path(rel);
+        let to = self.ns.path(&self.dir.join(rel));
         std::fs::create_dir(&to).unwrap();
         for (name, data) in snapshot(from) {
             std::fs::write(to.join(name), data).unwrap();
@@ -290,25 +107,7 @@ impl Tmpfs {
 
     /// Fills the tmpfs with a `filler` file (outside the media) until `pages` pages are left.
     fn fill(&self, pages: u64) -> PathBuf {
-        let filler = self.path("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![0u8; 64 << 10];
-        while f.write_all(&chunk).is_ok() {}
-        let len = f.metadata().unwrap().len();
-        assert!(
-            len >= pages * PAGE,
-            "the tmpfs is too small to leave {pages} pages"
-        );
-        f.set_len(len - pages * PAGE).unwrap();
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // The namespace, and with it the tmpfs, goes with its last process.
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
+        self.ns.fill(&self.dir, pages)
     }
 }
 
@@ -329,7 +128,7 @@ fn apply_onto_read_only_media_keeps_the_objects_and_fetch_finishes_once_writable
         &server,
         &["apply", media_arg, "--approve", "--yes", "--wait", "1m"],
     )
-    .expect(1)
+    .expect_no_panic(1)
     .says(
         &format!("{media_arg}/"),
         "read-only",
@@ -342,7 +141,7 @@ fn apply_onto_read_only_media_keeps_the_objects_and_fetch_finishes_once_writable
 
     fs.remount("rw");
     fs.submit(&server, &["fetch", media_arg, "--wait", "1m"])
-        .expect(0);
+        .expect_no_panic(0);
     assert_eq!(server.csrs().len(), 2, "fetch created duplicates");
     assert_consistent(&media);
     sha256sum_ok(&media);
@@ -372,7 +171,7 @@ fn apply_onto_full_media_writes_no_partial_file_and_fetch_finishes_once_freed() 
                 &server,
                 &["apply", media_arg, "--approve", "--yes", "--wait", "1m"],
             )
-            .expect(1);
+            .expect_no_panic(1);
         let error = run
             .stderr
             .lines()
@@ -394,7 +193,7 @@ fn apply_onto_full_media_writes_no_partial_file_and_fetch_finishes_once_freed() 
 
         std::fs::remove_file(filler).unwrap();
         fs.submit(&server, &["fetch", media_arg, "--wait", "1m"])
-            .expect(0);
+            .expect_no_panic(0);
         assert_eq!(server.csrs().len(), 1, "fetch created duplicates");
         assert_consistent(&media);
         sha256sum_ok(&media);
@@ -451,7 +250,7 @@ fn apply_and_fetch_refuse_symlinks_and_fifos_on_the_media_and_send_nothing() {
             &["apply", media_arg, "--approve", "--yes", "--wait", "1m"][..],
             &["fetch", media_arg][..],
         ] {
-            let run = submit(&server, args).expect(1);
+            let run = submit(&server, args).expect_no_panic(1);
             assert!(
                 run.stderr.contains(name) && run.stderr.contains(says),
                 "{name}: {}",
@@ -487,7 +286,7 @@ fn apply_and_fetch_refuse_symlinks_and_fifos_on_the_media_and_send_nothing() {
         &server,
         &["apply", media_arg, "--approve", "--yes", "--wait", "1m"],
     )
-    .expect(0);
+    .expect_no_panic(0);
     assert_eq!(server.csrs().len(), 1);
     sha256sum_ok(&media);
 }

@@ -1,12 +1,97 @@
-//! Helpers shared by the crash and filesystem tests: media holding issued certificates, and
-//! checks that a kubeconfig is complete.
+//! Helpers shared by the cli, crash and filesystem tests: running `kcsr`, media holding issued
+//! certificates, and checks that what it wrote is complete.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
+mod child;
+
+#[allow(unused_imports)] // the filesystem tests use it, crash and cli do not
+pub use child::sha256sum_ok;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Failed with a clear message: exit code, `error:` naming `path`, `says`, a `hint:`.
+    pub fn refused(&self, path: &str, says: &str) {
+        let text = self.stderr.to_lowercase();
+        assert!(
+            self.code == 1 || self.code == 3,
+            "exit {}: {}",
+            self.code,
+            self.stderr
+        );
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with("error: "))
+                && self.stderr.contains(path)
+                && text.contains(&says.to_lowercase())
+                && self.stderr.contains("\nhint: "),
+            "wanted an error naming {path:?} saying {says:?}, got:\n{}",
+            self.stderr
+        );
+        assert!(!text.contains("panicked"), "{}", self.stderr);
+    }
+}
+
+/// `kcsr ARGS` in `dir`, to the end (see [`finish`]).
+pub fn kcsr(dir: &Path, args: &[&str]) -> Run {
+    finish(
+        Command::new(KCSR)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits for `child`, killing it after a generous deadline: a read of a FIFO would block
+/// forever, and a test must fail rather than hang.
+pub fn finish(child: Child) -> Run {
+    let Ok(out) = child::wait_within(child, Duration::from_secs(120)) else {
+        panic!("kcsr hung (a blocking read of a FIFO?)");
+    };
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `batch --roster ROSTER --keys keys --media MEDIA`
+pub fn batch_args<'a>(roster: &'a str, media: &'a str) -> [&'a str; 7] {
+    [
+        "batch", "--roster", roster, "--keys", "keys", "--media", media,
+    ]
+}
+
+/// `assemble --media media --keys keys FLAG TO MORE...`, FLAG one of `--out`, `--out-dir`,
+/// `--merge-into`.
+pub fn assemble_args<'a>(flag: &'a str, to: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["assemble", "--media", "media", "--keys", "keys", flag, to];
+    args.extend_from_slice(more);
+    args
+}
+
+/// `dir/roster.csv` with `users` users `user0`, `user1`, … in group `dev`.
+pub fn roster(dir: &Path, users: usize) {
+    let mut roster = String::from("user,groups\n");
+    for i in 0..users {
+        roster.push_str(&format!("user{i},dev\n"));
+    }
+    std::fs::write(dir.join("roster.csv"), roster).unwrap();
+}
 
 /// Runs `kcsr ARGS` in `dir` and insists it succeeds.
 pub fn kcsr_ok(dir: &Path, args: &[&str]) {
@@ -103,45 +188,16 @@ pub fn requests_match_keys(keys: &Path, media: &Path) -> usize {
     n
 }
 
-/// `sha256sum -c --strict SHA256SUMS` in `media` succeeds.
-pub fn sha256sum_ok(media: &Path) {
-    let out = Command::new("sha256sum")
-        .args(["-c", "--strict", "--quiet", "SHA256SUMS"])
-        .current_dir(media)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sha256sum -c in {}: {}{}",
-        media.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A media directory as it comes back from the connected side: `n` users' requests, each with
 /// a certificate issued by OpenSSL (one test CA) and its bundle, all listed in `SHA256SUMS`.
 /// Returns the certificates by stem.
 pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<String, String> {
     use base64::Engine as _;
     use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
-    let mut roster = String::from("user,groups\n");
-    for i in 0..n {
-        roster.push_str(&format!("user{i},dev\n"));
-    }
-    std::fs::write(dir.join("roster.csv"), roster).unwrap();
+    roster(dir, n);
     kcsr_ok(
         dir,
-        &[
-            "batch",
-            "--roster",
-            "roster.csv",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--quiet",
-        ],
+        &[&batch_args("roster.csv", "media")[..], &["--quiet"]].concat(),
     );
     std::fs::write(
         dir.join("ext.cnf"),

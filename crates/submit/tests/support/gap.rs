@@ -1,0 +1,311 @@
+//! Helpers shared by the `kcsr-submit` command tests: media written by the real offline
+//! `kcsr`, `kcsr-submit` runs against the test API server, and checks of what comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
+#![allow(dead_code, unreachable_pub)] // each test binary uses a part
+
+#[path = "../../../offline/tests/support/child.rs"]
+mod child;
+
+pub use child::sha256sum_ok;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kcsr_submit::client::{Client, ClientOptions};
+use kcsr_submit::kubeconfig::KubeconfigSource;
+use kcsr_testapi::{Config, TestServer};
+use serde_json::Value;
+
+pub const SUBMIT: &str = env!("CARGO_BIN_EXE_kcsr-submit");
+/// How long a test lets a kcsr-submit run, or waits for a condition, before calling it hung.
+/// Far above what any run here needs; only "it returned" is asserted, never how fast.
+pub const HUNG: Duration = Duration::from_secs(150);
+
+/// The offline binary, built once if missing (a binary cannot be a dev-dependency). The
+/// fallback builds into its own target directory: `cargo test` holds the lock on the main one
+/// while tests run, so building there from a test would block forever.
+pub fn offline_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let bin = target.join("debug/kcsr");
+        if bin.exists() {
+            return bin;
+        }
+        let own = target.join("kcsr-submit-tests");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "kcsr-offline",
+                "--bin",
+                "kcsr",
+                "--target-dir",
+            ])
+            .arg(&own)
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build -p kcsr-offline failed");
+        own.join("debug/kcsr")
+    })
+}
+
+/// A temporary directory with `keys/` and `media/` for `kcsr request`.
+pub struct Media {
+    dir: tempfile::TempDir,
+    pub media: PathBuf,
+    pub keys: PathBuf,
+}
+
+impl Media {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("media");
+        let keys = dir.path().join("keys");
+        Self { dir, media, keys }
+    }
+
+    /// Media with one request per user.
+    pub fn with(users: &[&str]) -> Self {
+        let m = Self::new();
+        for user in users {
+            m.request(user, &[]);
+        }
+        m
+    }
+
+    /// `kcsr request --user USER ARGS...`
+    pub fn request(&self, user: &str, args: &[&str]) -> &Self {
+        kcsr_request(&self.keys, &self.media, user, args);
+        self
+    }
+
+    /// The temporary directory holding `keys/` and `media/`.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self) -> &str {
+        self.media.to_str().unwrap()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.media.join(name)
+    }
+
+    /// The stems of the requests on the media.
+    pub fn stems(&self) -> Vec<String> {
+        let mut stems: Vec<String> = std::fs::read_dir(&self.media)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".csr.yaml").map(str::to_owned)
+            })
+            .collect();
+        stems.sort();
+        stems
+    }
+
+    pub fn object_name(&self, stem: &str) -> String {
+        let text = std::fs::read_to_string(self.file(&format!("{stem}.csr.yaml"))).unwrap();
+        let docs = kcsr_core::manifest::parse_documents(text.as_bytes()).unwrap();
+        match &docs[0] {
+            kcsr_core::manifest::Document::Csr(m) => m.metadata.name.clone(),
+            _ => panic!("not a CSR manifest"),
+        }
+    }
+
+    pub fn count(&self, suffix: &str) -> usize {
+        std::fs::read_dir(&self.media)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(suffix)
+            })
+            .count()
+    }
+
+    pub fn sha256sum_check(&self) {
+        sha256sum_ok(&self.media);
+    }
+
+    /// Every request has its certificate and bundle, and `sha256sum -c` passes.
+    pub fn complete(&self) {
+        let requests = self.count(".csr.yaml");
+        assert_eq!(self.count(".crt"), requests, "certificates on the media");
+        assert_eq!(self.count(".bundle.yaml"), requests, "bundles on the media");
+        self.sha256sum_check();
+    }
+}
+
+/// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...`, which must succeed.
+pub fn kcsr_request(keys: &Path, media: &Path, user: &str, args: &[&str]) {
+    let out = Command::new(offline_bin())
+        .args(["request", "--user", user, "--quiet"])
+        .arg("--keys")
+        .arg(keys)
+        .arg("--media")
+        .arg(media)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kcsr request failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// [`Run::expect`], and no panic on the way.
+    pub fn expect_no_panic(self, code: i32) -> Self {
+        let run = self.expect(code);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        run
+    }
+
+    /// An `error:` line naming `path` and saying `says`, and a `hint:` mentioning `fix`.
+    pub fn says(self, path: &str, says: &str, fix: &str) -> Self {
+        let error = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: ") && l.contains(path));
+        assert!(
+            error.is_some_and(|l| l.to_lowercase().contains(&says.to_lowercase())),
+            "wanted an error naming {path:?} saying {says:?}:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l.starts_with("hint: ") && l.contains(fix)),
+            "wanted a hint with {fix:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+
+    /// `--json` reports, every one `written`.
+    pub fn all_written(&self) {
+        let reports = self.json();
+        let reports = reports.as_array().unwrap();
+        assert!(!reports.is_empty());
+        assert!(
+            reports.iter().all(|r| r["state"] == "written"),
+            "{}",
+            self.stdout
+        );
+    }
+}
+
+/// `cmd ARGS --kubeconfig KUBECONFIG`, with no proxy reachable and output captured.
+pub fn configure<'a>(cmd: &'a mut Command, kubeconfig: &Path, args: &[&str]) -> &'a mut Command {
+    cmd.args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env_remove("KUBECONFIG")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+}
+
+pub fn submit_cmd(kubeconfig: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(SUBMIT);
+    configure(&mut cmd, kubeconfig, args);
+    cmd
+}
+
+/// Runs `kcsr-submit ARGS` to the end (see [`finish`]).
+pub fn submit(kubeconfig: &Path, args: &[&str]) -> Run {
+    finish(submit_cmd(kubeconfig, args).spawn().unwrap(), args[0])
+}
+
+/// Waits for a started kcsr-submit; one still running after [`HUNG`] (a blocking read of a
+/// FIFO, a stall never timed out) is killed and fails the test rather than hanging it.
+pub fn finish(child: Child, what: &str) -> Run {
+    match child::wait_within(child, HUNG) {
+        Ok(out) => Run::from(out),
+        Err(stderr) => panic!("{what}: kcsr-submit did not return\nstderr:\n{stderr}"),
+    }
+}
+
+pub fn server(config: Config) -> TestServer {
+    TestServer::start(config).unwrap()
+}
+
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < HUNG, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn admin_client_with(server: &TestServer, options: ClientOptions) -> Client {
+    let context = KubeconfigSource::Explicit(server.admin_kubeconfig())
+        .load()
+        .unwrap()
+        .resolve(None)
+        .unwrap();
+    Client::new(&context, options).unwrap()
+}
+
+pub fn admin_client(server: &TestServer) -> Client {
+    admin_client_with(server, ClientOptions::default())
+}
+
+pub fn has_condition(obj: &Value, kind: &str) -> bool {
+    obj["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
+}
+
+/// How many objects on the server hold a certificate.
+pub fn issued(server: &TestServer) -> usize {
+    server
+        .csrs()
+        .iter()
+        .filter(|o| {
+            o["status"]["certificate"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .count()
+}
