@@ -59,6 +59,6 @@ sbom:
 vendored-build:
     bash dist/vendored-build.sh
 
-# The release checks (SBOM, vendored build, FIPS for kcsr-submit, release binaries' SHA-256).
+# The release checks (SBOM, vendored build, release binaries' SHA-256).
 release-checks:
     bash .ci/release
