@@ -340,17 +340,7 @@ impl PrivateKey {
         dns: &[String],
         ips: &[std::net::IpAddr],
     ) -> Result<CsrInfo, KeyError> {
-        let der = crate::csr_build::build(
-            &self.pair,
-            user,
-            groups,
-            dns,
-            ips,
-            crate::csr_build::Signature::Sign,
-        )
-        .map_err(|e| KeyError::Sign(e.to_string()))?;
-        csr::parse_der(&der, Some(csr::PEM_LABEL.to_owned()))
-            .map_err(|e| KeyError::Sign(e.to_string()))
+        self.csr(user, groups, dns, ips, crate::csr_build::Signature::Sign)
     }
 
     /// What [`Self::sign_csr`] would produce, without signing: the same encoding, read back by
@@ -364,16 +354,33 @@ impl PrivateKey {
         dns: &[String],
         ips: &[std::net::IpAddr],
     ) -> Result<CsrInfo, KeyError> {
-        let der = crate::csr_build::build(
-            &self.pair,
+        self.csr(
             user,
             groups,
             dns,
             ips,
             crate::csr_build::Signature::Placeholder,
         )
-        .map_err(|e| KeyError::Sign(e.to_string()))?;
-        csr::parse_der_assuming_signed(&der).map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
+    fn csr(
+        &self,
+        user: &UserName,
+        groups: &[GroupName],
+        dns: &[String],
+        ips: &[std::net::IpAddr],
+        signature: crate::csr_build::Signature,
+    ) -> Result<CsrInfo, KeyError> {
+        let sign = |e: &dyn fmt::Display| KeyError::Sign(e.to_string());
+        let der = crate::csr_build::build(&self.pair, user, groups, dns, ips, signature)
+            .map_err(|e| sign(&e))?;
+        match signature {
+            crate::csr_build::Signature::Sign => {
+                csr::parse_der(&der, Some(csr::PEM_LABEL.to_owned()))
+            }
+            crate::csr_build::Signature::Placeholder => csr::parse_der_assuming_signed(&der),
+        }
+        .map_err(|e| sign(&e))
     }
 }
 

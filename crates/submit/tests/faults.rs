@@ -123,22 +123,11 @@ fn a_silent_watch_is_abandoned_and_the_wait_ends_either_way() {
     );
 
     // Issued while the client sits in a silent watch (a --wait far beyond HUNG).
-    let child = gap::submit_cmd(
-        &server.admin_kubeconfig(),
-        &[
-            "apply",
-            m.path(),
-            "--approve",
-            "--yes",
-            "--wait",
-            "30m",
-            "--request-timeout",
-            "1s",
-            "--json",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let child = start_apply(
+        &server,
+        &m,
+        &["--wait", "30m", "--request-timeout", "1s", "--json"],
+    );
     wait_until("the client's watch", || server.open_watches() >= 1);
     server.faults().set_signer_stopped(false);
     let run = finish(child, "apply --wait 30m with a silent watch").expect(0);
@@ -155,20 +144,7 @@ fn a_restart_between_apply_and_wait_is_survived_without_duplicates() {
     let server = TestServer::start(Config::default()).unwrap();
     let m = Media::with(&["kim", "lee", "max"]);
     server.faults().set_signer_stopped(true);
-    let child = gap::submit_cmd(
-        &server.admin_kubeconfig(),
-        &[
-            "apply",
-            m.path(),
-            "--approve",
-            "--yes",
-            "--wait",
-            "1m",
-            "--json",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let child = start_apply(&server, &m, &["--wait", "1m", "--json"]);
     wait_until("three approved requests", || approved(&server, 3));
     wait_until("the client's watches", || server.open_watches() == 3);
 
@@ -192,12 +168,7 @@ fn a_server_down_past_the_retry_budget_is_named_and_fetch_completes_later() {
     let server = TestServer::start(Config::default()).unwrap();
     let m = Media::with(&["lou"]);
     server.faults().set_signer_stopped(true);
-    let child = gap::submit_cmd(
-        &server.admin_kubeconfig(),
-        &["apply", m.path(), "--approve", "--yes", "--wait", "2m"],
-    )
-    .spawn()
-    .unwrap();
+    let child = start_apply(&server, &m, &["--wait", "2m"]);
     wait_until("the client's watch", || server.open_watches() == 1);
 
     server.go_down();
@@ -228,4 +199,13 @@ fn a_server_down_past_the_retry_budget_is_named_and_fetch_completes_later() {
     .all_written();
     m.complete();
     one_issued_object_each(&server, 1);
+}
+
+/// Starts `kcsr-submit apply MEDIA --approve --yes EXTRA…` as the admin, in the background.
+fn start_apply(server: &TestServer, m: &Media, extra: &[&str]) -> std::process::Child {
+    let mut args = vec!["apply", m.path(), "--approve", "--yes"];
+    args.extend_from_slice(extra);
+    gap::submit_cmd(&server.admin_kubeconfig(), &args)
+        .spawn()
+        .unwrap()
 }

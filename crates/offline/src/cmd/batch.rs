@@ -313,9 +313,9 @@ fn commit(
                     Ok(_) => Ok(()),
                     Err(e) => {
                         let what = format!("failed to write key {}", path.display());
-                        match stage_failed(&what, &path, &e, "another key directory") {
-                            Ok(Outcome::Stop(fail)) => return Err(fail),
-                            _ => Err(format!("{what}: {e}")),
+                        match write_fault(&what, &path, &e, "another key directory") {
+                            (fail, true) => return Err(fail),
+                            (fail, false) => Err(fail.message),
                         }
                     }
                 }
@@ -334,10 +334,10 @@ fn commit(
             let path = staged.target().to_path_buf();
             if let Err(e) = group::publish(staged) {
                 let what = format!("failed to write {}", path.display());
-                if let Ok(Outcome::Stop(fail)) = stage_failed(&what, &path, &e, "other media") {
-                    return Err(fail);
+                match write_fault(&what, &path, &e, "other media") {
+                    (fail, true) => return Err(fail),
+                    (fail, false) => error = Some(fail.message),
                 }
-                error = Some(format!("{what}: {e}"));
                 break; // the user's other staged files are dropped, i.e. removed
             }
         }
@@ -433,7 +433,8 @@ fn one(
     existing: &passphrase::Source,
 ) -> Result<Outcome> {
     let spec = &row.spec;
-    let key_path = args.keys.join(format!("{}.key.pem", spec.stem()));
+    let key_name = format!("{}.key.pem", spec.stem());
+    let key_path = args.keys.join(&key_name);
     let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
     let built = plan::build(spec, &key)?;
     let state = plan::media_state(&args.media, &built)?;
@@ -459,8 +460,13 @@ fn one(
         } else {
             Overwrite::Deny
         };
-        let name = format!("{}.key.pem", spec.stem());
-        match group::stage(&args.keys, &name, pem.as_bytes(), Mode::Secret, overwrite) {
+        match group::stage(
+            &args.keys,
+            &key_name,
+            pem.as_bytes(),
+            Mode::Secret,
+            overwrite,
+        ) {
             Ok(staged) => Some(staged),
             Err(e) => {
                 let what = format!("failed to write key {}", key_path.display());
@@ -507,12 +513,19 @@ fn one(
 /// A staging error: a fault of the device itself (full, read-only) stops the whole run, since
 /// every later user would fail the same way; anything else fails this user alone.
 fn stage_failed(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) -> Result<Outcome> {
-    let fail = crate::fail::write_failed(what, path, e, elsewhere, crate::fail::RESUME);
-    if kcsr_fs::device_fault(e).is_some() {
-        Ok(Outcome::Stop(fail))
-    } else {
-        Err(fail)
+    match write_fault(what, path, e, elsewhere) {
+        (fail, true) => Ok(Outcome::Stop(fail)),
+        (fail, false) => Err(fail),
     }
+}
+
+/// A failed write: its message and hint, and whether the device itself failed (full,
+/// read-only), which stops the whole run.
+fn write_fault(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) -> (Fail, bool) {
+    (
+        crate::fail::write_failed(what, path, e, elsewhere, crate::fail::RESUME),
+        kcsr_fs::device_fault(e).is_some(),
+    )
 }
 
 /// A one-line progress display on a terminal; nothing otherwise.
