@@ -156,6 +156,13 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CertError> {
 }
 
 impl CertInfo {
+    /// The CA pin form, as kubeadm's `--discovery-token-ca-cert-hash`: `sha256:` + hex of
+    /// SHA-256 over the DER SubjectPublicKeyInfo. Pinning the key (not the certificate)
+    /// survives a CA certificate re-issued for the same key.
+    pub fn ca_fingerprint(&self) -> String {
+        format!("sha256:{}", self.public_key.fingerprint)
+    }
+
     /// Whether this certificate's signature verifies with `issuer`'s public key and its
     /// issuer name equals `issuer`'s subject.
     pub fn is_signed_by(&self, issuer: &CertInfo) -> bool {

@@ -30,6 +30,17 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const VERSION_ANNOTATION: &str = "kcsr.dev/version";
 /// Annotation: SHA-256 of the request's public key (DER SubjectPublicKeyInfo).
 pub const FINGERPRINT_ANNOTATION: &str = "kcsr.dev/public-key-sha256";
+/// When the station wrote the request, RFC 3339 (signed with the media, see decision 0009).
+pub const CREATED_ANNOTATION: &str = "kcsr.dev/created";
+/// After this time (RFC 3339) the connected side refuses the request: freshness, not authority.
+pub const NOT_AFTER_ANNOTATION: &str = "kcsr.dev/not-after";
+/// The one binding the station asked for, as [`crate::rbac::Grant`]'s text form; absent when
+/// the request asks for none.
+pub const GRANT_ANNOTATION: &str = "kcsr.dev/grant";
+/// The name of the station's pin of the cluster the request is for; absent without a pin.
+pub const CLUSTER_ANNOTATION: &str = "kcsr.dev/cluster";
+/// The pinned server CA fingerprints (`sha256:HEX`, comma-separated) of that cluster.
+pub const CLUSTER_CA_ANNOTATION: &str = "kcsr.dev/cluster-ca-sha256";
 
 /// Which `certificates.k8s.io` version a manifest targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -8,6 +8,13 @@ pub const BINDING_SUFFIX: &str = ".binding.yaml";
 pub const CERT_SUFFIX: &str = ".crt";
 /// Suffix of a certificate bundle: `<stem>.bundle.yaml`.
 pub const BUNDLE_SUFFIX: &str = ".bundle.yaml";
+/// The station's SSHSIG signature over `SHA256SUMS` (decision 0009); never listed in a sums file.
+pub const SUMS_SIGNATURE_FILE: &str = "SHA256SUMS.sig";
+/// What the connected side wrote back (certificates, bundles), in `sha256sum -c` form; the
+/// connected side never rewrites `SHA256SUMS` or its signature.
+pub const RETURNED_SUMS_FILE: &str = "RETURNED.SHA256SUMS";
+/// The namespace of media signatures (`ssh-keygen -Y verify -n kcsr-media`).
+pub const SIGNATURE_NAMESPACE: &str = "kcsr-media";
 /// Largest file kcsr reads from the media.
 pub const MAX_MEDIA_FILE_BYTES: u64 = 1 << 20;
 

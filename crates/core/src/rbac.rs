@@ -67,6 +67,54 @@ pub enum Grant {
     Role(String, String),
 }
 
+/// The text form carried in the `kcsr.dev/grant` annotation: `ClusterRole/NAME`,
+/// `ClusterRole/NAMESPACE/NAME` (a RoleBinding to a ClusterRole) or `Role/NAMESPACE/NAME`.
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClusterRole(r) => write!(f, "ClusterRole/{r}"),
+            Self::ClusterRoleInNamespace(r, ns) => write!(f, "ClusterRole/{ns}/{r}"),
+            Self::Role(r, ns) => write!(f, "Role/{ns}/{r}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Grant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &str| !p.is_empty() && !p.chars().any(char::is_control);
+        match parts.as_slice() {
+            ["ClusterRole", r] if ok(r) => Ok(Self::ClusterRole((*r).to_owned())),
+            ["ClusterRole", ns, r] if ok(ns) && ok(r) => Ok(Self::ClusterRoleInNamespace(
+                (*r).to_owned(),
+                (*ns).to_owned(),
+            )),
+            ["Role", ns, r] if ok(ns) && ok(r) => Ok(Self::Role((*r).to_owned(), (*ns).to_owned())),
+            _ => Err(format!(
+                "{s:?} is not a grant: expected ClusterRole/NAME, ClusterRole/NAMESPACE/NAME or Role/NAMESPACE/NAME"
+            )),
+        }
+    }
+}
+
+impl Grant {
+    /// The role's name.
+    pub fn role(&self) -> &str {
+        match self {
+            Self::ClusterRole(r) | Self::ClusterRoleInNamespace(r, _) | Self::Role(r, _) => r,
+        }
+    }
+
+    /// The namespace of a RoleBinding; `None` for a ClusterRoleBinding.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Self::ClusterRole(_) => None,
+            Self::ClusterRoleInNamespace(_, ns) | Self::Role(_, ns) => Some(ns),
+        }
+    }
+}
+
 impl BindingManifest {
     /// A binding for `user`, named after the CSR object so it is recognisably the request's.
     pub fn for_user(name: &ObjectName, user: &UserName, grant: &Grant) -> Self {
@@ -105,5 +153,38 @@ impl BindingManifest {
     /// The manifest as YAML.
     pub fn to_yaml(&self) -> Result<String, crate::yaml::YamlError> {
         crate::yaml::to_string(self)
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::Grant;
+
+    #[test]
+    fn grant_text_round_trips_and_rejects_other_shapes() {
+        for g in [
+            Grant::ClusterRole("view".into()),
+            Grant::ClusterRole("system:aggregate-to-view".into()),
+            Grant::ClusterRoleInNamespace("edit".into(), "team-a".into()),
+            Grant::Role("deployer".into(), "team-a".into()),
+        ] {
+            assert_eq!(g.to_string().parse::<Grant>(), Ok(g.clone()), "{g}");
+        }
+        assert_eq!(
+            Grant::Role("r".into(), "ns".into()).to_string(),
+            "Role/ns/r"
+        );
+        for bad in [
+            "",
+            "ClusterRole",
+            "ClusterRole/",
+            "Role/ns",
+            "Role//r",
+            "Group/x",
+            "ClusterRole/a/b/c",
+            "ClusterRole/a\u{1b}b",
+        ] {
+            assert!(bad.parse::<Grant>().is_err(), "{bad:?}");
+        }
     }
 }
