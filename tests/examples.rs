@@ -18,11 +18,12 @@ use kcsr_testapi::{Config, TestServer};
 /// Today's examples; a help that loses one fails the count (update it when removing one).
 const MIN_EXAMPLES: usize = 34;
 
-/// The order of a site's day, whatever help an example is printed in: requests written on
-/// the isolated machine; on the connected one, created, approved (by someone else, then by
+/// The order of a site's day, whatever help an example is printed in: the cluster pinned and
+/// requests written on the isolated machine; on the connected one, created, approved (by someone else, then by
 /// `apply --approve`), shown and fetched; back offline, verified, assembled and renewed.
 /// `(binary, subcommand, flag the line must contain)`.
 const PHASES: &[(&str, &str, Option<&str>)] = &[
+    ("kcsr", "cluster", None),
     ("kcsr", "request", None),
     ("kcsr", "batch", None),
     ("kcsr", "inspect", None),
@@ -215,6 +216,8 @@ fn prepare(scratch: &Path, server: &TestServer) -> PathBuf {
     )
     .unwrap();
     std::fs::write(scratch.join("client-ca.crt"), server.client_ca_pem()).unwrap();
+    // The CA of the API server's certificate, as taken from a control-plane node.
+    std::fs::write(scratch.join("ca.crt"), server.serving_ca_pem()).unwrap();
     // The operator's kubeconfig, with a second context named `prod` for `--context prod`.
     let admin = std::fs::read_to_string(server.admin_kubeconfig()).unwrap();
     let prod = "- name: prod\n  context:\n    cluster: kcsr-testapi\n    user: kcsr-admin\ncurrent-context:";

@@ -9,6 +9,7 @@ use kcsr_core::key::KeyType;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::names::{GroupName, ObjectName, UserName};
 use kcsr_core::signer::SignerName;
+use kcsr_core::station::ClusterName;
 use kcsr_core::usage::Usage;
 
 const EXIT_CODES: &str = "\
@@ -50,6 +51,9 @@ pub(crate) enum Command {
     /// Request new certificates for those that expire soon
     #[command(after_help = RENEW_EXAMPLES)]
     Renew(RenewArgs),
+    /// Pin the clusters requests are for: server, server CA and signer CAs
+    #[command(after_help = CLUSTER_EXAMPLES, subcommand)]
+    Cluster(ClusterCommand),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\"\n\nExit codes: 0 printed, 1 failed (stdout not writable), 2 usage (an unknown shell)."
@@ -115,6 +119,8 @@ pub(crate) struct BatchArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
+    pub(crate) trip: TripArgs,
+    #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
 
@@ -160,6 +166,8 @@ pub(crate) struct RenewArgs {
     /// Show what is due and write nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) trip: TripArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
@@ -230,7 +238,7 @@ Examples:
 
   # Build the request for a key made earlier with openssl genrsa, kept in the key directory
   # as <user>.key.pem, where kcsr assemble and kcsr renew look for it
-  kcsr request --user bob --key keys/bob.key.pem --media ./media
+  kcsr request --user bob --key keys/bob.key.pem --keys ./keys --media ./media
 
   # A classic v1beta1 request for a cluster older than 1.22
   kcsr request --user carol --api-version v1beta1 --keys ./keys --media ./media
@@ -255,6 +263,105 @@ Examples:
 
 Exit codes: 0 every check holds, 1 unreadable input, 3 a check failed.";
 
+/// What every request of a run is for and how long it stays fresh (decision 0009).
+#[derive(Debug, Args)]
+pub(crate) struct TripArgs {
+    /// The pinned cluster the requests are for (default: the only one pinned; see kcsr cluster)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: Option<ClusterName>,
+    /// How long the connected side accepts the requests (kcsr.dev/not-after)
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_valid_for)]
+    pub(crate) valid_for: Expiration,
+}
+
+const CLUSTER_EXAMPLES: &str = "\
+Examples:
+  # Pin the cluster of a kubeconfig's current context (its exec plugins and credentials are
+  # never read or run) and the CA that signs client certificates
+  kcsr cluster add prod --keys ./keys --from-kubeconfig admin.kubeconfig --client-ca client-ca.crt
+
+  # Or give the server and its CA
+  kcsr cluster add staging --keys ./keys --server https://staging.example:6443 --ca ca.crt
+
+  kcsr cluster list --keys ./keys
+  kcsr cluster remove staging --keys ./keys
+
+Compare the printed sha256: fingerprints with the cluster's own, out of band (e.g. on a
+control-plane node: openssl x509 -in /etc/kubernetes/pki/ca.crt -noout -pubkey | openssl pkey
+-pubin -outform DER | sha256sum); only that comparison protects the first trip.
+Exit codes: 0 done, 1 failed, 2 usage, 3 refused (a different pin exists; --force replaces it).";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Pin a cluster: its server, the CA of its server certificate, and signer CAs
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    Add(ClusterAddArgs),
+    /// List the pinned clusters with their CA fingerprints
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    List(ClusterListArgs),
+    /// Remove a pin (the records of requests made for it stay)
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    Remove(ClusterRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(false).args(["server", "from_kubeconfig"])))]
+pub(crate) struct ClusterAddArgs {
+    /// The pin's name (names the kubeconfig entries kcsr assemble writes)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ClusterName,
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The API server URL (https://HOST[:PORT])
+    #[arg(long, value_name = "URL", requires = "ca")]
+    pub(crate) server: Option<String>,
+    /// The CA (PEM bundle or DER) that signs the API server's certificate
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub(crate) ca: Option<PathBuf>,
+    /// Take server, CA and tls-server-name from this kubeconfig (nothing else is read)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from_kubeconfig: Option<PathBuf>,
+    /// With --from-kubeconfig, this context instead of the current one
+    #[arg(long, value_name = "CONTEXT", requires = "from_kubeconfig")]
+    pub(crate) context: Option<String>,
+    /// The CA that signs client certificates (pinned for the client and kubelet-client signers)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_ca: Option<PathBuf>,
+    /// The CA of another signer (repeatable)
+    #[arg(long = "signer-ca", value_name = "SIGNER=FILE", value_parser = parse_signer_ca)]
+    pub(crate) signer_cas: Vec<(SignerName, PathBuf)>,
+    /// The name the server's certificate holds, when it is not the URL's host
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tls_server_name: Option<String>,
+    /// Replace an existing pin of that name
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterListArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterRemoveArgs {
+    /// The pin to remove
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ClusterName,
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
 /// Options of every reporting command.
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
@@ -274,9 +381,10 @@ pub(crate) struct RequestArgs {
     /// A group: one O of the certificate (repeatable)
     #[arg(long = "group", value_name = "GROUP")]
     pub(crate) groups: Vec<GroupName>,
-    /// Directory for the private key (created 0700 if missing; never inside the media)
-    #[arg(long, value_name = "KEY_DIR", required_unless_present = "key")]
-    pub(crate) keys: Option<PathBuf>,
+    /// Directory for the private key and the station's state: pins, records of the requests
+    /// (created 0700 if missing; never inside the media)
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
     /// Directory of the removable media (created if missing)
     #[arg(long, value_name = "MEDIA_DIR")]
     pub(crate) media: PathBuf,
@@ -332,6 +440,8 @@ pub(crate) struct RequestArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
+    pub(crate) trip: TripArgs,
+    #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
 
@@ -382,6 +492,31 @@ pub(crate) struct VerifyArgs {
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {
     s.parse()
+}
+
+fn parse_valid_for(s: &str) -> Result<Expiration, String> {
+    let e: Expiration = s
+        .parse()
+        .map_err(|e: kcsr_core::expiry::ExpirationError| e.to_string())?;
+    if e.seconds() < 60 {
+        return Err(format!(
+            "{s:?} is too short: the media must reach the connected machine first (e.g. 1d, 14d)"
+        ));
+    }
+    Ok(e)
+}
+
+fn parse_signer_ca(s: &str) -> Result<(SignerName, PathBuf), String> {
+    let (signer, file) = s
+        .split_once('=')
+        .filter(|(_, f)| !f.is_empty())
+        .ok_or_else(|| {
+            format!("{s:?} is not SIGNER=FILE, e.g. example.com/my-signer=signer-ca.crt")
+        })?;
+    let signer: SignerName = signer
+        .parse()
+        .map_err(|e: kcsr_core::signer::SignerError| e.to_string())?;
+    Ok((signer, PathBuf::from(file)))
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {

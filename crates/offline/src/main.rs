@@ -14,7 +14,6 @@ mod paths;
 mod plan;
 mod report;
 mod roster;
-#[allow(dead_code)] // TEMPORARY: the station commands wire it in; remove when they land.
 mod station;
 
 fn main() -> ExitCode {
@@ -26,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Assemble(args) => cmd::assemble::run(args),
         cli::Command::Batch(args) => cmd::batch::run(args),
         cli::Command::Renew(args) => cmd::renew::run(args),
+        cli::Command::Cluster(command) => cmd::cluster::run(command),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -2,11 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_core::media::MAX_MEDIA_FILE_BYTES;
+use kcsr_core::media::{MAX_MEDIA_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE};
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
 use kcsr_fs::{self as output, Mode, Overwrite};
+
+/// The media's control files (decision 0009): the sums, their signature, and what the
+/// connected side lists of what it returned. Never listed in a sums file, never a request.
+pub(crate) fn is_control_file(name: &str) -> bool {
+    [sums::FILE_NAME, SUMS_SIGNATURE_FILE, RETURNED_SUMS_FILE].contains(&name)
+}
 
 pub(crate) struct MediaDir {
     pub(crate) path: PathBuf,
@@ -42,11 +48,22 @@ impl MediaDir {
                     None => f,
                 }
             })?;
-            Sums::parse(&data).map_err(|e| {
+            let mut sums = Sums::parse(&data).map_err(|e| {
                 Fail::new(format!("{}: {e}", sums_path.display())).hint(
                     "the checksum file is damaged; compare the media with its source before going on",
                 )
-            })?
+            })?;
+            // The station signs what it lists: never a control file (a sums file listing its
+            // own signature could never verify).
+            let control: Vec<String> = sums
+                .names()
+                .filter(|n| is_control_file(n))
+                .map(str::to_owned)
+                .collect();
+            for name in control {
+                sums.remove(&name);
+            }
+            sums
         } else {
             Sums::default()
         };

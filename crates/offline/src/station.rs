@@ -117,6 +117,65 @@ impl Station {
         Ok(out)
     }
 
+    /// The cluster a run's requests are for: the one asked for, else the only pin, else none
+    /// (no pin at all: requests as before pins existed). Several pins and none asked for is an
+    /// error naming them.
+    pub(crate) fn target(&self, asked: Option<&ClusterName>) -> Result<Option<ClusterPin>> {
+        if let Some(name) = asked {
+            return match self.pin(name)? {
+                Some(p) => Ok(Some(p)),
+                None => Err(Fail::new(format!(
+                    "no cluster named {name:?} is pinned in {}",
+                    self.clusters_dir().display()
+                ))
+                .hint(self.pinned_hint()?)),
+            };
+        }
+        let mut pins = self.pins()?;
+        match pins.len() {
+            0 | 1 => Ok(pins.pop()),
+            _ => Err(Fail::new(format!(
+                "{} clusters are pinned ({}); say which one the requests are for",
+                pins.len(),
+                pins.iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .hint(format!(
+                "add --cluster NAME, e.g. --cluster {}",
+                pins[0].name
+            ))),
+        }
+    }
+
+    /// What is pinned, for a hint.
+    fn pinned_hint(&self) -> Result<String> {
+        let names: Vec<String> = self.pins()?.into_iter().map(|p| p.name.into()).collect();
+        Ok(if names.is_empty() {
+            "no cluster is pinned: pin it first with kcsr cluster add NAME --keys KEY_DIR …"
+                .to_owned()
+        } else {
+            format!(
+                "pinned: {}; pin another with kcsr cluster add",
+                names.join(", ")
+            )
+        })
+    }
+
+    /// Removes a pin; an error naming the pins when there is none of that name.
+    pub(crate) fn remove_pin(&self, name: &ClusterName) -> Result<PathBuf> {
+        let path = self.pin_path(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(
+                Fail::new(format!("no cluster named {name:?} is pinned")).hint(self.pinned_hint()?)
+            );
+        }
+        output::remove_file(&self.clusters_dir(), &format!("{name}.json"))
+            .map_err(|e| Fail::new(format!("failed to remove {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
     pub(crate) fn save_pin(&self, pin: &ClusterPin) -> Result<PathBuf> {
         self.write(
             Some(CLUSTERS_DIR),
@@ -161,6 +220,25 @@ impl Station {
         )
     }
 
+    /// Makes sure the station holds `record` before its manifest reaches the media. A record
+    /// of the same request (name, key and manifest) is kept as it is, so re-runs neither
+    /// duplicate nor rewrite it. Returns the record's path and whether it was written.
+    pub(crate) fn ensure_record(&self, record: &RequestRecord) -> Result<(PathBuf, bool)> {
+        if self.holds(record)? {
+            return Ok((self.record_path(&record.name), false));
+        }
+        self.save_record(record).map(|p| (p, true))
+    }
+
+    /// Whether the station already holds a record of this request.
+    pub(crate) fn holds(&self, record: &RequestRecord) -> Result<bool> {
+        // A damaged record is replaced by the one for the request being written.
+        Ok(self.record(&record.name).ok().flatten().is_some_and(|r| {
+            r.public_key_sha256 == record.public_key_sha256
+                && r.manifest_sha256 == record.manifest_sha256
+        }))
+    }
+
     /// The stems of `*.json` files in `dir` (none when it does not exist).
     fn json_names(&self, dir: &Path) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(dir) {
@@ -184,4 +262,17 @@ impl Station {
         names.sort();
         Ok(names)
     }
+}
+
+/// Of `records`, the newest of a request for the key with this SHA-256 (`publicKeySha256`):
+/// with `--reuse-key` renewals, one key has several.
+pub(crate) fn newest_for_key<'a>(
+    records: &'a [RequestRecord],
+    public_key_sha256: &str,
+) -> Option<&'a RequestRecord> {
+    let time = |r: &RequestRecord| kcsr_core::time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
+    records
+        .iter()
+        .filter(|r| r.public_key_sha256 == public_key_sha256)
+        .max_by_key(|r| time(r))
 }

@@ -1,5 +1,6 @@
 pub(crate) mod assemble;
 pub(crate) mod batch;
+pub(crate) mod cluster;
 pub(crate) mod inspect;
 pub(crate) mod renew;
 pub(crate) mod request;

@@ -1,8 +1,9 @@
 //! `kcsr request`: key, CSR, checks, CSR manifest (and binding) onto the media.
 //!
 //! Order of work: everything is built and checked in memory first; nothing is written when a
-//! check fails. Then the key (create-new, 0600, fsynced), then the media files, then
-//! `SHA256SUMS`. A run interrupted after the key was written resumes with that key.
+//! check fails. Then the key (create-new, 0600, fsynced), then the station's record of the
+//! request, then the media files, then `SHA256SUMS`. A run interrupted after the key was
+//! written resumes with that key.
 
 use std::path::{Path, PathBuf};
 
@@ -12,14 +13,17 @@ use kcsr_core::expiry::Expiration;
 use kcsr_core::key::{KeyFormat, PrivateKey};
 use kcsr_core::names::ObjectName;
 use kcsr_core::signer::SignerName;
+use kcsr_core::station::RequestRecord;
 use kcsr_core::sums;
 use serde_json::json;
 
 use crate::cli::RequestArgs;
+use crate::cmd::verify::unix_now;
 use crate::fail::{Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
-use crate::plan::{self, KeySource, MediaState, Spec};
+use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
+use crate::station::Station;
 use crate::{paths, report};
 
 pub(crate) fn run(args: RequestArgs) -> Result<()> {
@@ -41,9 +45,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         name: args.name.clone(),
         stem: None,
     };
-    if let Some(keys) = &args.keys {
-        paths::check_key_dir_outside_media(keys, &args.media)?;
-    }
+    let key_dir = args.keys.clone();
     if let Some(key) = &args.key
         && paths::resolve(key).starts_with(paths::resolve(&args.media))
     {
@@ -55,21 +57,28 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         .hint("move the key off the media and delete it there"));
     }
 
+    paths::check_key_dir_outside_media(&key_dir, &args.media)?;
+
     // The key: given, left from an earlier run, or new.
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
+    // Where kcsr keeps a key it generates; none with --key (used in place, never copied).
     let key_path = args
-        .keys
-        .as_ref()
-        .map(|k| k.join(format!("{}.key.pem", spec.stem())));
+        .key
+        .is_none()
+        .then(|| key_dir.join(format!("{}.key.pem", spec.stem())));
     let (key, source) = match (&args.key, &key_path) {
         (Some(path), _) => (plan::read_key(path, &passphrases)?, KeySource::External),
         (None, Some(kp)) => plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?,
-        (None, None) => {
-            return Err(Fail::new(
-                "--keys KEY_DIR is required unless --key FILE is given",
-            ));
-        }
+        (None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
     };
+    let station = Station::new(&key_dir);
+    let now = unix_now();
+    let stamp = Stamp::new(
+        now,
+        args.trip.valid_for,
+        station.target(args.trip.cluster.as_ref())?,
+        String::new(),
+    )?;
     let passphrase = if args.encrypt_key && source == KeySource::New {
         let what = key_path
             .as_ref()
@@ -84,8 +93,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         None
     };
 
-    let built = plan::build(&spec, &key)?;
-    let state = plan::media_state(&args.media, &built)?;
+    let built = plan::build(&spec, &key, &stamp)?;
+    let state = plan::media_state(&args.media, &built, now)?;
     if state == MediaState::Different && !args.force {
         return Err(Fail::new(format!(
             "the media already holds a different request for user {:?} ({})",
@@ -96,6 +105,18 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     }
     let mut unchanged = false;
     let mut written: Vec<(String, PathBuf)> = Vec::new();
+    let key_file = plan::key_file(
+        &key_dir,
+        args.key
+            .as_deref()
+            .or(key_path.as_deref())
+            .unwrap_or(&key_dir),
+    );
+    let existing = match &state {
+        MediaState::Same(e) if source != KeySource::New => Some(e),
+        _ => None,
+    };
+    let record = plan::record(&spec, &built, &stamp, key_file, existing);
     if !args.dry_run {
         if source == KeySource::New
             && let Some(kp) = &key_path
@@ -105,9 +126,14 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
                 plan::write_key(&key, kp, passphrase.as_ref(), args.force)?,
             ));
         }
+        // The record first: a request on the media always has its record.
+        let (record_path, wrote) = station.ensure_record(&record)?;
+        if wrote {
+            written.push(("record".to_owned(), record_path));
+        }
         let mut media = MediaDir::open(&args.media, true)?;
         match state {
-            MediaState::Same(files) if source != KeySource::New => {
+            MediaState::Same(Existing { files, .. }) if source != KeySource::New => {
                 // Already on the media; make sure SHA256SUMS lists it (an interrupted run may
                 // have written the manifest but not the checksums).
                 let listed = files.iter().all(|(n, d)| media.sums.get(n) == Some(d));
@@ -155,6 +181,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         findings: &built.findings,
         unchanged,
         written: &written,
+        record: &record,
+        record_path: &station.record_path(&record.name),
     })
 }
 
@@ -176,6 +204,8 @@ struct Summary<'a> {
     findings: &'a [Finding],
     unchanged: bool,
     written: &'a [(String, PathBuf)],
+    record: &'a RequestRecord,
+    record_path: &'a Path,
 }
 
 fn summarize(s: &Summary<'_>) -> Result<()> {
@@ -211,6 +241,11 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             "manifest": s.manifest_file.display().to_string(),
             "binding": s.binding_file.as_ref().map(|p| p.display().to_string()),
             "checksums": s.args.media.join(sums::FILE_NAME).display().to_string(),
+            "cluster": s.record.cluster.as_ref().map(|c| c.as_str()),
+            "clusterCaSha256": s.record.cluster_ca_sha256,
+            "created": s.record.created,
+            "notAfter": s.record.not_after,
+            "record": s.record_path.display().to_string(),
             "findings": s.findings,
             "written": s.written.iter().map(|(k, p)| json!({"kind": k, "path": p.display().to_string()})).collect::<Vec<_>>(),
         });
@@ -290,6 +325,17 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
     report::say(&format!(
         "  checksums  {}",
         s.args.media.join(sums::FILE_NAME).display()
+    ));
+    if let Some(cluster) = &s.record.cluster {
+        report::say(&format!(
+            "  cluster    {cluster}  (server CA {})",
+            s.record.cluster_ca_sha256.join(", ")
+        ));
+    }
+    report::say(&format!(
+        "  record     {}  (accepted until {})",
+        s.record_path.display(),
+        s.record.not_after
     ));
     report::say(&format!(
         "  public key sha256 {}",
