@@ -26,6 +26,7 @@ pub mod pem;
 pub mod rbac;
 pub mod roster;
 pub mod signer;
+pub mod sshsig;
 pub mod station;
 pub mod sums;
 pub mod time;
