@@ -20,7 +20,8 @@ const MIN_EXAMPLES: usize = 34;
 
 /// The order of a site's day, whatever help an example is printed in: the cluster pinned and
 /// requests written on the isolated machine; on the connected one, created, approved (by someone else, then by
-/// `apply --approve`), shown and fetched; back offline, verified, assembled and renewed.
+/// `apply --approve`), shown and fetched; back offline, verified, assembled and renewed, and
+/// the station's signing key shown and rotated.
 /// `(binary, subcommand, flag the line must contain)`.
 const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr", "cluster", None),
@@ -36,6 +37,7 @@ const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr", "verify", None),
     ("kcsr", "assemble", None),
     ("kcsr", "renew", None),
+    ("kcsr", "station", None),
     ("kcsr", "completions", None),
     ("kcsr", "man", None),
     ("kcsr-submit", "completions", None),

@@ -69,6 +69,12 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
                 continue;
             }
         }
+        // An OpenSSH key fingerprint (the station's signing key): SHA256: + 43 base64.
+        if let Some(len) = ssh_fingerprint_len(&chars[i..]) {
+            out.push_str("SHA256:<fingerprint>");
+            i += len;
+            continue;
+        }
         if chars[i..].starts_with(&['1', '2', '7', '.', '0', '.', '0', '.', '1', ':']) {
             out.push_str("127.0.0.1:<port>");
             i += 10;
@@ -100,6 +106,17 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
         i += 1;
     }
     out
+}
+
+/// The length of `SHA256:` + 43 unpadded base64 characters at the start of `c`, if there.
+fn ssh_fingerprint_len(c: &[char]) -> Option<usize> {
+    let prefix: Vec<char> = "SHA256:".chars().collect();
+    let b64 = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/');
+    (c.starts_with(&prefix)
+        && c.len() >= prefix.len() + 43
+        && c[prefix.len()..prefix.len() + 43].iter().all(b64)
+        && c.get(prefix.len() + 43).is_none_or(|n| !b64(n)))
+    .then_some(prefix.len() + 43)
 }
 
 struct Session {

@@ -54,6 +54,9 @@ pub(crate) enum Command {
     /// Pin the clusters requests are for: server, server CA and signer CAs
     #[command(after_help = CLUSTER_EXAMPLES, subcommand)]
     Cluster(ClusterCommand),
+    /// Show or rotate the station's signing key, which signs SHA256SUMS on the media
+    #[command(after_help = STATION_EXAMPLES, subcommand)]
+    Station(StationCommand),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\"\n\nExit codes: 0 printed, 1 failed (stdout not writable), 2 usage (an unknown shell)."
@@ -358,6 +361,59 @@ pub(crate) struct ClusterRemoveArgs {
     /// The key directory that holds the station
     #[arg(long, value_name = "KEY_DIR")]
     pub(crate) keys: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const STATION_EXAMPLES: &str = "\
+Examples:
+  # The allowed_signers line to add once to the connected machine's allowed_signers file
+  kcsr station show --keys ./keys --principal vault-room-1
+
+  kcsr station show --keys ./keys --json
+
+  # A new key (on schedule, or after a backup of the key directory went missing): the old
+  # line gets valid-before=now; carry both printed lines to the connected machine
+  kcsr station rotate --keys ./keys --principal vault-room-1
+
+kcsr request, batch and renew make the key on first use (KEY_DIR/station/signing-key.pem,
+0600; encrypted when they are given a passphrase). Backups of KEY_DIR copy it: protect them
+like the user keys. Revoke a key by removing its line from allowed_signers.
+Exit codes: 0 shown or rotated, 1 failed (no key yet for show, I/O error), 2 usage.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StationCommand {
+    /// Print the signing key's fingerprint and its allowed_signers line
+    #[command(after_help = STATION_EXAMPLES)]
+    Show(StationShowArgs),
+    /// Make a new signing key; the old one is kept in station/retired.pub
+    #[command(after_help = STATION_EXAMPLES)]
+    Rotate(StationRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StationShowArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The principal of the allowed_signers line (default: this machine's host name)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) principal: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StationRotateArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The principal of the allowed_signers lines (default: this machine's host name)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) principal: Option<String>,
+    /// Encrypt the new key with the passphrase in this file (first line)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }

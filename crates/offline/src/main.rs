@@ -14,6 +14,7 @@ mod paths;
 mod plan;
 mod report;
 mod roster;
+mod signing;
 mod station;
 
 fn main() -> ExitCode {
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         cli::Command::Batch(args) => cmd::batch::run(args),
         cli::Command::Renew(args) => cmd::renew::run(args),
         cli::Command::Cluster(command) => cmd::cluster::run(command),
+        cli::Command::Station(command) => cmd::station::run(command),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

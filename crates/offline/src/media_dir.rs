@@ -6,6 +6,7 @@ use kcsr_core::media::{MAX_MEDIA_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
+use crate::signing::SigningKey;
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 /// The media's control files (decision 0009): the sums, their signature, and what the
@@ -85,18 +86,35 @@ impl MediaDir {
         }
     }
 
-    /// Writes `SHA256SUMS` atomically.
-    pub(crate) fn save_sums(&self) -> Result<PathBuf> {
+    /// Writes `SHA256SUMS`, then its signature by the station's key over exactly those bytes
+    /// (`SHA256SUMS.sig`), each atomically. A run stopped between the two leaves a signature
+    /// that does not verify; the next run writes both again ([`MediaDir::is_signed_by`]).
+    /// Returns both paths.
+    pub(crate) fn save_sums(&self, key: &SigningKey) -> Result<[PathBuf; 2]> {
         let text = self.sums.render();
-        output::write_file(
-            &self.path,
-            sums::FILE_NAME,
-            text.as_bytes(),
-            Mode::Public,
-            Overwrite::Allow,
-        )
-        .map_err(|e| {
-            let path = self.path.join(sums::FILE_NAME);
+        let signature = key.sign(text.as_bytes())?;
+        let sums = self.write(sums::FILE_NAME, text.as_bytes())?;
+        let sig = self.write(SUMS_SIGNATURE_FILE, signature.as_bytes())?;
+        Ok([sums, sig])
+    }
+
+    /// Whether the media's `SHA256SUMS` is the one held here and its signature is `key`'s.
+    pub(crate) fn is_signed_by(&self, key: &SigningKey) -> bool {
+        let read = |name: &str| output::read_limited(&self.path.join(name), MAX_MEDIA_FILE_BYTES);
+        let (Ok(listed), Ok(signature)) = (read(sums::FILE_NAME), read(SUMS_SIGNATURE_FILE)) else {
+            return false;
+        };
+        listed == self.sums.render().as_bytes()
+            && kcsr_core::sshsig::Signature::parse_armored(&signature).is_ok_and(|s| {
+                &s.public_key == key.public()
+                    && s.verify(&listed, kcsr_core::media::SIGNATURE_NAMESPACE)
+                        .is_ok()
+            })
+    }
+
+    fn write(&self, name: &str, content: &[u8]) -> Result<PathBuf> {
+        output::write_file(&self.path, name, content, Mode::Public, Overwrite::Allow).map_err(|e| {
+            let path = self.path.join(name);
             fail::write_failed(
                 &format!("failed to write {}", path.display()),
                 &path,

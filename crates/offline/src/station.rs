@@ -48,6 +48,17 @@ impl Station {
 
     /// Writes one station file: 0600, atomic, fsynced, its directories created 0700.
     pub(crate) fn write(&self, sub: Option<&str>, name: &str, text: &str) -> Result<PathBuf> {
+        self.write_with(sub, name, text.as_bytes(), Overwrite::Allow)
+    }
+
+    /// [`Station::write`], create-new with `Overwrite::Deny` (the signing key).
+    pub(crate) fn write_with(
+        &self,
+        sub: Option<&str>,
+        name: &str,
+        content: &[u8],
+        overwrite: Overwrite,
+    ) -> Result<PathBuf> {
         let dir = match sub {
             Some(s) => self.dir.join(s),
             None => self.dir.clone(),
@@ -63,18 +74,16 @@ impl Station {
                 )
             })?;
         }
-        output::write_file(&dir, name, text.as_bytes(), Mode::Secret, Overwrite::Allow).map_err(
-            |e| {
-                let path = dir.join(name);
-                fail::write_failed(
-                    &format!("failed to write {}", path.display()),
-                    &path,
-                    &e,
-                    "another key directory",
-                    fail::RESUME,
-                )
-            },
-        )
+        output::write_file(&dir, name, content, Mode::Secret, overwrite).map_err(|e| {
+            let path = dir.join(name);
+            fail::write_failed(
+                &format!("failed to write {}", path.display()),
+                &path,
+                &e,
+                "another key directory",
+                fail::RESUME,
+            )
+        })
     }
 
     /// Reads one station file; `None` when it does not exist.

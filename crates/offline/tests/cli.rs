@@ -87,7 +87,7 @@ fn request_writes_key_manifest_and_checksums_that_standard_tools_accept() {
     assert_eq!(mode(&manifest), 0o644);
     assert_eq!(
         media_files(&t.path().join("media")),
-        vec!["SHA256SUMS", "alice.csr.yaml"]
+        vec!["SHA256SUMS", "SHA256SUMS.sig", "alice.csr.yaml"]
     );
     let (ok, out) = sh(&t.path().join("media"), "sha256sum -c SHA256SUMS");
     assert!(ok, "{out}");
@@ -457,7 +457,7 @@ fn existing_keys_from_openssl_are_used_in_place() {
     );
     assert_eq!(
         media_files(&t.path().join("media")),
-        vec!["SHA256SUMS", "bob.csr.yaml"]
+        vec!["SHA256SUMS", "SHA256SUMS.sig", "bob.csr.yaml"]
     );
     let pem = request_pem(&t.path().join("media/bob.csr.yaml"));
     std::fs::write(t.path().join("r.pem"), pem).unwrap();

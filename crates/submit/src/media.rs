@@ -102,8 +102,16 @@ impl Media {
                 Some("the checksum file is damaged; carry the media again"),
             )
         })?;
-        let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
-            .map_err(|e| MediaError::new(format!("cannot list {}: {e}", path.display()), None))?;
+        let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| {
+            // The control files (decision 0009) are never listed in SHA256SUMS.
+            [
+                sums::FILE_NAME,
+                kcsr_core::media::SUMS_SIGNATURE_FILE,
+                kcsr_core::media::RETURNED_SUMS_FILE,
+            ]
+            .contains(&n)
+        })
+        .map_err(|e| MediaError::new(format!("cannot list {}: {e}", path.display()), None))?;
         // A run interrupted between writing `<stem>.crt`/`<stem>.bundle.yaml` and SHA256SUMS
         // leaves results the sums do not list yet: not tampering, and fetch overwrites them.
         let interrupted = |name: &str| {

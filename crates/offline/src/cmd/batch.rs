@@ -27,6 +27,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Stamp};
 use crate::roster::{self, Row};
+use crate::signing::{self, SigningKey};
 use crate::station::Station;
 use crate::{paths, report};
 
@@ -83,12 +84,32 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     precheck(&rows, jobs)?;
     let station = Station::new(&args.keys);
     let now = unix_now();
-    let stamp = Stamp::new(
+    let mut stamp = Stamp::new(
         now,
         args.trip.valid_for,
         station.target(args.trip.cluster.as_ref())?,
         String::new(),
     )?;
+    let existing = passphrase::Source::new(args.passphrase_file.as_deref());
+    // The roster passed: the station's key (made now on first use) will sign the media.
+    let signer = if args.dry_run {
+        None
+    } else {
+        Some(signing::obtain(
+            &station,
+            passphrase.as_ref(),
+            args.passphrase_file.as_deref(),
+            &existing,
+            args.output.quiet,
+        )?)
+    };
+    stamp.station = match &signer {
+        Some(k) => k.fingerprint(),
+        None => signing::public_key(&station)?
+            .map(|p| p.fingerprint())
+            .unwrap_or_default(),
+    };
+    let signer = signer.as_ref();
 
     let mut media = if args.dry_run {
         MediaDir::open_or_empty(&args.media)?
@@ -104,7 +125,6 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     let mut counts = Counts::default();
     let mut failures = Vec::new();
     let mut since_save = 0;
-    let existing = passphrase::Source::new(args.passphrase_file.as_deref());
     let requests = station.requests_dir();
     if !args.dry_run {
         for dir in [&args.keys, &station.dir, &requests] {
@@ -217,7 +237,7 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
                 }
             }
             if stop.is_none() && since_save >= SAVE_EVERY && !args.dry_run {
-                media.save_sums()?;
+                save(&media, signer)?;
                 since_save = 0;
             }
             progress.tick(counts.total(), counts.failed);
@@ -231,16 +251,17 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
         progress.done();
         // Record what did land; if even that fails, the first error is the one to report.
         if counts.written > 0 {
-            let _ = media.save_sums();
+            let _ = save(&media, signer);
         }
         return Err(fail);
     }
     if !args.dry_run
         && (counts.written > 0
             || since_save > 0
-            || !args.media.join(kcsr_core::sums::FILE_NAME).exists())
+            || !args.media.join(kcsr_core::sums::FILE_NAME).exists()
+            || signer.is_some_and(|k| !media.is_signed_by(k)))
     {
-        media.save_sums()?;
+        save(&media, signer)?;
     }
     progress.done();
     failures.sort();
@@ -300,6 +321,14 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
         ))
         .hint("fix what is named and run the same command again: users already done are skipped")
         .refused())
+    }
+}
+
+/// `SHA256SUMS` and its signature (none in a dry run, which never saves).
+fn save(media: &MediaDir, signer: Option<&SigningKey>) -> Result<()> {
+    match signer {
+        Some(key) => media.save_sums(key).map(drop),
+        None => Ok(()),
     }
 }
 

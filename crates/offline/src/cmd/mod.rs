@@ -4,4 +4,5 @@ pub(crate) mod cluster;
 pub(crate) mod inspect;
 pub(crate) mod renew;
 pub(crate) mod request;
+pub(crate) mod station;
 pub(crate) mod verify;

@@ -31,7 +31,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
 use crate::station::{self, Station};
-use crate::{paths, report};
+use crate::{paths, report, signing};
 use kcsr_fs as output;
 
 struct Found {
@@ -45,6 +45,8 @@ struct Run<'a> {
     station: &'a Station,
     /// When the station writes the requests (the real time, also with `--at`).
     written_at: i64,
+    /// The signing key's fingerprint, for the records.
+    station_key: String,
     /// The cluster for records made before any was pinned: resolved on first need.
     fallback: Option<Option<ClusterPin>>,
     passphrase: Option<&'a secrecy::SecretString>,
@@ -73,6 +75,17 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         None
     };
     let existing = passphrase::Source::new(args.passphrase_file.as_deref());
+    let signer = if args.dry_run {
+        None
+    } else {
+        Some(signing::obtain(
+            &station,
+            passphrase.as_ref(),
+            args.passphrase_file.as_deref(),
+            &existing,
+            args.output.quiet,
+        )?)
+    };
     let mut media = if args.dry_run {
         MediaDir::open_or_empty(&args.media)?
     } else {
@@ -82,6 +95,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         args: &args,
         station: &station,
         written_at: unix_now(),
+        station_key: signer.as_ref().map(|k| k.fingerprint()).unwrap_or_default(),
         fallback: None,
         passphrase: passphrase.as_ref(),
         existing: &existing,
@@ -157,8 +171,8 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         }
         report_rows.push(row);
     }
-    if changed {
-        media.save_sums()?;
+    if changed && let Some(key) = &signer {
+        media.save_sums(key)?;
     }
     if args.output.json {
         report::json(
@@ -269,7 +283,12 @@ fn renew_one(
     let args = run.args;
     let spec_from = spec_of(rec)?;
     let pin = cluster_of(run, rec)?;
-    let stamp = Stamp::new(run.written_at, args.trip.valid_for, pin, String::new())?;
+    let stamp = Stamp::new(
+        run.written_at,
+        args.trip.valid_for,
+        pin,
+        run.station_key.clone(),
+    )?;
     let (key, stem, source) = if args.reuse_key {
         let key = reuse_key(&args.keys, rec, run.existing)?;
         (key, rec.stem.clone(), KeySource::Reused)

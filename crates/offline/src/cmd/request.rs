@@ -11,6 +11,7 @@ use kcsr_core::checks::Finding;
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::{KeyFormat, PrivateKey};
+use kcsr_core::media::SUMS_SIGNATURE_FILE;
 use kcsr_core::names::ObjectName;
 use kcsr_core::signer::SignerName;
 use kcsr_core::station::RequestRecord;
@@ -24,7 +25,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
 use crate::station::Station;
-use crate::{paths, report};
+use crate::{paths, report, signing};
 
 pub(crate) fn run(args: RequestArgs) -> Result<()> {
     let spec = Spec {
@@ -73,7 +74,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     };
     let station = Station::new(&key_dir);
     let now = unix_now();
-    let stamp = Stamp::new(
+    let mut stamp = Stamp::new(
         now,
         args.trip.valid_for,
         station.target(args.trip.cluster.as_ref())?,
@@ -105,6 +106,11 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     }
     let mut unchanged = false;
     let mut written: Vec<(String, PathBuf)> = Vec::new();
+    // Without writing: the fingerprint of the key that will sign (none yet in a dry run of a
+    // first use); a real run sets the key's once it is loaded or made.
+    stamp.station = signing::public_key(&station)?
+        .map(|p| p.fingerprint())
+        .unwrap_or_default();
     let key_file = plan::key_file(
         &key_dir,
         args.key
@@ -116,7 +122,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         MediaState::Same(e) if source != KeySource::New => Some(e),
         _ => None,
     };
-    let record = plan::record(&spec, &built, &stamp, key_file, existing);
+    let mut record = plan::record(&spec, &built, &stamp, key_file, existing);
     if !args.dry_run {
         if source == KeySource::New
             && let Some(kp) = &key_path
@@ -126,24 +132,41 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
                 plan::write_key(&key, kp, passphrase.as_ref(), args.force)?,
             ));
         }
-        // The record first: a request on the media always has its record.
+        // Every check passed and the key is safe: the station's key (made now on first use)
+        // will sign the media.
+        let signer = signing::obtain(
+            &station,
+            passphrase.as_ref(),
+            args.passphrase_file.as_deref(),
+            &passphrases,
+            args.output.quiet,
+        )?;
+        record.station = signer.fingerprint();
+        // The record before the media: a request on the media always has its record.
         let (record_path, wrote) = station.ensure_record(&record)?;
         if wrote {
             written.push(("record".to_owned(), record_path));
         }
         let mut media = MediaDir::open(&args.media, true)?;
+        let save = |media: &MediaDir, written: &mut Vec<(String, PathBuf)>| -> Result<()> {
+            let [sums, sig] = media.save_sums(&signer)?;
+            written.push(("checksums".to_owned(), sums));
+            written.push(("signature".to_owned(), sig));
+            Ok(())
+        };
         match state {
             MediaState::Same(Existing { files, .. }) if source != KeySource::New => {
-                // Already on the media; make sure SHA256SUMS lists it (an interrupted run may
-                // have written the manifest but not the checksums).
+                // Already on the media; make sure SHA256SUMS lists it and the station's
+                // signature covers it (an interrupted run may have written the manifest but
+                // not the checksums, or the checksums but not the signature).
                 let listed = files.iter().all(|(n, d)| media.sums.get(n) == Some(d));
-                if listed {
+                if listed && media.is_signed_by(&signer) {
                     unchanged = true;
                 } else {
                     for (n, digest) in files {
                         media.sums.insert_digest(&n, digest);
                     }
-                    written.push(("checksums".to_owned(), media.save_sums()?));
+                    save(&media, &mut written)?;
                 }
             }
             _ => {
@@ -155,7 +178,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
                     };
                     written.push((kind.to_owned(), p));
                 }
-                written.push(("checksums".to_owned(), media.save_sums()?));
+                save(&media, &mut written)?;
             }
         }
     }
@@ -241,6 +264,8 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             "manifest": s.manifest_file.display().to_string(),
             "binding": s.binding_file.as_ref().map(|p| p.display().to_string()),
             "checksums": s.args.media.join(sums::FILE_NAME).display().to_string(),
+            "signature": s.args.media.join(SUMS_SIGNATURE_FILE).display().to_string(),
+            "station": s.record.station,
             "cluster": s.record.cluster.as_ref().map(|c| c.as_str()),
             "clusterCaSha256": s.record.cluster_ca_sha256,
             "created": s.record.created,
@@ -326,6 +351,13 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
         "  checksums  {}",
         s.args.media.join(sums::FILE_NAME).display()
     ));
+    if status != "dry-run" {
+        report::say(&format!(
+            "  signature  {}  (station key {})",
+            s.args.media.join(SUMS_SIGNATURE_FILE).display(),
+            s.record.station
+        ));
+    }
     if let Some(cluster) = &s.record.cluster {
         report::say(&format!(
             "  cluster    {cluster}  (server CA {})",

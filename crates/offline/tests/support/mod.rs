@@ -108,9 +108,11 @@ pub fn kcsr_ok(dir: &Path, args: &[&str]) {
     );
 }
 
-/// Nothing half-written: keys parse, manifests parse, `SHA256SUMS` parses and every entry
-/// matches its file.
+/// Nothing half-written: keys parse, manifests parse, the station's files parse, every
+/// request on the media has the station's record (same name and key), `SHA256SUMS` parses
+/// and every entry matches its file.
 pub fn assert_consistent(keys: &Path, media: &Path) {
+    assert_station_consistent(&keys.join("station"));
     for dir in [keys, media] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
@@ -121,7 +123,27 @@ pub fn assert_consistent(keys: &Path, media: &Path) {
             if name.starts_with(".kcsr-") {
                 continue; // an interrupted temp file: never listed, never trusted
             }
+            if e.file_type().unwrap().is_dir() {
+                continue; // the station, checked above
+            }
             let data = std::fs::read(e.path()).unwrap();
+            if name.ends_with(".csr.yaml") {
+                let docs = kcsr_core::manifest::parse_documents(&data)
+                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+                if let [kcsr_core::manifest::Document::Csr(m)] = docs.as_slice() {
+                    let record = keys
+                        .join("station/requests")
+                        .join(format!("{}.json", m.metadata.name));
+                    let record = std::fs::read(&record)
+                        .unwrap_or_else(|e| panic!("{name} on the media without its record: {e}"));
+                    let record = kcsr_core::station::RequestRecord::parse(&record).unwrap();
+                    assert_eq!(
+                        record.public_key_sha256,
+                        m.decode_request().unwrap().public_key.fingerprint,
+                        "{name}: the record is for another key"
+                    );
+                }
+            }
             if name.ends_with(".key.pem") {
                 kcsr_core::key::PrivateKey::from_bytes(&data, None)
                     .unwrap_or_else(|err| panic!("{name}: {err}"));
@@ -145,9 +167,54 @@ pub fn assert_consistent(keys: &Path, media: &Path) {
     }
 }
 
+/// The station's files parse: records, pins, the signing key and its public line.
+fn assert_station_consistent(station: &Path) {
+    for (sub, check) in [
+        (
+            "requests",
+            (|d: &[u8]| {
+                kcsr_core::station::RequestRecord::parse(d)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }) as fn(&[u8]) -> Result<(), String>,
+        ),
+        ("clusters", |d: &[u8]| {
+            kcsr_core::station::ClusterPin::parse(d)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }),
+    ] {
+        let Ok(entries) = std::fs::read_dir(station.join(sub)) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if name.starts_with(".kcsr-") {
+                continue;
+            }
+            check(&std::fs::read(e.path()).unwrap()).unwrap_or_else(|err| panic!("{name}: {err}"));
+        }
+    }
+    if let Ok(key) = std::fs::read(station.join("signing-key.pem")) {
+        let key = kcsr_core::key::PrivateKey::from_bytes(&key, None).unwrap();
+        if let Ok(line) = std::fs::read_to_string(station.join("signing-key.pub")) {
+            assert_eq!(
+                kcsr_core::sshsig::PublicKey::from_openssh(line.trim()).unwrap(),
+                kcsr_core::sshsig::ed25519_public_key(&key).unwrap(),
+                "signing-key.pub is not signing-key.pem's"
+            );
+        }
+    }
+}
+
+/// The object names of the requests on the media (none when it does not exist).
 pub fn object_names(media: &Path) -> Vec<String> {
     let mut names = Vec::new();
-    for e in std::fs::read_dir(media).unwrap() {
+    let Ok(entries) = std::fs::read_dir(media) else {
+        return names;
+    };
+    for e in entries {
         let e = e.unwrap();
         if e.file_name().to_string_lossy().ends_with(".csr.yaml") {
             let docs =
