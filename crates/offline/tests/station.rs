@@ -852,6 +852,10 @@ fn renew_with_the_same_key_finds_it_by_the_record_even_when_renamed() {
     );
     // The key moved within the key directory: the record's keyFile no longer holds it.
     std::fs::rename(d.join("keys/dana.key.pem"), d.join("keys/dana-old.key.pem")).unwrap();
+    // The scan for it reads only regular *.key.pem files at the top: never the station's
+    // files, not through a link into it, never blocking on a FIFO.
+    std::os::unix::fs::symlink("station/signing-key.pem", d.join("keys/aaa.key.pem")).unwrap();
+    sh(d, "mkfifo keys/aab.key.pem");
     ok(
         d,
         &[

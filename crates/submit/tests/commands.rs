@@ -597,7 +597,8 @@ fn dry_run_creates_and_writes_nothing() {
     assert_eq!(run.json()[0]["binding"], "dry-run");
     assert!(server.csrs().is_empty());
     assert_eq!(std::fs::read(m.file("SHA256SUMS")).unwrap(), sums);
-    assert_eq!(std::fs::read_dir(&m.media).unwrap().count(), 3);
+    // The manifest, the binding, SHA256SUMS and its signature.
+    assert_eq!(std::fs::read_dir(&m.media).unwrap().count(), 4);
 }
 
 #[test]
