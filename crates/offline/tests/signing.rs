@@ -475,3 +475,54 @@ fn rotate_makes_a_new_key_and_gives_the_old_line_an_end() {
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
     assert!(r.stdout.lines().nth(1).unwrap().contains("valid-before="));
 }
+
+#[test]
+fn the_public_line_is_checked_against_the_key_and_restored_when_missing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    ok(
+        d,
+        &[
+            "request", "--user", "ivy", "--keys", "keys", "--media", "media",
+        ],
+    );
+    let line = std::fs::read_to_string(d.join("keys/station/signing-key.pub")).unwrap();
+    // Lost: `show` says how it comes back, and the next run writes it again.
+    std::fs::remove_file(d.join("keys/station/signing-key.pub")).unwrap();
+    kcsr(d, &["station", "show", "--keys", "keys"]).refused("signing-key.pub", "missing");
+    ok(
+        d,
+        &[
+            "request", "--user", "jo", "--keys", "keys", "--media", "media",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("keys/station/signing-key.pub")).unwrap(),
+        line
+    );
+    // Replaced by another key's line (the connected side would be told to trust that one):
+    // refused before anything is signed.
+    let other = tempfile::tempdir().unwrap();
+    ok(
+        other.path(),
+        &[
+            "request", "--user", "x", "--keys", "keys", "--media", "media",
+        ],
+    );
+    std::fs::copy(
+        other.path().join("keys/station/signing-key.pub"),
+        d.join("keys/station/signing-key.pub"),
+    )
+    .unwrap();
+    let sums = std::fs::read(d.join("media/SHA256SUMS")).unwrap();
+    let r = kcsr(
+        d,
+        &[
+            "request", "--user", "kim", "--keys", "keys", "--media", "media",
+        ],
+    );
+    r.refused("signing-key.pub", "does not match");
+    assert_eq!(r.code, 3);
+    assert_eq!(std::fs::read(d.join("media/SHA256SUMS")).unwrap(), sums);
+    assert!(!d.join("media/kim.csr.yaml").exists());
+}

@@ -23,7 +23,18 @@ pub(crate) fn run(command: StationCommand) -> Result<()> {
 fn show(args: &StationShowArgs) -> Result<()> {
     let station = Station::new(&args.keys);
     let principal = signing::principal(args.principal.as_deref())?;
-    let public = signing::public_key(&station)?.ok_or_else(|| {
+    let public = signing::public_key(&station)?;
+    if public.is_none() && std::fs::symlink_metadata(signing::key_path(&station)).is_ok() {
+        return Err(Fail::new(format!(
+            "the station's public line {} is missing",
+            station.dir.join(crate::station::SIGNING_PUB_FILE).display()
+        ))
+        .hint(format!(
+            "the next kcsr request, batch or renew with --keys {} writes it again from the key",
+            args.keys.display()
+        )));
+    }
+    let public = public.ok_or_else(|| {
         Fail::new(format!(
             "the station in {} has no signing key yet",
             args.keys.display()
