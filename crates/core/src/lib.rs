@@ -26,6 +26,8 @@ pub mod pem;
 pub mod rbac;
 pub mod roster;
 pub mod signer;
+pub mod sshsig;
+pub mod station;
 pub mod sums;
 pub mod time;
 pub mod usage;
