@@ -22,6 +22,7 @@ use crate::ops::{self, Approval, ApprovalText, ClusterInfo, Created, Problem, Pr
 use crate::progress::{Progress, Style};
 use crate::review::Review;
 use crate::sanitize::one_line;
+use crate::signers::{self, MediaSigner, Trust};
 use crate::{station, whoami};
 
 /// A whole-command failure with its exit code (per-request failures are reported instead).
@@ -87,6 +88,8 @@ pub struct ApplyOptions {
     pub json: bool,
     /// No progress on stderr.
     pub quiet: bool,
+    /// `--allowed-signers`.
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Options of `approve`.
@@ -94,6 +97,10 @@ pub struct ApplyOptions {
 pub struct ApproveOptions {
     /// Do not ask.
     pub yes: bool,
+    /// Approve objects named on the command line although signers are configured.
+    pub unsigned: bool,
+    /// `--allowed-signers`.
+    pub allowed_signers: Option<PathBuf>,
     /// Reason.
     pub reason: Option<String>,
     /// Message.
@@ -139,6 +146,9 @@ pub struct RequestReport {
     /// What the review warned about (special groups and users, cluster-admin, User bindings).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The station key that signed the media.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_signer: Option<MediaSigner>,
     /// Why it did not complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
@@ -168,6 +178,7 @@ impl Slot {
                 files: Vec::new(),
                 checks: Vec::new(),
                 warnings: Vec::new(),
+                media_signer: None,
                 problem: None,
             },
             req: Some(req.clone()),
@@ -191,6 +202,7 @@ impl Slot {
                 files: Vec::new(),
                 checks: Vec::new(),
                 warnings: Vec::new(),
+                media_signer: None,
                 problem: None,
             },
         }
@@ -234,7 +246,7 @@ impl Slot {
             req: self.req.as_ref(),
             obj,
             binding: self.binding(),
-            signer: None,
+            signer: self.report.media_signer.as_ref(),
             now,
         };
         let text = review.text();
@@ -267,7 +279,15 @@ fn par_for_each<T: Send>(items: &mut [T], n: usize, f: impl Fn(&mut T) + Sync) {
 }
 
 fn open_media(dir: &Path) -> anyhow::Result<Media> {
-    let media = Media::open(dir).map_err(|e| -> anyhow::Error {
+    open_media_verified(dir, |_| Ok(())).map(|(m, ())| m)
+}
+
+/// [`Media::open_verified`]; refusals exit 3, and a media without requests is an error.
+fn open_media_verified<T>(
+    dir: &Path,
+    verify: impl FnOnce(&crate::media::Signed<'_>) -> Result<T, MediaError>,
+) -> anyhow::Result<(Media, T)> {
+    let (media, verified) = Media::open_verified(dir, verify).map_err(|e| -> anyhow::Error {
         if e.refused {
             let MediaError { message, hint, .. } = e;
             Fatal {
@@ -288,7 +308,39 @@ fn open_media(dir: &Path) -> anyhow::Result<Media> {
         )
         .into());
     }
-    Ok(media)
+    Ok((media, verified))
+}
+
+/// The trusted station keys; a configured source that cannot be used is an error (exit 1).
+fn load_trust(flag: Option<&Path>) -> anyhow::Result<Trust> {
+    Trust::load(flag).map_err(|e| Fatal::new(1, e.message, Some(&e.hint)).into())
+}
+
+/// Opens the media and checks its signature before anything is sent: refused (exit 3)
+/// unless signed by a trusted station key when any is configured; with none configured, the
+/// operator is warned that the media is unauthenticated.
+fn open_signed(dir: &Path, trust: &Trust) -> anyhow::Result<(Media, Option<MediaSigner>)> {
+    open_media_verified(dir, |signed| {
+        let signer = signers::verify(signed, trust, ops::now_unix())?;
+        Ok(if trust.is_configured() {
+            signer
+        } else {
+            signers::warn_unauthenticated(signed, trust, signer)
+        })
+    })
+}
+
+/// Slots for the media's requests, each carrying who signed the media.
+fn media_slots(media: &Media, signer: Option<&MediaSigner>) -> Vec<Slot> {
+    media
+        .requests
+        .iter()
+        .map(|r| {
+            let mut slot = Slot::from_request(r);
+            slot.report.media_signer = signer.cloned();
+            slot
+        })
+        .collect()
 }
 
 /// Refuses (exit 3, before anything is sent) requests past their `kcsr.dev/not-after`.
@@ -577,6 +629,7 @@ fn deliver(
             &pem_text,
             cluster,
             client_ca.map(|c| c.pem.as_str()),
+            slot.report.media_signer.as_ref(),
         );
         let yaml = bundle
             .to_yaml()
@@ -818,12 +871,13 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
 /// `kcsr-submit apply`.
 pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
     let style = Style::detect(opts.quiet);
-    let media = open_media(dir)?;
+    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let (media, signer) = open_signed(dir, &trust)?;
     if opts.approve && !opts.dry_run {
         check_confirmable(opts.yes)?;
     }
     let client_ca = load_client_ca(opts.client_ca.as_deref())?;
-    let mut slots: Vec<Slot> = media.requests.iter().map(Slot::from_request).collect();
+    let mut slots = media_slots(&media, signer.as_ref());
     if !opts.dry_run {
         for slot in &mut slots {
             check_on_media(slot, &media, client_ca.as_ref());
@@ -900,18 +954,30 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
     report(&slots, opts.json, Some(dir))
 }
 
+/// Options of `fetch`.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Wait this long for certificates not issued yet.
+    pub wait: Option<Duration>,
+    /// The client CA to chain issued certificates to.
+    pub client_ca: Option<PathBuf>,
+    /// JSON on stdout.
+    pub json: bool,
+    /// No progress on stderr.
+    pub quiet: bool,
+    /// `--allowed-signers`.
+    pub allowed_signers: Option<PathBuf>,
+}
+
 /// `kcsr-submit fetch`.
-pub fn fetch(
-    dir: &Path,
-    wait: Option<Duration>,
-    client_ca: Option<&Path>,
-    json: bool,
-    quiet: bool,
-    connect: Connect<'_>,
-) -> anyhow::Result<u8> {
-    let media = open_media(dir)?;
-    let client_ca = load_client_ca(client_ca)?;
-    let mut slots: Vec<Slot> = media.requests.iter().map(Slot::from_request).collect();
+pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+    let FetchOptions {
+        wait, json, quiet, ..
+    } = *opts;
+    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let (media, signer) = open_signed(dir, &trust)?;
+    let client_ca = load_client_ca(opts.client_ca.as_deref())?;
+    let mut slots = media_slots(&media, signer.as_ref());
     for slot in &mut slots {
         check_on_media(slot, &media, client_ca.as_ref());
     }
@@ -933,17 +999,25 @@ pub fn fetch(
     report(&slots, json, None)
 }
 
-/// MEDIA_DIR or object names.
+/// MEDIA_DIR (with who signed it) or object names.
 enum Targets {
-    Media(Box<Media>),
+    Media(Box<Media>, Option<MediaSigner>),
     Names(Vec<String>),
 }
 
-fn targets(args: &[String]) -> anyhow::Result<Targets> {
+/// The targets; `trust`: check the media's signature (approve), or `None` (status reads only).
+fn targets(args: &[String], trust: Option<&Trust>) -> anyhow::Result<Targets> {
     if let [one] = args
         && Path::new(one).is_dir()
     {
-        return Ok(Targets::Media(Box::new(open_media(Path::new(one))?)));
+        let dir = Path::new(one);
+        return Ok(match trust {
+            Some(trust) => {
+                let (media, signer) = open_signed(dir, trust)?;
+                Targets::Media(Box::new(media), signer)
+            }
+            None => Targets::Media(Box::new(open_media(dir)?), None),
+        });
     }
     for name in args {
         if name.parse::<kcsr_core::names::ObjectName>().is_err() {
@@ -960,7 +1034,7 @@ fn targets(args: &[String]) -> anyhow::Result<Targets> {
 
 fn slots_for(targets: &Targets) -> Vec<Slot> {
     match targets {
-        Targets::Media(m) => m.requests.iter().map(Slot::from_request).collect(),
+        Targets::Media(m, signer) => media_slots(m, signer.as_ref()),
         Targets::Names(names) => names.iter().map(|n| Slot::from_name(n)).collect(),
     }
 }
@@ -999,13 +1073,33 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
 
 /// `kcsr-submit approve`.
 pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args)?;
-    if let Targets::Media(media) = &targets {
-        check_fresh(&media.requests)?;
+    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let targets = targets(args, Some(&trust))?;
+    match &targets {
+        Targets::Media(media, _) => {
+            if opts.unsigned {
+                return Err(Fatal::new(
+                    2,
+                    "--unsigned is for approving objects by name; media is always checked against its signature",
+                    Some("drop --unsigned to approve the media's requests"),
+                )
+                .into());
+            }
+            check_fresh(&media.requests)?;
+        }
+        Targets::Names(_) if trust.is_configured() && !opts.unsigned => {
+            return Err(Fatal::new(
+                2,
+                "approving by name approves objects no station signature covers, and allowed signers are configured",
+                Some("approve the media instead (kcsr-submit approve MEDIA_DIR: a copy of the request files, SHA256SUMS and SHA256SUMS.sig is enough), or pass --unsigned to approve these names after your own review"),
+            )
+            .into());
+        }
+        Targets::Names(_) => {}
     }
     check_confirmable(opts.yes)?;
     let session = connect()?;
-    if let Targets::Media(media) = &targets {
+    if let Targets::Media(media, _) = &targets {
         check_cluster(&media.requests, &session)?;
     }
     let mut slots = slots_for(&targets);
@@ -1139,7 +1233,7 @@ pub fn human_duration(secs: i64) -> String {
 
 /// `kcsr-submit status`.
 pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args)?;
+    let targets = targets(args, None)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
     get_all(&mut slots, &session.client, false);

@@ -17,6 +17,7 @@ pub mod retry;
 pub mod review;
 pub mod sanitize;
 pub mod secret;
+pub mod signers;
 pub mod station;
 pub mod status;
 pub mod tls;

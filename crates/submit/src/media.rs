@@ -76,6 +76,28 @@ impl MediaRequest {
     }
 }
 
+/// What the station signed, as read from the media: handed to the signature check first.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// The media directory.
+    pub dir: &'a Path,
+    /// The bytes of `SHA256SUMS`.
+    pub sums: &'a [u8],
+    /// The bytes of `SHA256SUMS.sig`, if there is one.
+    pub signature: Option<&'a [u8]>,
+}
+
+impl MediaError {
+    /// A refusal (exit 3).
+    pub fn refusal(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: Some(hint.into()),
+            refused: true,
+        }
+    }
+}
+
 /// A verified media directory.
 #[derive(Debug)]
 pub struct Media {
@@ -101,6 +123,16 @@ impl Media {
     /// parse, its CSR verify, and pass the same checks the offline side ran. Any problem is
     /// named and nothing is returned.
     pub fn open(path: &Path) -> Result<Self, MediaError> {
+        Self::open_verified(path, |_| Ok(())).map(|(media, ())| media)
+    }
+
+    /// [`Media::open`], calling `verify` on `SHA256SUMS` and its signature as read, before
+    /// anything else on the media is looked at: when the signature is wrong, that is what to
+    /// say, not whatever the changed files hold.
+    pub fn open_verified<T>(
+        path: &Path,
+        verify: impl FnOnce(&Signed<'_>) -> Result<T, MediaError>,
+    ) -> Result<(Self, T), MediaError> {
         if !path.is_dir() {
             return Err(MediaError::new(
                 format!("media directory {} does not exist", path.display()),
@@ -129,6 +161,11 @@ impl Media {
                 .and_then(|e| e.data.clone())
         };
         let signature = control(SUMS_SIGNATURE_FILE);
+        let verified = verify(&Signed {
+            dir: path,
+            sums: &sums_data,
+            signature: signature.as_deref(),
+        })?;
         let returned = match control(RETURNED_SUMS_FILE) {
             None => Sums::default(),
             Some(data) => Sums::parse(&data).map_err(|e| {
@@ -225,15 +262,18 @@ impl Media {
             .filter(|e| returned.get(&e.name).is_some())
             .filter_map(|e| e.data.map(|d| (e.name, d)))
             .collect();
-        Ok(Self {
-            path: path.to_owned(),
-            sums,
-            sums_data,
-            signature,
-            returned,
-            results,
-            requests,
-        })
+        Ok((
+            Self {
+                path: path.to_owned(),
+                sums,
+                sums_data,
+                signature,
+                returned,
+                results,
+                requests,
+            },
+            verified,
+        ))
     }
 
     /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the

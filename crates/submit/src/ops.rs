@@ -829,6 +829,7 @@ pub fn bundle(
     cert_pem: &str,
     cluster: &ClusterInfo,
     client_ca_pem: Option<&str>,
+    signer: Option<&crate::signers::MediaSigner>,
 ) -> Bundle {
     let approved = obj.condition("Approved");
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
@@ -855,6 +856,7 @@ pub fn bundle(
         audit: Audit {
             public_key_sha256: req.csr.public_key.fingerprint.clone(),
             manifest_sha256: Some(req.manifest_sha256.clone()),
+            media_signer: signer.map(crate::signers::MediaSigner::to_audit),
             serial: leaf.serial.clone(),
             not_before: format_rfc3339(leaf.not_before),
             not_after: format_rfc3339(leaf.not_after),

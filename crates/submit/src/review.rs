@@ -9,6 +9,7 @@ use crate::binding::{self, PlannedBinding};
 use crate::media::MediaRequest;
 use crate::objects::CsrObject;
 use crate::sanitize::one_line;
+use crate::signers::MediaSigner;
 
 /// What one request's review is made of.
 pub struct Review<'a> {
@@ -20,8 +21,8 @@ pub struct Review<'a> {
     pub obj: &'a CsrObject,
     /// The binding created after the approval.
     pub binding: Option<&'a PlannedBinding>,
-    /// Who signed the media, when known: `principal (SHA256:…)`.
-    pub signer: Option<&'a str>,
+    /// Who signed the media, when known.
+    pub signer: Option<&'a MediaSigner>,
     /// Now, Unix seconds.
     pub now: i64,
 }
@@ -115,8 +116,14 @@ impl Review<'_> {
                 line("cluster", &req.notes.cluster_label());
             }
         }
-        if let Some(signer) = self.signer {
-            line("signed by", &one_line(signer));
+        if self.req.is_some() {
+            line(
+                "signed by",
+                &self.signer.map_or_else(
+                    || "nobody (the media is not signed: unauthenticated)".to_owned(),
+                    MediaSigner::label,
+                ),
+            );
         }
         if let Some(b) = self.binding {
             line("binding", &b.describe());
