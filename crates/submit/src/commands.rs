@@ -177,7 +177,7 @@ impl Slot {
                 state: "pending".into(),
                 files: Vec::new(),
                 checks: Vec::new(),
-                warnings: Vec::new(),
+                warnings: crate::review::request_warnings(req),
                 media_signer: None,
                 problem: None,
             },

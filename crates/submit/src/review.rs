@@ -11,6 +11,16 @@ use crate::objects::CsrObject;
 use crate::sanitize::one_line;
 use crate::signers::MediaSigner;
 
+/// The warnings about a media request: its identity and its binding.
+pub fn request_warnings(req: &MediaRequest) -> Vec<String> {
+    let mut out =
+        binding::identity_warnings(req.csr.subject.user(), &req.csr.subject.organizations);
+    if let Some(b) = &req.binding {
+        out.extend(b.warnings());
+    }
+    out
+}
+
 /// What one request's review is made of.
 pub struct Review<'a> {
     /// `name (stem)`.
@@ -37,14 +47,13 @@ impl Review<'_> {
 
     /// The warnings of the review, also reported in `--json`.
     pub fn warnings(&self) -> Vec<String> {
-        let mut out = match self.csr() {
+        if let Some(req) = self.req {
+            return request_warnings(req);
+        }
+        match self.obj.decode_request() {
             Ok(csr) => binding::identity_warnings(csr.subject.user(), &csr.subject.organizations),
             Err(_) => Vec::new(),
-        };
-        if let Some(b) = self.binding {
-            out.extend(b.warnings());
         }
-        out
     }
 
     /// The text, one `key: value` per line, then the warnings.
