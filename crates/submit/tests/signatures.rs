@@ -474,3 +474,54 @@ fn approving_by_name_with_signers_configured_needs_unsigned() {
     .expect(0);
     assert!(gap::has_condition(&server.csr(&name).unwrap(), "Approved"));
 }
+
+#[test]
+fn on_a_terminal_the_station_key_can_be_trusted_once_and_then_unsigned_media_is_refused() {
+    use std::io::Write as _;
+    let server = server(Config::default());
+    let admin = server.admin_kubeconfig();
+    let keys = tempfile::tempdir().unwrap();
+    let station = SshKey::new(keys.path(), "station");
+    let m = signed_media(&station);
+    let cmd = format!(
+        "{} --kubeconfig {} apply {}",
+        env!("CARGO_BIN_EXE_kcsr-submit"),
+        admin.display(),
+        m.path()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("KUBECONFIG")
+        .env_remove("KCSR_ALLOWED_SIGNERS")
+        .env("XDG_CONFIG_HOME", server.dir().join("xdg-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let run = finish(child, "apply on a terminal");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("Trust {} from now on?", station.fingerprint()))
+            && run.stdout.contains("added to "),
+        "{}",
+        run.stdout
+    );
+    let added = std::fs::read_to_string(default_file(&server)).unwrap();
+    assert!(
+        added.starts_with("kcsr-station namespaces=\"kcsr-media\" ssh-ed25519 ")
+            && added.contains(station.public().split_whitespace().nth(1).unwrap()),
+        "{added}"
+    );
+    assert_eq!(server.csrs().len(), 1);
+    // From now on the key is trusted, and media without its signature is refused.
+    let run = submit(&admin, &["apply", m.path(), "--json"]).expect(0);
+    assert_eq!(run.json()[0]["mediaSigner"]["principal"], "kcsr-station");
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let u = Media::new();
+    u.request("bob", &[]);
+    submit(&admin, &["apply", u.path()]).expect(3);
+    assert_eq!(server.csrs().len(), 1);
+}
