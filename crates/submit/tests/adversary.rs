@@ -352,7 +352,7 @@ fn approve_with_a_move_after_the_review(
     meanwhile: impl FnOnce(),
 ) -> Run {
     server.faults().only_method(Some("PUT"));
-    server.faults().stall_next(1, Duration::from_secs(6));
+    server.faults().stall_next(1, Duration::from_secs(8));
     let mut child = submit_cmd(&server.admin_kubeconfig(), &["approve", m.path(), "--yes"])
         .spawn()
         .unwrap();
@@ -439,11 +439,21 @@ fn an_object_changed_only_in_its_status_is_still_approved_after_the_conflict() {
     let name = m.object_name(&m.stems()[0]);
     submit(&admin, &["apply", m.path()]).expect(0);
     // A label added between review and approval: a new resourceVersion, the same request.
+    // The label's PUT waits until the approval's PUT (sent right after the review) is held
+    // by the server, so that the approval meets a conflict; should it come first after all,
+    // it is the one held back and retried, and the approval simply goes through.
     let run = approve_with_a_move_after_the_review(&server, &m, || {
+        std::thread::sleep(Duration::from_secs(2));
         let client = admin_client(&server);
-        let mut obj: Value = client.get_json(&format!("{CSRS}/{name}")).unwrap();
-        obj["metadata"]["labels"]["team"] = json!("a");
-        let _: Value = client.put_json(&format!("{CSRS}/{name}"), &obj).unwrap();
+        loop {
+            let mut obj: Value = client.get_json(&format!("{CSRS}/{name}")).unwrap();
+            obj["metadata"]["labels"]["team"] = json!("a");
+            match client.put_json::<_, Value>(&format!("{CSRS}/{name}"), &obj) {
+                Ok(_) => break,
+                Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
     })
     .expect(0);
     assert!(run.stdout.contains(" approved"), "{}", run.stdout);
