@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::csr::{self, KUBE_APISERVER_CLIENT, Opts, Sub, s};
 use crate::discovery;
 use crate::http::{Request, Response};
+use crate::list;
 use crate::proto;
 use crate::rbac::{Attrs, authorize, authorized_for_signer};
 use crate::schema::{self, Sch};
@@ -352,6 +353,10 @@ enum LabelOp {
 }
 
 impl Selector {
+    /// No field or label selector (etcd's `Predicate.Empty()`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.labels.is_empty()
+    }
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.fields.iter().all(|(k, eq, v)| {
             let actual = match k.as_str() {
@@ -491,19 +496,12 @@ fn commit(
     res: &Res,
     ns: &str,
     name: &str,
-    mut obj: Value,
+    obj: Value,
     etype: &'static str,
 ) -> Value {
-    let rv = st.next_rv();
-    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-    if etype == "DELETED" {
-        st.objects.remove(&key(res, ns, name));
-    } else {
-        st.objects.insert(key(res, ns, name), obj.clone());
-    }
-    st.record(res.resource, etype, obj.clone());
+    let stored = st.write(key(res, ns, name), obj, etype);
     sh.changed.notify_all();
-    obj
+    stored
 }
 
 fn delete_status(res: &Res, name: &str, uid: &str) -> Value {
@@ -646,26 +644,35 @@ fn list_item(obj: &Value) -> Value {
 
 fn csr_list(sh: &Shared, req: &Request, api_version: &str) -> R<Response> {
     let sel = selector(req, &["metadata.name", "spec.signerName"])?;
-    let st = sh.store();
-    let objs: Vec<Value> = st
-        .objects
-        .iter()
-        .filter(|((r, _, _), v)| *r == CSR.resource && sel.matches(v))
-        .map(|(_, v)| v.clone())
-        .collect();
-    let rv = st.rv.to_string();
-    drop(st);
+    let page = list::page(sh, req, CSR.resource, "", &sel)?;
+    Ok(list_response(sh, req, &CSR, api_version, &page))
+}
+
+/// A `<Kind>List`, or a Table for kubectl, with the page's ListMeta.
+fn list_response(
+    sh: &Shared,
+    req: &Request,
+    res: &Res,
+    api_version: &str,
+    page: &list::Page,
+) -> Response {
+    let meta = page.list_meta();
     if discovery::wants_table(req.header("accept")) {
-        return Ok(ok(
-            200,
-            &discovery::table(CSR.resource, &objs, &rv, sh.clock.now(), true),
-        ));
+        let mut t = discovery::table(
+            res.resource,
+            &page.items,
+            &page.rv.to_string(),
+            sh.clock.now(),
+            true,
+        );
+        t["metadata"] = meta;
+        return ok(200, &t);
     }
-    let items: Vec<Value> = objs.iter().map(list_item).collect();
-    Ok(ok(
+    let items: Vec<Value> = page.items.iter().map(list_item).collect();
+    ok(
         200,
-        &json!({"kind":"CertificateSigningRequestList","apiVersion":api_version,"metadata":{"resourceVersion":rv},"items":items}),
-    ))
+        &json!({"kind":format!("{}List", res.kind),"apiVersion":api_version,"metadata":meta,"items":items}),
+    )
 }
 
 fn api_versions_for(ver: &str) -> Vec<String> {
@@ -732,13 +739,8 @@ fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Respo
         }
     }
     obj["status"] = json!({});
-    let (errs, parsed) = csr::validate_create(
-        &obj,
-        Opts {
-            allow_legacy_signer: ver == "v1beta1",
-            ..Opts::default()
-        },
-    );
+    let (errs, parsed) =
+        csr::validate_create(&obj, Opts::for_request(ver == "v1beta1", &obj, None));
     if !errs.is_empty() {
         return Err(ApiError::invalid(&CSR, &name, &errs));
     }
@@ -872,26 +874,37 @@ fn csr_update(
         .csr(name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&CSR, name))?;
+    // A uid in a PUT body is a precondition (`rest/update.go: defaultUpdatedObjectInfo.
+    // Preconditions`), checked by storage before anything else (`etcd3/store.go:
+    // GuaranteedUpdate`); a PATCH has none (its object is built from the stored one).
+    let body_uid = s(&body, "/metadata/uid");
+    let old_uid = s(&old, "/metadata/uid");
+    if !patching && !body_uid.is_empty() && body_uid != old_uid {
+        return Err(ApiError::uid_precondition(
+            &CSR, "", name, body_uid, old_uid,
+        ));
+    }
     let body_rv = s(&body, "/metadata/resourceVersion");
     if !body_rv.is_empty() && body_rv != s(&old, "/metadata/resourceVersion") {
         return Err(ApiError::conflict(&CSR, name));
     }
     let new = csr::prepare_update(&old, &body, sub, &sh.now_rfc3339());
-    let old_usages = csr::strings(&old, "/spec/usages");
-    let relax = Opts {
-        allow_legacy_signer: s(&old, "/spec/signerName") == csr::LEGACY_UNKNOWN,
-        allow_unknown_usages: old_usages
-            .iter()
-            .any(|u| !csr::VALID_USAGES.contains(&u.as_str())),
-        allow_duplicate_usages: {
-            let mut u = old_usages.clone();
-            u.sort();
-            u.dedup();
-            u.len() != old_usages.len()
-        },
+    // `rest/update.go: BeforeUpdate`: the common metadata rules (a changed uid is
+    // `field is immutable`) first, then the strategy's, which end with the same metadata
+    // rules again (`ValidateObjectMetaUpdate`).
+    let uid_errs: Vec<FieldError> = if !body_uid.is_empty() && body_uid != old_uid {
+        vec![FieldError::invalid(
+            "metadata.uid",
+            quote(body_uid),
+            "field is immutable",
+        )]
+    } else {
+        Vec::new()
     };
-    let (mut errs, _) = csr::validate_spec(&new, relax);
-    errs.extend(csr::validate_update(&new, &old, sub));
+    let vopts = Opts::for_request(ver == "v1beta1", &new, Some(&old));
+    let mut errs = uid_errs.clone();
+    errs.extend(csr::validate_update(&new, &old, sub, vopts));
+    errs.extend(uid_errs);
     if !errs.is_empty() {
         return Err(ApiError::invalid(&CSR, name, &errs));
     }
@@ -899,7 +912,9 @@ fn csr_update(
     {
         let rules = lock(&sh.rules);
         match sub {
-            Sub::Approval if !authorized_for_signer(&st, &rules, user, "approve", &signer) => {
+            Sub::Approval
+                if !authorized_for_signer(&st, &rules, user, "approve", &signer, sh.legacy) =>
+            {
                 return Err(ApiError::forbidden(
                     &CSR,
                     name,
@@ -912,7 +927,7 @@ fn csr_update(
             Sub::Status
                 if (new.pointer("/status/certificate") != old.pointer("/status/certificate")
                     || new.pointer("/status/conditions") != old.pointer("/status/conditions"))
-                    && !authorized_for_signer(&st, &rules, user, "sign", &signer) =>
+                    && !authorized_for_signer(&st, &rules, user, "sign", &signer, sh.legacy) =>
             {
                 return Err(ApiError::forbidden(
                     &CSR,
@@ -952,8 +967,16 @@ fn delete_one(sh: &Shared, req: &Request, res: &Res, ns: &str, name: &str) -> R<
     let uid = s(&old, "/metadata/uid").to_string();
     if !opts.dry_run {
         commit(sh, &mut st, res, ns, name, old, "DELETED");
+        aggregate_if_roles(sh, &mut st, res);
     }
     Ok(ok(200, &delete_status(res, name, &uid)))
+}
+
+/// After a ClusterRole changes, the aggregation controller recomputes the aggregated roles.
+fn aggregate_if_roles(sh: &Shared, st: &mut Store, res: &Res) {
+    if res.resource == "clusterroles" && crate::bootstrap::aggregate(st) {
+        sh.changed.notify_all();
+    }
 }
 
 fn delete_collection(
@@ -980,6 +1003,9 @@ fn delete_collection(
             commit(sh, &mut st, res, &obj_ns, &name, obj.clone(), "DELETED");
         }
         items.push(list_item(&obj));
+    }
+    if !opts.dry_run {
+        aggregate_if_roles(sh, &mut st, res);
     }
     Ok(ok(
         200,
@@ -1038,22 +1064,20 @@ fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> R<Respons
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed());
     }
-    if !user.in_group("system:authenticated") {
-        // system:basic-user is bound to system:authenticated only.
-        check(
-            sh,
-            user,
-            &Attrs {
-                verb: "create",
-                group: SSR.group,
-                resource: SSR.resource,
-                subresource: "",
-                name: "",
-                namespace: "",
-            },
-            &SSR,
-        )?;
-    }
+    // Allowed by the bootstrap binding `system:basic-user` → `system:authenticated`.
+    check(
+        sh,
+        user,
+        &Attrs {
+            verb: "create",
+            group: SSR.group,
+            resource: SSR.resource,
+            subresource: "",
+            name: "",
+            namespace: "",
+        },
+        &SSR,
+    )?;
     let _ = write_opts(req, "CreateOptions")?;
     let raw = raw_body(req, proto::Kind::Opaque)?;
     if !raw.is_object() {
@@ -1136,29 +1160,13 @@ fn rbac_route(sh: &Shared, user: &UserInfo, req: &Request, rest: &[&str]) -> R<O
         }
         ("GET", "list") => {
             let sel = selector(req, &["metadata.name", "metadata.namespace"])?;
-            let st = sh.store();
-            let objs: Vec<Value> = st
-                .objects
-                .iter()
-                .filter(|((r, n, _), v)| {
-                    *r == res.resource && (ns.is_empty() || n == ns) && sel.matches(v)
-                })
-                .map(|(_, v)| v.clone())
-                .collect();
-            if discovery::wants_table(req.header("accept")) {
-                let t = discovery::table(
-                    res.resource,
-                    &objs,
-                    &st.rv.to_string(),
-                    sh.clock.now(),
-                    true,
-                );
-                return Ok(Outcome::Resp(ok(200, &t)));
-            }
-            let items: Vec<Value> = objs.iter().map(list_item).collect();
-            Ok(Outcome::Resp(ok(
-                200,
-                &json!({"kind":format!("{}List", res.kind),"apiVersion":api_version,"metadata":{"resourceVersion":st.rv.to_string()},"items":items}),
+            let page = list::page(sh, req, res.resource, ns, &sel)?;
+            Ok(Outcome::Resp(list_response(
+                sh,
+                req,
+                &res,
+                &api_version,
+                &page,
             )))
         }
         ("GET", _) => {
@@ -1320,9 +1328,15 @@ fn rbac_write(
                 return Ok(with_warnings(ok(201, &obj), &warnings));
             }
             let stored = commit(sh, &mut st, res, ns, &name, obj, "ADDED");
+            aggregate_if_roles(sh, &mut st, res);
             Ok(with_warnings(ok(201, &stored), &warnings))
         }
         (Some(_), Some(old)) => {
+            // As for CSRs: a uid in the body is a storage precondition, checked first.
+            let (uid, old_uid) = (s(&obj, "/metadata/uid"), s(&old, "/metadata/uid"));
+            if !uid.is_empty() && uid != old_uid {
+                return Err(ApiError::uid_precondition(res, ns, &name, uid, old_uid));
+            }
             let rv = s(&obj, "/metadata/resourceVersion");
             if !rv.is_empty() && rv != s(&old, "/metadata/resourceVersion") {
                 return Err(ApiError::conflict(res, &name));
@@ -1344,6 +1358,7 @@ fn rbac_write(
                 return Ok(with_warnings(ok(200, &obj), &warnings));
             }
             let stored = commit(sh, &mut st, res, ns, &name, obj, "MODIFIED");
+            aggregate_if_roles(sh, &mut st, res);
             Ok(with_warnings(ok(200, &stored), &warnings))
         }
     }

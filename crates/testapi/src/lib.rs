@@ -52,6 +52,7 @@
 
 mod api;
 mod authn;
+mod bootstrap;
 mod clock;
 mod csr;
 mod discovery;
@@ -59,6 +60,7 @@ mod faults;
 mod files;
 mod gc;
 mod http;
+mod list;
 mod pki;
 mod proto;
 mod rbac;
@@ -255,6 +257,11 @@ impl TestServer {
             serving_ca_pem: serving_ca.cert_pem.clone(),
             client_ca,
         });
+        {
+            // The bootstrap RBAC policy, as kube-apiserver creates it at start.
+            let now = shared.now_rfc3339();
+            bootstrap::ensure(&mut shared.store(), &now);
+        }
         let mut server = TestServer {
             shared: shared.clone(),
             dir,
@@ -434,6 +441,12 @@ impl TestServer {
     pub fn resource_version(&self) -> u64 {
         self.shared.store().rv
     }
+    /// Compacts the history now, as etcd's periodic compaction does: a watch or a LIST
+    /// continuation from an older resourceVersion gets 410 `Expired` (the history also
+    /// compacts by itself beyond [`Config::watch_history`] changes).
+    pub fn compact(&self) {
+        self.shared.store().compact();
+    }
     /// Sets the server clock (timestamps, signer, GC).
     pub fn set_clock(&self, t: SystemTime) {
         self.shared.clock.set(t);
@@ -487,6 +500,12 @@ impl TestServer {
             return Ok(());
         }
         let listener = bind_again(self.port())?;
+        {
+            // Every start reconciles the bootstrap policy: deleted bootstrap roles and
+            // bindings come back, as with kube-apiserver's `rbac/bootstrap-roles` hook.
+            let now = self.shared.now_rfc3339();
+            bootstrap::ensure(&mut self.shared.store(), &now);
+        }
         let epoch = self.shared.epoch.load(Ordering::SeqCst);
         *accept = Some(server::spawn_accept(
             self.shared.clone(),
