@@ -8,6 +8,7 @@ use crate::csr::{self, KUBE_APISERVER_CLIENT, Opts, Sub, s};
 use crate::discovery;
 use crate::http::{Request, Response};
 use crate::list;
+use crate::openapi;
 use crate::proto;
 use crate::rbac::{Attrs, authorize, authorized_for_signer};
 use crate::schema::{self, Sch};
@@ -167,9 +168,23 @@ fn route_inner(sh: &Shared, user: &UserInfo, req: &Request) -> R<Outcome> {
                 return resp(l);
             }
         }
-        ["openapi", "v3"] if get => return resp(discovery::openapi_index(sh.legacy)),
+        ["openapi", "v2"] if get => {
+            let doc = openapi::v2_doc(sh.legacy);
+            if openapi::wants_v2_protobuf(req.header("accept")) {
+                return Ok(Outcome::Resp(Response {
+                    code: 200,
+                    // The `@` form is asked for but not a valid media type to answer with
+                    // (Go's mime.ParseMediaType refuses it); kube-openapi answers with the dotted one.
+                    content_type: "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    headers: Vec::new(),
+                    body: crate::openapi_pb::encode(&doc),
+                }));
+            }
+            return resp(doc);
+        }
+        ["openapi", "v3"] if get => return resp(openapi::v3_index(sh.legacy)),
         ["openapi", "v3", "apis", g, v] if get => {
-            if let Some(d) = discovery::openapi_doc(sh.legacy, g, v) {
+            if let Some(d) = openapi::v3_group_version(sh.legacy, g, v) {
                 return resp(d);
             }
         }

@@ -61,6 +61,8 @@ mod files;
 mod gc;
 mod http;
 mod list;
+mod openapi;
+mod openapi_pb;
 mod pki;
 mod proto;
 mod rbac;
