@@ -182,8 +182,10 @@ fn route_inner(sh: &Shared, user: &UserInfo, req: &Request) -> R<Outcome> {
             }
             return resp(doc);
         }
-        ["openapi", "v3"] if get => return resp(openapi::v3_index(sh.legacy)),
-        ["openapi", "v3", "apis", g, v] if get => {
+        // OpenAPI v3 came in 1.23 (beta 1.24): a 1.19–1.21 server answers 404, and kubectl
+        // falls back to /openapi/v2 (and to client-side validation).
+        ["openapi", "v3"] if get && !sh.legacy => return resp(openapi::v3_index(sh.legacy)),
+        ["openapi", "v3", "apis", g, v] if get && !sh.legacy => {
             if let Some(d) = openapi::v3_group_version(sh.legacy, g, v) {
                 return resp(d);
             }
@@ -221,7 +223,10 @@ struct WriteOpts {
 }
 
 /// §3 step 3, §4.5, §4.6: `dryRun`, `fieldManager`, `fieldValidation` → 422 `<Kind>Options`.
-fn write_opts(req: &Request, kind: &'static str) -> R<WriteOpts> {
+/// `legacy`: a 1.19–1.21 server had no server-side field validation (the `fieldValidation`
+/// parameter came in 1.23): the parameter is not looked at and unknown fields are dropped
+/// without a word, as the JSON decoder of the time did.
+fn write_opts(req: &Request, kind: &'static str, legacy: bool) -> R<WriteOpts> {
     let mut errs = Vec::new();
     let dry: Vec<&str> = req
         .query
@@ -247,7 +252,12 @@ fn write_opts(req: &Request, kind: &'static str) -> R<WriteOpts> {
             ));
         }
     }
-    let validation = match req.param("fieldValidation").unwrap_or("") {
+    let field_validation = if legacy {
+        "Ignore"
+    } else {
+        req.param("fieldValidation").unwrap_or("")
+    };
+    let validation = match field_validation {
         "" | "Warn" => Validation::Warn,
         "Ignore" => Validation::Ignore,
         "Strict" => Validation::Strict,
@@ -696,11 +706,11 @@ fn api_versions_for(ver: &str) -> Vec<String> {
 
 /// POST (§3 create pipeline, §4).
 fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Response> {
-    let opts = write_opts(req, "CreateOptions")?;
+    let opts = write_opts(req, "CreateOptions", sh.legacy)?;
     let raw = raw_body(req, proto::Kind::Csr)?;
     let (mut obj, warnings) = typed_body(
         &raw,
-        &schema::CSR,
+        schema::csr(ver),
         CSR.kind,
         &api_versions_for(ver),
         opts.validation,
@@ -847,6 +857,7 @@ fn csr_update(
         } else {
             "UpdateOptions"
         },
+        sh.legacy,
     )?;
     let body_raw = if patching {
         let mt = media_type(req);
@@ -870,7 +881,7 @@ fn csr_update(
     };
     let (mut body, warnings) = typed_body(
         &body_raw,
-        &schema::CSR,
+        schema::csr(ver),
         CSR.kind,
         &api_versions_for(ver),
         opts.validation,
@@ -972,7 +983,7 @@ fn csr_update(
 }
 
 fn delete_one(sh: &Shared, req: &Request, res: &Res, ns: &str, name: &str) -> R<Response> {
-    let opts = write_opts(req, "DeleteOptions")?;
+    let opts = write_opts(req, "DeleteOptions", sh.legacy)?;
     let mut st = sh.store();
     let old = st
         .objects
@@ -1002,7 +1013,7 @@ fn delete_collection(
     allowed: &[&str],
     api_version: &str,
 ) -> R<Response> {
-    let opts = write_opts(req, "DeleteOptions")?;
+    let opts = write_opts(req, "DeleteOptions", sh.legacy)?;
     let sel = selector(req, allowed)?;
     let mut st = sh.store();
     let victims: Vec<(String, Value)> = st
@@ -1093,7 +1104,7 @@ fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> R<Respons
         },
         &SSR,
     )?;
-    let _ = write_opts(req, "CreateOptions")?;
+    let _ = write_opts(req, "CreateOptions", sh.legacy)?;
     let raw = raw_body(req, proto::Kind::Opaque)?;
     if !raw.is_object() {
         return Err(ApiError::bad_request(
@@ -1285,6 +1296,7 @@ fn rbac_write(
         } else {
             "CreateOptions"
         },
+        sh.legacy,
     )?;
     let pkind = match res.resource {
         "clusterrolebindings" => proto::Kind::ClusterRoleBinding,

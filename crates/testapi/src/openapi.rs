@@ -324,12 +324,13 @@ pub(crate) fn v2_doc(legacy: bool) -> Value {
                 let body = json!({"name":"body","in":"body","required":true,"schema":ref_});
                 let query =
                     |n: &str| json!({"uniqueItems":true,"type":"string","name":n,"in":"query"});
-                let params = json!([
-                    body,
-                    query("dryRun"),
-                    query("fieldManager"),
-                    query("fieldValidation")
-                ]);
+                // `fieldValidation` came in 1.23: without it in the PATCH operation kubectl
+                // validates on its side (cli-runtime `QueryParamVerifier`, the fallback of
+                // `QueryParamVerifierV3` when /openapi/v3 is missing).
+                let mut params = json!([body, query("dryRun"), query("fieldManager")]);
+                if !legacy && let Some(a) = params.as_array_mut() {
+                    a.push(query("fieldValidation"));
+                }
                 let op = |action: &str, id: &str, consumes: &[&str]| {
                     json!({"consumes":consumes,"produces":PRODUCES,"schemes":["https"],"operationId":id,
                         "responses":ok,"x-kubernetes-action":action,"x-kubernetes-group-version-kind":gvk})

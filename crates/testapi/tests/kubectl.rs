@@ -73,10 +73,26 @@ impl Kubectl {
 }
 
 fn manifest(dir: &Path, name: &str, api_version: &str, signer: Option<&str>) -> PathBuf {
+    // v1beta1 never had expirationSeconds (it came in 1.22, when v1beta1 stopped being served).
+    let expiration = if api_version.ends_with("v1beta1") {
+        ""
+    } else {
+        "  expirationSeconds: 86400\n"
+    };
+    manifest_with(dir, name, api_version, signer, expiration)
+}
+
+fn manifest_with(
+    dir: &Path,
+    name: &str,
+    api_version: &str,
+    signer: Option<&str>,
+    extra_spec: &str,
+) -> PathBuf {
     let pem = csr_pem(name, Some("dev"), &[]);
     let signer_line = signer.map_or(String::new(), |s| format!("  signerName: {s}\n"));
     let text = format!(
-        "apiVersion: {api_version}\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {}\n{signer_line}  expirationSeconds: 86400\n  usages:\n  - digital signature\n  - key encipherment\n  - client auth\n",
+        "apiVersion: {api_version}\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {}\n{signer_line}{extra_spec}  usages:\n  - digital signature\n  - key encipherment\n  - client auth\n",
         b64(&pem)
     );
     let path = dir.join(format!("{name}.yaml"));
@@ -259,6 +275,44 @@ fn legacy_mode_replays_the_v1beta1_walkthrough() {
     k.ok(&admin, &["certificate", "approve", "classic"]);
     let v = wait_for(&s, "classic", issued);
     assert_eq!(v["spec"]["signerName"], "kubernetes.io/legacy-unknown");
+}
+
+// Issue 13 part 2: a 1.19–1.21 server has no /openapi/v3 (beta in 1.24) and no server-side
+// field validation (1.23+), so kubectl 1.32 validates on its side against /openapi/v2
+// (cli-runtime QueryParamVerifier: no `fieldValidation` parameter on the PATCH operation →
+// client-side schema validation), where v1beta1 has no `expirationSeconds`.
+#[test]
+fn legacy_mode_kubectl_validates_against_openapi_v2() {
+    let s = TestServer::start(Config {
+        legacy: true,
+        ..Config::default()
+    })
+    .unwrap();
+    let k = Kubectl::new();
+    let admin = s.admin_kubeconfig();
+    let m = manifest_with(
+        s.dir(),
+        "timed",
+        "certificates.k8s.io/v1beta1",
+        None,
+        "  expirationSeconds: 86400\n",
+    );
+    let err = k.fails(&admin, &["apply", "-f", m.to_str().unwrap()]);
+    assert!(
+        err.contains("unknown field \"expirationSeconds\" in io.k8s.api.certificates.v1beta1.CertificateSigningRequest.spec"),
+        "{err}"
+    );
+    // Without client-side validation the server drops the unknown field without a word.
+    let out = k.ok(
+        &admin,
+        &["apply", "--validate=false", "-f", m.to_str().unwrap()],
+    );
+    assert!(out.contains("timed created"), "{out}");
+    assert!(
+        s.csr("timed").unwrap()["spec"]
+            .get("expirationSeconds")
+            .is_none()
+    );
 }
 
 // With /openapi/v2 served, default validation falls back to it for the v1beta1 schema, finds

@@ -201,3 +201,35 @@ fn v1beta1_updates_allow_duplicate_and_empty_condition_types() {
     });
     assert_eq!(v1.code, 200, "{}", v1.body);
 }
+
+// A 1.19–1.21 server: v1beta1 has no spec.expirationSeconds (added in 1.22, KEP-2784), and
+// there is no server-side field validation (the fieldValidation parameter came in 1.23), so
+// the unknown field is dropped without a warning, whatever fieldValidation says.
+#[test]
+fn v1beta1_has_no_expiration_seconds_and_unknown_fields_drop_silently() {
+    let s = legacy();
+    let adm = admin(&s);
+    let mut b = body("v1beta1", "short", "dev", NOWHERE, &["client auth"]);
+    b["spec"]["expirationSeconds"] = json!(60);
+    b["spec"]["bogus"] = json!(true);
+    let r = adm.post(&format!("{BETA}?fieldValidation=Strict"), &b);
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert!(r.json()["spec"].get("expirationSeconds").is_none());
+    assert!(r.header("warning").is_none(), "{:?}", r.headers);
+    let r = adm.post(&format!("{CSRS}?fieldValidation=Nonsense"), &{
+        let mut v = body("v1", "v1-bogus", "dev", NOWHERE, &["client auth"]);
+        v["spec"]["bogus"] = json!(true);
+        v
+    });
+    assert_eq!(r.code, 201, "{}", r.body);
+    // A current server refuses both.
+    let modern = TestServer::start(Config::default()).unwrap();
+    let mut v = body("v1", "strict", "dev", NOWHERE, &["client auth"]);
+    v["spec"]["bogus"] = json!(true);
+    let r = admin(&modern).post(&format!("{CSRS}?fieldValidation=Strict"), &v);
+    assert_eq!(r.code, 400);
+    assert_eq!(
+        r.json()["message"],
+        "strict decoding error: unknown field \"spec.bogus\""
+    );
+}
