@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod chain;
 pub mod checks;
 pub mod csr;
 #[cfg(feature = "keys")]

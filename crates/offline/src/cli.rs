@@ -177,7 +177,7 @@ pub(crate) struct RenewArgs {
 
 const ASSEMBLE_EXAMPLES: &str = "\
 Examples:
-  # One user's kubeconfig, ready to use
+  # One user's kubeconfig, ready to use, for a cluster pinned with kcsr cluster add
   kcsr assemble --media ./media --keys ./keys --name alice --out alice.kubeconfig
 
   # Add the user to an existing kubeconfig and switch to it
@@ -186,7 +186,27 @@ Examples:
   # One kubeconfig per user on the media
   kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs
 
-Exit codes: 0 written, 1 failed, 3 a certificate did not verify (nothing written).";
+Everything comes from the key directory, never from the media: each bundle must match the
+station's record of its request (key, user, groups, signer) and chain to the CA pinned for the
+record's cluster; the kubeconfig's server, CA and entry names come from the pin. A bundle
+whose CAs differ from the pin is refused.
+
+First trip to a cluster that was never pinned (pin it with kcsr cluster add beforehand when
+you can): the bundle's server and CA fingerprints are shown, and the cluster is pinned only
+when you give every one of them, as the cluster's administrator read them to you (kubeadm's
+--discovery-token-ca-cert-hash is the same form); on a terminal you are asked to type them:
+  kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs --cluster prod
+    --trust-cluster sha256:HEX --trust-cluster sha256:HEX
+Only that out-of-band comparison protects the first trip: the media can be rewritten on the
+way, and a forged bundle shows the attacker's fingerprints.
+
+--merge-into never changes an existing cluster, user or context entry that differs, except a
+user entry replaced by a renewal (a newer certificate for the same user and pinned cluster);
+--force replaces them and lists what it replaced. current-context changes only with
+--set-current.
+
+Exit codes: 0 written, 1 failed, 3 refused: a certificate did not verify, a bundle differs from
+the pin, a fingerprint did not match, or an entry would change (nothing written).";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
@@ -194,7 +214,7 @@ pub(crate) struct AssembleArgs {
     /// The media directory with the bundles kcsr-submit wrote
     #[arg(long, value_name = "MEDIA_DIR")]
     pub(crate) media: PathBuf,
-    /// The key directory kcsr request wrote the keys to
+    /// The key directory kcsr request wrote the keys, pins and request records to
     #[arg(long, value_name = "KEY_DIR")]
     pub(crate) keys: PathBuf,
     /// Only these requests (file stem, object name or user; repeatable); default all bundles
@@ -206,7 +226,7 @@ pub(crate) struct AssembleArgs {
     /// Write one kubeconfig per user into this directory (<stem>.kubeconfig, 0600)
     #[arg(long, value_name = "DIR", group = "target")]
     pub(crate) out_dir: Option<PathBuf>,
-    /// Add or replace these entries in an existing kubeconfig, keeping everything else
+    /// Add these entries to an existing kubeconfig, keeping everything else
     #[arg(long, value_name = "FILE", group = "target")]
     pub(crate) merge_into: Option<PathBuf>,
     /// Context name (default <user>@<cluster>; only with a single bundle)
@@ -215,17 +235,42 @@ pub(crate) struct AssembleArgs {
     /// With --merge-into, make the new context the current one
     #[arg(long)]
     pub(crate) set_current: bool,
+    /// The pinned cluster for requests whose record names none (or --no-record), or the name
+    /// of the pin --trust-cluster makes
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: Option<ClusterName>,
+    /// Pin a cluster seen for the first time: a CA fingerprint (sha256:HEX) of the bundle's
+    /// server or client CA, compared out of band (repeatable; every one is needed)
+    #[arg(long = "trust-cluster", value_name = "sha256:HEX", value_parser = parse_ca_fingerprint)]
+    pub(crate) trust_cluster: Vec<String>,
+    /// Accept bundles of requests the station has no record of (made before kcsr kept
+    /// records), checked against the media's own request instead, with a warning
+    #[arg(long)]
+    pub(crate) no_record: bool,
     /// Tolerated clock difference when checking validity
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub(crate) skew: Expiration,
     /// Read the passphrase of encrypted keys from this file
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
-    /// Replace an existing --out file or files in --out-dir
+    /// Replace an existing --out file or files in --out-dir; with --merge-into, replace
+    /// existing entries that differ (each is listed)
     #[arg(long, short)]
     pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// `sha256:` + 64 hex digits, lowercased (a pasted fingerprint may be upper case).
+fn parse_ca_fingerprint(s: &str) -> Result<String, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    if kcsr_core::station::is_ca_fingerprint(&lower) {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "{s:?} is not a CA fingerprint: expected sha256: and 64 hex digits, as kcsr cluster add and kubeadm print"
+        ))
+    }
 }
 
 const REQUEST_EXAMPLES: &str = "\

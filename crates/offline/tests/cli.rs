@@ -1007,17 +1007,26 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
 }
 
 /// Puts an openssl-issued certificate for `stem` onto the media as kcsr-submit would:
-/// `<stem>.crt`, `<stem>.bundle.yaml`, both added to SHA256SUMS.
+/// `<stem>.crt`, `<stem>.bundle.yaml`, both listed in RETURNED.SHA256SUMS. The station has the
+/// pin `test` (the test CA as server and client CA) and the record of the request.
 fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
     use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let media = dir.join("media");
     let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
     let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
+    support::station::pin(
+        &dir.join("keys"),
+        "test",
+        "https://127.0.0.1:6443",
+        &ca,
+        &ca,
+    );
+    let record = support::station::record(dir, stem, Some("test"));
     let bundle = Bundle {
         api_version: kcsr_core::bundle::API_VERSION.to_owned(),
         kind: kcsr_core::bundle::KIND.to_owned(),
-        name: format!("{stem}-test"),
+        name: record.name,
         user: user.to_owned(),
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
@@ -1042,11 +1051,13 @@ fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
     let yaml = bundle.to_yaml().unwrap();
     std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
     std::fs::write(media.join(format!("{stem}.crt")), &cert).unwrap();
-    let mut sums =
-        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
-    sums.insert(&format!("{stem}.bundle.yaml"), yaml.as_bytes());
-    sums.insert(&format!("{stem}.crt"), cert.as_bytes());
-    std::fs::write(media.join("SHA256SUMS"), sums.render()).unwrap();
+    support::list_returned(
+        &media,
+        &[
+            (format!("{stem}.bundle.yaml"), yaml.as_str()),
+            (format!("{stem}.crt"), cert.as_str()),
+        ],
+    );
 }
 
 fn kubeconfig_value(path: &Path) -> serde_json::Value {
@@ -1147,7 +1158,8 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
-        r.stderr.contains("alice.bundle.yaml: content changed"),
+        r.stderr
+            .contains("alice.bundle.yaml: content changed (RETURNED.SHA256SUMS says"),
         "{}",
         r.stderr
     );
@@ -1163,7 +1175,9 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
     assert!(
-        r.stderr.contains("extra.txt: present but not listed"),
+        r.stderr.contains(
+            "extra.txt: present but listed in neither SHA256SUMS nor RETURNED.SHA256SUMS"
+        ),
         "{}",
         r.stderr
     );
@@ -1196,7 +1210,8 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     assert_eq!(r.code, 3);
     assert!(
         r.stderr
-            .contains("alice.csr.yaml is not for the key keys/alice.key.pem"),
+            .contains("alice.bundle.yaml: key: keys/alice.key.pem holds the key sha256")
+            && r.stderr.contains("not the key"),
         "{}",
         r.stderr
     );

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
 mod child;
+pub mod station;
 
 #[allow(unused_imports)] // the filesystem tests use it, crash and cli do not
 pub use child::sha256sum_ok;
@@ -255,9 +256,23 @@ pub fn requests_match_keys(keys: &Path, media: &Path) -> usize {
     n
 }
 
+/// Lists `files` (name, content) in the media's `RETURNED.SHA256SUMS`, as the connected side
+/// does with what it writes back.
+pub fn list_returned(media: &Path, files: &[(String, &str)]) {
+    let path = media.join("RETURNED.SHA256SUMS");
+    let mut sums = std::fs::read(&path)
+        .map(|d| kcsr_core::sums::Sums::parse(&d).unwrap())
+        .unwrap_or_default();
+    for (name, content) in files {
+        sums.insert(name, content.as_bytes());
+    }
+    std::fs::write(path, sums.render()).unwrap();
+}
+
 /// A media directory as it comes back from the connected side: `n` users' requests, each with
-/// a certificate issued by OpenSSL (one test CA) and its bundle, all listed in `SHA256SUMS`.
-/// Returns the certificates by stem.
+/// a certificate issued by OpenSSL (one test CA) and its bundle, listed in
+/// `RETURNED.SHA256SUMS`; the station has the pin `test` (that CA as server and client CA) and
+/// a record of each request. Returns the certificates by stem.
 pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<String, String> {
     use base64::Engine as _;
     use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
@@ -289,11 +304,17 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
     );
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
     let media = dir.join("media");
-    let mut sums =
-        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
+    station::pin(
+        &dir.join("keys"),
+        "test",
+        "https://127.0.0.1:6443",
+        &ca,
+        &ca,
+    );
     let mut certs = std::collections::BTreeMap::new();
     for i in 0..n {
         let stem = format!("user{i}");
+        station::record(dir, &stem, Some("test"));
         let docs = kcsr_core::manifest::parse_documents(
             &std::fs::read(media.join(format!("{stem}.csr.yaml"))).unwrap(),
         )
@@ -336,16 +357,16 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
             },
         };
         let yaml = bundle.to_yaml().unwrap();
-        for (name, content) in [
-            (format!("{stem}.bundle.yaml"), &yaml),
-            (format!("{stem}.crt"), &cert),
-        ] {
-            std::fs::write(media.join(&name), content).unwrap();
-            sums.insert(&name, content.as_bytes());
+        let files = [
+            (format!("{stem}.bundle.yaml"), yaml.as_str()),
+            (format!("{stem}.crt"), cert.as_str()),
+        ];
+        for (name, content) in &files {
+            std::fs::write(media.join(name), content).unwrap();
         }
+        list_returned(&media, &files);
         certs.insert(stem, cert);
     }
-    std::fs::write(media.join("SHA256SUMS"), sums.render()).unwrap();
     certs
 }
 
