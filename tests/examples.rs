@@ -353,7 +353,8 @@ fn every_help_example_runs_as_written() {
         "the approval reason did not reach the server: {approved}"
     );
     assert!(read("alice.kubeconfig").contains("client-key-data"));
-    assert!(read("home/.kube/config").contains("current-context: alice@kcsr-testapi"));
+    // Entry names come from the pin `kcsr cluster add prod` made.
+    assert!(read("home/.kube/config").contains("current-context: alice@prod"));
     assert!(read("kubeconfigs/bob.kubeconfig").contains("client-certificate-data"));
     assert!(read("next-media/SHA256SUMS").contains("alice"));
     assert!(read("etc/bash_completion.d/kcsr").contains("kcsr"));

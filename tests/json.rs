@@ -188,7 +188,24 @@ fn json_output_matches_the_snapshots() {
     )
     .unwrap();
 
-    // Offline: requests.
+    // Offline: the cluster pinned first, then requests.
+    s.record(
+        "cluster",
+        false,
+        &[
+            "cluster",
+            "add",
+            "kcsr-testapi",
+            "--keys",
+            "keys",
+            "--from-kubeconfig",
+            "admin.kubeconfig",
+            "--client-ca",
+            "client-ca.crt",
+            "--json",
+        ],
+        0,
+    );
     s.record(
         "request",
         false,
