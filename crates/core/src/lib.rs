@@ -27,6 +27,7 @@ pub mod rbac;
 pub mod roster;
 pub mod signer;
 pub mod sums;
+pub mod terminal;
 pub mod time;
 pub mod usage;
 pub mod verify;
