@@ -22,6 +22,7 @@ use crate::ops::{self, Approval, ApprovalText, ClusterInfo, Created, Problem, Pr
 use crate::progress::{Progress, Style};
 use crate::sanitize::one_line;
 use crate::whoami;
+use kcsr_core::terminal::json_safe;
 
 /// A whole-command failure with its exit code (per-request failures are reported instead).
 #[derive(Debug, thiserror::Error)]
@@ -458,22 +459,19 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
     if media.sums.get(&crt).is_none() || media.sums.get(&bundle).is_none() {
         return;
     }
-    let read = |name: &str| kcsr_fs::read_limited(&media.path.join(name), MAX_MEDIA_FILE_BYTES);
-    let (pem, bundle_data) = match (read(&crt), read(&bundle)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            slot.fail(Problem::failed(format!(
-                "cannot read {crt} or {bundle}: {e}"
-            )));
-            return;
-        }
+    // The bytes Media::open checked against SHA256SUMS, not a second read of the device.
+    let (Some(pem), Some(bundle_data)) = (media.content(&crt), media.content(&bundle)) else {
+        slot.fail(Problem::failed(format!(
+            "{crt} or {bundle} is listed in SHA256SUMS but was not read from the media"
+        )));
+        return;
     };
-    let bundle_ca = kcsr_core::bundle::Bundle::parse(&bundle_data)
+    let bundle_ca = kcsr_core::bundle::Bundle::parse(bundle_data)
         .ok()
         .and_then(|b| b.client_ca)
         .and_then(|pem| cert::parse_all(pem.as_bytes()).ok());
     let cas = client_ca.map(|c| c.certs.clone()).or(bundle_ca);
-    match ops::verify_pem(req, &pem, cas.as_deref()) {
+    match ops::verify_pem(req, pem, cas.as_deref()) {
         Ok((_, steps)) => {
             slot.report.state = "on-media".into();
             slot.report.checks = steps;
@@ -633,7 +631,10 @@ fn settle_one(
 fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Result<u8> {
     let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
     if json {
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
+        print_stdout(&format!(
+            "{}\n",
+            json_safe(&serde_json::to_string_pretty(&reports)?)
+        ))?;
     } else {
         let mut out = String::new();
         for r in &reports {
@@ -920,7 +921,10 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
     }
     if opts.json {
         let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
+        print_stdout(&format!(
+            "{}\n",
+            json_safe(&serde_json::to_string_pretty(&reports)?)
+        ))?;
     } else {
         let mut out = String::new();
         for s in slots.iter().filter(|s| s.report.problem.is_none()) {
@@ -1068,7 +1072,10 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
         })
         .collect();
     if json {
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
+        print_stdout(&format!(
+            "{}\n",
+            json_safe(&serde_json::to_string_pretty(&rows)?)
+        ))?;
     } else {
         let mut table = vec![[
             "NAME".to_owned(),

@@ -1,6 +1,7 @@
 //! The media as the connected side sees it: verified against `SHA256SUMS` and re-checked
 //! before anything is sent, then written back (certificates and bundles) atomically.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kcsr_core::checks::{self, Finding, Request};
@@ -9,7 +10,7 @@ use kcsr_core::digest;
 use kcsr_core::manifest::{self, CsrManifest, Document};
 use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    MAX_MEDIA_FILE_BYTES,
+    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES,
 };
 use kcsr_core::rbac::BindingManifest;
 use kcsr_core::signer::SignerName;
@@ -75,6 +76,10 @@ pub struct Media {
     pub sums: Sums,
     /// Every request on it, sorted by stem.
     pub requests: Vec<MediaRequest>,
+    /// The content of every file `SHA256SUMS` lists, as [`Media::open`] read and checked it.
+    /// Use these bytes, never read the media again: a hostile device can answer differently
+    /// the second time.
+    contents: BTreeMap<String, Vec<u8>>,
 }
 
 impl Media {
@@ -90,7 +95,7 @@ impl Media {
             ));
         }
         let sums_path = path.join(sums::FILE_NAME);
-        let sums_data = kcsr_fs::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
+        let sums_data = kcsr_fs::read_limited(&sums_path, MAX_SUMS_FILE_BYTES).map_err(|e| {
             MediaError::new(
                 format!("cannot read {}: {e}", sums_path.display()),
                 Some("the media must hold the SHA256SUMS that kcsr request wrote"),
@@ -103,7 +108,10 @@ impl Media {
             )
         })?;
         let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
-            .map_err(|e| MediaError::new(format!("cannot list {}: {e}", path.display()), None))?;
+            .map_err(|e| match kcsr_fs::ScanLimitExceeded::of(&e) {
+                Some(limit) => MediaError::new(limit.to_string(), Some(&limit.hint())),
+                None => MediaError::new(format!("cannot list {}: {e}", path.display()), None),
+            })?;
         // A run interrupted between writing `<stem>.crt`/`<stem>.bundle.yaml` and SHA256SUMS
         // leaves results the sums do not list yet: not tampering, and fetch overwrites them.
         let interrupted = |name: &str| {
@@ -180,11 +188,23 @@ impl Media {
             ));
         }
         requests.sort_by(|a, b| a.stem.cmp(&b.stem));
+        let contents = scanned
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::File && sums.get(&e.name).is_some())
+            .filter_map(|e| e.data.map(|d| (e.name, d)))
+            .collect();
         Ok(Self {
             path: path.to_owned(),
             sums,
             requests,
+            contents,
         })
+    }
+
+    /// A file `SHA256SUMS` lists, as it was read and checked when the media was opened (or as
+    /// this process wrote it since).
+    pub fn content(&self, name: &str) -> Option<&[u8]> {
+        self.contents.get(name).map(Vec::as_slice)
     }
 
     /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the
@@ -202,6 +222,7 @@ impl Media {
         ] {
             written.push(self.write(&name, content)?);
             self.sums.insert(&name, content.as_bytes());
+            self.contents.insert(name, content.as_bytes().to_vec());
         }
         Ok(written)
     }

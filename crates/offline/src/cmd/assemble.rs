@@ -8,10 +8,10 @@ use kcsr_core::bundle::Bundle;
 use kcsr_core::cert::{self, CertInfo};
 
 use kcsr_core::manifest::{self, Document};
-use kcsr_core::media::{self, BUNDLE_SUFFIX, CSR_MANIFEST_SUFFIX, MAX_MEDIA_FILE_BYTES};
+use kcsr_core::media::{self, BUNDLE_SUFFIX, CSR_MANIFEST_SUFFIX};
+use kcsr_core::time;
 use kcsr_core::usage::Usage;
 use kcsr_core::verify::{self as check, Expected};
-use kcsr_core::{sums, time};
 
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -101,8 +101,7 @@ type Checked = BTreeMap<String, Vec<u8>>;
 /// Returns the content that was checked, so that what is used is exactly what was verified
 /// (no second read that could see other bytes).
 fn check_media(media: &MediaDir) -> Result<Checked> {
-    let scanned = output::scan_dir(&media.path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
-        .context(|| format!("failed to list {}", media.path.display()))?;
+    let scanned = media.scan()?;
     let problems = media::audit(
         &media.sums,
         scanned.iter().map(|e| media::Found {
