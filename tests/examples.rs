@@ -18,11 +18,13 @@ use kcsr_testapi::{Config, TestServer};
 /// Today's examples; a help that loses one fails the count (update it when removing one).
 const MIN_EXAMPLES: usize = 34;
 
-/// The order of a site's day, whatever help an example is printed in: requests written on
-/// the isolated machine; on the connected one, created, approved (by someone else, then by
-/// `apply --approve`), shown and fetched; back offline, verified, assembled and renewed.
+/// The order of a site's day, whatever help an example is printed in: the cluster pinned and
+/// requests written on the isolated machine; on the connected one, created, approved (by someone else, then by
+/// `apply --approve`), shown and fetched; back offline, verified, assembled and renewed, and
+/// the station's signing key shown and rotated.
 /// `(binary, subcommand, flag the line must contain)`.
 const PHASES: &[(&str, &str, Option<&str>)] = &[
+    ("kcsr", "cluster", None),
     ("kcsr", "request", None),
     ("kcsr", "batch", None),
     ("kcsr", "inspect", None),
@@ -35,6 +37,7 @@ const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr", "verify", None),
     ("kcsr", "assemble", None),
     ("kcsr", "renew", None),
+    ("kcsr", "station", None),
     ("kcsr", "completions", None),
     ("kcsr", "man", None),
     ("kcsr-submit", "completions", None),
@@ -215,6 +218,8 @@ fn prepare(scratch: &Path, server: &TestServer) -> PathBuf {
     )
     .unwrap();
     std::fs::write(scratch.join("client-ca.crt"), server.client_ca_pem()).unwrap();
+    // The CA of the API server's certificate, as taken from a control-plane node.
+    std::fs::write(scratch.join("ca.crt"), server.serving_ca_pem()).unwrap();
     // The operator's kubeconfig, with a second context named `prod` for `--context prod`.
     let admin = std::fs::read_to_string(server.admin_kubeconfig()).unwrap();
     let prod = "- name: prod\n  context:\n    cluster: kcsr-testapi\n    user: kcsr-admin\ncurrent-context:";
@@ -348,7 +353,8 @@ fn every_help_example_runs_as_written() {
         "the approval reason did not reach the server: {approved}"
     );
     assert!(read("alice.kubeconfig").contains("client-key-data"));
-    assert!(read("home/.kube/config").contains("current-context: alice@kcsr-testapi"));
+    // Entry names come from the pin `kcsr cluster add prod` made.
+    assert!(read("home/.kube/config").contains("current-context: alice@prod"));
     assert!(read("kubeconfigs/bob.kubeconfig").contains("client-certificate-data"));
     assert!(read("next-media/SHA256SUMS").contains("alice"));
     assert!(read("etc/bash_completion.d/kcsr").contains("kcsr"));

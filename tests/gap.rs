@@ -20,6 +20,7 @@ struct Gap {
 
 impl Gap {
     fn new(config: Config) -> Self {
+        let legacy = config.legacy;
         let tmp = tempfile::tempdir().unwrap();
         let offline = Host::new(tmp.path(), "offline");
         let connected = Host::new(tmp.path(), "connected");
@@ -31,7 +32,12 @@ impl Gap {
         )
         .unwrap();
         std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-        Self {
+        // The cluster's CAs as the isolated station gets them out of band (say, from a
+        // control-plane node), pinned before the first request.
+        std::fs::write(offline.path("ca.crt"), server.serving_ca_pem()).unwrap();
+        std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
+        let url = server.url();
+        let mut gap = Self {
             _tmp: tmp,
             offline,
             connected,
@@ -39,7 +45,27 @@ impl Gap {
             kcsr: binary("kcsr"),
             submit: binary("kcsr-submit"),
             outputs: Vec::new(),
+        };
+        let mut pin = vec![
+            "cluster",
+            "add",
+            "kcsr-testapi",
+            "--keys",
+            "keys",
+            "--server",
+            &url,
+            "--ca",
+            "ca.crt",
+            "--client-ca",
+            "client-ca.crt",
+        ];
+        if legacy {
+            // Before 1.22 a v1beta1 request without a signer is signed as legacy-unknown,
+            // by the same cluster-signing CA.
+            pin.extend(["--signer-ca", "legacy-unknown=client-ca.crt"]);
         }
+        gap.kcsr(&pin).expect_code(0, "kcsr cluster add");
+        gap
     }
 
     fn kcsr(&mut self, args: &[&str]) -> Run {
@@ -369,7 +395,15 @@ fn classic_walkthrough_with_system_masters() {
         "{}",
         r.stderr
     );
-    assert!(!gap.offline.path("media").exists() && !gap.offline.path("keys").exists());
+    // Nothing written: no media, no key, no record, no signing key (only the pin made first).
+    assert!(!gap.offline.path("media").exists());
+    for p in [
+        "keys/root.key.pem",
+        "keys/station/requests",
+        "keys/station/signing-key.pem",
+    ] {
+        assert!(!gap.offline.path(p).exists(), "{p}");
+    }
 
     // A 1.19-1.21 cluster with v1beta1: it goes through, and the user is an administrator
     // without any binding.

@@ -25,7 +25,11 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
     s = s
         .lines()
         .map(|line| {
-            if line.contains("kubernetes.io/") {
+            if let Some(rest) = line.strip_prefix("  age:") {
+                // The review's age of the request, in seconds since the station wrote it.
+                let tail = rest.trim_start().split_once(' ').map_or("", |(_, t)| t);
+                format!("  age:         <age> {tail}")
+            } else if line.contains("kubernetes.io/") {
                 line.split(' ')
                     .map(|w| {
                         let digits = w.strip_suffix('s').is_some_and(|d| {
@@ -69,6 +73,26 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
                 continue;
             }
         }
+        // An OpenSSH key fingerprint (the station's signing key): SHA256: + 43 base64.
+        if let Some(len) = ssh_fingerprint_len(&chars[i..]) {
+            out.push_str("SHA256:<fingerprint>");
+            i += len;
+            continue;
+        }
+        // The station's OpenSSH public key, as in an allowed_signers line.
+        let key: Vec<char> = "ssh-ed25519 AAAA".chars().collect();
+        if chars[i..].starts_with(&key) {
+            let start = i + "ssh-ed25519 ".len();
+            let mut j = start;
+            while j < chars.len()
+                && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '+' | '/' | '='))
+            {
+                j += 1;
+            }
+            out.push_str("ssh-ed25519 <key>");
+            i = j;
+            continue;
+        }
         if chars[i..].starts_with(&['1', '2', '7', '.', '0', '.', '0', '.', '1', ':']) {
             out.push_str("127.0.0.1:<port>");
             i += 10;
@@ -102,6 +126,17 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
     out
 }
 
+/// The length of `SHA256:` + 43 unpadded base64 characters at the start of `c`, if there.
+fn ssh_fingerprint_len(c: &[char]) -> Option<usize> {
+    let prefix: Vec<char> = "SHA256:".chars().collect();
+    let b64 = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/');
+    (c.starts_with(&prefix)
+        && c.len() >= prefix.len() + 43
+        && c[prefix.len()..prefix.len() + 43].iter().all(b64)
+        && c.get(prefix.len() + 43).is_none_or(|n| !b64(n)))
+    .then_some(prefix.len() + 43)
+}
+
 struct Session {
     offline: Host,
     connected: Host,
@@ -123,7 +158,16 @@ impl Session {
         let (host, sub) = host.split_once('/').unwrap_or((host, ""));
         let h = self.host(host);
         let cwd = h.root.join(sub);
-        let words: Vec<&str> = command.split_whitespace().collect();
+        let mut words: Vec<&str> = command.split_whitespace().collect();
+        // `COMMAND > FILE`: its standard output goes to FILE (directories made), the console
+        // shows the rest.
+        let mut script = "exec \"$0\" \"$@\" 2>&1".to_owned();
+        if let [.., ">", file] = words.as_slice() {
+            let file = cwd.join(file);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            script = format!("exec \"$0\" \"$@\" 2>&1 >'{}'", file.display());
+            words.truncate(words.len() - 2);
+        }
         let (program, args) = words.split_first().unwrap();
         let program = match *program {
             "kcsr" => self.kcsr.clone(),
@@ -131,7 +175,7 @@ impl Session {
             other => PathBuf::from(other),
         };
         // Through a shell so that stdout and stderr interleave as on a terminal.
-        let mut full: Vec<&str> = vec!["-c", "exec \"$0\" \"$@\" 2>&1", program.to_str().unwrap()];
+        let mut full: Vec<&str> = vec!["-c", &script, program.to_str().unwrap()];
         full.extend_from_slice(args);
         let r = run(Path::new("/bin/sh"), &full, &cwd, &h.home());
         let mut text = r.stdout;
@@ -178,6 +222,20 @@ fn operator_guide_shows_real_output() {
     )
     .unwrap();
     std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
+    // What the offline operator is given out of band: the cluster's kubeconfig without any
+    // credential, and its client CA.
+    let mut cluster: serde_json::Value = kcsr_core::yaml::parse_one(
+        &std::fs::read(server.admin_kubeconfig()).unwrap(),
+        kcsr_core::yaml::Snippets::Hide,
+    )
+    .unwrap();
+    cluster.as_object_mut().unwrap().remove("users");
+    std::fs::write(
+        offline.path("cluster.kubeconfig"),
+        kcsr_core::yaml::to_string(&cluster).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
     let session = Session {
         offline,
         connected,

@@ -64,6 +64,18 @@ fn normalize_text(s: &str, dir: &str) -> String {
             i += 20;
             continue;
         }
+        // An OpenSSH key fingerprint (the station's signing key): SHA256: + 43 base64.
+        let ssh: Vec<char> = "SHA256:".chars().collect();
+        let b64 = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/');
+        if rest.starts_with(&ssh)
+            && rest.len() >= ssh.len() + 43
+            && rest[ssh.len()..ssh.len() + 43].iter().all(b64)
+            && rest.get(ssh.len() + 43).is_none_or(|n| !b64(n))
+        {
+            out.push_str("SHA256:<FINGERPRINT>");
+            i += ssh.len() + 43;
+            continue;
+        }
         let loopback: Vec<char> = "127.0.0.1:".chars().collect();
         if rest.starts_with(&loopback) {
             out.push_str("127.0.0.1:<PORT>");
@@ -176,7 +188,24 @@ fn json_output_matches_the_snapshots() {
     )
     .unwrap();
 
-    // Offline: requests.
+    // Offline: the cluster pinned first, then requests.
+    s.record(
+        "cluster",
+        false,
+        &[
+            "cluster",
+            "add",
+            "kcsr-testapi",
+            "--keys",
+            "keys",
+            "--from-kubeconfig",
+            "admin.kubeconfig",
+            "--client-ca",
+            "client-ca.crt",
+            "--json",
+        ],
+        0,
+    );
     s.record(
         "request",
         false,

@@ -295,6 +295,13 @@ impl PrivateKey {
         &self.public
     }
 
+    /// Signs `message` with the key's own scheme (Ed25519 for the station key's SSHSIG).
+    pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.pair
+            .sign(message)
+            .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
     /// The key as unencrypted PEM in the format it was read in (PKCS#8 for generated and
     /// decrypted keys), which kubectl's `client-key-data` accepts.
     pub fn to_pem(&self) -> Zeroizing<String> {

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod chain;
 pub mod checks;
 pub mod csr;
 #[cfg(feature = "keys")]
@@ -26,6 +27,8 @@ pub mod pem;
 pub mod rbac;
 pub mod roster;
 pub mod signer;
+pub mod sshsig;
+pub mod station;
 pub mod sums;
 pub mod terminal;
 pub mod time;

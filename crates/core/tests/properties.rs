@@ -16,6 +16,9 @@ proptest! {
         let _ = csr::parse(&data);
         let _ = cert::parse_all(&data);
         let _ = bundle::Bundle::parse(&data);
+        let _ = kcsr_core::sshsig::Signature::parse_armored(&data);
+        let _ = kcsr_core::station::ClusterPin::parse(&data);
+        let _ = kcsr_core::station::RequestRecord::parse(&data);
         let _ = yaml::parse_one::<serde_json::Value>(&data, yaml::Snippets::Hide);
         #[cfg(feature = "keys")]
         let _ = kcsr_core::key::PrivateKey::from_bytes(&data, None);
@@ -28,6 +31,9 @@ proptest! {
         let _ = pem::parse(text.as_bytes());
         let _ = csr::parse(text.as_bytes());
         let _ = bundle::Bundle::parse(text.as_bytes());
+        let _ = kcsr_core::sshsig::AllowedSigners::parse(&text);
+        let _ = kcsr_core::sshsig::PublicKey::from_openssh(&text);
+        let _ = text.parse::<kcsr_core::rbac::Grant>();
         let _ = time::parse_rfc3339(&text);
         let _ = text.parse::<expiry::Expiration>();
         let _ = text.parse::<kcsr_core::names::UserName>();
@@ -246,5 +252,25 @@ proptest! {
         let mut lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
         lines.dedup();
         prop_assert_eq!(lines.len(), rows.len(), "users share a line");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any armored text whose blob was cut or grown never passes as a signature, and
+    /// allowed_signers lines of hostile text never panic and never echo control characters.
+    #[test]
+    fn signatures_and_allowed_signers_never_panic(
+        body in "[A-Za-z0-9+/=]{0,400}",
+        line in "(\\PC|\"|,|=| |namespaces=|valid-before=|cert-authority|ssh-ed25519 ){0,40}",
+    ) {
+        let armored = format!("-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n");
+        if let Ok(sig) = kcsr_core::sshsig::Signature::parse_armored(armored.as_bytes()) {
+            prop_assert!(sig.verify(b"x", "kcsr-media").is_err());
+        }
+        if let Err(e) = kcsr_core::sshsig::AllowedSigners::parse(&line) {
+            prop_assert!(!e.to_string().chars().any(|c| c.is_control() && c != '\n'), "{e}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use kcsr_core::key::KeyType;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::names::{GroupName, ObjectName, UserName};
 use kcsr_core::signer::SignerName;
+use kcsr_core::station::ClusterName;
 use kcsr_core::usage::Usage;
 
 const EXIT_CODES: &str = "\
@@ -50,6 +51,12 @@ pub(crate) enum Command {
     /// Request new certificates for those that expire soon
     #[command(after_help = RENEW_EXAMPLES)]
     Renew(RenewArgs),
+    /// Pin the clusters requests are for: server, server CA and signer CAs
+    #[command(after_help = CLUSTER_EXAMPLES, subcommand)]
+    Cluster(ClusterCommand),
+    /// Show or rotate the station's signing key, which signs SHA256SUMS on the media
+    #[command(after_help = STATION_EXAMPLES, subcommand)]
+    Station(StationCommand),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\"\n\nExit codes: 0 printed, 1 failed (stdout not writable), 2 usage (an unknown shell)."
@@ -115,6 +122,8 @@ pub(crate) struct BatchArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
+    pub(crate) trip: TripArgs,
+    #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
 
@@ -161,12 +170,14 @@ pub(crate) struct RenewArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
+    pub(crate) trip: TripArgs,
+    #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
 
 const ASSEMBLE_EXAMPLES: &str = "\
 Examples:
-  # One user's kubeconfig, ready to use
+  # One user's kubeconfig, ready to use, for a cluster pinned with kcsr cluster add
   kcsr assemble --media ./media --keys ./keys --name alice --out alice.kubeconfig
 
   # Add the user to an existing kubeconfig and switch to it
@@ -175,7 +186,27 @@ Examples:
   # One kubeconfig per user on the media
   kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs
 
-Exit codes: 0 written, 1 failed, 3 a certificate did not verify (nothing written).";
+Everything comes from the key directory, never from the media: each bundle must match the
+station's record of its request (key, user, groups, signer) and chain to the CA pinned for the
+record's cluster; the kubeconfig's server, CA and entry names come from the pin. A bundle
+whose CAs differ from the pin is refused.
+
+First trip to a cluster that was never pinned (pin it with kcsr cluster add beforehand when
+you can): the bundle's server and CA fingerprints are shown, and the cluster is pinned only
+when you give every one of them, as the cluster's administrator read them to you (kubeadm's
+--discovery-token-ca-cert-hash is the same form); on a terminal you are asked to type them:
+  kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs --cluster prod
+    --trust-cluster sha256:HEX --trust-cluster sha256:HEX
+Only that out-of-band comparison protects the first trip: the media can be rewritten on the
+way, and a forged bundle shows the attacker's fingerprints.
+
+--merge-into never changes an existing cluster, user or context entry that differs, except a
+user entry replaced by a renewal (a newer certificate for the same user and pinned cluster);
+--force replaces them and lists what it replaced. current-context changes only with
+--set-current.
+
+Exit codes: 0 written, 1 failed, 3 refused: a certificate did not verify, a bundle differs from
+the pin, a fingerprint did not match, or an entry would change (nothing written).";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
@@ -183,7 +214,7 @@ pub(crate) struct AssembleArgs {
     /// The media directory with the bundles kcsr-submit wrote
     #[arg(long, value_name = "MEDIA_DIR")]
     pub(crate) media: PathBuf,
-    /// The key directory kcsr request wrote the keys to
+    /// The key directory kcsr request wrote the keys, pins and request records to
     #[arg(long, value_name = "KEY_DIR")]
     pub(crate) keys: PathBuf,
     /// Only these requests (file stem, object name or user; repeatable); default all bundles
@@ -195,7 +226,7 @@ pub(crate) struct AssembleArgs {
     /// Write one kubeconfig per user into this directory (<stem>.kubeconfig, 0600)
     #[arg(long, value_name = "DIR", group = "target")]
     pub(crate) out_dir: Option<PathBuf>,
-    /// Add or replace these entries in an existing kubeconfig, keeping everything else
+    /// Add these entries to an existing kubeconfig, keeping everything else
     #[arg(long, value_name = "FILE", group = "target")]
     pub(crate) merge_into: Option<PathBuf>,
     /// Context name (default <user>@<cluster>; only with a single bundle)
@@ -204,17 +235,42 @@ pub(crate) struct AssembleArgs {
     /// With --merge-into, make the new context the current one
     #[arg(long)]
     pub(crate) set_current: bool,
+    /// The pinned cluster for requests whose record names none (or --no-record), or the name
+    /// of the pin --trust-cluster makes
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: Option<ClusterName>,
+    /// Pin a cluster seen for the first time: a CA fingerprint (sha256:HEX) of the bundle's
+    /// server or client CA, compared out of band (repeatable; every one is needed)
+    #[arg(long = "trust-cluster", value_name = "sha256:HEX", value_parser = parse_ca_fingerprint)]
+    pub(crate) trust_cluster: Vec<String>,
+    /// Accept bundles of requests the station has no record of (made before kcsr kept
+    /// records), checked against the media's own request instead, with a warning
+    #[arg(long)]
+    pub(crate) no_record: bool,
     /// Tolerated clock difference when checking validity
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub(crate) skew: Expiration,
     /// Read the passphrase of encrypted keys from this file
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
-    /// Replace an existing --out file or files in --out-dir
+    /// Replace an existing --out file or files in --out-dir; with --merge-into, replace
+    /// existing entries that differ (each is listed)
     #[arg(long, short)]
     pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// `sha256:` + 64 hex digits, lowercased (a pasted fingerprint may be upper case).
+fn parse_ca_fingerprint(s: &str) -> Result<String, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    if kcsr_core::station::is_ca_fingerprint(&lower) {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "{s:?} is not a CA fingerprint: expected sha256: and 64 hex digits, as kcsr cluster add and kubeadm print"
+        ))
+    }
 }
 
 const REQUEST_EXAMPLES: &str = "\
@@ -230,7 +286,7 @@ Examples:
 
   # Build the request for a key made earlier with openssl genrsa, kept in the key directory
   # as <user>.key.pem, where kcsr assemble and kcsr renew look for it
-  kcsr request --user bob --key keys/bob.key.pem --media ./media
+  kcsr request --user bob --key keys/bob.key.pem --keys ./keys --media ./media
 
   # A classic v1beta1 request for a cluster older than 1.22
   kcsr request --user carol --api-version v1beta1 --keys ./keys --media ./media
@@ -255,6 +311,158 @@ Examples:
 
 Exit codes: 0 every check holds, 1 unreadable input, 3 a check failed.";
 
+/// What every request of a run is for and how long it stays fresh (decision 0009).
+#[derive(Debug, Args)]
+pub(crate) struct TripArgs {
+    /// The pinned cluster the requests are for (default: the only one pinned; see kcsr cluster)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: Option<ClusterName>,
+    /// How long the connected side accepts the requests (kcsr.dev/not-after)
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_valid_for)]
+    pub(crate) valid_for: Expiration,
+}
+
+const CLUSTER_EXAMPLES: &str = "\
+Examples:
+  # Pin the cluster of a kubeconfig's current context (its exec plugins and credentials are
+  # never read or run) and the CA that signs client certificates
+  kcsr cluster add prod --keys ./keys --from-kubeconfig admin.kubeconfig --client-ca client-ca.crt
+
+  # Or give the server and its CA
+  kcsr cluster add staging --keys ./keys --server https://staging.example:6443 --ca ca.crt
+
+  kcsr cluster list --keys ./keys
+  kcsr cluster remove staging --keys ./keys
+
+Compare the printed sha256: fingerprints with the cluster's own, out of band (e.g. on a
+control-plane node: openssl x509 -in /etc/kubernetes/pki/ca.crt -noout -pubkey | openssl pkey
+-pubin -outform DER | sha256sum); only that comparison protects the first trip.
+Exit codes: 0 done, 1 failed, 2 usage, 3 refused (a different pin exists; --force replaces it).";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Pin a cluster: its server, the CA of its server certificate, and signer CAs
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    Add(ClusterAddArgs),
+    /// List the pinned clusters with their CA fingerprints
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    List(ClusterListArgs),
+    /// Remove a pin (the records of requests made for it stay)
+    #[command(after_help = CLUSTER_EXAMPLES)]
+    Remove(ClusterRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(false).args(["server", "from_kubeconfig"])))]
+pub(crate) struct ClusterAddArgs {
+    /// The pin's name (names the kubeconfig entries kcsr assemble writes)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ClusterName,
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The API server URL (https://HOST[:PORT])
+    #[arg(long, value_name = "URL", requires = "ca")]
+    pub(crate) server: Option<String>,
+    /// The CA (PEM bundle or DER) that signs the API server's certificate
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub(crate) ca: Option<PathBuf>,
+    /// Take server, CA and tls-server-name from this kubeconfig (nothing else is read)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from_kubeconfig: Option<PathBuf>,
+    /// With --from-kubeconfig, this context instead of the current one
+    #[arg(long, value_name = "CONTEXT", requires = "from_kubeconfig")]
+    pub(crate) context: Option<String>,
+    /// The CA that signs client certificates (pinned for the client and kubelet-client signers)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_ca: Option<PathBuf>,
+    /// The CA of another signer (repeatable)
+    #[arg(long = "signer-ca", value_name = "SIGNER=FILE", value_parser = parse_signer_ca)]
+    pub(crate) signer_cas: Vec<(SignerName, PathBuf)>,
+    /// The name the server's certificate holds, when it is not the URL's host
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tls_server_name: Option<String>,
+    /// Replace an existing pin of that name
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterListArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterRemoveArgs {
+    /// The pin to remove
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ClusterName,
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const STATION_EXAMPLES: &str = "\
+Examples:
+  # The allowed_signers line to add once to the connected machine's allowed_signers file
+  kcsr station show --keys ./keys --principal vault-room-1
+
+  kcsr station show --keys ./keys --json
+
+  # A new key (on schedule, or after a backup of the key directory went missing): the old
+  # line gets valid-before=now; carry both printed lines to the connected machine
+  kcsr station rotate --keys ./keys --principal vault-room-1
+
+kcsr request, batch and renew make the key on first use (KEY_DIR/station/signing-key.pem,
+0600; encrypted when they are given a passphrase). Backups of KEY_DIR copy it: protect them
+like the user keys. Revoke a key by removing its line from allowed_signers.
+Exit codes: 0 shown or rotated, 1 failed (no key yet for show, I/O error), 2 usage.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StationCommand {
+    /// Print the signing key's fingerprint and its allowed_signers line
+    #[command(after_help = STATION_EXAMPLES)]
+    Show(StationShowArgs),
+    /// Make a new signing key; the old one is kept in station/retired.pub
+    #[command(after_help = STATION_EXAMPLES)]
+    Rotate(StationRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StationShowArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The principal of the allowed_signers line (default: this machine's host name)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) principal: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StationRotateArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The principal of the allowed_signers lines (default: this machine's host name)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) principal: Option<String>,
+    /// Encrypt the new key with the passphrase in this file (first line)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
 /// Options of every reporting command.
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
@@ -274,9 +482,10 @@ pub(crate) struct RequestArgs {
     /// A group: one O of the certificate (repeatable)
     #[arg(long = "group", value_name = "GROUP")]
     pub(crate) groups: Vec<GroupName>,
-    /// Directory for the private key (created 0700 if missing; never inside the media)
-    #[arg(long, value_name = "KEY_DIR", required_unless_present = "key")]
-    pub(crate) keys: Option<PathBuf>,
+    /// Directory for the private key and the station's state: pins, records of the requests
+    /// (created 0700 if missing; never inside the media)
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
     /// Directory of the removable media (created if missing)
     #[arg(long, value_name = "MEDIA_DIR")]
     pub(crate) media: PathBuf,
@@ -332,6 +541,8 @@ pub(crate) struct RequestArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     #[command(flatten)]
+    pub(crate) trip: TripArgs,
+    #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
 
@@ -382,6 +593,31 @@ pub(crate) struct VerifyArgs {
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {
     s.parse()
+}
+
+fn parse_valid_for(s: &str) -> Result<Expiration, String> {
+    let e: Expiration = s
+        .parse()
+        .map_err(|e: kcsr_core::expiry::ExpirationError| e.to_string())?;
+    if e.seconds() < 60 {
+        return Err(format!(
+            "{s:?} is too short: the media must reach the connected machine first (e.g. 1d, 14d)"
+        ));
+    }
+    Ok(e)
+}
+
+fn parse_signer_ca(s: &str) -> Result<(SignerName, PathBuf), String> {
+    let (signer, file) = s
+        .split_once('=')
+        .filter(|(_, f)| !f.is_empty())
+        .ok_or_else(|| {
+            format!("{s:?} is not SIGNER=FILE, e.g. example.com/my-signer=signer-ca.crt")
+        })?;
+    let signer: SignerName = signer
+        .parse()
+        .map_err(|e: kcsr_core::signer::SignerError| e.to_string())?;
+    Ok((signer, PathBuf::from(file)))
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {

@@ -1,6 +1,8 @@
 //! Kubeconfig writing: a complete file for one user (`--out`), or entries added to an
 //! existing file with every other cluster, user, context and unknown field kept
-//! (`--merge-into`), like `kubectl config set-cluster/set-credentials/set-context` together.
+//! (`--merge-into`), like `kubectl config set-cluster/set-credentials/set-context` together,
+//! except that an existing entry that differs is never silently replaced: another context may
+//! use that cluster or user, and a forged bundle must not redirect it (issue 12, attack 2).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -65,6 +67,51 @@ pub(crate) fn complete(e: &Entry) -> Result<Zeroizing<String>, yaml::YamlError> 
     text
 }
 
+/// Which list of a kubeconfig an entry is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Cluster,
+    User,
+    Context,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Cluster => "cluster",
+            Self::User => "user",
+            Self::Context => "context",
+        }
+    }
+}
+
+/// What a merge did to one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// There was none of that name.
+    Added,
+    /// There was one with the same content; it is kept as it was.
+    Unchanged,
+    /// A user entry replaced by a renewal of its certificate.
+    Renewed,
+    /// An entry that differed, replaced because of `--force`.
+    Replaced,
+}
+
+/// One entry a merge touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
+    pub(crate) outcome: Outcome,
+}
+
+/// The merged kubeconfig and what changed.
+pub(crate) struct Merged {
+    pub(crate) text: Zeroizing<String>,
+    pub(crate) changes: Vec<Change>,
+}
+
 /// Why an existing kubeconfig cannot be merged into.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MergeError {
@@ -74,49 +121,125 @@ pub(crate) enum MergeError {
     NotAList { field: &'static str },
     #[error("the file is not a kubeconfig mapping")]
     NotAMapping,
+    /// Existing entries of the same names that differ (kind, name).
+    #[error("existing entries differ")]
+    Conflicts(Vec<(Kind, String)>),
 }
 
-fn upsert(list: &mut Vec<Value>, entry: Value) {
-    let name = entry.get("name").cloned();
-    match list.iter_mut().find(|v| v.get("name") == name.as_ref()) {
-        Some(slot) => *slot = entry,
-        None => list.push(entry),
-    }
+/// How a merge treats an existing entry that differs.
+pub(crate) struct Policy<'a> {
+    /// Replace every differing entry (`--force`).
+    pub(crate) force: bool,
+    /// Whether entry `i`'s user replaces the existing user body given as a renewal.
+    pub(crate) renews: &'a dyn Fn(usize, &Value) -> bool,
 }
 
-/// Adds or replaces the entries of `entries` in the kubeconfig `existing` (empty for a new
-/// file), keeping everything else; sets current-context to the last entry when asked.
+/// Adds the entries of `entries` to the kubeconfig `existing` (empty for a new file), keeping
+/// everything else. An existing entry of the same name is kept when its content is the same;
+/// when it differs it is replaced only as a renewal (users) or with `force`, else nothing is
+/// merged and every such entry is named. Sets current-context to the last entry when asked.
 pub(crate) fn merge(
     existing: &[u8],
     entries: &[&Entry],
     set_current: bool,
-) -> Result<Zeroizing<String>, MergeError> {
+    policy: &Policy<'_>,
+) -> Result<Merged, MergeError> {
     let mut root: Value = if existing.iter().all(u8::is_ascii_whitespace) {
         json!({"apiVersion": "v1", "kind": "Config"})
     } else {
         yaml::parse_one(existing, yaml::Snippets::Hide)?
     };
+    let result = merge_into(&mut root, entries, set_current, policy);
+    let merged = match result {
+        Ok(changes) => yaml::to_string(&root)
+            .map(|t| Merged {
+                text: Zeroizing::new(t),
+                changes,
+            })
+            .map_err(MergeError::from),
+        Err(e) => Err(e),
+    };
+    wipe(root);
+    merged
+}
+
+fn merge_into(
+    root: &mut Value,
+    entries: &[&Entry],
+    set_current: bool,
+    policy: &Policy<'_>,
+) -> Result<Vec<Change>, MergeError> {
     let obj = root.as_object_mut().ok_or(MergeError::NotAMapping)?;
-    for (field, make) in [
-        ("clusters", cluster as fn(&Entry) -> Value),
-        ("users", user),
-        ("contexts", context),
+    let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
+    for (kind, field, make) in [
+        (Kind::Cluster, "clusters", cluster as fn(&Entry) -> Value),
+        (Kind::User, "users", user),
+        (Kind::Context, "contexts", context),
     ] {
         let slot = obj.entry(field).or_insert_with(|| json!([]));
         if slot.is_null() {
             *slot = json!([]);
         }
         let list = slot.as_array_mut().ok_or(MergeError::NotAList { field })?;
-        for e in entries {
-            upsert(list, make(e));
+        for (i, e) in entries.iter().enumerate() {
+            let new = make(e);
+            let name = new
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let body = kind.as_str();
+            let outcome = match list
+                .iter_mut()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(name.as_str()))
+            {
+                None => {
+                    list.push(new);
+                    Outcome::Added
+                }
+                Some(old) if old.get(body) == new.get(body) => {
+                    wipe(new);
+                    Outcome::Unchanged
+                }
+                Some(old) => {
+                    let outcome = if kind == Kind::User
+                        && old.get(body).is_some_and(|b| (policy.renews)(i, b))
+                    {
+                        Outcome::Renewed
+                    } else if policy.force {
+                        Outcome::Replaced
+                    } else {
+                        conflicts.push((kind, name.clone()));
+                        wipe(new);
+                        continue;
+                    };
+                    wipe(std::mem::replace(old, new));
+                    outcome
+                }
+            };
+            changes.push(Change {
+                kind,
+                name,
+                outcome,
+            });
         }
+    }
+    if !conflicts.is_empty() {
+        return Err(MergeError::Conflicts(conflicts));
     }
     if set_current && let Some(last) = entries.last() {
         obj.insert("current-context".into(), json!(last.context));
     }
-    let text = yaml::to_string(&root).map(Zeroizing::new);
-    wipe(root);
-    Ok(text?)
+    Ok(changes)
+}
+
+/// The PEM of a kubeconfig user body's embedded client certificate, if it has one.
+pub(crate) fn client_certificate(user_body: &Value) -> Option<Vec<u8>> {
+    user_body
+        .get("client-certificate-data")
+        .and_then(Value::as_str)
+        .and_then(|s| STANDARD.decode(s).ok())
 }
 
 /// Overwrites every string of a kubeconfig value before it is dropped: it holds the key

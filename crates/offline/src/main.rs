@@ -14,6 +14,8 @@ mod paths;
 mod plan;
 mod report;
 mod roster;
+mod signing;
+mod station;
 
 fn main() -> ExitCode {
     // First of all: no core file may ever hold a key or a passphrase.
@@ -28,6 +30,8 @@ fn main() -> ExitCode {
         cli::Command::Assemble(args) => cmd::assemble::run(args),
         cli::Command::Batch(args) => cmd::batch::run(args),
         cli::Command::Renew(args) => cmd::renew::run(args),
+        cli::Command::Cluster(command) => cmd::cluster::run(command),
+        cli::Command::Station(command) => cmd::station::run(command),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -2,11 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_core::media::{MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES};
+use kcsr_core::media::{
+    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+};
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
+use crate::signing::SigningKey;
 use kcsr_fs::{self as output, Mode, Overwrite};
+
+/// The media's control files (decision 0009): the sums, their signature, and what the
+/// connected side lists of what it returned. Never listed in a sums file, never a request.
+pub(crate) fn is_control_file(name: &str) -> bool {
+    [sums::FILE_NAME, SUMS_SIGNATURE_FILE, RETURNED_SUMS_FILE].contains(&name)
+}
 
 pub(crate) struct MediaDir {
     pub(crate) path: PathBuf,
@@ -42,11 +51,22 @@ impl MediaDir {
                     None => f,
                 }
             })?;
-            Sums::parse(&data).map_err(|e| {
+            let mut sums = Sums::parse(&data).map_err(|e| {
                 Fail::new(format!("{}: {e}", sums_path.display())).hint(
                     "the checksum file is damaged; compare the media with its source before going on",
                 )
-            })?
+            })?;
+            // The station signs what it lists: never a control file (a sums file listing its
+            // own signature could never verify).
+            let control: Vec<String> = sums
+                .names()
+                .filter(|n| is_control_file(n))
+                .map(str::to_owned)
+                .collect();
+            for name in control {
+                sums.remove(&name);
+            }
+            sums
         } else {
             Sums::default()
         };
@@ -85,18 +105,35 @@ impl MediaDir {
         })
     }
 
-    /// Writes `SHA256SUMS` atomically.
-    pub(crate) fn save_sums(&self) -> Result<PathBuf> {
+    /// Writes `SHA256SUMS`, then its signature by the station's key over exactly those bytes
+    /// (`SHA256SUMS.sig`), each atomically. A run stopped between the two leaves a signature
+    /// that does not verify; the next run writes both again ([`MediaDir::is_signed_by`]).
+    /// Returns both paths.
+    pub(crate) fn save_sums(&self, key: &SigningKey) -> Result<[PathBuf; 2]> {
         let text = self.sums.render();
-        output::write_file(
-            &self.path,
-            sums::FILE_NAME,
-            text.as_bytes(),
-            Mode::Public,
-            Overwrite::Allow,
-        )
-        .map_err(|e| {
-            let path = self.path.join(sums::FILE_NAME);
+        let signature = key.sign(text.as_bytes())?;
+        let sums = self.write(sums::FILE_NAME, text.as_bytes())?;
+        let sig = self.write(SUMS_SIGNATURE_FILE, signature.as_bytes())?;
+        Ok([sums, sig])
+    }
+
+    /// Whether the media's `SHA256SUMS` is the one held here and its signature is `key`'s.
+    pub(crate) fn is_signed_by(&self, key: &SigningKey) -> bool {
+        let read = |name: &str| output::read_limited(&self.path.join(name), MAX_MEDIA_FILE_BYTES);
+        let (Ok(listed), Ok(signature)) = (read(sums::FILE_NAME), read(SUMS_SIGNATURE_FILE)) else {
+            return false;
+        };
+        listed == self.sums.render().as_bytes()
+            && kcsr_core::sshsig::Signature::parse_armored(&signature).is_ok_and(|s| {
+                &s.public_key == key.public()
+                    && s.verify(&listed, kcsr_core::media::SIGNATURE_NAMESPACE)
+                        .is_ok()
+            })
+    }
+
+    fn write(&self, name: &str, content: &[u8]) -> Result<PathBuf> {
+        output::write_file(&self.path, name, content, Mode::Public, Overwrite::Allow).map_err(|e| {
+            let path = self.path.join(name);
             fail::write_failed(
                 &format!("failed to write {}", path.display()),
                 &path,

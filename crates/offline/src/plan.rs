@@ -8,20 +8,25 @@ use kcsr_core::checks::{self, Finding, Request};
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::{KeyError, KeyType, PrivateKey};
-use kcsr_core::manifest::{self, ApiVersion, CsrManifest, NameInputs, NewCsrManifest};
+use kcsr_core::manifest::{
+    self, ApiVersion, CLUSTER_ANNOTATION, CLUSTER_CA_ANNOTATION, CREATED_ANNOTATION, CsrManifest,
+    GRANT_ANNOTATION, NOT_AFTER_ANNOTATION, NameInputs, NewCsrManifest,
+};
 use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX};
 use kcsr_core::names::{GroupName, ObjectName, UserName, is_dns1123_label, is_dns1123_subdomain};
 use kcsr_core::rbac::{BindingManifest, Grant};
 use kcsr_core::signer::SignerName;
+use kcsr_core::station::{self, ClusterPin, RequestRecord};
 use kcsr_core::sums::Sums;
+use kcsr_core::time;
 use kcsr_core::usage::Usage;
 use kcsr_fs::{self as output, Mode, Overwrite};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::fail::{self, Context as _, Fail, Result};
-use crate::passphrase;
 use crate::report;
+use crate::{passphrase, paths};
 
 /// Default lifetime when none is given (v1).
 pub(crate) const DEFAULT_EXPIRATION_SECONDS: i64 = 30 * 86_400;
@@ -136,6 +141,56 @@ pub(crate) fn expiration(api: ApiVersion, given: Option<Expiration>) -> Option<E
     }
 }
 
+/// What the station stamps on every request of one run (decision 0009): when it was written,
+/// until when the connected side accepts it, and the cluster it is for.
+#[derive(Debug, Clone)]
+pub(crate) struct Stamp {
+    pub(crate) created: i64,
+    pub(crate) not_after: i64,
+    pub(crate) cluster: Option<ClusterPin>,
+    /// The pin's server CA fingerprints (`sha256:HEX`).
+    pub(crate) cluster_cas: Vec<String>,
+    /// The station signing key's `SHA256:` fingerprint (empty before the station signs).
+    pub(crate) station: String,
+}
+
+impl Stamp {
+    pub(crate) fn new(
+        now: i64,
+        valid_for: Expiration,
+        cluster: Option<ClusterPin>,
+        station: String,
+    ) -> Result<Self> {
+        let cluster_cas = match &cluster {
+            Some(pin) => pin.server_fingerprints().map_err(|e| {
+                Fail::new(format!("the pin of cluster {:?}: {e}", pin.name.as_str()))
+                    .hint("pin it again with kcsr cluster add --force")
+            })?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            created: now,
+            not_after: now.saturating_add(valid_for.seconds()),
+            cluster,
+            cluster_cas,
+            station,
+        })
+    }
+
+    /// The pinned CA fingerprints of `signer` (none when it has no pinned CA).
+    pub(crate) fn signer_cas(&self, signer: Option<&SignerName>) -> Vec<String> {
+        match (&self.cluster, signer) {
+            (Some(pin), Some(s)) => pin
+                .signer_cas(s.as_str())
+                .ok()
+                .flatten()
+                .map(|cas| station::fingerprints(&cas))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Where the key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeySource {
@@ -151,6 +206,10 @@ pub(crate) enum KeySource {
 pub(crate) struct Built {
     pub(crate) name: ObjectName,
     pub(crate) csr: CsrInfo,
+    pub(crate) manifest: CsrManifest,
+    /// `kcsr.dev/created` and `kcsr.dev/not-after`.
+    pub(crate) created: String,
+    pub(crate) not_after: String,
     pub(crate) usages: Vec<Usage>,
     pub(crate) expiration: Option<Expiration>,
     pub(crate) manifest_file: String,
@@ -162,7 +221,7 @@ pub(crate) struct Built {
 
 /// Builds the CSR, runs every check, and renders the manifests. Error-level findings fail
 /// with exit 3 and the findings in the message.
-pub(crate) fn build(spec: &Spec, key: &PrivateKey) -> Result<Built> {
+pub(crate) fn build(spec: &Spec, key: &PrivateKey, stamp: &Stamp) -> Result<Built> {
     let stem = spec.stem();
     let csr = key
         .sign_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
@@ -184,16 +243,32 @@ pub(crate) fn build(spec: &Spec, key: &PrivateKey) -> Result<Built> {
             api_version: spec.api_version,
         }),
     };
-    let manifest_yaml = CsrManifest::new(&NewCsrManifest {
+    let mut manifest = CsrManifest::new(&NewCsrManifest {
         api_version: spec.api_version,
         name: &name,
         csr: &csr,
         signer: spec.signer.as_ref(),
         usages: &usages,
         expiration,
-    })
-    .to_yaml()
-    .map_err(|e| Fail::new(format!("failed to encode the manifest: {e}")))?;
+    });
+    let created = time::format_rfc3339(stamp.created);
+    let not_after = time::format_rfc3339(stamp.not_after);
+    let annotations = &mut manifest.metadata.annotations;
+    annotations.insert(CREATED_ANNOTATION.to_owned(), created.clone());
+    annotations.insert(NOT_AFTER_ANNOTATION.to_owned(), not_after.clone());
+    if let Some(g) = &spec.grant {
+        annotations.insert(GRANT_ANNOTATION.to_owned(), g.to_string());
+    }
+    if let Some(pin) = &stamp.cluster {
+        annotations.insert(CLUSTER_ANNOTATION.to_owned(), pin.name.to_string());
+        annotations.insert(
+            CLUSTER_CA_ANNOTATION.to_owned(),
+            stamp.cluster_cas.join(","),
+        );
+    }
+    let manifest_yaml = manifest
+        .to_yaml()
+        .map_err(|e| Fail::new(format!("failed to encode the manifest: {e}")))?;
     let binding_yaml = spec
         .grant
         .as_ref()
@@ -205,6 +280,9 @@ pub(crate) fn build(spec: &Spec, key: &PrivateKey) -> Result<Built> {
         binding_file: format!("{stem}{BINDING_SUFFIX}"),
         name,
         csr,
+        manifest,
+        created,
+        not_after,
         usages,
         expiration,
         manifest_yaml,
@@ -261,16 +339,31 @@ fn judge(
 pub(crate) enum MediaState {
     /// No request for this stem.
     Absent,
-    /// The same request (object name, key and binding); the files' digests, to (re)record.
-    Same(Vec<(String, [u8; 32])>),
+    /// The same request, still fresh: kept as it is (with its own `created`/`not-after`).
+    Same(Existing),
+    /// The same request (name, key, spec), but past its `kcsr.dev/not-after` or written before
+    /// requests were stamped: written again, with the same key and fresh times.
+    Stale,
     /// Another request for this stem.
     Different,
 }
 
-/// Whether the media already holds this request. A manifest with the same object name and
-/// public key is the same request even if `SHA256SUMS` does not list it yet (a run
-/// interrupted between the two writes): its digest is returned so it gets listed.
-pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
+/// A request already on the media, as it is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Existing {
+    /// The files' digests, to (re)list in `SHA256SUMS`.
+    pub(crate) files: Vec<(String, [u8; 32])>,
+    /// SHA-256 of the manifest as it is on the media, hex.
+    pub(crate) manifest_sha256: String,
+    pub(crate) created: String,
+    pub(crate) not_after: String,
+}
+
+/// Whether the media already holds this request. A manifest with the same object name, key,
+/// subject, signer, usages, lifetime, grant and cluster is the same request even if
+/// `SHA256SUMS` does not list it yet (a run interrupted between the two writes): its digest
+/// is returned so it gets listed.
+pub(crate) fn media_state(media: &Path, built: &Built, now: i64) -> Result<MediaState> {
     let manifest_path = media.join(&built.manifest_file);
     // Not `exists()`: a dangling symlink must be refused here, before the key is written.
     if std::fs::symlink_metadata(&manifest_path).is_err() {
@@ -288,16 +381,36 @@ pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
         Fail::new(format!("{}: {e}", manifest_path.display()))
             .hint("the file on the media is damaged; pass --force to replace it")
     })?;
-    let same = match docs.as_slice() {
-        [manifest::Document::Csr(m)] => {
-            m.metadata.name == built.name.as_str()
-                && m.decode_request()
-                    .is_ok_and(|c| c.public_key.fingerprint == built.csr.public_key.fingerprint)
-        }
-        _ => false,
-    };
-    if !same {
+    let [manifest::Document::Csr(m)] = docs.as_slice() else {
         return Ok(MediaState::Different);
+    };
+    let same_key = m.metadata.name == built.name.as_str()
+        && m.decode_request().is_ok_and(|c| same_csr(&c, &built.csr));
+    if !same_key {
+        return Ok(MediaState::Different);
+    }
+    let ours = &built.manifest;
+    let same_spec = m.api_version == ours.api_version
+        && m.spec.signer_name == ours.spec.signer_name
+        && m.spec.usages == ours.spec.usages
+        && m.spec.expiration_seconds == ours.spec.expiration_seconds;
+    if !same_spec {
+        return Ok(MediaState::Different);
+    }
+    let stamped = |a: &str| m.metadata.annotations.get(a).cloned();
+    let (Some(created), Some(not_after)) =
+        (stamped(CREATED_ANNOTATION), stamped(NOT_AFTER_ANNOTATION))
+    else {
+        return Ok(MediaState::Stale);
+    };
+    let same_target = [GRANT_ANNOTATION, CLUSTER_ANNOTATION, CLUSTER_CA_ANNOTATION]
+        .iter()
+        .all(|a| m.metadata.annotations.get(*a) == ours.metadata.annotations.get(*a));
+    if !same_target {
+        return Ok(MediaState::Different);
+    }
+    if time::parse_rfc3339(&not_after).is_none_or(|t| t <= now) {
+        return Ok(MediaState::Stale);
     }
     let mut files = vec![(
         built.manifest_file.clone(),
@@ -324,7 +437,76 @@ pub(crate) fn media_state(media: &Path, built: &Built) -> Result<MediaState> {
         None if binding_path.exists() => return Ok(MediaState::Different),
         None => {}
     }
-    Ok(MediaState::Same(files))
+    Ok(MediaState::Same(Existing {
+        files,
+        manifest_sha256: kcsr_core::digest::sha256_hex(&data),
+        created,
+        not_after,
+    }))
+}
+
+/// Whether two CSRs ask for the same thing: key, subject and SANs (signatures differ).
+fn same_csr(a: &CsrInfo, b: &CsrInfo) -> bool {
+    a.public_key.fingerprint == b.public_key.fingerprint
+        && a.subject.common_names == b.subject.common_names
+        && a.subject.organizations == b.subject.organizations
+        && a.sans.dns == b.sans.dns
+        && a.sans.ip == b.sans.ip
+}
+
+/// The station's record of a request: of the manifest built now, or of the one `existing`
+/// on the media that is kept.
+pub(crate) fn record(
+    spec: &Spec,
+    built: &Built,
+    stamp: &Stamp,
+    key_file: String,
+    existing: Option<&Existing>,
+) -> RequestRecord {
+    let (manifest_sha256, created, not_after) = match existing {
+        Some(e) => (
+            e.manifest_sha256.clone(),
+            e.created.clone(),
+            e.not_after.clone(),
+        ),
+        None => (
+            kcsr_core::digest::sha256_hex(built.manifest_yaml.as_bytes()),
+            built.created.clone(),
+            built.not_after.clone(),
+        ),
+    };
+    RequestRecord {
+        api_version: station::API_VERSION.to_owned(),
+        kind: station::RECORD_KIND.to_owned(),
+        name: built.name.as_str().to_owned(),
+        stem: spec.stem(),
+        user: spec.user.as_str().to_owned(),
+        groups: spec.groups.iter().map(|g| g.as_str().to_owned()).collect(),
+        csr_api_version: built.manifest.api_version.clone(),
+        signer_name: built.manifest.spec.signer_name.clone(),
+        usages: built.manifest.spec.usages.clone(),
+        expiration_seconds: built.manifest.spec.expiration_seconds,
+        public_key_sha256: built.csr.public_key.fingerprint.clone(),
+        key_file,
+        manifest_sha256,
+        grant: spec.grant.as_ref().map(ToString::to_string),
+        cluster: stamp.cluster.as_ref().map(|p| p.name.clone()),
+        cluster_ca_sha256: stamp.cluster_cas.clone(),
+        signer_ca_sha256: stamp.signer_cas(spec.signer.as_ref()),
+        created,
+        not_after,
+        station: stamp.station.clone(),
+    }
+}
+
+/// The record's `keyFile`: relative to the key directory for a key in it, else the key's
+/// absolute path.
+pub(crate) fn key_file(key_dir: &Path, key: &Path) -> String {
+    let (dir, key) = (paths::resolve(key_dir), paths::resolve(key));
+    match key.strip_prefix(&dir) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => key.display().to_string(),
+    }
 }
 
 /// Reads a key in any format kcsr knows, asking `passphrase` when it is encrypted. The one

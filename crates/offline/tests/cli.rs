@@ -87,7 +87,7 @@ fn request_writes_key_manifest_and_checksums_that_standard_tools_accept() {
     assert_eq!(mode(&manifest), 0o644);
     assert_eq!(
         media_files(&t.path().join("media")),
-        vec!["SHA256SUMS", "alice.csr.yaml"]
+        vec!["SHA256SUMS", "SHA256SUMS.sig", "alice.csr.yaml"]
     );
     let (ok, out) = sh(&t.path().join("media"), "sha256sum -c SHA256SUMS");
     assert!(ok, "{out}");
@@ -443,6 +443,8 @@ fn existing_keys_from_openssl_are_used_in_place() {
             "bob",
             "--key",
             key.to_str().unwrap(),
+            "--keys",
+            "keys",
             "--media",
             "media",
         ],
@@ -455,7 +457,7 @@ fn existing_keys_from_openssl_are_used_in_place() {
     );
     assert_eq!(
         media_files(&t.path().join("media")),
-        vec!["SHA256SUMS", "bob.csr.yaml"]
+        vec!["SHA256SUMS", "SHA256SUMS.sig", "bob.csr.yaml"]
     );
     let pem = request_pem(&t.path().join("media/bob.csr.yaml"));
     std::fs::write(t.path().join("r.pem"), pem).unwrap();
@@ -476,6 +478,8 @@ fn existing_keys_from_openssl_are_used_in_place() {
             "old",
             "--key",
             small.to_str().unwrap(),
+            "--keys",
+            "keys",
             "--media",
             "media2",
         ],
@@ -497,6 +501,8 @@ fn existing_keys_from_openssl_are_used_in_place() {
             "c",
             "--key",
             "media/k.pem",
+            "--keys",
+            "keys",
             "--media",
             "media",
         ],
@@ -726,6 +732,8 @@ fn golden_manifest_for_a_fixed_ed25519_key() {
             "ops",
             "--key",
             key.to_str().unwrap(),
+            "--keys",
+            "keys",
             "--media",
             "media",
             "--name",
@@ -733,7 +741,21 @@ fn golden_manifest_for_a_fixed_ed25519_key() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let got = std::fs::read_to_string(t.path().join("media/alice-golden.csr.yaml")).unwrap();
+    // Everything but the two times the station stamps is byte-exact.
+    let got = std::fs::read_to_string(t.path().join("media/alice-golden.csr.yaml"))
+        .unwrap()
+        .lines()
+        .map(|l| match l.split_once(": ") {
+            Some((k, _))
+                if k.ends_with("kcsr.dev/created") || k.ends_with("kcsr.dev/not-after") =>
+            {
+                format!("{k}: <TIME>")
+            }
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
     let golden = fixture("golden/alice.csr.yaml");
     if std::env::var_os("KCSR_BLESS").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
@@ -985,17 +1007,26 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
 }
 
 /// Puts an openssl-issued certificate for `stem` onto the media as kcsr-submit would:
-/// `<stem>.crt`, `<stem>.bundle.yaml`, both added to SHA256SUMS.
+/// `<stem>.crt`, `<stem>.bundle.yaml`, both listed in RETURNED.SHA256SUMS. The station has the
+/// pin `test` (the test CA as server and client CA) and the record of the request.
 fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
     use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let media = dir.join("media");
     let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
     let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
+    support::station::pin(
+        &dir.join("keys"),
+        "test",
+        "https://127.0.0.1:6443",
+        &ca,
+        &ca,
+    );
+    let record = support::station::record(dir, stem, Some("test"));
     let bundle = Bundle {
         api_version: kcsr_core::bundle::API_VERSION.to_owned(),
         kind: kcsr_core::bundle::KIND.to_owned(),
-        name: format!("{stem}-test"),
+        name: record.name,
         user: user.to_owned(),
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
@@ -1020,11 +1051,13 @@ fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
     let yaml = bundle.to_yaml().unwrap();
     std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
     std::fs::write(media.join(format!("{stem}.crt")), &cert).unwrap();
-    let mut sums =
-        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
-    sums.insert(&format!("{stem}.bundle.yaml"), yaml.as_bytes());
-    sums.insert(&format!("{stem}.crt"), cert.as_bytes());
-    std::fs::write(media.join("SHA256SUMS"), sums.render()).unwrap();
+    support::list_returned(
+        &media,
+        &[
+            (format!("{stem}.bundle.yaml"), yaml.as_str()),
+            (format!("{stem}.crt"), cert.as_str()),
+        ],
+    );
 }
 
 fn kubeconfig_value(path: &Path) -> serde_json::Value {
@@ -1125,7 +1158,8 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
-        r.stderr.contains("alice.bundle.yaml: content changed"),
+        r.stderr
+            .contains("alice.bundle.yaml: content changed (RETURNED.SHA256SUMS says"),
         "{}",
         r.stderr
     );
@@ -1141,7 +1175,9 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
     assert!(
-        r.stderr.contains("extra.txt: present but not listed"),
+        r.stderr.contains(
+            "extra.txt: present but listed in neither SHA256SUMS nor RETURNED.SHA256SUMS"
+        ),
         "{}",
         r.stderr
     );
@@ -1174,7 +1210,8 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     assert_eq!(r.code, 3);
     assert!(
         r.stderr
-            .contains("alice.csr.yaml is not for the key keys/alice.key.pem"),
+            .contains("alice.bundle.yaml: key: keys/alice.key.pem holds the key sha256")
+            && r.stderr.contains("not the key"),
         "{}",
         r.stderr
     );
@@ -1271,7 +1308,10 @@ fn batch_writes_every_user_of_a_csv_or_yaml_roster_and_resumes() {
     let (ok, out) = sh(&media, "sha256sum -c SHA256SUMS");
     assert!(ok, "{out}");
     for k in std::fs::read_dir(t.path().join("keys")).unwrap() {
-        assert_eq!(mode(&k.unwrap().path()), 0o600);
+        let k = k.unwrap().path();
+        // Keys 0600; the station's directory (pins, records) 0700.
+        let want = if k.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&k), want, "{}", k.display());
     }
     let bob = std::fs::read_to_string(media.join("bob.csr.yaml")).unwrap();
     assert!(
@@ -1522,12 +1562,11 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
             "x",
         ],
     );
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("other-keys") || r.stderr.contains("no key"),
-        "{}",
-        r.stderr
-    );
+    // Another key directory holds no record of the request: refused, nothing taken from
+    // the certificate.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("no record"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: "), "{}", r.stderr);
 }
 
 #[test]

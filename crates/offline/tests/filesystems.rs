@@ -126,12 +126,13 @@ fn request_onto_read_only_media_changes_nothing_and_completes_once_writable() {
 #[test]
 #[ignore = "needs root for a tmpfs in a private mount namespace; .ci/run runs it with --ignored"]
 fn request_onto_full_media_fails_at_each_file_cleanly_and_completes_once_freed() {
-    // Each of manifest, binding and SHA256SUMS takes one page: leaving 0, 1 or 2 pages makes
-    // each of them the one that does not fit.
+    // Each of manifest, binding, SHA256SUMS and its signature takes one page: leaving 0 to 3
+    // pages makes each of them the one that does not fit.
     for (pages, failing) in [
         (0, "alice.csr.yaml"),
         (1, "alice.binding.yaml"),
         (2, "SHA256SUMS"),
+        (3, "SHA256SUMS.sig"),
     ] {
         let t = tempfile::tempdir().unwrap();
         let vol = t.path().join("vol");
@@ -150,7 +151,12 @@ fn request_onto_full_media_fails_at_each_file_cleanly_and_completes_once_freed()
         sha256sum_ok(&media);
         assert_eq!(
             names(&media),
-            ["SHA256SUMS", "alice.binding.yaml", "alice.csr.yaml"]
+            [
+                "SHA256SUMS",
+                "SHA256SUMS.sig",
+                "alice.binding.yaml",
+                "alice.csr.yaml"
+            ]
         );
         assert_eq!(requests_match_keys(&t.path().join("keys"), &media), 1);
     }

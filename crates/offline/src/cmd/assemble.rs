@@ -1,39 +1,31 @@
-//! `kcsr assemble`: verify the certificates brought back across the gap against the keys
-//! that never left, and write kubeconfigs. Everything is verified before anything is written.
+//! `kcsr assemble`: verify the certificates brought back across the gap against the station's
+//! own state (the keys that never left, the record of every request, the pinned clusters),
+//! and write kubeconfigs built from the pins. Everything is verified before anything is
+//! written; the media only proposes certificates (decision 0009).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod check;
+mod media;
+mod pins;
+
 use std::path::{Path, PathBuf};
 
-use kcsr_core::bundle::Bundle;
-use kcsr_core::cert::{self, CertInfo};
-
-use kcsr_core::manifest::{self, Document};
-use kcsr_core::media::{self, BUNDLE_SUFFIX, CSR_MANIFEST_SUFFIX};
+use kcsr_core::media::BUNDLE_SUFFIX;
+use kcsr_core::station::ClusterName;
 use kcsr_core::time;
-use kcsr_core::usage::Usage;
-use kcsr_core::verify::{self as check, Expected};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::cli::AssembleArgs;
 use crate::cmd::verify::unix_now;
 use crate::fail::{self, Context as _, Fail, Result};
-use crate::kubeconfig::{self, Entry};
+use crate::kubeconfig::{self, Entry, MergeError, Outcome, Policy};
 use crate::media_dir::MediaDir;
 use crate::passphrase;
-use crate::plan;
+use crate::station::Station;
 use crate::{paths, report};
+use check::Verified;
 use kcsr_fs::{self as output, Mode, Overwrite};
-
-struct Verified {
-    stem: String,
-    entry: Entry,
-    user: String,
-    groups: Vec<String>,
-    not_after: i64,
-    fingerprint: String,
-}
 
 pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     for target in [&args.out, &args.out_dir, &args.merge_into]
@@ -50,8 +42,8 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         }
     }
     let media = MediaDir::open(&args.media, false)?;
-    let checked = check_media(&media)?;
-    let bundles = find_bundles(&media, &checked, &args.names)?;
+    let checked = media::check(&media)?;
+    let bundles = media::bundles(&media, &checked, &args.names)?;
     if bundles.is_empty() {
         return Err(Fail::new(format!(
             "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}",
@@ -69,195 +61,136 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     }
 
     let passphrase = passphrase::Source::new(args.passphrase_file.as_deref());
-    let now = unix_now();
+    let cx = check::Context {
+        args: &args,
+        checked: &checked,
+        passphrase: &passphrase,
+        now: unix_now(),
+    };
+    let mut pins = pins::Pins::new(Station::new(&args.keys));
     let mut verified = Vec::new();
     let mut failures = Vec::new();
     for (stem, bundle) in &bundles {
-        match verify_one(&args, &checked, stem, bundle, &passphrase, now) {
+        match check::verify(&cx, &mut pins, stem, bundle) {
             Ok(v) => verified.push(v),
-            Err(f) => failures.push(f.message),
+            Err(f) => failures.push(f),
         }
     }
     if !failures.is_empty() {
+        let mut hints: Vec<String> = Vec::new();
+        for h in failures.iter().filter_map(|f| f.hint.clone()) {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
+        hints.push(
+            "do not use these certificates; see docs/operator-guide.md, \"When something fails\""
+                .to_owned(),
+        );
         return Err(Fail::new(format!(
             "{} of {} certificates did not verify; nothing was written\n  {}",
             failures.len(),
             bundles.len(),
-            failures.join("\n  ")
+            failures
+                .iter()
+                .map(|f| f.message.replace('\n', "\n    "))
+                .collect::<Vec<_>>()
+                .join("\n  ")
         ))
-        .hint("do not use these certificates; see docs/operator-guide.md, \"When something fails\"")
+        .hint(hints.join("\n      "))
         .refused());
     }
 
-    let written = write(&args, &verified)?;
-    summarize(&args, &verified, &written)?;
+    // Nothing is pinned or written unless the operator's fingerprints match and no existing
+    // kubeconfig entry would change.
+    pins.trust(&args.trust_cluster)?;
+    let merged = match &args.merge_into {
+        Some(target) => Some(merge(&args, target, &verified, pins.station())?),
+        None => None,
+    };
+    let pinned = pins.save()?;
+    let written = write(&args, &verified, merged.as_ref().map(|m| &m.text))?;
+    summarize(&args, &verified, &written, &pinned, merged.as_ref())?;
     Ok(())
 }
 
-/// The files the media's `SHA256SUMS` lists, with their content.
-type Checked = BTreeMap<String, Vec<u8>>;
-
-/// `SHA256SUMS` against the files present; no symlinks, special files or keys on the media.
-/// Returns the content that was checked, so that what is used is exactly what was verified
-/// (no second read that could see other bytes).
-fn check_media(media: &MediaDir) -> Result<Checked> {
-    let scanned = media.scan()?;
-    let problems = media::audit(
-        &media.sums,
-        scanned.iter().map(|e| media::Found {
-            name: &e.name,
-            regular: e.kind == output::EntryKind::File,
-            data: e.data.as_deref(),
-        }),
-    );
-    if problems.is_empty() {
-        return Ok(scanned
-            .into_iter()
-            .filter(|e| media.sums.get(&e.name).is_some())
-            .filter_map(|e| e.data.map(|d| (e.name, d)))
-            .collect());
-    }
-    let problems: Vec<String> = problems.iter().map(|p| report::sanitize(p)).collect();
-    Err(Fail::new(format!(
-        "the media {} does not match its SHA256SUMS; nothing was written\n  {}",
-        media.path.display(),
-        problems.join("\n  ")
-    ))
-    .hint("compare the media with what the connected machine wrote, and carry it again")
-    .refused())
-}
-
-fn find_bundles(
-    media: &MediaDir,
-    checked: &Checked,
-    names: &[String],
-) -> Result<Vec<(String, Bundle)>> {
-    let mut out = Vec::new();
-    let mut matched = BTreeSet::new();
-    for (file, data) in checked {
-        let Some(stem) = media::stem(file, BUNDLE_SUFFIX) else {
-            continue;
-        };
-        let bundle = Bundle::parse(data)
-            .map_err(|e| Fail::new(format!("{}: {e}", media.path.join(file).display())))?;
-        let wanted = names.is_empty()
-            || names.iter().any(|n| {
-                let hit = n == stem || *n == bundle.name || *n == bundle.user;
-                if hit {
-                    matched.insert(n.clone());
-                }
-                hit
-            });
-        if wanted {
-            out.push((stem.to_owned(), bundle));
-        }
-    }
-    if let Some(missing) = names.iter().find(|n| !matched.contains(*n)) {
-        return Err(Fail::new(format!(
-            "no bundle on the media matches --name {missing:?}"
-        )));
-    }
-    Ok(out)
-}
-
-fn verify_one(
+/// The kubeconfig of `--merge-into` with the new entries, or the refusal naming the entries
+/// that would change.
+fn merge(
     args: &AssembleArgs,
-    checked: &Checked,
-    stem: &str,
-    b: &Bundle,
-    passphrase: &passphrase::Source,
-    now: i64,
-) -> Result<Verified> {
-    let file = format!("{stem}{BUNDLE_SUFFIX}");
-    let fail = |check: &str, why: String| Fail::new(format!("{file}: {check}: {why}"));
-    let key_path = args.keys.join(format!("{stem}.key.pem"));
-    let key = plan::read_key(&key_path, passphrase).map_err(|f| fail("key", f.message))?;
-    let leaf: CertInfo = cert::parse_first(b.certificate.as_bytes())
-        .map_err(|e| fail("certificate", e.to_string()))?;
-    // What was requested: the CSR manifest on the media, which must be for the same key.
-    let manifest_file = format!("{stem}{CSR_MANIFEST_SUFFIX}");
-    let (want_user, want_groups) = if let Some(data) = checked.get(&manifest_file) {
-        let docs = manifest::parse_documents(data).map_err(|e| fail("request", e.to_string()))?;
-        let Some(Document::Csr(m)) = docs.into_iter().next() else {
-            return Err(fail(
-                "request",
-                format!("{manifest_file} holds no CertificateSigningRequest"),
-            ));
-        };
-        let csr = m
-            .decode_request()
-            .map_err(|e| fail("request", e.to_string()))?;
-        if csr.public_key.fingerprint != key.public_key().fingerprint {
-            return Err(fail(
-                "request",
-                format!("{manifest_file} is not for the key {}", key_path.display()),
-            ));
-        }
-        (
-            csr.subject.user().unwrap_or_default().to_owned(),
-            csr.subject.organizations.clone(),
+    target: &Path,
+    verified: &[Verified],
+    station: &Station,
+) -> Result<kubeconfig::Merged> {
+    let existing = if target.exists() {
+        Zeroizing::new(
+            output::read_limited(target, kcsr_core::yaml::MAX_YAML_BYTES as u64)
+                .context(|| format!("failed to read {}", target.display()))?,
         )
     } else {
-        (b.user.clone(), b.groups.clone())
+        Zeroizing::new(Vec::new())
     };
-    if b.user != want_user {
-        return Err(fail(
-            "user",
-            format!(
-                "the bundle names {:?}, the request asked for {want_user:?}",
-                b.user
-            ),
-        ));
-    }
-    let cas = b
-        .client_ca
-        .as_ref()
-        .map(|pem| cert::parse_all(pem.as_bytes()))
-        .transpose()
-        .map_err(|e| fail("client CA", e.to_string()))?;
-    let expected = Expected {
-        fingerprint: key.public_key().fingerprint.clone(),
-        user: Some(want_user.clone()),
-        groups: Some(want_groups.clone()),
-        usages: vec![Usage::ClientAuth.as_str().to_owned()],
-        expiration_seconds: None,
+    let records = std::cell::OnceCell::new();
+    let renews = |i: usize, old: &Value| -> bool {
+        let Some(v) = verified.get(i) else {
+            return false;
+        };
+        let records = records.get_or_init(|| station.records().unwrap_or_default());
+        is_renewal(v, old, records)
     };
-    let steps = check::certificate(&leaf, &expected, cas.as_deref(), now, args.skew.seconds());
-    if let Some(bad) = steps.iter().find(|s| !s.ok) {
-        return Err(fail(bad.check, bad.detail.clone()));
-    }
-    if !b.cluster.server.starts_with("https://") {
-        return Err(fail(
-            "cluster",
-            format!("server {:?} is not an https:// URL", b.cluster.server),
-        ));
-    }
-    if let Some(ca) = &b.cluster.certificate_authority {
-        cert::parse_all(ca.as_bytes()).map_err(|e| fail("cluster CA", e.to_string()))?;
-    }
-    let cluster_name = b.cluster.name.clone();
-    let user_entry = format!("{want_user}@{cluster_name}");
-    let context = args.context.clone().unwrap_or_else(|| user_entry.clone());
-    Ok(Verified {
-        stem: stem.to_owned(),
-        entry: Entry {
-            cluster_name,
-            server: b.cluster.server.clone(),
-            ca_pem: b.cluster.certificate_authority.clone(),
-            tls_server_name: b.cluster.tls_server_name.clone(),
-            user_entry,
-            context,
-            cert_pem: b.certificate.clone(),
-            key_pem: key.to_pem(),
+    let entries: Vec<&Entry> = verified.iter().map(|v| &v.entry).collect();
+    kubeconfig::merge(
+        &existing,
+        &entries,
+        args.set_current,
+        &Policy {
+            force: args.force,
+            renews: &renews,
         },
-        user: want_user,
-        groups: want_groups,
-        not_after: leaf.not_after,
-        fingerprint: leaf.public_key.fingerprint.clone(),
+    )
+    .map_err(|e| match e {
+        MergeError::Conflicts(names) => Fail::new(format!(
+            "{} already holds {} with other content; nothing was written\n  {}",
+            target.display(),
+            if names.len() == 1 { "an entry" } else { "entries" },
+            names
+                .iter()
+                .map(|(k, n)| format!("{} {:?}", k.as_str(), report::sanitize(n)))
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ))
+        .hint("other contexts may use these entries: pick another --context, remove or rename the entries yourself, or pass --force to replace them")
+        .refused(),
+        other => Fail::new(format!("{}: {other}", target.display()))
+            .hint("fix the kubeconfig, or write a new one with --out"),
     })
 }
 
-fn write(args: &AssembleArgs, verified: &[Verified]) -> Result<Vec<PathBuf>> {
+/// Whether the existing user body `old` holds a certificate the station issued earlier for
+/// the same user and pinned cluster, expiring before the new one: a renewal replaces it.
+fn is_renewal(v: &Verified, old: &Value, records: &[kcsr_core::station::RequestRecord]) -> bool {
+    if !v.recorded {
+        return false;
+    }
+    let Some(old_cert) =
+        kubeconfig::client_certificate(old).and_then(|p| check::parse_existing(&p))
+    else {
+        return false;
+    };
+    old_cert.not_after < v.not_after
+        && old_cert.subject.user() == Some(v.user.as_str())
+        && records.iter().any(|r| {
+            r.public_key_sha256 == old_cert.public_key.fingerprint
+                && r.user == v.user
+                && r.cluster.as_ref() == Some(&v.cluster)
+        })
+}
+
+fn write(
+    args: &AssembleArgs,
+    verified: &[Verified],
+    merged: Option<&Zeroizing<String>>,
+) -> Result<Vec<PathBuf>> {
     let overwrite = if args.force {
         Overwrite::Allow
     } else {
@@ -279,21 +212,8 @@ fn write(args: &AssembleArgs, verified: &[Verified]) -> Result<Vec<PathBuf>> {
                 overwrite,
             )?);
         }
-    } else if let Some(target) = &args.merge_into {
-        let existing = if target.exists() {
-            Zeroizing::new(
-                output::read_limited(target, kcsr_core::yaml::MAX_YAML_BYTES as u64)
-                    .context(|| format!("failed to read {}", target.display()))?,
-            )
-        } else {
-            Zeroizing::new(Vec::new())
-        };
-        let entries: Vec<&Entry> = verified.iter().map(|v| &v.entry).collect();
-        let text = kubeconfig::merge(&existing, &entries, args.set_current).map_err(|e| {
-            Fail::new(format!("{}: {e}", target.display()))
-                .hint("fix the kubeconfig, or write a new one with --out")
-        })?;
-        written.push(write_secret_file(target, &text, Overwrite::Allow)?);
+    } else if let (Some(target), Some(text)) = (&args.merge_into, merged) {
+        written.push(write_secret_file(target, text, Overwrite::Allow)?);
     }
     Ok(written)
 }
@@ -334,8 +254,21 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
-fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) -> Result<()> {
+fn summarize(
+    args: &AssembleArgs,
+    verified: &[Verified],
+    written: &[PathBuf],
+    pinned: &[ClusterName],
+    merged: Option<&kubeconfig::Merged>,
+) -> Result<()> {
+    let changes = |outcome: Outcome| -> Vec<&kubeconfig::Change> {
+        merged
+            .map(|m| m.changes.iter().filter(|c| c.outcome == outcome).collect())
+            .unwrap_or_default()
+    };
+    let (renewed, replaced) = (changes(Outcome::Renewed), changes(Outcome::Replaced));
     if args.output.json {
+        let entry = |c: &&kubeconfig::Change| json!({"kind": c.kind.as_str(), "name": c.name});
         report::json(&json!({
             "written": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "users": verified.iter().map(|v| json!({
@@ -347,23 +280,58 @@ fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) ->
                 "server": v.entry.server,
                 "notAfter": time::format_rfc3339(v.not_after),
                 "publicKeySha256": v.fingerprint,
+                "signerName": v.signer,
+                "recorded": v.recorded,
+                "warnings": v.warnings,
             })).collect::<Vec<_>>(),
+            "pinned": pinned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "renewed": renewed.iter().map(entry).collect::<Vec<_>>(),
+            "replaced": replaced.iter().map(entry).collect::<Vec<_>>(),
         }))?;
+    }
+    // Warnings are for the operator even with --quiet: they say what was not checked.
+    for v in verified {
+        for w in &v.warnings {
+            report::say(&format!("warning: {}{BUNDLE_SUFFIX}: {w}", v.stem));
+        }
     }
     if args.output.quiet {
         return Ok(());
     }
+    for name in pinned {
+        report::say(&format!(
+            "kcsr: pinned cluster {name} (the fingerprints you gave match); later trips are checked against it"
+        ));
+    }
     for v in verified {
         report::say(&format!(
-            "kcsr: verified {:?} (groups: {}) for {} — valid until {}",
+            "kcsr: verified {:?} (groups: {}) for cluster {} ({}) — valid until {}",
             report::sanitize(&v.user),
             if v.groups.is_empty() {
                 "none".to_owned()
             } else {
-                v.groups.join(", ")
+                v.groups
+                    .iter()
+                    .map(|g| report::sanitize(g))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
+            v.cluster,
             report::sanitize(&v.entry.server),
             time::format_rfc3339(v.not_after)
+        ));
+    }
+    for c in &renewed {
+        report::say(&format!(
+            "  renewed user {:?}: its certificate is replaced by the newer one",
+            report::sanitize(&c.name)
+        ));
+    }
+    for c in &replaced {
+        report::say(&format!(
+            "  replaced {} {:?} (--force): it held other content",
+            c.kind.as_str(),
+            report::sanitize(&c.name)
         ));
     }
     for p in written {
@@ -376,7 +344,7 @@ fn summarize(args: &AssembleArgs, verified: &[Verified], written: &[PathBuf]) ->
         report::say(&format!(
             "try: kubectl --kubeconfig {} --context {} auth whoami",
             p.display(),
-            v.entry.context
+            report::sanitize(&v.entry.context)
         ));
     }
     Ok(())

@@ -1,11 +1,12 @@
 //! `kcsr batch`: many users at once. The roster is checked completely first; then workers on
 //! every core generate keys and stage each user's files (temporary names, no sync). The main
-//! thread commits them in groups: one filesystem sync for the group's data, then the keys get
-//! their names and the key directory is synced, then the manifests and bindings, then the
-//! media directory; only then are they recorded in `SHA256SUMS` (saved every few hundred
-//! users and at the end). A key is thus durable before its request is visible on the media,
-//! as with `kcsr request`, at a few syncs per group instead of four per user
-//! (docs/decisions/0008-group-commit.md). Re-running skips users already done.
+//! thread commits them in groups: one filesystem sync for the group's data, then the keys and
+//! the station's records of the requests get their names and their directories are synced,
+//! then the manifests and bindings, then the media directory; only then are they listed in
+//! `SHA256SUMS` (saved every few hundred users and at the end). A key and its record are thus
+//! durable before its request is visible on the media, as with `kcsr request`, at a few syncs
+//! per group instead of several per user (docs/decisions/0008-group-commit.md). Re-running
+//! skips users already done.
 
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -20,11 +21,14 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::cli::BatchArgs;
+use crate::cmd::verify::unix_now;
 use crate::fail::{Context as _, Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
-use crate::plan::{self, KeySource, MediaState};
+use crate::plan::{self, KeySource, MediaState, Stamp};
 use crate::roster::{self, Row};
+use crate::signing::{self, SigningKey};
+use crate::station::Station;
 use crate::{paths, report};
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
@@ -46,6 +50,8 @@ enum Outcome {
 /// One user's files, written under temporary names, waiting for the group commit.
 struct Pending {
     key: Option<Staged>,
+    /// The station's record of the request, published with the key, before the media files.
+    record: Option<Staged>,
     media: Vec<Staged>,
     files: Vec<(String, [u8; 32])>,
     /// A binding from an earlier request that must leave the media and `SHA256SUMS`.
@@ -76,6 +82,34 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
         })
         .min(rows.len());
     precheck(&rows, jobs)?;
+    let station = Station::new(&args.keys);
+    let now = unix_now();
+    let mut stamp = Stamp::new(
+        now,
+        args.trip.valid_for,
+        station.target(args.trip.cluster.as_ref())?,
+        String::new(),
+    )?;
+    let existing = passphrase::Source::new(args.passphrase_file.as_deref());
+    // The roster passed: the station's key (made now on first use) will sign the media.
+    let signer = if args.dry_run {
+        None
+    } else {
+        Some(signing::obtain(
+            &station,
+            passphrase.as_ref(),
+            args.passphrase_file.as_deref(),
+            &existing,
+            args.output.quiet,
+        )?)
+    };
+    stamp.station = match &signer {
+        Some(k) => k.fingerprint(),
+        None => signing::public_key(&station)?
+            .map(|p| p.fingerprint())
+            .unwrap_or_default(),
+    };
+    let signer = signer.as_ref();
 
     let mut media = if args.dry_run {
         MediaDir::open_or_empty(&args.media)?
@@ -91,22 +125,37 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     let mut counts = Counts::default();
     let mut failures = Vec::new();
     let mut since_save = 0;
-    let existing = passphrase::Source::new(args.passphrase_file.as_deref());
+    let requests = station.requests_dir();
     if !args.dry_run {
-        kcsr_fs::create_dir(&args.keys, 0o700)
-            .context(|| format!("failed to create key directory {}", args.keys.display()))?;
+        for dir in [&args.keys, &station.dir, &requests] {
+            kcsr_fs::create_dir(dir, 0o700)
+                .context(|| format!("failed to create directory {}", dir.display()))?;
+        }
     }
     let run_result = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (rows, next, args, passphrase, existing) =
-                (&rows, &next, &args, passphrase.as_ref(), &existing);
+            let (rows, next, args, passphrase, existing, station, stamp) = (
+                &rows,
+                &next,
+                &args,
+                passphrase.as_ref(),
+                &existing,
+                &station,
+                &stamp,
+            );
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(row) = rows.get(i) else { break };
-                    let outcome = one(row, args, passphrase, existing)
-                        .unwrap_or_else(|f| Outcome::Failed(f.message));
+                    let ctx = Context {
+                        args,
+                        passphrase,
+                        existing,
+                        station,
+                        stamp,
+                    };
+                    let outcome = one(row, &ctx).unwrap_or_else(|f| Outcome::Failed(f.message));
                     if matches!(outcome, Outcome::Stop(_)) {
                         next.store(rows.len(), Ordering::Relaxed);
                     }
@@ -153,8 +202,12 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
                     || oldest.is_some_and(|t| t.elapsed() >= GROUP_AGE));
             if due {
                 oldest = None;
-                let committed = match commit(&args.keys, &args.media, std::mem::take(&mut pending))
-                {
+                let committed = match commit(
+                    &args.keys,
+                    &requests,
+                    &args.media,
+                    std::mem::take(&mut pending),
+                ) {
                     Ok(c) => c,
                     Err(fail) => {
                         stop.get_or_insert(fail);
@@ -184,7 +237,7 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
                 }
             }
             if stop.is_none() && since_save >= SAVE_EVERY && !args.dry_run {
-                media.save_sums()?;
+                save(&media, signer)?;
                 since_save = 0;
             }
             progress.tick(counts.total(), counts.failed);
@@ -198,16 +251,17 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
         progress.done();
         // Record what did land; if even that fails, the first error is the one to report.
         if counts.written > 0 {
-            let _ = media.save_sums();
+            let _ = save(&media, signer);
         }
         return Err(fail);
     }
     if !args.dry_run
         && (counts.written > 0
             || since_save > 0
-            || !args.media.join(kcsr_core::sums::FILE_NAME).exists())
+            || !args.media.join(kcsr_core::sums::FILE_NAME).exists()
+            || signer.is_some_and(|k| !media.is_signed_by(k)))
     {
-        media.save_sums()?;
+        save(&media, signer)?;
     }
     progress.done();
     failures.sort();
@@ -222,6 +276,8 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
             "failed": counts.failed,
             "failures": failures.iter().map(|(l, u, m)| json!({"line": l, "user": u, "error": m})).collect::<Vec<_>>(),
             "media": args.media.display().to_string(),
+            "cluster": stamp.cluster.as_ref().map(|p| p.name.as_str()),
+            "notAfter": kcsr_core::time::format_rfc3339(stamp.not_after),
         }))?;
     } else if !args.output.quiet {
         report::say(&format!(
@@ -268,6 +324,14 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     }
 }
 
+/// `SHA256SUMS` and its signature (none in a dry run, which never saves).
+fn save(media: &MediaDir, signer: Option<&SigningKey>) -> Result<()> {
+    match signer {
+        Some(key) => media.save_sums(key).map(drop),
+        None => Ok(()),
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     written: usize,
@@ -283,12 +347,13 @@ impl Counts {
 }
 
 /// Makes a group of staged users durable and visible: their data with one sync per
-/// filesystem, then every key's name, then every manifest's and binding's. A user whose key
-/// cannot be published (say, created meanwhile by another run) fails alone and its media
-/// files are discarded. An error of the sync itself stops the run: nothing after it could be
-/// trusted to be on the device.
+/// filesystem, then every key's and record's name, then every manifest's and binding's. A
+/// user whose key or record cannot be published (say, the key was created meanwhile by
+/// another run) fails alone and its media files are discarded. An error of the sync itself
+/// stops the run: nothing after it could be trusted to be on the device.
 fn commit(
     keys: &Path,
+    requests: &Path,
     media: &Path,
     pending: Vec<(usize, Pending)>,
 ) -> Result<Vec<(usize, std::result::Result<Pending, String>)>> {
@@ -300,12 +365,12 @@ fn commit(
             "the device may be failing or was removed; check it, then run the same command again",
         )
     };
-    group::sync_data([keys, media])
+    group::sync_data([keys, requests, media])
         .map_err(|e| sync_failed(&format!("{} and {}", keys.display(), media.display()), e))?;
     let mut results = Vec::with_capacity(pending.len());
     let mut any_key = false;
     for (i, mut p) in pending {
-        let published = match p.key.take() {
+        let mut published = match p.key.take() {
             Some(key) => {
                 let path = key.target().to_path_buf();
                 any_key = true;
@@ -322,11 +387,26 @@ fn commit(
             }
             None => Ok(()),
         };
+        if published.is_ok()
+            && let Some(record) = p.record.take()
+        {
+            let path = record.target().to_path_buf();
+            if let Err(e) = group::publish(record) {
+                let what = format!("failed to write the record {}", path.display());
+                match write_fault(&what, &path, &e, "another key directory") {
+                    (fail, true) => return Err(fail),
+                    (fail, false) => published = Err(fail.message),
+                }
+            }
+        }
         results.push((i, published.map(|()| p)));
     }
-    if any_key {
-        group::sync_dirs([keys]).map_err(|e| sync_failed(&keys.display().to_string(), e))?;
-    }
+    let names = if any_key {
+        vec![keys, requests]
+    } else {
+        vec![requests]
+    };
+    group::sync_dirs(names).map_err(|e| sync_failed(&keys.display().to_string(), e))?;
     for (_, result) in &mut results {
         let Ok(p) = result else { continue };
         let mut error = None;
@@ -426,21 +506,38 @@ fn precheck(rows: &[Row], jobs: usize) -> Result<()> {
     }
 }
 
-fn one(
-    row: &Row,
-    args: &BatchArgs,
-    passphrase: Option<&SecretString>,
-    existing: &passphrase::Source,
-) -> Result<Outcome> {
+/// What every worker shares.
+struct Context<'a> {
+    args: &'a BatchArgs,
+    passphrase: Option<&'a SecretString>,
+    existing: &'a passphrase::Source,
+    station: &'a Station,
+    stamp: &'a Stamp,
+}
+
+fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
+    let Context {
+        args,
+        passphrase,
+        existing,
+        station,
+        stamp,
+    } = *ctx;
     let spec = &row.spec;
     let key_name = format!("{}.key.pem", spec.stem());
     let key_path = args.keys.join(&key_name);
     let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
-    let built = plan::build(spec, &key)?;
-    let state = plan::media_state(&args.media, &built)?;
+    let built = plan::build(spec, &key, stamp)?;
+    let state = plan::media_state(&args.media, &built, stamp.created)?;
     match state {
-        MediaState::Same(files) if source != KeySource::New => {
-            return Ok(Outcome::Unchanged(files));
+        MediaState::Same(existing) if source != KeySource::New => {
+            // Kept as it is; its record too, unless it is missing (rare: written here,
+            // durably, on its own).
+            if !args.dry_run {
+                let record = plan::record(spec, &built, stamp, key_name, Some(&existing));
+                station.ensure_record(&record)?;
+            }
+            return Ok(Outcome::Unchanged(existing.files));
         }
         MediaState::Different if !args.force => {
             return Err(Fail::new(format!(
@@ -476,6 +573,22 @@ fn one(
     } else {
         None
     };
+    let record = plan::record(spec, &built, stamp, key_name, None);
+    let record_name = format!("{}.json", record.name);
+    let record = match group::stage(
+        &station.requests_dir(),
+        &record_name,
+        record.to_json().as_bytes(),
+        Mode::Secret,
+        Overwrite::Allow,
+    ) {
+        Ok(staged) => Some(staged),
+        Err(e) => {
+            let path = station.requests_dir().join(&record_name);
+            let what = format!("failed to write the record {}", path.display());
+            return stage_failed(&what, &path, &e, "another key directory");
+        }
+    };
     let mut sums = Sums::default();
     let mut media = Vec::new();
     let mut files_to_stage = vec![(&built.manifest_file, &built.manifest_yaml)];
@@ -501,6 +614,7 @@ fn one(
         .collect();
     Ok(Outcome::Staged(Box::new(Pending {
         key,
+        record,
         media,
         files,
         removed: built

@@ -1,6 +1,11 @@
 //! `kcsr renew`: requests for the certificates that expire soon, from certificates or bundles
 //! brought back earlier. New keys by default (under a new stem, so the current key stays in
 //! place until the new certificate is assembled), or the existing key with `--reuse-key`.
+//!
+//! The certificate on the media only says which key and when it expires: the station's record
+//! of the request for that key (found by its public key) gives every field of the renewal
+//! (user, groups, signer, usages, lifetime, grant, cluster). A certificate with no record is
+//! refused, whatever its subject says (decision 0009).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,23 +17,40 @@ use kcsr_core::key::{KeyType, PrivateKey};
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::names::{GroupName, UserName};
+use kcsr_core::rbac::Grant;
 use kcsr_core::signer::SignerName;
+use kcsr_core::station::{ClusterPin, RequestRecord};
 use kcsr_core::time;
+use kcsr_core::usage::Usage;
 use serde_json::json;
 
 use crate::cli::RenewArgs;
 use crate::cmd::verify::unix_now;
-use crate::fail::{Context as _, Fail, Result};
+use crate::fail::{Context as _, Exit, Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
-use crate::plan::{self, KeySource, MediaState, Spec};
-use crate::{paths, report};
+use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
+use crate::station::{self, Station};
+use crate::{paths, report, signing};
 use kcsr_fs as output;
 
 struct Found {
     source: PathBuf,
     cert: CertInfo,
-    bundle: Option<Bundle>,
+}
+
+/// What every renewal of a run shares.
+struct Run<'a> {
+    args: &'a RenewArgs,
+    station: &'a Station,
+    /// When the station writes the requests (the real time, also with `--at`).
+    written_at: i64,
+    /// The signing key's fingerprint, for the records.
+    station_key: String,
+    /// The cluster for records made before any was pinned: resolved on first need.
+    fallback: Option<Option<ClusterPin>>,
+    passphrase: Option<&'a secrecy::SecretString>,
+    existing: &'a passphrase::Source,
 }
 
 pub(crate) fn run(args: RenewArgs) -> Result<()> {
@@ -41,6 +63,8 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
                 .hint("pass *.crt or *.bundle.yaml files, or the directories holding them"),
         );
     }
+    let station = Station::new(&args.keys);
+    let records = station.records()?;
     let passphrase = if args.encrypt_key {
         Some(passphrase::obtain(
             args.passphrase_file.as_deref(),
@@ -51,18 +75,45 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         None
     };
     let existing = passphrase::Source::new(args.passphrase_file.as_deref());
+    let signer = if args.dry_run {
+        None
+    } else {
+        Some(signing::obtain(
+            &station,
+            passphrase.as_ref(),
+            args.passphrase_file.as_deref(),
+            &existing,
+            args.output.quiet,
+        )?)
+    };
     let mut media = if args.dry_run {
         MediaDir::open_or_empty(&args.media)?
     } else {
         MediaDir::open(&args.media, true)?
     };
+    let mut run = Run {
+        args: &args,
+        station: &station,
+        written_at: unix_now(),
+        station_key: signer.as_ref().map(|k| k.fingerprint()).unwrap_or_default(),
+        fallback: None,
+        passphrase: passphrase.as_ref(),
+        existing: &existing,
+    };
     let mut report_rows = Vec::new();
     let mut failures = Vec::new();
+    let mut refused = false;
     let mut changed = false;
     for f in &found {
         let left = f.cert.not_after - now;
         let due = left <= args.within.seconds();
-        let user = f.cert.subject.common_names.join(",");
+        let record = station::newest_for_key(&records, &f.cert.public_key.fingerprint);
+        // The user as the station recorded it; the certificate's own CN only to name one the
+        // station has no record of.
+        let user = match record {
+            Some(r) => r.user.clone(),
+            None => f.cert.subject.common_names.join(","),
+        };
         let mut row = json!({
             "source": f.source.display().to_string(),
             "user": user,
@@ -70,14 +121,24 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
             "due": due,
         });
         if due {
-            match renew_one(&args, f, now, passphrase.as_ref(), &existing, &mut media) {
-                Ok((stem, name, wrote)) => {
-                    changed |= wrote;
-                    row["request"] = json!({"stem": stem, "name": name, "written": wrote});
+            let result = match record {
+                Some(r) => renew_one(&mut run, f, r, now, &mut media),
+                None => Err(no_record(f)),
+            };
+            match result {
+                Ok(done) => {
+                    changed |= done.wrote;
+                    row["request"] = json!({
+                        "stem": done.stem,
+                        "name": done.name,
+                        "written": done.wrote,
+                        "cluster": done.cluster,
+                    });
                 }
                 Err(e) => {
+                    refused |= e.exit == Exit::Refused;
                     row["error"] = json!(e.message);
-                    failures.push(format!("{}: {}", f.source.display(), e.message));
+                    failures.push((format!("{}: {}", f.source.display(), e.message), e.hint));
                 }
             }
         }
@@ -110,8 +171,8 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         }
         report_rows.push(row);
     }
-    if changed {
-        media.save_sums()?;
+    if changed && let Some(key) = &signer {
+        media.save_sums(key)?;
     }
     if args.output.json {
         report::json(
@@ -119,14 +180,38 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         )?;
     }
     if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Fail::new(format!(
-            "{} renewal(s) failed\n  {}",
-            failures.len(),
-            failures.join("\n  ")
-        )))
+        return Ok(());
     }
+    // One hint for all when they share it, else each failure's own under it.
+    let hints: BTreeSet<&String> = failures.iter().filter_map(|(_, h)| h.as_ref()).collect();
+    let lines: Vec<String> = failures
+        .iter()
+        .map(|(m, h)| match h {
+            Some(h) if hints.len() > 1 => format!("{m}\n    hint: {h}"),
+            _ => m.clone(),
+        })
+        .collect();
+    let fail = Fail::new(format!(
+        "{} renewal(s) failed\n  {}",
+        failures.len(),
+        lines.join("\n  ")
+    ))
+    .hint(match hints.iter().next() {
+        Some(h) if hints.len() == 1 => (*h).clone(),
+        _ => "fix what each line names and run the same kcsr renew again".to_owned(),
+    });
+    Err(if refused { fail.refused() } else { fail })
+}
+
+/// A certificate whose key the station never requested a certificate for.
+fn no_record(f: &Found) -> Fail {
+    Fail::new(format!(
+        "the station has no record of a request for this certificate's key (public key sha256 {}); its subject ({}) is not taken from the media",
+        f.cert.public_key.fingerprint,
+        report::sanitize(&f.cert.subject.display)
+    ))
+    .hint("renew only certificates this station requested (with this --keys); for another, make a new request with kcsr request")
+    .refused()
 }
 
 fn collect(paths: &[PathBuf]) -> Result<Vec<Found>> {
@@ -165,73 +250,51 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Found>> {
     for f in files {
         let data = output::read_limited(&f, MAX_MEDIA_FILE_BYTES)
             .context(|| format!("failed to read {}", f.display()))?;
-        let (cert, bundle) = if f.to_string_lossy().ends_with(BUNDLE_SUFFIX) {
+        let cert = if f.to_string_lossy().ends_with(BUNDLE_SUFFIX) {
             let b = Bundle::parse(&data).map_err(|e| Fail::new(format!("{}: {e}", f.display())))?;
-            let c = cert::parse_first(b.certificate.as_bytes())
-                .map_err(|e| Fail::new(format!("{}: {e}", f.display())))?;
-            (c, Some(b))
+            cert::parse_first(b.certificate.as_bytes())
+                .map_err(|e| Fail::new(format!("{}: {e}", f.display())))?
         } else {
-            (
-                cert::parse_first(&data).map_err(|e| Fail::new(format!("{}: {e}", f.display())))?,
-                None,
-            )
+            cert::parse_first(&data).map_err(|e| Fail::new(format!("{}: {e}", f.display())))?
         };
         if seen.insert(cert.fingerprint.clone()) {
-            out.push(Found {
-                source: f,
-                cert,
-                bundle,
-            });
+            out.push(Found { source: f, cert });
         }
     }
     Ok(out)
 }
 
-/// Builds and writes one renewal request; returns (stem, object name, whether anything was written).
+/// One renewal written (or planned).
+struct Done {
+    stem: String,
+    name: String,
+    wrote: bool,
+    cluster: Option<String>,
+}
+
+/// Builds and writes the renewal of the request `rec`, whose key the certificate `f` holds.
 fn renew_one(
-    args: &RenewArgs,
+    run: &mut Run<'_>,
     f: &Found,
+    rec: &RequestRecord,
     now: i64,
-    passphrase: Option<&secrecy::SecretString>,
-    existing: &passphrase::Source,
     media: &mut MediaDir,
-) -> Result<(String, String, bool)> {
-    let user: UserName = f
-        .cert
-        .subject
-        .user()
-        .ok_or_else(|| {
-            Fail::new(format!(
-                "the certificate names {:?} as CN; a client certificate names exactly one user",
-                f.cert.subject.common_names
-            ))
-        })?
-        .parse()
-        .map_err(|e: kcsr_core::names::NameError| Fail::new(e.to_string()))?;
-    let groups = f
-        .cert
-        .subject
-        .organizations
-        .iter()
-        .map(|g| g.parse::<GroupName>().map_err(|e| Fail::new(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    let signer: SignerName = match &f.bundle {
-        Some(b) => b
-            .signer_name
-            .parse()
-            .map_err(|e: kcsr_core::signer::SignerError| Fail::new(e.to_string()))?,
-        None => SignerName::client(),
-    };
-    let expiration = f
-        .bundle
-        .as_ref()
-        .and_then(|b| b.audit.requested_expiration_seconds)
-        .map(Expiration::from_seconds);
+) -> Result<Done> {
+    let args = run.args;
+    let spec_from = spec_of(rec)?;
+    let pin = cluster_of(run, rec)?;
+    let stamp = Stamp::new(
+        run.written_at,
+        args.trip.valid_for,
+        pin,
+        run.station_key.clone(),
+    )?;
     let (key, stem, source) = if args.reuse_key {
-        let (key, stem) = find_key(&args.keys, &f.cert.public_key.fingerprint, existing)?;
-        (key, stem, KeySource::Reused)
+        let key = reuse_key(&args.keys, rec, run.existing)?;
+        (key, rec.stem.clone(), KeySource::Reused)
     } else {
         let day = time::format_rfc3339(now)[..10].replace('-', "");
+        // The record's key is the certificate's (that is how it was found): same type.
         let key_type = match f.cert.public_key.kind {
             kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 4096 => KeyType::Rsa4096,
             kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 3072 => KeyType::Rsa3072,
@@ -240,23 +303,43 @@ fn renew_one(
             kcsr_core::x509::KeyKind::Ed25519 => KeyType::Ed25519,
             _ => KeyType::P256,
         };
-        let stem = format!("{}-renew-{day}", user.slug());
+        let stem = format!("{}-renew-{day}", spec_from.user.slug());
         let key_path = args.keys.join(format!("{stem}.key.pem"));
-        let (key, source) = plan::obtain_key(key_type, &key_path, false, existing)?;
+        let (key, source) = plan::obtain_key(key_type, &key_path, false, run.existing)?;
         (key, stem, source)
     };
-    let key_type = KeyType::for_kind(key.kind()).unwrap_or(KeyType::P256);
-    let spec = spec(&user, &groups, key_type, &signer, expiration, &stem);
-    let built = plan::build(&spec, &key)?;
+    let spec = Spec {
+        key_type: KeyType::for_kind(key.kind()).unwrap_or(KeyType::P256),
+        stem: Some(stem.clone()),
+        ..spec_from
+    };
+    let built = plan::build(&spec, &key, &stamp)?;
+    let done = |wrote| Done {
+        stem: stem.clone(),
+        name: built.name.as_str().to_owned(),
+        wrote,
+        cluster: stamp.cluster.as_ref().map(|p| p.name.to_string()),
+    };
     if args.dry_run {
-        return Ok((stem, built.name.as_str().to_owned(), false));
+        return Ok(done(false));
     }
-    match plan::media_state(&media.path, &built)? {
-        MediaState::Same(files) => {
-            for (n, d) in files {
+    let key_file = match source {
+        KeySource::Reused if args.reuse_key => rec.key_file.clone(),
+        _ => format!("{stem}.key.pem"),
+    };
+    match plan::media_state(&media.path, &built, run.written_at)? {
+        MediaState::Same(existing) => {
+            run.station.ensure_record(&plan::record(
+                &spec,
+                &built,
+                &stamp,
+                key_file,
+                Some(&existing),
+            ))?;
+            for (n, d) in existing.files {
                 media.sums.insert_digest(&n, d);
             }
-            return Ok((stem, built.name.as_str().to_owned(), true));
+            return Ok(done(true));
         }
         MediaState::Different => {
             return Err(Fail::new(format!(
@@ -264,63 +347,152 @@ fn renew_one(
                 built.manifest_file
             )));
         }
-        MediaState::Absent => {}
+        MediaState::Absent | MediaState::Stale => {}
     }
     if source == KeySource::New {
         plan::write_key(
             &key,
             &args.keys.join(format!("{stem}.key.pem")),
-            passphrase,
+            run.passphrase,
             false,
         )?;
     }
+    run.station
+        .ensure_record(&plan::record(&spec, &built, &stamp, key_file, None))?;
     let path = media.path.clone();
     plan::write_media(&path, &built, &mut media.sums)?;
-    Ok((stem, built.name.as_str().to_owned(), true))
+    Ok(done(true))
 }
 
-fn spec(
-    user: &UserName,
-    groups: &[GroupName],
-    key_type: KeyType,
-    signer: &SignerName,
-    expiration: Option<Expiration>,
-    stem: &str,
-) -> Spec {
-    Spec {
-        user: user.clone(),
-        groups: groups.to_vec(),
-        key_type,
-        signer: Some(signer.clone()),
-        usages: Vec::new(),
+/// The renewal asks for what the recorded request asked for (the key and stem aside).
+fn spec_of(rec: &RequestRecord) -> Result<Spec> {
+    let bad = |field: &str, e: String| {
+        Fail::new(format!(
+            "the station's record {} has a bad {field}: {e}",
+            rec.name
+        ))
+        .hint("the record is damaged; make a new request with kcsr request")
+    };
+    let user: UserName = rec
+        .user
+        .parse()
+        .map_err(|e: kcsr_core::names::NameError| bad("user", e.to_string()))?;
+    let groups = rec
+        .groups
+        .iter()
+        .map(|g| {
+            g.parse::<GroupName>()
+                .map_err(|e| bad("group", e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let signer = rec
+        .signer_name
+        .as_deref()
+        .map(|s| {
+            s.parse::<SignerName>()
+                .map_err(|e| bad("signerName", e.to_string()))
+        })
+        .transpose()?;
+    let usages = rec
+        .usages
+        .iter()
+        .map(|u| u.parse::<Usage>().map_err(|e| bad("usage", e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let api_version: ApiVersion = rec
+        .csr_api_version
+        .parse()
+        .map_err(|e: String| bad("csrApiVersion", e))?;
+    let grant = rec
+        .grant
+        .as_deref()
+        .map(|g| g.parse::<Grant>().map_err(|e| bad("grant", e)))
+        .transpose()?;
+    Ok(Spec {
+        user,
+        groups,
+        key_type: KeyType::P256,
+        signer,
+        usages,
         dns: Vec::new(),
         ips: Vec::new(),
-        expiration,
-        api_version: ApiVersion::V1,
-        grant: None,
+        expiration: rec.expiration_seconds.map(Expiration::from_seconds),
+        api_version,
+        grant,
         name: None,
-        stem: Some(stem.to_owned()),
+        stem: None,
+    })
+}
+
+/// The cluster of the renewal: the record's (which must still be pinned, and is the one
+/// `--cluster` names if given); for a record made before any pin, `--cluster` or the only pin.
+fn cluster_of(run: &mut Run<'_>, rec: &RequestRecord) -> Result<Option<ClusterPin>> {
+    let asked = run.args.trip.cluster.as_ref();
+    match &rec.cluster {
+        Some(name) => {
+            if let Some(a) = asked
+                && a != name
+            {
+                return Err(Fail::new(format!(
+                    "the certificate was requested for cluster {name:?}, not {a:?}"
+                ))
+                .hint(format!("renew it for {name} (drop --cluster), or make a new request with kcsr request --cluster {a}"))
+                .refused());
+            }
+            run.station.pin(name)?.map(Some).ok_or_else(|| {
+                Fail::new(format!(
+                    "the certificate was requested for cluster {name:?}, which is no longer pinned"
+                ))
+                .hint(format!(
+                    "pin it again with kcsr cluster add {name} --keys KEY_DIR …"
+                ))
+                .refused()
+            })
+        }
+        None => {
+            if run.fallback.is_none() {
+                run.fallback = Some(run.station.target(asked)?);
+            }
+            Ok(run.fallback.clone().flatten())
+        }
     }
 }
 
-/// The key in `dir` whose public key has `fingerprint`, and its stem.
-fn find_key(
-    dir: &Path,
-    fingerprint: &str,
+/// The key of the record: its `keyFile`, else (moved or renamed) the key among the key
+/// directory's own `*.key.pem` files with the recorded public key.
+fn reuse_key(
+    keys: &Path,
+    rec: &RequestRecord,
     passphrase: &passphrase::Source,
-) -> Result<(PrivateKey, String)> {
+) -> Result<PrivateKey> {
+    let path = if Path::new(&rec.key_file).is_absolute() {
+        PathBuf::from(&rec.key_file)
+    } else {
+        keys.join(&rec.key_file)
+    };
+    if std::fs::symlink_metadata(&path).is_ok() {
+        let key = plan::read_key(&path, passphrase)?;
+        if key.public_key().fingerprint == rec.public_key_sha256 {
+            return Ok(key);
+        }
+    }
+    find_key(keys, &rec.public_key_sha256, passphrase)
+}
+
+/// The key in `dir` whose public key has `fingerprint`. Only regular `*.key.pem` files at the
+/// top level are read: never the station's files (`station/`).
+fn find_key(dir: &Path, fingerprint: &str, passphrase: &passphrase::Source) -> Result<PrivateKey> {
     let entries = std::fs::read_dir(dir)
         .context(|| format!("failed to list key directory {}", dir.display()))?;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".key.pem") else {
+        if !name.ends_with(".key.pem") || !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
-        };
+        }
         // A key that cannot be read (another passphrase, damaged) is not the one sought.
         if let Ok(k) = plan::read_key(&e.path(), passphrase)
             && k.public_key().fingerprint == fingerprint
         {
-            return Ok((k, stem.to_owned()));
+            return Ok(k);
         }
     }
     Err(Fail::new(format!("no key in {} has the certificate's public key (sha256 {fingerprint})", dir.display()))

@@ -1,8 +1,9 @@
 //! `kcsr request`: key, CSR, checks, CSR manifest (and binding) onto the media.
 //!
 //! Order of work: everything is built and checked in memory first; nothing is written when a
-//! check fails. Then the key (create-new, 0600, fsynced), then the media files, then
-//! `SHA256SUMS`. A run interrupted after the key was written resumes with that key.
+//! check fails. Then the key (create-new, 0600, fsynced), then the station's record of the
+//! request, then the media files, then `SHA256SUMS`. A run interrupted after the key was
+//! written resumes with that key.
 
 use std::path::{Path, PathBuf};
 
@@ -10,17 +11,21 @@ use kcsr_core::checks::Finding;
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::{KeyFormat, PrivateKey};
+use kcsr_core::media::SUMS_SIGNATURE_FILE;
 use kcsr_core::names::ObjectName;
 use kcsr_core::signer::SignerName;
+use kcsr_core::station::RequestRecord;
 use kcsr_core::sums;
 use serde_json::json;
 
 use crate::cli::RequestArgs;
+use crate::cmd::verify::unix_now;
 use crate::fail::{Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
-use crate::plan::{self, KeySource, MediaState, Spec};
-use crate::{paths, report};
+use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
+use crate::station::Station;
+use crate::{paths, report, signing};
 
 pub(crate) fn run(args: RequestArgs) -> Result<()> {
     let spec = Spec {
@@ -41,9 +46,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         name: args.name.clone(),
         stem: None,
     };
-    if let Some(keys) = &args.keys {
-        paths::check_key_dir_outside_media(keys, &args.media)?;
-    }
+    let key_dir = args.keys.clone();
     if let Some(key) = &args.key
         && paths::resolve(key).starts_with(paths::resolve(&args.media))
     {
@@ -55,21 +58,28 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         .hint("move the key off the media and delete it there"));
     }
 
+    paths::check_key_dir_outside_media(&key_dir, &args.media)?;
+
     // The key: given, left from an earlier run, or new.
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
+    // Where kcsr keeps a key it generates; none with --key (used in place, never copied).
     let key_path = args
-        .keys
-        .as_ref()
-        .map(|k| k.join(format!("{}.key.pem", spec.stem())));
+        .key
+        .is_none()
+        .then(|| key_dir.join(format!("{}.key.pem", spec.stem())));
     let (key, source) = match (&args.key, &key_path) {
         (Some(path), _) => (plan::read_key(path, &passphrases)?, KeySource::External),
         (None, Some(kp)) => plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?,
-        (None, None) => {
-            return Err(Fail::new(
-                "--keys KEY_DIR is required unless --key FILE is given",
-            ));
-        }
+        (None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
     };
+    let station = Station::new(&key_dir);
+    let now = unix_now();
+    let mut stamp = Stamp::new(
+        now,
+        args.trip.valid_for,
+        station.target(args.trip.cluster.as_ref())?,
+        String::new(),
+    )?;
     let passphrase = if args.encrypt_key && source == KeySource::New {
         let what = key_path
             .as_ref()
@@ -84,8 +94,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         None
     };
 
-    let built = plan::build(&spec, &key)?;
-    let state = plan::media_state(&args.media, &built)?;
+    let built = plan::build(&spec, &key, &stamp)?;
+    let state = plan::media_state(&args.media, &built, now)?;
     if state == MediaState::Different && !args.force {
         return Err(Fail::new(format!(
             "the media already holds a different request for user {:?} ({})",
@@ -96,6 +106,23 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     }
     let mut unchanged = false;
     let mut written: Vec<(String, PathBuf)> = Vec::new();
+    // Without writing: the fingerprint of the key that will sign (none yet in a dry run of a
+    // first use); a real run sets the key's once it is loaded or made.
+    stamp.station = signing::public_key(&station)?
+        .map(|p| p.fingerprint())
+        .unwrap_or_default();
+    let key_file = plan::key_file(
+        &key_dir,
+        args.key
+            .as_deref()
+            .or(key_path.as_deref())
+            .unwrap_or(&key_dir),
+    );
+    let existing = match &state {
+        MediaState::Same(e) if source != KeySource::New => Some(e),
+        _ => None,
+    };
+    let mut record = plan::record(&spec, &built, &stamp, key_file, existing);
     if !args.dry_run {
         if source == KeySource::New
             && let Some(kp) = &key_path
@@ -105,19 +132,41 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
                 plan::write_key(&key, kp, passphrase.as_ref(), args.force)?,
             ));
         }
+        // Every check passed and the key is safe: the station's key (made now on first use)
+        // will sign the media.
+        let signer = signing::obtain(
+            &station,
+            passphrase.as_ref(),
+            args.passphrase_file.as_deref(),
+            &passphrases,
+            args.output.quiet,
+        )?;
+        record.station = signer.fingerprint();
+        // The record before the media: a request on the media always has its record.
+        let (record_path, wrote) = station.ensure_record(&record)?;
+        if wrote {
+            written.push(("record".to_owned(), record_path));
+        }
         let mut media = MediaDir::open(&args.media, true)?;
+        let save = |media: &MediaDir, written: &mut Vec<(String, PathBuf)>| -> Result<()> {
+            let [sums, sig] = media.save_sums(&signer)?;
+            written.push(("checksums".to_owned(), sums));
+            written.push(("signature".to_owned(), sig));
+            Ok(())
+        };
         match state {
-            MediaState::Same(files) if source != KeySource::New => {
-                // Already on the media; make sure SHA256SUMS lists it (an interrupted run may
-                // have written the manifest but not the checksums).
+            MediaState::Same(Existing { files, .. }) if source != KeySource::New => {
+                // Already on the media; make sure SHA256SUMS lists it and the station's
+                // signature covers it (an interrupted run may have written the manifest but
+                // not the checksums, or the checksums but not the signature).
                 let listed = files.iter().all(|(n, d)| media.sums.get(n) == Some(d));
-                if listed {
+                if listed && media.is_signed_by(&signer) {
                     unchanged = true;
                 } else {
                     for (n, digest) in files {
                         media.sums.insert_digest(&n, digest);
                     }
-                    written.push(("checksums".to_owned(), media.save_sums()?));
+                    save(&media, &mut written)?;
                 }
             }
             _ => {
@@ -129,7 +178,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
                     };
                     written.push((kind.to_owned(), p));
                 }
-                written.push(("checksums".to_owned(), media.save_sums()?));
+                save(&media, &mut written)?;
             }
         }
     }
@@ -155,6 +204,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         findings: &built.findings,
         unchanged,
         written: &written,
+        record: &record,
+        record_path: &station.record_path(&record.name),
     })
 }
 
@@ -176,6 +227,8 @@ struct Summary<'a> {
     findings: &'a [Finding],
     unchanged: bool,
     written: &'a [(String, PathBuf)],
+    record: &'a RequestRecord,
+    record_path: &'a Path,
 }
 
 fn summarize(s: &Summary<'_>) -> Result<()> {
@@ -211,6 +264,13 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             "manifest": s.manifest_file.display().to_string(),
             "binding": s.binding_file.as_ref().map(|p| p.display().to_string()),
             "checksums": s.args.media.join(sums::FILE_NAME).display().to_string(),
+            "signature": s.args.media.join(SUMS_SIGNATURE_FILE).display().to_string(),
+            "station": s.record.station,
+            "cluster": s.record.cluster.as_ref().map(|c| c.as_str()),
+            "clusterCaSha256": s.record.cluster_ca_sha256,
+            "created": s.record.created,
+            "notAfter": s.record.not_after,
+            "record": s.record_path.display().to_string(),
             "findings": s.findings,
             "written": s.written.iter().map(|(k, p)| json!({"kind": k, "path": p.display().to_string()})).collect::<Vec<_>>(),
         });
@@ -290,6 +350,24 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
     report::say(&format!(
         "  checksums  {}",
         s.args.media.join(sums::FILE_NAME).display()
+    ));
+    if status != "dry-run" {
+        report::say(&format!(
+            "  signature  {}  (station key {})",
+            s.args.media.join(SUMS_SIGNATURE_FILE).display(),
+            s.record.station
+        ));
+    }
+    if let Some(cluster) = &s.record.cluster {
+        report::say(&format!(
+            "  cluster    {cluster}  (server CA {})",
+            s.record.cluster_ca_sha256.join(", ")
+        ));
+    }
+    report::say(&format!(
+        "  record     {}  (accepted until {})",
+        s.record_path.display(),
+        s.record.not_after
     ));
     report::say(&format!(
         "  public key sha256 {}",

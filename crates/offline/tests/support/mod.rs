@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
 mod child;
+pub mod station;
 
 #[allow(unused_imports)] // the filesystem tests use it, crash and cli do not
 pub use child::sha256sum_ok;
@@ -108,9 +109,11 @@ pub fn kcsr_ok(dir: &Path, args: &[&str]) {
     );
 }
 
-/// Nothing half-written: keys parse, manifests parse, `SHA256SUMS` parses and every entry
-/// matches its file.
+/// Nothing half-written: keys parse, manifests parse, the station's files parse, every
+/// request on the media has the station's record (same name and key), `SHA256SUMS` parses
+/// and every entry matches its file.
 pub fn assert_consistent(keys: &Path, media: &Path) {
+    assert_station_consistent(&keys.join("station"));
     for dir in [keys, media] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
@@ -121,7 +124,27 @@ pub fn assert_consistent(keys: &Path, media: &Path) {
             if name.starts_with(".kcsr-") {
                 continue; // an interrupted temp file: never listed, never trusted
             }
+            if e.file_type().unwrap().is_dir() {
+                continue; // the station, checked above
+            }
             let data = std::fs::read(e.path()).unwrap();
+            if name.ends_with(".csr.yaml") {
+                let docs = kcsr_core::manifest::parse_documents(&data)
+                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+                if let [kcsr_core::manifest::Document::Csr(m)] = docs.as_slice() {
+                    let record = keys
+                        .join("station/requests")
+                        .join(format!("{}.json", m.metadata.name));
+                    let record = std::fs::read(&record)
+                        .unwrap_or_else(|e| panic!("{name} on the media without its record: {e}"));
+                    let record = kcsr_core::station::RequestRecord::parse(&record).unwrap();
+                    assert_eq!(
+                        record.public_key_sha256,
+                        m.decode_request().unwrap().public_key.fingerprint,
+                        "{name}: the record is for another key"
+                    );
+                }
+            }
             if name.ends_with(".key.pem") {
                 kcsr_core::key::PrivateKey::from_bytes(&data, None)
                     .unwrap_or_else(|err| panic!("{name}: {err}"));
@@ -145,9 +168,54 @@ pub fn assert_consistent(keys: &Path, media: &Path) {
     }
 }
 
+/// The station's files parse: records, pins, the signing key and its public line.
+fn assert_station_consistent(station: &Path) {
+    for (sub, check) in [
+        (
+            "requests",
+            (|d: &[u8]| {
+                kcsr_core::station::RequestRecord::parse(d)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }) as fn(&[u8]) -> Result<(), String>,
+        ),
+        ("clusters", |d: &[u8]| {
+            kcsr_core::station::ClusterPin::parse(d)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }),
+    ] {
+        let Ok(entries) = std::fs::read_dir(station.join(sub)) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if name.starts_with(".kcsr-") {
+                continue;
+            }
+            check(&std::fs::read(e.path()).unwrap()).unwrap_or_else(|err| panic!("{name}: {err}"));
+        }
+    }
+    if let Ok(key) = std::fs::read(station.join("signing-key.pem")) {
+        let key = kcsr_core::key::PrivateKey::from_bytes(&key, None).unwrap();
+        if let Ok(line) = std::fs::read_to_string(station.join("signing-key.pub")) {
+            assert_eq!(
+                kcsr_core::sshsig::PublicKey::from_openssh(line.trim()).unwrap(),
+                kcsr_core::sshsig::ed25519_public_key(&key).unwrap(),
+                "signing-key.pub is not signing-key.pem's"
+            );
+        }
+    }
+}
+
+/// The object names of the requests on the media (none when it does not exist).
 pub fn object_names(media: &Path) -> Vec<String> {
     let mut names = Vec::new();
-    for e in std::fs::read_dir(media).unwrap() {
+    let Ok(entries) = std::fs::read_dir(media) else {
+        return names;
+    };
+    for e in entries {
         let e = e.unwrap();
         if e.file_name().to_string_lossy().ends_with(".csr.yaml") {
             let docs =
@@ -188,9 +256,23 @@ pub fn requests_match_keys(keys: &Path, media: &Path) -> usize {
     n
 }
 
+/// Lists `files` (name, content) in the media's `RETURNED.SHA256SUMS`, as the connected side
+/// does with what it writes back.
+pub fn list_returned(media: &Path, files: &[(String, &str)]) {
+    let path = media.join("RETURNED.SHA256SUMS");
+    let mut sums = std::fs::read(&path)
+        .map(|d| kcsr_core::sums::Sums::parse(&d).unwrap())
+        .unwrap_or_default();
+    for (name, content) in files {
+        sums.insert(name, content.as_bytes());
+    }
+    std::fs::write(path, sums.render()).unwrap();
+}
+
 /// A media directory as it comes back from the connected side: `n` users' requests, each with
-/// a certificate issued by OpenSSL (one test CA) and its bundle, all listed in `SHA256SUMS`.
-/// Returns the certificates by stem.
+/// a certificate issued by OpenSSL (one test CA) and its bundle, listed in
+/// `RETURNED.SHA256SUMS`; the station has the pin `test` (that CA as server and client CA) and
+/// a record of each request. Returns the certificates by stem.
 pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<String, String> {
     use base64::Engine as _;
     use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
@@ -222,11 +304,17 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
     );
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
     let media = dir.join("media");
-    let mut sums =
-        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
+    station::pin(
+        &dir.join("keys"),
+        "test",
+        "https://127.0.0.1:6443",
+        &ca,
+        &ca,
+    );
     let mut certs = std::collections::BTreeMap::new();
     for i in 0..n {
         let stem = format!("user{i}");
+        station::record(dir, &stem, Some("test"));
         let docs = kcsr_core::manifest::parse_documents(
             &std::fs::read(media.join(format!("{stem}.csr.yaml"))).unwrap(),
         )
@@ -269,16 +357,16 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
             },
         };
         let yaml = bundle.to_yaml().unwrap();
-        for (name, content) in [
-            (format!("{stem}.bundle.yaml"), &yaml),
-            (format!("{stem}.crt"), &cert),
-        ] {
-            std::fs::write(media.join(&name), content).unwrap();
-            sums.insert(&name, content.as_bytes());
+        let files = [
+            (format!("{stem}.bundle.yaml"), yaml.as_str()),
+            (format!("{stem}.crt"), cert.as_str()),
+        ];
+        for (name, content) in &files {
+            std::fs::write(media.join(name), content).unwrap();
         }
+        list_returned(&media, &files);
         certs.insert(stem, cert);
     }
-    std::fs::write(media.join("SHA256SUMS"), sums.render()).unwrap();
     certs
 }
 
