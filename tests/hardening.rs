@@ -58,12 +58,32 @@ impl Site {
             tmp.path().join("admin.kubeconfig"),
         )
         .unwrap();
-        Self {
+        // The station pins the cluster before its first request (decision 0009), from CA
+        // files it got out of band.
+        std::fs::write(tmp.path().join("ca.crt"), server.serving_ca_pem()).unwrap();
+        std::fs::write(tmp.path().join("client-ca.crt"), server.client_ca_pem()).unwrap();
+        let site = Self {
             tmp,
-            server,
             kcsr: binary("kcsr"),
             submit: binary("kcsr-submit"),
-        }
+            server,
+        };
+        let url = site.server.url();
+        site.kcsr(&[
+            "cluster",
+            "add",
+            "kcsr-testapi",
+            "--keys",
+            "keys",
+            "--server",
+            &url,
+            "--ca",
+            "ca.crt",
+            "--client-ca",
+            "client-ca.crt",
+        ])
+        .expect_code(0, "kcsr cluster add");
+        site
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -94,7 +114,7 @@ impl Site {
         let mut sums = kcsr_core::sums::Sums::default();
         for e in std::fs::read_dir(&media).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
-            if name != "SHA256SUMS" {
+            if !["SHA256SUMS", "SHA256SUMS.sig", "RETURNED.SHA256SUMS"].contains(&name.as_str()) {
                 sums.insert(&name, &std::fs::read(media.join(&name)).unwrap());
             }
         }
@@ -611,6 +631,13 @@ fn rsa_keys_and_requests_with_public_exponent_3_are_refused() {
     }
     std::fs::write(&manifest, swapped).unwrap();
     site.resum();
+    // Without the station's key the attacker cannot sign: the signature check refuses the
+    // media first (exit 3). Take the signature away too, as a submitter without configured
+    // signers would get it, to show the request's own check still refuses it.
+    let r = site.submit(&["apply", "media"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("SHA256SUMS.sig"), "{}", r.stderr);
+    std::fs::remove_file(site.path("media/SHA256SUMS.sig")).unwrap();
     let r = site.submit(&["apply", "media"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(

@@ -212,7 +212,7 @@ struct Limits {
 /// [`ScanLimitExceeded`] inside the error, before any file is read.
 pub fn scan_dir(
     dir: &Path,
-    max: u64,
+    max: impl Fn(&str) -> u64,
     skip: impl Fn(&str) -> bool,
 ) -> io::Result<Vec<ScannedEntry>> {
     scan_within(
@@ -228,7 +228,7 @@ pub fn scan_dir(
 
 fn scan_within(
     dir: &Path,
-    max: u64,
+    max: impl Fn(&str) -> u64,
     limits: Limits,
     skip: impl Fn(&str) -> bool,
 ) -> io::Result<Vec<ScannedEntry>> {
@@ -261,7 +261,7 @@ fn scan_within(
         };
         if kind == EntryKind::File {
             // A file that vanished is reported when it is read.
-            bytes += entry.metadata().map_or(0, |m| m.len().min(max + 1));
+            bytes += entry.metadata().map_or(0, |m| m.len().min(max(&name) + 1));
         }
         listed.push((name, kind, entry.path()));
         if bytes > limits.bytes {
@@ -278,7 +278,7 @@ fn scan_within(
     let mut out = Vec::with_capacity(listed.len());
     for (name, kind, path) in listed {
         let (data, error) = if kind == EntryKind::File {
-            match read_limited(&path, max) {
+            match read_limited(&path, max(&name)) {
                 Ok(d) => {
                     read += d.len() as u64;
                     if read > limits.bytes {
@@ -326,7 +326,7 @@ mod tests {
             entries: 10,
             bytes: 1000,
         };
-        let all = scan_within(d.path(), 200, limits, |_| false).unwrap();
+        let all = scan_within(d.path(), |_| 200, limits, |_| false).unwrap();
         assert_eq!(all.len(), 10);
         assert!(
             all.iter()
@@ -334,7 +334,7 @@ mod tests {
         );
 
         files(d.path(), 11, 100);
-        let err = scan_within(d.path(), 200, limits, |_| false).unwrap_err();
+        let err = scan_within(d.path(), |_| 200, limits, |_| false).unwrap_err();
         let limit = ScanLimitExceeded::of(&err).unwrap();
         assert_eq!(
             limit,
@@ -354,13 +354,13 @@ mod tests {
             entries: 100,
             bytes: 1000,
         };
-        let err = scan_within(d.path(), 200, roomy, |_| false).unwrap_err();
+        let err = scan_within(d.path(), |_| 200, roomy, |_| false).unwrap_err();
         assert!(
             matches!(ScanLimitExceeded::of(&err), Some(ScanLimitExceeded::Bytes { found, limit: 1000, .. }) if *found > 1000),
             "{err}"
         );
         // Skipped names still count as entries, but not as bytes.
-        let skipped = scan_within(d.path(), 200, roomy, |n| n != "junk0").unwrap();
+        let skipped = scan_within(d.path(), |_| 200, roomy, |n| n != "junk0").unwrap();
         assert_eq!(skipped.len(), 1);
     }
 
@@ -372,7 +372,7 @@ mod tests {
             entries: 10,
             bytes: 100,
         };
-        let all = scan_within(d.path(), 20, limits, |_| false).unwrap();
+        let all = scan_within(d.path(), |_| 20, limits, |_| false).unwrap();
         assert!(all.iter().all(|e| e.data.is_none() && e.error.is_some()));
     }
 

@@ -93,15 +93,16 @@ impl MediaDir {
     /// Bounded: a directory of more entries or bytes than a scan reads is refused, naming the
     /// limit, before its content is read.
     pub(crate) fn scan(&self) -> Result<Vec<output::ScannedEntry>> {
-        output::scan_dir(&self.path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME).map_err(|e| {
-            match output::ScanLimitExceeded::of(&e) {
-                Some(limit) => Fail::new(limit.to_string()).hint(limit.hint()),
-                None => Fail::new(format!(
-                    "failed to list {}: {}",
-                    self.path.display(),
-                    fail::chain(&e)
-                )),
-            }
+        output::scan_dir(&self.path, kcsr_core::media::max_file_bytes, |n| {
+            n == sums::FILE_NAME
+        })
+        .map_err(|e| match output::ScanLimitExceeded::of(&e) {
+            Some(limit) => Fail::new(limit.to_string()).hint(limit.hint()),
+            None => Fail::new(format!(
+                "failed to list {}: {}",
+                self.path.display(),
+                fail::chain(&e)
+            )),
         })
     }
 

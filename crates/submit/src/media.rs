@@ -12,7 +12,7 @@ use kcsr_core::digest;
 use kcsr_core::manifest::{self, CsrManifest, Document};
 use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::signer::SignerName;
 use kcsr_core::sums::{self, Sums};
@@ -152,7 +152,7 @@ impl Media {
                 Some("the checksum file is damaged; carry the media again"),
             )
         })?;
-        let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
+        let scanned = kcsr_fs::scan_dir(path, layout::max_file_bytes, |n| n == sums::FILE_NAME)
             .map_err(|e| match kcsr_fs::ScanLimitExceeded::of(&e) {
                 Some(limit) => MediaError::new(limit.to_string(), Some(&limit.hint())),
                 None => MediaError::new(format!("cannot list {}: {e}", path.display()), None),
@@ -278,7 +278,6 @@ impl Media {
             verified,
         ))
     }
-
 
     /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the
     /// in-memory `RETURNED.SHA256SUMS`; call [`Media::save_returned`] after.

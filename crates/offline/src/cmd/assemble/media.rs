@@ -7,12 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kcsr_core::bundle::Bundle;
 use kcsr_core::media::{
-    self, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, MAX_MEDIA_FILE_BYTES,
-    RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::sums::{self, Sums};
 
-use crate::fail::{Context as _, Fail, Result};
+use crate::fail::{Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::report;
 use kcsr_fs as output;
