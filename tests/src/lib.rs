@@ -96,6 +96,10 @@ pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
         .current_dir(dir)
         .env("HOME", home)
         .env_remove("KUBECONFIG")
+        // The operator's trusted signers come from HOME's config in each test, never from
+        // the environment of whoever runs the tests.
+        .env_remove("KCSR_ALLOWED_SIGNERS")
+        .env_remove("XDG_CONFIG_HOME")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()

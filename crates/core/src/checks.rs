@@ -10,7 +10,7 @@ use crate::manifest::ApiVersion;
 use crate::names::{GroupName, UserName};
 use crate::signer::{Builtin, SignerName};
 use crate::usage::Usage;
-use crate::x509::{KeyKind, is_weak_signature_algorithm};
+use crate::x509::{KeyKind, PublicKeyInfo, RSA_PUBLIC_EXPONENT, is_weak_signature_algorithm};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -100,6 +100,7 @@ pub fn check(r: &Request<'_>) -> Vec<Finding> {
     let mut out = Out(Vec::new());
     check_encoding(r.csr, &mut out);
     check_key(&r.csr.public_key.kind, &mut out);
+    check_rsa_exponent(&r.csr.public_key, &mut out);
     check_subject(r.csr, &mut out);
     check_usages(r.usages, &mut out);
     check_signer(r, &mut out);
@@ -192,6 +193,21 @@ fn check_key(kind: &KeyKind, out: &mut Out) {
         ),
     }
 }
+
+fn check_rsa_exponent(key: &PublicKeyInfo, out: &mut Out) {
+    if let Some(exponent) = key.unexpected_rsa_exponent() {
+        out.error(
+            "key-exponent",
+            format!(
+                "the key is RSA with public exponent {exponent}; kcsr accepts only RSA keys with exponent {RSA_PUBLIC_EXPONENT}"
+            ),
+            Some(RSA_EXPONENT_HINT),
+        );
+    }
+}
+
+/// How to get a key kcsr accepts after an RSA key with another exponent was refused.
+pub const RSA_EXPONENT_HINT: &str = "generate a new key: kcsr request --key-type rsa2048 (or p256); openssl genpkey -algorithm RSA also uses 65537 unless told otherwise";
 
 fn check_subject(csr: &CsrInfo, out: &mut Out) {
     let s = &csr.subject;

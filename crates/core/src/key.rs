@@ -168,6 +168,11 @@ pub enum KeyError {
     /// An RSA key below 2048 bits.
     #[error("the key is RSA {0}; RSA keys below 2048 bits are refused")]
     RsaTooSmall(usize),
+    /// An RSA key whose public exponent is not 65537.
+    #[error(
+        "the key is RSA with public exponent {0}; kcsr accepts only RSA keys with exponent 65537"
+    )]
+    RsaExponent(String),
     /// An algorithm kcsr does not sign with.
     #[error("unsupported key: {0}")]
     Unsupported(String),
@@ -263,8 +268,12 @@ impl PrivateKey {
             KeyKind::EcdsaP256 | KeyKind::EcdsaP384 | KeyKind::Ed25519 | KeyKind::Rsa { .. } => {}
             other => return Err(KeyError::Unsupported(other.to_string())),
         }
+        let public = PublicKeyInfo::new(parsed.clone(), spki);
+        if let Some(exponent) = public.unexpected_rsa_exponent() {
+            return Err(KeyError::RsaExponent(exponent));
+        }
         Ok(Self {
-            public: PublicKeyInfo::new(parsed.clone(), spki),
+            public,
             kind: parsed,
             format,
             pair,

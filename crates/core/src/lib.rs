@@ -30,6 +30,7 @@ pub mod signer;
 pub mod sshsig;
 pub mod station;
 pub mod sums;
+pub mod terminal;
 pub mod time;
 pub mod usage;
 pub mod verify;

@@ -17,6 +17,20 @@ pub const RETURNED_SUMS_FILE: &str = "RETURNED.SHA256SUMS";
 pub const SIGNATURE_NAMESPACE: &str = "kcsr-media";
 /// Largest file kcsr reads from the media.
 pub const MAX_MEDIA_FILE_BYTES: u64 = 1 << 20;
+/// Largest checksum file kcsr reads from the media (`SHA256SUMS`, `RETURNED.SHA256SUMS`): a
+/// line is about 90 bytes, so a 10,000-user batch with bindings, certificates and bundles
+/// (40,000 lines) needs about 3.6 MB.
+pub const MAX_SUMS_FILE_BYTES: u64 = 8 << 20;
+
+/// The largest a media file named `name` may be: the sums files list every file of a
+/// 10,000-user trip, so they get more room than one request or result.
+pub fn max_file_bytes(name: &str) -> u64 {
+    if name == crate::sums::FILE_NAME || name == RETURNED_SUMS_FILE {
+        MAX_SUMS_FILE_BYTES
+    } else {
+        MAX_MEDIA_FILE_BYTES
+    }
+}
 
 /// Whether `name` is a plain file name kcsr may create or read on the media: 1-255 of
 /// `[A-Za-z0-9._-]`, not starting with `.` (so never `.`, `..` or a hidden temp file).

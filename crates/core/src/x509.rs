@@ -75,7 +75,45 @@ pub struct PublicKeyInfo {
     pub spki_der: Vec<u8>,
 }
 
+/// The only RSA public exponent kcsr accepts: 65537 (F4), what every current tool generates.
+/// Small exponents such as 3 turn padding and implementation flaws into forgeries and
+/// plaintext recovery; no reason to trust a key made with one.
+pub const RSA_PUBLIC_EXPONENT: u64 = 65_537;
+
 impl PublicKeyInfo {
+    /// For an RSA key whose public exponent is not [`RSA_PUBLIC_EXPONENT`]: the exponent as
+    /// shown to the operator (`3`, or `a 2056-bit number`). `None` for 65537 and other keys.
+    pub fn unexpected_rsa_exponent(&self) -> Option<String> {
+        use x509_parser::prelude::FromDer;
+        if !matches!(self.kind, KeyKind::Rsa { .. }) {
+            return None;
+        }
+        let parsed = SubjectPublicKeyInfo::from_der(&self.spki_der)
+            .ok()
+            .and_then(|(_, spki)| match spki.parsed() {
+                Ok(PublicKey::RSA(rsa)) => {
+                    let e: Vec<u8> = rsa
+                        .exponent
+                        .iter()
+                        .copied()
+                        .skip_while(|b| *b == 0)
+                        .collect();
+                    Some(e)
+                }
+                _ => None,
+            });
+        let Some(exponent) = parsed else {
+            return Some("unreadable".to_owned());
+        };
+        if exponent.len() > 8 {
+            return Some(format!("a {}-bit number", exponent.len() * 8));
+        }
+        let value = exponent
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        (value != RSA_PUBLIC_EXPONENT).then(|| value.to_string())
+    }
+
     /// From a DER SubjectPublicKeyInfo that x509-parser already parsed.
     pub(crate) fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Self {
         Self::new(key_kind(spki), spki.raw.to_vec())

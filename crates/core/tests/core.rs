@@ -543,6 +543,53 @@ fn small_rsa_keys_and_weak_signatures_are_refused() {
 }
 
 #[test]
+fn rsa_keys_and_csrs_with_an_exponent_other_than_65537_are_refused() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -pkeyopt rsa_keygen_pubexp:3 2>/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = PrivateKey::from_bytes(&out.stdout, None).unwrap_err();
+    assert!(
+        matches!(&err, kcsr_core::key::KeyError::RsaExponent(e) if e == "3"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("exponent 3"), "{err}");
+    let (ok, pem) = openssl(
+        &[
+            "req",
+            "-new",
+            "-key",
+            "/dev/stdin",
+            "-subj",
+            "/CN=alice/O=dev",
+        ],
+        &out.stdout,
+    );
+    assert!(ok, "{pem}");
+    let info = csr::parse(pem.as_bytes()).unwrap();
+    assert_eq!(
+        info.public_key.unexpected_rsa_exponent().as_deref(),
+        Some("3")
+    );
+    let (usages, signer) = ([Usage::ClientAuth], SignerName::client());
+    let f = checks::check(&Request {
+        api_version: ApiVersion::V1,
+        signer: Some(&signer),
+        usages: &usages,
+        expiration_seconds: None,
+        csr: &info,
+    });
+    assert_eq!(rules(&f, Level::Error), vec!["key-exponent"], "{f:?}");
+    // 65537, generated here or by openssl, is fine.
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    assert_eq!(key.public_key().unexpected_rsa_exponent(), None);
+    let csr = key.sign_csr(&user("bob"), &[], &[], &[]).unwrap();
+    assert_eq!(csr.public_key.unexpected_rsa_exponent(), None);
+}
+
+#[test]
 fn manifests_round_trip_and_hold_only_client_fields() {
     let key = PrivateKey::generate(KeyType::P256).unwrap();
     let csr = key

@@ -6,12 +6,20 @@
 #![allow(clippy::disallowed_methods)] // This is the sanctioned place; see the module docs.
 #![warn(missing_docs)]
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _};
+use std::fs::{self, File};
+use std::io;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 pub mod group;
+mod process;
+mod read;
+
+pub use process::disable_core_dumps;
+pub use read::{
+    EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry,
+    open_regular, read_capped_into, read_limited, scan_dir,
+};
 
 /// Who may read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,107 +108,10 @@ pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads a regular file of at most `max` bytes. Refuses symlinks, devices and FIFOs, and
-/// never reads more than `max + 1` bytes however large the file claims to be.
-pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let meta = fs::symlink_metadata(path)?;
-    if meta.file_type().is_symlink() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "is a symbolic link; kcsr reads only regular files",
-        ));
-    }
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "is not a regular file",
-        ));
-    }
-    let file = OpenOptions::new().read(true).open(path)?;
-    let mut buf = Vec::new();
-    file.take(max + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("is larger than {max} bytes"),
-        ));
-    }
-    Ok(buf)
-}
-
 /// Removes a file kcsr wrote (used by `--force` replacement of stale media files).
 pub fn remove_file(dir: &Path, name: &str) -> io::Result<()> {
     fs::remove_file(dir.join(name))?;
     sync_dir(dir)
-}
-
-/// What a directory entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    /// A regular file.
-    File,
-    /// A symbolic link (never followed).
-    Symlink,
-    /// A directory.
-    Dir,
-    /// A device, FIFO or socket.
-    Other,
-}
-
-/// One entry of a scanned directory.
-#[derive(Debug)]
-pub struct ScannedEntry {
-    /// The name (lossily converted when not UTF-8).
-    pub name: String,
-    /// What it is.
-    pub kind: EntryKind,
-    /// The content of a regular file that could be read within the limit.
-    pub data: Option<Vec<u8>>,
-    /// Why a regular file could not be read.
-    pub error: Option<String>,
-}
-
-/// Lists `dir` without following links, reading each regular file of at most `max` bytes.
-/// Names for which `skip` is true are left out (e.g. the checksum file itself).
-pub fn scan_dir(
-    dir: &Path,
-    max: u64,
-    skip: impl Fn(&str) -> bool,
-) -> io::Result<Vec<ScannedEntry>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if skip(&name) {
-            continue;
-        }
-        let ft = entry.file_type()?;
-        let kind = if ft.is_symlink() {
-            EntryKind::Symlink
-        } else if ft.is_file() {
-            EntryKind::File
-        } else if ft.is_dir() {
-            EntryKind::Dir
-        } else {
-            EntryKind::Other
-        };
-        let (data, error) = if kind == EntryKind::File {
-            match read_limited(&entry.path(), max) {
-                Ok(d) => (Some(d), None),
-                Err(e) => (None, Some(e.to_string())),
-            }
-        } else {
-            (None, None)
-        };
-        out.push(ScannedEntry {
-            name,
-            kind,
-            data,
-            error,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
 }
 
 /// Why a device refused a write, when the fix is on the device rather than in the program.

@@ -18,6 +18,10 @@ mod signing;
 mod station;
 
 fn main() -> ExitCode {
+    // First of all: no core file may ever hold a key or a passphrase.
+    if let Err(e) = kcsr_fs::disable_core_dumps() {
+        report::say(&format!("warning: cannot disable core dumps: {e}"));
+    }
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Request(args) => cmd::request::run(args),

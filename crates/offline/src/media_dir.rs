@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_core::media::{MAX_MEDIA_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE};
+use kcsr_core::media::{
+    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+};
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
@@ -42,7 +44,7 @@ impl MediaDir {
         let sums_path = path.join(sums::FILE_NAME);
         // Not `exists()`: a dangling symlink must be refused, not taken for a missing file.
         let sums = if std::fs::symlink_metadata(&sums_path).is_ok() {
-            let data = output::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
+            let data = output::read_limited(&sums_path, MAX_SUMS_FILE_BYTES).map_err(|e| {
                 let f = Fail::new(format!("failed to read {}: {e}", sums_path.display()));
                 match fail::not_regular_hint(&sums_path) {
                     Some(hint) => f.hint(hint),
@@ -84,6 +86,24 @@ impl MediaDir {
                 sums: Sums::default(),
             })
         }
+    }
+
+    /// Every entry of the media directory except `SHA256SUMS` (read by [`MediaDir::open`]), with
+    /// the content of its regular files: read once, so that what is checked is what is used.
+    /// Bounded: a directory of more entries or bytes than a scan reads is refused, naming the
+    /// limit, before its content is read.
+    pub(crate) fn scan(&self) -> Result<Vec<output::ScannedEntry>> {
+        output::scan_dir(&self.path, kcsr_core::media::max_file_bytes, |n| {
+            n == sums::FILE_NAME
+        })
+        .map_err(|e| match output::ScanLimitExceeded::of(&e) {
+            Some(limit) => Fail::new(limit.to_string()).hint(limit.hint()),
+            None => Fail::new(format!(
+                "failed to list {}: {}",
+                self.path.display(),
+                fail::chain(&e)
+            )),
+        })
     }
 
     /// Writes `SHA256SUMS`, then its signature by the station's key over exactly those bytes

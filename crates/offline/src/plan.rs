@@ -529,6 +529,7 @@ pub(crate) fn read_key(path: &Path, passphrase: &passphrase::Source) -> Result<P
             KeyError::RsaTooSmall(_) => f
                 .hint("generate a new key: kcsr request --key-type rsa2048 (or p256)")
                 .refused(),
+            KeyError::RsaExponent(_) => f.hint(checks::RSA_EXPONENT_HINT).refused(),
             KeyError::Decrypt | KeyError::NeedPassphrase => {
                 f.hint("pass the right --passphrase-file")
             }

@@ -3,25 +3,21 @@
 use std::io::Write as _;
 
 use kcsr_core::checks::{Finding, Level};
+use kcsr_core::terminal;
 
 use crate::fail::{Fail, Result};
 
-/// Replaces control characters (terminal escapes) in text that came from a file.
+/// One value from a file (media, bundle, kubeconfig) for the terminal: escape sequences,
+/// control, bidi and invisible characters neutralised, length capped (`kcsr_core::terminal`,
+/// shared with kcsr-submit).
 pub(crate) fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    terminal::for_terminal(s)
 }
 
-/// Writes a line to stderr (messages), ignoring a closed stderr.
+/// Writes a line to stderr (messages), ignoring a closed stderr. The line is cleaned once
+/// more as a whole: whatever a caller forgot to sanitize cannot reach the terminal raw.
 pub(crate) fn say(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", terminal::message(line));
 }
 
 /// Writes data to stdout. A reader that went away (`| head`) ends the output quietly, as
@@ -38,10 +34,16 @@ pub(crate) fn data(text: &str) -> Result<()> {
     }
 }
 
+/// Writes human-readable text that shows values from files on stdout, cleaned as a whole
+/// (a file name on the media may itself hold escape sequences).
+pub(crate) fn text(text: &str) -> Result<()> {
+    data(&terminal::message(text))
+}
+
 /// Prints a JSON value on stdout.
 pub(crate) fn json(value: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_owned());
-    data(&format!("{text}\n"))
+    data(&format!("{}\n", terminal::json_safe(&text)))
 }
 
 /// Renders findings as indented lines: `error [rule]: message` plus `hint:` lines.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use kcsr_core::terminal::redact_url;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::ServerName;
@@ -62,7 +63,7 @@ impl Default for ClientOptions {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             user_agent: format!("kcsr-submit/{}", env!("CARGO_PKG_VERSION")),
-            on_warning: Arc::new(|w| eprintln!("warning: {w}")),
+            on_warning: Arc::new(|w| eprintln!("warning: {}", crate::sanitize::for_terminal(w))),
             stdin_is_terminal: None,
         }
     }
@@ -338,7 +339,7 @@ impl Client {
         let proxy = match &cluster.proxy_url {
             Some(url) => Some(ureq::Proxy::new(url).map_err(|source| ClientError::Proxy {
                 cluster: cluster_name.clone(),
-                url: redact_userinfo(url),
+                url: redact_url(url).into_owned(),
                 source: Box::new(source),
             })?),
             None => None,
@@ -859,16 +860,6 @@ fn host_of(server: &str) -> String {
         .to_owned()
 }
 
-fn redact_userinfo(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 /// Percent-encodes a query value (field selectors, names).
 pub fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -891,15 +882,6 @@ mod tests {
         assert_eq!(host_of("https://api.example:6443/prefix"), "api.example");
         assert_eq!(host_of("https://[::1]:6443"), "::1");
         assert_eq!(host_of("https://10.0.0.1"), "10.0.0.1");
-    }
-
-    #[test]
-    fn proxy_credentials_are_redacted() {
-        assert_eq!(
-            redact_userinfo("http://u:pw@proxy:3128"),
-            "http://***@proxy:3128"
-        );
-        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::review::Review;
 use crate::sanitize::one_line;
 use crate::signers::{self, MediaSigner, Trust};
 use crate::{station, whoami};
+use kcsr_core::terminal::json_safe;
 
 /// A whole-command failure with its exit code (per-request failures are reported instead).
 #[derive(Debug, thiserror::Error)]
@@ -769,7 +770,10 @@ fn binding_line(b: &BindingReport) -> String {
 fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Result<u8> {
     let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
     if json {
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
+        print_stdout(&format!(
+            "{}\n",
+            json_safe(&serde_json::to_string_pretty(&reports)?)
+        ))?;
     } else {
         let mut out = String::new();
         for r in &reports {
@@ -1118,7 +1122,10 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
     }
     if opts.json {
         let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
+        print_stdout(&format!(
+            "{}\n",
+            json_safe(&serde_json::to_string_pretty(&reports)?)
+        ))?;
     } else {
         let mut out = String::new();
         for s in slots.iter().filter(|s| s.report.problem.is_none()) {
@@ -1269,7 +1276,10 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
         })
         .collect();
     if json {
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
+        print_stdout(&format!(
+            "{}\n",
+            json_safe(&serde_json::to_string_pretty(&rows)?)
+        ))?;
     } else {
         let mut table = vec![[
             "NAME".to_owned(),

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::files::{self, MAX_FILE_BYTES};
 use crate::secret::Secret;
+use kcsr_core::terminal::redact_url;
 
 /// Exec credential API versions kcsr-submit speaks (client-go `exec.go: apiVersions`).
 pub const EXEC_API_VERSIONS: [&str; 2] = [
@@ -780,7 +781,8 @@ fn resolve_cluster(
         match scheme {
             "http" => {}
             "https" | "socks5" => errors.push(format!(
-                "proxy-url {proxy:?} of cluster {name:?}: kcsr-submit supports only http:// proxies (HTTPS reaches the API server through an HTTP CONNECT tunnel)"
+                "proxy-url {:?} of cluster {name:?}: kcsr-submit supports only http:// proxies (HTTPS reaches the API server through an HTTP CONNECT tunnel)",
+                redact_url(proxy)
             )),
             other => errors.push(format!(
                 "unsupported scheme {other:?}, must be http, https, or socks5"
@@ -790,7 +792,10 @@ fn resolve_cluster(
     let server = match normalize_server(server, has_ca || cluster.insecure_skip_tls_verify) {
         Ok(s) => s,
         Err(message) => {
-            errors.push(format!("server {server:?} of cluster {name:?}: {message}"));
+            errors.push(format!(
+                "server {:?} of cluster {name:?}: {message}",
+                redact_url(server)
+            ));
             return None;
         }
     };

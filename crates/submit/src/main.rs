@@ -382,7 +382,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let mut value = serde_json::to_value(&user)?;
                 value["cluster"] = client.cluster_name().into();
                 value["server"] = client.server().into();
-                format!("{}\n", serde_json::to_string_pretty(&value)?)
+                format!(
+                    "{}\n",
+                    kcsr_core::terminal::json_safe(&serde_json::to_string_pretty(&value)?)
+                )
             } else {
                 whoami::render_text(&user)
             };
@@ -437,6 +440,10 @@ fn write_stdout(data: &[u8]) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // First of all: no core file may ever hold cluster credentials.
+    if let Err(e) = kcsr_fs::disable_core_dumps() {
+        eprintln!("warning: cannot disable core dumps: {e}");
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -12,7 +12,7 @@ use kcsr_core::digest;
 use kcsr_core::manifest::{self, CsrManifest, Document};
 use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    MAX_MEDIA_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::signer::SignerName;
 use kcsr_core::sums::{self, Sums};
@@ -140,7 +140,7 @@ impl Media {
             ));
         }
         let sums_path = path.join(sums::FILE_NAME);
-        let sums_data = kcsr_fs::read_limited(&sums_path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
+        let sums_data = kcsr_fs::read_limited(&sums_path, MAX_SUMS_FILE_BYTES).map_err(|e| {
             MediaError::new(
                 format!("cannot read {}: {e}", sums_path.display()),
                 Some("the media must hold the SHA256SUMS that kcsr request wrote"),
@@ -152,8 +152,11 @@ impl Media {
                 Some("the checksum file is damaged; carry the media again"),
             )
         })?;
-        let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
-            .map_err(|e| MediaError::new(format!("cannot list {}: {e}", path.display()), None))?;
+        let scanned = kcsr_fs::scan_dir(path, layout::max_file_bytes, |n| n == sums::FILE_NAME)
+            .map_err(|e| match kcsr_fs::ScanLimitExceeded::of(&e) {
+                Some(limit) => MediaError::new(limit.to_string(), Some(&limit.hint())),
+                None => MediaError::new(format!("cannot list {}: {e}", path.display()), None),
+            })?;
         let control = |name: &str| {
             scanned
                 .iter()

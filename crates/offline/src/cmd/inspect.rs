@@ -56,7 +56,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<()> {
             failed.push(path.display().to_string());
         }
         if !args.output.json && !args.output.quiet {
-            report::data(&shown.text)?;
+            report::text(&shown.text)?;
         }
         all.push(json!({"file": path.display().to_string(), "verdict": verdict_name(shown.verdict), "content": shown.json}));
     }

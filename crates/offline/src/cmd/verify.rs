@@ -53,7 +53,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
                 report::sanitize(&s.detail)
             ));
         }
-        report::data(&text)?;
+        report::text(&text)?;
     }
     if failed > 0 {
         return Err(Fail::new(format!(

@@ -7,12 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kcsr_core::bundle::Bundle;
 use kcsr_core::media::{
-    self, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, MAX_MEDIA_FILE_BYTES,
-    RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::sums::{self, Sums};
 
-use crate::fail::{Context as _, Fail, Result};
+use crate::fail::{Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::report;
 use kcsr_fs as output;
@@ -24,8 +23,7 @@ pub(super) type Checked = BTreeMap<String, Vec<u8>>;
 /// Reads and checks the media: every file listed in one of the two sums files with its
 /// digest, no symlinks, special files, keys or unlisted files.
 pub(super) fn check(media: &MediaDir) -> Result<Checked> {
-    let scanned = output::scan_dir(&media.path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
-        .context(|| format!("failed to list {}", media.path.display()))?;
+    let scanned = media.scan()?;
     let control = |name: &str| {
         scanned
             .iter()
