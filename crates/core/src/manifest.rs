@@ -37,6 +37,10 @@ pub const NOT_AFTER_ANNOTATION: &str = "kcsr.dev/not-after";
 /// The one binding the station asked for, as [`crate::rbac::Grant`]'s text form; absent when
 /// the request asks for none.
 pub const GRANT_ANNOTATION: &str = "kcsr.dev/grant";
+/// The change ticket the request was made for (decision 0010).
+pub const TICKET_ANNOTATION: &str = "kcsr.dev/ticket";
+/// Who ran kcsr on the station (decision 0010).
+pub const OPERATOR_ANNOTATION: &str = "kcsr.dev/operator";
 /// The name of the station's pin of the cluster the request is for; absent without a pin.
 pub const CLUSTER_ANNOTATION: &str = "kcsr.dev/cluster";
 /// The pinned server CA fingerprints (`sha256:HEX`, comma-separated) of that cluster.

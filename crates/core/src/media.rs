@@ -8,6 +8,28 @@ pub const BINDING_SUFFIX: &str = ".binding.yaml";
 pub const CERT_SUFFIX: &str = ".crt";
 /// Suffix of a certificate bundle: `<stem>.bundle.yaml`.
 pub const BUNDLE_SUFFIX: &str = ".bundle.yaml";
+/// Suffix of a request that came back Denied or Failed: `<stem>.denied.yaml` (decision 0010).
+pub const DENIED_SUFFIX: &str = ".denied.yaml";
+/// Suffix of a signed request to remove a user's bindings: `<slug>.offboard.yaml`.
+pub const OFFBOARD_SUFFIX: &str = ".offboard.yaml";
+/// The station's policy as it travels with the requests (listed, so signed).
+pub const POLICY_FILE: &str = "station-policy.yaml";
+
+/// Whether `name`, at the media's root, is something a filesystem or an operating system puts
+/// on removable media by itself; both sides ignore these, and say so (decision 0010).
+pub fn is_filesystem_artifact(name: &str) -> bool {
+    matches!(
+        name,
+        "lost+found"
+            | "System Volume Information"
+            | "$RECYCLE.BIN"
+            | ".Trashes"
+            | ".Spotlight-V100"
+            | ".fseventsd"
+            | ".DS_Store"
+    ) || name.starts_with("._")
+}
+
 /// The station's SSHSIG signature over `SHA256SUMS` (decision 0009); never listed in a sums file.
 pub const SUMS_SIGNATURE_FILE: &str = "SHA256SUMS.sig";
 /// What the connected side wrote back (certificates, bundles), in `sha256sum -c` form; the
