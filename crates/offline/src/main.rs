@@ -16,6 +16,7 @@ mod report;
 mod roster;
 mod signing;
 mod station;
+mod vouch;
 
 fn main() -> ExitCode {
     // First of all: no core file may ever hold a key or a passphrase.

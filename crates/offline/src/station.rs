@@ -211,6 +211,11 @@ impl Station {
     }
 
     /// Every record (for renew's look-up by public key, and audits).
+    /// The object names of every record, without reading them.
+    pub(crate) fn record_names(&self) -> Result<Vec<String>> {
+        self.json_names(&self.requests_dir())
+    }
+
     pub(crate) fn records(&self) -> Result<Vec<RequestRecord>> {
         let mut out = Vec::new();
         for name in self.json_names(&self.requests_dir())? {

@@ -1,0 +1,104 @@
+//! What the station signs: only files its own records vouch for.
+//!
+//! `kcsr request`, `batch` and `renew` add their files to the media's existing `SHA256SUMS`
+//! and sign the whole list. Whoever carried the media could have added lines to that list
+//! (a request for their own key, a cluster-admin binding): signing it unchecked would give
+//! them the station's signature. So every listed file must be one the station wrote, judged by
+//! its records (decision 0009), never by the media's own claims.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kcsr_core::digest;
+use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX, stem};
+use kcsr_core::names::{ObjectName, UserName};
+use kcsr_core::rbac::{BindingManifest, Grant};
+use kcsr_core::station::RequestRecord;
+use kcsr_core::sums::Sums;
+
+use crate::fail::{Fail, Result};
+use crate::report;
+use crate::station::Station;
+
+/// What one run has read of the records and already found vouched for, so that a batch that
+/// signs once per group reads each record once, not once per group.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    /// Record object name → (manifest SHA-256, stem, binding SHA-256).
+    records: BTreeMap<String, (String, String, Option<String>)>,
+    /// Media file name → the digest (hex) it was vouched for with.
+    vouched: BTreeMap<String, String>,
+}
+
+/// Refuses when `sums` lists a file that no record of `station` accounts for with that exact
+/// digest: a manifest whose record holds its SHA-256, or the binding that record's grant makes.
+pub(crate) fn check(media: &Path, sums: &Sums, station: &Station, cache: &mut Cache) -> Result<()> {
+    let listed = |name: &str| sums.get(name).map(|d| digest::hex(d));
+    let pending: Vec<(&str, String)> = sums
+        .names()
+        .filter_map(|n| listed(n).map(|h| (n, h)))
+        .filter(|(n, h)| cache.vouched.get(*n) != Some(h))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for name in station.record_names()? {
+        if !cache.records.contains_key(&name)
+            && let Some(r) = station.record(&name)?
+        {
+            let binding = binding_sha256(&r);
+            cache
+                .records
+                .insert(name, (r.manifest_sha256, r.stem, binding));
+        }
+    }
+    let by_manifest: BTreeMap<&str, (&str, Option<&str>)> = cache
+        .records
+        .values()
+        .map(|(m, stem, b)| (m.as_str(), (stem.as_str(), b.as_deref())))
+        .collect();
+    let mut foreign = Vec::new();
+    let mut vouched = Vec::new();
+    for (name, hex) in pending {
+        let ok = if let Some(s) = stem(name, CSR_MANIFEST_SUFFIX) {
+            by_manifest.get(hex.as_str()).is_some_and(|(r, _)| *r == s)
+        } else if let Some(s) = stem(name, BINDING_SUFFIX) {
+            // The binding of the request whose manifest is listed beside it.
+            listed(&format!("{s}{CSR_MANIFEST_SUFFIX}"))
+                .and_then(|m| by_manifest.get(m.as_str()).copied())
+                .is_some_and(|(r, b)| r == s && b == Some(hex.as_str()))
+        } else {
+            false
+        };
+        if ok {
+            vouched.push((name.to_owned(), hex));
+        } else {
+            foreign.push(report::sanitize(name));
+        }
+    }
+    if foreign.is_empty() {
+        cache.vouched.extend(vouched);
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "{}/SHA256SUMS lists {} file(s) this station did not write: {}; nothing was signed, and SHA256SUMS was left as it was",
+        media.display(),
+        foreign.len(),
+        foreign.join(", ")
+    ))
+    .hint(
+        "someone changed the media after the station wrote it: take these files and their SHA256SUMS lines off (or use empty media), then run the same command again",
+    )
+    .refused())
+}
+
+/// SHA-256 (hex) of the binding file `kcsr request` writes for `r`'s grant, if it has one.
+fn binding_sha256(r: &RequestRecord) -> Option<String> {
+    let grant: Grant = r.grant.as_deref()?.parse().ok()?;
+    let name: ObjectName = r.name.parse().ok()?;
+    let user: UserName = r.user.parse().ok()?;
+    let yaml = BindingManifest::for_user(&name, &user, &grant)
+        .to_yaml()
+        .ok()?;
+    Some(digest::sha256_hex(yaml.as_bytes()))
+}
