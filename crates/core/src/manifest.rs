@@ -396,6 +396,9 @@ pub struct NameInputs<'a> {
     pub expiration: Option<Expiration>,
     /// API version.
     pub api_version: ApiVersion,
+    /// The station's pin the request is for: the same user and key asked of two clusters are
+    /// two requests, with two names and two records.
+    pub cluster: Option<&'a str>,
 }
 
 /// The deterministic default object name: `<user slug>-<10 hex digits>`, a hash of the public
@@ -419,6 +422,10 @@ pub fn default_object_name(n: &NameInputs<'_>) -> ObjectName {
         n.expiration.map(|e| e.seconds()).unwrap_or(0),
         n.api_version.as_str()
     ));
+    // Only when pinned, so that names of requests without a cluster stay what they were.
+    if let Some(c) = n.cluster {
+        canon.push_str(&format!("cluster={c}\n"));
+    }
     let hash = &digest::sha256_hex(canon.as_bytes())[..10];
     let name = format!("{}-{hash}", n.user_slug);
     // The slug is a DNS-1123 label of at most 47 characters and the suffix is hex, so the

@@ -241,6 +241,7 @@ pub(crate) fn build(spec: &Spec, key: &PrivateKey, stamp: &Stamp) -> Result<Buil
             usages: &usages,
             expiration,
             api_version: spec.api_version,
+            cluster: stamp.cluster.as_ref().map(|p| p.name.as_str()),
         }),
     };
     let mut manifest = CsrManifest::new(&NewCsrManifest {

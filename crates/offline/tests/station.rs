@@ -908,3 +908,50 @@ fn control_files_on_the_media_are_neither_requests_nor_listed() {
         "{listed}"
     );
 }
+
+/// Issue 12 review, finding M3: the same user asked of two pinned clusters (the key reused, as
+/// the key directory holds one per stem) makes two requests with two names and two records;
+/// the second never overwrites the first, so the first cluster's return still assembles.
+#[test]
+fn the_same_user_for_two_clusters_is_two_requests_and_two_records() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pin_prod(d);
+    ok(
+        d,
+        &[
+            "cluster",
+            "add",
+            "staging",
+            "--keys",
+            "keys",
+            "--server",
+            "https://staging.example",
+            "--ca",
+            "ca.crt",
+            "--client-ca",
+            "client-ca.crt",
+        ],
+    );
+    for (cluster, media) in [("prod", "media-prod"), ("staging", "media-staging")] {
+        ok(
+            d,
+            &[
+                "request",
+                "--user",
+                "alice",
+                "--keys",
+                "keys",
+                "--media",
+                media,
+                "--cluster",
+                cluster,
+            ],
+        );
+    }
+    let prod = object_name(&d.join("media-prod/alice.csr.yaml"));
+    let staging = object_name(&d.join("media-staging/alice.csr.yaml"));
+    assert_ne!(prod, staging, "one name for two clusters");
+    assert_eq!(record(d, &prod)["cluster"], "prod");
+    assert_eq!(record(d, &staging)["cluster"], "staging");
+}
