@@ -88,7 +88,7 @@ Roster formats:
   CSV, a header row naming the columns; only user is required:
     user,groups,key_type,signer,expiration,clusterrole,role,namespace,ticket
     alice,dev;ops,p256,client,30d,,,,
-    bob,dev,rsa2048,,90d,view;team-a/edit,deployer,team-b,CHG-1234
+    bob,dev,rsa2048,,90d,view;team-a/edit,team-b/deployer,,CHG-1234
   YAML, with defaults for every user:
     defaults: {groups: [dev], key_type: p256, expiration: 30d, ticket: CHG-1234}
     users:
@@ -302,10 +302,7 @@ Examples:
   kcsr request --user alice --group dev --keys ./keys --media ./media
 
   # Bind the user to cluster-admin instead of using system:masters, for a change ticket
-  kcsr request --user ops-admin --clusterrole cluster-admin --ticket CHG-1234 --keys ./keys --media ./media
-
-  # Several bindings: view everywhere, edit in team-a, the Role deployer in team-b
-  kcsr request --user erin --clusterrole view --clusterrole team-a/edit --role team-b/deployer --keys ./keys --media ./media
+  kcsr request --user ops --clusterrole cluster-admin --ticket CHG-12 --keys ./keys --media ./media
 
   # Name the object after the change ticket (default <user>-<hash>), for the approver
   kcsr request --user dana --group ops --name dana-chg1234 --keys ./keys --media ./media
@@ -317,7 +314,12 @@ Examples:
   # A classic v1beta1 request for a cluster older than 1.22
   kcsr request --user carol --api-version v1beta1 --keys ./keys --media ./media
 
-Exit codes: 0 written (or already on the media), 1 failed, 2 usage, 3 refused by a check.";
+--clusterrole and --role repeat: each is one binding (ClusterRoles first, then Roles), named
+NAME, NAME-2, ... in one <stem>.binding.yaml; ROLE or NS/ROLE, e.g. --clusterrole view
+--clusterrole team-a/edit --role team-b/deployer. The ticket and the operator (--operator,
+default the login name) are signed into the request and kept in the station's record.
+Exit codes: 0 written (or already on the media), 1 failed, 2 usage, 3 refused by a check or
+by the station policy (KEY_DIR/station/policy.yaml, see kcsr policy show).";
 
 const INSPECT_EXAMPLES: &str = "\
 Examples:
