@@ -7,6 +7,7 @@
 //! What the media says about approvals and denials is the connected side's report, kept as
 //! such; the serial and validity are of the certificate assemble verified itself.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kcsr_core::bundle::Bundle;
@@ -61,17 +62,19 @@ pub(super) fn outstanding(
     checked: &Checked,
     names: &[String],
 ) -> Result<Vec<Outstanding>> {
-    let records = station.records()?;
+    // By manifest digest: a 10,000-user media is matched in one pass.
+    let records: HashMap<String, RequestRecord> = station
+        .records()?
+        .into_iter()
+        .map(|r| (r.manifest_sha256.clone(), r))
+        .collect();
     let mut out = Vec::new();
     for (file, data) in checked {
         let Some(stem) = kcsr_core::media::stem(file, CSR_MANIFEST_SUFFIX) else {
             continue;
         };
         let digest = kcsr_core::digest::sha256_hex(data);
-        let Some(record) = records
-            .iter()
-            .find(|r| r.stem == stem && r.manifest_sha256 == digest)
-        else {
+        let Some(record) = records.get(&digest).filter(|r| r.stem == stem) else {
             continue;
         };
         let wanted = names.is_empty()
@@ -171,8 +174,9 @@ pub(super) fn record(
     now: i64,
 ) -> Result<()> {
     let at = time::format_rfc3339(now);
+    let bundles: HashMap<&str, &Bundle> = bundles.iter().map(|(s, b)| (s.as_str(), b)).collect();
     for v in verified.iter().filter(|v| v.recorded) {
-        let Some((_, bundle)) = bundles.iter().find(|(stem, _)| *stem == v.stem) else {
+        let Some(bundle) = bundles.get(v.stem.as_str()) else {
             continue;
         };
         let Some(mut r) = station.record(&bundle.name)? else {
