@@ -38,6 +38,10 @@ const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr", "assemble", None),
     ("kcsr", "renew", None),
     ("kcsr", "station", None),
+    ("kcsr", "audit", None),
+    ("kcsr", "policy", None),
+    // Last of a site's month: it marks alice's requests offboarded (no renewal after).
+    ("kcsr", "offboard", None),
     ("kcsr", "completions", None),
     ("kcsr", "man", None),
     ("kcsr-submit", "completions", None),

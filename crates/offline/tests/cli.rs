@@ -738,6 +738,8 @@ fn golden_manifest_for_a_fixed_ed25519_key() {
             "media",
             "--name",
             "alice-golden",
+            "--operator",
+            "golden-operator",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -872,6 +872,8 @@ pub fn bundle(
             }),
             fetched_at: now_rfc3339(),
             kcsr_version: env!("CARGO_PKG_VERSION").to_owned(),
+            // Decision 0010's fields are the connected side's (branch i14-connected).
+            ..Audit::default()
         },
     }
 }

@@ -6,6 +6,7 @@
 mod check;
 mod media;
 mod pins;
+mod trail;
 
 use std::path::{Path, PathBuf};
 
@@ -44,11 +45,16 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     let media = MediaDir::open(&args.media, false)?;
     let checked = media::check(&media)?;
     let bundles = media::bundles(&media, &checked, &args.names)?;
+    // Decision 0010: what the station asked for on this media and did not get back.
+    let station = Station::new(&args.keys);
+    let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names)?;
     if bundles.is_empty() {
+        trail::record(&station, &[], &[], &outstanding, unix_now())?;
         return Err(Fail::new(format!(
-            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}",
+            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}{}",
             args.media.display(),
-            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) }
+            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) },
+            outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
         ))
         .hint("on the connected machine, run kcsr-submit apply --wait (or kcsr-submit fetch) before bringing the media back"));
     }
@@ -110,7 +116,15 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     };
     let pinned = pins.save()?;
     let written = write(&args, &verified, merged.as_ref().map(|m| &m.text))?;
-    summarize(&args, &verified, &written, &pinned, merged.as_ref())?;
+    trail::record(&station, &verified, &bundles, &outstanding, cx.now)?;
+    summarize(
+        &args,
+        &verified,
+        &written,
+        &pinned,
+        merged.as_ref(),
+        &outstanding,
+    )?;
     Ok(())
 }
 
@@ -260,6 +274,7 @@ fn summarize(
     written: &[PathBuf],
     pinned: &[ClusterName],
     merged: Option<&kubeconfig::Merged>,
+    outstanding: &[trail::Outstanding],
 ) -> Result<()> {
     let changes = |outcome: Outcome| -> Vec<&kubeconfig::Change> {
         merged
@@ -287,6 +302,7 @@ fn summarize(
             "pinned": pinned.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "renewed": renewed.iter().map(entry).collect::<Vec<_>>(),
             "replaced": replaced.iter().map(entry).collect::<Vec<_>>(),
+            "notAssembled": outstanding.iter().map(trail::Outstanding::json).collect::<Vec<_>>(),
         }))?;
     }
     // Warnings are for the operator even with --quiet: they say what was not checked.
@@ -297,6 +313,9 @@ fn summarize(
     }
     if args.output.quiet {
         return Ok(());
+    }
+    if !args.output.json {
+        trail::say(outstanding);
     }
     for name in pinned {
         report::say(&format!(

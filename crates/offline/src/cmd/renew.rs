@@ -31,7 +31,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
 use crate::station::{self, Station};
-use crate::{paths, report, signing};
+use crate::{paths, policy, report, signing};
 use kcsr_fs as output;
 
 struct Found {
@@ -51,6 +51,9 @@ struct Run<'a> {
     fallback: Option<Option<ClusterPin>>,
     passphrase: Option<&'a secrecy::SecretString>,
     existing: &'a passphrase::Source,
+    /// The site's policy (decision 0010) and who runs kcsr.
+    policy: Option<&'a policy::Loaded>,
+    operator: kcsr_core::manifest::Operator,
 }
 
 pub(crate) fn run(args: RenewArgs) -> Result<()> {
@@ -65,6 +68,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
     }
     let station = Station::new(&args.keys);
     let records = station.records()?;
+    let site_policy = policy::load(&station)?;
     let passphrase = if args.encrypt_key {
         Some(passphrase::obtain(
             args.passphrase_file.as_deref(),
@@ -99,6 +103,8 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         fallback: None,
         passphrase: passphrase.as_ref(),
         existing: &existing,
+        policy: site_policy.as_ref(),
+        operator: plan::operator(None),
     };
     let mut report_rows = Vec::new();
     let mut failures = Vec::new();
@@ -172,6 +178,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         report_rows.push(row);
     }
     if changed && let Some(key) = &signer {
+        policy::sync(&mut media, site_policy.as_ref())?;
         media.save_sums(key)?;
     }
     if args.output.json {
@@ -281,13 +288,25 @@ fn renew_one(
     media: &mut MediaDir,
 ) -> Result<Done> {
     let args = run.args;
+    if rec.state == kcsr_core::station::RequestState::Offboarded {
+        return Err(Fail::new(format!(
+            "user {:?} was offboarded ({}): the station renews none of its certificates",
+            report::sanitize(&rec.user),
+            rec.state_at.as_deref().unwrap_or("time not recorded")
+        ))
+        .hint("a user who comes back gets a new request with kcsr request")
+        .refused());
+    }
     let spec_from = spec_of(rec)?;
+    // The site's rules of today, before any key is read or made.
+    policy::enforce(run.policy, &spec_from)?;
     let pin = cluster_of(run, rec)?;
     let stamp = Stamp::new(
         run.written_at,
         args.trip.valid_for,
         pin,
         run.station_key.clone(),
+        run.operator.clone(),
     )?;
     let (key, stem, source) = if args.reuse_key {
         let key = reuse_key(&args.keys, rec, run.existing)?;
@@ -402,10 +421,15 @@ fn spec_of(rec: &RequestRecord) -> Result<Spec> {
         .csr_api_version
         .parse()
         .map_err(|e: String| bad("csrApiVersion", e))?;
-    let grant = rec
-        .grant
+    let grants = rec
+        .grant_list()
+        .iter()
+        .map(|g| g.parse::<Grant>().map_err(|e| bad("grants", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let ticket = rec
+        .ticket
         .as_deref()
-        .map(|g| g.parse::<Grant>().map_err(|e| bad("grant", e)))
+        .map(|t| t.parse().map_err(|e| bad("ticket", e)))
         .transpose()?;
     Ok(Spec {
         user,
@@ -417,7 +441,8 @@ fn spec_of(rec: &RequestRecord) -> Result<Spec> {
         ips: Vec::new(),
         expiration: rec.expiration_seconds.map(Expiration::from_seconds),
         api_version,
-        grant,
+        grants,
+        ticket,
         name: None,
         stem: None,
     })
