@@ -160,7 +160,8 @@ Examples:
 
 New keys get the stem <user>-renew-<YYYYMMDD>, so the current key stays in place until the
 new certificate is assembled. With --reuse-key the request uses the key whose public key the
-certificate carries, found in KEY_DIR.
+certificate carries, found in KEY_DIR, under the stem <user>-renew-<YYYYMMDD>-samekey: a
+renewal is always a new request with its own object name and record.
 Exit codes: 0 done (also when nothing is due), 1 failed, 3 a request was refused.";
 
 #[derive(Debug, Args)]

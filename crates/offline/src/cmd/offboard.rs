@@ -62,6 +62,8 @@ pub(crate) fn run(args: OffboardArgs) -> Result<()> {
             _ => kept.push((r.name, r.state)),
         }
     }
+    // Kept by the station before the media gets it, so that later writes can vouch for it.
+    station.write(Some(crate::vouch::OFFBOARDS_DIR), &file, &yaml)?;
     let mut media = MediaDir::open(&args.media, true)?;
     policy::sync(&mut media, site_policy.as_ref())?;
     let path = output::write_file(

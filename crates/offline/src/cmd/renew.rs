@@ -308,11 +308,15 @@ fn renew_one(
         run.station_key.clone(),
         run.operator.clone(),
     )?;
+    let day = time::format_rfc3339(now)[..10].replace('-', "");
+    // A renewal is a new request under a new stem even with the same key: the old stem would
+    // give it the old object name, so its record would replace the original's (which the
+    // original's media still needs) and the connected side would resume the old object.
+    let stem = format!("{}-renew-{day}", spec_from.user.slug());
     let (key, stem, source) = if args.reuse_key {
         let key = reuse_key(&args.keys, rec, run.existing)?;
-        (key, rec.stem.clone(), KeySource::Reused)
+        (key, format!("{stem}-samekey"), KeySource::Reused)
     } else {
-        let day = time::format_rfc3339(now)[..10].replace('-', "");
         // The record's key is the certificate's (that is how it was found): same type.
         let key_type = match f.cert.public_key.kind {
             kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 4096 => KeyType::Rsa4096,
@@ -322,7 +326,6 @@ fn renew_one(
             kcsr_core::x509::KeyKind::Ed25519 => KeyType::Ed25519,
             _ => KeyType::P256,
         };
-        let stem = format!("{}-renew-{day}", spec_from.user.slug());
         let key_path = args.keys.join(format!("{stem}.key.pem"));
         let (key, source) = plan::obtain_key(key_type, &key_path, false, run.existing)?;
         (key, stem, source)
