@@ -23,6 +23,7 @@ pub mod key;
 pub mod manifest;
 pub mod media;
 pub mod names;
+pub mod outcome;
 pub mod pem;
 pub mod rbac;
 pub mod roster;
