@@ -275,7 +275,7 @@ mod tests {
             "alice-1",
             Some("alice"),
             std::slice::from_ref(&grant),
-            &[good.clone()],
+            std::slice::from_ref(&good),
         )
         .unwrap();
         assert_eq!(planned[0].manifest, good);
@@ -300,7 +300,7 @@ mod tests {
         assert!(check("alice-1", Some("alice"), one, &[bob]).is_err());
         let other = expected("other", 0, "alice", &grant).unwrap();
         assert!(check("alice-1", Some("alice"), one, &[other]).is_err());
-        assert!(check("alice-1", Some("alice"), &[], &[good.clone()]).is_err());
+        assert!(check("alice-1", Some("alice"), &[], std::slice::from_ref(&good)).is_err());
         let admin = Grant::ClusterRole("cluster-admin".into());
         let planned = check(
             "alice-1",

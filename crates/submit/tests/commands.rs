@@ -130,6 +130,15 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
         Some("Approved by kcsr-admin with kcsr-submit")
     );
     assert!(bundle.audit.approved_at.is_some() && bundle.audit.submitted_at.is_some());
+    assert_eq!(bundle.audit.approved_by.as_deref(), Some("kcsr-admin"));
+    assert_eq!(bundle.audit.bindings.len(), 1);
+    assert_eq!(
+        (
+            bundle.audit.bindings[0].state.as_str(),
+            bundle.audit.bindings[0].by.as_deref()
+        ),
+        ("created", Some("kcsr-admin"))
+    );
     assert!(bundle.audit.manifest_sha256.is_some());
 
     // The offline side accepts the bundle with the key that never left.
@@ -315,6 +324,8 @@ fn submitter_gets_the_approval_403_then_an_approver_approves_and_fetch_completes
     assert_eq!(bundle.audit.submitted_by.as_deref(), Some("bob"));
     assert_eq!(bundle.audit.approval_reason.as_deref(), Some("CHG-1"));
     assert_eq!(bundle.audit.approval_message.as_deref(), Some("ok by ops"));
+    // A custom message does not name the approver the way kcsr-submit does: no approvedBy.
+    assert_eq!(bundle.audit.approved_by, None);
     m.sha256sum_check();
 }
 
