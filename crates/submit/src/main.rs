@@ -230,9 +230,8 @@ const APPROVE_HELP: &str = concat!(
     "Examples:\n",
     "  # Approve one request by name, recording the change ticket\n",
     "  kcsr-submit approve dana-chg1234 --yes --reason CHG1234 --message 'approved by ops (CHG-1234)'\n\n",
-    "  # Review each request of the media and answer approve, deny or skip for each\n",
-    "  kcsr-submit approve /media/usb\n\n",
-    "  # Approve every request of the media after the review, without asking\n",
+    "  # Show each request of the media for review and approve them (without --yes, on a\n",
+    "  # terminal: answer approve, deny or skip for each request after its review)\n",
     "  kcsr-submit approve /media/usb --yes\n\n",
     "  # By name when the station's signers are configured: --unsigned\n",
     "  kcsr-submit approve dana-chg1234 --unsigned --yes\n\n",
@@ -250,8 +249,9 @@ const APPROVE_HELP: &str = concat!(
 
 const DENY_HELP: &str = concat!(
     "Examples:\n",
-    "  kcsr-submit deny dana-chg1234 --reason NotOnTheRoster --message 'dana has left (CHG-1240)'\n",
-    "  kcsr-submit deny /media/usb\n\n",
+    "  # Deny a request, with the reason and a message for the record (MEDIA_DIR: all of its\n",
+    "  # requests); one approved already, as dana's is here, cannot be denied (exit 3)\n",
+    "  kcsr-submit deny dana-chg1234 --reason NotOnTheRoster --message 'dana has left (CHG-1240)'\n\n",
     "A denial is final: the request is never approved, and the next kcsr-submit fetch MEDIA_DIR\n",
     "writes <stem>.denied.yaml for the isolated side. An approved request cannot be denied.\n\n",
     "Exit codes:\n  0  denied (or already denied)\n  1  failed (network, permissions: denying needs the approver's rights; not on the server)\n  2  usage error\n",
