@@ -243,7 +243,8 @@ impl Media {
                     "make {dir} writable (remount it read-write, or release the media's write-protect switch), {resume}"
                 )),
             },
-            None => MediaError {
+            // NoPermissions: only secrets, which kcsr-submit never writes.
+            Some(DeviceFault::NoPermissions) | None => MediaError {
                 message: format!("{what}: {err}"),
                 hint: Some(format!(
                     "check that the media is mounted writable and nothing on it is a symlink or special file, {resume}"
