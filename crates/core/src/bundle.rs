@@ -64,6 +64,9 @@ pub struct Audit {
     /// SHA-256 of the CSR manifest file as it was on the media.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_sha256: Option<String>,
+    /// The station key that signed the media's `SHA256SUMS`, as kcsr-submit saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_signer: Option<MediaSigner>,
     /// Certificate serial, hex.
     pub serial: String,
     /// Certificate NotBefore, RFC 3339.
@@ -92,6 +95,18 @@ pub struct Audit {
     pub fetched_at: String,
     /// kcsr version that wrote the bundle.
     pub kcsr_version: String,
+}
+
+/// Who signed the media a request came on (decision 0009).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MediaSigner {
+    /// The principals of the `allowed_signers` line that accepted the key; absent when the
+    /// connected side had no allowed signers (the key was shown, nobody vouched for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The key's OpenSSH fingerprint, `SHA256:…`.
+    pub fingerprint: String,
 }
 
 impl Bundle {

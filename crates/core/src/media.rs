@@ -53,6 +53,17 @@ pub fn audit<'a>(
     found: impl IntoIterator<Item = Found<'a>>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
+    let present = digests(found, &mut problems);
+    problems.extend(sums.compare(&present).iter().map(ToString::to_string));
+    problems
+}
+
+/// The digests of the files found, with every problem of a file itself (not regular, a name
+/// kcsr never writes, unreadable, private key material) added to `problems`.
+fn digests<'a>(
+    found: impl IntoIterator<Item = Found<'a>>,
+    problems: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, [u8; 32]> {
     let mut present = std::collections::BTreeMap::new();
     for f in found {
         // A temporary file left by an interrupted atomic write (kcsr-fs names them
@@ -92,7 +103,115 @@ pub fn audit<'a>(
         }
         present.insert(f.name.to_owned(), crate::digest::sha256(data));
     }
-    problems.extend(sums.compare(&present).iter().map(ToString::to_string));
+    present
+}
+
+/// Whether `name` is a control file of the media (`SHA256SUMS`, its signature,
+/// `RETURNED.SHA256SUMS`): never listed in a sums file, never a result.
+pub fn is_control_file(name: &str) -> bool {
+    [
+        crate::sums::FILE_NAME,
+        SUMS_SIGNATURE_FILE,
+        RETURNED_SUMS_FILE,
+    ]
+    .contains(&name)
+}
+
+/// Whether the connected side may list `name` in `RETURNED.SHA256SUMS`: `<stem>.crt` or
+/// `<stem>.bundle.yaml` for a stem whose `<stem>.csr.yaml` the signed `SHA256SUMS` lists.
+pub fn is_returnable(signed: &crate::sums::Sums, name: &str) -> bool {
+    [CERT_SUFFIX, BUNDLE_SUFFIX].iter().any(|suffix| {
+        stem(name, suffix)
+            .is_some_and(|s| signed.get(&format!("{s}{CSR_MANIFEST_SUFFIX}")).is_some())
+    })
+}
+
+/// [`audit`] for media that has been to the connected side: every file must be listed in
+/// `SHA256SUMS` (`signed`) or in `RETURNED.SHA256SUMS` (`returned`), and `returned` may list
+/// only [`is_returnable`] names that `signed` does not. Control files are checked for being
+/// regular files, never compared. With `unrecorded_ok`, a returnable result that neither file
+/// lists yet (a run interrupted between writing it and recording it) is not a problem; it is
+/// still checked for key material, and it is not trusted.
+pub fn audit_returned<'a>(
+    signed: &crate::sums::Sums,
+    returned: &crate::sums::Sums,
+    found: impl IntoIterator<Item = Found<'a>>,
+    unrecorded_ok: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for name in signed.names().chain(returned.names()) {
+        if is_control_file(name) {
+            problems.push(format!(
+                "{name}: a control file, listed in a sums file (kcsr never lists it)"
+            ));
+        }
+    }
+    for name in returned.names() {
+        if signed.get(name).is_some() {
+            problems.push(format!(
+                "{name}: listed in both {} and {RETURNED_SUMS_FILE}",
+                crate::sums::FILE_NAME
+            ));
+        } else if !is_returnable(signed, name) && !is_control_file(name) {
+            problems.push(format!(
+                "{name}: listed in {RETURNED_SUMS_FILE}, which may list only <stem>{CERT_SUFFIX} and <stem>{BUNDLE_SUFFIX} for requests {} lists",
+                crate::sums::FILE_NAME
+            ));
+        }
+    }
+    let mut listed = signed.clone();
+    for name in returned.names() {
+        if let Some(d) = returned.get(name) {
+            listed.insert_digest(name, *d);
+        }
+    }
+    let mut rest = Vec::new();
+    for f in found {
+        let unrecorded =
+            unrecorded_ok && listed.get(f.name).is_none() && is_returnable(signed, f.name);
+        if is_control_file(f.name) || unrecorded {
+            if !f.regular {
+                problems.push(format!(
+                    "{:?}: not a regular file (a symlink, directory or device)",
+                    f.name
+                ));
+            } else if f.data.is_some_and(crate::pem::contains_private_key_marker) {
+                problems.push(format!(
+                    "{}: contains private key material; it must not be on the media",
+                    f.name
+                ));
+            }
+            continue;
+        }
+        rest.push(f);
+    }
+    let present = digests(rest, &mut problems);
+    let which = |name: &str| {
+        if returned.get(name).is_some() {
+            RETURNED_SUMS_FILE
+        } else {
+            crate::sums::FILE_NAME
+        }
+    };
+    for p in listed.compare(&present) {
+        problems.push(match p {
+            crate::sums::Problem::Missing { file } => {
+                format!("{file}: listed in {} but missing", which(&file))
+            }
+            crate::sums::Problem::Extra { file } => format!(
+                "{file}: present but listed in neither {} nor {RETURNED_SUMS_FILE}",
+                crate::sums::FILE_NAME
+            ),
+            crate::sums::Problem::Changed {
+                file,
+                expected,
+                actual,
+            } => format!(
+                "{file}: content changed ({} says {expected}, the file is {actual})",
+                which(&file)
+            ),
+        });
+    }
     problems
 }
 
@@ -109,5 +228,79 @@ mod tests {
         }
         assert_eq!(stem("alice.csr.yaml", CSR_MANIFEST_SUFFIX), Some("alice"));
         assert_eq!(stem(".csr.yaml", CSR_MANIFEST_SUFFIX), None);
+    }
+
+    #[test]
+    fn returned_sums_list_only_results_of_signed_requests() {
+        use crate::sums::Sums;
+        let mut signed = Sums::default();
+        signed.insert("a.csr.yaml", b"m");
+        let mut returned = Sums::default();
+        returned.insert("a.crt", b"c");
+        returned.insert("a.bundle.yaml", b"b");
+        let file = |name: &'static str, data: &'static [u8]| Found {
+            name,
+            regular: true,
+            data: Some(data),
+        };
+        let good = [
+            file("a.csr.yaml", b"m"),
+            file("a.crt", b"c"),
+            file("a.bundle.yaml", b"b"),
+            file(SUMS_SIGNATURE_FILE, b"sig"),
+            file(RETURNED_SUMS_FILE, b"x"),
+        ];
+        assert!(audit_returned(&signed, &returned, good, false).is_empty());
+
+        // A result for a request the signed sums do not hold, and a listed binding.
+        let mut forged = returned.clone();
+        forged.insert("b.crt", b"c");
+        forged.insert("a.binding.yaml", b"x");
+        forged.insert(SUMS_SIGNATURE_FILE, b"sig");
+        let problems = audit_returned(&signed, &forged, [file("a.csr.yaml", b"m")], false);
+        for name in ["b.crt", "a.binding.yaml", SUMS_SIGNATURE_FILE] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(name)),
+                "{name}: {problems:?}"
+            );
+        }
+
+        // A file in neither; a changed result; a result not recorded yet.
+        let found = [
+            file("a.csr.yaml", b"m"),
+            file("a.crt", b"C"),
+            file("a.bundle.yaml", b"b"),
+            file("notes.txt", b"n"),
+        ];
+        let problems = audit_returned(&signed, &returned, found, false);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("RETURNED.SHA256SUMS says"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("neither SHA256SUMS nor RETURNED"),
+            "{problems:?}"
+        );
+        let unrecorded = [file("a.csr.yaml", b"m"), file("a.crt", b"new")];
+        let empty = Sums::default();
+        assert!(audit_returned(&signed, &empty, unrecorded, true).is_empty());
+        assert_eq!(audit_returned(&signed, &empty, unrecorded, false).len(), 1);
+        // Even unrecorded, key material and links are refused.
+        let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let bad = [
+            file("a.csr.yaml", b"m"),
+            Found {
+                name: "a.crt",
+                regular: true,
+                data: Some(key),
+            },
+            Found {
+                name: SUMS_SIGNATURE_FILE,
+                regular: false,
+                data: None,
+            },
+        ];
+        assert_eq!(audit_returned(&signed, &empty, bad, true).len(), 2);
     }
 }

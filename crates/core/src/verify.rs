@@ -35,6 +35,10 @@ pub struct Step {
     pub detail: String,
 }
 
+/// How much longer (or shorter) than requested an issued lifetime may be before it counts:
+/// the signer backdates NotBefore by 5 minutes (reference §9.2).
+pub const LIFETIME_SLACK_SECONDS: i64 = 600;
+
 /// Whether every step holds.
 pub fn all_ok(steps: &[Step]) -> bool {
     steps.iter().all(|s| s.ok)
@@ -137,10 +141,19 @@ pub fn certificate(
     });
     if let Some(requested) = e.expiration_seconds {
         let lifetime = leaf.not_after - leaf.not_before;
-        // The signer backdates NotBefore by 5 minutes (reference §9.2).
-        let detail = if lifetime + 600 < requested {
+        // The signer backdates NotBefore by 5 minutes (reference §9.2); ten minutes of slack.
+        // Longer than asked is refused: an object swapped for one without expirationSeconds
+        // gets the signer's default lifetime, often a year.
+        let longer = lifetime > requested + LIFETIME_SLACK_SECONDS;
+        let detail = if lifetime + LIFETIME_SLACK_SECONDS < requested {
             format!(
                 "requested {}, issued {}: the cluster capped it",
+                human_seconds(requested),
+                human_seconds(lifetime)
+            )
+        } else if longer {
+            format!(
+                "requested {}, issued {}: longer than requested",
                 human_seconds(requested),
                 human_seconds(lifetime)
             )
@@ -153,7 +166,7 @@ pub fn certificate(
         };
         steps.push(Step {
             check: "lifetime",
-            ok: true,
+            ok: !longer,
             detail,
         });
     }

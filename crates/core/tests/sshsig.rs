@@ -1,7 +1,7 @@
 //! SSHSIG against the real `ssh-keygen` (OpenSSH 8.1+), both ways: what kcsr signs,
 //! `ssh-keygen -Y verify` accepts; what `ssh-keygen -Y sign` makes, kcsr verifies; a flipped
 //! byte fails both. `.ci/run` installs openssh-client; without ssh-keygen these tests fail.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests write fixtures
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -10,18 +10,20 @@ use std::time::Duration;
 use serde::Serialize;
 
 use kcsr_core::cert::{self, CertInfo};
-use kcsr_core::expiry::human_seconds;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::verify::Step;
 
+use crate::binding::BindingReport;
 use crate::client::Client;
-use crate::media::{Media, MediaRequest};
+use crate::media::{Media, MediaError, MediaRequest};
 use crate::objects::{self, CsrObject};
 use crate::ops::{self, Approval, ApprovalText, ClusterInfo, Created, Problem, ProblemKind};
 use crate::progress::{Progress, Style};
+use crate::review::Review;
 use crate::sanitize::one_line;
-use crate::whoami;
+use crate::signers::{self, MediaSigner, Trust};
+use crate::{station, whoami};
 
 /// A whole-command failure with its exit code (per-request failures are reported instead).
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,8 @@ pub struct ApplyOptions {
     pub json: bool,
     /// No progress on stderr.
     pub quiet: bool,
+    /// `--allowed-signers`.
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Options of `approve`.
@@ -93,6 +97,10 @@ pub struct ApplyOptions {
 pub struct ApproveOptions {
     /// Do not ask.
     pub yes: bool,
+    /// Approve objects named on the command line although signers are configured.
+    pub unsigned: bool,
+    /// `--allowed-signers`.
+    pub allowed_signers: Option<PathBuf>,
     /// Reason.
     pub reason: Option<String>,
     /// Message.
@@ -118,9 +126,9 @@ pub struct RequestReport {
     /// What create found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<Created>,
-    /// What creating the binding found.
+    /// The binding of the request's grant: created only after the approval.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub binding: Option<Created>,
+    pub binding: Option<BindingReport>,
     /// What approving did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
@@ -135,6 +143,12 @@ pub struct RequestReport {
     /// Certificate checks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Step>,
+    /// What the review warned about (special groups and users, cluster-admin, User bindings).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The station key that signed the media.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_signer: Option<MediaSigner>,
     /// Why it did not complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
@@ -163,6 +177,8 @@ impl Slot {
                 state: "pending".into(),
                 files: Vec::new(),
                 checks: Vec::new(),
+                warnings: crate::review::request_warnings(req),
+                media_signer: None,
                 problem: None,
             },
             req: Some(req.clone()),
@@ -185,6 +201,8 @@ impl Slot {
                 state: "pending".into(),
                 files: Vec::new(),
                 checks: Vec::new(),
+                warnings: Vec::new(),
+                media_signer: None,
                 problem: None,
             },
         }
@@ -210,6 +228,30 @@ impl Slot {
         } else {
             format!("{} ({})", self.report.name, self.report.stem)
         }
+    }
+
+    /// The binding the request asks for, if any.
+    fn binding(&self) -> Option<&crate::binding::PlannedBinding> {
+        self.req.as_ref().and_then(|r| r.binding.as_ref())
+    }
+
+    /// Records the review's warnings in the report; returns the review text.
+    fn review(&mut self, now: i64) -> String {
+        let label = self.label();
+        let Some(obj) = &self.obj else {
+            return String::new();
+        };
+        let review = Review {
+            label: &label,
+            req: self.req.as_ref(),
+            obj,
+            binding: self.binding(),
+            signer: self.report.media_signer.as_ref(),
+            now,
+        };
+        let text = review.text();
+        self.report.warnings = review.warnings();
+        text
     }
 }
 
@@ -237,7 +279,27 @@ fn par_for_each<T: Send>(items: &mut [T], n: usize, f: impl Fn(&mut T) + Sync) {
 }
 
 fn open_media(dir: &Path) -> anyhow::Result<Media> {
-    let media = Media::open(dir)?;
+    open_media_verified(dir, |_| Ok(())).map(|(m, ())| m)
+}
+
+/// [`Media::open_verified`]; refusals exit 3, and a media without requests is an error.
+fn open_media_verified<T>(
+    dir: &Path,
+    verify: impl FnOnce(&crate::media::Signed<'_>) -> Result<T, MediaError>,
+) -> anyhow::Result<(Media, T)> {
+    let (media, verified) = Media::open_verified(dir, verify).map_err(|e| -> anyhow::Error {
+        if e.refused {
+            let MediaError { message, hint, .. } = e;
+            Fatal {
+                code: 3,
+                message,
+                hint,
+            }
+            .into()
+        } else {
+            e.into()
+        }
+    })?;
     if media.requests.is_empty() {
         return Err(Fatal::new(
             1,
@@ -246,7 +308,86 @@ fn open_media(dir: &Path) -> anyhow::Result<Media> {
         )
         .into());
     }
-    Ok(media)
+    Ok((media, verified))
+}
+
+/// The trusted station keys; a configured source that cannot be used is an error (exit 1).
+fn load_trust(flag: Option<&Path>) -> anyhow::Result<Trust> {
+    Trust::load(flag).map_err(|e| Fatal::new(1, e.message, Some(&e.hint)).into())
+}
+
+/// Opens the media and checks its signature before anything is sent: refused (exit 3)
+/// unless signed by a trusted station key when any is configured; with none configured, the
+/// operator is warned that the media is unauthenticated.
+fn open_signed(dir: &Path, trust: &Trust) -> anyhow::Result<(Media, Option<MediaSigner>)> {
+    open_media_verified(dir, |signed| {
+        let signer = signers::verify(signed, trust, ops::now_unix())?;
+        Ok(if trust.is_configured() {
+            signer
+        } else {
+            signers::warn_unauthenticated(signed, trust, signer)
+        })
+    })
+}
+
+/// Slots for the media's requests, each carrying who signed the media.
+fn media_slots(media: &Media, signer: Option<&MediaSigner>) -> Vec<Slot> {
+    media
+        .requests
+        .iter()
+        .map(|r| {
+            let mut slot = Slot::from_request(r);
+            slot.report.media_signer = signer.cloned();
+            slot
+        })
+        .collect()
+}
+
+/// Refuses (exit 3, before anything is sent) requests past their `kcsr.dev/not-after`.
+fn check_fresh<'a>(requests: impl IntoIterator<Item = &'a MediaRequest>) -> anyhow::Result<()> {
+    let now = ops::now_unix();
+    let stale: Vec<String> = requests
+        .into_iter()
+        .filter_map(|r| {
+            r.notes
+                .expired(now)
+                .map(|why| format!("{} ({}): {why}", one_line(r.name()), r.stem))
+        })
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(Fatal::new(
+        3,
+        format!(
+            "{} request(s) on the media are past their validity; nothing was sent\n  {}",
+            stale.len(),
+            stale.join("\n  ")
+        ),
+        Some("old media is never sent again (a replay would re-create requests and bindings): make new requests on the isolated machine (kcsr request, or kcsr renew)"),
+    )
+    .into())
+}
+
+/// Refuses (exit 3, before anything is sent) requests for another cluster than the
+/// context's: its CA bundle must hold one of the fingerprints the station pinned.
+fn check_cluster<'a>(
+    requests: impl IntoIterator<Item = &'a MediaRequest>,
+    session: &Session,
+) -> anyhow::Result<()> {
+    station::check_cluster(
+        requests.into_iter().map(|r| (r.name(), &r.notes)),
+        session.cluster.ca_pem.as_deref().map(str::as_bytes),
+        &session.cluster.name,
+    )
+    .map_err(|e| {
+        Fatal::new(
+            3,
+            e,
+            Some("use the context of the cluster the requests were made for (--context NAME, with its certificate-authority-data; not --insecure-skip-tls-verify), or make new requests for this cluster on the isolated machine"),
+        )
+        .into()
+    })
 }
 
 fn check_confirmable(yes: bool) -> anyhow::Result<()> {
@@ -297,71 +438,12 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The review shown before approving.
-fn review_text(slot: &Slot) -> String {
-    let Some(obj) = &slot.obj else {
-        return String::new();
-    };
-    let csr = match &slot.req {
-        Some(r) => Ok(r.csr.clone()),
-        None => obj.decode_request(),
-    };
-    let mut out = format!("Request {}\n", one_line(&slot.label()));
-    match &csr {
-        Ok(csr) => {
-            out.push_str(&format!(
-                "  user:        {}\n",
-                one_line(csr.subject.user().unwrap_or("(no single CN)"))
-            ));
-            let groups: Vec<String> = csr
-                .subject
-                .organizations
-                .iter()
-                .map(|g| one_line(g))
-                .collect();
-            out.push_str(&format!(
-                "  groups:      {}\n",
-                if groups.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    groups.join(", ")
-                }
-            ));
-        }
-        Err(e) => out.push_str(&format!("  request:     unreadable: {}\n", one_line(e))),
+fn confirm(approvals: usize, bindings: usize) -> anyhow::Result<bool> {
+    if bindings == 0 {
+        eprint!("Approve {approvals} request(s)? [y/N] ");
+    } else {
+        eprint!("Approve {approvals} request(s) and create {bindings} binding(s)? [y/N] ");
     }
-    out.push_str(&format!(
-        "  signer:      {}\n",
-        one_line(
-            obj.spec
-                .signer_name
-                .as_deref()
-                .unwrap_or("(server default)")
-        )
-    ));
-    let usages: Vec<String> = obj.spec.usages.iter().map(|u| one_line(u)).collect();
-    out.push_str(&format!("  usages:      {}\n", usages.join(", ")));
-    out.push_str(&format!(
-        "  expiry:      {}\n",
-        obj.spec
-            .expiration_seconds
-            .map_or_else(|| "the signer's default".to_owned(), human_seconds)
-    ));
-    if let Ok(csr) = &csr {
-        out.push_str(&format!(
-            "  public key:  {} sha256 {}\n",
-            csr.public_key.kind, csr.public_key.fingerprint
-        ));
-    }
-    out.push_str(&format!(
-        "  requestor:   {}\n",
-        one_line(&obj.spec.username)
-    ));
-    out
-}
-
-fn confirm(count: usize) -> anyhow::Result<bool> {
-    eprint!("Approve {count} request(s)? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -389,7 +471,8 @@ fn approval_text(client: &Client, reason: Option<&str>, message: Option<&str>) -
     }
 }
 
-/// Reviews, confirms and approves the active slots. `Ok(false)`: the operator said no.
+/// Reviews, confirms and approves the active slots, each exactly as it was reviewed, then
+/// creates the bindings of the approved ones. `Ok(false)`: the operator said no.
 fn review_and_approve(
     slots: &mut [Slot],
     client: &Client,
@@ -399,26 +482,32 @@ fn review_and_approve(
     parallel: usize,
     style: Style,
 ) -> anyhow::Result<bool> {
-    let pending: Vec<&Slot> = slots
-        .iter()
-        .filter(|s| {
-            s.active()
-                && s.obj
-                    .as_ref()
-                    .is_some_and(|o| o.condition("Approved").is_none())
-        })
-        .collect();
-    if pending.is_empty() {
-        // Nothing to ask about; approve() below still reports already-approved ones.
-    } else {
+    let now = ops::now_unix();
+    let unapproved = |s: &Slot| {
+        s.obj
+            .as_ref()
+            .is_some_and(|o| o.condition("Approved").is_none())
+    };
+    let mut reviews = Vec::new();
+    let (mut approvals, mut bindings) = (0, 0);
+    for slot in slots.iter_mut().filter(|s| s.active() && s.obj.is_some()) {
+        let approving = unapproved(slot);
+        let binding = slot.binding().is_some();
+        if approving || binding {
+            approvals += usize::from(approving);
+            bindings += usize::from(binding);
+            reviews.push(slot.review(now));
+        }
+    }
+    if !reviews.is_empty() {
         // The review is the approver's record of what was approved: shown unless nobody
         // asked for it (--quiet --yes).
         if !(yes && style == Style::Quiet) {
-            for slot in &pending {
-                eprint!("{}", review_text(slot));
+            for text in &reviews {
+                eprint!("{text}");
             }
         }
-        if !yes && !confirm(pending.len())? {
+        if !yes && !confirm(approvals, bindings)? {
             return Ok(false);
         }
     }
@@ -432,7 +521,10 @@ fn review_and_approve(
         if !slot.active() {
             return;
         }
-        let result = ops::approve(client, slot.version, &slot.report.name, &text);
+        let Some(reviewed) = slot.obj.clone() else {
+            return;
+        };
+        let result = ops::approve(client, slot.version, &reviewed, &text);
         bar.step();
         match result {
             Ok((approval, obj)) => {
@@ -442,6 +534,7 @@ fn review_and_approve(
                 slot.report.approval = Some(approval);
                 slot.report.state = "approved".into();
                 slot.set_obj(obj);
+                create_binding(slot, client, false, &bar);
             }
             Err(p) => slot.fail(p),
         }
@@ -450,30 +543,52 @@ fn review_and_approve(
     Ok(true)
 }
 
+/// Creates the slot's binding (after its approval, or as a dry run) and reports it.
+fn create_binding(slot: &mut Slot, client: &Client, dry_run: bool, bar: &Progress) {
+    let Some(binding) = slot.binding().cloned() else {
+        return;
+    };
+    match ops::create_binding(client, &binding.manifest, dry_run) {
+        Ok(created) => {
+            let state = match created {
+                Created::Created => "created",
+                Created::Exists => "exists",
+                Created::DryRun => "dry-run",
+            };
+            if created == Created::Created {
+                bar.line(|| {
+                    format!(
+                        "created {} {}",
+                        binding.manifest.kind.to_ascii_lowercase(),
+                        one_line(&binding.manifest.metadata.name)
+                    )
+                });
+            }
+            slot.report.binding = Some(binding.report(state));
+        }
+        Err(p) => {
+            slot.report.binding = Some(binding.report("failed"));
+            slot.fail(p);
+        }
+    }
+}
+
 /// If the media already holds a verified certificate for the slot, marks it done.
 fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) {
     let Some(req) = &slot.req else { return };
     let crt = format!("{}{CERT_SUFFIX}", req.stem);
     let bundle = format!("{}{BUNDLE_SUFFIX}", req.stem);
-    if media.sums.get(&crt).is_none() || media.sums.get(&bundle).is_none() {
+    // What was read and checked against RETURNED.SHA256SUMS when the media was opened.
+    let (Some(pem), Some(bundle_data)) = (media.results.get(&crt), media.results.get(&bundle))
+    else {
         return;
-    }
-    let read = |name: &str| kcsr_fs::read_limited(&media.path.join(name), MAX_MEDIA_FILE_BYTES);
-    let (pem, bundle_data) = match (read(&crt), read(&bundle)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            slot.fail(Problem::failed(format!(
-                "cannot read {crt} or {bundle}: {e}"
-            )));
-            return;
-        }
     };
-    let bundle_ca = kcsr_core::bundle::Bundle::parse(&bundle_data)
+    let bundle_ca = kcsr_core::bundle::Bundle::parse(bundle_data)
         .ok()
         .and_then(|b| b.client_ca)
         .and_then(|pem| cert::parse_all(pem.as_bytes()).ok());
     let cas = client_ca.map(|c| c.certs.clone()).or(bundle_ca);
-    match ops::verify_pem(req, &pem, cas.as_deref()) {
+    match ops::verify_pem(req, pem, cas.as_deref()) {
         Ok((_, steps)) => {
             slot.report.state = "on-media".into();
             slot.report.checks = steps;
@@ -514,19 +629,20 @@ fn deliver(
             &pem_text,
             cluster,
             client_ca.map(|c| c.pem.as_str()),
+            slot.report.media_signer.as_ref(),
         );
         let yaml = bundle
             .to_yaml()
             .map_err(|e| Problem::failed(format!("cannot encode the bundle: {e}")))?;
         let mut media = media.lock().unwrap_or_else(|p| p.into_inner());
-        let io = |e: crate::media::MediaError| Problem {
+        let io = |e: MediaError| Problem {
             hint: e.hint,
             ..Problem::failed(e.message)
         };
         let written = media
             .write_result(&req.stem, &pem_text, &yaml)
             .map_err(io)?;
-        media.save_sums().map_err(io)?;
+        media.save_returned().map_err(io)?;
         Ok((
             written
                 .iter()
@@ -630,6 +746,26 @@ fn settle_one(
     }
 }
 
+/// kubectl's line for a binding, e.g. `clusterrolebinding.rbac.authorization.k8s.io/NAME
+/// created (ClusterRole/view for User "alice")`.
+fn binding_line(b: &BindingReport) -> String {
+    let what = match b.state.as_str() {
+        "pending-approval" => {
+            "not created yet: created once the request is approved with kcsr-submit approve MEDIA_DIR"
+        }
+        "dry-run" => "accepted by the server (dry run)",
+        "failed" => "NOT created",
+        other => other,
+    };
+    format!(
+        "{}.rbac.authorization.k8s.io/{} {what} ({} for User {:?})\n",
+        b.kind.to_ascii_lowercase(),
+        one_line(&b.name),
+        one_line(&b.grant),
+        one_line(&b.user)
+    )
+}
+
 fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Result<u8> {
     let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
     if json {
@@ -647,6 +783,9 @@ fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Resul
                 other => other.to_owned(),
             };
             out.push_str(&format!("{}: {what}\n", one_line(&r.name)));
+            if let Some(b) = &r.binding {
+                out.push_str(&binding_line(b));
+            }
         }
         print_stdout(&out)?;
     }
@@ -691,8 +830,8 @@ fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Resul
     Ok(ops::exit_code(problems))
 }
 
-/// Creates one slot's request (and binding).
-fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, bar: &Progress) {
+/// Creates one slot's request.
+fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, bar: &Progress) {
     let Some(req) = slot.req.clone() else { return };
     match ops::create_csr(client, &req, dry_run) {
         Ok((created, obj)) => {
@@ -720,31 +859,42 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, bar: &Progress) {
             return;
         }
     }
-    if let Some(binding) = &req.binding {
-        match ops::create_binding(client, binding, dry_run) {
-            Ok(created) => slot.report.binding = Some(created),
-            Err(p) => slot.fail(p),
-        }
+    // A binding is created only after the approval (review_and_approve); a dry run with
+    // --approve lets the server check it too.
+    if dry_run && approve {
+        create_binding(slot, client, true, bar);
+    } else if let Some(b) = slot.binding() {
+        slot.report.binding = Some(b.report("pending-approval"));
     }
 }
 
 /// `kcsr-submit apply`.
 pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
     let style = Style::detect(opts.quiet);
-    let media = open_media(dir)?;
+    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let (media, signer) = open_signed(dir, &trust)?;
     if opts.approve && !opts.dry_run {
         check_confirmable(opts.yes)?;
     }
     let client_ca = load_client_ca(opts.client_ca.as_deref())?;
-    let mut slots: Vec<Slot> = media.requests.iter().map(Slot::from_request).collect();
+    let mut slots = media_slots(&media, signer.as_ref());
     if !opts.dry_run {
         for slot in &mut slots {
             check_on_media(slot, &media, client_ca.as_ref());
         }
     }
+    // Done ones are only verified again; everything still to send must be fresh.
+    check_fresh(
+        slots
+            .iter()
+            .filter(|s| s.active())
+            .filter_map(|s| s.req.as_ref()),
+    )?;
     let session = connect()?;
+    check_cluster(&media.requests, &session)?;
     let client = &session.client;
     let dry_run = opts.dry_run;
+    let approve = opts.approve;
     let bar = Progress::start(
         style,
         "creating",
@@ -754,14 +904,15 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         if !slot.active() {
             return;
         }
-        create_one(slot, client, dry_run, &bar);
+        create_one(slot, client, dry_run, approve, &bar);
         bar.step();
     });
     bar.finish();
     if dry_run {
         if opts.approve {
-            for slot in slots.iter().filter(|s| s.active()) {
-                eprint!("{}", review_text(slot));
+            let now = ops::now_unix();
+            for slot in slots.iter_mut().filter(|s| s.active()) {
+                eprint!("{}", slot.review(now));
             }
             eprintln!("dry run: nothing was approved, created or written");
         }
@@ -803,22 +954,35 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
     report(&slots, opts.json, Some(dir))
 }
 
+/// Options of `fetch`.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Wait this long for certificates not issued yet.
+    pub wait: Option<Duration>,
+    /// The client CA to chain issued certificates to.
+    pub client_ca: Option<PathBuf>,
+    /// JSON on stdout.
+    pub json: bool,
+    /// No progress on stderr.
+    pub quiet: bool,
+    /// `--allowed-signers`.
+    pub allowed_signers: Option<PathBuf>,
+}
+
 /// `kcsr-submit fetch`.
-pub fn fetch(
-    dir: &Path,
-    wait: Option<Duration>,
-    client_ca: Option<&Path>,
-    json: bool,
-    quiet: bool,
-    connect: Connect<'_>,
-) -> anyhow::Result<u8> {
-    let media = open_media(dir)?;
-    let client_ca = load_client_ca(client_ca)?;
-    let mut slots: Vec<Slot> = media.requests.iter().map(Slot::from_request).collect();
+pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+    let FetchOptions {
+        wait, json, quiet, ..
+    } = *opts;
+    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let (media, signer) = open_signed(dir, &trust)?;
+    let client_ca = load_client_ca(opts.client_ca.as_deref())?;
+    let mut slots = media_slots(&media, signer.as_ref());
     for slot in &mut slots {
         check_on_media(slot, &media, client_ca.as_ref());
     }
     let session = connect()?;
+    check_cluster(&media.requests, &session)?;
     let media = Mutex::new(media);
     settle_and_deliver(
         &mut slots,
@@ -835,17 +999,25 @@ pub fn fetch(
     report(&slots, json, None)
 }
 
-/// MEDIA_DIR or object names.
+/// MEDIA_DIR (with who signed it) or object names.
 enum Targets {
-    Media(Box<Media>),
+    Media(Box<Media>, Option<MediaSigner>),
     Names(Vec<String>),
 }
 
-fn targets(args: &[String]) -> anyhow::Result<Targets> {
+/// The targets; `trust`: check the media's signature (approve), or `None` (status reads only).
+fn targets(args: &[String], trust: Option<&Trust>) -> anyhow::Result<Targets> {
     if let [one] = args
         && Path::new(one).is_dir()
     {
-        return Ok(Targets::Media(Box::new(open_media(Path::new(one))?)));
+        let dir = Path::new(one);
+        return Ok(match trust {
+            Some(trust) => {
+                let (media, signer) = open_signed(dir, trust)?;
+                Targets::Media(Box::new(media), signer)
+            }
+            None => Targets::Media(Box::new(open_media(dir)?), None),
+        });
     }
     for name in args {
         if name.parse::<kcsr_core::names::ObjectName>().is_err() {
@@ -862,7 +1034,7 @@ fn targets(args: &[String]) -> anyhow::Result<Targets> {
 
 fn slots_for(targets: &Targets) -> Vec<Slot> {
     match targets {
-        Targets::Media(m) => m.requests.iter().map(Slot::from_request).collect(),
+        Targets::Media(m, signer) => media_slots(m, signer.as_ref()),
         Targets::Names(names) => names.iter().map(|n| Slot::from_name(n)).collect(),
     }
 }
@@ -901,9 +1073,35 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
 
 /// `kcsr-submit approve`.
 pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args)?;
+    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let targets = targets(args, Some(&trust))?;
+    match &targets {
+        Targets::Media(media, _) => {
+            if opts.unsigned {
+                return Err(Fatal::new(
+                    2,
+                    "--unsigned is for approving objects by name; media is always checked against its signature",
+                    Some("drop --unsigned to approve the media's requests"),
+                )
+                .into());
+            }
+            check_fresh(&media.requests)?;
+        }
+        Targets::Names(_) if trust.is_configured() && !opts.unsigned => {
+            return Err(Fatal::new(
+                2,
+                "approving by name approves objects no station signature covers, and allowed signers are configured",
+                Some("approve the media instead (kcsr-submit approve MEDIA_DIR: a copy of the request files, SHA256SUMS and SHA256SUMS.sig is enough), or pass --unsigned to approve these names after your own review"),
+            )
+            .into());
+        }
+        Targets::Names(_) => {}
+    }
     check_confirmable(opts.yes)?;
     let session = connect()?;
+    if let Targets::Media(media, _) = &targets {
+        check_cluster(&media.requests, &session)?;
+    }
     let mut slots = slots_for(&targets);
     // The objects must be the media's requests: never approve a different key under that name.
     get_all(&mut slots, &session.client, true);
@@ -932,6 +1130,9 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
                 "certificatesigningrequest.certificates.k8s.io/{} {what}\n",
                 one_line(&s.report.name)
             ));
+            if let Some(b) = &s.report.binding {
+                out.push_str(&binding_line(b));
+            }
         }
         print_stdout(&out)?;
     }
@@ -1032,7 +1233,7 @@ pub fn human_duration(secs: i64) -> String {
 
 /// `kcsr-submit status`.
 pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args)?;
+    let targets = targets(args, None)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
     get_all(&mut slots, &session.client, false);

@@ -3,6 +3,7 @@
 //!
 //! Blocking `ureq` 3 + `rustls` on aws-lc-rs; no tokio, no kube-rs, no key generation.
 
+pub mod binding;
 pub mod client;
 pub mod commands;
 pub mod exec;
@@ -13,8 +14,11 @@ pub mod objects;
 pub mod ops;
 pub mod progress;
 pub mod retry;
+pub mod review;
 pub mod sanitize;
 pub mod secret;
+pub mod signers;
+pub mod station;
 pub mod status;
 pub mod tls;
 pub mod watch;

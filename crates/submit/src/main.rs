@@ -8,14 +8,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use kcsr_submit::client::{Client, ClientError, ClientOptions};
-use kcsr_submit::commands::{self, ApplyOptions, ApproveOptions, Fatal, Session};
+use kcsr_submit::commands::{self, ApplyOptions, ApproveOptions, Fatal, FetchOptions, Session};
 use kcsr_submit::kubeconfig::{KubeconfigError, KubeconfigSource};
 use kcsr_submit::media::MediaError;
 use kcsr_submit::ops::ClusterInfo;
 use kcsr_submit::tls::TlsSetupError;
 use kcsr_submit::{sanitize, whoami};
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  failed (I/O, network, permissions, bad media; nothing sent when the media is bad)\n  2  usage error (also: --approve without a terminal and without --yes)\n  3  refused: a request Denied or Failed, a certificate that does not verify, a conflicting\n     existing object\n  4  timed out waiting: not approved yet, or approved but not issued\nWhen requests end differently, 3 wins over 1, and 1 over 4; successes are kept.";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  failed (I/O, network, permissions, bad media or allowed_signers; nothing sent when the\n     media is bad)\n  2  usage error (also: --approve without a terminal and without --yes)\n  3  refused: media not signed by a trusted station, expired, for another cluster, or with\n     a binding its request does not ask for; a request Denied or Failed, a certificate that\n     does not verify, a conflicting or swapped object\n  4  timed out waiting: not approved yet, or approved but not issued\nWhen requests end differently, 3 wins over 1, and 1 over 4; successes are kept.";
 
 /// Create, approve, wait for and bring back Kubernetes client certificates.
 #[derive(Debug, Parser)]
@@ -27,6 +27,12 @@ struct Cli {
     /// stderr there is no progress bar anyway: one line per request instead.
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// The stations to trust (OpenSSH allowed_signers: `PRINCIPAL namespaces="kcsr-media"
+    /// ssh-ed25519 AAAA…`, as kcsr station show prints it); media not signed by one is refused.
+    /// Default: KCSR_ALLOWED_SIGNERS, else $XDG_CONFIG_HOME/kcsr/allowed_signers
+    /// (~/.config/kcsr/allowed_signers) if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    allowed_signers: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -121,6 +127,10 @@ enum Command {
         /// Message of the Approved condition [default: Approved by <user> with kcsr-submit].
         #[arg(long, value_name = "M")]
         message: Option<String>,
+        /// Approve objects given by NAME although allowed signers are configured: no station
+        /// signature covers them, only your own review.
+        #[arg(long)]
+        unsigned: bool,
         #[command(flatten)]
         json: JsonArgs,
     },
@@ -182,10 +192,16 @@ const APPLY_HELP: &str = concat!(
     "  kcsr-submit apply /media/usb --approve --yes --wait 5m --client-ca client-ca.crt\n\n",
     "  # Let the server check everything and change nothing\n",
     "  kcsr-submit apply /media/usb --dry-run\n\n",
-    "The media is verified against SHA256SUMS first; nothing is sent if anything is wrong.\n",
+    "The media is verified against SHA256SUMS and its signature first; nothing is sent if\n",
+    "anything is wrong, a request is past its kcsr.dev/not-after, or the context's CA is not\n",
+    "the cluster the requests were made for. The stations to trust are the allowed_signers\n",
+    "lines kcsr station show prints, in --allowed-signers FILE, KCSR_ALLOWED_SIGNERS or\n",
+    "~/.config/kcsr/allowed_signers; with none, unsigned media is sent with a warning.\n",
+    "Bindings are created only after the approval, and only as the request's grant asks.\n",
+    "Results are recorded in RETURNED.SHA256SUMS; SHA256SUMS stays the station's.\n",
     "Re-running resumes: existing identical objects are reused, written certificates re-verified.\n\n",
     "Exit codes:\n  0  success (without --wait: created/approved; run fetch later)\n  1  failed (I/O, network, permissions, bad media)\n  2  usage error (also: --approve without a terminal and without --yes)\n",
-    "  3  refused: Denied, Failed, a certificate that does not verify, a conflicting object\n  4  timed out waiting: not approved yet, or approved but not issued\n",
+    "  3  refused: media not signed by a trusted station, expired or for another cluster, a\n     binding that is not the request's grant, Denied, Failed, a certificate that does\n     not verify, a conflicting object\n  4  timed out waiting: not approved yet, or approved but not issued\n",
     "When requests end differently, 3 wins over 1, and 1 over 4; successes are kept."
 );
 
@@ -195,10 +211,15 @@ const APPROVE_HELP: &str = concat!(
     "  kcsr-submit approve dana-chg1234 --yes --reason CHG1234 --message 'approved by ops (CHG-1234)'\n\n",
     "  # Show each request of the media for review and approve them (without --yes: ask first)\n",
     "  kcsr-submit approve /media/usb --yes\n\n",
-    "For MEDIA_DIR, the server's objects must be the media's requests (same key, signer, usages).\n",
-    "A Denied request is never approved; an approved one is left alone.\n\n",
+    "  # By name when the station's signers are configured: --unsigned\n",
+    "  kcsr-submit approve dana-chg1234 --unsigned --yes\n\n",
+    "For MEDIA_DIR, the server's objects must be the media's requests (same key, signer, usages,\n",
+    "lifetime), and the media signed by a trusted station; the request's binding is created\n",
+    "after the approval. What is approved is exactly the object reviewed: if it changes in\n",
+    "between, nothing is approved. A Denied request is never approved; an approved one is left\n",
+    "alone.\n\n",
     "Exit codes:\n  0  approved (or already approved)\n  1  failed (network, permissions: the approver needs `approve` on signers)\n  2  usage error (also: no terminal and no --yes)\n",
-    "  3  refused: a request is Denied, or the object differs from the media\n"
+    "  3  refused: a request is Denied, the object differs from the media or changed after the\n     review, the media is not signed by a trusted station, expired, or for another cluster\n"
 );
 
 const STATUS_HELP: &str = concat!(
@@ -212,8 +233,10 @@ const FETCH_HELP: &str = concat!(
     "Examples:\n",
     "  kcsr-submit fetch /media/usb\n",
     "  kcsr-submit fetch /media/usb --wait 10m --client-ca client-ca.crt --json\n\n",
+    "Certificates are written as <stem>.crt and <stem>.bundle.yaml and recorded in\n",
+    "RETURNED.SHA256SUMS.\n\n",
     "Exit codes:\n  0  every certificate verified and on the media\n  1  failed (I/O, network, bad media, request not on the server)\n  2  usage error\n",
-    "  3  refused: Denied, Failed, or a certificate that does not verify (nothing written for it)\n",
+    "  3  refused: media not signed by a trusted station or for another cluster, Denied, Failed,\n     or a certificate that does not verify (nothing written for it)\n",
     "  4  not issued (yet): not approved, or approved but not issued\n"
 );
 
@@ -271,6 +294,7 @@ fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let conn = &cli.connection;
     let quiet = cli.quiet;
+    let allowed_signers = cli.allowed_signers;
     let connect = || connect(conn);
     match cli.command {
         Command::Apply {
@@ -297,6 +321,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 client_ca,
                 json: json.on(),
                 quiet,
+                allowed_signers,
             },
             &connect,
         ),
@@ -305,11 +330,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             yes,
             reason,
             message,
+            unsigned,
             json,
         } => commands::approve(
             &targets,
             &ApproveOptions {
                 yes,
+                unsigned,
+                allowed_signers,
                 reason,
                 message,
                 json: json.on(),
@@ -325,10 +353,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             json,
         } => commands::fetch(
             &media,
-            wait,
-            client_ca.as_deref(),
-            json.on(),
-            quiet,
+            &FetchOptions {
+                wait,
+                client_ca,
+                json: json.on(),
+                quiet,
+                allowed_signers,
+            },
             &connect,
         ),
         Command::Completions { shell } => {
@@ -459,6 +490,18 @@ mod tests {
             assert_eq!(cli.connection.kubeconfig, Some(PathBuf::from("k")));
             assert_eq!(cli.connection.context.as_deref(), Some("c"));
         }
+        for argv in [
+            ["kcsr-submit", "--allowed-signers", "s", "apply", "m"],
+            ["kcsr-submit", "apply", "m", "--allowed-signers", "s"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(cli.allowed_signers, Some(PathBuf::from("s")));
+        }
+        let cli = Cli::try_parse_from(["kcsr-submit", "approve", "n", "--unsigned"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Approve { unsigned: true, .. }
+        ));
     }
 
     #[test]

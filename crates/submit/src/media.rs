@@ -1,6 +1,9 @@
 //! The media as the connected side sees it: verified against `SHA256SUMS` and re-checked
-//! before anything is sent, then written back (certificates and bundles) atomically.
+//! before anything is sent, then written back (certificates and bundles) atomically and
+//! recorded in `RETURNED.SHA256SUMS`. `SHA256SUMS` and its signature are the station's:
+//! never rewritten here.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kcsr_core::checks::{self, Finding, Request};
@@ -9,15 +12,16 @@ use kcsr_core::digest;
 use kcsr_core::manifest::{self, CsrManifest, Document};
 use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    MAX_MEDIA_FILE_BYTES,
+    MAX_MEDIA_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
-use kcsr_core::rbac::BindingManifest;
 use kcsr_core::signer::SignerName;
 use kcsr_core::sums::{self, Sums};
 use kcsr_core::usage::Usage;
 use kcsr_fs::{DeviceFault, EntryKind, Mode, Overwrite};
 
+use crate::binding::{self, PlannedBinding};
 use crate::sanitize;
+use crate::station::StationNotes;
 
 /// Why the media cannot be used. Carries the fix.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +31,9 @@ pub struct MediaError {
     pub message: String,
     /// How to fix it.
     pub hint: Option<String>,
+    /// Refused (exit 3: what the media asks for is not what the station wrote), rather than
+    /// unreadable or damaged (exit 1).
+    pub refused: bool,
 }
 
 impl MediaError {
@@ -34,6 +41,7 @@ impl MediaError {
         Self {
             message: message.into(),
             hint: hint.map(str::to_owned),
+            refused: false,
         }
     }
 }
@@ -53,8 +61,10 @@ pub struct MediaRequest {
     pub signer: Option<SignerName>,
     /// `spec.usages`.
     pub usages: Vec<Usage>,
-    /// The binding manifest travelling with it, if any.
-    pub binding: Option<BindingManifest>,
+    /// The binding travelling with it, checked against the request's grant.
+    pub binding: Option<PlannedBinding>,
+    /// The station's annotations.
+    pub notes: StationNotes,
     /// Warnings from the checks (errors stop [`Media::open`]).
     pub findings: Vec<Finding>,
 }
@@ -66,13 +76,43 @@ impl MediaRequest {
     }
 }
 
+/// What the station signed, as read from the media: handed to the signature check first.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// The media directory.
+    pub dir: &'a Path,
+    /// The bytes of `SHA256SUMS`.
+    pub sums: &'a [u8],
+    /// The bytes of `SHA256SUMS.sig`, if there is one.
+    pub signature: Option<&'a [u8]>,
+}
+
+impl MediaError {
+    /// A refusal (exit 3).
+    pub fn refusal(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: Some(hint.into()),
+            refused: true,
+        }
+    }
+}
+
 /// A verified media directory.
 #[derive(Debug)]
 pub struct Media {
     /// Its path.
     pub path: PathBuf,
-    /// Its checksums, updated in memory by [`Media::write_result`].
+    /// The station's `SHA256SUMS`, never rewritten.
     pub sums: Sums,
+    /// The exact bytes of `SHA256SUMS`, as read once (what its signature covers).
+    pub sums_data: Vec<u8>,
+    /// `SHA256SUMS.sig` as read, if present.
+    pub signature: Option<Vec<u8>>,
+    /// `RETURNED.SHA256SUMS`, updated in memory by [`Media::write_result`].
+    pub returned: Sums,
+    /// The results it lists (`<stem>.crt`, `<stem>.bundle.yaml`), as read and checked.
+    pub results: BTreeMap<String, Vec<u8>>,
     /// Every request on it, sorted by stem.
     pub requests: Vec<MediaRequest>,
 }
@@ -83,6 +123,16 @@ impl Media {
     /// parse, its CSR verify, and pass the same checks the offline side ran. Any problem is
     /// named and nothing is returned.
     pub fn open(path: &Path) -> Result<Self, MediaError> {
+        Self::open_verified(path, |_| Ok(())).map(|(media, ())| media)
+    }
+
+    /// [`Media::open`], calling `verify` on `SHA256SUMS` and its signature as read, before
+    /// anything else on the media is looked at: when the signature is wrong, that is what to
+    /// say, not whatever the changed files hold.
+    pub fn open_verified<T>(
+        path: &Path,
+        verify: impl FnOnce(&Signed<'_>) -> Result<T, MediaError>,
+    ) -> Result<(Self, T), MediaError> {
         if !path.is_dir() {
             return Err(MediaError::new(
                 format!("media directory {} does not exist", path.display()),
@@ -104,26 +154,39 @@ impl Media {
         })?;
         let scanned = kcsr_fs::scan_dir(path, MAX_MEDIA_FILE_BYTES, |n| n == sums::FILE_NAME)
             .map_err(|e| MediaError::new(format!("cannot list {}: {e}", path.display()), None))?;
-        // A run interrupted between writing `<stem>.crt`/`<stem>.bundle.yaml` and SHA256SUMS
-        // leaves results the sums do not list yet: not tampering, and fetch overwrites them.
-        let interrupted = |name: &str| {
-            sums.get(name).is_none()
-                && [CERT_SUFFIX, BUNDLE_SUFFIX].iter().any(|suffix| {
-                    layout::stem(name, suffix).is_some_and(|stem| {
-                        sums.get(&format!("{stem}{CSR_MANIFEST_SUFFIX}")).is_some()
-                    })
-                })
-        };
-        let problems = layout::audit(
-            &sums,
+        let control = |name: &str| {
             scanned
                 .iter()
-                .filter(|e| e.kind != EntryKind::File || !interrupted(&e.name))
-                .map(|e| layout::Found {
-                    name: &e.name,
-                    regular: e.kind == EntryKind::File,
-                    data: e.data.as_deref(),
-                }),
+                .find(|e| e.name == name && e.kind == EntryKind::File)
+                .and_then(|e| e.data.clone())
+        };
+        let signature = control(SUMS_SIGNATURE_FILE);
+        let verified = verify(&Signed {
+            dir: path,
+            sums: &sums_data,
+            signature: signature.as_deref(),
+        })?;
+        let returned = match control(RETURNED_SUMS_FILE) {
+            None => Sums::default(),
+            Some(data) => Sums::parse(&data).map_err(|e| {
+                MediaError::new(
+                    format!("{}: {e}", path.join(RETURNED_SUMS_FILE).display()),
+                    Some("kcsr-submit writes it; remove it and run kcsr-submit fetch MEDIA_DIR to write the results again"),
+                )
+            })?,
+        };
+        // A run interrupted between writing `<stem>.crt`/`<stem>.bundle.yaml` and recording
+        // them leaves results neither sums file lists: not tampering, never trusted, and
+        // fetch overwrites them.
+        let problems = layout::audit_returned(
+            &sums,
+            &returned,
+            scanned.iter().map(|e| layout::Found {
+                name: &e.name,
+                regular: e.kind == EntryKind::File,
+                data: e.data.as_deref(),
+            }),
+            true,
         );
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|p| sanitize::one_line(p)).collect();
@@ -149,10 +212,12 @@ impl Media {
                     list.join("\n  ")
                 ),
                 hint: Some(hint),
+                refused: false,
             });
         }
         let mut requests = Vec::new();
         let mut errors = Vec::new();
+        let mut refusals = Vec::new();
         for entry in &scanned {
             let Some(stem) = layout::stem(&entry.name, CSR_MANIFEST_SUFFIX) else {
                 continue;
@@ -166,8 +231,20 @@ impl Media {
                 .and_then(|e| e.data.as_deref());
             match read_request(stem, data, binding) {
                 Ok(r) => requests.push(r),
-                Err(e) => errors.push(e),
+                Err(Bad::Unreadable(e)) => errors.push(e),
+                Err(Bad::Refused(e)) => refusals.push(e),
             }
+        }
+        if !refusals.is_empty() {
+            return Err(MediaError {
+                message: format!(
+                    "{} binding(s) on the media are not the ones the requests ask for; nothing was sent\n  {}",
+                    refusals.len(),
+                    refusals.join("\n  ")
+                ),
+                hint: Some("a binding is created only when it is exactly the binding of the request's kcsr.dev/grant for the request's user: the media was changed after the station wrote it; carry it again from the isolated machine".to_owned()),
+                refused: true,
+            });
         }
         if !errors.is_empty() {
             return Err(MediaError::new(
@@ -180,15 +257,27 @@ impl Media {
             ));
         }
         requests.sort_by(|a, b| a.stem.cmp(&b.stem));
-        Ok(Self {
-            path: path.to_owned(),
-            sums,
-            requests,
-        })
+        let results = scanned
+            .into_iter()
+            .filter(|e| returned.get(&e.name).is_some())
+            .filter_map(|e| e.data.map(|d| (e.name, d)))
+            .collect();
+        Ok((
+            Self {
+                path: path.to_owned(),
+                sums,
+                sums_data,
+                signature,
+                returned,
+                results,
+                requests,
+            },
+            verified,
+        ))
     }
 
     /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the
-    /// in-memory sums; call [`Media::save_sums`] after.
+    /// in-memory `RETURNED.SHA256SUMS`; call [`Media::save_returned`] after.
     pub fn write_result(
         &mut self,
         stem: &str,
@@ -201,14 +290,15 @@ impl Media {
             (format!("{stem}{BUNDLE_SUFFIX}"), bundle_yaml),
         ] {
             written.push(self.write(&name, content)?);
-            self.sums.insert(&name, content.as_bytes());
+            self.returned.insert(&name, content.as_bytes());
+            self.results.insert(name, content.as_bytes().to_vec());
         }
         Ok(written)
     }
 
-    /// Writes `SHA256SUMS` atomically.
-    pub fn save_sums(&self) -> Result<PathBuf, MediaError> {
-        self.write(sums::FILE_NAME, &self.sums.render())
+    /// Writes `RETURNED.SHA256SUMS` atomically (never `SHA256SUMS`: that is the station's).
+    pub fn save_returned(&self) -> Result<PathBuf, MediaError> {
+        self.write(RETURNED_SUMS_FILE, &self.returned.render())
     }
 
     fn write(&self, name: &str, content: &str) -> Result<PathBuf, MediaError> {
@@ -231,39 +321,51 @@ impl Media {
             "then run kcsr-submit fetch {dir}: the certificates stay on the cluster and nothing is created twice"
         );
         match kcsr_fs::device_fault(err) {
-            Some(DeviceFault::Full) => MediaError {
-                message: format!("{what}: no space left on the device ({dir} is full)"),
-                hint: Some(format!(
+            Some(DeviceFault::Full) => MediaError::new(
+                format!("{what}: no space left on the device ({dir} is full)"),
+                Some(&format!(
                     "free space on {dir} (or copy its files to larger media and use those), {resume}"
                 )),
-            },
-            Some(DeviceFault::ReadOnly) => MediaError {
-                message: format!("{what}: {dir} is on a read-only filesystem"),
-                hint: Some(format!(
+            ),
+            Some(DeviceFault::ReadOnly) => MediaError::new(
+                format!("{what}: {dir} is on a read-only filesystem"),
+                Some(&format!(
                     "make {dir} writable (remount it read-write, or release the media's write-protect switch), {resume}"
                 )),
-            },
+            ),
             // NoPermissions: only secrets, which kcsr-submit never writes.
-            Some(DeviceFault::NoPermissions) | None => MediaError {
-                message: format!("{what}: {err}"),
-                hint: Some(format!(
+            Some(DeviceFault::NoPermissions) | None => MediaError::new(
+                format!("{what}: {err}"),
+                Some(&format!(
                     "check that the media is mounted writable and nothing on it is a symlink or special file, {resume}"
                 )),
-            },
+            ),
         }
     }
 }
 
-fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<MediaRequest, String> {
+/// Why a request on the media cannot be used.
+enum Bad {
+    /// Malformed, or the cluster would refuse it (exit 1).
+    Unreadable(String),
+    /// Its binding is not the one its grant asks for (exit 3).
+    Refused(String),
+}
+
+impl From<String> for Bad {
+    fn from(e: String) -> Self {
+        Self::Unreadable(e)
+    }
+}
+
+fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<MediaRequest, Bad> {
     let file = format!("{stem}{CSR_MANIFEST_SUFFIX}");
     let fail = |e: String| format!("{file}: {}", sanitize::one_line(&e));
     let docs = manifest::parse_documents(data).map_err(|e| fail(e.to_string()))?;
     let manifest = match docs.as_slice() {
         [Document::Csr(m)] => m.clone(),
         _ => {
-            return Err(fail(
-                "must hold exactly one CertificateSigningRequest".to_owned(),
-            ));
+            return Err(fail("must hold exactly one CertificateSigningRequest".to_owned()).into());
         }
     };
     let version = manifest.version().ok_or_else(|| {
@@ -281,7 +383,8 @@ fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<Media
         return Err(fail(format!(
             "metadata.name {:?} is not a DNS-1123 subdomain",
             manifest.metadata.name
-        )));
+        ))
+        .into());
     }
     let csr = manifest.decode_request().map_err(|e| fail(e.to_string()))?;
     let signer = manifest.signer().map_err(|e| fail(e.to_string()))?;
@@ -296,8 +399,10 @@ fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<Media
             "annotation {} says {fp} but the request's key is {}: the manifest was altered",
             manifest::FINGERPRINT_ANNOTATION,
             csr.public_key.fingerprint
-        )));
+        ))
+        .into());
     }
+    let notes = StationNotes::read(&manifest.metadata.annotations).map_err(fail)?;
     let findings = checks::check(&Request {
         api_version: version,
         signer: signer.as_ref(),
@@ -311,20 +416,30 @@ fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<Media
             .filter(|f| f.level == checks::Level::Error)
             .map(|f| format!("[{}] {}", f.rule, f.message))
             .collect();
-        return Err(fail(list.join("; ")));
+        return Err(fail(list.join("; ")).into());
     }
+    let binding_file = format!("{stem}{BINDING_SUFFIX}");
     let binding = if let Some(data) = binding {
-        match manifest::parse_documents(data)
-            .map_err(|e| fail(e.to_string()))?
+        let on_media = match manifest::parse_documents(data)
+            .map_err(|e| format!("{binding_file}: {}", sanitize::one_line(&e.to_string())))?
             .as_slice()
         {
-            [Document::Binding(b)] => Some(b.clone()),
+            [Document::Binding(b)] => b.clone(),
             _ => {
-                return Err(fail(format!(
-                    "{stem}{BINDING_SUFFIX} must hold exactly one binding"
+                return Err(Bad::Refused(format!(
+                    "{binding_file}: must hold exactly one binding"
                 )));
             }
-        }
+        };
+        Some(
+            binding::check(
+                &manifest.metadata.name,
+                csr.subject.user(),
+                notes.grant.as_ref(),
+                &on_media,
+            )
+            .map_err(|e| Bad::Refused(format!("{binding_file}: {}", sanitize::one_line(&e))))?,
+        )
     } else {
         None
     };
@@ -336,6 +451,7 @@ fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<Media
         signer,
         usages,
         binding,
+        notes,
         findings,
     })
 }

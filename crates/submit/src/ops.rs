@@ -105,7 +105,8 @@ pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> u8 {
     .map_or(0, ProblemKind::exit_code)
 }
 
-fn now_unix() -> i64 {
+/// Now, Unix seconds.
+pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -201,8 +202,9 @@ fn version_of(req: &MediaRequest) -> Result<ApiVersion, Problem> {
     })
 }
 
-/// Whether an existing object is the request on the media: same CSR (decoded), signer and
-/// usages. The signer is compared only when the manifest names one (v1beta1 may leave it out).
+/// Whether an existing object is the request on the media: same CSR (decoded), signer,
+/// usages and expirationSeconds. The signer is compared only when the manifest names one
+/// (v1beta1 may leave it out).
 pub fn compare_existing(req: &MediaRequest, existing: &CsrObject) -> Result<(), Problem> {
     let theirs = existing.decode_request();
     let mut differences = Vec::new();
@@ -238,6 +240,16 @@ pub fn compare_existing(req: &MediaRequest, existing: &CsrObject) -> Result<(), 
                 a
             ));
         }
+    }
+    // An object without expirationSeconds gets the signer's default lifetime (often a year):
+    // not the request, however identical the rest.
+    if req.manifest.spec.expiration_seconds != existing.spec.expiration_seconds {
+        let show = |e: Option<i64>| e.map_or_else(|| "unset".to_owned(), |s| s.to_string());
+        differences.push(format!(
+            "expirationSeconds {} instead of {}",
+            show(existing.spec.expiration_seconds),
+            show(req.manifest.spec.expiration_seconds)
+        ));
     }
     if differences.is_empty() {
         return Ok(());
@@ -309,13 +321,10 @@ pub fn create_binding(
         }
         Err(e) => {
             let mut p = Problem::from(e);
-            p.message = format!(
-                "the request was created but its {} {name} was not: {}",
-                binding.kind, p.message
-            );
+            p.message = format!("the {} {name} was not created: {}", binding.kind, p.message);
             if p.message.contains("Forbidden") {
                 p.hint = Some(format!(
-                    "these credentials may not create {}s: have a cluster admin re-run `kcsr-submit apply MEDIA_DIR` (the request resumes, nothing is duplicated) or `kubectl apply -f` the media's .binding.yaml",
+                    "these credentials may not create {}s: have a cluster admin run `kcsr-submit approve MEDIA_DIR` (approved requests get their binding, nothing is duplicated)",
                     binding.kind
                 ));
             }
@@ -378,17 +387,70 @@ pub struct ApprovalText {
 /// Conflict retries, like kubectl (§7).
 const APPROVE_RETRIES: u32 = 10;
 
-/// Approves like `kubectl certificate approve` (§7): GET, refuse a Denied CSR, skip an
-/// Approved one, append the condition, PUT `/approval` with the resourceVersion, retry on 409.
+/// What differs between the object that was reviewed and the one on the server now, in the
+/// fields that decide what is approved: uid, `spec.request`, signer, usages, lifetime and
+/// requestor. Empty: the same request (only its status or metadata moved on).
+pub fn identity_changes(reviewed: &CsrObject, now: &CsrObject) -> Vec<String> {
+    let mut out = Vec::new();
+    let (a, b) = (&reviewed.spec, &now.spec);
+    if reviewed.meta.uid != now.meta.uid {
+        out.push(format!(
+            "metadata.uid {:?} is now {:?} (deleted and created again)",
+            one_line(&reviewed.meta.uid),
+            one_line(&now.meta.uid)
+        ));
+    }
+    if a.request != b.request {
+        out.push("spec.request (another CSR)".to_owned());
+    }
+    if a.signer_name != b.signer_name {
+        out.push(format!(
+            "spec.signerName {:?} is now {:?}",
+            one_line(a.signer_name.as_deref().unwrap_or("")),
+            one_line(b.signer_name.as_deref().unwrap_or(""))
+        ));
+    }
+    if a.usages != b.usages {
+        out.push(format!(
+            "spec.usages {:?} are now {:?}",
+            a.usages.iter().map(|u| one_line(u)).collect::<Vec<_>>(),
+            b.usages.iter().map(|u| one_line(u)).collect::<Vec<_>>()
+        ));
+    }
+    if a.expiration_seconds != b.expiration_seconds {
+        let show = |e: Option<i64>| e.map_or_else(|| "unset".to_owned(), |s| s.to_string());
+        out.push(format!(
+            "spec.expirationSeconds {} is now {}",
+            show(a.expiration_seconds),
+            show(b.expiration_seconds)
+        ));
+    }
+    if a.username != b.username {
+        out.push(format!(
+            "spec.username {:?} is now {:?}",
+            one_line(&a.username),
+            one_line(&b.username)
+        ));
+    }
+    out
+}
+
+/// Approves like `kubectl certificate approve` (§7), but exactly the object that was
+/// reviewed: refuse a Denied CSR, skip an Approved one, append the condition and PUT
+/// `/approval` carrying the reviewed object's uid and resourceVersion, so that the server
+/// refuses it (409) if the object changed since. After a conflict, fetch again and go on only
+/// if the request is still the reviewed one ([`identity_changes`]); else refuse, naming what
+/// changed.
 pub fn approve(
     client: &Client,
     version: ApiVersion,
-    name: &str,
+    reviewed: &CsrObject,
     text: &ApprovalText,
 ) -> Result<(Approval, CsrObject), Problem> {
+    let name = reviewed.meta.name.as_str();
     let mut attempt = 0;
+    let mut obj = reviewed.clone();
     loop {
-        let obj = get(client, version, name)?;
         if let Some(c) = obj.condition("Denied") {
             return Err(Problem::refused(
                 format!(
@@ -427,6 +489,32 @@ pub fn approve(
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
+                let fresh = match get(client, version, name) {
+                    Err(p) if p.message.contains("NotFound") => {
+                        return Err(Problem::refused(
+                            format!(
+                                "{name} was deleted between the review and the approval; nothing was approved"
+                            ),
+                            Some(
+                                "find out who deleted it; run kcsr-submit apply MEDIA_DIR to create it again, then review it again",
+                            ),
+                        ));
+                    }
+                    other => other?,
+                };
+                let changes = identity_changes(reviewed, &fresh);
+                if !changes.is_empty() {
+                    return Err(Problem::refused(
+                        format!(
+                            "{name} changed between the review and the approval; nothing was approved: {}",
+                            changes.join("; ")
+                        ),
+                        Some(
+                            "someone replaced the object: find out who (kcsr-submit status NAME), delete it, run kcsr-submit apply MEDIA_DIR again and review it again",
+                        ),
+                    ));
+                }
+                obj = fresh;
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => {
                 let signer = obj.spec.signer_name.clone().unwrap_or_default();
@@ -741,6 +829,7 @@ pub fn bundle(
     cert_pem: &str,
     cluster: &ClusterInfo,
     client_ca_pem: Option<&str>,
+    signer: Option<&crate::signers::MediaSigner>,
 ) -> Bundle {
     let approved = obj.condition("Approved");
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
@@ -767,6 +856,7 @@ pub fn bundle(
         audit: Audit {
             public_key_sha256: req.csr.public_key.fingerprint.clone(),
             manifest_sha256: Some(req.manifest_sha256.clone()),
+            media_signer: signer.map(crate::signers::MediaSigner::to_audit),
             serial: leaf.serial.clone(),
             not_before: format_rfc3339(leaf.not_before),
             not_after: format_rfc3339(leaf.not_after),

@@ -76,7 +76,8 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
     let r = &results[0];
     assert_eq!(r["state"], "written", "{results}");
     assert_eq!(r["created"], "created");
-    assert_eq!(r["binding"], "created");
+    assert_eq!(r["binding"]["state"], "created", "{results}");
+    assert_eq!(r["binding"]["grant"], "ClusterRole/view", "{results}");
     assert_eq!(r["approval"], "approved");
     // The review went to stderr, with the requestor the server recorded.
     assert!(
@@ -425,12 +426,14 @@ fn rerun_after_interruption_resumes_without_duplicates() {
         assert_eq!(r["created"], "exists", "{results}");
         assert_eq!(r["state"], "written", "{results}");
     }
-    assert_eq!(results[1]["binding"], "exists");
+    // The first apply did not approve, so it created no binding: the approval did.
+    assert_eq!(results[1]["binding"]["state"], "created", "{results}");
     assert_eq!(server.csrs().len(), 2);
 
-    // Interrupted after writing a certificate but before SHA256SUMS: the next run rewrites it.
+    // Interrupted after writing a certificate but before RETURNED.SHA256SUMS: the next run
+    // rewrites it.
     let stem = m.stems()[0].clone();
-    let sums = std::fs::read_to_string(m.file("SHA256SUMS")).unwrap();
+    let sums = std::fs::read_to_string(m.file("RETURNED.SHA256SUMS")).unwrap();
     let kept: String = sums
         .lines()
         .filter(|l| {
@@ -439,7 +442,7 @@ fn rerun_after_interruption_resumes_without_duplicates() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(kept, sums);
-    std::fs::write(m.file("SHA256SUMS"), kept).unwrap();
+    std::fs::write(m.file("RETURNED.SHA256SUMS"), kept).unwrap();
     let run = submit(&admin, &["fetch", m.path(), "--json"]).expect(0);
     assert_eq!(run.json()[0]["state"], "written", "{}", run.stdout);
     assert_eq!(run.json()[1]["state"], "on-media", "{}", run.stdout);
@@ -594,7 +597,7 @@ fn dry_run_creates_and_writes_nothing() {
     )
     .expect(0);
     assert_eq!(run.json()[0]["created"], "dry-run");
-    assert_eq!(run.json()[0]["binding"], "dry-run");
+    assert_eq!(run.json()[0]["binding"]["state"], "dry-run");
     assert!(server.csrs().is_empty());
     assert_eq!(std::fs::read(m.file("SHA256SUMS")).unwrap(), sums);
     assert_eq!(std::fs::read_dir(&m.media).unwrap().count(), 3);
@@ -821,6 +824,8 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_pipe_and_nothing_with_quiet() {
     let out = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .env_remove("KUBECONFIG")
+        .env_remove("KCSR_ALLOWED_SIGNERS")
+        .env("XDG_CONFIG_HOME", server.dir().join("xdg-config"))
         .stdin(Stdio::null())
         .output()
         .expect("util-linux script");
@@ -873,7 +878,16 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_pipe_and_nothing_with_quiet() {
         ],
     )
     .expect(0);
-    assert_eq!(run.stderr, "", "--quiet printed progress");
+    // Nothing but the warning that the media is unauthenticated (no allowed_signers here),
+    // with how to trust its station: a warning is not progress.
+    assert!(
+        run.stderr.starts_with("warning: the media ")
+            && run.stderr.lines().all(|l| l.starts_with("warning: ")
+                || l.starts_with("hint: ")
+                || l.starts_with("  ")),
+        "--quiet printed progress: {}",
+        run.stderr
+    );
     assert!(
         run.stdout.contains("certificate verified and written"),
         "{}",
@@ -927,14 +941,18 @@ fn killed_apply_leaves_consistent_media_and_resumes_without_duplicates() {
         std::thread::sleep(Duration::from_millis(i * 37 % 300));
         let _ = child.kill();
         let _ = child.wait();
-        let sums =
-            kcsr_core::sums::Sums::parse(&std::fs::read(m.file("SHA256SUMS")).unwrap()).unwrap();
-        for name in sums.names() {
-            let content = std::fs::read(m.file(name)).unwrap();
-            assert!(
-                sums.matches(name, &content),
-                "kill {i}: {name} does not match SHA256SUMS"
-            );
+        for file in ["SHA256SUMS", "RETURNED.SHA256SUMS"] {
+            let Ok(data) = std::fs::read(m.file(file)) else {
+                continue;
+            };
+            let sums = kcsr_core::sums::Sums::parse(&data).unwrap();
+            for name in sums.names() {
+                let content = std::fs::read(m.file(name)).unwrap();
+                assert!(
+                    sums.matches(name, &content),
+                    "kill {i}: {name} does not match {file}"
+                );
+            }
         }
         for stem in m.stems() {
             if let Ok(data) = std::fs::read(m.file(&format!("{stem}.bundle.yaml"))) {
@@ -946,16 +964,7 @@ fn killed_apply_leaves_consistent_media_and_resumes_without_duplicates() {
     }
     submit(&server.admin_kubeconfig(), &args).expect(0);
     assert_eq!(server.csrs().len(), 6);
-    let out = Command::new("sha256sum")
-        .args(["-c", "--strict", "SHA256SUMS"])
-        .current_dir(&m.media)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    m.sha256sum_check();
     for stem in m.stems() {
         assert!(
             m.file(&format!("{stem}.bundle.yaml")).exists()

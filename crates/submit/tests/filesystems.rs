@@ -16,7 +16,7 @@ mod mounts;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gap::{Run, SUBMIT, configure, finish, issued, sha256sum_ok};
+use gap::{Run, SUBMIT, configure, finish, issued, returned_sums_ok, sha256sum_ok};
 use kcsr_core::bundle::Bundle;
 use kcsr_testapi::{Config, TestServer};
 use mounts::Mounts;
@@ -34,17 +34,19 @@ fn submit(server: &TestServer, args: &[&str]) -> Run {
     gap::submit(&server.admin_kubeconfig(), args)
 }
 
-/// Nothing half-written: every `SHA256SUMS` entry matches its file and every bundle parses.
+/// Nothing half-written: every entry of `SHA256SUMS` and `RETURNED.SHA256SUMS` matches its
+/// file and every bundle parses.
 fn assert_consistent(media: &Path) {
-    let sums =
-        kcsr_core::sums::Sums::parse(&std::fs::read(media.join("SHA256SUMS")).unwrap()).unwrap();
-    for name in sums.names() {
-        let content =
-            std::fs::read(media.join(name)).unwrap_or_else(|_| panic!("{name} listed but missing"));
-        assert!(
-            sums.matches(name, &content),
-            "{name} does not match SHA256SUMS"
-        );
+    for file in ["SHA256SUMS", "RETURNED.SHA256SUMS"] {
+        let Ok(data) = std::fs::read(media.join(file)) else {
+            continue;
+        };
+        let sums = kcsr_core::sums::Sums::parse(&data).unwrap();
+        for name in sums.names() {
+            let content = std::fs::read(media.join(name))
+                .unwrap_or_else(|_| panic!("{name} listed but missing"));
+            assert!(sums.matches(name, &content), "{name} does not match {file}");
+        }
     }
     for e in std::fs::read_dir(media).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
@@ -145,6 +147,7 @@ fn apply_onto_read_only_media_keeps_the_objects_and_fetch_finishes_once_writable
     assert_eq!(server.csrs().len(), 2, "fetch created duplicates");
     assert_consistent(&media);
     sha256sum_ok(&media);
+    returned_sums_ok(&media);
     for stem in ["alice", "bob"] {
         assert!(media.join(format!("{stem}.crt")).exists());
         assert!(media.join(format!("{stem}.bundle.yaml")).exists());
@@ -154,9 +157,9 @@ fn apply_onto_read_only_media_keeps_the_objects_and_fetch_finishes_once_writable
 #[test]
 #[ignore = "needs root for a tmpfs in a private mount namespace; .ci/run runs it with --ignored"]
 fn apply_onto_full_media_writes_no_partial_file_and_fetch_finishes_once_freed() {
-    // The certificate, the bundle and SHA256SUMS each take one page: leaving 0, 1 or 2 pages
-    // makes each of them the one that does not fit.
-    for (pages, failing) in [(0, ".crt"), (1, ".bundle.yaml"), (2, "SHA256SUMS")] {
+    // The certificate, the bundle and RETURNED.SHA256SUMS each take one page: leaving 0, 1 or
+    // 2 pages makes each of them the one that does not fit.
+    for (pages, failing) in [(0, ".crt"), (1, ".bundle.yaml"), (2, "RETURNED.SHA256SUMS")] {
         let server = TestServer::start(Config::default()).unwrap();
         let t = tempfile::tempdir().unwrap();
         let prepared = make_media(t.path(), &["carol"]);
@@ -197,6 +200,7 @@ fn apply_onto_full_media_writes_no_partial_file_and_fetch_finishes_once_freed() 
         assert_eq!(server.csrs().len(), 1, "fetch created duplicates");
         assert_consistent(&media);
         sha256sum_ok(&media);
+        returned_sums_ok(&media);
         let stem = stem_of(&media);
         let bundle =
             Bundle::parse(&std::fs::read(media.join(format!("{stem}.bundle.yaml"))).unwrap())
@@ -289,6 +293,7 @@ fn apply_and_fetch_refuse_symlinks_and_fifos_on_the_media_and_send_nothing() {
     .expect_no_panic(0);
     assert_eq!(server.csrs().len(), 1);
     sha256sum_ok(&media);
+    returned_sums_ok(&media);
 }
 
 fn stem_of(media: &Path) -> String {

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::csr::{self, KUBE_APISERVER_CLIENT, Opts, Sub, s};
 use crate::discovery;
 use crate::http::{Request, Response};
+use crate::list;
+use crate::openapi;
 use crate::proto;
 use crate::rbac::{Attrs, authorize, authorized_for_signer};
 use crate::schema::{self, Sch};
@@ -166,9 +168,25 @@ fn route_inner(sh: &Shared, user: &UserInfo, req: &Request) -> R<Outcome> {
                 return resp(l);
             }
         }
-        ["openapi", "v3"] if get => return resp(discovery::openapi_index(sh.legacy)),
-        ["openapi", "v3", "apis", g, v] if get => {
-            if let Some(d) = discovery::openapi_doc(sh.legacy, g, v) {
+        ["openapi", "v2"] if get => {
+            let doc = openapi::v2_doc(sh.legacy);
+            if openapi::wants_v2_protobuf(req.header("accept")) {
+                return Ok(Outcome::Resp(Response {
+                    code: 200,
+                    // The `@` form is asked for but not a valid media type to answer with
+                    // (Go's mime.ParseMediaType refuses it); kube-openapi answers with the dotted one.
+                    content_type: "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    headers: Vec::new(),
+                    body: crate::openapi_pb::encode(&doc),
+                }));
+            }
+            return resp(doc);
+        }
+        // OpenAPI v3 came in 1.23 (beta 1.24): a 1.19–1.21 server answers 404, and kubectl
+        // falls back to /openapi/v2 (and to client-side validation).
+        ["openapi", "v3"] if get && !sh.legacy => return resp(openapi::v3_index(sh.legacy)),
+        ["openapi", "v3", "apis", g, v] if get && !sh.legacy => {
+            if let Some(d) = openapi::v3_group_version(sh.legacy, g, v) {
                 return resp(d);
             }
         }
@@ -205,7 +223,10 @@ struct WriteOpts {
 }
 
 /// §3 step 3, §4.5, §4.6: `dryRun`, `fieldManager`, `fieldValidation` → 422 `<Kind>Options`.
-fn write_opts(req: &Request, kind: &'static str) -> R<WriteOpts> {
+/// `legacy`: a 1.19–1.21 server had no server-side field validation (the `fieldValidation`
+/// parameter came in 1.23): the parameter is not looked at and unknown fields are dropped
+/// without a word, as the JSON decoder of the time did.
+fn write_opts(req: &Request, kind: &'static str, legacy: bool) -> R<WriteOpts> {
     let mut errs = Vec::new();
     let dry: Vec<&str> = req
         .query
@@ -231,7 +252,12 @@ fn write_opts(req: &Request, kind: &'static str) -> R<WriteOpts> {
             ));
         }
     }
-    let validation = match req.param("fieldValidation").unwrap_or("") {
+    let field_validation = if legacy {
+        "Ignore"
+    } else {
+        req.param("fieldValidation").unwrap_or("")
+    };
+    let validation = match field_validation {
         "" | "Warn" => Validation::Warn,
         "Ignore" => Validation::Ignore,
         "Strict" => Validation::Strict,
@@ -352,6 +378,10 @@ enum LabelOp {
 }
 
 impl Selector {
+    /// No field or label selector (etcd's `Predicate.Empty()`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.labels.is_empty()
+    }
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.fields.iter().all(|(k, eq, v)| {
             let actual = match k.as_str() {
@@ -491,19 +521,12 @@ fn commit(
     res: &Res,
     ns: &str,
     name: &str,
-    mut obj: Value,
+    obj: Value,
     etype: &'static str,
 ) -> Value {
-    let rv = st.next_rv();
-    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-    if etype == "DELETED" {
-        st.objects.remove(&key(res, ns, name));
-    } else {
-        st.objects.insert(key(res, ns, name), obj.clone());
-    }
-    st.record(res.resource, etype, obj.clone());
+    let stored = st.write(key(res, ns, name), obj, etype);
     sh.changed.notify_all();
-    obj
+    stored
 }
 
 fn delete_status(res: &Res, name: &str, uid: &str) -> Value {
@@ -646,26 +669,35 @@ fn list_item(obj: &Value) -> Value {
 
 fn csr_list(sh: &Shared, req: &Request, api_version: &str) -> R<Response> {
     let sel = selector(req, &["metadata.name", "spec.signerName"])?;
-    let st = sh.store();
-    let objs: Vec<Value> = st
-        .objects
-        .iter()
-        .filter(|((r, _, _), v)| *r == CSR.resource && sel.matches(v))
-        .map(|(_, v)| v.clone())
-        .collect();
-    let rv = st.rv.to_string();
-    drop(st);
+    let page = list::page(sh, req, CSR.resource, "", &sel)?;
+    Ok(list_response(sh, req, &CSR, api_version, &page))
+}
+
+/// A `<Kind>List`, or a Table for kubectl, with the page's ListMeta.
+fn list_response(
+    sh: &Shared,
+    req: &Request,
+    res: &Res,
+    api_version: &str,
+    page: &list::Page,
+) -> Response {
+    let meta = page.list_meta();
     if discovery::wants_table(req.header("accept")) {
-        return Ok(ok(
-            200,
-            &discovery::table(CSR.resource, &objs, &rv, sh.clock.now(), true),
-        ));
+        let mut t = discovery::table(
+            res.resource,
+            &page.items,
+            &page.rv.to_string(),
+            sh.clock.now(),
+            true,
+        );
+        t["metadata"] = meta;
+        return ok(200, &t);
     }
-    let items: Vec<Value> = objs.iter().map(list_item).collect();
-    Ok(ok(
+    let items: Vec<Value> = page.items.iter().map(list_item).collect();
+    ok(
         200,
-        &json!({"kind":"CertificateSigningRequestList","apiVersion":api_version,"metadata":{"resourceVersion":rv},"items":items}),
-    ))
+        &json!({"kind":format!("{}List", res.kind),"apiVersion":api_version,"metadata":meta,"items":items}),
+    )
 }
 
 fn api_versions_for(ver: &str) -> Vec<String> {
@@ -674,11 +706,11 @@ fn api_versions_for(ver: &str) -> Vec<String> {
 
 /// POST (§3 create pipeline, §4).
 fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Response> {
-    let opts = write_opts(req, "CreateOptions")?;
+    let opts = write_opts(req, "CreateOptions", sh.legacy)?;
     let raw = raw_body(req, proto::Kind::Csr)?;
     let (mut obj, warnings) = typed_body(
         &raw,
-        &schema::CSR,
+        schema::csr(ver),
         CSR.kind,
         &api_versions_for(ver),
         opts.validation,
@@ -732,13 +764,8 @@ fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Respo
         }
     }
     obj["status"] = json!({});
-    let (errs, parsed) = csr::validate_create(
-        &obj,
-        Opts {
-            allow_legacy_signer: ver == "v1beta1",
-            ..Opts::default()
-        },
-    );
+    let (errs, parsed) =
+        csr::validate_create(&obj, Opts::for_request(ver == "v1beta1", &obj, None));
     if !errs.is_empty() {
         return Err(ApiError::invalid(&CSR, &name, &errs));
     }
@@ -830,6 +857,7 @@ fn csr_update(
         } else {
             "UpdateOptions"
         },
+        sh.legacy,
     )?;
     let body_raw = if patching {
         let mt = media_type(req);
@@ -853,7 +881,7 @@ fn csr_update(
     };
     let (mut body, warnings) = typed_body(
         &body_raw,
-        &schema::CSR,
+        schema::csr(ver),
         CSR.kind,
         &api_versions_for(ver),
         opts.validation,
@@ -872,26 +900,37 @@ fn csr_update(
         .csr(name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&CSR, name))?;
+    // A uid in a PUT body is a precondition (`rest/update.go: defaultUpdatedObjectInfo.
+    // Preconditions`), checked by storage before anything else (`etcd3/store.go:
+    // GuaranteedUpdate`); a PATCH has none (its object is built from the stored one).
+    let body_uid = s(&body, "/metadata/uid");
+    let old_uid = s(&old, "/metadata/uid");
+    if !patching && !body_uid.is_empty() && body_uid != old_uid {
+        return Err(ApiError::uid_precondition(
+            &CSR, "", name, body_uid, old_uid,
+        ));
+    }
     let body_rv = s(&body, "/metadata/resourceVersion");
     if !body_rv.is_empty() && body_rv != s(&old, "/metadata/resourceVersion") {
         return Err(ApiError::conflict(&CSR, name));
     }
     let new = csr::prepare_update(&old, &body, sub, &sh.now_rfc3339());
-    let old_usages = csr::strings(&old, "/spec/usages");
-    let relax = Opts {
-        allow_legacy_signer: s(&old, "/spec/signerName") == csr::LEGACY_UNKNOWN,
-        allow_unknown_usages: old_usages
-            .iter()
-            .any(|u| !csr::VALID_USAGES.contains(&u.as_str())),
-        allow_duplicate_usages: {
-            let mut u = old_usages.clone();
-            u.sort();
-            u.dedup();
-            u.len() != old_usages.len()
-        },
+    // `rest/update.go: BeforeUpdate`: the common metadata rules (a changed uid is
+    // `field is immutable`) first, then the strategy's, which end with the same metadata
+    // rules again (`ValidateObjectMetaUpdate`).
+    let uid_errs: Vec<FieldError> = if !body_uid.is_empty() && body_uid != old_uid {
+        vec![FieldError::invalid(
+            "metadata.uid",
+            quote(body_uid),
+            "field is immutable",
+        )]
+    } else {
+        Vec::new()
     };
-    let (mut errs, _) = csr::validate_spec(&new, relax);
-    errs.extend(csr::validate_update(&new, &old, sub));
+    let vopts = Opts::for_request(ver == "v1beta1", &new, Some(&old));
+    let mut errs = uid_errs.clone();
+    errs.extend(csr::validate_update(&new, &old, sub, vopts));
+    errs.extend(uid_errs);
     if !errs.is_empty() {
         return Err(ApiError::invalid(&CSR, name, &errs));
     }
@@ -899,7 +938,9 @@ fn csr_update(
     {
         let rules = lock(&sh.rules);
         match sub {
-            Sub::Approval if !authorized_for_signer(&st, &rules, user, "approve", &signer) => {
+            Sub::Approval
+                if !authorized_for_signer(&st, &rules, user, "approve", &signer, sh.legacy) =>
+            {
                 return Err(ApiError::forbidden(
                     &CSR,
                     name,
@@ -912,7 +953,7 @@ fn csr_update(
             Sub::Status
                 if (new.pointer("/status/certificate") != old.pointer("/status/certificate")
                     || new.pointer("/status/conditions") != old.pointer("/status/conditions"))
-                    && !authorized_for_signer(&st, &rules, user, "sign", &signer) =>
+                    && !authorized_for_signer(&st, &rules, user, "sign", &signer, sh.legacy) =>
             {
                 return Err(ApiError::forbidden(
                     &CSR,
@@ -942,7 +983,7 @@ fn csr_update(
 }
 
 fn delete_one(sh: &Shared, req: &Request, res: &Res, ns: &str, name: &str) -> R<Response> {
-    let opts = write_opts(req, "DeleteOptions")?;
+    let opts = write_opts(req, "DeleteOptions", sh.legacy)?;
     let mut st = sh.store();
     let old = st
         .objects
@@ -952,8 +993,16 @@ fn delete_one(sh: &Shared, req: &Request, res: &Res, ns: &str, name: &str) -> R<
     let uid = s(&old, "/metadata/uid").to_string();
     if !opts.dry_run {
         commit(sh, &mut st, res, ns, name, old, "DELETED");
+        aggregate_if_roles(sh, &mut st, res);
     }
     Ok(ok(200, &delete_status(res, name, &uid)))
+}
+
+/// After a ClusterRole changes, the aggregation controller recomputes the aggregated roles.
+fn aggregate_if_roles(sh: &Shared, st: &mut Store, res: &Res) {
+    if res.resource == "clusterroles" && crate::bootstrap::aggregate(st) {
+        sh.changed.notify_all();
+    }
 }
 
 fn delete_collection(
@@ -964,7 +1013,7 @@ fn delete_collection(
     allowed: &[&str],
     api_version: &str,
 ) -> R<Response> {
-    let opts = write_opts(req, "DeleteOptions")?;
+    let opts = write_opts(req, "DeleteOptions", sh.legacy)?;
     let sel = selector(req, allowed)?;
     let mut st = sh.store();
     let victims: Vec<(String, Value)> = st
@@ -980,6 +1029,9 @@ fn delete_collection(
             commit(sh, &mut st, res, &obj_ns, &name, obj.clone(), "DELETED");
         }
         items.push(list_item(&obj));
+    }
+    if !opts.dry_run {
+        aggregate_if_roles(sh, &mut st, res);
     }
     Ok(ok(
         200,
@@ -1038,23 +1090,21 @@ fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> R<Respons
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed());
     }
-    if !user.in_group("system:authenticated") {
-        // system:basic-user is bound to system:authenticated only.
-        check(
-            sh,
-            user,
-            &Attrs {
-                verb: "create",
-                group: SSR.group,
-                resource: SSR.resource,
-                subresource: "",
-                name: "",
-                namespace: "",
-            },
-            &SSR,
-        )?;
-    }
-    let _ = write_opts(req, "CreateOptions")?;
+    // Allowed by the bootstrap binding `system:basic-user` → `system:authenticated`.
+    check(
+        sh,
+        user,
+        &Attrs {
+            verb: "create",
+            group: SSR.group,
+            resource: SSR.resource,
+            subresource: "",
+            name: "",
+            namespace: "",
+        },
+        &SSR,
+    )?;
+    let _ = write_opts(req, "CreateOptions", sh.legacy)?;
     let raw = raw_body(req, proto::Kind::Opaque)?;
     if !raw.is_object() {
         return Err(ApiError::bad_request(
@@ -1136,29 +1186,13 @@ fn rbac_route(sh: &Shared, user: &UserInfo, req: &Request, rest: &[&str]) -> R<O
         }
         ("GET", "list") => {
             let sel = selector(req, &["metadata.name", "metadata.namespace"])?;
-            let st = sh.store();
-            let objs: Vec<Value> = st
-                .objects
-                .iter()
-                .filter(|((r, n, _), v)| {
-                    *r == res.resource && (ns.is_empty() || n == ns) && sel.matches(v)
-                })
-                .map(|(_, v)| v.clone())
-                .collect();
-            if discovery::wants_table(req.header("accept")) {
-                let t = discovery::table(
-                    res.resource,
-                    &objs,
-                    &st.rv.to_string(),
-                    sh.clock.now(),
-                    true,
-                );
-                return Ok(Outcome::Resp(ok(200, &t)));
-            }
-            let items: Vec<Value> = objs.iter().map(list_item).collect();
-            Ok(Outcome::Resp(ok(
-                200,
-                &json!({"kind":format!("{}List", res.kind),"apiVersion":api_version,"metadata":{"resourceVersion":st.rv.to_string()},"items":items}),
+            let page = list::page(sh, req, res.resource, ns, &sel)?;
+            Ok(Outcome::Resp(list_response(
+                sh,
+                req,
+                &res,
+                &api_version,
+                &page,
             )))
         }
         ("GET", _) => {
@@ -1262,6 +1296,7 @@ fn rbac_write(
         } else {
             "CreateOptions"
         },
+        sh.legacy,
     )?;
     let pkind = match res.resource {
         "clusterrolebindings" => proto::Kind::ClusterRoleBinding,
@@ -1320,9 +1355,15 @@ fn rbac_write(
                 return Ok(with_warnings(ok(201, &obj), &warnings));
             }
             let stored = commit(sh, &mut st, res, ns, &name, obj, "ADDED");
+            aggregate_if_roles(sh, &mut st, res);
             Ok(with_warnings(ok(201, &stored), &warnings))
         }
         (Some(_), Some(old)) => {
+            // As for CSRs: a uid in the body is a storage precondition, checked first.
+            let (uid, old_uid) = (s(&obj, "/metadata/uid"), s(&old, "/metadata/uid"));
+            if !uid.is_empty() && uid != old_uid {
+                return Err(ApiError::uid_precondition(res, ns, &name, uid, old_uid));
+            }
             let rv = s(&obj, "/metadata/resourceVersion");
             if !rv.is_empty() && rv != s(&old, "/metadata/resourceVersion") {
                 return Err(ApiError::conflict(res, &name));
@@ -1344,6 +1385,7 @@ fn rbac_write(
                 return Ok(with_warnings(ok(200, &obj), &warnings));
             }
             let stored = commit(sh, &mut st, res, ns, &name, obj, "MODIFIED");
+            aggregate_if_roles(sh, &mut st, res);
             Ok(with_warnings(ok(200, &stored), &warnings))
         }
     }

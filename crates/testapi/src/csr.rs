@@ -249,12 +249,77 @@ pub(crate) fn validate_signer_name(field: &str, name: &str) -> Vec<FieldError> {
     el
 }
 
-/// Relaxations when the stored object already breaks a rule (reference §5.2).
-#[derive(Debug, Default, Clone, Copy)]
+/// `validation.go: certificateValidationOptions`: what a request may get away with. Besides
+/// the subresource capabilities (decided by [`Sub`]), these are the compatibility
+/// relaxations `getValidationOptions` grants: for data the stored object already has
+/// (reference §5.2), and — in 1.19–1.21, when the request came through
+/// `certificates.k8s.io/v1beta1` — all of them but both-Approved-and-Denied
+/// (`getValidationOptions(version, newCSR, oldCSR)`, its test case "v1beta1 compatible
+/// create"; the version argument was dropped in 1.22 with v1beta1).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Opts {
     pub allow_legacy_signer: bool,
     pub allow_unknown_usages: bool,
     pub allow_duplicate_usages: bool,
+    pub allow_duplicate_condition_types: bool,
+    pub allow_empty_condition_type: bool,
+    pub allow_arbitrary_certificate: bool,
+    pub allow_resetting_certificate: bool,
+    pub allow_both_approved_and_denied: bool,
+}
+
+fn has_duplicates(v: &[String]) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    for x in v {
+        if seen.contains(&x.as_str()) {
+            return true;
+        }
+        seen.push(x);
+    }
+    false
+}
+
+impl Opts {
+    /// `getValidationOptions`: `v1beta1` = the request came through v1beta1 on a
+    /// 1.19–1.21 server; `old` = the stored object on updates.
+    pub(crate) fn for_request(v1beta1: bool, new: &Value, old: Option<&Value>) -> Opts {
+        let Some(old) = old else {
+            return Opts::legacy(v1beta1);
+        };
+        let usages = strings(old, "/spec/usages");
+        let types: Vec<String> = conditions(old)
+            .iter()
+            .map(|c| s(c, "/type").to_string())
+            .collect();
+        let (new_cert, old_cert) = (s(new, "/status/certificate"), s(old, "/status/certificate"));
+        Opts {
+            allow_legacy_signer: v1beta1 || s(old, "/spec/signerName") == LEGACY_UNKNOWN,
+            allow_unknown_usages: v1beta1
+                || usages.iter().any(|u| !VALID_USAGES.contains(&u.as_str())),
+            allow_duplicate_usages: v1beta1 || has_duplicates(&usages),
+            allow_duplicate_condition_types: v1beta1 || has_duplicates(&types),
+            allow_empty_condition_type: v1beta1 || types.iter().any(String::is_empty),
+            allow_arbitrary_certificate: new_cert == old_cert
+                || v1beta1
+                || validate_certificate(&bytes(old, "/status/certificate")).is_err(),
+            allow_resetting_certificate: v1beta1,
+            allow_both_approved_and_denied: types.iter().any(|t| t == "Approved")
+                && types.iter().any(|t| t == "Denied"),
+        }
+    }
+
+    fn legacy(v1beta1: bool) -> Opts {
+        Opts {
+            allow_legacy_signer: v1beta1,
+            allow_unknown_usages: v1beta1,
+            allow_duplicate_usages: v1beta1,
+            allow_duplicate_condition_types: v1beta1,
+            allow_empty_condition_type: v1beta1,
+            allow_arbitrary_certificate: v1beta1,
+            allow_resetting_certificate: v1beta1,
+            allow_both_approved_and_denied: false,
+        }
+    }
 }
 
 /// Spec rules of §4.2 items 2–5, in order. Returns the parsed request when it is valid.
@@ -463,33 +528,18 @@ fn populate_condition_timestamps(new: &mut Value, old: &Value, now: &str) {
     }
 }
 
-/// §5.2 update validation for the status part (spec rules are re-run by the caller).
-pub(crate) fn validate_update(new: &Value, old: &Value, sub: Sub) -> Vec<FieldError> {
+/// `validateConditions` (reference §5.2), in upstream's order per condition: type required,
+/// status, Approved/Denied exclusion, duplicate type.
+fn validate_conditions(obj: &Value, opts: Opts) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let conds = conditions(new);
-    let old_conds = conditions(old);
-    let old_has_dup = {
-        let mut t: Vec<&str> = old_conds.iter().map(|c| s(c, "/type")).collect();
-        let n = t.len();
-        t.sort_unstable();
-        t.dedup();
-        t.len() != n
-    };
-    let old_both = count(&old_conds, "Approved") > 0 && count(&old_conds, "Denied") > 0;
     let mut seen: Vec<String> = Vec::new();
     let (mut approved, mut denied) = (false, false);
-    for (i, c) in conds.iter().enumerate() {
+    for (i, c) in conditions(obj).iter().enumerate() {
         let ty = s(c, "/type");
         let st = s(c, "/status");
         let base = format!("status.conditions[{i}]");
-        if ty.is_empty() {
+        if !opts.allow_empty_condition_type && ty.is_empty() {
             errs.push(FieldError::required(format!("{base}.type"), ""));
-        }
-        if !ty.is_empty() && !old_has_dup {
-            if seen.iter().any(|t| t == ty) {
-                errs.push(FieldError::duplicate(format!("{base}.type"), quote(ty)));
-            }
-            seen.push(ty.to_string());
         }
         if st.is_empty() {
             errs.push(FieldError::required(format!("{base}.status"), ""));
@@ -508,44 +558,69 @@ pub(crate) fn validate_update(new: &Value, old: &Value, sub: Sub) -> Vec<FieldEr
                 &["False", "True", "Unknown"],
             ));
         }
-        if !old_both {
-            match ty {
+        if !opts.allow_both_approved_and_denied {
+            let clash = match ty {
                 "Approved" => {
                     approved = true;
-                    if denied {
-                        errs.push(FieldError::invalid(
-                            format!("{base}.type"),
-                            quote(ty),
-                            "Approved and Denied conditions are mutually exclusive",
-                        ));
-                    }
+                    denied
                 }
                 "Denied" => {
                     denied = true;
-                    if approved {
-                        errs.push(FieldError::invalid(
-                            format!("{base}.type"),
-                            quote(ty),
-                            "Approved and Denied conditions are mutually exclusive",
-                        ));
-                    }
+                    approved
                 }
-                _ => {}
+                _ => false,
+            };
+            if clash {
+                errs.push(FieldError::invalid(
+                    format!("{base}.type"),
+                    quote(ty),
+                    "Approved and Denied conditions are mutually exclusive",
+                ));
             }
         }
+        if !opts.allow_duplicate_condition_types {
+            if seen.iter().any(|t| t == ty) {
+                errs.push(FieldError::duplicate(format!("{base}.type"), quote(ty)));
+            }
+            seen.push(ty.to_string());
+        }
     }
+    errs
+}
+
+/// §5.2 `validateCertificateSigningRequestUpdate`, in upstream's order: the object's own rules
+/// (spec, conditions, certificate content), then removed conditions, conditions added outside
+/// `/approval`, then a certificate set outside `/status` or changed once set.
+pub(crate) fn validate_update(new: &Value, old: &Value, sub: Sub, opts: Opts) -> Vec<FieldError> {
+    let (mut errs, _) = validate_spec(new, opts);
+    errs.extend(validate_conditions(new, opts));
+    if !opts.allow_arbitrary_certificate
+        && let Err(e) = validate_certificate(&bytes(new, "/status/certificate"))
+    {
+        errs.push(FieldError::invalid(
+            "status.certificate",
+            "\"<certificate data>\"".into(),
+            &e,
+        ));
+    }
+    let conds = conditions(new);
+    let old_conds = conditions(old);
     for ty in ["Approved", "Denied", "Failed"] {
-        let (n, o) = (count(&conds, ty), count(&old_conds, ty));
-        if n < o {
+        if count(&conds, ty) < count(&old_conds, ty) {
             errs.push(FieldError::forbidden(
                 "status.conditions",
                 &format!("updates may not remove a condition of type {}", quote(ty)),
             ));
-        } else if sub != Sub::Approval && ty != "Failed" && n > o {
-            errs.push(FieldError::forbidden(
-                "status.conditions",
-                &format!("updates may not add a condition of type {}", quote(ty)),
-            ));
+        }
+    }
+    if sub != Sub::Approval {
+        for ty in ["Approved", "Denied"] {
+            if count(&conds, ty) > count(&old_conds, ty) {
+                errs.push(FieldError::forbidden(
+                    "status.conditions",
+                    &format!("updates may not add a condition of type {}", quote(ty)),
+                ));
+            }
         }
     }
     let new_cert = s(new, "/status/certificate");
@@ -556,24 +631,21 @@ pub(crate) fn validate_update(new: &Value, old: &Value, sub: Sub) -> Vec<FieldEr
                 "status.certificate",
                 "updates may not set certificate content",
             ));
-        } else if !old_cert.is_empty() {
+        } else if !opts.allow_resetting_certificate && !old_cert.is_empty() {
             errs.push(FieldError::forbidden(
                 "status.certificate",
                 "updates may not modify existing certificate content",
-            ));
-        } else if let Err(e) = validate_certificate(&bytes(new, "/status/certificate")) {
-            errs.push(FieldError::invalid(
-                "status.certificate",
-                "\"<certificate data>\"".into(),
-                &e,
             ));
         }
     }
     errs
 }
 
-/// §5.2 `status.certificate` content rules.
+/// §5.2 `status.certificate` content rules (`validateCertificate`; empty is fine).
 fn validate_certificate(data: &[u8]) -> Result<(), String> {
+    if data.is_empty() {
+        return Ok(());
+    }
     let blocks = pem_blocks(data);
     if blocks.is_empty() {
         return Err("must contain at least one CERTIFICATE PEM block".into());
@@ -663,24 +735,39 @@ mod tests {
 
     #[test]
     fn condition_rules() {
+        // Spec errors (an empty spec here) come first; these look at the status ones.
+        let status = |new: &Value, old: &Value| -> Vec<String> {
+            validate_update(
+                new,
+                old,
+                Sub::Approval,
+                Opts::for_request(false, new, Some(old)),
+            )
+            .iter()
+            .filter(|e| e.field.starts_with("status"))
+            .map(ToString::to_string)
+            .collect()
+        };
         let old = json!({"status":{"conditions":[{"type":"Denied","status":"True"}]}});
         let new = json!({"status":{"conditions":[{"type":"Denied","status":"True"},{"type":"Approved","status":"True"}]}});
-        let errs = validate_update(&new, &old, Sub::Approval);
         assert_eq!(
-            errs[0].to_string(),
+            status(&new, &old)[0],
             "status.conditions[1].type: Invalid value: \"Approved\": Approved and Denied conditions are mutually exclusive"
         );
         let new = json!({"status":{"conditions":[]}});
-        let errs = validate_update(&new, &old, Sub::Approval);
         assert_eq!(
-            errs[0].to_string(),
+            status(&new, &old)[0],
             "status.conditions: Forbidden: updates may not remove a condition of type \"Denied\""
         );
         let new = json!({"status":{"conditions":[{"type":"Approved","status":"False"}]}});
-        let errs = validate_update(&new, &json!({}), Sub::Approval);
         assert_eq!(
-            errs[0].to_string(),
+            status(&new, &json!({}))[0],
             "status.conditions[0].status: Unsupported value: \"False\": supported values: \"True\""
         );
+        // Through v1beta1 (1.19–1.21) duplicate and empty types pass.
+        let dup = json!({"status":{"conditions":[{"type":"","status":"True"},{"type":"","status":"True"}]}});
+        assert_eq!(status(&dup, &json!({})).len(), 3);
+        let lenient = Opts::for_request(true, &dup, Some(&json!({})));
+        assert!(validate_conditions(&dup, lenient).is_empty());
     }
 }

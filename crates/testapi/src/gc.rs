@@ -52,12 +52,12 @@ pub(crate) fn run(sh: &Shared) -> Vec<String> {
         .map(|((_, _, n), v)| (n.clone(), v.clone()))
         .collect();
     let mut names = Vec::new();
-    for (name, mut obj) in victims {
-        let rv = st.next_rv();
-        obj["metadata"]["resourceVersion"] = serde_json::json!(rv.to_string());
-        st.objects
-            .remove(&("certificatesigningrequests", String::new(), name.clone()));
-        st.record("certificatesigningrequests", "DELETED", obj);
+    for (name, obj) in victims {
+        st.write(
+            ("certificatesigningrequests", String::new(), name.clone()),
+            obj,
+            "DELETED",
+        );
         names.push(name);
     }
     drop(st);

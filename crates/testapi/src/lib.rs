@@ -2,11 +2,13 @@
 //!
 //! Its behaviour follows `../shared/reference/k8s-csr-api.md` (cited as §N in the code):
 //! HTTPS on 127.0.0.1 with its own serving CA, client-certificate and bearer-token
-//! authentication, RBAC (a rule table plus ClusterRoleBinding/RoleBinding objects), discovery
-//! and OpenAPI v3 for kubectl, CSR create/get/list/watch/delete and `/approval` + `/status`
-//! with the real validation and admission messages, protobuf request bodies, a signer that
-//! issues with a separate client CA, the garbage collector on an injectable clock, a legacy
-//! v1beta1 mode, and fault injection.
+//! authentication, an authorizer chain (`system:masters`, a rule table, RBAC over the stored
+//! ClusterRole/ClusterRoleBinding/Role/RoleBinding objects, starting from upstream's
+//! bootstrap policy), discovery and OpenAPI v2/v3 for kubectl, CSR
+//! create/get/list (with `limit`/`continue`)/watch/delete and `/approval` + `/status` with the
+//! real validation and admission messages, protobuf request bodies, a signer that issues with
+//! a separate client CA, the kubelet-client auto-approver, the garbage collector on an
+//! injectable clock, a legacy (1.19–1.21, v1beta1) mode, and fault injection.
 //!
 //! It deliberately does not depend on `kcsr-core`: it is an independent implementation of the
 //! server's rules, so it can catch mistakes the client shares with the offline checks.
@@ -37,7 +39,7 @@
 //! - the signer: [`register_signer`](TestServer::register_signer) for custom signer names,
 //!   [`run_signer`](TestServer::run_signer);
 //! - time: [`set_clock`](TestServer::set_clock), [`advance_clock`](TestServer::advance_clock),
-//!   [`run_gc`](TestServer::run_gc);
+//!   [`run_gc`](TestServer::run_gc); etcd compaction: [`compact`](TestServer::compact);
 //! - faults: [`faults`](TestServer::faults) ([`Faults`]); a restart:
 //!   [`restart`](TestServer::restart), [`go_down`](TestServer::go_down) /
 //!   [`come_back`](TestServer::come_back);
@@ -48,10 +50,18 @@
 //!
 //! Users from [`Config::users`] and [`TestServer::add_user`] get the requester rules
 //! ([`Rule::requester`]); tokens from [`TestServer::add_token`] get nothing beyond their groups
-//! (`system:masters` is all-powerful). Add more with [`TestServer::grant`].
+//! (`system:masters` is all-powerful) and what the RBAC objects bind to them. Add more with
+//! [`TestServer::grant`], or with ClusterRoleBindings created through the API.
+
+/// The README's usage example runs as a doctest, so the README cannot promise an API the
+/// server does not have.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod api;
 mod authn;
+mod bootstrap;
 mod clock;
 mod csr;
 mod discovery;
@@ -59,6 +69,9 @@ mod faults;
 mod files;
 mod gc;
 mod http;
+mod list;
+mod openapi;
+mod openapi_pb;
 mod pki;
 mod proto;
 mod rbac;
@@ -97,7 +110,9 @@ pub struct Config {
     pub dir: Option<PathBuf>,
     /// 0 = an ephemeral port.
     pub port: u16,
-    /// Behave like a 1.19–1.21 cluster: also serve `certificates.k8s.io/v1beta1`.
+    /// Behave like a 1.19–1.21 cluster: also serve `certificates.k8s.io/v1beta1` (with that
+    /// era's lenient v1beta1 validation), no `/openapi/v3`, no server-side field validation,
+    /// admission without the privileged `system:masters` group.
     pub legacy: bool,
     /// Client-certificate users, each written to `DIR/NAME.kubeconfig`.
     pub users: Vec<UserSpec>,
@@ -255,6 +270,11 @@ impl TestServer {
             serving_ca_pem: serving_ca.cert_pem.clone(),
             client_ca,
         });
+        {
+            // The bootstrap RBAC policy, as kube-apiserver creates it at start.
+            let now = shared.now_rfc3339();
+            bootstrap::ensure(&mut shared.store(), &now);
+        }
         let mut server = TestServer {
             shared: shared.clone(),
             dir,
@@ -434,6 +454,12 @@ impl TestServer {
     pub fn resource_version(&self) -> u64 {
         self.shared.store().rv
     }
+    /// Compacts the history now, as etcd's periodic compaction does: a watch or a LIST
+    /// continuation from an older resourceVersion gets 410 `Expired` (the history also
+    /// compacts by itself beyond [`Config::watch_history`] changes).
+    pub fn compact(&self) {
+        self.shared.store().compact();
+    }
     /// Sets the server clock (timestamps, signer, GC).
     pub fn set_clock(&self, t: SystemTime) {
         self.shared.clock.set(t);
@@ -487,6 +513,12 @@ impl TestServer {
             return Ok(());
         }
         let listener = bind_again(self.port())?;
+        {
+            // Every start reconciles the bootstrap policy: deleted bootstrap roles and
+            // bindings come back, as with kube-apiserver's `rbac/bootstrap-roles` hook.
+            let now = self.shared.now_rfc3339();
+            bootstrap::ensure(&mut self.shared.store(), &now);
+        }
         let epoch = self.shared.epoch.load(Ordering::SeqCst);
         *accept = Some(server::spawn_accept(
             self.shared.clone(),

@@ -1,9 +1,22 @@
-//! Authorization (reference §14 "AuthZ", §5.3): `system:masters` may do everything; otherwise a
-//! request is allowed by a rule granted in the test's table ([`Rule`]) or by a
-//! ClusterRoleBinding / RoleBinding object created through the API that binds a built-in
-//! ClusterRole (`cluster-admin`, …) or a ClusterRole/Role object. RoleBindings only grant
-//! namespaced resources in their namespace, so they never grant CSR access (CSRs are
-//! cluster-scoped), as in a real cluster.
+//! Authorization (reference §14 "AuthZ", §5.3), as kube-apiserver's authorizer chain:
+//!
+//! 1. the privileged-group authorizer: `system:masters` may do everything
+//!    (`pkg/kubeapiserver/authorizer/reload.go: newForConfig` puts
+//!    `authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)` first, whatever the
+//!    RBAC objects say — deleting the `cluster-admin` binding changes nothing for it);
+//! 2. the test's rule table ([`Rule`]), standing in for any other authorizer (a webhook);
+//! 3. RBAC over the stored objects: a ClusterRoleBinding or RoleBinding whose subjects match
+//!    binds a ClusterRole or Role, whose rules decide (`rbac/rbac.go`,
+//!    `rbac/v1/evaluation_helpers.go`). The bootstrap roles and bindings are objects like any
+//!    other ([`crate::bootstrap`]): deleted, they grant nothing. RoleBindings only grant
+//!    namespaced resources in their namespace, so they never grant CSR access (CSRs are
+//!    cluster-scoped).
+//!
+//! Admission plugins ask the same chain, except in legacy (1.19–1.21) mode: there the
+//! privileged group was only added around the request authorizer
+//! (`apiserver pkg/server/config.go: AuthorizeClientBearerToken`), not around the one given
+//! to admission, so `approve`/`sign` on `signers` for `system:masters` needed the
+//! `cluster-admin` binding (kubernetes/kubernetes#109211, fixed in 1.26 by #111558).
 
 use serde_json::Value;
 
@@ -158,17 +171,6 @@ fn json_rules_allow(rules: &Value, a: &Attrs<'_>) -> bool {
     })
 }
 
-/// Built-in ClusterRoles that bindings may refer to.
-fn builtin_cluster_role(name: &str) -> Option<Value> {
-    Some(match name {
-        "cluster-admin" => serde_json::json!([{"verbs":["*"],"apiGroups":["*"],"resources":["*"]}]),
-        "system:basic-user" => {
-            serde_json::json!([{"verbs":["create"],"apiGroups":["authentication.k8s.io"],"resources":["selfsubjectreviews"]}])
-        }
-        _ => return None,
-    })
-}
-
 fn subject_matches(subject: &Value, user: &UserInfo) -> bool {
     match s(subject, "/kind") {
         "User" => s(subject, "/name") == user.name,
@@ -179,12 +181,10 @@ fn subject_matches(subject: &Value, user: &UserInfo) -> bool {
 
 fn role_rules(store: &Store, kind: &str, name: &str, ns: &str) -> Option<Value> {
     match kind {
-        "ClusterRole" => builtin_cluster_role(name).or_else(|| {
-            store
-                .objects
-                .get(&("clusterroles", String::new(), name.to_string()))
-                .and_then(|r| r.get("rules").cloned())
-        }),
+        "ClusterRole" => store
+            .objects
+            .get(&("clusterroles", String::new(), name.to_string()))
+            .and_then(|r| r.get("rules").cloned()),
         "Role" => store
             .objects
             .get(&("roles", ns.to_string(), name.to_string()))
@@ -193,10 +193,18 @@ fn role_rules(store: &Store, kind: &str, name: &str, ns: &str) -> Option<Value> 
     }
 }
 
+/// The request authorizer: privileged group, rule table, RBAC objects.
 pub(crate) fn authorize(store: &Store, table: &[Rule], user: &UserInfo, a: &Attrs<'_>) -> bool {
-    if user.in_group("system:masters") {
-        return true;
-    }
+    user.in_group("system:masters") || authorize_without_superuser(store, table, user, a)
+}
+
+/// The chain without the privileged-group authorizer: rule table, then RBAC objects.
+fn authorize_without_superuser(
+    store: &Store,
+    table: &[Rule],
+    user: &UserInfo,
+    a: &Attrs<'_>,
+) -> bool {
     for r in table {
         let applies = match &r.subject {
             Subject::User(u) => *u == user.name,
@@ -231,14 +239,23 @@ pub(crate) fn authorize(store: &Store, table: &[Rule], user: &UserInfo, a: &Attr
     false
 }
 
-/// §5.3 `IsAuthorizedForSignerName`: the exact signer name, or `<domain>/*`.
+/// §5.3 `IsAuthorizedForSignerName`: the exact signer name, or `<domain>/*`, asked of the
+/// authorizer admission plugins get (`legacy`: without the privileged group, see above).
 pub(crate) fn authorized_for_signer(
     store: &Store,
     table: &[Rule],
     user: &UserInfo,
     verb: &str,
     signer: &str,
+    legacy: bool,
 ) -> bool {
+    let ask = |a: &Attrs<'_>| {
+        if legacy {
+            authorize_without_superuser(store, table, user, a)
+        } else {
+            authorize(store, table, user, a)
+        }
+    };
     let mut a = Attrs {
         verb,
         group: "certificates.k8s.io",
@@ -247,10 +264,10 @@ pub(crate) fn authorized_for_signer(
         name: signer,
         namespace: "",
     };
-    if authorize(store, table, user, &a) {
+    if ask(&a) {
         return true;
     }
     let wildcard = format!("{}/*", signer.split('/').next().unwrap_or(""));
     a.name = &wildcard;
-    authorize(store, table, user, &a)
+    ask(&a)
 }

@@ -60,6 +60,18 @@ static CSR_SPEC: &[(&str, Sch)] = &[
     ("extra", Sch::Map(&Sch::Arr(&Sch::Str))),
 ];
 
+/// v1beta1 as served until 1.21: `expirationSeconds` came in 1.22 (KEP-2784), after v1beta1
+/// stopped being served, so through v1beta1 it is an unknown field.
+static CSR_SPEC_V1BETA1: &[(&str, Sch)] = &[
+    ("request", Sch::Bytes),
+    ("signerName", Sch::Str),
+    ("usages", Sch::Arr(&Sch::Str)),
+    ("username", Sch::Str),
+    ("uid", Sch::Str),
+    ("groups", Sch::Arr(&Sch::Str)),
+    ("extra", Sch::Map(&Sch::Arr(&Sch::Str))),
+];
+
 static CSR_STATUS: &[(&str, Sch)] = &[
     ("conditions", Sch::Arr(&Sch::Obj(CONDITION))),
     ("certificate", Sch::Bytes),
@@ -72,6 +84,23 @@ pub(crate) static CSR: Sch = Sch::Obj(&[
     ("spec", Sch::Obj(CSR_SPEC)),
     ("status", Sch::Obj(CSR_STATUS)),
 ]);
+
+static CSR_V1BETA1: Sch = Sch::Obj(&[
+    ("kind", Sch::Str),
+    ("apiVersion", Sch::Str),
+    ("metadata", Sch::Obj(META)),
+    ("spec", Sch::Obj(CSR_SPEC_V1BETA1)),
+    ("status", Sch::Obj(CSR_STATUS)),
+]);
+
+/// The CSR schema of an API version.
+pub(crate) fn csr(version: &str) -> &'static Sch {
+    if version == "v1beta1" {
+        &CSR_V1BETA1
+    } else {
+        &CSR
+    }
+}
 
 static SUBJECT: &[(&str, Sch)] = &[
     ("kind", Sch::Str),

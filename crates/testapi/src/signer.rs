@@ -241,13 +241,11 @@ fn auto_approve(sh: &Shared) -> usize {
         let mut new = obj.clone();
         new["status"]["conditions"] = json!([{"type":"Approved","status":"True","reason":"AutoApproved",
             "message":message,"lastUpdateTime":now,"lastTransitionTime":now}]);
-        let rv = st.next_rv();
-        new["metadata"]["resourceVersion"] = json!(rv.to_string());
-        st.objects.insert(
+        st.write(
             ("certificatesigningrequests", String::new(), name),
-            new.clone(),
+            new,
+            "MODIFIED",
         );
-        st.record("certificatesigningrequests", "MODIFIED", new);
         done += 1;
     }
     drop(st);
@@ -312,13 +310,11 @@ pub(crate) fn run_once(sh: &Shared) -> usize {
                 }
             }
         }
-        let rv = st.next_rv();
-        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        st.objects.insert(
+        st.write(
             ("certificatesigningrequests", String::new(), name.clone()),
-            obj.clone(),
+            obj,
+            "MODIFIED",
         );
-        st.record("certificatesigningrequests", "MODIFIED", obj);
         drop(st);
         sh.changed.notify_all();
         done += 1;

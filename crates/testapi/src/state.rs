@@ -37,13 +37,17 @@ impl UserInfo {
     }
 }
 
-/// One change, as a watch sends it.
+/// One change, as a watch sends it, with the object it replaced: etcd keeps every revision
+/// until compaction, so a LIST can be continued at the revision it started at.
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
     pub rv: u64,
     pub resource: &'static str,
     pub etype: &'static str,
     pub object: Value,
+    pub key: Key,
+    /// The stored object before this change (`None` for ADDED).
+    pub prev: Option<Value>,
 }
 
 /// Key: (resource, namespace, name).
@@ -68,12 +72,24 @@ impl Store {
         self.rv += 1;
         self.rv
     }
-    pub(crate) fn record(&mut self, resource: &'static str, etype: &'static str, object: Value) {
+    /// The one write path: the next resourceVersion, the object stored (or removed for
+    /// DELETED) and the event recorded with the object it replaced. Returns the object as
+    /// written (for DELETED: the last state, with the deletion's resourceVersion).
+    pub(crate) fn write(&mut self, key: Key, mut object: Value, etype: &'static str) -> Value {
+        let rv = self.next_rv();
+        object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let prev = if etype == "DELETED" {
+            self.objects.remove(&key)
+        } else {
+            self.objects.insert(key.clone(), object.clone())
+        };
         self.history.push_back(Event {
-            rv: self.rv,
-            resource,
+            rv,
+            resource: key.0,
             etype,
-            object,
+            object: object.clone(),
+            key,
+            prev,
         });
         let limit = if self.limit == 0 { HISTORY } else { self.limit };
         while self.history.len() > limit {
@@ -81,6 +97,43 @@ impl Store {
                 self.compacted = e.rv;
             }
         }
+        object
+    }
+    /// Forgets the history up to now, as etcd's compaction does (kube-apiserver compacts
+    /// every 5 minutes): watches and LIST continuations from before it get 410 Expired.
+    pub(crate) fn compact(&mut self) {
+        self.history.clear();
+        self.compacted = self.rv;
+    }
+    /// The objects of `resource` as they were at `rv` (keys and objects), or `None` when that
+    /// revision is compacted (etcd's `ErrCompacted`).
+    pub(crate) fn objects_at(&self, resource: &str, rv: u64) -> Option<BTreeMap<Key, Value>> {
+        if rv < self.compacted || rv > self.rv {
+            return None;
+        }
+        let mut out: BTreeMap<Key, Value> = self
+            .objects
+            .iter()
+            .filter(|((r, _, _), _)| *r == resource)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for e in self.history.iter().rev() {
+            if e.rv <= rv {
+                break;
+            }
+            if e.resource != resource {
+                continue;
+            }
+            match &e.prev {
+                Some(p) => {
+                    out.insert(e.key.clone(), p.clone());
+                }
+                None => {
+                    out.remove(&e.key);
+                }
+            }
+        }
+        Some(out)
     }
     pub(crate) fn csr(&self, name: &str) -> Option<&Value> {
         self.objects.get(&(

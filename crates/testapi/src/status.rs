@@ -37,8 +37,13 @@ pub(crate) const CSR: Res = Res {
     namespaced: false,
 };
 
+/// `metav1.ListMeta` of a Status: empty, except the `continue` token of a 410 for a stale
+/// LIST continuation.
 #[derive(Serialize, Debug, Default)]
-pub(crate) struct Empty {}
+pub(crate) struct Empty {
+    #[serde(rename = "continue", skip_serializing_if = "String::is_empty")]
+    pub continue_token: String,
+}
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub(crate) struct Cause {
@@ -91,7 +96,7 @@ impl Status {
         Status {
             kind: "Status",
             api_version: "v1",
-            metadata: Empty {},
+            metadata: Empty::default(),
             status: "Failure",
             message,
             reason: reason.to_string(),
@@ -195,6 +200,32 @@ impl ApiError {
             details.retry_after_seconds = Some(1);
         }
         Self::new(409, "AlreadyExists", message, Some(details))
+    }
+
+    /// A uid precondition that does not hold (`storage.NewInvalidObjError` from
+    /// `etcd3/store.go` preconditions, mapped by `storeerr.InterpretUpdateError` to a
+    /// Conflict).
+    pub(crate) fn uid_precondition(
+        res: &Res,
+        ns: &str,
+        name: &str,
+        want: &str,
+        have: &str,
+    ) -> Self {
+        let storage_key = if ns.is_empty() {
+            format!("/registry/{}/{name}", res.resource)
+        } else {
+            format!("/registry/{}/{ns}/{name}", res.resource)
+        };
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": StorageError: invalid object, Code: 4, Key: {storage_key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {want}, UID in object meta: {have}",
+                res.qualified()
+            ),
+            Some(Self::details(res, name)),
+        )
     }
 
     pub(crate) fn conflict(res: &Res, name: &str) -> Self {
@@ -325,6 +356,30 @@ impl ApiError {
             413,
             "RequestEntityTooLarge",
             "Request entity too large: limit is 3145728".into(),
+            None,
+        )
+    }
+
+    /// A LIST continued from a compacted revision (`etcd3/store.go:
+    /// handleCompactedErrorForPaging`): 410 with a token that continues at the latest
+    /// revision (`rv: -1`).
+    pub(crate) fn expired_continue(token: String) -> Self {
+        let mut e = Self::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
+            None,
+        );
+        e.status.metadata.continue_token = token;
+        e
+    }
+
+    /// A LIST at a compacted `resourceVersion` (`etcd3/store.go: interpretListError`).
+    pub(crate) fn expired_list() -> Self {
+        Self::new(
+            410,
+            "Expired",
+            "The resourceVersion for the provided list is too old.".into(),
             None,
         )
     }

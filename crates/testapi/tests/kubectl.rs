@@ -73,10 +73,26 @@ impl Kubectl {
 }
 
 fn manifest(dir: &Path, name: &str, api_version: &str, signer: Option<&str>) -> PathBuf {
+    // v1beta1 never had expirationSeconds (it came in 1.22, when v1beta1 stopped being served).
+    let expiration = if api_version.ends_with("v1beta1") {
+        ""
+    } else {
+        "  expirationSeconds: 86400\n"
+    };
+    manifest_with(dir, name, api_version, signer, expiration)
+}
+
+fn manifest_with(
+    dir: &Path,
+    name: &str,
+    api_version: &str,
+    signer: Option<&str>,
+    extra_spec: &str,
+) -> PathBuf {
     let pem = csr_pem(name, Some("dev"), &[]);
     let signer_line = signer.map_or(String::new(), |s| format!("  signerName: {s}\n"));
     let text = format!(
-        "apiVersion: {api_version}\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {}\n{signer_line}  expirationSeconds: 86400\n  usages:\n  - digital signature\n  - key encipherment\n  - client auth\n",
+        "apiVersion: {api_version}\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {}\n{signer_line}{extra_spec}  usages:\n  - digital signature\n  - key encipherment\n  - client auth\n",
         b64(&pem)
     );
     let path = dir.join(format!("{name}.yaml"));
@@ -261,19 +277,165 @@ fn legacy_mode_replays_the_v1beta1_walkthrough() {
     assert_eq!(v["spec"]["signerName"], "kubernetes.io/legacy-unknown");
 }
 
+// Issue 13 part 2: a 1.19–1.21 server has no /openapi/v3 (beta in 1.24) and no server-side
+// field validation (1.23+), so kubectl 1.32 validates on its side against /openapi/v2
+// (cli-runtime QueryParamVerifier: no `fieldValidation` parameter on the PATCH operation →
+// client-side schema validation), where v1beta1 has no `expirationSeconds`.
+#[test]
+fn legacy_mode_kubectl_validates_against_openapi_v2() {
+    let s = TestServer::start(Config {
+        legacy: true,
+        ..Config::default()
+    })
+    .unwrap();
+    let k = Kubectl::new();
+    let admin = s.admin_kubeconfig();
+    let m = manifest_with(
+        s.dir(),
+        "timed",
+        "certificates.k8s.io/v1beta1",
+        None,
+        "  expirationSeconds: 86400\n",
+    );
+    let err = k.fails(&admin, &["apply", "-f", m.to_str().unwrap()]);
+    assert!(
+        err.contains("unknown field \"expirationSeconds\" in io.k8s.api.certificates.v1beta1.CertificateSigningRequest.spec"),
+        "{err}"
+    );
+    // Without client-side validation the server drops the unknown field without a word.
+    let out = k.ok(
+        &admin,
+        &["apply", "--validate=false", "-f", m.to_str().unwrap()],
+    );
+    assert!(out.contains("timed created"), "{out}");
+    assert!(
+        s.csr("timed").unwrap()["spec"]
+            .get("expirationSeconds")
+            .is_none()
+    );
+}
+
+// With /openapi/v2 served, default validation falls back to it for the v1beta1 schema, finds
+// none, and kubectl reaches the REST mapping: the error a real >=1.22 cluster gives.
 #[test]
 fn modern_mode_refuses_v1beta1_manifests() {
     let s = TestServer::start(Config::default()).unwrap();
     let k = Kubectl::new();
     let m = manifest(s.dir(), "beta", "certificates.k8s.io/v1beta1", None);
-    // With default validation kubectl first looks for the v1beta1 schema and, not finding it
-    // in /openapi/v3, falls back to /openapi/v2 (protobuf), which this server does not serve;
-    // without validation it reaches the REST mapping, as against a real ≥1.22 cluster.
-    let err = k.fails(
+    for validate in ["--validate=true", "--validate=false"] {
+        let err = k.fails(
+            &s.admin_kubeconfig(),
+            &["apply", validate, "-f", m.to_str().unwrap()],
+        );
+        assert!(err.contains("no matches for kind \"CertificateSigningRequest\" in version \"certificates.k8s.io/v1beta1\""), "{validate}: {err}");
+    }
+}
+
+/// The request lines of `kubectl -v=6` (`GET https://… 200 OK in …`).
+fn requests(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| l.split("round_trippers.go:").nth(1))
+        .filter_map(|l| l.split_once("] ").map(|(_, r)| r.to_string()))
+        .filter(|l| l.starts_with("GET ") || l.starts_with("PATCH ") || l.starts_with("POST "))
+        .collect()
+}
+
+// Issue 13 part 5: `kubectl get --chunk-size` pages with `limit` and follows `continue`
+// (kubectl/pkg/cmd/get + cli-runtime resource.Helper.List with Limit/Continue; server side
+// apiserver etcd3/store.go: GetList).
+#[test]
+fn get_with_chunk_size_follows_continue_tokens() {
+    let s = TestServer::start(Config::default()).unwrap();
+    let adm = admin(&s);
+    for n in ["c1", "c2", "c3"] {
+        assert_eq!(adm.post(CSRS, &client_csr(n)).code, 201);
+    }
+    let k = Kubectl::new();
+    let out = k.run(
         &s.admin_kubeconfig(),
-        &["apply", "--validate=false", "-f", m.to_str().unwrap()],
+        &["get", "csr", "--chunk-size=1", "-v=6"],
     );
-    assert!(err.contains("no matches for kind \"CertificateSigningRequest\" in version \"certificates.k8s.io/v1beta1\""), "{err}");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["NAME", "c1", "c2", "c3"], "{stdout}");
+    let lists: Vec<String> = requests(&out.stderr)
+        .into_iter()
+        .filter(|r| r.contains("/certificatesigningrequests?"))
+        .collect();
+    assert_eq!(lists.len(), 3, "{lists:#?}");
+    assert!(lists.iter().all(|r| r.contains("limit=1")), "{lists:#?}");
+    assert!(!lists[0].contains("continue="));
+    assert!(lists[1].contains("continue=") && lists[2].contains("continue="));
+}
+
+// Issue 13 part 5: which OpenAPI documents real kubectl 1.32 reads. `apply` of an existing
+// object computes its strategic merge patch from /openapi/v3 when the PATCH operation accepts
+// application/strategic-merge-patch+json (kubectl/pkg/cmd/apply/patcher.go:
+// gvkSupportsPatchOpenAPIV3), so it never asks /openapi/v2; `explain --output
+// plaintext-openapiv2` reads /openapi/v2 as protobuf (client-go discovery: OpenAPISchema).
+#[test]
+fn apply_patches_from_openapi_v3_and_explain_reads_openapi_v2() {
+    let s = TestServer::start(Config::default()).unwrap();
+    let k = Kubectl::new();
+    let admin = s.admin_kubeconfig();
+    let m = manifest(
+        s.dir(),
+        "patched",
+        "certificates.k8s.io/v1",
+        Some("kubernetes.io/kube-apiserver-client"),
+    );
+    k.ok(&admin, &["apply", "-f", m.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("metadata:\n", "metadata:\n  labels:\n    team: blue\n");
+    write_file(&m, text.as_bytes());
+    let out = k.run(&admin, &["apply", "-f", m.to_str().unwrap(), "-v=6"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reqs = requests(&out.stderr);
+    assert!(
+        reqs.iter()
+            .any(|r| r.starts_with("PATCH ") && r.contains("/certificatesigningrequests/patched")),
+        "{reqs:#?}"
+    );
+    assert!(!reqs.iter().any(|r| r.contains("/openapi/v2")), "{reqs:#?}");
+    assert_eq!(
+        s.csr("patched").unwrap()["metadata"]["labels"]["team"],
+        "blue"
+    );
+
+    let out = k.run(
+        &admin,
+        &["explain", "csr", "--output", "plaintext-openapiv2", "-v=6"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("KIND:     CertificateSigningRequest"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("VERSION:  certificates.k8s.io/v1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("spec\t<Object> -required-"), "{stdout}");
+    assert!(
+        requests(&out.stderr)
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.contains("/openapi/v2") && r.contains(" 200 OK"))
+    );
 }
 
 #[test]

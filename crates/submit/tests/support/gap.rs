@@ -82,7 +82,81 @@ impl Media {
     /// `kcsr request --user USER ARGS...`
     pub fn request(&self, user: &str, args: &[&str]) -> &Self {
         kcsr_request(&self.keys, &self.media, user, args);
+        self.grant_from_binding();
         self
+    }
+
+    /// Station shim for an offline `kcsr` that predates decision 0009: a request with a
+    /// binding gets the `kcsr.dev/grant` annotation the station writes. A no-op once `kcsr`
+    /// writes the annotation itself.
+    fn grant_from_binding(&self) {
+        use kcsr_core::manifest::GRANT_ANNOTATION;
+        use kcsr_core::rbac::Grant;
+        for stem in self.stems() {
+            let Ok(data) = std::fs::read(self.file(&format!("{stem}.binding.yaml"))) else {
+                continue;
+            };
+            if self
+                .manifest(&stem)
+                .metadata
+                .annotations
+                .contains_key(GRANT_ANNOTATION)
+            {
+                continue;
+            }
+            let docs = kcsr_core::manifest::parse_documents(&data).unwrap();
+            let kcsr_core::manifest::Document::Binding(b) = &docs[0] else {
+                panic!("not a binding");
+            };
+            let role = b.role_ref.name.clone();
+            let grant = match (
+                b.kind.as_str(),
+                b.role_ref.kind.as_str(),
+                &b.metadata.namespace,
+            ) {
+                ("ClusterRoleBinding", _, _) => Grant::ClusterRole(role),
+                (_, "ClusterRole", Some(ns)) => Grant::ClusterRoleInNamespace(role, ns.clone()),
+                (_, _, Some(ns)) => Grant::Role(role, ns.clone()),
+                _ => panic!("unexpected binding {b:?}"),
+            };
+            self.station_annotate(&stem, &[(GRANT_ANNOTATION, &grant.to_string())]);
+        }
+    }
+
+    /// The manifest of `stem`.
+    pub fn manifest(&self, stem: &str) -> kcsr_core::manifest::CsrManifest {
+        let text = std::fs::read(self.file(&format!("{stem}.csr.yaml"))).unwrap();
+        match kcsr_core::manifest::parse_documents(&text)
+            .unwrap()
+            .remove(0)
+        {
+            kcsr_core::manifest::Document::Csr(m) => m,
+            _ => panic!("not a CSR manifest"),
+        }
+    }
+
+    /// Plays the station: sets annotations on `stem`'s manifest and writes `SHA256SUMS`
+    /// again, as `kcsr request` would have written them. The signature, if any, no longer
+    /// matches and is removed (the test has no station key).
+    pub fn station_annotate(&self, stem: &str, pairs: &[(&str, &str)]) {
+        let mut m = self.manifest(stem);
+        for (k, v) in pairs {
+            m.metadata
+                .annotations
+                .insert((*k).to_owned(), (*v).to_owned());
+        }
+        self.put(&format!("{stem}.csr.yaml"), m.to_yaml().unwrap().as_bytes());
+        let _ = std::fs::remove_file(self.file("SHA256SUMS.sig"));
+    }
+
+    /// Writes `name` and lists it in `SHA256SUMS` with its new digest, as whoever writes the
+    /// media can (without the station's key).
+    pub fn put(&self, name: &str, data: &[u8]) {
+        std::fs::write(self.file(name), data).unwrap();
+        let sums_path = self.file("SHA256SUMS");
+        let mut sums = kcsr_core::sums::Sums::parse(&std::fs::read(&sums_path).unwrap()).unwrap();
+        sums.insert(name, data);
+        std::fs::write(sums_path, sums.render()).unwrap();
     }
 
     /// The temporary directory holding `keys/` and `media/`.
@@ -133,8 +207,10 @@ impl Media {
             .count()
     }
 
+    /// `sha256sum -c` of `SHA256SUMS`, and of `RETURNED.SHA256SUMS` when there is one.
     pub fn sha256sum_check(&self) {
         sha256sum_ok(&self.media);
+        returned_sums_ok(&self.media);
     }
 
     /// Every request has its certificate and bundle, and `sha256sum -c` passes.
@@ -144,6 +220,35 @@ impl Media {
         assert_eq!(self.count(".bundle.yaml"), requests, "bundles on the media");
         self.sha256sum_check();
     }
+}
+
+/// `sha256sum -c --strict RETURNED.SHA256SUMS` in `media` succeeds, when it is there; it lists
+/// only certificates and bundles, never `SHA256SUMS`' own files.
+pub fn returned_sums_ok(media: &Path) {
+    let path = media.join("RETURNED.SHA256SUMS");
+    let Ok(data) = std::fs::read(&path) else {
+        return;
+    };
+    let returned = kcsr_core::sums::Sums::parse(&data).unwrap();
+    assert!(
+        returned
+            .names()
+            .all(|n| n.ends_with(".crt") || n.ends_with(".bundle.yaml")),
+        "{}",
+        String::from_utf8_lossy(&data)
+    );
+    let out = Command::new("sha256sum")
+        .args(["-c", "--strict", "--quiet", "RETURNED.SHA256SUMS"])
+        .current_dir(media)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sha256sum -c RETURNED.SHA256SUMS in {}: {}{}",
+        media.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...`, which must succeed.
@@ -236,10 +341,18 @@ impl Run {
 
 /// `cmd ARGS --kubeconfig KUBECONFIG`, with no proxy reachable and output captured.
 pub fn configure<'a>(cmd: &'a mut Command, kubeconfig: &Path, args: &[&str]) -> &'a mut Command {
+    // No allowed_signers from the machine running the tests: the default file is looked for
+    // next to the kubeconfig, where no test puts one unless it means to.
+    let config_home = kubeconfig
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("xdg-config");
     cmd.args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .env_remove("KUBECONFIG")
+        .env_remove("KCSR_ALLOWED_SIGNERS")
+        .env("XDG_CONFIG_HOME", config_home)
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
