@@ -19,6 +19,8 @@ features=()
 if [ "${FIPS:-}" = 1 ]; then
   features=(--features kcsr-offline/fips,kcsr-submit/fips)
   out=target/portable/fips
+  # AWS-LC's FIPS module needs one change to cargo-zigbuild's CMake toolchain (see the file).
+  export CMAKE_TOOLCHAIN_FILE_x86_64_unknown_linux_gnu=$PWD/dist/zigbuild-fips.cmake
 fi
 cargo zigbuild --release --locked -p kcsr-offline -p kcsr-submit --target "$TARGET.$GLIBC" "${features[@]}"
 mkdir -p "$out/share/man/man1" "$out/share/bash-completion/completions" \

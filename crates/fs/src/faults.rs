@@ -1,7 +1,7 @@
 //! Removable media's answers injected at the writer's boundary ([`crate::sys`]): permission
 //! changes that fail with EPERM, ENOSYS or EOPNOTSUPP or have no effect, and directory syncs
 //! that fail with EINVAL or EOPNOTSUPP. The same answers from real FAT32 and exFAT are tested
-//! in crates/offline/tests/removable.rs.
+//! in tests/removable.rs.
 
 use std::fs;
 use std::io;
