@@ -19,11 +19,14 @@ mod csr_build;
 pub mod digest;
 pub mod expiry;
 #[cfg(feature = "keys")]
+pub mod external_key;
+#[cfg(feature = "keys")]
 pub mod key;
 pub mod manifest;
 pub mod media;
 pub mod names;
 pub mod pem;
+pub mod pkcs11_uri;
 pub mod rbac;
 pub mod roster;
 pub mod signer;

@@ -498,6 +498,13 @@ pub(crate) struct RequestArgs {
     /// Write the new key as encrypted PKCS#8 (PBKDF2-SHA256 + AES-256-CBC)
     #[arg(long, conflicts_with = "key")]
     pub(crate) encrypt_key: bool,
+    /// Generate the key inside this PKCS#11 token, or use the key object it already holds
+    /// under that label/id: an RFC 7512 URI, e.g.
+    /// pkcs11:token=NAME;object=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/path
+    /// (without pin-source the PIN is asked on the terminal). The key is generated
+    /// non-extractable and sensitive and never leaves the token; kcsr never deletes one
+    #[arg(long, value_name = "URI", conflicts_with_all = ["key", "encrypt_key"])]
+    pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// Read the passphrase from this file (first line) instead of prompting
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
@@ -564,8 +571,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "CERT")]
     pub(crate) cert: PathBuf,
     /// The private key it must match
-    #[arg(long, value_name = "KEY", required_unless_present_any = ["csr", "manifest"], conflicts_with_all = ["csr", "manifest"])]
+    #[arg(long, value_name = "KEY", required_unless_present_any = ["csr", "manifest", "pkcs11"], conflicts_with_all = ["csr", "manifest", "pkcs11"])]
     pub(crate) key: Option<PathBuf>,
+    /// The key in a PKCS#11 token it must match (an RFC 7512 URI, as for kcsr request
+    /// --pkcs11); the token proves it holds the key by signing
+    #[arg(long, value_name = "URI", conflicts_with_all = ["csr", "manifest"])]
+    pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// The CSR it must match
     #[arg(long, value_name = "CSR", conflicts_with = "manifest")]
     pub(crate) csr: Option<PathBuf>,

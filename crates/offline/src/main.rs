@@ -16,6 +16,8 @@ mod report;
 mod roster;
 mod signing;
 mod station;
+mod token;
+mod user_key;
 mod vouch;
 
 fn main() -> ExitCode {
