@@ -157,6 +157,10 @@ pub(crate) struct RenewArgs {
     /// Build the renewal request for the existing key instead of a new one
     #[arg(long)]
     pub(crate) reuse_key: bool,
+    /// The PIN (first line of FILE) of the PKCS#11 tokens holding keys that --reuse-key
+    /// signs with (the token is the one the station recorded); asked on the terminal without it
+    #[arg(long, value_name = "FILE", requires = "reuse_key")]
+    pub(crate) pkcs11_pin_file: Option<PathBuf>,
     /// Judge expiry at this time (RFC 3339) instead of now
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub(crate) at: Option<i64>,

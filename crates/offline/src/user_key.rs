@@ -152,6 +152,43 @@ pub(crate) fn existing(uri: &Pkcs11Uri) -> Result<TokenKey> {
     Ok(key)
 }
 
+/// The token key of a request the station recorded, for `renew`: only with `--reuse-key`
+/// (a renewal never moves a key out of hardware into a file), from the recorded URI with the
+/// PIN of `pin_file` (else asked), and only if it is still the recorded key.
+pub(crate) fn recorded(
+    rec: &RequestRecord,
+    reuse_key: bool,
+    pin_file: Option<&std::path::Path>,
+) -> Result<UserKey> {
+    let text = rec.pkcs11_uri.as_deref().unwrap_or_default();
+    if !reuse_key {
+        return Err(Fail::new(format!(
+            "the key of {:?} is in the PKCS#11 token {text}; a new key for the renewal would be a file, out of the hardware",
+            rec.name
+        ))
+        .hint("renew it with the same token key: kcsr renew --reuse-key (with --pkcs11-pin-file FILE, or the PIN asked), or make a new key in the token with kcsr request --pkcs11 'URI;object=NEW-LABEL'"));
+    }
+    let mut uri: Pkcs11Uri = text.parse().map_err(|e: String| {
+        Fail::new(format!(
+            "the station's record {} has a bad pkcs11Uri: {e}",
+            rec.name
+        ))
+        .hint("the record is damaged; make a new request with kcsr request --pkcs11 URI")
+    })?;
+    uri.pin_source = pin_file.map(|p| p.display().to_string());
+    let key = existing(&uri)?;
+    if key.public_key().fingerprint != rec.public_key_sha256 {
+        return Err(Fail::new(format!(
+            "the key {text} now has the public key sha256 {}, not {} the certificate was issued for",
+            key.public_key().fingerprint,
+            rec.public_key_sha256
+        ))
+        .hint("the token's key was replaced; make a new request with kcsr request --pkcs11 URI")
+        .refused());
+    }
+    Ok(UserKey::Token(key))
+}
+
 /// Signs a throwaway request and verifies it with the public key kcsr read from the token.
 fn prove(key: &TokenKey) -> Result<CsrInfo> {
     let probe: kcsr_core::names::UserName = "kcsr-key-check"

@@ -101,6 +101,9 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         .refused());
     }
 
+    if let Some(v) = verified.iter().find(|v| v.pkcs11.is_some()) {
+        return Err(token_key(&args, v));
+    }
     // Nothing is pinned or written unless the operator's fingerprints match and no existing
     // kubeconfig entry would change.
     pins.trust(&args.trust_cluster)?;
@@ -348,4 +351,20 @@ fn summarize(
         ));
     }
     Ok(())
+}
+
+/// A verified certificate whose key is in a PKCS#11 token: a kubeconfig cannot hold that key,
+/// and kubectl reaches a token key only through kcsr-agent (issue 16), which this version does
+/// not have yet. Refused before anything is pinned or written.
+fn token_key(args: &AssembleArgs, v: &Verified) -> Fail {
+    let uri = v.pkcs11.as_deref().unwrap_or_default();
+    Fail::new(format!(
+        "{}{BUNDLE_SUFFIX}: the certificate for {:?} verified, but its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold a key that never leaves its token, and kubectl reaches such a key only through kcsr-agent, which this version of kcsr does not have yet; nothing was written",
+        v.stem,
+        report::sanitize(&v.user)
+    ))
+    .hint(format!(
+        "keep the media: the certificate is {} (kcsr verify --pkcs11 'URI' --cert FILE checks it against the token); assemble the other users with --name",
+        args.media.join(format!("{}{}", v.stem, kcsr_core::media::CERT_SUFFIX)).display()
+    ))
 }
