@@ -118,7 +118,7 @@ pub fn x509_signature(scheme: RawScheme, raw: &[u8]) -> Result<Vec<u8>, KeyError
     match scheme {
         RawScheme::RsaPkcs1 => Ok(raw.to_vec()),
         RawScheme::Ecdsa => {
-            if raw.is_empty() || raw.len() % 2 != 0 {
+            if raw.is_empty() || !raw.len().is_multiple_of(2) {
                 return Err(KeyError::Sign(format!(
                     "the token returned an ECDSA signature of {} bytes (expected r || s of equal halves)",
                     raw.len()
@@ -231,9 +231,11 @@ mod tests {
 
     /// A key "held elsewhere": signs through the raw scheme a token uses, with a key in memory
     /// standing in for the token (ECDSA over the digest is what `CKM_ECDSA` does).
+    type SignFn = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, KeyError>>;
+
     struct Raw {
         public: PublicKeyInfo,
-        sign: Box<dyn Fn(&[u8]) -> Result<Vec<u8>, KeyError>>,
+        sign: SignFn,
     }
 
     impl CsrSigner for Raw {

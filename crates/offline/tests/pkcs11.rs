@@ -619,9 +619,9 @@ fn assemble_verifies_a_token_keys_certificate_and_writes_no_kubeconfig_without_t
 
     // A forged certificate for the token user (another CA) is still refused as forged.
     hsm.sh("mkdir evil && cd evil && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=evil -days 30 2>&1");
-    hsm.sh(&format!(
-        "openssl x509 -req -in alice.csr -CA evil/ca.crt -CAkey evil/ca.key -CAcreateserial -days 10 -extfile leaf.cnf -out forged.crt 2>&1"
-    ));
+    hsm.sh(
+        "openssl x509 -req -in alice.csr -CA evil/ca.crt -CAkey evil/ca.key -CAcreateserial -days 10 -extfile leaf.cnf -out forged.crt 2>&1",
+    );
     bring_back(&hsm, "alice", "forged.crt");
     let r = hsm.kcsr(&[
         "assemble",
