@@ -507,7 +507,7 @@ pub(crate) struct RequestArgs {
     /// pkcs11:token=NAME;object=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/path
     /// (without pin-source the PIN is asked on the terminal). The key is generated
     /// non-extractable and sensitive and never leaves the token; kcsr never deletes one
-    #[arg(long, value_name = "URI", conflicts_with_all = ["key", "encrypt_key"])]
+    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with_all = ["key", "encrypt_key"])]
     pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// Read the passphrase from this file (first line) instead of prompting
     #[arg(long, value_name = "FILE")]
@@ -579,7 +579,7 @@ pub(crate) struct VerifyArgs {
     pub(crate) key: Option<PathBuf>,
     /// The key in a PKCS#11 token it must match (an RFC 7512 URI, as for kcsr request
     /// --pkcs11); the token proves it holds the key by signing
-    #[arg(long, value_name = "URI", conflicts_with_all = ["csr", "manifest"])]
+    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with_all = ["csr", "manifest"])]
     pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// The CSR it must match
     #[arg(long, value_name = "CSR", conflicts_with = "manifest")]
@@ -604,6 +604,35 @@ pub(crate) struct VerifyArgs {
     pub(crate) passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// `--pkcs11 URI`: clap's own error would repeat the value, and a URI may carry a PIN
+/// (`pin-value`, refused): the error says what is wrong without it.
+#[derive(Debug, Clone, Copy)]
+struct Pkcs11Parser;
+
+impl clap::builder::TypedValueParser for Pkcs11Parser {
+    type Value = kcsr_core::pkcs11_uri::Pkcs11Uri;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let fail = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid --pkcs11 URI: {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| fail("it is not UTF-8".to_owned()))?
+            .parse()
+            .map_err(fail)
+    }
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {

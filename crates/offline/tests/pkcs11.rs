@@ -469,7 +469,8 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
         &format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-value={PIN}"),
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("pin-value"), "{}", r.stderr);
+    assert!(r.stderr.contains("pin-value puts the PIN"), "{}", r.stderr);
+    assert!(!r.stderr.contains(PIN), "the PIN was echoed: {}", r.stderr);
 }
 
 #[test]
