@@ -72,14 +72,17 @@ impl Token {
             Fail::new(format!("failed to load the PKCS#11 module {module}: {e}"))
                 .hint("install the token's PKCS#11 module, or fix module-path in the URI")
         })?;
-        pkcs11
-            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(|e| {
-                ck_fail(
+        // A module that stays loaded between two token keys of one run (renew) may still be
+        // initialised from the first.
+        match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => {
+                return Err(ck_fail(
                     &format!("failed to initialise the PKCS#11 module {module}"),
                     &e,
-                )
-            })?;
+                ));
+            }
+        }
         let (slot, info) = find_slot(&pkcs11, uri)?;
         let label = info.label().to_owned();
         let session = pkcs11

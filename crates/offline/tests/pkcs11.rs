@@ -641,11 +641,12 @@ fn assemble_verifies_a_token_keys_certificate_and_writes_no_kubeconfig_without_t
 #[test]
 fn renew_keeps_a_token_key_in_the_token() {
     let hsm = Hsm::new();
-    let first = json(&hsm.request("alice", &["--json"]));
-    let cert = hsm.issue("alice");
+    let alice = json(&hsm.request("alice", &["--json"]));
+    let bob = json(&hsm.request("bob", &["--json", "--key-type", "rsa2048"]));
+    let certs = [hsm.issue("alice"), hsm.issue("bob")];
     let renew = |more: &[&str]| {
         let mut args = vec![
-            "renew", "--keys", "keys", "--media", "media", "--within", "30d", &cert,
+            "renew", "--keys", "keys", "--media", "media", "--within", "30d", &certs[0], &certs[1],
         ];
         args.extend_from_slice(more);
         hsm.kcsr(&args)
@@ -658,6 +659,7 @@ fn renew_keeps_a_token_key_in_the_token() {
     );
     assert!(r.stderr.contains("--reuse-key"), "{}", r.stderr);
 
+    // Both keys in one run: the module is opened once per key.
     let pin = hsm.dir().join("pin");
     let r = renew(&[
         "--reuse-key",
@@ -667,27 +669,37 @@ fn renew_keeps_a_token_key_in_the_token() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = json(&r);
-    assert_eq!(out["certificates"][0]["request"]["written"], true, "{out}");
-    // The renewal is signed by the same token key, and recorded as such.
-    let csr = hsm.csr_file("alice");
-    let verified = hsm.sh(&format!("openssl req -in {csr} -verify -noout 2>&1"));
-    assert!(verified.contains("verify OK"), "{verified}");
+    for c in out["certificates"].as_array().unwrap() {
+        assert_eq!(c["request"]["written"], true, "{out}");
+    }
+    // The renewals are signed by the same token keys, and recorded as such.
+    for stem in ["alice", "bob"] {
+        let csr = hsm.csr_file(stem);
+        let verified = hsm.sh(&format!("openssl req -in {csr} -verify -noout 2>&1"));
+        assert!(verified.contains("verify OK"), "{verified}");
+    }
     let records: Vec<serde_json::Value> =
         std::fs::read_dir(hsm.dir().join("keys/station/requests"))
             .unwrap()
             .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
             .collect();
-    assert!(!records.is_empty());
+    assert!(records.len() >= 2);
     for rec in &records {
+        let (user, first) = if rec["user"] == "alice" {
+            ("alice", &alice)
+        } else {
+            ("bob", &bob)
+        };
         assert_eq!(rec["keyFile"], "pkcs11", "{rec}");
         assert_eq!(rec["publicKeySha256"], first["publicKeySha256"], "{rec}");
         assert!(
             rec["pkcs11Uri"]
                 .as_str()
                 .unwrap()
-                .starts_with("pkcs11:token=kcsr;object=alice?")
+                .starts_with(&format!("pkcs11:token=kcsr;object={user}?")),
+            "{rec}"
         );
     }
-    assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 1);
+    assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 2);
     hsm.assert_nothing_secret(&[&r], &[]);
 }
