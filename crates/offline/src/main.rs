@@ -12,6 +12,7 @@ mod media_dir;
 mod passphrase;
 mod paths;
 mod plan;
+mod policy;
 mod report;
 mod roster;
 mod signing;
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Request(args) => cmd::request::run(args),
+        cli::Command::Request(args) => cmd::request::run(*args),
         cli::Command::Inspect(args) => cmd::inspect::run(args),
         cli::Command::Verify(args) => cmd::verify::run(args),
         cli::Command::Assemble(args) => cmd::assemble::run(args),
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
         cli::Command::Renew(args) => cmd::renew::run(args),
         cli::Command::Cluster(command) => cmd::cluster::run(command),
         cli::Command::Station(command) => cmd::station::run(command),
+        cli::Command::Audit(args) => cmd::audit::run(args),
+        cli::Command::Offboard(args) => cmd::offboard::run(args),
+        cli::Command::Policy(command) => cmd::policy::run(command),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

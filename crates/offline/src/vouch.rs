@@ -10,15 +10,18 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use kcsr_core::digest;
-use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX, stem};
+use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX, OFFBOARD_SUFFIX, POLICY_FILE, stem};
 use kcsr_core::names::{ObjectName, UserName};
-use kcsr_core::rbac::{BindingManifest, Grant};
+use kcsr_core::rbac::{self, Grant};
 use kcsr_core::station::RequestRecord;
 use kcsr_core::sums::Sums;
 
 use crate::fail::{Fail, Result};
 use crate::report;
 use crate::station::Station;
+
+/// Where the station keeps a copy of every offboard request it wrote, to vouch for it later.
+pub(crate) const OFFBOARDS_DIR: &str = "offboards";
 
 /// What one run has read of the records and already found vouched for, so that a batch that
 /// signs once per group reads each record once, not once per group.
@@ -67,6 +70,14 @@ pub(crate) fn check(media: &Path, sums: &Sums, station: &Station, cache: &mut Ca
             listed(&format!("{s}{CSR_MANIFEST_SUFFIX}"))
                 .and_then(|m| by_manifest.get(m.as_str()).copied())
                 .is_some_and(|(r, b)| r == s && b == Some(hex.as_str()))
+        } else if name == POLICY_FILE {
+            // The copy of the station's own policy, as it is now.
+            crate::policy::load(station)?.is_some_and(|l| digest::sha256_hex(&l.bytes) == hex)
+        } else if stem(name, OFFBOARD_SUFFIX).is_some() {
+            // The station keeps every offboard request it wrote.
+            station
+                .read(&station.dir.join(OFFBOARDS_DIR).join(name))?
+                .is_some_and(|kept| digest::sha256_hex(&kept) == hex)
         } else {
             false
         };
@@ -92,13 +103,19 @@ pub(crate) fn check(media: &Path, sums: &Sums, station: &Station, cache: &mut Ca
     .refused())
 }
 
-/// SHA-256 (hex) of the binding file `kcsr request` writes for `r`'s grant, if it has one.
+/// SHA-256 (hex) of the binding file `kcsr request` writes for `r`'s grants, if it has any.
 fn binding_sha256(r: &RequestRecord) -> Option<String> {
-    let grant: Grant = r.grant.as_deref()?.parse().ok()?;
+    let texts: Vec<&str> = if r.grants.is_empty() {
+        r.grant.as_deref().into_iter().collect()
+    } else {
+        r.grants.iter().map(String::as_str).collect()
+    };
+    let grants: Vec<Grant> = texts
+        .iter()
+        .map(|g| g.parse().ok())
+        .collect::<Option<_>>()?;
     let name: ObjectName = r.name.parse().ok()?;
     let user: UserName = r.user.parse().ok()?;
-    let yaml = BindingManifest::for_user(&name, &user, &grant)
-        .to_yaml()
-        .ok()?;
+    let yaml = rbac::bindings_yaml(&name, &user, &grants).ok()??;
     Some(digest::sha256_hex(yaml.as_bytes()))
 }

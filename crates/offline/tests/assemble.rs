@@ -910,7 +910,7 @@ fn the_media_is_read_from_both_sums_files_and_nothing_else() {
     refused(
         &r,
         &[
-            "notes.txt: listed in RETURNED.SHA256SUMS, which may list only <stem>.crt and <stem>.bundle.yaml",
+            "notes.txt: listed in RETURNED.SHA256SUMS, which may list only <stem>.crt, <stem>.bundle.yaml and <stem>.denied.yaml",
         ],
     );
     std::fs::remove_file(trip.path("media/notes.txt")).unwrap();

@@ -617,6 +617,18 @@ fn assemble_verifies_a_token_keys_certificate_and_writes_no_kubeconfig_without_t
     );
     assert!(r.stderr.contains("kcsr-agent"), "{}", r.stderr);
     assert!(!hsm.dir().join("alice.kubeconfig").exists());
+    // Decision 0010's record-keeping: no kubeconfig, so the record is not `assembled`, and the
+    // request is listed among those not turned into one, with the reason.
+    let rec = record(&hsm);
+    assert_eq!(rec["state"], "written", "{rec}");
+    assert!(rec["assembled"].is_null(), "{rec}");
+    assert!(
+        r.stderr.contains("not turned into a kubeconfig:\n  alice (\"alice\"): its key is in the PKCS#11 token pkcs11:token=kcsr;object=alice?"),
+        "{}",
+        r.stderr
+    );
+    // A key in a token has no key file to be missing.
+    assert!(!r.stderr.contains("no key for it"), "{}", r.stderr);
 
     // A forged certificate for the token user (another CA) is still refused as forged.
     hsm.sh("mkdir evil && cd evil && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=evil -days 30 2>&1");
@@ -669,21 +681,53 @@ fn renew_keeps_a_token_key_in_the_token() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = json(&r);
+    let mut renewed = Vec::new();
     for c in out["certificates"].as_array().unwrap() {
         assert_eq!(c["request"]["written"], true, "{out}");
+        // A renewal is a new request even with the same key: its own stem (so its own object
+        // name and record), never the original's.
+        let stem = c["request"]["stem"].as_str().unwrap().to_owned();
+        let user = if stem.starts_with("alice-") {
+            "alice"
+        } else {
+            "bob"
+        };
+        assert!(
+            stem.starts_with(&format!("{user}-renew-")) && stem.ends_with("-samekey"),
+            "{out}"
+        );
+        renewed.push((stem, user));
     }
+    assert_eq!(renewed.len(), 2, "{out}");
     // The renewals are signed by the same token keys, and recorded as such.
-    for stem in ["alice", "bob"] {
+    for (stem, user) in &renewed {
         let csr = hsm.csr_file(stem);
         let verified = hsm.sh(&format!("openssl req -in {csr} -verify -noout 2>&1"));
         assert!(verified.contains("verify OK"), "{verified}");
+        let first = if *user == "alice" { &alice } else { &bob };
+        let docs = kcsr_core::manifest::parse_documents(
+            hsm.read(&format!("media/{stem}.csr.yaml")).as_bytes(),
+        )
+        .unwrap();
+        let kcsr_core::manifest::Document::Csr(m) = &docs[0] else {
+            panic!("{stem}: not a CSR manifest")
+        };
+        assert_eq!(
+            m.decode_request().unwrap().public_key.fingerprint,
+            first["publicKeySha256"].as_str().unwrap(),
+            "{stem}"
+        );
     }
     let records: Vec<serde_json::Value> =
         std::fs::read_dir(hsm.dir().join("keys/station/requests"))
             .unwrap()
             .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
             .collect();
-    assert!(records.len() >= 2);
+    // The originals' records are kept beside the renewals'.
+    assert_eq!(records.len(), 4, "{records:?}");
+    for (stem, _) in &renewed {
+        assert!(records.iter().any(|r| r["stem"] == stem.as_str()), "{stem}");
+    }
     for rec in &records {
         let (user, first) = if rec["user"] == "alice" {
             ("alice", &alice)
@@ -701,5 +745,63 @@ fn renew_keeps_a_token_key_in_the_token() {
         );
     }
     assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 2);
+    hsm.assert_nothing_secret(&[&r], &[]);
+}
+
+#[test]
+fn a_token_key_request_carries_ticket_operator_and_grants_and_obeys_the_site_policy() {
+    let hsm = Hsm::new();
+    std::fs::create_dir_all(hsm.dir().join("keys/station")).unwrap();
+    std::fs::write(
+        hsm.dir().join("keys/station/policy.yaml"),
+        "apiVersion: kcsr.dev/v1\nkind: StationPolicy\nmaxLifetime: 30d\nticketRequiredFor: [cluster-admin]\n",
+    )
+    .unwrap();
+    // The policy refuses before the token is asked for a key.
+    let r = hsm.request(
+        "ops",
+        &["--clusterrole", "cluster-admin", "--expiration", "90d"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    r.refused("keys/station/policy.yaml", "breaks the station policy");
+    assert!(r.stderr.contains("maxLifetime"), "{}", r.stderr);
+    assert!(r.stderr.contains("needs a change ticket"), "{}", r.stderr);
+    assert!(hsm.objects().is_empty(), "{:?}", hsm.objects());
+    assert!(!hsm.dir().join("media").exists());
+
+    let r = hsm.request(
+        "ops",
+        &[
+            "--clusterrole",
+            "cluster-admin",
+            "--role",
+            "team-b/deployer",
+            "--ticket",
+            "CHG-77",
+            "--operator",
+            "dana",
+            "--expiration",
+            "7d",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(v["ticket"], "CHG-77");
+    assert_eq!(v["operator"], "dana");
+    assert_eq!(
+        v["grants"],
+        serde_json::json!(["ClusterRole/cluster-admin", "Role/team-b/deployer"])
+    );
+    let rec = record(&hsm);
+    assert_eq!(rec["keyFile"], "pkcs11", "{rec}");
+    assert_eq!(rec["ticket"], "CHG-77", "{rec}");
+    assert_eq!(rec["operator"], "dana", "{rec}");
+    assert_eq!(rec["grants"], v["grants"], "{rec}");
+    let manifest = hsm.read("media/ops.csr.yaml");
+    assert!(manifest.contains("kcsr.dev/ticket: CHG-77"), "{manifest}");
+    assert!(hsm.dir().join("media/ops.binding.yaml").exists());
+    assert!(hsm.dir().join("media/station-policy.yaml").exists());
+    assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 1);
     hsm.assert_nothing_secret(&[&r], &[]);
 }

@@ -870,7 +870,7 @@ fn renew_with_the_same_key_finds_it_by_the_record_even_when_renamed() {
     );
     let a = sh(
         d,
-        "sed -n 's/^ *request: //p' next/dana.csr.yaml | base64 -d | openssl req -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
+        "sed -n 's/^ *request: //p' next/dana-renew-*-samekey.csr.yaml | base64 -d | openssl req -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
     );
     let b = sh(
         d,

@@ -6,6 +6,7 @@
 mod check;
 mod media;
 mod pins;
+mod trail;
 
 use std::path::{Path, PathBuf};
 
@@ -44,11 +45,16 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     let media = MediaDir::open(&args.media, false)?;
     let checked = media::check(&media)?;
     let bundles = media::bundles(&media, &checked, &args.names)?;
+    // Decision 0010: what the station asked for on this media and did not get back.
+    let station = Station::new(&args.keys);
+    let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names)?;
     if bundles.is_empty() {
+        trail::record(&station, &[], &[], &outstanding, unix_now())?;
         return Err(Fail::new(format!(
-            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}",
+            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}{}",
             args.media.display(),
-            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) }
+            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) },
+            outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
         ))
         .hint("on the connected machine, run kcsr-submit apply --wait (or kcsr-submit fetch) before bringing the media back"));
     }
@@ -102,7 +108,10 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     }
 
     if let Some(v) = verified.iter().find(|v| v.pkcs11.is_some()) {
-        return Err(token_key(&args, v));
+        // Nothing becomes a kubeconfig: only the denials are recorded, and the token key's
+        // request is among those listed as not assembled.
+        trail::record(&station, &[], &[], &outstanding, cx.now)?;
+        return Err(token_key(&args, v, &outstanding));
     }
     // Nothing is pinned or written unless the operator's fingerprints match and no existing
     // kubeconfig entry would change.
@@ -113,7 +122,15 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     };
     let pinned = pins.save()?;
     let written = write(&args, &verified, merged.as_ref().map(|m| &m.text))?;
-    summarize(&args, &verified, &written, &pinned, merged.as_ref())?;
+    trail::record(&station, &verified, &bundles, &outstanding, cx.now)?;
+    summarize(
+        &args,
+        &verified,
+        &written,
+        &pinned,
+        merged.as_ref(),
+        &outstanding,
+    )?;
     Ok(())
 }
 
@@ -263,6 +280,7 @@ fn summarize(
     written: &[PathBuf],
     pinned: &[ClusterName],
     merged: Option<&kubeconfig::Merged>,
+    outstanding: &[trail::Outstanding],
 ) -> Result<()> {
     let changes = |outcome: Outcome| -> Vec<&kubeconfig::Change> {
         merged
@@ -290,6 +308,7 @@ fn summarize(
             "pinned": pinned.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "renewed": renewed.iter().map(entry).collect::<Vec<_>>(),
             "replaced": replaced.iter().map(entry).collect::<Vec<_>>(),
+            "notAssembled": outstanding.iter().map(trail::Outstanding::json).collect::<Vec<_>>(),
         }))?;
     }
     // Warnings are for the operator even with --quiet: they say what was not checked.
@@ -300,6 +319,9 @@ fn summarize(
     }
     if args.output.quiet {
         return Ok(());
+    }
+    if !args.output.json {
+        trail::say(outstanding);
     }
     for name in pinned {
         report::say(&format!(
@@ -355,13 +377,22 @@ fn summarize(
 
 /// A verified certificate whose key is in a PKCS#11 token: a kubeconfig cannot hold that key,
 /// and kubectl reaches a token key only through kcsr-agent (issue 16), which this version does
-/// not have yet. Refused before anything is pinned or written.
-fn token_key(args: &AssembleArgs, v: &Verified) -> Fail {
+/// not have yet. Refused before anything is pinned or written (but the station's records of
+/// denials that came back); the error lists every request not turned into a kubeconfig.
+fn token_key(args: &AssembleArgs, v: &Verified, outstanding: &[trail::Outstanding]) -> Fail {
     let uri = v.pkcs11.as_deref().unwrap_or_default();
     Fail::new(format!(
-        "{}{BUNDLE_SUFFIX}: the certificate for {:?} verified, but its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold a key that never leaves its token, and kubectl reaches such a key only through kcsr-agent, which this version of kcsr does not have yet; nothing was written",
+        "{}{BUNDLE_SUFFIX}: the certificate for {:?} verified, but its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold a key that never leaves its token, and kubectl reaches such a key only through kcsr-agent, which this version of kcsr does not have yet; nothing was written{}",
         v.stem,
-        report::sanitize(&v.user)
+        report::sanitize(&v.user),
+        if outstanding.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nnot turned into a kubeconfig:{}",
+                outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
+            )
+        }
     ))
     .hint(format!(
         "keep the media: the certificate is {} (kcsr verify --pkcs11 'URI' --cert FILE checks it against the token); assemble the other users with --name",

@@ -32,7 +32,7 @@ use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
 use crate::station::{self, Station};
 use crate::user_key::{self, UserKey};
-use crate::{paths, report, signing};
+use crate::{paths, policy, report, signing};
 use kcsr_fs as output;
 
 struct Found {
@@ -52,6 +52,9 @@ struct Run<'a> {
     fallback: Option<Option<ClusterPin>>,
     passphrase: Option<&'a secrecy::SecretString>,
     existing: &'a passphrase::Source,
+    /// The site's policy (decision 0010) and who runs kcsr.
+    policy: Option<&'a policy::Loaded>,
+    operator: kcsr_core::manifest::Operator,
 }
 
 pub(crate) fn run(args: RenewArgs) -> Result<()> {
@@ -66,6 +69,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
     }
     let station = Station::new(&args.keys);
     let records = station.records()?;
+    let site_policy = policy::load(&station)?;
     let passphrase = if args.encrypt_key {
         Some(passphrase::obtain(
             args.passphrase_file.as_deref(),
@@ -100,6 +104,8 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         fallback: None,
         passphrase: passphrase.as_ref(),
         existing: &existing,
+        policy: site_policy.as_ref(),
+        operator: plan::operator(None),
     };
     let mut report_rows = Vec::new();
     let mut failures = Vec::new();
@@ -173,6 +179,7 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         report_rows.push(row);
     }
     if changed && let Some(key) = &signer {
+        policy::sync(&mut media, site_policy.as_ref())?;
         media.save_sums(key)?;
     }
     if args.output.json {
@@ -282,23 +289,43 @@ fn renew_one(
     media: &mut MediaDir,
 ) -> Result<Done> {
     let args = run.args;
+    if rec.state == kcsr_core::station::RequestState::Offboarded {
+        return Err(Fail::new(format!(
+            "user {:?} was offboarded ({}): the station renews none of its certificates",
+            report::sanitize(&rec.user),
+            rec.state_at.as_deref().unwrap_or("time not recorded")
+        ))
+        .hint("a user who comes back gets a new request with kcsr request")
+        .refused());
+    }
     let spec_from = spec_of(rec)?;
+    // The site's rules of today, before any key is read or made.
+    policy::enforce(run.policy, &spec_from)?;
     let pin = cluster_of(run, rec)?;
     let stamp = Stamp::new(
         run.written_at,
         args.trip.valid_for,
         pin,
         run.station_key.clone(),
+        run.operator.clone(),
     )?;
+    let day = time::format_rfc3339(now)[..10].replace('-', "");
+    // A renewal is a new request under a new stem even with the same key: the old stem would
+    // give it the old object name, so its record would replace the original's (which the
+    // original's media still needs) and the connected side would resume the old object.
+    let stem = format!("{}-renew-{day}", spec_from.user.slug());
     let (key, stem, source) = if rec.pkcs11_uri.is_some() {
         // A key in a token is renewed in place or not at all: never by a key in a file.
         let key = user_key::recorded(rec, args.reuse_key, args.pkcs11_pin_file.as_deref())?;
-        (key, rec.stem.clone(), KeySource::Reused)
+        (key, format!("{stem}-samekey"), KeySource::Reused)
     } else if args.reuse_key {
         let key = reuse_key(&args.keys, rec, run.existing)?;
-        (UserKey::File(key), rec.stem.clone(), KeySource::Reused)
+        (
+            UserKey::File(key),
+            format!("{stem}-samekey"),
+            KeySource::Reused,
+        )
     } else {
-        let day = time::format_rfc3339(now)[..10].replace('-', "");
         // The record's key is the certificate's (that is how it was found): same type.
         let key_type = match f.cert.public_key.kind {
             kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 4096 => KeyType::Rsa4096,
@@ -308,7 +335,6 @@ fn renew_one(
             kcsr_core::x509::KeyKind::Ed25519 => KeyType::Ed25519,
             _ => KeyType::P256,
         };
-        let stem = format!("{}-renew-{day}", spec_from.user.slug());
         let key_path = args.keys.join(format!("{stem}.key.pem"));
         let (key, source) = plan::obtain_key(key_type, &key_path, false, run.existing)?;
         (UserKey::File(key), stem, source)
@@ -407,10 +433,15 @@ fn spec_of(rec: &RequestRecord) -> Result<Spec> {
         .csr_api_version
         .parse()
         .map_err(|e: String| bad("csrApiVersion", e))?;
-    let grant = rec
-        .grant
+    let grants = rec
+        .grant_list()
+        .iter()
+        .map(|g| g.parse::<Grant>().map_err(|e| bad("grants", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let ticket = rec
+        .ticket
         .as_deref()
-        .map(|g| g.parse::<Grant>().map_err(|e| bad("grant", e)))
+        .map(|t| t.parse().map_err(|e| bad("ticket", e)))
         .transpose()?;
     Ok(Spec {
         user,
@@ -422,7 +453,8 @@ fn spec_of(rec: &RequestRecord) -> Result<Spec> {
         ips: Vec::new(),
         expiration: rec.expiration_seconds.map(Expiration::from_seconds),
         api_version,
-        grant,
+        grants,
+        ticket,
         name: None,
         stem: None,
     })
