@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use kcsr_core::checks::Finding;
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::expiry::Expiration;
-use kcsr_core::key::{KeyFormat, PrivateKey};
+use kcsr_core::key::CsrSigner as _;
+use kcsr_core::media::CSR_MANIFEST_SUFFIX;
 use kcsr_core::media::SUMS_SIGNATURE_FILE;
 use kcsr_core::names::ObjectName;
 use kcsr_core::signer::SignerName;
@@ -25,6 +26,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
 use crate::station::Station;
+use crate::user_key::{self, TokenSummary, UserKey};
 use crate::{paths, policy, report, signing};
 
 pub(crate) fn run(args: RequestArgs) -> Result<()> {
@@ -63,15 +65,30 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
 
     // The key: given, left from an earlier run, or new.
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
-    // Where kcsr keeps a key it generates; none with --key (used in place, never copied).
-    let key_path = args
-        .key
-        .is_none()
+    // Where kcsr keeps a key it generates; none with --key or --pkcs11 (a token key stays in
+    // the token).
+    let key_path = (args.key.is_none() && args.pkcs11.is_none())
         .then(|| key_dir.join(format!("{}.key.pem", spec.stem())));
-    let (key, source) = match (&args.key, &key_path) {
-        (Some(path), _) => (plan::read_key(path, &passphrases)?, KeySource::External),
-        (None, Some(kp)) => plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?,
-        (None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
+    let mut token = None;
+    let (key, source) = match (&args.pkcs11, &args.key, &key_path) {
+        (Some(uri), _, _) => {
+            let (key, source, summary) =
+                user_key::for_request(uri, spec.key_type, args.dry_run, |preview| {
+                    plan::precheck(&spec, preview)?;
+                    refuse_other_request(&args, &spec)
+                })?;
+            token = Some(summary);
+            (key, source)
+        }
+        (None, Some(path), _) => (
+            UserKey::File(plan::read_key(path, &passphrases)?),
+            KeySource::External,
+        ),
+        (None, None, Some(kp)) => {
+            let (key, source) = plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?;
+            (UserKey::File(key), source)
+        }
+        (None, None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
     };
     let now = unix_now();
     let mut stamp = Stamp::new(
@@ -124,13 +141,17 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         _ => None,
     };
     let mut record = plan::record(&spec, &built, &stamp, key_file, existing);
+    if let Some(t) = &token {
+        t.stamp(&mut record);
+    }
     if !args.dry_run {
         if source == KeySource::New
             && let Some(kp) = &key_path
+            && let Some(file) = key.file()
         {
             written.push((
                 "key".to_owned(),
-                plan::write_key(&key, kp, passphrase.as_ref(), args.force)?,
+                plan::write_key(file, kp, passphrase.as_ref(), args.force)?,
             ));
         }
         // Every check passed and the key is safe: the station's key (made now on first use)
@@ -198,7 +219,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         key: &key,
         key_path: args.key.as_deref().or(key_path.as_deref()),
         source,
-        encrypted: passphrase.is_some() || key.format() == KeyFormat::EncryptedPkcs8,
+        encrypted: passphrase.is_some() || key.encrypted(),
+        token: token.as_ref(),
         manifest_file: &args.media.join(&built.manifest_file),
         binding_file: built
             .binding_yaml
@@ -221,10 +243,11 @@ struct Summary<'a> {
     usages: &'a [&'a str],
     expiration: Option<Expiration>,
     csr: &'a CsrInfo,
-    key: &'a PrivateKey,
+    key: &'a UserKey,
     key_path: Option<&'a Path>,
     source: KeySource,
     encrypted: bool,
+    token: Option<&'a TokenSummary>,
     manifest_file: &'a Path,
     binding_file: Option<PathBuf>,
     manifest_yaml: &'a str,
@@ -282,6 +305,16 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             "findings": s.findings,
             "written": s.written.iter().map(|(k, p)| json!({"kind": k, "path": p.display().to_string()})).collect::<Vec<_>>(),
         });
+        let mut value = value;
+        if let Some(t) = s.token {
+            value["key"]["pkcs11"] = json!({
+                "uri": t.uri,
+                "token": t.token,
+                "object": t.object,
+                "extractable": t.attributes.map(|a| a.extractable),
+                "sensitive": t.attributes.map(|a| a.sensitive),
+            });
+        }
         report::json(&value)?;
     }
     if s.args.dry_run && !s.args.output.json {
@@ -333,7 +366,7 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             if s.encrypted {
                 "encrypted PKCS#8"
             } else {
-                s.key.format().describe()
+                s.key.file().map_or("PKCS#8", |k| k.format().describe())
             },
             if s.source == KeySource::External {
                 ""
@@ -341,6 +374,9 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
                 ", 0600"
             }
         ));
+    }
+    if let Some(t) = s.token {
+        report::say(&token_line(t, s.key, s.source, s.args.dry_run));
     }
     report::say(&format!(
         "  manifest   {}  (CertificateSigningRequest {}, {}, {}{})",
@@ -402,4 +438,44 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A request must not replace another on the media unless `--force` says so; checked before
+/// a token generates a key (a new key's request is never the one on the media), so that the
+/// refusal leaves no key behind in the token.
+fn refuse_other_request(args: &RequestArgs, spec: &Spec) -> Result<()> {
+    let manifest = args
+        .media
+        .join(format!("{}{CSR_MANIFEST_SUFFIX}", spec.stem()));
+    if args.force || std::fs::symlink_metadata(&manifest).is_err() {
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "the media already holds a different request for user {:?} ({})",
+        report::sanitize(args.user.as_str()),
+        manifest.display()
+    ))
+    .hint("pass --force to replace it, or --name NAME to add a second request"))
+}
+
+/// The report line of a key in a token: where it is and what protects it.
+fn token_line(t: &TokenSummary, key: &UserKey, source: KeySource, dry_run: bool) -> String {
+    let how = match source {
+        KeySource::New if dry_run => "would be generated in the token",
+        KeySource::New => "generated in the token",
+        _ => "already in the token",
+    };
+    let protection = match t.attributes {
+        Some(a) if a.can_leave() => "EXTRACTABLE: its private key can leave the token",
+        Some(a) if a.generated_inside => "non-extractable, sensitive, never left the token",
+        Some(_) => "non-extractable, sensitive",
+        None => "non-extractable, sensitive",
+    };
+    format!(
+        "  key        in token {:?} as {:?}  ({}, {protection}, {how})\n             {}",
+        t.token,
+        t.object,
+        key.kind(),
+        t.uri
+    )
 }

@@ -37,6 +37,8 @@ pub(super) struct Verified {
     pub(super) recorded: bool,
     /// What the operator should know (a server URL that differs from the pin, no record).
     pub(super) warnings: Vec<String>,
+    /// The recorded PKCS#11 URI when the key is in a token (no key in the entry then).
+    pub(super) pkcs11: Option<String>,
 }
 
 /// What every bundle is checked with.
@@ -59,6 +61,7 @@ struct Asked {
     signer_cas: Vec<String>,
     expiration_seconds: Option<i64>,
     recorded: bool,
+    pkcs11: Option<String>,
 }
 
 pub(super) fn verify(
@@ -91,8 +94,17 @@ pub(super) fn verify(
             .hint("pass --no-record only for requests made before kcsr kept records (it checks against the media instead); otherwise do not use this bundle"));
         }
     };
-    let key = plan::read_key(&asked.key_path, cx.passphrase).map_err(|f| fail("key", f.message))?;
-    if key.public_key().fingerprint != asked.public_key {
+    // A key in a token is known by the station's own record of its public key; there is no
+    // file to read (decision 0011).
+    let key = match &asked.pkcs11 {
+        Some(_) => None,
+        None => Some(
+            plan::read_key(&asked.key_path, cx.passphrase).map_err(|f| fail("key", f.message))?,
+        ),
+    };
+    if let Some(key) = &key
+        && key.public_key().fingerprint != asked.public_key
+    {
         return Err(fail(
             "key",
             format!(
@@ -181,7 +193,7 @@ pub(super) fn verify(
                 .iter()
                 .map(|c| pem::encode("CERTIFICATE", &c.der))
                 .collect(),
-            key_pem: key.to_pem(),
+            key_pem: key.map(|k| k.to_pem()).unwrap_or_default(),
         },
         user: asked.user,
         groups: asked.groups,
@@ -191,6 +203,7 @@ pub(super) fn verify(
         fingerprint: leaf.public_key.fingerprint.clone(),
         recorded: asked.recorded,
         warnings,
+        pkcs11: asked.pkcs11,
     })
 }
 
@@ -249,6 +262,7 @@ fn from_record(
         signer_cas: r.signer_ca_sha256.clone(),
         expiration_seconds: r.expiration_seconds,
         recorded: true,
+        pkcs11: r.pkcs11_uri.clone(),
     })
 }
 
@@ -291,6 +305,7 @@ fn from_media(cx: &Context<'_>, stem: &str, b: &Bundle) -> std::result::Result<A
         signer_cas: Vec::new(),
         expiration_seconds: None,
         recorded: false,
+        pkcs11: None,
     })
 }
 
