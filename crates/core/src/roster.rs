@@ -1,6 +1,6 @@
 //! Roster text for `kcsr batch`, read into rows of raw fields with their line numbers: CSV
 //! (header row; columns user, groups (`;`-separated), key_type, signer, expiration,
-//! clusterrole) or YAML (`defaults:` and `users:` with the same fields, defaults merged into
+//! clusterrole, passphrase_file) or YAML (`defaults:` and `users:` with the same fields, defaults merged into
 //! each user). Field values are not checked here: the caller turns each row into a request and
 //! reports every bad row with its line.
 
@@ -9,13 +9,14 @@ use serde::Deserialize;
 use crate::yaml::{self, YamlError};
 
 /// The CSV columns (and YAML fields) a roster may have.
-pub const COLUMNS: [&str; 6] = [
+pub const COLUMNS: [&str; 7] = [
     "user",
     "groups",
     "key_type",
     "signer",
     "expiration",
     "clusterrole",
+    "passphrase_file",
 ];
 
 /// One user's fields as written; `None` when the column or field is absent.
@@ -40,6 +41,9 @@ pub struct Fields {
     /// ClusterRole to bind the user to.
     #[serde(default)]
     pub clusterrole: Option<String>,
+    /// A file whose first line is this user's key passphrase (`batch --encrypt-key`).
+    #[serde(default)]
+    pub passphrase_file: Option<String>,
 }
 
 /// One roster row and the (1-based) line it starts on.
@@ -125,6 +129,9 @@ fn merge(defaults: &Fields, row: Fields) -> Fields {
         signer: row.signer.or_else(|| defaults.signer.clone()),
         expiration: row.expiration.or_else(|| defaults.expiration.clone()),
         clusterrole: row.clusterrole.or_else(|| defaults.clusterrole.clone()),
+        passphrase_file: row
+            .passphrase_file
+            .or_else(|| defaults.passphrase_file.clone()),
     }
 }
 
@@ -176,6 +183,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
                 "key_type" => f.key_type = Some(v),
                 "signer" => f.signer = Some(v),
                 "expiration" => f.expiration = Some(v),
+                "passphrase_file" => f.passphrase_file = Some(v),
                 _ => f.clusterrole = Some(v),
             }
         }
@@ -264,6 +272,7 @@ mod tests {
                     signer: Some("example.com/x".into()),
                     expiration: Some("24h".into()),
                     clusterrole: Some("view".into()),
+                    passphrase_file: None,
                 },
             }]
         );
@@ -277,7 +286,7 @@ mod tests {
         );
         assert_eq!(
             parse_csv("name\nx\n").unwrap_err(),
-            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole"
+            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, passphrase_file"
         );
         assert_eq!(
             parse_csv("groups\ndev\n").unwrap_err(),

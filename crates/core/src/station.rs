@@ -218,6 +218,59 @@ pub struct RequestRecord {
     pub not_after: String,
     /// The signing key's `SHA256:` fingerprint.
     pub station: String,
+    /// Where the request stands (decision 0010); records written before states existed read
+    /// as [`RecordState::Written`].
+    #[serde(default)]
+    pub state: RecordState,
+    /// When it got there, RFC 3339; absent while it is as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_at: Option<String>,
+}
+
+/// Where a request stands in the station's record (decision 0010).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordState {
+    /// On the media, not assembled yet.
+    #[default]
+    Written,
+    /// Its certificate was assembled into a kubeconfig.
+    Assembled,
+    /// It came back Denied or Failed.
+    Denied,
+    /// Taken off the media before it was sent (`kcsr withdraw`).
+    Withdrawn,
+    /// Its user was offboarded: never renewed.
+    Offboarded,
+    /// Its key was removed once every certificate of it had expired (`kcsr key retire`).
+    Retired,
+}
+
+impl RecordState {
+    /// The name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Written => "written",
+            Self::Assembled => "assembled",
+            Self::Denied => "denied",
+            Self::Withdrawn => "withdrawn",
+            Self::Offboarded => "offboarded",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Whether the request's user is still served by it: renewed, assembled, counted.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Written | Self::Assembled)
+    }
+}
+
+impl fmt::Display for RecordState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RequestRecord {
@@ -253,6 +306,25 @@ mod tests {
         for bad in ["", "Prod", "prod/x", "../x", "a b", "-a", "a\u{1b}"] {
             assert!(bad.parse::<ClusterName>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn records_without_a_state_read_as_written_and_states_round_trip() {
+        let old = r#"{"apiVersion":"kcsr.dev/v1","kind":"RequestRecord","name":"a-1","stem":"a","user":"a","csrApiVersion":"certificates.k8s.io/v1","signerName":null,"usages":[],"expirationSeconds":null,"publicKeySha256":"00","keyFile":"a.key.pem","manifestSha256":"00","grant":null,"cluster":null,"created":"2026-11-29T00:00:00Z","notAfter":"2026-12-13T00:00:00Z","station":""}"#;
+        let mut r = RequestRecord::parse(old.as_bytes()).unwrap();
+        assert_eq!(r.state, RecordState::Written);
+        assert_eq!(r.state_at, None);
+        assert!(!r.to_json().contains("stateAt"));
+        r.state = RecordState::Retired;
+        r.state_at = Some("2027-01-01T00:00:00Z".to_owned());
+        let json = r.to_json();
+        assert!(json.contains(r#""state": "retired""#), "{json}");
+        assert!(
+            json.contains(r#""stateAt": "2027-01-01T00:00:00Z""#),
+            "{json}"
+        );
+        assert_eq!(RequestRecord::parse(json.as_bytes()).unwrap(), r);
+        assert!(!RecordState::Retired.is_active() && RecordState::Assembled.is_active());
     }
 
     #[test]

@@ -149,6 +149,7 @@ fn roster_fields() -> impl Strategy<Value = roster::Fields> {
                 signer,
                 expiration,
                 clusterrole,
+                ..roster::Fields::default()
             },
         )
 }
@@ -207,6 +208,7 @@ proptest! {
                 signer: Some(cells[3].clone()),
                 expiration: Some(cells[4].clone()),
                 clusterrole: Some(cells[5].clone()),
+                ..roster::Fields::default()
             };
             expected.push(roster::Row { line: text.lines().count(), fields });
         }
