@@ -266,11 +266,18 @@ pub(crate) fn trip(given: &Path, now: i64) -> Trip {
         .map(|n| base.join(n))
         .find(|p| !holds_results(p));
     let path = open.unwrap_or_else(|| {
-        let stamp = kcsr_core::time::format_rfc3339(now);
-        // 2026-11-29T10:11:12Z -> 20261129-101112
-        let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
-        let (day, clock) = digits.split_at(8.min(digits.len()));
-        base.join(format!("{}{day}-{clock}", layout::TRIP_DIR_PREFIX))
+        let name = |t: i64| {
+            let stamp = kcsr_core::time::format_rfc3339(t);
+            // 2026-11-29T10:11:12Z -> 20261129-101112
+            let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+            let (day, clock) = digits.split_at(8.min(digits.len()));
+            base.join(format!("{}{day}-{clock}", layout::TRIP_DIR_PREFIX))
+        };
+        // A trip that came back within the same second holds that name already.
+        (now..)
+            .map(name)
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .unwrap_or_else(|| name(now))
     });
     Trip {
         moved: Some(format!(

@@ -152,7 +152,13 @@ fn judge(
         .map(|f| &f.cert)
         .collect();
     v.public_key = Some(fingerprint);
-    v.records = mine.iter().map(|r| r.name.clone()).collect();
+    // The records retiring marks: those still active (a withdrawn or denied one keeps saying
+    // why it ended).
+    v.records = mine
+        .iter()
+        .filter(|r| r.state.is_active())
+        .map(|r| r.name.clone())
+        .collect();
     v.certificates = shown
         .iter()
         .filter(|f| Some(&f.cert.public_key.fingerprint) == v.public_key.as_ref())
@@ -215,15 +221,22 @@ fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> 
         return Ok(());
     }
     for v in verdicts {
+        let marked = |would: &str| {
+            if v.records.is_empty() {
+                String::new()
+            } else {
+                format!("; records {} {would}marked retired", v.records.join(", "))
+            }
+        };
         let what = match (&v.kept, args.dry_run) {
             (Some(why), _) => format!("kept: {why}"),
             (None, true) => format!(
-                "would be removed (every certificate of it expired); records {} would be marked retired",
-                v.records.join(", ")
+                "would be removed (no certificate of it can still be valid){}",
+                marked("would be ")
             ),
             (None, false) => format!(
-                "removed (every certificate of it expired); records {} marked retired",
-                v.records.join(", ")
+                "removed (no certificate of it can still be valid){}",
+                marked("")
             ),
         };
         report::say(&format!("kcsr key retire: {}: {what}", v.file.display()));
