@@ -100,11 +100,9 @@ Examples:
   kcsr batch --roster team.csv --keys ./keys --media ./media
   kcsr batch --roster team.yaml --keys ./keys --media ./media --jobs 4 --json
 
-  # Each user's key encrypted with their own passphrase (first line of the file the
-  # passphrase_file column names, relative to the roster; handed to the user, not the media)
-  #   user,groups,passphrase_file
-  #   alice,dev,pass/alice.txt
-  kcsr batch --roster team.csv --encrypt-key --keys ./keys --media ./media
+Each user's key encrypted with their own passphrase: a passphrase_file column naming a file
+whose first line is that user's passphrase (relative to the roster; never on the media), and
+kcsr batch --roster team.csv --encrypt-key …; users without one need --passphrase-file.
 
 Re-running the same roster after an interruption skips the users already done.
 Exit codes: 0 all written, 1 failed (nothing written for a bad roster), 3 some users failed (the others are kept).";
@@ -214,6 +212,13 @@ Examples:
   # One kubeconfig per user on the media
   kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs
 
+  # For a user who keeps their own key (kcsr request --csr): name the key file, next to the
+  # kubeconfig on their machine, instead of embedding a key
+  kcsr assemble --media ./media --keys ./keys --name ivan --out ivan.kubeconfig --key-path ivan.key
+
+  # Every user's kubeconfig naming their key file ({user}: each user's name)
+  kcsr assemble --media ./media --keys ./keys --out-dir ./for-users --key-path {user}.key
+
 Everything comes from the key directory, never from the media: each bundle must match the
 station's record of its request (key, user, groups, signer) and chain to the CA pinned for the
 record's cluster; the kubeconfig's server, CA and entry names come from the pin. A bundle
@@ -239,12 +244,10 @@ Keys: the kubeconfig holds the user's key, decrypted (kubectl cannot read encryp
 file is 0600 and must stay on this machine or go to the user by a safe way). --key-path PATH
 writes client-key: PATH instead, for a key the user keeps themselves (their own CSR, kcsr
 request --csr): kubectl reads that file where the kubeconfig is used, so it must be an
-unencrypted PEM key there; a PATH that exists here is checked (the certificate's key,
-unencrypted PEM; an encrypted key is refused). A request made from the user's own CSR without
---key-path gets the certificate alone, with a note on how to add the key.
-  kcsr assemble --media ./media --keys ./keys --name carol --out carol.kubeconfig \\
-    --key-path /home/carol/.kube/carol.key
-  kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs --key-path '/home/{user}/.kube/{user}.key'
+unencrypted PEM key there (a relative PATH is relative to the kubeconfig, as kubectl reads
+it); a PATH that exists here is checked (the certificate's key, unencrypted PEM; an encrypted
+key is refused). A request made from the user's own CSR without --key-path gets the
+certificate alone, with a note on how to add the key.
 
 A user whose key is not in KEY_DIR (moved, or a wrong --keys) does not stop the others: their
 kubeconfigs are written, the missing keys named, exit 4.
@@ -342,7 +345,7 @@ Examples:
 
   # A user who keeps their own key (workstation, token) hands in a CSR; it must ask for exactly
   # the user and groups named here. kcsr assemble --key-path then names their key file.
-  kcsr request --user erin --group dev --csr erin.csr --keys ./keys --media ./media
+  kcsr request --user ivan --group dev --csr ivan.csr --keys ./keys --media ./media
 
 A stick that came back with an earlier trip's results is not written into again: this trip
 goes into a new subdirectory trip-YYYYMMDD-HHMMSS of it, which kcsr request names.
@@ -565,8 +568,9 @@ Examples:
   # On the isolated machine, before the stick leaves: against the station's own key and records
   kcsr check --media ./media --keys ./keys
 
-  # On the connected machine (or anywhere): against an allowed_signers file
-  kcsr check --media /mnt/stick --allowed-signers ~/.config/kcsr/allowed_signers --json
+  # Anywhere (the connected machine too): against allowed_signers lines, from a file or (-)
+  # standard input, here the station's own line
+  kcsr station show --keys ./keys | kcsr check --media /media/usb --allowed-signers - --json
 
 Checks every file against SHA256SUMS and RETURNED.SHA256SUMS (nothing unlisted, no key
 material, no links), the signature of SHA256SUMS, every request (the cluster's rules, its
@@ -584,7 +588,8 @@ pub(crate) struct CheckArgs {
     /// The station's key directory: the signature must be its key's, and every request its
     #[arg(long, value_name = "KEY_DIR")]
     pub(crate) keys: Option<PathBuf>,
-    /// Check the signature against this allowed_signers file instead (namespace kcsr-media)
+    /// Check the signature against this allowed_signers file instead (namespace kcsr-media;
+    /// `-`: standard input)
     #[arg(long, value_name = "FILE")]
     pub(crate) allowed_signers: Option<PathBuf>,
     /// Judge freshness and validity at this time (RFC 3339) instead of now
@@ -596,11 +601,11 @@ pub(crate) struct CheckArgs {
 
 const WITHDRAW_EXAMPLES: &str = "\
 Examples:
-  # bob's request was a mistake: off the media, before it leaves
-  kcsr withdraw --user bob --keys ./keys --media ./media
+  # ops-admin's request was a mistake: off the media, before it leaves
+  kcsr withdraw --user ops-admin --keys ./keys --media ./media
 
-  # One of several requests of a user: by file stem or object name
-  kcsr withdraw --user bob --name bob-chg42 --keys ./keys --media ./media
+  # One of several requests of a user, by file stem or object name; only show what would go
+  kcsr withdraw --user dana --name dana-chg1234 --dry-run --keys ./keys --media ./media
 
 Removes the request's manifest and binding, rewrites SHA256SUMS and signs it again with the
 station's key, and marks the station's record withdrawn (with the time): renew and assemble

@@ -333,6 +333,19 @@ fn assemble_writes_a_csr_users_certificate_alone_or_names_their_key_file() {
         r.stderr
     );
 
+    // Renewing is the user's to start: their key, their new CSR.
+    let r = s.ok(&[
+        "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
+    ]);
+    let v = json(&r);
+    assert!(
+        v["certificates"][0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("keeps their own key"),
+        "{v}"
+    );
+    assert!(!s.exists("next/SHA256SUMS"));
     // kubectl cannot read an encrypted key: refused, nothing written. Another key: refused.
     std::fs::write(s.path("pass"), "correct horse battery\n").unwrap();
     s.sh("openssl pkcs8 -topk8 -v2 aes-256-cbc -in erin.key -passout file:pass -out erin-enc.key");
@@ -538,6 +551,33 @@ fn renew_and_inspect_read_kubeconfigs_and_never_show_a_key() {
         "--out-dir",
         "kubeconfigs",
     ]);
+    // One that names its certificate file (relative to the kubeconfig, as kubectl reads it).
+    std::fs::create_dir(s.path("kc2")).unwrap();
+    std::fs::copy(s.path("media/alice.crt"), s.path("kc2/alice.crt")).unwrap();
+    std::fs::write(
+        s.path("kc2/config"),
+        "apiVersion: v1\nkind: Config\nusers:\n- name: alice-file\n  user:\n    client-certificate: alice.crt\n    client-key: /nowhere/alice.key\n",
+    )
+    .unwrap();
+    let r = s.ok(&["inspect", "kc2/config"]);
+    assert!(
+        r.stdout.contains("user alice-file") && r.stdout.contains("groups        dev"),
+        "{}",
+        r.stdout
+    );
+    let r = s.ok(&[
+        "renew",
+        "kc2/config",
+        "--within",
+        "60d",
+        "--keys",
+        "keys",
+        "--media",
+        "next2",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(json(&r)["certificates"][0]["due"], true);
     // A kubeconfig kcsr did not write, with a token user only, in the same directory.
     std::fs::write(
         s.path("kubeconfigs/admin.kubeconfig"),
@@ -1237,6 +1277,29 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
             && verified.contains("chain to cluster prod's pinned client CA sha256:"),
         "{verified}"
     );
+    // kcsr verify without a CA says the issuer was not checked.
+    let r = s.ok(&[
+        "verify",
+        "--cert",
+        "media/alice.crt",
+        "--key",
+        "keys/alice.key.pem",
+    ]);
+    assert!(
+        r.stdout.contains("chain       not checked: no --ca given"),
+        "{}",
+        r.stdout
+    );
+    let r = s.ok(&[
+        "verify",
+        "--cert",
+        "media/alice.crt",
+        "--key",
+        "keys/alice.key.pem",
+        "--ca",
+        "real.crt",
+    ]);
+    assert!(!r.stdout.contains("not checked"), "{}", r.stdout);
     // With the key back, the same run finishes the job.
     std::fs::rename(s.path("bob.key.pem"), s.path("keys/bob.key.pem")).unwrap();
     let r = s.run(&[

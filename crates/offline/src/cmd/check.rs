@@ -291,8 +291,18 @@ fn signature(
             ("station", format!("NOT this station's: key {fingerprint}"))
         }
     } else if let Some(file) = &args.allowed_signers {
-        let text = output::read_limited(file, 1 << 20)
-            .map_err(|e| Fail::new(format!("failed to read {}: {e}", file.display())))?;
+        let text = if file.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(std::io::stdin(), 1 << 20),
+                &mut buf,
+            )
+            .map_err(|e| Fail::new(format!("failed to read standard input: {e}")))?;
+            buf
+        } else {
+            output::read_limited(file, 1 << 20)
+                .map_err(|e| Fail::new(format!("failed to read {}: {e}", file.display())))?
+        };
         let signers = AllowedSigners::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
             Fail::new(format!("{}: {e}", file.display()))
                 .hint("kcsr station show prints the station's allowed_signers line")

@@ -117,7 +117,13 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             Some(r) => r.user.clone(),
             None => f.cert.subject.common_names.join(","),
         };
-        let inactive = record.and_then(|r| inactive(r, &records));
+        let inactive = record.and_then(|r| inactive(r, &records)).or_else(|| {
+            // The user keeps the key: only they can make the renewal's CSR.
+            record.filter(|r| r.key_file == plan::EXTERNAL_CSR).map(|_| {
+                "the user keeps their own key: ask them for a new CSR and run kcsr request --csr"
+                    .to_owned()
+            })
+        });
         let mut row = json!({
             "source": f.source,
             "user": user,

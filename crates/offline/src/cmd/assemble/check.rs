@@ -220,8 +220,8 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
     let (credential, shown) = match (&cx.args.key_path, key) {
         (Some(template), _) => {
             let path = key_path_for(template, &asked.user);
-            let checked =
-                key_at_path(&path, &asked.public_key).map_err(|why| fail("key-path", why))?;
+            let checked = key_at_path(&path, &here(cx.args, &path), &asked.public_key)
+                .map_err(|why| fail("key-path", why))?;
             if !checked {
                 warnings.push(format!(
                     "--key-path {path} is not on this machine: the kubeconfig names it, and kubectl reads it where the kubeconfig is used (unencrypted PEM of the key sha256 {}); not checked here",
@@ -304,11 +304,25 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
     })))
 }
 
+/// Where `--key-path` is on this machine: kubectl reads a relative `client-key` relative to
+/// the kubeconfig's own directory.
+fn here(args: &AssembleArgs, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    let dir = match (&args.out, &args.out_dir, &args.merge_into) {
+        (Some(f), _, _) | (_, _, Some(f)) => f.parent().map(Path::to_owned).unwrap_or_default(),
+        (_, Some(d), _) => d.clone(),
+        _ => PathBuf::new(),
+    };
+    dir.join(p)
+}
+
 /// `--key-path` as kubectl will read it: when the file is on this machine, it must be an
 /// unencrypted PEM key (client-go reads PKCS#1, PKCS#8 and SEC1 PEM, never an encrypted
 /// PKCS#8 or DER key) whose public key is `public_key`. `Ok(false)`: not here, not checked.
-fn key_at_path(path: &str, public_key: &str) -> std::result::Result<bool, String> {
-    let p = Path::new(path);
+fn key_at_path(path: &str, p: &Path, public_key: &str) -> std::result::Result<bool, String> {
     if std::fs::symlink_metadata(p).is_err() {
         return Ok(false);
     }
