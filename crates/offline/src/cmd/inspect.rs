@@ -588,6 +588,7 @@ fn show_bundle(b: &Bundle) -> Shown {
                 "key",
                 format!("{}, sha256 {}", c.public_key.kind, c.public_key.fingerprint),
             );
+            field(&mut text, "certificate", format!("ends {}", expiry(&c)));
             if c.public_key.fingerprint == b.audit.public_key_sha256 {
                 Verdict::Ok
             } else {

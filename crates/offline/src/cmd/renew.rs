@@ -58,11 +58,16 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
     }
     // A stick back from an earlier trip: this trip gets a directory of its own.
     let trip = media_dir::trip(&args.media, unix_now());
-    args.media = trip.path.clone();
-    if !args.output.quiet
-        && let Some(why) = &trip.moved
-    {
-        report::say(&format!("kcsr: {why}"));
+    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
+    if !args.output.quiet {
+        if let Some(why) = &trip.moved {
+            report::say(&format!("kcsr: {why}"));
+        }
+        if let Some(note) =
+            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
+        {
+            report::say(&note);
+        }
     }
     let station = Station::new(&args.keys);
     let records = station.records()?;
