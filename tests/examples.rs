@@ -20,7 +20,7 @@ const MIN_EXAMPLES: usize = 34;
 
 /// The order of a site's day, whatever help an example is printed in: the cluster pinned and
 /// requests written on the isolated machine; on the connected one, created, approved (by someone else, then by
-/// `apply --approve`), shown and fetched; back offline, verified, assembled and renewed, and
+/// `apply --approve`), shown, fetched and (too late) denied; back offline, verified, assembled and renewed, and
 /// the station's signing key shown and rotated.
 /// `(binary, subcommand, flag the line must contain)`.
 const PHASES: &[(&str, &str, Option<&str>)] = &[
@@ -36,11 +36,16 @@ const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr-submit", "apply", Some("--approve")),
     ("kcsr-submit", "status", None),
     ("kcsr-submit", "fetch", None),
+    ("kcsr-submit", "deny", None),
     ("kcsr", "verify", None),
     ("kcsr", "assemble", None),
     ("kcsr", "renew", None),
     ("kcsr", "key", None),
     ("kcsr", "station", None),
+    ("kcsr", "audit", None),
+    ("kcsr", "policy", None),
+    // Last of a site's month: it marks alice's requests offboarded (no renewal after).
+    ("kcsr", "offboard", None),
     ("kcsr", "completions", None),
     ("kcsr", "man", None),
     ("kcsr-submit", "completions", None),

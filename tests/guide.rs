@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use kcsr_e2e::{Host, binary, carry, run};
-use kcsr_testapi::{Config, TestServer, UserSpec};
+use kcsr_testapi::{Config, Rule, TestServer, UserSpec};
 
 fn guide_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operator-guide.md")
@@ -211,6 +211,13 @@ fn operator_guide_shows_real_output() {
         ..Config::default()
     })
     .unwrap();
+    // The submitter may read bindings (to confirm its trip), nothing more on RBAC.
+    server.grant(
+        Rule::user("submitter")
+            .api_groups(&["rbac.authorization.k8s.io"])
+            .verbs(&["get"])
+            .resources(&["clusterrolebindings", "rolebindings"]),
+    );
     std::fs::copy(
         server.admin_kubeconfig(),
         connected.path("approver.kubeconfig"),

@@ -370,6 +370,12 @@ fn json_output_matches_the_snapshots() {
         &["status", "nobody", "-o", "json"],
         1,
     );
+    s.record(
+        "deny",
+        true,
+        &["deny", "media-late", "--reason", "NotOnTheRoster", "--json"],
+        0,
+    );
 
     let bless = std::env::var_os("KCSR_BLESS").is_some();
     let mut stale = Vec::new();

@@ -45,4 +45,10 @@ fn fields(f: &roster::Fields) {
     if let Some(e) = &f.expiration {
         let _ = e.parse::<kcsr_core::expiry::Expiration>();
     }
+    for r in f.clusterrole.iter().chain(f.role.iter()).flatten() {
+        let _ = format!("Role/{r}").parse::<kcsr_core::rbac::Grant>();
+    }
+    if let Some(t) = &f.ticket {
+        let _ = t.parse::<kcsr_core::manifest::Ticket>();
+    }
 }

@@ -100,6 +100,10 @@ pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
         // the environment of whoever runs the tests.
         .env_remove("KCSR_ALLOWED_SIGNERS")
         .env_remove("XDG_CONFIG_HOME")
+        // Who runs kcsr is signed into every request (kcsr.dev/operator): the same login on
+        // every machine that runs the tests.
+        .env("LOGNAME", "operator")
+        .env("USER", "operator")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()

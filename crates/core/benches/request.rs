@@ -37,6 +37,7 @@ fn one_request(kt: KeyType, i: usize) -> usize {
         usages: &usages,
         expiration,
         api_version: ApiVersion::V1,
+        cluster: None,
     });
     let yaml = CsrManifest::new(&NewCsrManifest {
         api_version: ApiVersion::V1,

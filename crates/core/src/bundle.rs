@@ -95,7 +95,46 @@ pub struct Audit {
     pub fetched_at: String,
     /// kcsr version that wrote the bundle.
     pub kcsr_version: String,
+    /// The approver's user name as the API server reported it to kcsr-submit when it
+    /// approved (decision 0010): read back only from an Approved condition with reason
+    /// `KcsrApprove` and the message `Approved by USER with kcsr-submit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// The change ticket (signed annotation `kcsr.dev/ticket`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// Who ran kcsr on the station (signed annotation `kcsr.dev/operator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// When the station wrote the request, RFC 3339 (signed annotation `kcsr.dev/created`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    /// The bindings the request's grants asked for, in grant order, as kcsr-submit last saw
+    /// them on the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<BindingAudit>,
 }
+
+/// One granted binding as kcsr-submit last saw it (decision 0010).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BindingAudit {
+    /// The grant, as the `kcsr.dev/grant` annotation says it (`ClusterRole/view`).
+    pub grant: String,
+    /// The binding's name (`<object-name>`, then `<object-name>-2`, …).
+    pub name: String,
+    /// One of [`BINDING_STATES`].
+    pub state: String,
+    /// The user name that created it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// What [`BindingAudit::state`] may say: `created` (by this kcsr-submit run), `exists` (found
+/// on the cluster as granted), `missing` (not on the cluster), `refused` (the server refused
+/// it, the role does not exist, or another binding holds the name), `unknown` (the
+/// credentials may not read bindings, so nobody could tell).
+pub const BINDING_STATES: [&str; 5] = ["created", "exists", "missing", "refused", "unknown"];
 
 /// Who signed the media a request came on (decision 0009).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -170,10 +170,14 @@ pub fn is_control_file(name: &str) -> bool {
     .contains(&name)
 }
 
-/// Whether the connected side may list `name` in `RETURNED.SHA256SUMS`: `<stem>.crt` or
-/// `<stem>.bundle.yaml` for a stem whose `<stem>.csr.yaml` the signed `SHA256SUMS` lists.
+/// The suffixes of what the connected side writes back for a request.
+pub const RETURNED_SUFFIXES: [&str; 3] = [CERT_SUFFIX, BUNDLE_SUFFIX, DENIED_SUFFIX];
+
+/// Whether the connected side may list `name` in `RETURNED.SHA256SUMS`: `<stem>.crt`,
+/// `<stem>.bundle.yaml` or `<stem>.denied.yaml` for a stem whose `<stem>.csr.yaml` the signed
+/// `SHA256SUMS` lists.
 pub fn is_returnable(signed: &crate::sums::Sums, name: &str) -> bool {
-    [CERT_SUFFIX, BUNDLE_SUFFIX].iter().any(|suffix| {
+    RETURNED_SUFFIXES.iter().any(|suffix| {
         stem(name, suffix)
             .is_some_and(|s| signed.get(&format!("{s}{CSR_MANIFEST_SUFFIX}")).is_some())
     })
@@ -207,7 +211,7 @@ pub fn audit_returned<'a>(
             ));
         } else if !is_returnable(signed, name) && !is_control_file(name) {
             problems.push(format!(
-                "{name}: listed in {RETURNED_SUMS_FILE}, which may list only <stem>{CERT_SUFFIX} and <stem>{BUNDLE_SUFFIX} for requests {} lists",
+                "{name}: listed in {RETURNED_SUMS_FILE}, which may list only <stem>{CERT_SUFFIX}, <stem>{BUNDLE_SUFFIX} and <stem>{DENIED_SUFFIX} for requests {} lists",
                 crate::sums::FILE_NAME
             ));
         }
@@ -305,6 +309,7 @@ mod tests {
         let mut returned = Sums::default();
         returned.insert("a.crt", b"c");
         returned.insert("a.bundle.yaml", b"b");
+        returned.insert("a.denied.yaml", b"d");
         let file = |name: &'static str, data: &'static [u8]| Found {
             name,
             regular: true,
@@ -314,6 +319,7 @@ mod tests {
             file("a.csr.yaml", b"m"),
             file("a.crt", b"c"),
             file("a.bundle.yaml", b"b"),
+            file("a.denied.yaml", b"d"),
             file(SUMS_SIGNATURE_FILE, b"sig"),
             file(RETURNED_SUMS_FILE, b"x"),
         ];
@@ -322,10 +328,16 @@ mod tests {
         // A result for a request the signed sums do not hold, and a listed binding.
         let mut forged = returned.clone();
         forged.insert("b.crt", b"c");
+        forged.insert("b.denied.yaml", b"d");
         forged.insert("a.binding.yaml", b"x");
         forged.insert(SUMS_SIGNATURE_FILE, b"sig");
         let problems = audit_returned(&signed, &forged, [file("a.csr.yaml", b"m")], false);
-        for name in ["b.crt", "a.binding.yaml", SUMS_SIGNATURE_FILE] {
+        for name in [
+            "b.crt",
+            "b.denied.yaml",
+            "a.binding.yaml",
+            SUMS_SIGNATURE_FILE,
+        ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(name)),
                 "{name}: {problems:?}"
@@ -337,6 +349,7 @@ mod tests {
             file("a.csr.yaml", b"m"),
             file("a.crt", b"C"),
             file("a.bundle.yaml", b"b"),
+            file("a.denied.yaml", b"d"),
             file("notes.txt", b"n"),
         ];
         let problems = audit_returned(&signed, &returned, found, false);
@@ -349,10 +362,14 @@ mod tests {
             problems[1].contains("neither SHA256SUMS nor RETURNED"),
             "{problems:?}"
         );
-        let unrecorded = [file("a.csr.yaml", b"m"), file("a.crt", b"new")];
+        let unrecorded = [
+            file("a.csr.yaml", b"m"),
+            file("a.crt", b"new"),
+            file("a.denied.yaml", b"new"),
+        ];
         let empty = Sums::default();
         assert!(audit_returned(&signed, &empty, unrecorded, true).is_empty());
-        assert_eq!(audit_returned(&signed, &empty, unrecorded, false).len(), 1);
+        assert_eq!(audit_returned(&signed, &empty, unrecorded, false).len(), 2);
         // Even unrecorded, key material and links are refused.
         let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         let bad = [

@@ -83,7 +83,8 @@ impl std::str::FromStr for Grant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && !p.chars().any(char::is_control);
+        // `,` separates grants in the annotation: no role or namespace may hold one.
+        let ok = |p: &str| !p.is_empty() && !p.chars().any(|c| c.is_control() || c == ',');
         match parts.as_slice() {
             ["ClusterRole", r] if ok(r) => Ok(Self::ClusterRole((*r).to_owned())),
             ["ClusterRole", ns, r] if ok(ns) && ok(r) => Ok(Self::ClusterRoleInNamespace(
@@ -99,6 +100,29 @@ impl std::str::FromStr for Grant {
 }
 
 impl Grant {
+    /// The `kcsr.dev/grant` annotation of several grants: their text forms joined by `,`, in
+    /// the order asked (decision 0010).
+    pub fn join(grants: &[Self]) -> String {
+        grants
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Reads a `kcsr.dev/grant` annotation: one or more grants separated by `,`.
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
+        s.split(',').map(str::parse).collect()
+    }
+
+    /// `ClusterRole` or `Role`: the kind of role the binding refers to.
+    pub fn role_kind(&self) -> &'static str {
+        match self {
+            Self::ClusterRole(_) | Self::ClusterRoleInNamespace(..) => "ClusterRole",
+            Self::Role(..) => "Role",
+        }
+    }
+
     /// The role's name.
     pub fn role(&self) -> &str {
         match self {
@@ -154,6 +178,56 @@ impl BindingManifest {
     pub fn to_yaml(&self) -> Result<String, crate::yaml::YamlError> {
         crate::yaml::to_string(self)
     }
+
+    /// The bindings of `grants` for `user`, in order: the first named `name`, binding `i`
+    /// (0-based) after it `name-<i+1>` (decision 0010).
+    pub fn for_grants(
+        name: &ObjectName,
+        user: &UserName,
+        grants: &[Grant],
+    ) -> Result<Vec<Self>, crate::names::NameError> {
+        grants
+            .iter()
+            .enumerate()
+            .map(|(i, g)| Ok(Self::for_user(&binding_name(name, i)?, user, g)))
+            .collect()
+    }
+}
+
+/// The name of binding `index` (0-based, in grant order) of the request `name`: `name` for the
+/// first, `name-<index+1>` after. Fails only when that name would be too long.
+pub fn binding_name(
+    name: &ObjectName,
+    index: usize,
+) -> Result<ObjectName, crate::names::NameError> {
+    if index == 0 {
+        Ok(name.clone())
+    } else {
+        format!("{name}-{}", index + 1).parse()
+    }
+}
+
+/// The `<stem>.binding.yaml` of a request: its bindings as one YAML stream, one document per
+/// grant in order, separated by `---`. One grant gives exactly one document, as kcsr wrote
+/// before requests could carry several; `None` without grants. The connected side creates
+/// bindings only when the file is byte for byte this text for the signed grants.
+pub fn bindings_yaml(
+    name: &ObjectName,
+    user: &UserName,
+    grants: &[Grant],
+) -> Result<Option<String>, String> {
+    if grants.is_empty() {
+        return Ok(None);
+    }
+    let docs = BindingManifest::for_grants(name, user, grants).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    for (i, b) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&b.to_yaml().map_err(|e| e.to_string())?);
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -183,8 +257,68 @@ mod grant_tests {
             "Group/x",
             "ClusterRole/a/b/c",
             "ClusterRole/a\u{1b}b",
+            "ClusterRole/a,b",
+            "Role/n,s/r",
         ] {
             assert!(bad.parse::<Grant>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn several_grants_travel_as_one_annotation_in_order() {
+        let grants = vec![
+            Grant::ClusterRole("view".into()),
+            Grant::Role("deployer".into(), "team-a".into()),
+            Grant::ClusterRoleInNamespace("edit".into(), "team-b".into()),
+        ];
+        let text = Grant::join(&grants);
+        assert_eq!(
+            text,
+            "ClusterRole/view,Role/team-a/deployer,ClusterRole/team-b/edit"
+        );
+        assert_eq!(Grant::parse_list(&text), Ok(grants));
+        assert!(Grant::parse_list("ClusterRole/view,").is_err());
+        assert!(Grant::parse_list("").is_err());
+    }
+
+    #[test]
+    fn one_binding_file_holds_every_grant_in_order_and_one_grant_is_as_before() {
+        use super::{BindingManifest, bindings_yaml};
+        use crate::names::{ObjectName, UserName};
+        let name: ObjectName = "alice-0123456789".parse().unwrap();
+        let user: UserName = "alice".parse().unwrap();
+        let view = Grant::ClusterRole("view".into());
+        let one = bindings_yaml(&name, &user, std::slice::from_ref(&view))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            one,
+            BindingManifest::for_user(&name, &user, &view)
+                .to_yaml()
+                .unwrap()
+        );
+        let deployer = Grant::Role("deployer".into(), "team-a".into());
+        let two = bindings_yaml(&name, &user, &[view, deployer])
+            .unwrap()
+            .unwrap();
+        let docs = crate::manifest::parse_documents(two.as_bytes()).unwrap();
+        let names: Vec<(String, Option<String>)> = docs
+            .iter()
+            .map(|d| match d {
+                crate::manifest::Document::Binding(b) => {
+                    (b.metadata.name.clone(), b.metadata.namespace.clone())
+                }
+                crate::manifest::Document::Csr(_) => panic!("a CSR in the binding file"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("alice-0123456789".to_owned(), None),
+                ("alice-0123456789-2".to_owned(), Some("team-a".to_owned()))
+            ]
+        );
+        assert!(two.starts_with(&one) && two[one.len()..].starts_with("---\n"));
+        assert_eq!(bindings_yaml(&name, &user, &[]), Ok(None));
     }
 }

@@ -1,21 +1,25 @@
 //! Roster text for `kcsr batch`, read into rows of raw fields with their line numbers: CSV
-//! (header row; columns user, groups (`;`-separated), key_type, signer, expiration,
-//! clusterrole, passphrase_file) or YAML (`defaults:` and `users:` with the same fields, defaults merged into
-//! each user). Field values are not checked here: the caller turns each row into a request and
-//! reports every bad row with its line.
+//! (header row; columns user, groups, key_type, signer, expiration, clusterrole, role,
+//! namespace, ticket, passphrase_file; groups, clusterrole and role `;`-separated) or YAML
+//! (`defaults:` and `users:` with the same fields, lists as YAML lists or `;`-separated strings, defaults
+//! merged into each user). Field values are not checked here: the caller turns each row into a
+//! request and reports every bad row with its line.
 
 use serde::Deserialize;
 
 use crate::yaml::{self, YamlError};
 
 /// The CSV columns (and YAML fields) a roster may have.
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 10] = [
     "user",
     "groups",
     "key_type",
     "signer",
     "expiration",
     "clusterrole",
+    "role",
+    "namespace",
+    "ticket",
     "passphrase_file",
 ];
 
@@ -38,12 +42,46 @@ pub struct Fields {
     /// Requested certificate lifetime.
     #[serde(default)]
     pub expiration: Option<String>,
-    /// ClusterRole to bind the user to.
+    /// ClusterRoles to bind the user to: `ROLE` (a ClusterRoleBinding, or a RoleBinding in
+    /// `namespace`) or `NAMESPACE/ROLE` (a RoleBinding in that namespace).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub clusterrole: Option<Vec<String>>,
+    /// Roles to bind the user to: `NAMESPACE/ROLE`, or `ROLE` in `namespace`.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub role: Option<Vec<String>>,
+    /// The namespace of the grants that name none.
     #[serde(default)]
-    pub clusterrole: Option<String>,
+    pub namespace: Option<String>,
+    /// The change ticket.
+    #[serde(default)]
+    pub ticket: Option<String>,
     /// A file whose first line is this user's key passphrase (`batch --encrypt-key`).
     #[serde(default)]
     pub passphrase_file: Option<String>,
+}
+
+/// A YAML list, or one string of `;`-separated items (as in the CSV cell).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(s)) => Some(split_list(&s)),
+        Some(OneOrMany::Many(v)) => Some(v),
+    })
+}
+
+/// A `;`-separated cell: items trimmed, blanks dropped.
+fn split_list(cell: &str) -> Vec<String> {
+    cell.split(';')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One roster row and the (1-based) line it starts on.
@@ -129,6 +167,9 @@ fn merge(defaults: &Fields, row: Fields) -> Fields {
         signer: row.signer.or_else(|| defaults.signer.clone()),
         expiration: row.expiration.or_else(|| defaults.expiration.clone()),
         clusterrole: row.clusterrole.or_else(|| defaults.clusterrole.clone()),
+        role: row.role.or_else(|| defaults.role.clone()),
+        namespace: row.namespace.or_else(|| defaults.namespace.clone()),
+        ticket: row.ticket.or_else(|| defaults.ticket.clone()),
         passphrase_file: row
             .passphrase_file
             .or_else(|| defaults.passphrase_file.clone()),
@@ -171,20 +212,15 @@ pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
             let v = v.trim().to_owned();
             match c.trim() {
                 "user" => f.user = Some(v),
-                "groups" => {
-                    f.groups = Some(
-                        v.split(';')
-                            .map(str::trim)
-                            .filter(|g| !g.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                    )
-                }
+                "groups" => f.groups = Some(split_list(&v)),
                 "key_type" => f.key_type = Some(v),
                 "signer" => f.signer = Some(v),
                 "expiration" => f.expiration = Some(v),
-                "passphrase_file" => f.passphrase_file = Some(v),
-                _ => f.clusterrole = Some(v),
+                "clusterrole" => f.clusterrole = Some(split_list(&v)),
+                "role" => f.role = Some(split_list(&v)),
+                "namespace" => f.namespace = Some(v),
+                "ticket" => f.ticket = Some(v),
+                _ => f.passphrase_file = Some(v),
             }
         }
         out.push(Row { line: n, fields: f });
@@ -271,8 +307,8 @@ mod tests {
                     key_type: Some("ed25519".into()),
                     signer: Some("example.com/x".into()),
                     expiration: Some("24h".into()),
-                    clusterrole: Some("view".into()),
-                    passphrase_file: None,
+                    clusterrole: strings(&["view"]),
+                    ..Fields::default()
                 },
             }]
         );
@@ -286,7 +322,7 @@ mod tests {
         );
         assert_eq!(
             parse_csv("name\nx\n").unwrap_err(),
-            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, passphrase_file"
+            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, role, namespace, ticket, passphrase_file"
         );
         assert_eq!(
             parse_csv("groups\ndev\n").unwrap_err(),
@@ -313,15 +349,40 @@ mod tests {
         assert_eq!(rows[1].line, 7);
         assert_eq!(rows[1].fields.groups, strings(&[]));
         assert_eq!(rows[1].fields.key_type.as_deref(), Some("ed25519"));
-        assert_eq!(rows[1].fields.clusterrole.as_deref(), Some("view"));
+        assert_eq!(rows[1].fields.clusterrole, strings(&["view"]));
     }
 
     #[test]
     fn yaml_refuses_unknown_fields_and_missing_users() {
-        let e = parse_yaml("users:\n  - user: a\n    role: x\n").unwrap_err();
-        assert!(e.to_string().contains("role"), "{e}");
+        let e = parse_yaml("users:\n  - user: a\n    rolle: x\n").unwrap_err();
+        assert!(e.to_string().contains("rolle"), "{e}");
         assert!(parse_yaml("defaults: {}\n").is_err());
         assert!(parse_yaml("- a\n").is_err());
+    }
+
+    #[test]
+    fn several_grants_a_namespace_and_a_ticket_per_user() {
+        let rows = parse_csv(
+            "user,clusterrole,role,namespace,ticket\nalice,view; team-b/edit,deployer;team-c/reader,team-a,CHG-1\nbob,,,,\n",
+        )
+        .unwrap();
+        let f = &rows[0].fields;
+        assert_eq!(f.clusterrole, strings(&["view", "team-b/edit"]));
+        assert_eq!(f.role, strings(&["deployer", "team-c/reader"]));
+        assert_eq!(f.namespace.as_deref(), Some("team-a"));
+        assert_eq!(f.ticket.as_deref(), Some("CHG-1"));
+        assert_eq!(rows[1].fields.clusterrole, strings(&[]));
+        assert_eq!(rows[1].fields.ticket.as_deref(), Some(""));
+        let rows = parse_yaml(
+            "defaults: {ticket: CHG-2, clusterrole: view}\nusers:\n  - user: a\n  - {user: b, clusterrole: [edit, ns/admin], role: \"ns/x; ns/y\", namespace: ns, ticket: CHG-3}\n",
+        )
+        .unwrap();
+        assert_eq!(rows[0].fields.ticket.as_deref(), Some("CHG-2"));
+        assert_eq!(rows[0].fields.clusterrole, strings(&["view"]));
+        assert_eq!(rows[1].fields.clusterrole, strings(&["edit", "ns/admin"]));
+        assert_eq!(rows[1].fields.role, strings(&["ns/x", "ns/y"]));
+        assert_eq!(rows[1].fields.namespace.as_deref(), Some("ns"));
+        assert_eq!(rows[1].fields.ticket.as_deref(), Some("CHG-3"));
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn is_ca_fingerprint(s: &str) -> bool {
 }
 
 /// The station's record of one request it wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestRecord {
     /// [`API_VERSION`].
@@ -202,8 +202,17 @@ pub struct RequestRecord {
     pub key_file: String,
     /// SHA-256 of the manifest bytes written to the media, lowercase hex.
     pub manifest_sha256: String,
-    /// The binding asked for ([`crate::rbac::Grant`]'s text form).
+    /// The binding asked for ([`crate::rbac::Grant`]'s text form) when it is the only one.
     pub grant: Option<String>,
+    /// Every binding asked for, in order (decision 0010); empty in records written before.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// The change ticket (`kcsr.dev/ticket`).
+    #[serde(default)]
+    pub ticket: Option<String>,
+    /// Who ran kcsr (`kcsr.dev/operator`).
+    #[serde(default)]
+    pub operator: Option<String>,
     /// The pin the request was made for.
     pub cluster: Option<ClusterName>,
     /// That pin's server CA fingerprints at request time.
@@ -218,13 +227,18 @@ pub struct RequestRecord {
     pub not_after: String,
     /// The signing key's `SHA256:` fingerprint.
     pub station: String,
-    /// Where the request stands (decision 0010); records written before states existed read
-    /// as [`RecordState::Written`].
+    /// Where the request stands; records written before decision 0010 read as `written`.
     #[serde(default)]
-    pub state: RecordState,
-    /// When it got there, RFC 3339; absent while it is as written.
+    pub state: RequestState,
+    /// When it reached that state, RFC 3339 (absent for `written`: that is `created`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_at: Option<String>,
+    /// What `kcsr assemble` verified when it turned the certificate into a kubeconfig.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assembled: Option<Assembled>,
+    /// Why the request came back without a certificate (`<stem>.denied.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<Denial>,
 }
 
 /// Where a request stands in the station's record (decision 0010).
@@ -232,24 +246,24 @@ pub struct RequestRecord {
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum RecordState {
-    /// On the media, not assembled yet.
+pub enum RequestState {
+    /// Written onto the media.
     #[default]
     Written,
-    /// Its certificate was assembled into a kubeconfig.
+    /// Its certificate was verified and written into a kubeconfig.
     Assembled,
     /// It came back Denied or Failed.
     Denied,
-    /// Taken off the media before it was sent (`kcsr withdraw`).
+    /// Taken off the media before it was sent.
     Withdrawn,
     /// Its user was offboarded: never renewed.
     Offboarded,
-    /// Its key was removed once every certificate of it had expired (`kcsr key retire`).
+    /// Its key was removed after its certificates expired.
     Retired,
 }
 
-impl RecordState {
-    /// The name as stored.
+impl RequestState {
+    /// The state's name as it is stored.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Written => "written",
@@ -267,13 +281,80 @@ impl RecordState {
     }
 }
 
-impl fmt::Display for RecordState {
+impl fmt::Display for RequestState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
+/// What `kcsr assemble` verified of a request's certificate, and what the bundle's audit
+/// record said about its approval and bindings (as the connected side reported them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Assembled {
+    /// When assemble verified it, RFC 3339.
+    pub at: String,
+    /// Certificate serial, hex.
+    pub serial: String,
+    /// Certificate NotBefore, RFC 3339.
+    pub not_before: String,
+    /// Certificate NotAfter, RFC 3339.
+    pub not_after: String,
+    /// SHA-256 of the certificate's DER, hex.
+    #[serde(default)]
+    pub certificate_sha256: String,
+    /// The approver, as the bundle's audit record names it.
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    /// When it was approved, RFC 3339, as the bundle says.
+    #[serde(default)]
+    pub approved_at: Option<String>,
+    /// Who created the CSR object, as the bundle says.
+    #[serde(default)]
+    pub submitted_by: Option<String>,
+    /// The bindings as the bundle reports them.
+    #[serde(default)]
+    pub bindings: Vec<crate::bundle::BindingAudit>,
+}
+
+/// Why a request came back without a certificate (`<stem>.denied.yaml`, decision 0010), as the
+/// media said: the station cannot check it, so it only ever marks a request still `written`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Denial {
+    /// `Denied` or `Failed`.
+    pub condition: String,
+    /// The condition's reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The condition's message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// When, RFC 3339.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Who denied it (`kcsr-submit deny`).
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
 impl RequestRecord {
+    /// Every grant the request asked for, in order: `grants`, or `grant` in records written
+    /// before several were possible.
+    pub fn grant_list(&self) -> Vec<String> {
+        if self.grants.is_empty() {
+            self.grant.iter().cloned().collect()
+        } else {
+            self.grants.clone()
+        }
+    }
+
+    /// Moves the record to `state` at `at` (RFC 3339).
+    pub fn set_state(&mut self, state: RequestState, at: &str) {
+        self.state = state;
+        self.state_at = Some(at.to_owned());
+    }
+
     /// Reads a record.
     pub fn parse(data: &[u8]) -> Result<Self, StationError> {
         let r: Self = serde_json::from_slice(data)
@@ -312,10 +393,10 @@ mod tests {
     fn records_without_a_state_read_as_written_and_states_round_trip() {
         let old = r#"{"apiVersion":"kcsr.dev/v1","kind":"RequestRecord","name":"a-1","stem":"a","user":"a","csrApiVersion":"certificates.k8s.io/v1","signerName":null,"usages":[],"expirationSeconds":null,"publicKeySha256":"00","keyFile":"a.key.pem","manifestSha256":"00","grant":null,"cluster":null,"created":"2026-11-29T00:00:00Z","notAfter":"2026-12-13T00:00:00Z","station":""}"#;
         let mut r = RequestRecord::parse(old.as_bytes()).unwrap();
-        assert_eq!(r.state, RecordState::Written);
+        assert_eq!(r.state, RequestState::Written);
         assert_eq!(r.state_at, None);
         assert!(!r.to_json().contains("stateAt"));
-        r.state = RecordState::Retired;
+        r.state = RequestState::Retired;
         r.state_at = Some("2027-01-01T00:00:00Z".to_owned());
         let json = r.to_json();
         assert!(json.contains(r#""state": "retired""#), "{json}");
@@ -324,7 +405,7 @@ mod tests {
             "{json}"
         );
         assert_eq!(RequestRecord::parse(json.as_bytes()).unwrap(), r);
-        assert!(!RecordState::Retired.is_active() && RecordState::Assembled.is_active());
+        assert!(!RequestState::Retired.is_active() && RequestState::Assembled.is_active());
     }
 
     #[test]
@@ -333,6 +414,23 @@ mod tests {
         assert!(!is_ca_fingerprint(&format!("sha256:{}", "A".repeat(64))));
         assert!(!is_ca_fingerprint(&"a".repeat(64)));
         assert!(!is_ca_fingerprint("sha256:abc"));
+    }
+
+    #[test]
+    fn a_record_written_before_decision_0010_reads_as_written() {
+        let old = r#"{"apiVersion":"kcsr.dev/v1","kind":"RequestRecord","name":"alice-1","stem":"alice","user":"alice","groups":["dev"],"csrApiVersion":"certificates.k8s.io/v1","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"],"expirationSeconds":600,"publicKeySha256":"ab","keyFile":"alice.key.pem","manifestSha256":"cd","grant":"ClusterRole/view","cluster":null,"clusterCaSha256":[],"signerCaSha256":[],"created":"2026-11-29T00:00:00Z","notAfter":"2026-12-13T00:00:00Z","station":"SHA256:x"}"#;
+        let mut r = RequestRecord::parse(old.as_bytes()).unwrap();
+        assert_eq!(r.state, RequestState::Written);
+        assert_eq!((r.ticket.as_deref(), r.operator.as_deref()), (None, None));
+        assert_eq!(r.grant_list(), vec!["ClusterRole/view".to_owned()]);
+        r.set_state(RequestState::Offboarded, "2026-12-01T00:00:00Z");
+        let again = RequestRecord::parse(r.to_json().as_bytes()).unwrap();
+        assert_eq!(again, r);
+        assert!(
+            r.to_json().contains("\"state\": \"offboarded\""),
+            "{}",
+            r.to_json()
+        );
     }
 
     #[test]

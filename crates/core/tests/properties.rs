@@ -139,16 +139,18 @@ fn roster_fields() -> impl Strategy<Value = roster::Fields> {
         proptest::option::of(roster_value()),
         proptest::option::of(roster_value()),
         proptest::option::of(roster_value()),
+        proptest::option::of(proptest::collection::vec(roster_value(), 0..4)),
         proptest::option::of(roster_value()),
     )
         .prop_map(
-            |(user, groups, key_type, signer, expiration, clusterrole)| roster::Fields {
+            |(user, groups, key_type, signer, expiration, clusterrole, ticket)| roster::Fields {
                 user,
                 groups,
                 key_type,
                 signer,
                 expiration,
                 clusterrole,
+                ticket,
                 ..roster::Fields::default()
             },
         )
@@ -183,21 +185,25 @@ proptest! {
     /// comment lines around) reads back to the same fields on the line it was written on.
     #[test]
     fn csv_rosters_read_back(rows in proptest::collection::vec(roster_fields(), 1..12), comments in proptest::collection::vec(any::<bool>(), 12)) {
-        let mut text = String::from("# roster\nuser,groups,key_type,signer,expiration,clusterrole\n");
+        let mut text = String::from("# roster\nuser,groups,key_type,signer,expiration,clusterrole,ticket\n");
         let mut expected = Vec::new();
         for (i, f) in rows.iter().enumerate() {
             if comments[i] {
                 text.push_str("\n# a comment, with: a colon\n");
             }
-            let groups = f.groups.clone().unwrap_or_default();
-            let groups: Vec<String> = groups.iter().flat_map(|g| g.split(';')).map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect();
+            let list = |l: &Option<Vec<String>>| -> Vec<String> {
+                l.clone().unwrap_or_default().iter().flat_map(|g| g.split(';')).map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect()
+            };
+            let groups = list(&f.groups);
+            let roles = list(&f.clusterrole);
             let cells = [
                 f.user.clone().unwrap_or_default(),
                 groups.join(";"),
                 f.key_type.clone().unwrap_or_default(),
                 f.signer.clone().unwrap_or_default(),
                 f.expiration.clone().unwrap_or_default(),
-                f.clusterrole.clone().unwrap_or_default(),
+                roles.join(";"),
+                f.ticket.clone().unwrap_or_default(),
             ];
             text.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
             text.push_str("\r\n");
@@ -207,7 +213,8 @@ proptest! {
                 key_type: Some(cells[2].clone()),
                 signer: Some(cells[3].clone()),
                 expiration: Some(cells[4].clone()),
-                clusterrole: Some(cells[5].clone()),
+                clusterrole: Some(roles),
+                ticket: Some(cells[6].clone()),
                 ..roster::Fields::default()
             };
             expected.push(roster::Row { line: text.lines().count(), fields });
@@ -233,6 +240,7 @@ proptest! {
             put("signer", f.signer.clone().map(Into::into));
             put("expiration", f.expiration.clone().map(Into::into));
             put("clusterrole", f.clusterrole.clone().map(Into::into));
+            put("ticket", f.ticket.clone().map(Into::into));
             serde_json::Value::Object(m)
         };
         let doc = serde_json::json!({
@@ -249,7 +257,8 @@ proptest! {
             prop_assert_eq!(row.fields.key_type.clone(), pick(&u.key_type, &defaults.key_type));
             prop_assert_eq!(row.fields.signer.clone(), pick(&u.signer, &defaults.signer));
             prop_assert_eq!(row.fields.expiration.clone(), pick(&u.expiration, &defaults.expiration));
-            prop_assert_eq!(row.fields.clusterrole.clone(), pick(&u.clusterrole, &defaults.clusterrole));
+            prop_assert_eq!(&row.fields.clusterrole, &u.clusterrole.clone().or_else(|| defaults.clusterrole.clone()));
+            prop_assert_eq!(row.fields.ticket.clone(), pick(&u.ticket, &defaults.ticket));
         }
         let mut lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
         lines.dedup();

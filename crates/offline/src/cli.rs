@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::KeyType;
-use kcsr_core::manifest::ApiVersion;
+use kcsr_core::manifest::{ApiVersion, Operator, Ticket};
 use kcsr_core::names::{GroupName, ObjectName, UserName};
 use kcsr_core::signer::SignerName;
 use kcsr_core::station::ClusterName;
@@ -67,6 +67,16 @@ pub(crate) enum Command {
     /// Take a mistaken request off the media (sums and signature updated, record withdrawn)
     #[command(after_help = WITHDRAW_EXAMPLES)]
     Withdraw(WithdrawArgs),
+    /// Every request the station wrote: ticket, grants, operator, state, approver, serial,
+    /// validity (for an auditor)
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
+    /// Write a signed request to remove a user's bindings, and stop renewing the user
+    #[command(after_help = OFFBOARD_EXAMPLES)]
+    Offboard(OffboardArgs),
+    /// Show the site's policy for requests (KEY_DIR/station/policy.yaml)
+    #[command(after_help = POLICY_EXAMPLES, subcommand)]
+    Policy(PolicyCommand),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  kcsr completions bash > /etc/bash_completion.d/kcsr\n  kcsr completions zsh > \"${fpath[1]}/_kcsr\"\n\nExit codes: 0 printed, 1 failed (stdout not writable), 2 usage (an unknown shell)."
@@ -85,27 +95,38 @@ pub(crate) enum Command {
 
 const BATCH_EXAMPLES: &str = "\
 Roster formats:
-  CSV, a header row naming the columns; only user is required; groups are ';'-separated
-  (passphrase_file, with --encrypt-key: a file holding that user's key passphrase):
-    user,groups,key_type,signer,expiration,clusterrole
-    alice,dev;ops,p256,client,30d,
-    bob,dev,rsa2048,,90d,view
+  CSV, a header row naming the columns; only user is required:
+    user,groups,key_type,signer,expiration,clusterrole,role,namespace,ticket
+    alice,dev;ops,p256,client,30d,,,,
+    bob,dev,rsa2048,,90d,view;team-a/edit,team-b/deployer,,CHG-1234
   YAML, with defaults for every user:
-    defaults: {groups: [dev], key_type: p256, expiration: 30d}
+    defaults: {groups: [dev], key_type: p256, expiration: 30d, ticket: CHG-1234}
     users:
       - user: alice
-      - {user: bob, key_type: rsa2048, clusterrole: view}
+      - {user: bob, key_type: rsa2048, clusterrole: [view, team-a/edit], role: team-b/deployer}
+
+Columns: user; groups (';'-separated); key_type (p256, p384, ed25519, rsa2048, rsa3072,
+rsa4096); signer; expiration; clusterrole and role (';'-separated, each ROLE or NS/ROLE);
+namespace (for the roles given without NS/: a ClusterRole becomes a RoleBinding there, a
+Role needs one); ticket (else --ticket); passphrase_file (with --encrypt-key). Every grant is
+one binding, named after the request (NAME, NAME-2, ...; ClusterRoles first, then Roles), all
+in one <stem>.binding.yaml.
 
 Examples:
   kcsr batch --roster team.csv --keys ./keys --media ./media
   kcsr batch --roster team.yaml --keys ./keys --media ./media --jobs 4 --json
+  # The per-user plan for a second person to check, nothing written
+  kcsr batch --roster team.csv --keys ./keys --media ./media --dry-run
+
+Every user's public-key fingerprint is printed (compare it with what the approver sees).
 
 Each user's key encrypted with their own passphrase: a passphrase_file column naming a file
 whose first line is that user's passphrase (relative to the roster; never on the media), and
 kcsr batch --roster team.csv --encrypt-key …; users without one need --passphrase-file.
 
 Re-running the same roster after an interruption skips the users already done.
-Exit codes: 0 all written, 1 failed (nothing written for a bad roster), 3 some users failed (the others are kept).";
+Exit codes: 0 all written, 1 failed (nothing written for a bad roster), 3 some users failed
+(the others are kept), or a row breaks the station policy (nothing written).";
 
 #[derive(Debug, Args)]
 pub(crate) struct BatchArgs {
@@ -135,9 +156,12 @@ pub(crate) struct BatchArgs {
     /// Replace existing keys and requests instead of skipping users already done
     #[arg(long, short)]
     pub(crate) force: bool,
-    /// Check the roster and build every request, write nothing
+    /// Check the roster and print every user's plan (user, groups, grants, signer, lifetime,
+    /// ticket, key, stem, object name) for a second person to check; write nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) who: WhoArgs,
     #[command(flatten)]
     pub(crate) trip: TripArgs,
     #[command(flatten)]
@@ -158,10 +182,12 @@ with kind: Config; each user entry's client-certificate-data or client-certifica
 directories of them. Only users the station still counts as active are renewed: a request
 withdrawn, denied, offboarded or retired is not (said, not an error).
 
-New keys get the stem <stem>-renew-<YYYYMMDD>, so the current key stays in place until the
+New keys get the stem <user>-renew-<YYYYMMDD>, so the current key stays in place until the
 new certificate is assembled; kcsr assemble --out-dir writes its kubeconfig under the first
 stem (alice.kubeconfig), replacing the older one. With --reuse-key the request uses the key
-whose public key the certificate carries, found in KEY_DIR.
+whose public key the certificate carries, found in KEY_DIR, under the stem
+<user>-renew-<YYYYMMDD>-samekey: a renewal is always a new request with its own object name
+and record.
 Exit codes: 0 done (also when nothing is due), 1 failed, 3 a request was refused.";
 
 #[derive(Debug, Args)]
@@ -330,8 +356,8 @@ Examples:
   # A P-256 key for alice in group dev, a 30-day certificate requested from the client signer
   kcsr request --user alice --group dev --keys ./keys --media ./media
 
-  # Bind the user to cluster-admin instead of using system:masters
-  kcsr request --user ops-admin --clusterrole cluster-admin --keys ./keys --media ./media
+  # Bind the user to cluster-admin instead of using system:masters, for a change ticket
+  kcsr request --user ops --clusterrole cluster-admin --ticket CHG-12 --keys ./keys --media ./media
 
   # Name the object after the change ticket (default <user>-<hash>), for the approver
   kcsr request --user dana --group ops --name dana-chg1234 --keys ./keys --media ./media
@@ -347,9 +373,14 @@ Examples:
   # the user and groups named here. kcsr assemble --key-path then names their key file.
   kcsr request --user ivan --group dev --csr ivan.csr --keys ./keys --media ./media
 
+--clusterrole and --role repeat: each is one binding (ClusterRoles first, then Roles), named
+NAME, NAME-2, ... in one <stem>.binding.yaml; ROLE or NS/ROLE, e.g. --clusterrole view
+--clusterrole team-a/edit --role team-b/deployer. The ticket and the operator (--operator,
+default the login name) are signed into the request and kept in the station's record.
 A stick that came back with an earlier trip's results is not written into again: this trip
 goes into a new subdirectory trip-YYYYMMDD-HHMMSS of it, which kcsr request names.
-Exit codes: 0 written (or already on the media), 1 failed, 2 usage, 3 refused by a check.";
+Exit codes: 0 written (or already on the media), 1 failed, 2 usage, 3 refused by a check or
+by the station policy (KEY_DIR/station/policy.yaml, see kcsr policy show).";
 
 const INSPECT_EXAMPLES: &str = "\
 Examples:
@@ -368,6 +399,18 @@ Examples:
   kcsr verify --cert media/alice.crt --manifest media/alice.csr.yaml --at 2036-01-01T00:00:00Z
 
 Exit codes: 0 every check holds, 1 unreadable input, 3 a check failed.";
+
+/// Who asks and why (decision 0010): carried in the signed requests and the station's record.
+#[derive(Debug, Args)]
+pub(crate) struct WhoArgs {
+    /// The change ticket the requests are made for (kcsr.dev/ticket; 1-128 printable
+    /// characters)
+    #[arg(long, value_name = "ID")]
+    pub(crate) ticket: Option<Ticket>,
+    /// Who runs kcsr (kcsr.dev/operator; default: the login name, $LOGNAME or $USER)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) operator: Option<Operator>,
+}
 
 /// What every request of a run is for and how long it stays fresh (decision 0009).
 #[derive(Debug, Args)]
@@ -563,6 +606,35 @@ pub(crate) struct KeyRetireArgs {
     pub(crate) output: OutputArgs,
 }
 
+const AUDIT_EXAMPLES: &str = "\
+Examples:
+  kcsr audit --keys ./keys
+  kcsr audit --keys ./keys --csv > kcsr-audit.csv
+  kcsr audit --keys ./keys --json
+
+One row per request the station wrote, oldest first, from KEY_DIR/station/requests (never
+from the media). CSV columns:
+  name, user, groups, ticket, grants, operator, cluster, created, state, stateAt,
+  approvedBy, approvedAt, submittedBy, serial, notBefore, notAfter, bindings, deniedReason,
+  publicKeySha256
+Lists are ';'-separated; bindings are GRANT=STATE[@BY]. approvedBy, serial, notBefore,
+notAfter and bindings are filled once kcsr assemble verified the certificate (state
+assembled); deniedReason for a request that came back denied or failed. Cells that a
+spreadsheet would run as a formula are prefixed with '.
+Exit codes: 0 printed, 1 failed (a damaged record, an unreadable key directory), 2 usage.";
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// Print CSV (a header row, one row per request) on stdout
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) csv: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
 const CHECK_EXAMPLES: &str = "\
 Examples:
   # On the isolated machine, before the stick leaves: against the station's own key and records
@@ -601,8 +673,8 @@ pub(crate) struct CheckArgs {
 
 const WITHDRAW_EXAMPLES: &str = "\
 Examples:
-  # ops-admin's request was a mistake: off the media, before it leaves
-  kcsr withdraw --user ops-admin --keys ./keys --media ./media
+  # The cluster-admin request for ops was a mistake: off the media, before it leaves
+  kcsr withdraw --user ops --keys ./keys --media ./media
 
   # One of several requests of a user, by file stem or object name; only show what would go
   kcsr withdraw --user dana --name dana-chg1234 --dry-run --keys ./keys --media ./media
@@ -633,6 +705,73 @@ pub(crate) struct WithdrawArgs {
     /// Say what would be withdrawn; change nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const OFFBOARD_EXAMPLES: &str = "\
+Examples:
+  kcsr offboard --user alice --keys ./keys --media ./media --ticket CHG-2001
+
+Writes <user>.offboard.yaml onto the media (listed in SHA256SUMS, so signed by the station):
+on the connected machine, kcsr-submit apply shows every binding whose only subject is the
+user and deletes them once approved, and reports group bindings that still reach the user
+and how long the user's certificates stay valid (client certificates cannot be revoked).
+The station marks the user's requests offboarded: kcsr renew refuses them.
+Exit codes: 0 written, 1 failed, 2 usage.";
+
+#[derive(Debug, Args)]
+pub(crate) struct OffboardArgs {
+    /// The user whose bindings go
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: UserName,
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// Directory of the removable media (created if missing)
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// How long the connected side accepts the request
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_valid_for)]
+    pub(crate) valid_for: Expiration,
+    /// The passphrase of an encrypted station signing key (first line)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) who: WhoArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const POLICY_EXAMPLES: &str = "\
+Examples:
+  kcsr policy show --keys ./keys
+
+The policy is KEY_DIR/station/policy.yaml, written by whoever keeps the station:
+  apiVersion: kcsr.dev/v1
+  kind: StationPolicy
+  maxLifetime: 90d
+  allowedRoles: [view, edit, \"Role/*\"]
+  forbiddenRoles: [\"system:*\"]
+  ticketRequiredFor: [cluster-admin]
+  allowedGroups: [dev, \"team-*\"]
+  refuseSystemNames: true
+kcsr request, batch and renew refuse a request that breaks it (exit 3) and copy it onto the
+media as station-policy.yaml for the approver's review.
+Exit codes: 0 shown (also: no policy), 1 failed (the policy does not parse), 2 usage.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Print the station's policy
+    #[command(after_help = POLICY_EXAMPLES)]
+    Show(PolicyShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PolicyShowArgs {
+    /// The key directory that holds the station
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
@@ -700,15 +839,18 @@ pub(crate) struct RequestArgs {
     /// Leave spec.signerName out (v1beta1 only: the server picks the signer)
     #[arg(long)]
     pub(crate) no_signer: bool,
-    /// Also write a ClusterRoleBinding (or, with --namespace, a RoleBinding) to this ClusterRole
-    #[arg(long, value_name = "ROLE", conflicts_with = "role")]
-    pub(crate) clusterrole: Option<String>,
-    /// Also write a RoleBinding to this Role (needs --namespace)
-    #[arg(long, value_name = "ROLE", requires = "namespace")]
-    pub(crate) role: Option<String>,
-    /// Namespace of the RoleBinding
+    /// Also write a ClusterRoleBinding to this ClusterRole, or a RoleBinding to it in NS with
+    /// NS/ROLE or --namespace (repeatable)
+    #[arg(long = "clusterrole", value_name = "ROLE")]
+    pub(crate) clusterroles: Vec<String>,
+    /// Also write a RoleBinding to this Role: NS/ROLE, or ROLE with --namespace (repeatable)
+    #[arg(long = "role", value_name = "ROLE")]
+    pub(crate) roles: Vec<String>,
+    /// Namespace of the RoleBindings of the roles given without NS/
     #[arg(long, value_name = "NS")]
     pub(crate) namespace: Option<String>,
+    #[command(flatten)]
+    pub(crate) who: WhoArgs,
     /// Object name instead of the default <user>-<hash>
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<ObjectName>,

@@ -13,10 +13,12 @@ mod media_dir;
 mod passphrase;
 mod paths;
 mod plan;
+mod policy;
 mod report;
 mod roster;
 mod signing;
 mod station;
+mod vouch;
 
 fn main() -> ExitCode {
     // First of all: no core file may ever hold a key or a passphrase.
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         cli::Command::Key(command) => cmd::key::run(command),
         cli::Command::Check(args) => cmd::check::run(args),
         cli::Command::Withdraw(args) => cmd::withdraw::run(args),
+        cli::Command::Audit(args) => cmd::audit::run(args),
+        cli::Command::Offboard(args) => cmd::offboard::run(args),
+        cli::Command::Policy(command) => cmd::policy::run(command),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

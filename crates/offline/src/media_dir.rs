@@ -21,6 +21,8 @@ pub(crate) fn is_control_file(name: &str) -> bool {
 pub(crate) struct MediaDir {
     pub(crate) path: PathBuf,
     pub(crate) sums: Sums,
+    /// What the station's records already vouched for in this run ([`crate::vouch`]).
+    vouched: std::cell::RefCell<crate::vouch::Cache>,
 }
 
 impl MediaDir {
@@ -74,7 +76,17 @@ impl MediaDir {
         Ok(Self {
             path: path.to_owned(),
             sums,
+            vouched: Default::default(),
         })
+    }
+
+    /// The directory with the list `sums` (read and judged by the caller), to be scanned only.
+    pub(crate) fn open_listing(path: &Path, sums: Sums) -> Self {
+        Self {
+            path: path.to_owned(),
+            sums,
+            vouched: Default::default(),
+        }
     }
 
     /// The media as it is, or an empty one if the directory does not exist yet (dry runs).
@@ -85,6 +97,7 @@ impl MediaDir {
             Ok(Self {
                 path: path.to_owned(),
                 sums: Sums::default(),
+                vouched: Default::default(),
             })
         }
     }
@@ -133,7 +146,16 @@ impl MediaDir {
     /// (`SHA256SUMS.sig`), each atomically. A run stopped between the two leaves a signature
     /// that does not verify; the next run writes both again ([`MediaDir::is_signed_by`]).
     /// Returns both paths.
+    /// Refuses (exit 3, nothing written) when the list holds a file the station's own records
+    /// do not vouch for: the station never signs what it did not write, whatever the media's
+    /// `SHA256SUMS` already says ([`crate::vouch`]).
     pub(crate) fn save_sums(&self, key: &SigningKey) -> Result<[PathBuf; 2]> {
+        crate::vouch::check(
+            &self.path,
+            &self.sums,
+            key.station(),
+            &mut self.vouched.borrow_mut(),
+        )?;
         let text = self.sums.render();
         let signature = key.sign(text.as_bytes())?;
         let sums = self.write(sums::FILE_NAME, text.as_bytes())?;

@@ -10,11 +10,12 @@ use kcsr_core::expiry::Expiration;
 use kcsr_core::key::{KeyError, KeyType, PrivateKey};
 use kcsr_core::manifest::{
     self, ApiVersion, CLUSTER_ANNOTATION, CLUSTER_CA_ANNOTATION, CREATED_ANNOTATION, CsrManifest,
-    GRANT_ANNOTATION, NOT_AFTER_ANNOTATION, NameInputs, NewCsrManifest,
+    GRANT_ANNOTATION, NOT_AFTER_ANNOTATION, NameInputs, NewCsrManifest, OPERATOR_ANNOTATION,
+    Operator, TICKET_ANNOTATION, Ticket,
 };
 use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX};
 use kcsr_core::names::{GroupName, ObjectName, UserName, is_dns1123_label, is_dns1123_subdomain};
-use kcsr_core::rbac::{BindingManifest, Grant};
+use kcsr_core::rbac::{self, Grant};
 use kcsr_core::signer::SignerName;
 use kcsr_core::station::{self, ClusterPin, RequestRecord};
 use kcsr_core::sums::Sums;
@@ -43,7 +44,10 @@ pub(crate) struct Spec {
     pub(crate) ips: Vec<IpAddr>,
     pub(crate) expiration: Option<Expiration>,
     pub(crate) api_version: ApiVersion,
-    pub(crate) grant: Option<Grant>,
+    /// The bindings asked for, in order (decision 0010).
+    pub(crate) grants: Vec<Grant>,
+    /// The change ticket (`kcsr.dev/ticket`).
+    pub(crate) ticket: Option<Ticket>,
     pub(crate) name: Option<ObjectName>,
     /// File stem when it is neither the object name nor the user's slug (renewals).
     pub(crate) stem: Option<String>,
@@ -60,13 +64,15 @@ impl Spec {
     }
 }
 
-/// The stem a renewal was made from: `alice` for `alice-renew-20261129` (and for `alice`).
-/// Renewals name their key and media files with the date, so the current key stays in place
-/// until the new certificate is assembled, but their kubeconfig keeps the first name.
+/// The stem a renewal was made from: `alice` for `alice-renew-20261129` and
+/// `alice-renew-20261129-samekey` (and for `alice`). Renewals name their key and media files
+/// with the date, so the current key stays in place until the new certificate is assembled,
+/// but their kubeconfig keeps the first name.
 pub(crate) fn base_stem(stem: &str) -> &str {
     let mut base = stem;
+    let dated = stem.strip_suffix("-samekey").unwrap_or(stem);
     // A renewal of a renewal is named from the first stem already; strip one date only.
-    if let Some((head, day)) = stem.rsplit_once("-renew-")
+    if let Some((head, day)) = dated.rsplit_once("-renew-")
         && day.len() == 8
         && day.bytes().all(|b| b.is_ascii_digit())
         && !head.is_empty()
@@ -76,59 +82,100 @@ pub(crate) fn base_stem(stem: &str) -> &str {
     base
 }
 
-/// `--clusterrole`/`--role`/`--namespace` into a grant, with the names checked.
-pub(crate) fn grant(
-    clusterrole: Option<&str>,
-    role: Option<&str>,
+/// `--clusterrole`/`--role` (each repeatable) and `--namespace` into grants, with the names
+/// checked: ClusterRoles first, then Roles, each in the order given. A value `NS/ROLE` names
+/// its namespace; a bare `ROLE` takes `--namespace` (for a ClusterRole: a RoleBinding in that
+/// namespace instead of a ClusterRoleBinding; a Role needs one).
+pub(crate) fn grants(
+    clusterroles: &[String],
+    roles: &[String],
     namespace: Option<&str>,
-) -> Result<Option<Grant>> {
-    let g = match (clusterrole, role, namespace) {
-        (Some(r), None, None) => Some(Grant::ClusterRole(r.to_owned())),
-        (Some(r), None, Some(ns)) => {
-            Some(Grant::ClusterRoleInNamespace(r.to_owned(), ns.to_owned()))
-        }
-        (None, Some(r), Some(ns)) => Some(Grant::Role(r.to_owned(), ns.to_owned())),
-        (None, Some(_), None) => {
-            return Err(Fail::new("a Role binding needs a namespace").hint("add --namespace NS"));
-        }
-        (None, None, Some(_)) => {
-            return Err(Fail::new("--namespace needs --role or --clusterrole")
-                .hint("add --role ROLE or --clusterrole ROLE, or drop --namespace"));
-        }
-        (Some(_), Some(_), _) => {
-            return Err(Fail::new("--clusterrole and --role exclude each other"));
-        }
-        (None, None, None) => None,
+) -> Result<Vec<Grant>> {
+    if namespace.is_some() && clusterroles.is_empty() && roles.is_empty() {
+        return Err(Fail::new("--namespace needs --role or --clusterrole")
+            .hint("add --role ROLE or --clusterrole ROLE, or drop --namespace"));
+    }
+    let split = |v: &str| match v.split_once('/') {
+        Some((ns, r)) => (r.to_owned(), Some(ns.to_owned())),
+        None => (v.to_owned(), namespace.map(str::to_owned)),
     };
-    if let Some(g) = &g {
-        let (role, ns) = match g {
-            Grant::ClusterRole(r) => (r, None),
-            Grant::ClusterRoleInNamespace(r, ns) | Grant::Role(r, ns) => (r, Some(ns)),
+    let mut out: Vec<Grant> = Vec::new();
+    for v in clusterroles {
+        let g = match split(v) {
+            (r, Some(ns)) => Grant::ClusterRoleInNamespace(r, ns),
+            (r, None) => Grant::ClusterRole(r),
         };
-        // Role names are path segments; RBAC allows ':' (e.g. system:aggregate-to-view).
-        if role.is_empty()
-            || role.contains('/')
-            || role.contains('%')
-            || role.chars().any(char::is_control)
-        {
-            return Err(Fail::new(format!(
-                "role name {role:?} is not a valid Kubernetes role name"
-            )));
-        }
-        if !is_dns1123_subdomain(role) && !role.contains(':') {
-            return Err(Fail::new(format!(
-                "role name {role:?} is not a valid Kubernetes role name"
-            )));
-        }
-        if let Some(ns) = ns
-            && !is_dns1123_label(ns)
-        {
-            return Err(Fail::new(format!(
-                "namespace {ns:?} is not a DNS-1123 label (lowercase letters, digits and '-')"
-            )));
+        out.push(g);
+    }
+    for v in roles {
+        let g = match split(v) {
+            (r, Some(ns)) => Grant::Role(r, ns),
+            (_, None) => {
+                return Err(
+                    Fail::new(format!("the Role binding {v:?} needs a namespace"))
+                        .hint(format!("write NAMESPACE/{v}, or add --namespace NS")),
+                );
+            }
+        };
+        out.push(g);
+    }
+    for (i, g) in out.iter().enumerate() {
+        check_grant(g)?;
+        if out[..i].contains(g) {
+            return Err(
+                Fail::new(format!("the grant {g} is asked for twice")).hint("list each role once")
+            );
         }
     }
-    Ok(g)
+    Ok(out)
+}
+
+/// The role and namespace names of a grant are names Kubernetes accepts, and travel in the
+/// `,`-separated annotation.
+fn check_grant(g: &Grant) -> Result<()> {
+    let (role, ns) = (g.role(), g.namespace());
+    // Role names are path segments; RBAC allows ':' (e.g. system:aggregate-to-view).
+    if role.is_empty()
+        || role.contains('/')
+        || role.contains('%')
+        || role.contains(',')
+        || role.chars().any(char::is_control)
+        || (!is_dns1123_subdomain(role) && !role.contains(':'))
+    {
+        return Err(Fail::new(format!(
+            "role name {:?} is not a valid Kubernetes role name",
+            report::sanitize(role)
+        ))
+        .hint("use the role's name as kubectl get clusterroles (or roles -n NS) shows it"));
+    }
+    if let Some(ns) = ns
+        && !is_dns1123_label(ns)
+    {
+        return Err(Fail::new(format!(
+            "namespace {:?} is not a DNS-1123 label (lowercase letters, digits and '-')",
+            report::sanitize(ns)
+        )));
+    }
+    Ok(())
+}
+
+/// Who runs kcsr (`kcsr.dev/operator`): `--operator`, else the login name (`$LOGNAME`,
+/// `$USER`), else the numeric user id, so that every request names someone.
+pub(crate) fn operator(given: Option<&Operator>) -> Operator {
+    if let Some(o) = given {
+        return o.clone();
+    }
+    for var in ["LOGNAME", "USER"] {
+        if let Some(o) = std::env::var_os(var)
+            .and_then(|v| v.into_string().ok())
+            .and_then(|v| Operator::sanitized(&v))
+        {
+            return o;
+        }
+    }
+    use std::os::unix::fs::MetadataExt as _;
+    // The owner of /proc/self is this process's user: no libc call needed.
+    Operator::uid(std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid()))
 }
 
 /// The signer, or none for a v1beta1 request that lets the server choose.
@@ -168,6 +215,8 @@ pub(crate) struct Stamp {
     pub(crate) cluster_cas: Vec<String>,
     /// The station signing key's `SHA256:` fingerprint (empty before the station signs).
     pub(crate) station: String,
+    /// Who runs kcsr (`kcsr.dev/operator`).
+    pub(crate) operator: Operator,
 }
 
 impl Stamp {
@@ -176,6 +225,7 @@ impl Stamp {
         valid_for: Expiration,
         cluster: Option<ClusterPin>,
         station: String,
+        operator: Operator,
     ) -> Result<Self> {
         let cluster_cas = match &cluster {
             Some(pin) => pin.server_fingerprints().map_err(|e| {
@@ -190,6 +240,7 @@ impl Stamp {
             cluster,
             cluster_cas,
             station,
+            operator,
         })
     }
 
@@ -312,6 +363,7 @@ fn render(spec: &Spec, csr: CsrInfo, stamp: &Stamp) -> Result<Built> {
             usages: &usages,
             expiration,
             api_version: spec.api_version,
+            cluster: stamp.cluster.as_ref().map(|p| p.name.as_str()),
         }),
     };
     let mut manifest = CsrManifest::new(&NewCsrManifest {
@@ -327,9 +379,13 @@ fn render(spec: &Spec, csr: CsrInfo, stamp: &Stamp) -> Result<Built> {
     let annotations = &mut manifest.metadata.annotations;
     annotations.insert(CREATED_ANNOTATION.to_owned(), created.clone());
     annotations.insert(NOT_AFTER_ANNOTATION.to_owned(), not_after.clone());
-    if let Some(g) = &spec.grant {
-        annotations.insert(GRANT_ANNOTATION.to_owned(), g.to_string());
+    if !spec.grants.is_empty() {
+        annotations.insert(GRANT_ANNOTATION.to_owned(), Grant::join(&spec.grants));
     }
+    if let Some(t) = &spec.ticket {
+        annotations.insert(TICKET_ANNOTATION.to_owned(), t.to_string());
+    }
+    annotations.insert(OPERATOR_ANNOTATION.to_owned(), stamp.operator.to_string());
     if let Some(pin) = &stamp.cluster {
         annotations.insert(CLUSTER_ANNOTATION.to_owned(), pin.name.to_string());
         annotations.insert(
@@ -340,12 +396,10 @@ fn render(spec: &Spec, csr: CsrInfo, stamp: &Stamp) -> Result<Built> {
     let manifest_yaml = manifest
         .to_yaml()
         .map_err(|e| Fail::new(format!("failed to encode the manifest: {e}")))?;
-    let binding_yaml = spec
-        .grant
-        .as_ref()
-        .map(|g| BindingManifest::for_user(&name, &spec.user, g).to_yaml())
-        .transpose()
-        .map_err(|e| Fail::new(format!("failed to encode the binding: {e}")))?;
+    let binding_yaml = rbac::bindings_yaml(&name, &spec.user, &spec.grants).map_err(|e| {
+        Fail::new(format!("failed to encode the bindings of {name}: {e}"))
+            .hint("choose a shorter --name: the bindings are named NAME, NAME-2, …")
+    })?;
     Ok(Built {
         manifest_file: format!("{stem}{CSR_MANIFEST_SUFFIX}"),
         binding_file: format!("{stem}{BINDING_SUFFIX}"),
@@ -470,9 +524,14 @@ pub(crate) fn media_state(media: &Path, built: &Built, now: i64) -> Result<Media
     else {
         return Ok(MediaState::Stale);
     };
-    let same_target = [GRANT_ANNOTATION, CLUSTER_ANNOTATION, CLUSTER_CA_ANNOTATION]
-        .iter()
-        .all(|a| m.metadata.annotations.get(*a) == ours.metadata.annotations.get(*a));
+    let same_target = [
+        GRANT_ANNOTATION,
+        TICKET_ANNOTATION,
+        CLUSTER_ANNOTATION,
+        CLUSTER_CA_ANNOTATION,
+    ]
+    .iter()
+    .all(|a| m.metadata.annotations.get(*a) == ours.metadata.annotations.get(*a));
     if !same_target {
         return Ok(MediaState::Different);
     }
@@ -556,15 +615,23 @@ pub(crate) fn record(
         public_key_sha256: built.csr.public_key.fingerprint.clone(),
         key_file,
         manifest_sha256,
-        grant: spec.grant.as_ref().map(ToString::to_string),
+        grant: match spec.grants.as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        },
+        grants: spec.grants.iter().map(ToString::to_string).collect(),
+        ticket: spec.ticket.as_ref().map(ToString::to_string),
+        operator: Some(stamp.operator.to_string()),
         cluster: stamp.cluster.as_ref().map(|p| p.name.clone()),
         cluster_ca_sha256: stamp.cluster_cas.clone(),
         signer_ca_sha256: stamp.signer_cas(spec.signer.as_ref()),
         created,
         not_after,
         station: stamp.station.clone(),
-        state: station::RecordState::Written,
+        state: station::RequestState::Written,
         state_at: None,
+        assembled: None,
+        denied: None,
     }
 }
 
@@ -733,4 +800,24 @@ pub(crate) fn write_media(media: &Path, built: &Built, sums: &mut Sums) -> Resul
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_stem;
+
+    #[test]
+    fn a_renewal_keeps_the_first_stem_with_a_new_key_or_the_same() {
+        assert_eq!(base_stem("alice"), "alice");
+        assert_eq!(base_stem("alice-renew-20261129"), "alice");
+        assert_eq!(base_stem("alice-renew-20261129-samekey"), "alice");
+        assert_eq!(
+            base_stem("dana-chg1234-renew-20261129-samekey"),
+            "dana-chg1234"
+        );
+        // Not a renewal's date: left as it is.
+        assert_eq!(base_stem("alice-renew-2026"), "alice-renew-2026");
+        assert_eq!(base_stem("alice-samekey"), "alice-samekey");
+        assert_eq!(base_stem("-renew-20261129"), "-renew-20261129");
+    }
 }

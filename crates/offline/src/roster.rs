@@ -1,6 +1,7 @@
-//! Rosters for `kcsr batch`: CSV (header row; columns user, groups (`;`-separated),
-//! key_type, signer, expiration, clusterrole, passphrase_file) or YAML (`defaults:` and `users:` with the same
-//! fields). The text is split into rows by [`kcsr_core::roster`] (pure, so it can be fuzzed);
+//! Rosters for `kcsr batch`: CSV (header row; columns user, groups, key_type, signer,
+//! expiration, clusterrole, role, namespace, ticket, passphrase_file; groups, clusterrole and
+//! role `;`-separated) or YAML (`defaults:` and `users:` with the same fields). The text is
+//! split into rows by [`kcsr_core::roster`] (pure, so it can be fuzzed);
 //! here every row becomes a [`Spec`] before anything is written, and every bad row is reported
 //! with its line number.
 
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::KeyType;
-use kcsr_core::manifest::ApiVersion;
+use kcsr_core::manifest::{ApiVersion, Ticket};
 use kcsr_core::names::{GroupName, UserName};
 use kcsr_core::roster::{Fields, Format, RosterError};
 use kcsr_core::signer::SignerName;
@@ -122,12 +123,24 @@ fn to_spec(f: &Fields, api_version: ApiVersion) -> std::result::Result<Spec, Str
                 .map_err(|e: kcsr_core::expiry::ExpirationError| e.to_string())?,
         ),
     };
-    let grant = plan::grant(
-        f.clusterrole.as_deref().filter(|r| !r.is_empty()),
-        None,
-        None,
+    let namespace = f.namespace.as_deref().filter(|n| !n.is_empty());
+    let grants = plan::grants(
+        f.clusterrole.as_deref().unwrap_or_default(),
+        f.role.as_deref().unwrap_or_default(),
+        namespace,
     )
-    .map_err(|f| f.message)?;
+    .map_err(|f| match f.hint {
+        // The flags' hints name flags; in a roster, the columns.
+        Some(_) => format!(
+            "{} (roster columns clusterrole, role, namespace: ROLE or NS/ROLE, ';'-separated)",
+            f.message
+        ),
+        None => f.message,
+    })?;
+    let ticket: Option<Ticket> = match f.ticket.as_deref() {
+        None | Some("") => None,
+        Some(t) => Some(t.parse()?),
+    };
     Ok(Spec {
         user,
         groups,
@@ -138,7 +151,8 @@ fn to_spec(f: &Fields, api_version: ApiVersion) -> std::result::Result<Spec, Str
         ips: Vec::new(),
         expiration,
         api_version,
-        grant,
+        grants,
+        ticket,
         name: None,
         stem: None,
     })

@@ -25,12 +25,18 @@ const COMMENT: &str = "kcsr-station";
 pub(crate) struct SigningKey {
     key: PrivateKey,
     public: PublicKey,
+    /// The station it belongs to: what it signs must be vouched for by that station's records.
+    station: Station,
 }
 
 impl SigningKey {
     /// OpenSSH's `SHA256:` fingerprint, as `ssh-keygen -l` prints it.
     pub(crate) fn fingerprint(&self) -> String {
         self.public.fingerprint()
+    }
+
+    pub(crate) fn station(&self) -> &Station {
+        &self.station
     }
 
     pub(crate) fn public(&self) -> &PublicKey {
@@ -132,7 +138,11 @@ pub(crate) fn create(
     let pem = plan::key_pem(&key, passphrase)?;
     station.write_with(None, SIGNING_KEY_FILE, pem.as_bytes(), overwrite)?;
     write_pub(station, &public)?;
-    Ok(SigningKey { key, public })
+    Ok(SigningKey {
+        key,
+        public,
+        station: station.clone(),
+    })
 }
 
 fn write_pub(station: &Station, public: &PublicKey) -> Result<()> {
@@ -174,7 +184,11 @@ fn load(station: &Station, existing: &passphrase::Source) -> Result<Option<Signi
         // Missing, damaged, or the retired key of an interrupted rotation.
         _ => write_pub(station, &public)?,
     }
-    Ok(Some(SigningKey { key, public }))
+    Ok(Some(SigningKey {
+        key,
+        public,
+        station: station.clone(),
+    }))
 }
 
 /// The public keys of `retired.pub`.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_core::station::{ClusterName, ClusterPin, RecordState, RequestRecord};
+use kcsr_core::station::{ClusterName, ClusterPin, RequestRecord, RequestState};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 use crate::fail::{self, Fail, Result};
@@ -211,6 +211,11 @@ impl Station {
     }
 
     /// Every record (for renew's look-up by public key, and audits).
+    /// The object names of every record, without reading them.
+    pub(crate) fn record_names(&self) -> Result<Vec<String>> {
+        self.json_names(&self.requests_dir())
+    }
+
     pub(crate) fn records(&self) -> Result<Vec<RequestRecord>> {
         let mut out = Vec::new();
         for name in self.json_names(&self.requests_dir())? {
@@ -233,7 +238,7 @@ impl Station {
     pub(crate) fn set_state(
         &self,
         record: &RequestRecord,
-        state: RecordState,
+        state: RequestState,
         at: &str,
     ) -> Result<PathBuf> {
         let mut r = record.clone();

@@ -802,7 +802,13 @@ fn the_record_decides_key_user_groups_and_the_cluster_cas() {
     // The groups the station asked for, not those of the media's request or bundle.
     edit(&|v| v["groups"] = serde_json::json!(["ops"]));
     let r = trip.assemble(&["--out", "k"]);
-    refused(&r, &["alice.bundle.yaml: groups:"]);
+    refused(
+        &r,
+        &[
+            "alice.bundle.yaml: record:",
+            "the station recorded \"alice\" (groups [\"ops\"])",
+        ],
+    );
     // The key file the record names, absolute or relative to the key directory.
     let absolute = trip.path("keys/alice.key.pem").display().to_string();
     edit(&|v| v["keyFile"] = serde_json::json!(absolute));
@@ -904,7 +910,7 @@ fn the_media_is_read_from_both_sums_files_and_nothing_else() {
     refused(
         &r,
         &[
-            "notes.txt: listed in RETURNED.SHA256SUMS, which may list only <stem>.crt and <stem>.bundle.yaml",
+            "notes.txt: listed in RETURNED.SHA256SUMS, which may list only <stem>.crt, <stem>.bundle.yaml and <stem>.denied.yaml",
         ],
     );
     std::fs::remove_file(trip.path("media/notes.txt")).unwrap();
@@ -955,4 +961,44 @@ fn the_media_is_read_from_both_sums_files_and_nothing_else() {
         &["bob.bundle.yaml: record:", "with the file stem \"alice\""],
     );
     assert!(!trip.path("out").exists());
+}
+
+/// Issue 12 review, finding M2: `--name` picks bundles by the user they claim, so a bundle that
+/// claims another user than its record must be refused, or alice's key lands in the
+/// kubeconfig the operator asked for bob.
+#[test]
+fn a_bundle_claiming_another_user_than_its_record_is_refused_and_nothing_is_written() {
+    let trip = Trip::new();
+    trip.pin_and_record();
+    let bundle_path = trip.path("media/alice.bundle.yaml");
+    trip.genuine("alice", 10);
+    // The attacker relabels alice's genuine bundle as bob's and lists it again.
+    let relabeled = trip
+        .read("media/alice.bundle.yaml")
+        .replace("user: alice", "user: bob");
+    std::fs::write(&bundle_path, relabeled).unwrap();
+    let returned: String = trip
+        .read("media/RETURNED.SHA256SUMS")
+        .lines()
+        .map(|l| {
+            if l.ends_with("alice.bundle.yaml") {
+                format!(
+                    "{}  alice.bundle.yaml\n",
+                    kcsr_core::digest::sha256_hex(&std::fs::read(&bundle_path).unwrap())
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(trip.path("media/RETURNED.SHA256SUMS"), returned).unwrap();
+    let r = trip.assemble(&["--name", "bob", "--out", "bob.kubeconfig"]);
+    refused(
+        &r,
+        &[
+            "the bundle claims user \"bob\"",
+            "the station recorded \"alice\"",
+        ],
+    );
+    assert!(!trip.path("bob.kubeconfig").exists(), "nothing written");
 }

@@ -738,6 +738,8 @@ fn golden_manifest_for_a_fixed_ed25519_key() {
             "media",
             "--name",
             "alice-golden",
+            "--operator",
+            "golden-operator",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1552,7 +1554,16 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let pem = request_pem(&t.path().join("reuse/alice.csr.yaml"));
+    // A renewal is a new request under its own stem, the key kept.
+    let renewed = std::fs::read_dir(t.path().join("reuse"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("alice-renew-") && n.ends_with("-samekey.csr.yaml")
+        })
+        .expect("alice-renew-<day>-samekey.csr.yaml");
+    let pem = request_pem(&renewed);
     std::fs::write(t.path().join("reuse.csr"), pem).unwrap();
     let (ok, out) = sh(
         t.path(),

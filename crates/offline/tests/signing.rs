@@ -526,3 +526,146 @@ fn the_public_line_is_checked_against_the_key_and_restored_when_missing() {
     assert_eq!(std::fs::read(d.join("media/SHA256SUMS")).unwrap(), sums);
     assert!(!d.join("media/kim.csr.yaml").exists());
 }
+
+/// Adds `files` (copied from `from`) to `media` and their lines to its SHA256SUMS, as whoever
+/// carries the media can: no station key, no access to the key directory.
+fn smuggle(from: &Path, media: &Path, files: &[&str]) {
+    let mut sums = std::fs::read_to_string(media.join("SHA256SUMS")).unwrap();
+    for f in files {
+        let data = std::fs::read(from.join(f)).unwrap();
+        std::fs::write(media.join(f), &data).unwrap();
+        sums.push_str(&format!("{}  {f}\n", kcsr_core::digest::sha256_hex(&data)));
+    }
+    std::fs::write(media.join("SHA256SUMS"), sums).unwrap();
+}
+
+/// Issue 12 review, finding H1: the station adds its files to the media's SHA256SUMS and signs
+/// the list; lines someone else added must never get its signature.
+#[test]
+fn the_station_never_signs_files_it_did_not_write() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    ok(
+        d,
+        &[
+            "request",
+            "--user",
+            "alice",
+            "--clusterrole",
+            "view",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    // The attacker's own request and cluster-admin binding, made with its own copy of kcsr.
+    ok(
+        d,
+        &[
+            "request",
+            "--user",
+            "mallory",
+            "--clusterrole",
+            "cluster-admin",
+            "--keys",
+            "attacker-keys",
+            "--media",
+            "attacker-media",
+        ],
+    );
+    smuggle(
+        &d.join("attacker-media"),
+        &d.join("media"),
+        &["mallory.csr.yaml", "mallory.binding.yaml"],
+    );
+    let sums_before = std::fs::read(d.join("media/SHA256SUMS")).unwrap();
+    let sig_before = std::fs::read(d.join("media/SHA256SUMS.sig")).unwrap();
+
+    let request_bob = [
+        "request", "--user", "bob", "--keys", "keys", "--media", "media",
+    ];
+    let r = kcsr(d, &request_bob);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("did not write: mallory.binding.yaml, mallory.csr.yaml"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(d.join("media/SHA256SUMS")).unwrap(),
+        sums_before
+    );
+    assert_eq!(
+        std::fs::read(d.join("media/SHA256SUMS.sig")).unwrap(),
+        sig_before
+    );
+
+    // A batch onto the same media is refused the same way.
+    support::roster(d, 3);
+    let r = kcsr(
+        d,
+        &[
+            "batch",
+            "--roster",
+            "roster.csv",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("mallory.csr.yaml"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read(d.join("media/SHA256SUMS.sig")).unwrap(),
+        sig_before
+    );
+
+    // The station's own binding, widened on the media (sums recomputed), is not vouched for.
+    let binding = d.join("media/alice.binding.yaml");
+    let widened = std::fs::read_to_string(&binding)
+        .unwrap()
+        .replace("name: view", "name: cluster-admin");
+    std::fs::write(&binding, widened).unwrap();
+    let kept: String = std::fs::read_to_string(d.join("media/SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("mallory") && !l.ends_with("alice.binding.yaml"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("media/SHA256SUMS"), kept).unwrap();
+    for f in ["mallory.csr.yaml", "mallory.binding.yaml"] {
+        std::fs::remove_file(d.join("media").join(f)).unwrap();
+    }
+    smuggle(&d.join("media"), &d.join("media"), &["alice.binding.yaml"]);
+    let r = kcsr(d, &request_bob);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did not write: alice.binding.yaml"),
+        "{}",
+        r.stderr
+    );
+
+    // With the media as the station wrote it, the same command completes and signs.
+    let original = std::fs::read_to_string(d.join("media/alice.binding.yaml"))
+        .unwrap()
+        .replace("name: cluster-admin", "name: view");
+    std::fs::write(&binding, &original).unwrap();
+    let kept: String = std::fs::read_to_string(d.join("media/SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.ends_with("alice.binding.yaml"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("media/SHA256SUMS"), kept).unwrap();
+    smuggle(&d.join("media"), &d.join("media"), &["alice.binding.yaml"]);
+    ok(d, &request_bob);
+    allowed_signers(d, "vault-1", "allowed_signers");
+    let (good, out) = ssh_verify(d, "allowed_signers", "vault-1", "media");
+    assert!(good, "{out}");
+    let signed = std::fs::read_to_string(d.join("media/SHA256SUMS")).unwrap();
+    assert!(!signed.contains("mallory"), "{signed}");
+    assert!(signed.contains("bob.csr.yaml"), "{signed}");
+}

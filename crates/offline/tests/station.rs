@@ -874,7 +874,7 @@ fn renew_with_the_same_key_finds_it_by_the_record_even_when_renamed() {
     );
     let a = sh(
         d,
-        "sed -n 's/^ *request: //p' next/dana.csr.yaml | base64 -d | openssl req -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
+        "sed -n 's/^ *request: //p' next/dana-renew-*-samekey.csr.yaml | base64 -d | openssl req -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
     );
     let b = sh(
         d,
@@ -911,4 +911,51 @@ fn control_files_on_the_media_are_neither_requests_nor_listed() {
         !listed.contains("SHA256SUMS.sig") && !listed.contains("RETURNED"),
         "{listed}"
     );
+}
+
+/// Issue 12 review, finding M3: the same user asked of two pinned clusters (the key reused, as
+/// the key directory holds one per stem) makes two requests with two names and two records;
+/// the second never overwrites the first, so the first cluster's return still assembles.
+#[test]
+fn the_same_user_for_two_clusters_is_two_requests_and_two_records() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pin_prod(d);
+    ok(
+        d,
+        &[
+            "cluster",
+            "add",
+            "staging",
+            "--keys",
+            "keys",
+            "--server",
+            "https://staging.example",
+            "--ca",
+            "ca.crt",
+            "--client-ca",
+            "client-ca.crt",
+        ],
+    );
+    for (cluster, media) in [("prod", "media-prod"), ("staging", "media-staging")] {
+        ok(
+            d,
+            &[
+                "request",
+                "--user",
+                "alice",
+                "--keys",
+                "keys",
+                "--media",
+                media,
+                "--cluster",
+                cluster,
+            ],
+        );
+    }
+    let prod = object_name(&d.join("media-prod/alice.csr.yaml"));
+    let staging = object_name(&d.join("media-staging/alice.csr.yaml"));
+    assert_ne!(prod, staging, "one name for two clusters");
+    assert_eq!(record(d, &prod)["cluster"], "prod");
+    assert_eq!(record(d, &staging)["cluster"], "staging");
 }

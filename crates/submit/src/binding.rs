@@ -1,6 +1,7 @@
-//! The binding that travels with a request: created only when it is exactly the binding of the
-//! request's signed `kcsr.dev/grant` for the request's own user under the request's name
-//! (decision 0009), and shown in the review with what it means.
+//! The bindings that travel with a request: created only when the media's binding file is
+//! exactly the bindings of the request's signed `kcsr.dev/grant` grants for the request's own
+//! user, named `<name>`, `<name>-2`, … in grant order (decisions 0009 and 0010), and shown in
+//! the review with what they mean.
 
 use serde::Serialize;
 
@@ -18,13 +19,13 @@ pub struct PlannedBinding {
     pub grant: Grant,
 }
 
-/// The binding as reported in `--json`.
-#[derive(Debug, Clone, Serialize)]
+/// A binding as reported in `--json` and kept in the bundle's audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BindingReport {
     /// `ClusterRoleBinding` or `RoleBinding`.
     pub kind: String,
-    /// Its name (the request's).
+    /// Its name (`<name>`, `<name>-2`, …).
     pub name: String,
     /// The namespace of a RoleBinding.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,15 +34,55 @@ pub struct BindingReport {
     pub grant: String,
     /// The one subject: the request's user (kind `User`).
     pub user: String,
-    /// `created`, `exists`, `dry-run`, or `pending-approval` (created once the request is
-    /// approved with kcsr-submit).
+    /// `pending-approval` (created once the request is approved), `created`, `exists`,
+    /// `missing`, `refused`, `unknown` (these credentials may not read bindings), `dry-run`
+    /// or `failed`.
     pub state: String,
+    /// Who created it, when known (this run's user, or the binding's `kcsr.dev/created-by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Why it is `refused`, `unknown` or `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl BindingReport {
+    /// Whether the binding is on the cluster as granted.
+    pub fn exists(&self) -> bool {
+        matches!(self.state.as_str(), "created" | "exists")
+    }
+
+    /// The binding in the bundle's audit form.
+    pub fn audit(&self) -> kcsr_core::bundle::BindingAudit {
+        let state = match self.state.as_str() {
+            s @ ("created" | "exists" | "missing" | "refused") => s,
+            "pending-approval" => "missing",
+            _ => "unknown",
+        };
+        kcsr_core::bundle::BindingAudit {
+            grant: self.grant.clone(),
+            name: self.name.clone(),
+            state: state.to_owned(),
+            by: self.by.clone(),
+        }
+    }
+}
+
+/// The name of binding `index` (0-based, in grant order) of the request `name`.
+pub fn binding_name(name: &str, index: usize) -> String {
+    if index == 0 {
+        name.to_owned()
+    } else {
+        format!("{name}-{}", index + 1)
+    }
 }
 
 impl PlannedBinding {
     /// The report, in `state`.
     pub fn report(&self, state: &str) -> BindingReport {
         BindingReport {
+            by: None,
+            detail: None,
             kind: self.manifest.kind.clone(),
             name: self.manifest.metadata.name.clone(),
             namespace: self.manifest.metadata.namespace.clone(),
@@ -103,48 +144,73 @@ impl PlannedBinding {
     }
 }
 
-/// The binding for `grant` for the request `name` of `user`, as the station writes it.
-pub fn expected(name: &str, user: &str, grant: &Grant) -> Result<BindingManifest, String> {
-    let name: ObjectName = name
+/// Binding `index` of the request `name` of `user` for `grant`, as the station writes it.
+pub fn expected(
+    name: &str,
+    index: usize,
+    user: &str,
+    grant: &Grant,
+) -> Result<BindingManifest, String> {
+    let binding = binding_name(name, index);
+    let object: ObjectName = binding
         .parse()
-        .map_err(|e| format!("object name {:?}: {e}", one_line(name)))?;
+        .map_err(|e| format!("binding name {:?}: {e}", one_line(&binding)))?;
     let user: UserName = user
         .parse()
         .map_err(|e| format!("user {:?}: {e}", one_line(user)))?;
-    Ok(BindingManifest::for_user(&name, &user, grant))
+    Ok(BindingManifest::for_user(&object, &user, grant))
 }
 
-/// The media's binding file, checked against the request: `Ok` with what to create, or the
-/// reason it is refused.
+/// The media's binding file (all its documents, in order), checked against the request: `Ok`
+/// with what to create, or the reason it is refused.
 pub fn check(
     name: &str,
     user: Option<&str>,
-    grant: Option<&Grant>,
-    on_media: &BindingManifest,
-) -> Result<PlannedBinding, String> {
-    let Some(grant) = grant else {
+    grants: &[Grant],
+    on_media: &[BindingManifest],
+) -> Result<Vec<PlannedBinding>, String> {
+    let annotation = kcsr_core::manifest::GRANT_ANNOTATION;
+    if grants.is_empty() {
+        let held: Vec<String> = on_media.iter().map(summary).collect();
         return Err(format!(
-            "the request carries no {} annotation, so the station asked for no binding, but the media holds {}",
-            kcsr_core::manifest::GRANT_ANNOTATION,
-            summary(on_media)
+            "the request carries no {annotation} annotation, so the station asked for no binding, but the media holds {}",
+            held.join("; ")
         ));
-    };
+    }
     let Some(user) = user else {
         return Err("the request names no single user (CN), so no binding can be for it".into());
     };
-    let want = expected(name, user, grant)?;
-    if *on_media != want {
+    let want = grants
+        .iter()
+        .enumerate()
+        .map(|(i, g)| expected(name, i, user, g))
+        .collect::<Result<Vec<_>, _>>()?;
+    if on_media.len() != want.len() {
+        let held: Vec<String> = on_media.iter().map(summary).collect();
+        let asked: Vec<String> = want.iter().map(summary).collect();
         return Err(format!(
-            "the media holds {}, but the request's {} {grant} asks for {}",
-            summary(on_media),
-            kcsr_core::manifest::GRANT_ANNOTATION,
-            summary(&want)
+            "the media holds {} binding(s) ({}), but the request's {annotation} asks for {} ({})",
+            on_media.len(),
+            held.join("; "),
+            want.len(),
+            asked.join("; ")
         ));
     }
-    Ok(PlannedBinding {
-        manifest: want,
-        grant: grant.clone(),
-    })
+    let mut out = Vec::new();
+    for ((held, want), grant) in on_media.iter().zip(want).zip(grants) {
+        if *held != want {
+            return Err(format!(
+                "the media holds {}, but the request's {annotation} {grant} asks for {}",
+                summary(held),
+                summary(&want)
+            ));
+        }
+        out.push(PlannedBinding {
+            manifest: want,
+            grant: grant.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// `ClusterRoleBinding NAME: ClusterRole cluster-admin -> Group "system:authenticated"`.
@@ -202,12 +268,18 @@ mod tests {
     use kcsr_core::rbac::Subject;
 
     #[test]
-    fn only_the_grants_own_binding_passes() {
+    fn only_the_grants_own_bindings_pass() {
         let grant = Grant::ClusterRole("view".into());
-        let good = expected("alice-1", "alice", &grant).unwrap();
-        let planned = check("alice-1", Some("alice"), Some(&grant), &good).unwrap();
-        assert_eq!(planned.manifest, good);
-        assert!(planned.describe().contains("cluster-wide"));
+        let good = expected("alice-1", 0, "alice", &grant).unwrap();
+        let planned = check(
+            "alice-1",
+            Some("alice"),
+            std::slice::from_ref(&grant),
+            std::slice::from_ref(&good),
+        )
+        .unwrap();
+        assert_eq!(planned[0].manifest, good);
+        assert!(planned[0].describe().contains("cluster-wide"));
 
         let mut group = good.clone();
         group.role_ref.name = "cluster-admin".into();
@@ -217,26 +289,69 @@ mod tests {
             name: "system:authenticated".into(),
             namespace: None,
         }];
-        let e = check("alice-1", Some("alice"), Some(&grant), &group).unwrap_err();
+        let one = std::slice::from_ref(&grant);
+        let e = check("alice-1", Some("alice"), one, &[group]).unwrap_err();
         assert!(
             e.contains("cluster-admin") && e.contains("Group \"system:authenticated\""),
             "{e}"
         );
         // Another user, another name, no grant at all.
-        let bob = expected("alice-1", "bob", &grant).unwrap();
-        assert!(check("alice-1", Some("alice"), Some(&grant), &bob).is_err());
-        let other = expected("other", "alice", &grant).unwrap();
-        assert!(check("alice-1", Some("alice"), Some(&grant), &other).is_err());
-        assert!(check("alice-1", Some("alice"), None, &good).is_err());
+        let bob = expected("alice-1", 0, "bob", &grant).unwrap();
+        assert!(check("alice-1", Some("alice"), one, &[bob]).is_err());
+        let other = expected("other", 0, "alice", &grant).unwrap();
+        assert!(check("alice-1", Some("alice"), one, &[other]).is_err());
+        assert!(check("alice-1", Some("alice"), &[], std::slice::from_ref(&good)).is_err());
         let admin = Grant::ClusterRole("cluster-admin".into());
         let planned = check(
             "alice-1",
             Some("alice"),
-            Some(&admin),
-            &expected("alice-1", "alice", &admin).unwrap(),
+            std::slice::from_ref(&admin),
+            &[expected("alice-1", 0, "alice", &admin).unwrap()],
         )
         .unwrap();
-        assert!(planned.warnings()[0].starts_with("WARNING: "));
+        assert!(planned[0].warnings()[0].starts_with("WARNING: "));
+    }
+
+    #[test]
+    fn several_grants_need_every_binding_in_order_under_its_name() {
+        let grants = [
+            Grant::ClusterRole("view".into()),
+            Grant::Role("deployer".into(), "team-a".into()),
+        ];
+        let first = expected("bob-9", 0, "bob", &grants[0]).unwrap();
+        let second = expected("bob-9", 1, "bob", &grants[1]).unwrap();
+        assert_eq!(second.metadata.name, "bob-9-2");
+        assert_eq!(binding_name("bob-9", 2), "bob-9-3");
+        let planned = check(
+            "bob-9",
+            Some("bob"),
+            &grants,
+            &[first.clone(), second.clone()],
+        )
+        .unwrap();
+        assert_eq!(planned.len(), 2);
+        assert_eq!(
+            planned[1].manifest.metadata.namespace.as_deref(),
+            Some("team-a")
+        );
+        // One missing, swapped, or the second under the first's name.
+        let e = check("bob-9", Some("bob"), &grants, std::slice::from_ref(&first)).unwrap_err();
+        assert!(
+            e.contains("holds 1 binding(s)") && e.contains("asks for 2"),
+            "{e}"
+        );
+        assert!(
+            check(
+                "bob-9",
+                Some("bob"),
+                &grants,
+                &[second.clone(), first.clone()]
+            )
+            .is_err()
+        );
+        let mut renamed = second;
+        renamed.metadata.name = "bob-9".into();
+        assert!(check("bob-9", Some("bob"), &grants, &[first, renamed]).is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The `apply`, `approve`, `status` and `fetch` commands: the media is verified before anything
-//! is sent, requests run with bounded concurrency, each ends with its own result, and the exit
-//! code sums them up (see [`ops::exit_code`]).
+//! The `apply`, `approve`, `deny`, `status` and `fetch` commands: the media is verified before
+//! anything is sent, requests run with bounded concurrency, each ends with its own result, and
+//! the exit code sums them up (see [`ops::exit_code`]). A trip is complete only when every
+//! certificate is back and every binding its request was granted exists (decision 0010).
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,15 +13,20 @@ use serde::Serialize;
 
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::manifest::ApiVersion;
-use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
+use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::verify::Step;
 
-use crate::binding::BindingReport;
+use crate::binding::{BindingReport, PlannedBinding};
 use crate::client::Client;
+use crate::decide::{Asker, Decision, Offer};
 use crate::media::{Media, MediaError, MediaRequest};
 use crate::objects::{self, CsrObject};
-use crate::ops::{self, Approval, ApprovalText, ClusterInfo, Created, Problem, ProblemKind};
+use crate::offboard::{MediaOffboard, OffboardReport};
+use crate::ops::{
+    self, Approval, ApprovalText, BindingOutcome, ClusterInfo, Created, Problem, ProblemKind,
+};
 use crate::progress::{Progress, Style};
+use crate::rbac::{self, ClusterBinding, Found};
 use crate::review::Review;
 use crate::sanitize::one_line;
 use crate::signers::{self, MediaSigner, Trust};
@@ -112,6 +119,17 @@ pub struct ApproveOptions {
     pub quiet: bool,
 }
 
+/// Options of `deny`.
+#[derive(Debug, Clone, Default)]
+pub struct DenyOptions {
+    /// Reason [default: KcsrDeny].
+    pub reason: Option<String>,
+    /// Message [default: Denied by USER with kcsr-submit].
+    pub message: Option<String>,
+    /// JSON on stdout.
+    pub json: bool,
+}
+
 /// The result of one request.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -127,16 +145,17 @@ pub struct RequestReport {
     /// What create found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<Created>,
-    /// The binding of the request's grant: created only after the approval.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub binding: Option<BindingReport>,
-    /// What approving did.
+    /// The bindings of the request's grants, in grant order: created only after the approval.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<BindingReport>,
+    /// What the approver's decision did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
     /// kubectl's CONDITION column as last seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
-    /// `created`, `pending`, `approved`, `issued`, `written`, `on-media`, `dry-run`, `failed`.
+    /// `created`, `pending`, `approved`, `issued`, `written`, `on-media`, `dry-run`, `denied`,
+    /// `skipped`, `failed`.
     pub state: String,
     /// Files written onto the media.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -144,12 +163,16 @@ pub struct RequestReport {
     /// Certificate checks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Step>,
-    /// What the review warned about (special groups and users, cluster-admin, User bindings).
+    /// What the review warned about (special groups and users, cluster-admin, User bindings,
+    /// an approver approving their own request).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// The station key that signed the media.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_signer: Option<MediaSigner>,
+    /// What is still missing for the request's trip to be complete, and who does it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
     /// Why it did not complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
@@ -160,62 +183,75 @@ struct Slot {
     version: ApiVersion,
     obj: Option<CsrObject>,
     report: RequestReport,
+    decision: Option<Decision>,
 }
 
 impl Slot {
-    fn from_request(req: &MediaRequest) -> Self {
+    fn new(req: Option<&MediaRequest>, name: &str) -> Self {
         Self {
-            version: req.manifest.version().unwrap_or(ApiVersion::V1),
+            version: req
+                .and_then(|r| r.manifest.version())
+                .unwrap_or(ApiVersion::V1),
             obj: None,
             report: RequestReport {
-                stem: req.stem.clone(),
-                name: req.name().to_owned(),
-                user: req.csr.subject.user().unwrap_or_default().to_owned(),
+                stem: req.map(|r| r.stem.clone()).unwrap_or_default(),
+                name: name.to_owned(),
+                user: req
+                    .and_then(|r| r.csr.subject.user())
+                    .unwrap_or_default()
+                    .to_owned(),
                 created: None,
-                binding: None,
+                bindings: req
+                    .map(|r| {
+                        r.bindings
+                            .iter()
+                            .map(|b| b.report("pending-approval"))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 approval: None,
                 condition: None,
                 state: "pending".into(),
                 files: Vec::new(),
                 checks: Vec::new(),
-                warnings: crate::review::request_warnings(req),
+                warnings: req.map(crate::review::request_warnings).unwrap_or_default(),
                 media_signer: None,
+                incomplete: None,
                 problem: None,
             },
-            req: Some(req.clone()),
+            req: req.cloned(),
+            decision: None,
         }
+    }
+
+    fn from_request(req: &MediaRequest) -> Self {
+        Self::new(Some(req), req.name())
     }
 
     fn from_name(name: &str) -> Self {
-        Self {
-            req: None,
-            version: ApiVersion::V1,
-            obj: None,
-            report: RequestReport {
-                stem: String::new(),
-                name: name.to_owned(),
-                user: String::new(),
-                created: None,
-                binding: None,
-                approval: None,
-                condition: None,
-                state: "pending".into(),
-                files: Vec::new(),
-                checks: Vec::new(),
-                warnings: Vec::new(),
-                media_signer: None,
-                problem: None,
-            },
-        }
+        Self::new(None, name)
     }
 
+    /// Still to be worked on: not failed, not done, not decided against.
     fn active(&self) -> bool {
-        self.report.problem.is_none() && self.report.state != "on-media"
+        self.report.problem.is_none()
+            && !matches!(
+                self.report.state.as_str(),
+                "on-media" | "denied" | "skipped"
+            )
     }
 
     fn fail(&mut self, p: Problem) {
         self.report.state = "failed".into();
         self.report.problem = Some(p);
+    }
+
+    /// Records a problem without changing the state (e.g. the certificate was written, but a
+    /// binding could not be checked).
+    fn add_problem(&mut self, p: Problem) {
+        if self.report.problem.is_none() {
+            self.report.problem = Some(p);
+        }
     }
 
     fn set_obj(&mut self, obj: CsrObject) {
@@ -231,23 +267,35 @@ impl Slot {
         }
     }
 
-    /// The binding the request asks for, if any.
-    fn binding(&self) -> Option<&crate::binding::PlannedBinding> {
-        self.req.as_ref().and_then(|r| r.binding.as_ref())
+    /// The bindings the request's grants ask for.
+    fn planned(&self) -> &[PlannedBinding] {
+        self.req.as_ref().map_or(&[], |r| r.bindings.as_slice())
+    }
+
+    /// Whether the request is approved: its bindings are due.
+    fn approved(&self) -> bool {
+        self.report.state == "on-media"
+            || self
+                .obj
+                .as_ref()
+                .is_some_and(|o| o.condition("Approved").is_some())
+    }
+
+    /// Whether every granted binding is known to exist.
+    fn bindings_exist(&self) -> bool {
+        self.report.bindings.iter().all(BindingReport::exists)
     }
 
     /// Records the review's warnings in the report; returns the review text.
-    fn review(&mut self, now: i64) -> String {
+    fn review(&mut self, now: i64, approver: Option<&str>) -> String {
         let label = self.label();
-        let Some(obj) = &self.obj else {
-            return String::new();
-        };
         let review = Review {
             label: &label,
             req: self.req.as_ref(),
-            obj,
-            binding: self.binding(),
+            obj: self.obj.as_ref(),
+            bindings: self.planned(),
             signer: self.report.media_signer.as_ref(),
+            approver,
             now,
         };
         let text = review.text();
@@ -283,7 +331,8 @@ fn open_media(dir: &Path) -> anyhow::Result<Media> {
     open_media_verified(dir, |_| Ok(())).map(|(m, ())| m)
 }
 
-/// [`Media::open_verified`]; refusals exit 3, and a media without requests is an error.
+/// [`Media::open_verified`]; refusals exit 3, and a media without requests (or offboarding
+/// requests) is an error. Filesystem artifacts left alone are said once.
 fn open_media_verified<T>(
     dir: &Path,
     verify: impl FnOnce(&crate::media::Signed<'_>) -> Result<T, MediaError>,
@@ -301,7 +350,10 @@ fn open_media_verified<T>(
             e.into()
         }
     })?;
-    if media.requests.is_empty() {
+    if let Some(note) = media.ignored_note() {
+        eprintln!("{note}");
+    }
+    if media.requests.is_empty() && media.offboards.is_empty() {
         return Err(Fatal::new(
             1,
             format!("the media {} holds no *.csr.yaml requests", dir.display()),
@@ -344,10 +396,14 @@ fn media_slots(media: &Media, signer: Option<&MediaSigner>) -> Vec<Slot> {
         .collect()
 }
 
-/// Refuses (exit 3, before anything is sent) requests past their `kcsr.dev/not-after`.
-fn check_fresh<'a>(requests: impl IntoIterator<Item = &'a MediaRequest>) -> anyhow::Result<()> {
+/// Refuses (exit 3, before anything is sent) requests and offboarding requests past their
+/// `kcsr.dev/not-after` (`notAfter`).
+fn check_fresh<'a>(
+    requests: impl IntoIterator<Item = &'a MediaRequest>,
+    offboards: &[MediaOffboard],
+) -> anyhow::Result<()> {
     let now = ops::now_unix();
-    let stale: Vec<String> = requests
+    let mut stale: Vec<String> = requests
         .into_iter()
         .filter_map(|r| {
             r.notes
@@ -355,6 +411,11 @@ fn check_fresh<'a>(requests: impl IntoIterator<Item = &'a MediaRequest>) -> anyh
                 .map(|why| format!("{} ({}): {why}", one_line(r.name()), r.stem))
         })
         .collect();
+    stale.extend(
+        offboards
+            .iter()
+            .filter_map(|o| o.expired(now).map(|why| format!("{}: {why}", o.file))),
+    );
     if stale.is_empty() {
         return Ok(());
     }
@@ -366,6 +427,103 @@ fn check_fresh<'a>(requests: impl IntoIterator<Item = &'a MediaRequest>) -> anyh
             stale.join("\n  ")
         ),
         Some("old media is never sent again (a replay would re-create requests and bindings): make new requests on the isolated machine (kcsr request, or kcsr renew)"),
+    )
+    .into())
+}
+
+/// Refuses (exit 3, before anything is sent) requests that break the station's policy as it
+/// travels on the media.
+fn check_policy<'a>(
+    media: &Media,
+    requests: impl IntoIterator<Item = &'a MediaRequest>,
+) -> anyhow::Result<()> {
+    let Some(policy) = &media.policy else {
+        return Ok(());
+    };
+    let broken: Vec<String> = requests
+        .into_iter()
+        .flat_map(|r| {
+            policy
+                .violations(r)
+                .into_iter()
+                .map(move |v| format!("{} ({}): {v}", one_line(r.name()), r.stem))
+        })
+        .collect();
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(Fatal::new(
+        3,
+        format!(
+            "{} rule(s) of the station's policy ({}) are broken by requests on the media; nothing was sent\n  {}",
+            broken.len(),
+            kcsr_core::media::POLICY_FILE,
+            broken.join("\n  ")
+        ),
+        Some("the station should have refused these: make the requests again on the isolated machine within its policy (or change the policy there)"),
+    )
+    .into())
+}
+
+/// Refuses (exit 3, before anything is created) requests whose grants name a role the
+/// cluster does not have (a `veiw` for `view`). Credentials that may not read roles cannot
+/// tell: said once, and the approver's run checks again before it creates the bindings.
+fn check_roles<'a>(
+    slots: impl IntoIterator<Item = &'a Slot>,
+    client: &Client,
+) -> anyhow::Result<()> {
+    let mut seen: BTreeMap<String, rbac::Role> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for slot in slots {
+        for b in slot.planned() {
+            let path = rbac::role_path(&b.grant);
+            let found = match seen.get(&path) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = rbac::role(client, &b.grant).map_err(|p| {
+                        Fatal::new(
+                            1,
+                            format!("cannot look up the role of {}: {}", b.grant, p.message),
+                            p.hint.as_deref(),
+                        )
+                    })?;
+                    seen.insert(path, r.clone());
+                    r
+                }
+            };
+            if found == rbac::Role::Missing {
+                let kind = match b.grant {
+                    kcsr_core::rbac::Grant::Role(_, ref ns) => {
+                        format!("Role in namespace {}", one_line(ns))
+                    }
+                    _ => "ClusterRole".to_owned(),
+                };
+                missing.push(format!(
+                    "{} ({}): grant {}: the cluster has no {kind} {:?}",
+                    one_line(&slot.report.name),
+                    slot.report.stem,
+                    one_line(&b.grant.to_string()),
+                    one_line(b.grant.role())
+                ));
+            }
+        }
+    }
+    if seen.values().any(|r| *r == rbac::Role::Unreadable) {
+        eprintln!(
+            "note: these credentials may not read roles, so whether the granted roles exist is checked by the approver's run (kcsr-submit approve MEDIA_DIR) before it creates the bindings"
+        );
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Fatal::new(
+        3,
+        format!(
+            "{} grant(s) name a role that does not exist on this cluster; nothing was created\n  {}",
+            missing.len(),
+            missing.join("\n  ")
+        ),
+        Some("a typo in --clusterrole/--role? take the request off the media and make it again on the isolated machine with the right role; or create the role on the cluster first"),
     )
     .into())
 }
@@ -439,144 +597,510 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-fn confirm(approvals: usize, bindings: usize) -> anyhow::Result<bool> {
-    if bindings == 0 {
-        eprint!("Approve {approvals} request(s)? [y/N] ");
-    } else {
-        eprint!("Approve {approvals} request(s) and create {bindings} binding(s)? [y/N] ");
-    }
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(
-        line.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
-}
-
-fn approval_text(client: &Client, reason: Option<&str>, message: Option<&str>) -> ApprovalText {
-    let message = match message {
-        Some(m) => m.to_owned(),
-        None => {
-            let user = whoami::whoami(client)
-                .map(|u| u.username)
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| client.user_name().to_owned());
-            format!("Approved by {user} with kcsr-submit")
+/// Who these credentials are, as the API server says (SelfSubjectReview): the name that goes
+/// into the Approved condition and onto the bindings created. `None`, with a warning, when
+/// the server does not say.
+fn who_am_i(client: &Client) -> Option<String> {
+    match whoami::whoami(client) {
+        Ok(u) if !u.username.is_empty() => Some(u.username),
+        Ok(_) => {
+            eprintln!(
+                "warning: the API server reported no user name for these credentials: the approval will not name the approver"
+            );
+            None
         }
-    };
-    ApprovalText {
-        reason: reason.unwrap_or("KcsrApprove").to_owned(),
-        message,
+        Err(e) => {
+            eprintln!(
+                "warning: cannot ask the API server who these credentials are (SelfSubjectReview: {}): the approval will not name the approver, and the bundle will have no approvedBy",
+                one_line(&e.to_string())
+            );
+            None
+        }
     }
 }
 
-/// Reviews, confirms and approves the active slots, each exactly as it was reviewed, then
-/// creates the bindings of the approved ones. `Ok(false)`: the operator said no.
-fn review_and_approve(
-    slots: &mut [Slot],
-    client: &Client,
-    yes: bool,
+fn decision_text(
+    verb: &str,
+    default_reason: &str,
+    me: Option<&str>,
     reason: Option<&str>,
     message: Option<&str>,
-    parallel: usize,
-    style: Style,
-) -> anyhow::Result<bool> {
-    let now = ops::now_unix();
-    let unapproved = |s: &Slot| {
-        s.obj
-            .as_ref()
-            .is_some_and(|o| o.condition("Approved").is_none())
-    };
-    let mut reviews = Vec::new();
-    let (mut approvals, mut bindings) = (0, 0);
-    for slot in slots.iter_mut().filter(|s| s.active() && s.obj.is_some()) {
-        let approving = unapproved(slot);
-        let binding = slot.binding().is_some();
-        if approving || binding {
-            approvals += usize::from(approving);
-            bindings += usize::from(binding);
-            reviews.push(slot.review(now));
-        }
+) -> ApprovalText {
+    ApprovalText {
+        reason: reason.unwrap_or(default_reason).to_owned(),
+        message: message.map_or_else(|| ops::decision_message(verb, me), str::to_owned),
     }
-    if !reviews.is_empty() {
-        // The review is the approver's record of what was approved: shown unless nobody
-        // asked for it (--quiet --yes).
-        if !(yes && style == Style::Quiet) {
-            for text in &reviews {
-                eprint!("{text}");
-            }
-        }
-        if !yes && !confirm(approvals, bindings)? {
-            return Ok(false);
-        }
-    }
-    let text = approval_text(client, reason, message);
-    let bar = Progress::start(
-        style,
-        "approving",
-        slots.iter().filter(|s| s.active()).count(),
-    );
-    par_for_each(slots, parallel, |slot| {
-        if !slot.active() {
-            return;
-        }
-        let Some(reviewed) = slot.obj.clone() else {
-            return;
-        };
-        let result = ops::approve(client, slot.version, &reviewed, &text);
-        bar.step();
-        match result {
-            Ok((approval, obj)) => {
-                if approval == Approval::Approved {
-                    bar.line(|| format!("approved {}", one_line(&slot.report.name)));
-                }
-                slot.report.approval = Some(approval);
-                slot.report.state = "approved".into();
-                slot.set_obj(obj);
-                create_binding(slot, client, false, &bar);
-            }
-            Err(p) => slot.fail(p),
-        }
-    });
-    bar.finish();
-    Ok(true)
 }
 
-/// Creates the slot's binding (after its approval, or as a dry run) and reports it.
-fn create_binding(slot: &mut Slot, client: &Client, dry_run: bool, bar: &Progress) {
-    let Some(binding) = slot.binding().cloned() else {
-        return;
-    };
-    match ops::create_binding(client, &binding.manifest, dry_run) {
-        Ok(created) => {
-            let state = match created {
-                Created::Created => "created",
-                Created::Exists => "exists",
-                Created::DryRun => "dry-run",
-            };
-            if created == Created::Created {
+// ---------------------------------------------------------------------------------------------
+// Bindings
+// ---------------------------------------------------------------------------------------------
+
+/// Looks at every granted binding not created by this run: exists, missing, unknown (may not
+/// be read), or refused (another binding holds the name: a problem, exit 3).
+fn refresh_bindings(slot: &mut Slot, client: &Client) {
+    let planned = slot.planned().to_vec();
+    let mut problem = None;
+    for (b, report) in planned.iter().zip(slot.report.bindings.iter_mut()) {
+        if report.state == "created" {
+            continue;
+        }
+        let (state, by, detail) = match rbac::look(client, &b.manifest) {
+            Ok(Found::Same { by }) => ("exists", by, None),
+            Ok(Found::Missing) => ("missing", None, None),
+            Ok(Found::Unreadable(why)) => ("unknown", None, Some(why)),
+            Ok(Found::Different(theirs)) => {
+                let msg = format!(
+                    "a different {} named {} exists: its {theirs}, not the grant {}",
+                    b.manifest.kind, b.manifest.metadata.name, b.grant
+                );
+                problem.get_or_insert(Problem::refused(
+                    msg.clone(),
+                    Some("find out who made it; delete the stale binding, then run kcsr-submit approve MEDIA_DIR to create the granted one"),
+                ));
+                ("refused", None, Some(msg))
+            }
+            Err(p) => {
+                let detail = p.message.clone();
+                problem.get_or_insert(p);
+                ("failed", None, Some(detail))
+            }
+        };
+        report.state = state.to_owned();
+        report.by = by;
+        report.detail = detail;
+    }
+    if let Some(p) = problem {
+        slot.add_problem(p);
+    }
+}
+
+/// Creates the slot's bindings that do not exist yet (after its approval, or as a dry run),
+/// recording `me` as their creator. A 403 is not the request's failure: the approval stands,
+/// and someone who may create bindings finishes the job (said once per trip).
+fn create_bindings(
+    slot: &mut Slot,
+    client: &Client,
+    dry_run: bool,
+    me: Option<&str>,
+    bar: &Progress,
+) {
+    let planned = slot.planned().to_vec();
+    let mut problem = None;
+    for (b, report) in planned.iter().zip(slot.report.bindings.iter_mut()) {
+        if report.exists() {
+            continue;
+        }
+        let (state, by, detail) = match ops::create_binding(client, &b.manifest, dry_run, me) {
+            Ok(BindingOutcome::Created) => {
                 bar.line(|| {
                     format!(
                         "created {} {}",
-                        binding.manifest.kind.to_ascii_lowercase(),
-                        one_line(&binding.manifest.metadata.name)
+                        b.manifest.kind.to_ascii_lowercase(),
+                        one_line(&b.manifest.metadata.name)
                     )
                 });
+                ("created", me.map(str::to_owned), None)
             }
-            slot.report.binding = Some(binding.report(state));
+            Ok(BindingOutcome::Exists(by)) => ("exists", by, None),
+            Ok(BindingOutcome::DryRun) => ("dry-run", None, None),
+            Ok(BindingOutcome::Forbidden(why)) => {
+                ("refused", None, Some(format!("forbidden: {why}")))
+            }
+            Err(p) => {
+                let state = if p.kind == ProblemKind::Refused {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                let detail = p.message.clone();
+                problem.get_or_insert(p);
+                (state, None, Some(detail))
+            }
+        };
+        report.state = state.to_owned();
+        report.by = by;
+        report.detail = detail;
+    }
+    if let Some(p) = problem {
+        slot.add_problem(p);
+    }
+}
+
+/// Why a granted binding is not there, grouped for the one line per trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Gap {
+    /// Not on the cluster: the approver has not created it.
+    Missing,
+    /// The server refused these credentials (403).
+    Forbidden,
+    /// These credentials may not read bindings.
+    Unknown,
+}
+
+/// Marks approved requests whose granted bindings do not all exist as incomplete; returns
+/// the one line per cause for the trip, each saying who must act, with the command.
+fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
+    let mut gaps: BTreeMap<Gap, Vec<String>> = BTreeMap::new();
+    for slot in slots.iter_mut() {
+        let due = matches!(
+            slot.report.state.as_str(),
+            "approved" | "issued" | "written" | "on-media"
+        );
+        if !due || slot.report.problem.is_some() || slot.bindings_exist() {
+            continue;
         }
-        Err(p) => {
-            slot.report.binding = Some(binding.report("failed"));
-            slot.fail(p);
+        let mut names = Vec::new();
+        for b in slot.report.bindings.iter().filter(|b| !b.exists()) {
+            let gap = match b.state.as_str() {
+                "refused"
+                    if b.detail
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("forbidden")) =>
+                {
+                    Gap::Forbidden
+                }
+                "unknown" => Gap::Unknown,
+                _ => Gap::Missing,
+            };
+            gaps.entry(gap).or_default().push(one_line(&b.name));
+            names.push(format!("{} ({})", one_line(&b.name), b.state));
+        }
+        slot.report.incomplete = Some(format!(
+            "granted binding(s) not on the cluster: {}; the approver runs kcsr-submit approve {media}",
+            names.join(", ")
+        ));
+    }
+    let list = |names: &[String]| {
+        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        let more = names.len().saturating_sub(5);
+        if more > 0 {
+            format!("{}, and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    gaps.iter()
+        .map(|(gap, names)| match gap {
+            Gap::Missing => format!(
+                "incomplete: {} granted binding(s) do not exist yet ({}): the approver creates them with `kcsr-submit approve {media}`; then run `kcsr-submit fetch {media}` to confirm",
+                names.len(),
+                list(names)
+            ),
+            Gap::Forbidden => format!(
+                "incomplete: {} granted binding(s) were not created: these credentials may not create bindings (403 Forbidden, expected for a submitter) ({}): someone who may (the approver, a cluster admin) runs `kcsr-submit approve {media}`; the approvals stand",
+                names.len(),
+                list(names)
+            ),
+            Gap::Unknown => format!(
+                "incomplete: {} granted binding(s) could not be checked: these credentials may not read bindings (403 Forbidden) ({}): the approver checks and creates them with `kcsr-submit approve {media}`",
+                names.len(),
+                list(names)
+            ),
+        })
+        .collect()
+}
+
+/// kubectl's line for a binding, e.g. `clusterrolebinding.rbac.authorization.k8s.io/NAME
+/// created (ClusterRole/view for User "alice")`.
+fn binding_line(b: &BindingReport) -> String {
+    let what = match b.state.as_str() {
+        "pending-approval" => {
+            "not created yet: created once the request is approved with kcsr-submit approve MEDIA_DIR".to_owned()
+        }
+        "dry-run" => "accepted by the server (dry run)".to_owned(),
+        "missing" => "MISSING: the approver creates it with kcsr-submit approve MEDIA_DIR".to_owned(),
+        "unknown" => "not checked: these credentials may not read bindings".to_owned(),
+        "refused" | "failed" => format!(
+            "NOT created{}",
+            b.detail
+                .as_deref()
+                .map_or_else(String::new, |d| format!(": {}", one_line(d)))
+        ),
+        "created" | "exists" => match &b.by {
+            Some(by) => format!("{} (by {})", b.state, one_line(by)),
+            None => b.state.clone(),
+        },
+        other => other.to_owned(),
+    };
+    let ns = b
+        .namespace
+        .as_deref()
+        .map_or_else(String::new, |ns| format!(" -n {}", one_line(ns)));
+    format!(
+        "{}.rbac.authorization.k8s.io/{}{ns} {what} ({} for User {:?})\n",
+        b.kind.to_ascii_lowercase(),
+        one_line(&b.name),
+        one_line(&b.grant),
+        one_line(&b.user)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Review and decide
+// ---------------------------------------------------------------------------------------------
+
+/// One offboarding request of the media, with its plan.
+struct Offboarding {
+    report: OffboardReport,
+    /// The bindings to delete, as listed for the review.
+    reviewed: Vec<ClusterBinding>,
+    decision: Option<Decision>,
+}
+
+/// Lists, for every offboarding request, what would be deleted and what stays.
+fn plan_offboards(media: &Media, client: &Client) -> Vec<Offboarding> {
+    let now = ops::now_unix();
+    media
+        .offboards
+        .iter()
+        .map(|o| {
+            let certs = crate::offboard::certificates(&media.results, o.user(), now);
+            let (report, reviewed) = crate::offboard::plan(client, o, certs);
+            Offboarding {
+                report,
+                reviewed,
+                decision: None,
+            }
+        })
+        .collect()
+}
+
+/// How [`review_and_decide`] asks and approves.
+struct Decide<'a> {
+    yes: bool,
+    reason: Option<&'a str>,
+    message: Option<&'a str>,
+    parallel: usize,
+    style: Style,
+    policy: Option<&'a crate::policy::StationPolicy>,
+}
+
+/// Reviews every request that needs the approver (pending ones; approved ones whose bindings
+/// are missing) and every offboarding, asks approve / deny / skip for each (`--yes`: approve
+/// all), then approves or denies each exactly as it was reviewed, creates the bindings of the
+/// approved ones and carries out the approved offboardings. `Ok(false)`: the operator
+/// skipped everything.
+fn review_and_decide(
+    slots: &mut [Slot],
+    offboards: &mut [Offboarding],
+    client: &Client,
+    how: &Decide<'_>,
+) -> anyhow::Result<bool> {
+    let now = ops::now_unix();
+    let me = who_am_i(client);
+    let me = me.as_deref();
+    // Which bindings of approved requests are there already.
+    par_for_each(slots, how.parallel, |slot| {
+        if slot.report.problem.is_none() && slot.approved() && !slot.planned().is_empty() {
+            refresh_bindings(slot, client);
+        }
+    });
+    // The review is the approver's record of what was approved: shown unless nobody asked
+    // for it (--quiet --yes).
+    let show = !(how.yes && how.style == Style::Quiet);
+    if show && let Some(policy) = how.policy {
+        eprint!("{}", policy.describe());
+    }
+    let mut asker = Asker::new(std::io::stdin().lock());
+    let (mut asked, mut skipped) = (0usize, 0usize);
+    let mut decide = |label: &str, offer: Offer| -> anyhow::Result<Decision> {
+        let d = if how.yes {
+            Decision::Approve
+        } else {
+            asker.ask(label, offer)?
+        };
+        asked += 1;
+        skipped += usize::from(d == Decision::Skip);
+        Ok(d)
+    };
+    for slot in slots.iter_mut() {
+        let pending = slot.active()
+            && slot
+                .obj
+                .as_ref()
+                .is_some_and(|o| o.condition("Approved").is_none());
+        let offer = if pending {
+            if slot
+                .obj
+                .as_ref()
+                .is_some_and(|o| o.condition("Denied").is_some())
+            {
+                // Never asked: approving it is refused below, with the denial's reason.
+                slot.decision = Some(Decision::Approve);
+                continue;
+            }
+            Offer::Approve {
+                bindings: slot.planned().len(),
+            }
+        } else if slot.report.problem.is_none() && slot.approved() && !slot.bindings_exist() {
+            Offer::Bindings {
+                bindings: slot.report.bindings.iter().filter(|b| !b.exists()).count(),
+            }
+        } else {
+            if slot.report.problem.is_none() && slot.approved() && slot.report.state != "on-media" {
+                slot.report.approval = Some(Approval::AlreadyApproved);
+                slot.report.state = "approved".into();
+            }
+            continue;
+        };
+        let text = slot.review(now, me);
+        if show {
+            eprint!("{text}");
+        }
+        slot.decision = Some(decide(&slot.report.name, offer)?);
+    }
+    for o in offboards.iter_mut() {
+        if o.report.problem.is_some() || o.reviewed.is_empty() {
+            if show {
+                eprint!("{}", o.report.review());
+            }
+            if o.report.problem.is_none() {
+                o.report.state = "done".into();
+            }
+            continue;
+        }
+        if show {
+            eprint!("{}", o.report.review());
+        }
+        let label = format!("User {:?} ({})", o.report.user, o.report.file);
+        o.decision = Some(decide(
+            &label,
+            Offer::Offboard {
+                deletes: o.reviewed.len(),
+            },
+        )?);
+    }
+    if asked > 0 && asked == skipped {
+        return Ok(false);
+    }
+    let approve_text = decision_text("Approved", ops::APPROVE_REASON, me, how.reason, how.message);
+    let deny_text = decision_text("Denied", ops::DENY_REASON, me, None, None);
+    let bar = Progress::start(
+        how.style,
+        "approving",
+        slots.iter().filter(|s| s.decision.is_some()).count(),
+    );
+    par_for_each(slots, how.parallel, |slot| {
+        let Some(decision) = slot.decision else {
+            return;
+        };
+        match decision {
+            Decision::Skip => {
+                slot.report.approval = Some(Approval::Skipped);
+                slot.report.state = "skipped".into();
+            }
+            Decision::Deny => {
+                let Some(reviewed) = slot.obj.clone() else {
+                    return;
+                };
+                match ops::deny(client, slot.version, &reviewed, &deny_text) {
+                    Ok((denial, obj)) => {
+                        bar.line(|| format!("denied {}", one_line(&slot.report.name)));
+                        slot.report.approval = Some(denial);
+                        slot.report.state = "denied".into();
+                        slot.set_obj(obj);
+                    }
+                    Err(p) => slot.fail(p),
+                }
+            }
+            Decision::Approve if slot.approved() => {
+                create_bindings(slot, client, false, me, &bar);
+                if slot.report.state != "on-media" {
+                    slot.report.approval = Some(Approval::AlreadyApproved);
+                    slot.report.state = "approved".into();
+                }
+            }
+            Decision::Approve => {
+                let Some(reviewed) = slot.obj.clone() else {
+                    return;
+                };
+                match ops::approve(client, slot.version, &reviewed, &approve_text) {
+                    Ok((approval, obj)) => {
+                        if approval == Approval::Approved {
+                            bar.line(|| format!("approved {}", one_line(&slot.report.name)));
+                        }
+                        slot.report.approval = Some(approval);
+                        slot.report.state = "approved".into();
+                        slot.set_obj(obj);
+                        create_bindings(slot, client, false, me, &bar);
+                    }
+                    Err(p) => slot.fail(p),
+                }
+            }
+        }
+        bar.step();
+    });
+    bar.finish();
+    for o in offboards.iter_mut() {
+        match o.decision {
+            Some(Decision::Approve) => o.report.carry_out(client, &o.reviewed),
+            Some(_) => o.report.set_all("skipped"),
+            None => {}
+        }
+    }
+    Ok(true)
+}
+
+/// The review of an offboarding that is not carried out in this run (no approval asked for,
+/// or a dry run).
+fn show_offboards(offboards: &mut [Offboarding], state: &str, quiet: bool) {
+    for o in offboards.iter_mut() {
+        if let Some(p) = &o.report.problem
+            && state == "pending-approval"
+            && p.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("may not list"))
+        {
+            // The submitter may not list bindings: expected; the approver's run shows them.
+            eprintln!(
+                "note: {}: these credentials may not list bindings; the approver's kcsr-submit approve MEDIA_DIR shows and deletes User {:?}'s",
+                one_line(&o.report.file),
+                one_line(&o.report.user)
+            );
+            o.report.problem = None;
+            o.report.set_all(state);
+            continue;
+        }
+        if !quiet {
+            eprint!("{}", o.report.review());
+        }
+        if o.report.problem.is_none() {
+            o.report.set_all(state);
         }
     }
 }
 
-/// If the media already holds a verified certificate for the slot, marks it done.
+// ---------------------------------------------------------------------------------------------
+// Results on the media
+// ---------------------------------------------------------------------------------------------
+
+/// If the media already holds the slot's result (a verified certificate, or a denial), marks it
+/// done: nothing is sent for it again.
 fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) {
     let Some(req) = &slot.req else { return };
+    let denied = format!("{}{DENIED_SUFFIX}", req.stem);
+    if let Some(data) = media.results.get(&denied) {
+        let what = match kcsr_core::outcome::RequestDenied::parse(data) {
+            Ok(d) => format!(
+                "{} was {} (recorded on the media in {denied}): reason {:?}, message {:?}",
+                req.name(),
+                one_line(&d.condition),
+                one_line(&d.reason),
+                one_line(&d.message)
+            ),
+            Err(e) => format!("{denied} on the media cannot be read: {e}"),
+        };
+        slot.report.state = "denied".into();
+        slot.report.files = vec![denied];
+        slot.report.problem = Some(Problem::refused(
+            what,
+            Some(
+                "a denied request is never sent again: ask the approver why; make a new request on the isolated machine once resolved",
+            ),
+        ));
+        return;
+    }
     let crt = format!("{}{CERT_SUFFIX}", req.stem);
     let bundle = format!("{}{BUNDLE_SUFFIX}", req.stem);
     // What was read and checked against RETURNED.SHA256SUMS when the media was opened.
@@ -599,6 +1123,83 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
             p.message = format!("{crt} on the media does not verify: {}", p.message);
             slot.fail(p);
         }
+    }
+}
+
+/// For requests whose certificate is on the media already: looks at their bindings again and,
+/// when that changed what the bundle says, writes the bundle again with the bindings as seen.
+fn recheck_on_media(slots: &mut [Slot], client: &Client, media: &Mutex<Media>, parallel: usize) {
+    par_for_each(slots, parallel, |slot| {
+        if slot.report.state != "on-media" || slot.planned().is_empty() {
+            return;
+        }
+        refresh_bindings(slot, client);
+        let Some(req) = &slot.req else { return };
+        let name = format!("{}{BUNDLE_SUFFIX}", req.stem);
+        let mut media = media.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut bundle) = media
+            .results
+            .get(&name)
+            .and_then(|d| kcsr_core::bundle::Bundle::parse(d).ok())
+        else {
+            return;
+        };
+        let seen: Vec<_> = slot
+            .report
+            .bindings
+            .iter()
+            .map(BindingReport::audit)
+            .collect();
+        if bundle.audit.bindings == seen {
+            return;
+        }
+        bundle.audit.bindings = seen;
+        let written = bundle
+            .to_yaml()
+            .map_err(|e| Problem::failed(format!("cannot encode the bundle: {e}")))
+            .and_then(|yaml| {
+                let io = |e: MediaError| Problem {
+                    hint: e.hint,
+                    ..Problem::failed(e.message)
+                };
+                media.rewrite_bundle(&req.stem, &yaml).map_err(io)?;
+                media.save_returned().map_err(io)
+            });
+        if let Err(p) = written {
+            slot.add_problem(p);
+        }
+    });
+}
+
+/// Writes `<stem>.denied.yaml` for a request that ended Denied or Failed.
+fn record_denied(slot: &mut Slot, media: &Mutex<Media>) {
+    let (Some(req), Some(obj)) = (&slot.req, &slot.obj) else {
+        return;
+    };
+    let Some(record) = ops::denied_record(req, obj) else {
+        return;
+    };
+    let result = record
+        .to_yaml()
+        .map_err(|e| Problem::failed(format!("cannot encode the denial: {e}")))
+        .and_then(|yaml| {
+            let mut media = media.lock().unwrap_or_else(|p| p.into_inner());
+            let io = |e: MediaError| Problem {
+                hint: e.hint,
+                ..Problem::failed(e.message)
+            };
+            let path = media.write_denied(&req.stem, &yaml).map_err(io)?;
+            media.save_returned().map_err(io)?;
+            Ok(path)
+        });
+    match result {
+        Ok(path) => {
+            if let Some(n) = path.file_name() {
+                slot.report.files = vec![n.to_string_lossy().into_owned()];
+            }
+            slot.report.state = "denied".into();
+        }
+        Err(p) => slot.add_problem(p),
     }
 }
 
@@ -628,9 +1229,12 @@ fn deliver(
             obj,
             &leaf,
             &pem_text,
-            cluster,
-            client_ca.map(|c| c.pem.as_str()),
-            slot.report.media_signer.as_ref(),
+            &ops::BundleContext {
+                cluster,
+                client_ca_pem: client_ca.map(|c| c.pem.as_str()),
+                signer: slot.report.media_signer.as_ref(),
+                bindings: &slot.report.bindings,
+            },
         );
         let yaml = bundle
             .to_yaml()
@@ -683,7 +1287,8 @@ struct Settle {
     style: Style,
 }
 
-/// Waits for (or checks) the certificate of every active slot, then verifies and writes it.
+/// Waits for (or checks) the certificate of every active slot, then verifies and writes it
+/// with its bindings as seen; a Denied or Failed request comes back as `<stem>.denied.yaml`.
 fn settle_and_deliver(
     slots: &mut [Slot],
     session: &Session,
@@ -722,74 +1327,169 @@ fn settle_one(
     pending_is_problem: bool,
 ) {
     let name = slot.report.name.clone();
+    let client = &session.client;
     let result = match wait {
-        Some(timeout) => ops::wait_issued(&session.client, slot.version, &name, timeout),
-        None => ops::check_issued(&session.client, slot.version, &name),
+        Some(timeout) => ops::wait_issued(client, slot.version, &name, timeout),
+        None => ops::check_issued(client, slot.version, &name),
     };
     match result {
         Ok(obj) => {
             slot.report.state = "issued".into();
             slot.set_obj(obj);
+            // The bundle records the bindings as they are now.
+            refresh_bindings(slot, client);
+            let binding_problem = slot.report.problem.take();
             deliver(slot, media, &session.cluster, client_ca);
+            if let Some(p) = binding_problem {
+                slot.add_problem(p);
+            }
         }
         Err(p) if p.kind == ProblemKind::TimedOut && !pending_is_problem => {
-            slot.report.state = if slot
-                .obj
-                .as_ref()
-                .is_some_and(|o| o.condition("Approved").is_some())
-            {
+            if let Ok(obj) = ops::get_object(client, slot.version, &name) {
+                slot.set_obj(obj);
+            }
+            slot.report.state = if slot.approved() {
+                refresh_bindings(slot, client);
                 "approved".into()
             } else {
                 "pending".into()
             };
         }
-        Err(p) => slot.fail(p),
+        Err(p) => {
+            if p.kind != ProblemKind::Failed
+                && let Ok(obj) = ops::get_object(client, slot.version, &name)
+            {
+                slot.set_obj(obj);
+                if slot.approved() && p.kind == ProblemKind::TimedOut {
+                    refresh_bindings(slot, client);
+                }
+                // Denied or Failed: the request's end comes back on the media.
+                record_denied(slot, media);
+            }
+            let state = slot.report.state.clone();
+            slot.fail(p);
+            if state == "denied" {
+                slot.report.state = state;
+            }
+        }
     }
 }
 
-/// kubectl's line for a binding, e.g. `clusterrolebinding.rbac.authorization.k8s.io/NAME
-/// created (ClusterRole/view for User "alice")`.
-fn binding_line(b: &BindingReport) -> String {
-    let what = match b.state.as_str() {
-        "pending-approval" => {
-            "not created yet: created once the request is approved with kcsr-submit approve MEDIA_DIR"
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+/// The JSON of a run: one object per request, then one `{"offboard": …}` per offboarding.
+fn json_reports(slots: &[Slot], offboards: &[Offboarding]) -> anyhow::Result<String> {
+    let mut items: Vec<serde_json::Value> = slots
+        .iter()
+        .map(|s| serde_json::to_value(&s.report))
+        .collect::<Result<_, _>>()?;
+    for o in offboards {
+        items.push(serde_json::json!({ "offboard": serde_json::to_value(&o.report)? }));
+    }
+    Ok(format!(
+        "{}\n",
+        json_safe(&serde_json::to_string_pretty(&items)?)
+    ))
+}
+
+/// Prints every problem: those with a cause shared by the trip once, with the requests it
+/// hit; the others once per request.
+fn print_problems(slots: &[Slot], offboards: &[Offboarding]) {
+    let mut shared: BTreeMap<&str, (Vec<String>, Option<&str>)> = BTreeMap::new();
+    for slot in slots {
+        let Some(p) = &slot.report.problem else {
+            continue;
+        };
+        if let Some(trip) = &p.trip {
+            let entry = shared.entry(trip.as_str()).or_insert((Vec::new(), None));
+            entry.0.push(one_line(&slot.report.name));
+            entry.1 = entry.1.or(p.hint.as_deref());
+            continue;
         }
-        "dry-run" => "accepted by the server (dry run)",
-        "failed" => "NOT created",
-        other => other,
-    };
-    format!(
-        "{}.rbac.authorization.k8s.io/{} {what} ({} for User {:?})\n",
-        b.kind.to_ascii_lowercase(),
-        one_line(&b.name),
-        one_line(&b.grant),
-        one_line(&b.user)
+        eprintln!(
+            "error: {}: {}",
+            one_line(&slot.label()),
+            crate::sanitize::for_terminal(&p.message)
+        );
+        if let Some(h) = &p.hint {
+            eprintln!("hint: {}", crate::sanitize::for_terminal(h));
+        }
+    }
+    for (trip, (names, hint)) in shared {
+        eprintln!(
+            "error: {} ({} request(s): {})",
+            crate::sanitize::for_terminal(trip),
+            names.len(),
+            names.join(", ")
+        );
+        if let Some(h) = hint {
+            eprintln!("hint: {}", crate::sanitize::for_terminal(h));
+        }
+    }
+    for o in offboards {
+        if let Some(p) = &o.report.problem {
+            eprintln!("error: {}", crate::sanitize::for_terminal(&p.message));
+            if let Some(h) = &p.hint {
+                eprintln!("hint: {}", crate::sanitize::for_terminal(h));
+            }
+        }
+    }
+}
+
+/// The exit code of a run: its problems, and exit 4 when a trip is incomplete.
+fn run_code(slots: &[Slot], offboards: &[Offboarding], incomplete: bool) -> u8 {
+    let waiting = Problem::new(ProblemKind::TimedOut, "incomplete", None);
+    ops::exit_code(
+        slots
+            .iter()
+            .filter_map(|s| s.report.problem.as_ref())
+            .chain(offboards.iter().filter_map(|o| o.report.problem.as_ref()))
+            .chain(incomplete.then_some(&waiting)),
     )
 }
 
-fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Result<u8> {
-    let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
+fn report(
+    slots: &mut [Slot],
+    offboards: &[Offboarding],
+    json: bool,
+    media_dir: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let media_label = media_dir.map_or_else(|| "MEDIA_DIR".to_owned(), |d| d.display().to_string());
+    let gaps = mark_incomplete(slots, &media_label);
     if json {
-        print_stdout(&format!(
-            "{}\n",
-            json_safe(&serde_json::to_string_pretty(&reports)?)
-        ))?;
+        print_stdout(&json_reports(slots, offboards)?)?;
     } else {
         let mut out = String::new();
-        for r in &reports {
+        for s in slots.iter() {
+            let r = &s.report;
             let what = match r.state.as_str() {
                 "written" => format!("certificate verified and written: {}", r.files.join(", ")),
                 "on-media" => "certificate already on the media (verified again)".to_owned(),
                 "dry-run" => "accepted by the server (dry run; nothing created)".to_owned(),
                 "pending" => "created; not approved yet".to_owned(),
                 "approved" => "approved; not issued yet".to_owned(),
+                "skipped" => "skipped in the review: not approved".to_owned(),
+                "denied" if r.approval == Some(Approval::Denied) => format!(
+                    "denied{}",
+                    if r.files.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", r.files.join(", "))
+                    }
+                ),
+                "denied" => format!("DENIED: {}", r.files.join(", ")),
                 "failed" => "FAILED".to_owned(),
                 other => other.to_owned(),
             };
             out.push_str(&format!("{}: {what}\n", one_line(&r.name)));
-            if let Some(b) = &r.binding {
+            for b in &r.bindings {
                 out.push_str(&binding_line(b));
             }
+        }
+        for o in offboards {
+            out.push_str(&o.report.lines());
         }
         print_stdout(&out)?;
     }
@@ -807,32 +1507,24 @@ fn report(slots: &[Slot], json: bool, media_dir: Option<&Path>) -> anyhow::Resul
             dir.display()
         );
     }
-    let problems: Vec<&Problem> = slots
-        .iter()
-        .filter_map(|s| s.report.problem.as_ref())
-        .collect();
-    for slot in slots {
-        if let Some(p) = &slot.report.problem {
-            eprintln!(
-                "error: {}: {}",
-                one_line(&slot.label()),
-                crate::sanitize::for_terminal(&p.message)
-            );
-            if let Some(h) = &p.hint {
-                eprintln!("hint: {}", crate::sanitize::for_terminal(h));
-            }
-        }
+    print_problems(slots, offboards);
+    for line in &gaps {
+        eprintln!("{line}");
     }
-    let ok = slots.len() - problems.len();
-    if !problems.is_empty() && ok > 0 {
+    let failed = slots.iter().filter(|s| s.report.problem.is_some()).count();
+    let ok = slots.len() - failed;
+    if failed > 0 && ok > 0 {
         eprintln!(
-            "{ok} of {} request(s) completed; {} failed (listed above)",
-            slots.len(),
-            problems.len()
+            "{ok} of {} request(s) completed; {failed} failed (listed above)",
+            slots.len()
         );
     }
-    Ok(ops::exit_code(problems))
+    Ok(run_code(slots, offboards, !gaps.is_empty()))
 }
+
+// ---------------------------------------------------------------------------------------------
+// apply, fetch
+// ---------------------------------------------------------------------------------------------
 
 /// Creates one slot's request.
 fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, bar: &Progress) {
@@ -863,12 +1555,10 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
             return;
         }
     }
-    // A binding is created only after the approval (review_and_approve); a dry run with
-    // --approve lets the server check it too.
+    // Bindings are created only after the approval (review_and_decide); a dry run with
+    // --approve lets the server check them too.
     if dry_run && approve {
-        create_binding(slot, client, true, bar);
-    } else if let Some(b) = slot.binding() {
-        slot.report.binding = Some(b.report("pending-approval"));
+        create_bindings(slot, client, true, None, bar);
     }
 }
 
@@ -887,16 +1577,19 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
             check_on_media(slot, &media, client_ca.as_ref());
         }
     }
-    // Done ones are only verified again; everything still to send must be fresh.
-    check_fresh(
-        slots
-            .iter()
-            .filter(|s| s.active())
-            .filter_map(|s| s.req.as_ref()),
-    )?;
+    // Done ones are only verified again; everything still to send must be fresh and within
+    // the station's policy.
+    let to_send: Vec<&MediaRequest> = slots
+        .iter()
+        .filter(|s| s.active())
+        .filter_map(|s| s.req.as_ref())
+        .collect();
+    check_fresh(to_send.iter().copied(), &media.offboards)?;
+    check_policy(&media, to_send)?;
     let session = connect()?;
     check_cluster(&media.requests, &session)?;
     let client = &session.client;
+    check_roles(slots.iter().filter(|s| s.active()), client)?;
     let dry_run = opts.dry_run;
     let approve = opts.approve;
     let bar = Progress::start(
@@ -912,37 +1605,53 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         bar.step();
     });
     bar.finish();
+    let mut offboards = plan_offboards(&media, client);
     if dry_run {
         if opts.approve {
             let now = ops::now_unix();
-            for slot in slots.iter_mut().filter(|s| s.active()) {
-                eprint!("{}", slot.review(now));
+            if let Some(p) = &media.policy {
+                eprint!("{}", p.describe());
             }
-            eprintln!("dry run: nothing was approved, created or written");
+            for slot in slots.iter_mut().filter(|s| s.active()) {
+                eprint!("{}", slot.review(now, None));
+            }
         }
-        return report(&slots, opts.json, None);
+        show_offboards(&mut offboards, "dry-run", false);
+        if opts.approve {
+            eprintln!("dry run: nothing was approved, created, deleted or written");
+        }
+        return report(&mut slots, &offboards, opts.json, None);
     }
-    if opts.approve
-        && !review_and_approve(
-            &mut slots,
-            client,
-            opts.yes,
-            opts.reason.as_deref(),
-            opts.message.as_deref(),
-            opts.parallel,
+    if opts.approve {
+        let how = Decide {
+            yes: opts.yes,
+            reason: opts.reason.as_deref(),
+            message: opts.message.as_deref(),
+            parallel: opts.parallel,
             style,
-        )?
-    {
-        return Err(Fatal::new(
-            1,
-            "not approved: the operator declined",
-            Some(
-                "the requests were created; approve them later with kcsr-submit approve MEDIA_DIR",
-            ),
-        )
-        .into());
+            policy: media.policy.as_ref(),
+        };
+        if !review_and_decide(&mut slots, &mut offboards, client, &how)? {
+            return Err(Fatal::new(
+                1,
+                "not approved: the operator declined",
+                Some(
+                    "the requests were created; approve them later with kcsr-submit approve MEDIA_DIR",
+                ),
+            )
+            .into());
+        }
+    } else {
+        show_offboards(&mut offboards, "pending-approval", opts.quiet);
     }
     let media = Mutex::new(media);
+    for slot in slots
+        .iter_mut()
+        .filter(|s| s.report.approval == Some(Approval::Denied))
+    {
+        record_denied(slot, &media);
+    }
+    recheck_on_media(&mut slots, client, &media, opts.parallel);
     settle_and_deliver(
         &mut slots,
         &session,
@@ -955,7 +1664,7 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
             style,
         },
     );
-    report(&slots, opts.json, Some(dir))
+    report(&mut slots, &offboards, opts.json, Some(dir))
 }
 
 /// Options of `fetch`.
@@ -987,7 +1696,15 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
     }
     let session = connect()?;
     check_cluster(&media.requests, &session)?;
+    if !media.offboards.is_empty() {
+        eprintln!(
+            "note: {} offboarding request(s) on the media: the approver carries them out with kcsr-submit approve {}",
+            media.offboards.len(),
+            dir.display()
+        );
+    }
     let media = Mutex::new(media);
+    recheck_on_media(&mut slots, &session.client, &media, 4);
     settle_and_deliver(
         &mut slots,
         &session,
@@ -1000,8 +1717,12 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
             style: Style::detect(quiet),
         },
     );
-    report(&slots, json, None)
+    report(&mut slots, &[], json, Some(dir))
 }
+
+// ---------------------------------------------------------------------------------------------
+// approve, deny, status
+// ---------------------------------------------------------------------------------------------
 
 /// MEDIA_DIR (with who signed it) or object names.
 enum Targets {
@@ -1009,7 +1730,8 @@ enum Targets {
     Names(Vec<String>),
 }
 
-/// The targets; `trust`: check the media's signature (approve), or `None` (status reads only).
+/// The targets; `trust`: check the media's signature (approve), or `None` (status and deny
+/// only read it: a denial can never grant anything).
 fn targets(args: &[String], trust: Option<&Trust>) -> anyhow::Result<Targets> {
     if let [one] = args
         && Path::new(one).is_dir()
@@ -1043,8 +1765,14 @@ fn slots_for(targets: &Targets) -> Vec<Slot> {
     }
 }
 
+/// Reads every slot's object. `compare`: it must be the media's request. A slot whose
+/// certificate is on the media may be gone from the server (garbage-collected an hour after
+/// issue): that is not a problem.
 fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
     par_for_each(slots, 4, |slot| {
+        if slot.report.problem.is_some() {
+            return;
+        }
         let path = objects::object_path(slot.version, &slot.report.name);
         let result = client
             .get_json::<serde_json::Value>(&path)
@@ -1063,6 +1791,9 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
             }
             Err(p) => {
                 let not_found = p.message.contains("NotFound");
+                if not_found && slot.report.state == "on-media" {
+                    return;
+                }
                 slot.fail(if not_found {
                     p.with_hint(
                         "no such request on the server: create it with kcsr-submit apply MEDIA_DIR",
@@ -1073,6 +1804,32 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
             }
         }
     });
+}
+
+/// The text lines of approve and deny: kubectl's, then the bindings.
+fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
+    let mut out = String::new();
+    for s in slots.iter().filter(|s| s.report.problem.is_none()) {
+        let what = match (s.report.approval, s.report.state.as_str()) {
+            (Some(Approval::AlreadyApproved), _) => "already approved",
+            (Some(Approval::Denied), _) => "denied",
+            (Some(Approval::AlreadyDenied), _) => "already denied",
+            (Some(Approval::Skipped), _) => "skipped (not approved)",
+            (_, "on-media") => "already issued (certificate on the media)",
+            _ => "approved",
+        };
+        out.push_str(&format!(
+            "certificatesigningrequest.certificates.k8s.io/{} {what}\n",
+            one_line(&s.report.name)
+        ));
+        for b in &s.report.bindings {
+            out.push_str(&binding_line(b));
+        }
+    }
+    for o in offboards {
+        out.push_str(&o.report.lines());
+    }
+    out
 }
 
 /// `kcsr-submit approve`.
@@ -1089,7 +1846,8 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
                 )
                 .into());
             }
-            check_fresh(&media.requests)?;
+            check_fresh(&media.requests, &media.offboards)?;
+            check_policy(media, &media.requests)?;
         }
         Targets::Names(_) if trust.is_configured() && !opts.unsigned => {
             return Err(Fatal::new(
@@ -1103,63 +1861,111 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
     }
     check_confirmable(opts.yes)?;
     let session = connect()?;
+    let mut slots = slots_for(&targets);
+    let mut offboards = Vec::new();
     if let Targets::Media(media, _) = &targets {
         check_cluster(&media.requests, &session)?;
+        for slot in &mut slots {
+            check_on_media(slot, media, None);
+        }
     }
-    let mut slots = slots_for(&targets);
     // The objects must be the media's requests: never approve a different key under that name.
     get_all(&mut slots, &session.client, true);
-    if !review_and_approve(
-        &mut slots,
+    // The roles of the bindings about to be created must exist (checked before approving).
+    check_roles(
+        slots
+            .iter()
+            .filter(|s| s.report.problem.is_none() && s.report.state != "denied"),
         &session.client,
-        opts.yes,
-        opts.reason.as_deref(),
-        opts.message.as_deref(),
-        4,
-        Style::detect(opts.quiet),
-    )? {
+    )?;
+    if let Targets::Media(media, _) = &targets {
+        offboards = plan_offboards(media, &session.client);
+    }
+    let policy = match &targets {
+        Targets::Media(m, _) => m.policy.as_ref(),
+        Targets::Names(_) => None,
+    };
+    let how = Decide {
+        yes: opts.yes,
+        reason: opts.reason.as_deref(),
+        message: opts.message.as_deref(),
+        parallel: 4,
+        style: Style::detect(opts.quiet),
+        policy,
+    };
+    if !review_and_decide(&mut slots, &mut offboards, &session.client, &how)? {
         return Err(Fatal::new(1, "not approved: the operator declined", None).into());
     }
+    let media_label = match &targets {
+        Targets::Media(m, _) => m.path.display().to_string(),
+        Targets::Names(_) => "MEDIA_DIR".to_owned(),
+    };
+    let gaps = mark_incomplete(&mut slots, &media_label);
     if opts.json {
-        let reports: Vec<&RequestReport> = slots.iter().map(|s| &s.report).collect();
-        print_stdout(&format!(
-            "{}\n",
-            json_safe(&serde_json::to_string_pretty(&reports)?)
-        ))?;
+        print_stdout(&json_reports(&slots, &offboards)?)?;
     } else {
-        let mut out = String::new();
-        for s in slots.iter().filter(|s| s.report.problem.is_none()) {
-            let what = match s.report.approval {
-                Some(Approval::AlreadyApproved) => "already approved",
-                _ => "approved",
-            };
-            out.push_str(&format!(
-                "certificatesigningrequest.certificates.k8s.io/{} {what}\n",
-                one_line(&s.report.name)
-            ));
-            if let Some(b) = &s.report.binding {
-                out.push_str(&binding_line(b));
-            }
-        }
-        print_stdout(&out)?;
+        print_stdout(&decision_lines(&slots, &offboards))?;
     }
-    let problems: Vec<&Problem> = slots
-        .iter()
-        .filter_map(|s| s.report.problem.as_ref())
-        .collect();
-    for slot in &slots {
-        if let Some(p) = &slot.report.problem {
+    print_problems(&slots, &offboards);
+    for line in &gaps {
+        eprintln!("{line}");
+    }
+    Ok(run_code(&slots, &offboards, !gaps.is_empty()))
+}
+
+/// `kcsr-submit deny`: adds a Denied condition (never to an approved request). A denial cannot
+/// grant anything, so it needs no station signature; for MEDIA_DIR the objects must still be
+/// the media's requests.
+pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+    let targets = targets(args, None)?;
+    let session = connect()?;
+    let client = &session.client;
+    let mut slots = slots_for(&targets);
+    get_all(&mut slots, client, true);
+    let me = who_am_i(client);
+    let text = decision_text(
+        "Denied",
+        ops::DENY_REASON,
+        me.as_deref(),
+        opts.reason.as_deref(),
+        opts.message.as_deref(),
+    );
+    par_for_each(&mut slots, 4, |slot| {
+        let Some(reviewed) = slot.obj.clone() else {
+            return;
+        };
+        if slot.report.problem.is_some() {
+            return;
+        }
+        match ops::deny(client, slot.version, &reviewed, &text) {
+            Ok((denial, obj)) => {
+                slot.report.approval = Some(denial);
+                slot.report.state = "denied".into();
+                slot.set_obj(obj);
+            }
+            Err(p) => slot.fail(p),
+        }
+    });
+    for slot in &mut slots {
+        // Nothing of a denied request is ever created.
+        slot.report.bindings.clear();
+    }
+    if opts.json {
+        print_stdout(&json_reports(&slots, &[])?)?;
+    } else {
+        print_stdout(&decision_lines(&slots, &[]))?;
+        if matches!(targets, Targets::Media(..))
+            && slots
+                .iter()
+                .any(|s| s.report.approval == Some(Approval::Denied))
+        {
             eprintln!(
-                "error: {}: {}",
-                one_line(&slot.label()),
-                crate::sanitize::for_terminal(&p.message)
+                "the denials come back on the media as <stem>{DENIED_SUFFIX} with the next kcsr-submit fetch MEDIA_DIR (within the hour: the cluster deletes denied requests after that)"
             );
-            if let Some(h) = &p.hint {
-                eprintln!("hint: {}", crate::sanitize::for_terminal(h));
-            }
         }
     }
-    Ok(ops::exit_code(problems))
+    print_problems(&slots, &[]);
+    Ok(run_code(&slots, &[], false))
 }
 
 /// One row of `status`.
@@ -1196,6 +2002,9 @@ pub struct StatusRow {
     pub conditions: Vec<serde_json::Value>,
     /// Whether status.certificate is set.
     pub issued: bool,
+    /// The request's granted bindings as the cluster holds them (media only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<BindingReport>,
     /// Why it could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -1244,6 +2053,15 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
     let session = connect()?;
     let mut slots = slots_for(&targets);
     get_all(&mut slots, &session.client, false);
+    par_for_each(&mut slots, 4, |slot| {
+        if !slot.planned().is_empty() {
+            let problem = slot.report.problem.take();
+            refresh_bindings(slot, &session.client);
+            if problem.is_some() {
+                slot.report.problem = problem;
+            }
+        }
+    });
     let now = kcsr_core::time::parse_rfc3339(&ops::now_rfc3339()).unwrap_or(0);
     let rows: Vec<StatusRow> = slots
         .iter()
@@ -1271,6 +2089,7 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
                     })
                     .unwrap_or_default(),
                 issued: obj.is_some_and(CsrObject::is_issued),
+                bindings: s.report.bindings.clone(),
                 error: s.report.problem.as_ref().map(|p| p.message.clone()),
             }
         })
@@ -1319,6 +2138,11 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
                 }
                 out.push_str(line.trim_end());
                 out.push('\n');
+            }
+        }
+        for r in &rows {
+            for b in &r.bindings {
+                out.push_str(&binding_line(b));
             }
         }
         print_stdout(&out)?;

@@ -6,13 +6,17 @@
 pub mod binding;
 pub mod client;
 pub mod commands;
+pub mod decide;
 pub mod exec;
 pub mod files;
 pub mod kubeconfig;
 pub mod media;
 pub mod objects;
+pub mod offboard;
 pub mod ops;
+pub mod policy;
 pub mod progress;
+pub mod rbac;
 pub mod retry;
 pub mod review;
 pub mod sanitize;

@@ -8,14 +8,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use kcsr_submit::client::{Client, ClientError, ClientOptions};
-use kcsr_submit::commands::{self, ApplyOptions, ApproveOptions, Fatal, FetchOptions, Session};
+use kcsr_submit::commands::{
+    self, ApplyOptions, ApproveOptions, DenyOptions, Fatal, FetchOptions, Session,
+};
 use kcsr_submit::kubeconfig::{KubeconfigError, KubeconfigSource};
 use kcsr_submit::media::MediaError;
 use kcsr_submit::ops::ClusterInfo;
 use kcsr_submit::tls::TlsSetupError;
 use kcsr_submit::{sanitize, whoami};
 
-const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  failed (I/O, network, permissions, bad media or allowed_signers; nothing sent when the\n     media is bad)\n  2  usage error (also: --approve without a terminal and without --yes)\n  3  refused: media not signed by a trusted station, expired, for another cluster, or with\n     a binding its request does not ask for; a request Denied or Failed, a certificate that\n     does not verify, a conflicting or swapped object\n  4  timed out waiting: not approved yet, or approved but not issued\nWhen requests end differently, 3 wins over 1, and 1 over 4; successes are kept.";
+const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  failed (I/O, network, permissions, bad media or allowed_signers; nothing sent when the\n     media is bad)\n  2  usage error (also: --approve without a terminal and without --yes)\n  3  refused: media not signed by a trusted station, expired, for another cluster, against\n     the station's policy, with a binding its request does not ask for or to a role the\n     cluster does not have; a request Denied or Failed, a certificate that does not verify,\n     a conflicting or swapped object\n  4  not complete yet: not approved, approved but not issued, or a granted binding does not\n     exist (the approver creates it with kcsr-submit approve MEDIA_DIR)\nWhen requests end differently, 3 wins over 1, and 1 over 4; successes are kept.";
 
 /// Create, approve, wait for and bring back Kubernetes client certificates.
 #[derive(Debug, Parser)]
@@ -134,6 +136,21 @@ enum Command {
         #[command(flatten)]
         json: JsonArgs,
     },
+    /// Deny the media's requests (or the named ones), like kubectl certificate deny
+    #[command(after_help = DENY_HELP)]
+    Deny {
+        /// One MEDIA_DIR, or object names.
+        #[arg(value_name = "MEDIA_DIR|NAME", required = true)]
+        targets: Vec<String>,
+        /// Reason of the Denied condition [default: KcsrDeny].
+        #[arg(long, value_name = "R")]
+        reason: Option<String>,
+        /// Message of the Denied condition [default: Denied by <user> with kcsr-submit].
+        #[arg(long, value_name = "M")]
+        message: Option<String>,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
     /// Show the media's requests (or the named ones) like kubectl get csr
     #[command(after_help = STATUS_HELP)]
     Status {
@@ -197,11 +214,15 @@ const APPLY_HELP: &str = concat!(
     "the cluster the requests were made for. The stations to trust are the allowed_signers\n",
     "lines kcsr station show prints, in --allowed-signers FILE, KCSR_ALLOWED_SIGNERS or\n",
     "~/.config/kcsr/allowed_signers; with none, unsigned media is sent with a warning.\n",
-    "Bindings are created only after the approval, and only as the request's grant asks.\n",
+    "Bindings are created only after the approval, and only as the request's grants ask; a\n",
+    "grant to a role the cluster does not have is refused before anything is created. The\n",
+    "media's offboarding requests are shown, and carried out after the approval.\n",
+    "A trip is complete (exit 0) when every certificate is back and every granted binding\n",
+    "exists; otherwise the output says who must run which command.\n",
     "Results are recorded in RETURNED.SHA256SUMS; SHA256SUMS stays the station's.\n",
     "Re-running resumes: existing identical objects are reused, written certificates re-verified.\n\n",
     "Exit codes:\n  0  success (without --wait: created/approved; run fetch later)\n  1  failed (I/O, network, permissions, bad media)\n  2  usage error (also: --approve without a terminal and without --yes)\n",
-    "  3  refused: media not signed by a trusted station, expired or for another cluster, a\n     binding that is not the request's grant, Denied, Failed, a certificate that does\n     not verify, a conflicting object\n  4  timed out waiting: not approved yet, or approved but not issued\n",
+    "  3  refused: media not signed by a trusted station, expired, for another cluster or\n     against the station's policy, a binding that is not the request's grant or to a\n     role the cluster does not have, Denied, Failed, a certificate that does not verify,\n     a conflicting object\n  4  not complete yet: not approved, approved but not issued, or a granted binding\n     missing (kcsr-submit approve MEDIA_DIR by the approver creates it)\n",
     "When requests end differently, 3 wins over 1, and 1 over 4; successes are kept."
 );
 
@@ -209,17 +230,32 @@ const APPROVE_HELP: &str = concat!(
     "Examples:\n",
     "  # Approve one request by name, recording the change ticket\n",
     "  kcsr-submit approve dana-chg1234 --yes --reason CHG1234 --message 'approved by ops (CHG-1234)'\n\n",
-    "  # Show each request of the media for review and approve them (without --yes: ask first)\n",
+    "  # Show each request of the media for review and approve them (without --yes, on a\n",
+    "  # terminal: answer approve, deny or skip for each request after its review)\n",
     "  kcsr-submit approve /media/usb --yes\n\n",
     "  # By name when the station's signers are configured: --unsigned\n",
     "  kcsr-submit approve dana-chg1234 --unsigned --yes\n\n",
     "For MEDIA_DIR, the server's objects must be the media's requests (same key, signer, usages,\n",
-    "lifetime), and the media signed by a trusted station; the request's binding is created\n",
-    "after the approval. What is approved is exactly the object reviewed: if it changes in\n",
-    "between, nothing is approved. A Denied request is never approved; an approved one is left\n",
-    "alone.\n\n",
-    "Exit codes:\n  0  approved (or already approved)\n  1  failed (network, permissions: the approver needs `approve` on signers)\n  2  usage error (also: no terminal and no --yes)\n",
-    "  3  refused: a request is Denied, the object differs from the media or changed after the\n     review, the media is not signed by a trusted station, expired, or for another cluster\n"
+    "lifetime), and the media signed by a trusted station; the requests' bindings are created\n",
+    "after the approval, by these credentials (also for requests approved earlier whose\n",
+    "bindings are missing: approve MEDIA_DIR is the one command that finishes them), and the\n",
+    "media's offboarding requests are carried out. What is approved is exactly the object\n",
+    "reviewed: if it changes in between, nothing is approved. A Denied request is never\n",
+    "approved. Approving a request you created yourself draws a warning (four eyes).\n\n",
+    "Exit codes:\n  0  approved (or already approved), bindings created\n  1  failed (network, permissions: the approver needs `approve` on signers); or everything\n     skipped\n  2  usage error (also: no terminal and no --yes)\n",
+    "  3  refused: a request is Denied, the object differs from the media or changed after the\n     review, the media is not signed by a trusted station, expired, for another cluster,\n     against the station's policy, or grants a role the cluster does not have\n",
+    "  4  approved, but a granted binding could not be created (403: someone who may create\n     bindings runs kcsr-submit approve MEDIA_DIR)\n"
+);
+
+const DENY_HELP: &str = concat!(
+    "Examples:\n",
+    "  # Deny a request, with the reason and a message for the record (MEDIA_DIR: all of its\n",
+    "  # requests); one approved already, as dana's is here, cannot be denied (exit 3)\n",
+    "  kcsr-submit deny dana-chg1234 --reason NotOnTheRoster --message 'dana has left (CHG-1240)'\n\n",
+    "A denial is final: the request is never approved, and the next kcsr-submit fetch MEDIA_DIR\n",
+    "writes <stem>.denied.yaml for the isolated side. An approved request cannot be denied.\n\n",
+    "Exit codes:\n  0  denied (or already denied)\n  1  failed (network, permissions: denying needs the approver's rights; not on the server)\n  2  usage error\n",
+    "  3  refused: the request is approved already, or the object differs from the media\n"
 );
 
 const STATUS_HELP: &str = concat!(
@@ -233,11 +269,12 @@ const FETCH_HELP: &str = concat!(
     "Examples:\n",
     "  kcsr-submit fetch /media/usb\n",
     "  kcsr-submit fetch /media/usb --wait 10m --client-ca client-ca.crt --json\n\n",
-    "Certificates are written as <stem>.crt and <stem>.bundle.yaml and recorded in\n",
-    "RETURNED.SHA256SUMS.\n\n",
-    "Exit codes:\n  0  every certificate verified and on the media\n  1  failed (I/O, network, bad media, request not on the server)\n  2  usage error\n",
-    "  3  refused: media not signed by a trusted station or for another cluster, Denied, Failed,\n     or a certificate that does not verify (nothing written for it)\n",
-    "  4  not issued (yet): not approved, or approved but not issued\n"
+    "Certificates are written as <stem>.crt and <stem>.bundle.yaml, denials and failures as\n",
+    "<stem>.denied.yaml, and recorded in RETURNED.SHA256SUMS. The bundle records the granted\n",
+    "bindings as the cluster holds them; fetch again after the approver created them.\n\n",
+    "Exit codes:\n  0  every certificate verified and on the media, every granted binding on the cluster\n  1  failed (I/O, network, bad media, request not on the server)\n  2  usage error\n",
+    "  3  refused: media not signed by a trusted station or for another cluster, Denied, Failed\n     (written back as <stem>.denied.yaml), or a certificate that does not verify (nothing\n     written for it)\n",
+    "  4  not complete yet: not approved, approved but not issued, or a granted binding missing\n     or not readable with these credentials (the approver runs kcsr-submit approve MEDIA_DIR)\n"
 );
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -342,6 +379,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 message,
                 json: json.on(),
                 quiet,
+            },
+            &connect,
+        ),
+        Command::Deny {
+            targets,
+            reason,
+            message,
+            json,
+        } => commands::deny(
+            &targets,
+            &DenyOptions {
+                reason,
+                message,
+                json: json.on(),
             },
             &connect,
         ),

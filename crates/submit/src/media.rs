@@ -11,8 +11,8 @@ use kcsr_core::csr::CsrInfo;
 use kcsr_core::digest;
 use kcsr_core::manifest::{self, CsrManifest, Document};
 use kcsr_core::media::{
-    self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, DENIED_SUFFIX,
+    MAX_SUMS_FILE_BYTES, OFFBOARD_SUFFIX, POLICY_FILE, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::signer::SignerName;
 use kcsr_core::sums::{self, Sums};
@@ -20,6 +20,8 @@ use kcsr_core::usage::Usage;
 use kcsr_fs::{DeviceFault, EntryKind, Mode, Overwrite};
 
 use crate::binding::{self, PlannedBinding};
+use crate::offboard::MediaOffboard;
+use crate::policy::StationPolicy;
 use crate::sanitize;
 use crate::station::StationNotes;
 
@@ -61,8 +63,9 @@ pub struct MediaRequest {
     pub signer: Option<SignerName>,
     /// `spec.usages`.
     pub usages: Vec<Usage>,
-    /// The binding travelling with it, checked against the request's grant.
-    pub binding: Option<PlannedBinding>,
+    /// The bindings travelling with it, checked against the request's grants, in grant
+    /// order.
+    pub bindings: Vec<PlannedBinding>,
     /// The station's annotations.
     pub notes: StationNotes,
     /// Warnings from the checks (errors stop [`Media::open`]).
@@ -111,10 +114,17 @@ pub struct Media {
     pub signature: Option<Vec<u8>>,
     /// `RETURNED.SHA256SUMS`, updated in memory by [`Media::write_result`].
     pub returned: Sums,
-    /// The results it lists (`<stem>.crt`, `<stem>.bundle.yaml`), as read and checked.
+    /// The results it lists (`<stem>.crt`, `<stem>.bundle.yaml`, `<stem>.denied.yaml`), as
+    /// read and checked.
     pub results: BTreeMap<String, Vec<u8>>,
     /// Every request on it, sorted by stem.
     pub requests: Vec<MediaRequest>,
+    /// The station's offboarding requests (`<slug>.offboard.yaml`), sorted by file name.
+    pub offboards: Vec<MediaOffboard>,
+    /// The station's policy (`station-policy.yaml`), when the media holds one.
+    pub policy: Option<StationPolicy>,
+    /// Filesystem artifacts at the media root that were left alone (`lost+found`, …).
+    pub ignored: Vec<String>,
 }
 
 impl Media {
@@ -152,11 +162,20 @@ impl Media {
                 Some("the checksum file is damaged; carry the media again"),
             )
         })?;
-        let scanned = kcsr_fs::scan_dir(path, layout::max_file_bytes, |n| n == sums::FILE_NAME)
-            .map_err(|e| match kcsr_fs::ScanLimitExceeded::of(&e) {
-                Some(limit) => MediaError::new(limit.to_string(), Some(&limit.hint())),
-                None => MediaError::new(format!("cannot list {}: {e}", path.display()), None),
-            })?;
+        // What filesystems and operating systems put on removable media by themselves is left
+        // alone, unread (decision 0010); the caller says so once.
+        let ignored = std::cell::RefCell::new(Vec::new());
+        let scanned = kcsr_fs::scan_dir(path, layout::max_file_bytes, |n| {
+            if layout::is_filesystem_artifact(n) {
+                ignored.borrow_mut().push(n.to_owned());
+                return true;
+            }
+            n == sums::FILE_NAME
+        })
+        .map_err(|e| match kcsr_fs::ScanLimitExceeded::of(&e) {
+            Some(limit) => MediaError::new(limit.to_string(), Some(&limit.hint())),
+            None => MediaError::new(format!("cannot list {}: {e}", path.display()), None),
+        })?;
         let control = |name: &str| {
             scanned
                 .iter()
@@ -219,13 +238,33 @@ impl Media {
             });
         }
         let mut requests = Vec::new();
+        let mut offboards = Vec::new();
+        let mut policy = None;
         let mut errors = Vec::new();
         let mut refusals = Vec::new();
         for entry in &scanned {
+            // Only what the signed SHA256SUMS lists is read as the station's.
+            if sums.get(&entry.name).is_none() {
+                continue;
+            }
+            let data = entry.data.as_deref().unwrap_or_default();
+            if layout::stem(&entry.name, OFFBOARD_SUFFIX).is_some() {
+                match MediaOffboard::read(&entry.name, data) {
+                    Ok(o) => offboards.push(o),
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
+            if entry.name == POLICY_FILE {
+                match StationPolicy::parse(data) {
+                    Ok(p) => policy = Some(p),
+                    Err(e) => errors.push(format!("{POLICY_FILE}: {}", sanitize::one_line(&e))),
+                }
+                continue;
+            }
             let Some(stem) = layout::stem(&entry.name, CSR_MANIFEST_SUFFIX) else {
                 continue;
             };
-            let data = entry.data.as_deref().unwrap_or_default();
             // The binding as scanned and checked against SHA256SUMS above, not read again.
             let binding_name = format!("{stem}{BINDING_SUFFIX}");
             let binding = scanned
@@ -260,6 +299,9 @@ impl Media {
             ));
         }
         requests.sort_by(|a, b| a.stem.cmp(&b.stem));
+        offboards.sort_by(|a, b| a.file.cmp(&b.file));
+        let mut ignored = ignored.into_inner();
+        ignored.sort();
         let results = scanned
             .into_iter()
             .filter(|e| returned.get(&e.name).is_some())
@@ -274,9 +316,43 @@ impl Media {
                 returned,
                 results,
                 requests,
+                offboards,
+                policy,
+                ignored,
             },
             verified,
         ))
+    }
+
+    /// The note about filesystem artifacts left alone, if there were any.
+    pub fn ignored_note(&self) -> Option<String> {
+        (!self.ignored.is_empty()).then(|| {
+            let names: Vec<String> = self.ignored.iter().map(|n| sanitize::one_line(n)).collect();
+            format!(
+                "note: ignoring {} at the root of {}: filesystem artifacts, not kcsr's",
+                names.join(", "),
+                self.path.display()
+            )
+        })
+    }
+
+    /// Writes `<stem>.denied.yaml` atomically and records it in the in-memory
+    /// `RETURNED.SHA256SUMS`; call [`Media::save_returned`] after.
+    pub fn write_denied(&mut self, stem: &str, yaml: &str) -> Result<PathBuf, MediaError> {
+        let name = format!("{stem}{DENIED_SUFFIX}");
+        let written = self.write(&name, yaml)?;
+        self.returned.insert(&name, yaml.as_bytes());
+        self.results.insert(name, yaml.as_bytes().to_vec());
+        Ok(written)
+    }
+
+    /// Rewrites `<stem>.bundle.yaml` (after the bindings were seen again) and records it.
+    pub fn rewrite_bundle(&mut self, stem: &str, yaml: &str) -> Result<PathBuf, MediaError> {
+        let name = format!("{stem}{BUNDLE_SUFFIX}");
+        let written = self.write(&name, yaml)?;
+        self.returned.insert(&name, yaml.as_bytes());
+        self.results.insert(name, yaml.as_bytes().to_vec());
+        Ok(written)
     }
 
     /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the
@@ -421,29 +497,37 @@ fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<Media
         return Err(fail(list.join("; ")).into());
     }
     let binding_file = format!("{stem}{BINDING_SUFFIX}");
-    let binding = if let Some(data) = binding {
-        let on_media = match manifest::parse_documents(data)
-            .map_err(|e| format!("{binding_file}: {}", sanitize::one_line(&e.to_string())))?
-            .as_slice()
-        {
-            [Document::Binding(b)] => b.clone(),
-            _ => {
-                return Err(Bad::Refused(format!(
-                    "{binding_file}: must hold exactly one binding"
-                )));
+    let bindings = match binding {
+        Some(data) => {
+            let docs = manifest::parse_documents(data)
+                .map_err(|e| format!("{binding_file}: {}", sanitize::one_line(&e.to_string())))?;
+            let mut on_media = Vec::new();
+            for doc in docs {
+                match doc {
+                    Document::Binding(b) => on_media.push(b),
+                    Document::Csr(_) => {
+                        return Err(Bad::Refused(format!(
+                            "{binding_file}: holds a CertificateSigningRequest; it may hold only the request's bindings"
+                        )));
+                    }
+                }
             }
-        };
-        Some(
             binding::check(
                 &manifest.metadata.name,
                 csr.subject.user(),
-                notes.grant.as_ref(),
+                &notes.grants,
                 &on_media,
             )
-            .map_err(|e| Bad::Refused(format!("{binding_file}: {}", sanitize::one_line(&e))))?,
-        )
-    } else {
-        None
+            .map_err(|e| Bad::Refused(format!("{binding_file}: {}", sanitize::one_line(&e))))?
+        }
+        None if !notes.grants.is_empty() => {
+            return Err(Bad::Refused(format!(
+                "{file}: its {} asks for {} binding(s), but the media holds no {binding_file}",
+                manifest::GRANT_ANNOTATION,
+                notes.grants.len()
+            )));
+        }
+        None => Vec::new(),
     };
     Ok(MediaRequest {
         stem: stem.to_owned(),
@@ -452,7 +536,7 @@ fn read_request(stem: &str, data: &[u8], binding: Option<&[u8]>) -> Result<Media
         csr,
         signer,
         usages,
-        binding,
+        bindings,
         notes,
         findings,
     })

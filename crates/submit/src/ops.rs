@@ -55,6 +55,10 @@ pub struct Problem {
     /// What to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The same cause for every request of a trip (e.g. these credentials may not approve):
+    /// said once per trip, with the requests it hit, instead of once per request.
+    #[serde(skip)]
+    pub trip: Option<String>,
 }
 
 impl Problem {
@@ -64,6 +68,7 @@ impl Problem {
             kind,
             message: message.into(),
             hint: hint.map(str::to_owned),
+            trip: None,
         }
     }
     /// Exit 1.
@@ -87,6 +92,7 @@ impl From<ClientError> for Problem {
             kind: ProblemKind::Failed,
             message: crate::sanitize::for_terminal(&e.to_string()),
             hint: e.hint(),
+            trip: None,
         }
     }
 }
@@ -120,6 +126,11 @@ pub fn now_rfc3339() -> String {
 fn get(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
     let raw: Value = client.get_json(&objects::object_path(version, name))?;
     CsrObject::from_value(raw).map_err(Problem::failed)
+}
+
+/// The object `name` as the server holds it now.
+pub fn get_object(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
+    get(client, version, name)
 }
 
 fn dry_run_suffix(dry_run: bool) -> &'static str {
@@ -269,103 +280,86 @@ pub fn compare_existing(req: &MediaRequest, existing: &CsrObject) -> Result<(), 
     ))
 }
 
-/// Creates the binding that travels with a request, or accepts an identical existing one.
+/// What creating a granted binding found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingOutcome {
+    /// Created now.
+    Created,
+    /// An identical binding existed; `by` from its `kcsr.dev/created-by`.
+    Exists(Option<String>),
+    /// `?dryRun=All`: the server accepted it.
+    DryRun,
+    /// These credentials may not create it (403): someone who may must run approve.
+    Forbidden(String),
+}
+
+/// Creates a binding that travels with a request (annotated with who created it, when known),
+/// or accepts an identical existing one.
 pub fn create_binding(
     client: &Client,
     binding: &BindingManifest,
     dry_run: bool,
-) -> Result<Created, Problem> {
+    by: Option<&str>,
+) -> Result<BindingOutcome, Problem> {
     let name = &binding.metadata.name;
-    let collection = match (binding.kind.as_str(), &binding.metadata.namespace) {
-        ("ClusterRoleBinding", _) => {
-            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_owned()
-        }
-        ("RoleBinding", Some(ns)) => {
-            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings")
-        }
-        (kind, _) => {
-            return Err(Problem::failed(format!(
-                "binding {name}: kind {:?} without a namespace cannot be created",
-                one_line(kind)
-            )));
-        }
+    let Some(collection) =
+        crate::rbac::collection(&binding.kind, binding.metadata.namespace.as_deref())
+    else {
+        return Err(Problem::failed(format!(
+            "binding {name}: kind {:?} without a namespace cannot be created",
+            one_line(&binding.kind)
+        )));
     };
-    let body = serde_json::to_value(binding)
+    let mut sent = binding.clone();
+    if let Some(by) = by {
+        sent.metadata
+            .annotations
+            .insert(crate::rbac::CREATED_BY_ANNOTATION.to_owned(), by.to_owned());
+    }
+    let body = serde_json::to_value(&sent)
         .map_err(|e| Problem::failed(format!("cannot encode binding {name}: {e}")))?;
     let path = format!("{collection}{}", dry_run_suffix(dry_run));
     match client.post_json::<_, Value>(&path, &body) {
         Ok(_) => Ok(if dry_run {
-            Created::DryRun
+            BindingOutcome::DryRun
         } else {
-            Created::Created
+            BindingOutcome::Created
         }),
         Err(e) if e.as_api().is_some_and(|a| a.is_already_exists()) => {
-            let existing: Value = client.get_json(&format!("{collection}/{name}"))?;
-            if same_binding(&body, &existing) {
-                Ok(Created::Exists)
-            } else {
-                Err(Problem::refused(
+            match crate::rbac::look(client, binding)? {
+                crate::rbac::Found::Same { by } => Ok(BindingOutcome::Exists(by)),
+                crate::rbac::Found::Missing => Err(Problem::failed(format!(
+                    "the {} {name} was reported to exist, then not found",
+                    binding.kind
+                ))),
+                crate::rbac::Found::Unreadable(why) => Ok(BindingOutcome::Forbidden(why)),
+                crate::rbac::Found::Different(theirs) => Err(Problem::refused(
                     format!(
-                        "a different {} named {name} already exists: its roleRef/subjects are {} and {}, the media's are {} and {}",
-                        binding.kind,
-                        one_line(&existing["roleRef"].to_string()),
-                        one_line(&existing["subjects"].to_string()),
-                        body["roleRef"],
-                        body["subjects"]
+                        "a different {} named {name} already exists: its {theirs}, the grant's are {} and {}",
+                        binding.kind, body["roleRef"], body["subjects"]
                     ),
                     Some(
                         "delete the stale binding or re-create the request offline with another name",
                     ),
-                ))
+                )),
             }
         }
+        Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => Ok(BindingOutcome::Forbidden(
+            crate::sanitize::for_terminal(&e.to_string()),
+        )),
         Err(e) => {
             let mut p = Problem::from(e);
             p.message = format!("the {} {name} was not created: {}", binding.kind, p.message);
-            if p.message.contains("Forbidden") {
-                p.hint = Some(format!(
-                    "these credentials may not create {}s: have a cluster admin run `kcsr-submit approve MEDIA_DIR` (approved requests get their binding, nothing is duplicated)",
-                    binding.kind
-                ));
-            }
             Err(p)
         }
     }
-}
-
-fn same_binding(ours: &Value, theirs: &Value) -> bool {
-    let role = |v: &Value| {
-        (
-            v["roleRef"]["kind"].as_str().unwrap_or("").to_owned(),
-            v["roleRef"]["name"].as_str().unwrap_or("").to_owned(),
-        )
-    };
-    let subjects = |v: &Value| {
-        let mut s: Vec<(String, String, String)> = v["subjects"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|s| {
-                        (
-                            s["kind"].as_str().unwrap_or("").to_owned(),
-                            s["name"].as_str().unwrap_or("").to_owned(),
-                            s["namespace"].as_str().unwrap_or("").to_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        s.sort();
-        s
-    };
-    role(ours) == role(theirs) && subjects(ours) == subjects(theirs)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Approve
 // ---------------------------------------------------------------------------------------------
 
-/// What approving did.
+/// What the approver's decision did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Approval {
@@ -373,6 +367,51 @@ pub enum Approval {
     Approved,
     /// It was approved already; nothing sent.
     AlreadyApproved,
+    /// We added the Denied condition.
+    Denied,
+    /// It was denied already; nothing sent.
+    AlreadyDenied,
+    /// The approver skipped it in the review: nothing sent.
+    Skipped,
+}
+
+/// The reason kcsr-submit's own approvals carry; only then is the message read back as who
+/// approved.
+pub const APPROVE_REASON: &str = "KcsrApprove";
+/// The reason kcsr-submit's own denials carry.
+pub const DENY_REASON: &str = "KcsrDeny";
+
+/// `Approved by USER with kcsr-submit` (or `Denied by …`): the approver's name as the API
+/// server reported it (decision 0010); without it, `Approved with kcsr-submit`.
+pub fn decision_message(verb: &str, user: Option<&str>) -> String {
+    match user {
+        Some(u) => format!("{verb} by {u} with kcsr-submit"),
+        None => format!("{verb} with kcsr-submit"),
+    }
+}
+
+/// Who a kcsr-submit decision condition names: only for a condition with `reason` and the
+/// message kcsr-submit writes (`VERB by USER with kcsr-submit`).
+fn decided_by(c: &objects::Condition, reason: &str, verb: &str) -> Option<String> {
+    if c.reason != reason {
+        return None;
+    }
+    let user = c
+        .message
+        .strip_prefix(&format!("{verb} by "))?
+        .strip_suffix(" with kcsr-submit")?;
+    (!user.trim().is_empty() && !user.chars().any(kcsr_core::terminal::is_unsafe))
+        .then(|| user.to_owned())
+}
+
+/// The approver as kcsr-submit recorded it in the Approved condition.
+pub fn approved_by(obj: &CsrObject) -> Option<String> {
+    decided_by(obj.condition("Approved")?, APPROVE_REASON, "Approved")
+}
+
+/// Who denied, as kcsr-submit recorded it in the Denied condition.
+pub fn denied_by(obj: &CsrObject) -> Option<String> {
+    decided_by(obj.condition("Denied")?, DENY_REASON, "Denied")
 }
 
 /// Approval reason and message.
@@ -519,18 +558,138 @@ pub fn approve(
             Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => {
                 let signer = obj.spec.signer_name.clone().unwrap_or_default();
                 let p = Problem::from(e);
-                return Err(Problem::failed(format!(
+                let mut p = Problem::failed(format!(
                     "the server does not let these credentials approve {name}: {}",
                     p.message
                 ))
                 .with_hint(format!(
-                    "separation of duties: the submitter may create requests but not approve them; an approver with `approve` on `signers` {:?} (and `update` on certificatesigningrequests/approval) must run `kcsr-submit approve MEDIA_DIR` (or `kcsr-submit approve {name}`), then run `kcsr-submit fetch MEDIA_DIR`",
+                    "separation of duties: the submitter may create requests but not approve them; an approver with `approve` on `signers` {:?} (and `update` on certificatesigningrequests/approval) must run `kcsr-submit approve MEDIA_DIR`, then the submitter runs `kcsr-submit fetch MEDIA_DIR`",
                     one_line(&signer)
-                )));
+                ));
+                // The same for every request of the trip: said once.
+                p.trip = Some(format!(
+                    "the server does not let these credentials approve requests for signer {:?} (403 Forbidden)",
+                    one_line(&signer)
+                ));
+                return Err(p);
             }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Denies like `kubectl certificate deny`, but exactly the object that was reviewed: a Denied
+/// one is left alone, an Approved one is refused (the certificate may be issued; the
+/// conditions exclude each other), and a changed object is never denied in its place.
+pub fn deny(
+    client: &Client,
+    version: ApiVersion,
+    reviewed: &CsrObject,
+    text: &ApprovalText,
+) -> Result<(Approval, CsrObject), Problem> {
+    let name = reviewed.meta.name.as_str();
+    let mut attempt = 0;
+    let mut obj = reviewed.clone();
+    loop {
+        if obj.condition("Denied").is_some() {
+            return Ok((Approval::AlreadyDenied, obj));
+        }
+        if obj.condition("Approved").is_some() {
+            return Err(Problem::refused(
+                format!(
+                    "certificate signing request {name} is already Approved{}; an approved request cannot be denied",
+                    if obj.is_issued() {
+                        " and its certificate issued"
+                    } else {
+                        ""
+                    }
+                ),
+                Some(
+                    "a certificate cannot be revoked: remove the user's rights instead (kcsr offboard on the station, then kcsr-submit approve MEDIA_DIR)",
+                ),
+            ));
+        }
+        let mut body = obj.raw.clone();
+        let condition = serde_json::json!({
+            "type": "Denied",
+            "status": "True",
+            "reason": text.reason,
+            "message": text.message,
+            "lastUpdateTime": now_rfc3339(),
+        });
+        if !body["status"].is_object() {
+            body["status"] = serde_json::json!({});
+        }
+        match body["status"]["conditions"].as_array_mut() {
+            Some(list) => list.push(condition),
+            None => body["status"]["conditions"] = Value::Array(vec![condition]),
+        }
+        let path = format!("{}/approval", objects::object_path(version, name));
+        match client.put_json::<_, Value>(&path, &body) {
+            Ok(raw) => {
+                return Ok((
+                    Approval::Denied,
+                    CsrObject::from_value(raw).map_err(Problem::failed)?,
+                ));
+            }
+            Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
+                attempt += 1;
+                let fresh = get(client, version, name)?;
+                let changes = identity_changes(reviewed, &fresh);
+                if !changes.is_empty() {
+                    return Err(Problem::refused(
+                        format!(
+                            "{name} changed between the review and the denial; nothing was denied: {}",
+                            changes.join("; ")
+                        ),
+                        Some("look at it again (kcsr-submit status NAME) and deny it again"),
+                    ));
+                }
+                obj = fresh;
+            }
+            Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => {
+                let p = Problem::from(e);
+                return Err(Problem::failed(format!(
+                    "the server does not let these credentials deny {name}: {}",
+                    p.message
+                ))
+                .with_hint(
+                    "denying needs the approver's rights (`approve` on the signer and `update` on certificatesigningrequests/approval)",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The `<stem>.denied.yaml` record of a request that ended Denied or Failed.
+pub fn denied_record(
+    req: &MediaRequest,
+    obj: &CsrObject,
+) -> Option<kcsr_core::outcome::RequestDenied> {
+    let (kind, by) = if obj.condition("Denied").is_some() {
+        ("Denied", denied_by(obj))
+    } else if obj.condition("Failed").is_some() {
+        ("Failed", None)
+    } else {
+        return None;
+    };
+    let c = obj.condition(kind)?;
+    Some(kcsr_core::outcome::RequestDenied {
+        api_version: kcsr_core::outcome::API_VERSION.to_owned(),
+        kind: kcsr_core::outcome::DENIED_KIND.to_owned(),
+        name: req.name().to_owned(),
+        user: req.csr.subject.user().unwrap_or_default().to_owned(),
+        condition: kind.to_owned(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        at: c
+            .last_update_time
+            .clone()
+            .or_else(|| c.last_transition_time.clone())
+            .unwrap_or_else(now_rfc3339),
+        by,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -821,16 +980,33 @@ pub fn verify_pem(
     Ok((leaf, steps))
 }
 
+/// What the bundle records beside the certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct BundleContext<'a> {
+    /// The cluster.
+    pub cluster: &'a ClusterInfo,
+    /// The client CA PEM, when known.
+    pub client_ca_pem: Option<&'a str>,
+    /// Who signed the media.
+    pub signer: Option<&'a crate::signers::MediaSigner>,
+    /// The granted bindings as last seen.
+    pub bindings: &'a [crate::binding::BindingReport],
+}
+
 /// Builds the bundle for an issued, verified certificate.
 pub fn bundle(
     req: &MediaRequest,
     obj: &CsrObject,
     leaf: &CertInfo,
     cert_pem: &str,
-    cluster: &ClusterInfo,
-    client_ca_pem: Option<&str>,
-    signer: Option<&crate::signers::MediaSigner>,
+    ctx: &BundleContext<'_>,
 ) -> Bundle {
+    let BundleContext {
+        cluster,
+        client_ca_pem,
+        signer,
+        bindings,
+    } = *ctx;
     let approved = obj.condition("Approved");
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     Bundle {
@@ -872,6 +1048,14 @@ pub fn bundle(
             }),
             fetched_at: now_rfc3339(),
             kcsr_version: env!("CARGO_PKG_VERSION").to_owned(),
+            approved_by: approved_by(obj),
+            ticket: req.notes.ticket.clone(),
+            operator: req.notes.operator.clone(),
+            requested_at: req.notes.created.map(format_rfc3339),
+            bindings: bindings
+                .iter()
+                .map(crate::binding::BindingReport::audit)
+                .collect(),
         },
     }
 }
@@ -879,6 +1063,44 @@ pub fn bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_condition(kind: &str, reason: &str, message: &str) -> CsrObject {
+        CsrObject::from_value(serde_json::json!({
+            "metadata": {"name": "a"},
+            "spec": {"request": ""},
+            "status": {"conditions": [{"type": kind, "status": "True", "reason": reason, "message": message}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_approver_is_read_back_only_from_kcsr_submits_own_condition() {
+        let ok = with_condition(
+            "Approved",
+            "KcsrApprove",
+            "Approved by ops-anna with kcsr-submit",
+        );
+        assert_eq!(approved_by(&ok).as_deref(), Some("ops-anna"));
+        for (reason, message) in [
+            ("CHG-1", "Approved by ops-anna with kcsr-submit"),
+            ("KcsrApprove", "ok by ops"),
+            ("KcsrApprove", "Approved by  with kcsr-submit"),
+            ("KcsrApprove", "Approved by a\u{1b}[2J with kcsr-submit"),
+        ] {
+            assert_eq!(
+                approved_by(&with_condition("Approved", reason, message)),
+                None,
+                "{message}"
+            );
+        }
+        let denied = with_condition("Denied", "KcsrDeny", "Denied by ops-anna with kcsr-submit");
+        assert_eq!(denied_by(&denied).as_deref(), Some("ops-anna"));
+        assert_eq!(approved_by(&denied), None);
+        assert_eq!(
+            decision_message("Approved", None),
+            "Approved with kcsr-submit"
+        );
+    }
 
     #[test]
     fn a_watch_is_bounded_by_the_per_call_timeout_and_the_wait() {

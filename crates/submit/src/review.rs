@@ -1,6 +1,7 @@
 //! The review shown before approving: the object as the server holds it, what the station
-//! said about the request (its age, its cluster), the binding that follows the approval, and
-//! warnings about identities and roles with special powers.
+//! said about the request (its age, its cluster, its ticket and operator), the bindings that
+//! follow the approval, and warnings about identities and roles with special powers, and about
+//! an approver approving their own request.
 
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::expiry::human_seconds;
@@ -15,10 +16,25 @@ use crate::signers::MediaSigner;
 pub fn request_warnings(req: &MediaRequest) -> Vec<String> {
     let mut out =
         binding::identity_warnings(req.csr.subject.user(), &req.csr.subject.organizations);
-    if let Some(b) = &req.binding {
-        out.extend(b.warnings());
+    for b in &req.bindings {
+        for w in b.warnings() {
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
     }
     out
+}
+
+/// The four-eyes warning: the approver created the request themselves.
+pub fn self_approval_warning(obj: &CsrObject, approver: Option<&str>) -> Option<String> {
+    let me = approver.filter(|a| !a.is_empty())?;
+    (obj.spec.username == me).then(|| {
+        format!(
+            "WARNING: you ({}) created this request yourself (spec.username): approving it yourself is not four eyes",
+            one_line(me)
+        )
+    })
 }
 
 /// What one request's review is made of.
@@ -27,10 +43,13 @@ pub struct Review<'a> {
     pub label: &'a str,
     /// The media's request, when approving from the media.
     pub req: Option<&'a MediaRequest>,
-    /// The object as fetched: what is approved.
-    pub obj: &'a CsrObject,
-    /// The binding created after the approval.
-    pub binding: Option<&'a PlannedBinding>,
+    /// The object as fetched: what is approved (`None`: gone from the server, its
+    /// certificate on the media).
+    pub obj: Option<&'a CsrObject>,
+    /// The bindings created after the approval.
+    pub bindings: &'a [PlannedBinding],
+    /// The approver as the API server knows them, when known.
+    pub approver: Option<&'a str>,
     /// Who signed the media, when known.
     pub signer: Option<&'a MediaSigner>,
     /// Now, Unix seconds.
@@ -39,26 +58,33 @@ pub struct Review<'a> {
 
 impl Review<'_> {
     fn csr(&self) -> Result<CsrInfo, String> {
-        match self.req {
-            Some(r) => Ok(r.csr.clone()),
-            None => self.obj.decode_request(),
+        match (self.req, self.obj) {
+            (Some(r), _) => Ok(r.csr.clone()),
+            (None, Some(obj)) => obj.decode_request(),
+            (None, None) => Err("not on the server".into()),
         }
     }
 
     /// The warnings of the review, also reported in `--json`.
     pub fn warnings(&self) -> Vec<String> {
-        if let Some(req) = self.req {
-            return request_warnings(req);
+        let mut out = match (self.req, self.obj.map(CsrObject::decode_request)) {
+            (Some(req), _) => request_warnings(req),
+            (None, Some(Ok(csr))) => {
+                binding::identity_warnings(csr.subject.user(), &csr.subject.organizations)
+            }
+            _ => Vec::new(),
+        };
+        if let Some(w) = self
+            .obj
+            .and_then(|o| self_approval_warning(o, self.approver))
+        {
+            out.insert(0, w);
         }
-        match self.obj.decode_request() {
-            Ok(csr) => binding::identity_warnings(csr.subject.user(), &csr.subject.organizations),
-            Err(_) => Vec::new(),
-        }
+        out
     }
 
     /// The text, one `key: value` per line, then the warnings.
     pub fn text(&self) -> String {
-        let obj = self.obj;
         let mut out = format!("Request {}\n", one_line(self.label));
         let mut line = |key: &str, value: &str| {
             out.push_str(&format!("  {:<12} {value}\n", format!("{key}:")));
@@ -87,22 +113,28 @@ impl Review<'_> {
             }
             Err(e) => line("request", &format!("unreadable: {}", one_line(e))),
         }
+        let (signer, usages, expiry) = match (self.obj, self.req) {
+            (Some(obj), _) => (
+                obj.spec.signer_name.clone(),
+                obj.spec.usages.clone(),
+                obj.spec.expiration_seconds,
+            ),
+            (None, Some(req)) => (
+                req.manifest.spec.signer_name.clone(),
+                req.manifest.spec.usages.clone(),
+                req.manifest.spec.expiration_seconds,
+            ),
+            (None, None) => (None, Vec::new(), None),
+        };
         line(
             "signer",
-            &one_line(
-                obj.spec
-                    .signer_name
-                    .as_deref()
-                    .unwrap_or("(server default)"),
-            ),
+            &one_line(signer.as_deref().unwrap_or("(server default)")),
         );
-        let usages: Vec<String> = obj.spec.usages.iter().map(|u| one_line(u)).collect();
+        let usages: Vec<String> = usages.iter().map(|u| one_line(u)).collect();
         line("usages", &usages.join(", "));
         line(
             "expiry",
-            &obj.spec
-                .expiration_seconds
-                .map_or_else(|| "the signer's default".to_owned(), human_seconds),
+            &expiry.map_or_else(|| "the signer's default".to_owned(), human_seconds),
         );
         if let Ok(csr) = &csr {
             line(
@@ -113,8 +145,20 @@ impl Review<'_> {
                 ),
             );
         }
-        line("requestor", &one_line(&obj.spec.username));
+        match self.obj {
+            Some(obj) => line("requestor", &one_line(&obj.spec.username)),
+            None => line(
+                "requestor",
+                "(the object is gone from the server; its certificate is on the media, verified)",
+            ),
+        }
         if let Some(req) = self.req {
+            if let Some(t) = &req.notes.ticket {
+                line("ticket", &one_line(t));
+            }
+            if let Some(o) = &req.notes.operator {
+                line("operator", &one_line(o));
+            }
             line(
                 "age",
                 &req.notes
@@ -134,7 +178,7 @@ impl Review<'_> {
                 ),
             );
         }
-        if let Some(b) = self.binding {
+        for b in self.bindings {
             line("binding", &b.describe());
         }
         for w in self.warnings() {

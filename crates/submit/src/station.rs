@@ -1,13 +1,14 @@
 //! What the isolated station says about each request in its annotations, signed with the
-//! media (decision 0009): when it wrote the request, until when it may be sent, the one
-//! binding it asked for, and the cluster (by its CA fingerprints) the request is for.
+//! media (decisions 0009 and 0010): when it wrote the request, until when it may be sent, the
+//! bindings it asked for, the cluster (by its CA fingerprints) the request is for, and the
+//! ticket and operator it was made for and by.
 
 use std::collections::BTreeMap;
 
 use kcsr_core::cert;
 use kcsr_core::manifest::{
     CLUSTER_ANNOTATION, CLUSTER_CA_ANNOTATION, CREATED_ANNOTATION, GRANT_ANNOTATION,
-    NOT_AFTER_ANNOTATION,
+    NOT_AFTER_ANNOTATION, OPERATOR_ANNOTATION, TICKET_ANNOTATION,
 };
 use kcsr_core::rbac::Grant;
 use kcsr_core::time::{format_rfc3339, parse_rfc3339};
@@ -22,8 +23,12 @@ pub struct StationNotes {
     pub created: Option<i64>,
     /// `kcsr.dev/not-after`, Unix seconds.
     pub not_after: Option<i64>,
-    /// `kcsr.dev/grant`.
-    pub grant: Option<Grant>,
+    /// `kcsr.dev/grant`: one or more grants, in the order asked (decision 0010).
+    pub grants: Vec<Grant>,
+    /// `kcsr.dev/ticket`.
+    pub ticket: Option<String>,
+    /// `kcsr.dev/operator`.
+    pub operator: Option<String>,
     /// `kcsr.dev/cluster`: the pin's name.
     pub cluster: Option<String>,
     /// `kcsr.dev/cluster-ca-sha256`: `sha256:HEX` fingerprints of the pinned server CAs.
@@ -43,12 +48,25 @@ impl StationNotes {
                 })
                 .transpose()
         };
-        let grant = get(GRANT_ANNOTATION)
-            .map(|v| {
-                v.parse::<Grant>()
-                    .map_err(|e| format!("annotation {GRANT_ANNOTATION}: {}", one_line(&e)))
-            })
-            .transpose()?;
+        let grants = match get(GRANT_ANNOTATION) {
+            None => Vec::new(),
+            Some(v) => parse_grants(v)?,
+        };
+        let text = |key: &str, max: usize| {
+            get(key)
+                .map(|v| {
+                    let len = v.chars().count();
+                    if (1..=max).contains(&len) && !v.chars().any(kcsr_core::terminal::is_unsafe) {
+                        Ok(v.to_owned())
+                    } else {
+                        Err(format!(
+                            "annotation {key} {:?} is not 1-{max} printable characters",
+                            one_line(v)
+                        ))
+                    }
+                })
+                .transpose()
+        };
         let cluster_ca = match get(CLUSTER_CA_ANNOTATION) {
             None => Vec::new(),
             Some(v) => v
@@ -74,7 +92,9 @@ impl StationNotes {
         Ok(Self {
             created: time(CREATED_ANNOTATION)?,
             not_after: time(NOT_AFTER_ANNOTATION)?,
-            grant,
+            grants,
+            ticket: text(TICKET_ANNOTATION, 128)?,
+            operator: text(OPERATOR_ANNOTATION, 256)?,
             cluster: get(CLUSTER_ANNOTATION).map(str::to_owned),
             cluster_ca,
         })
@@ -110,6 +130,24 @@ impl StationNotes {
             .map_or_else(|| "(unnamed)".to_owned(), one_line);
         format!("{name} ({})", self.cluster_ca.join(", "))
     }
+}
+
+/// The grants of a `kcsr.dev/grant` value: one or more, separated by `,` (so role names with
+/// `,` cannot be asked for), in the order asked; the same grant twice is refused.
+pub fn parse_grants(value: &str) -> Result<Vec<Grant>, String> {
+    let mut grants: Vec<Grant> = Vec::new();
+    for part in value.split(',') {
+        let grant = part
+            .parse::<Grant>()
+            .map_err(|e| format!("annotation {GRANT_ANNOTATION}: {}", one_line(&e)))?;
+        if grants.contains(&grant) {
+            return Err(format!(
+                "annotation {GRANT_ANNOTATION}: {grant} is asked for twice"
+            ));
+        }
+        grants.push(grant);
+    }
+    Ok(grants)
 }
 
 /// The `sha256:HEX` fingerprints of a kubeconfig CA bundle's certificates.
@@ -186,16 +224,38 @@ mod tests {
             (CLUSTER_CA_ANNOTATION, &format!("{fp}, {fp}")),
         ])
         .unwrap();
-        assert_eq!(n.grant, Some(Grant::ClusterRole("view".into())));
+        assert_eq!(n.grants, [Grant::ClusterRole("view".into())]);
         assert_eq!(n.cluster_ca, [fp.clone(), fp.clone()]);
         let end = parse_rfc3339("2026-11-15T00:00:00Z").unwrap();
         assert!(n.expired(end).is_none());
         assert!(n.expired(end + 1).unwrap().contains("2026-11-15T00:00:00Z"));
         assert_eq!(notes(&[]).unwrap(), StationNotes::default());
+        let many = notes(&[
+            (GRANT_ANNOTATION, "ClusterRole/view,Role/team-a/deployer"),
+            (TICKET_ANNOTATION, "CHG-1234"),
+            (OPERATOR_ANNOTATION, "ops"),
+        ])
+        .unwrap();
+        assert_eq!(
+            many.grants,
+            [
+                Grant::ClusterRole("view".into()),
+                Grant::Role("deployer".into(), "team-a".into())
+            ]
+        );
+        assert_eq!(many.ticket.as_deref(), Some("CHG-1234"));
+        assert_eq!(many.operator.as_deref(), Some("ops"));
+        let long = "x".repeat(129);
         for bad in [
             (NOT_AFTER_ANNOTATION, "tomorrow"),
             (GRANT_ANNOTATION, "Group/system:masters"),
+            (GRANT_ANNOTATION, "ClusterRole/view,"),
+            (GRANT_ANNOTATION, "ClusterRole/view,ClusterRole/view"),
             (CLUSTER_CA_ANNOTATION, "sha256:XYZ"),
+            (TICKET_ANNOTATION, ""),
+            (TICKET_ANNOTATION, long.as_str()),
+            (TICKET_ANNOTATION, "CHG\u{202e}1"),
+            (OPERATOR_ANNOTATION, "a\nb"),
         ] {
             let e = notes(&[bad]).unwrap_err();
             assert!(e.contains(bad.0), "{e}");

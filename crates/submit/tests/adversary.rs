@@ -175,7 +175,11 @@ fn bindings_are_reviewed_and_created_only_after_the_approval_by_the_approver() {
     // Created without --approve: no binding, and the output says when it will be.
     let run = submit(&admin, &["apply", m.path(), "--json"]).expect(0);
     for r in run.json().as_array().unwrap() {
-        assert_eq!(r["binding"]["state"], "pending-approval", "{}", run.stdout);
+        assert_eq!(
+            r["bindings"][0]["state"], "pending-approval",
+            "{}",
+            run.stdout
+        );
     }
     let text = submit(&admin, &["apply", m.path()]).expect(0);
     assert!(
@@ -207,11 +211,19 @@ fn bindings_are_reviewed_and_created_only_after_the_approval_by_the_approver() {
     let reports = run.json();
     for r in reports.as_array().unwrap() {
         assert_eq!(r["approval"], "approved", "{reports}");
-        assert_eq!(r["binding"]["state"], "created", "{reports}");
-        assert_eq!(r["binding"]["kind"], "ClusterRoleBinding", "{reports}");
+        assert_eq!(r["bindings"][0]["state"], "created", "{reports}");
+        assert_eq!(r["bindings"][0]["kind"], "ClusterRoleBinding", "{reports}");
     }
+    // The admin created the requests and approves them: said first; then the role.
     assert!(
         reports[1]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("created this request yourself"),
+        "{reports}"
+    );
+    assert!(
+        reports[1]["warnings"][1]
             .as_str()
             .unwrap()
             .contains("cluster-admin"),

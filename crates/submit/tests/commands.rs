@@ -90,8 +90,8 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
     let r = &results[0];
     assert_eq!(r["state"], "written", "{results}");
     assert_eq!(r["created"], "created");
-    assert_eq!(r["binding"]["state"], "created", "{results}");
-    assert_eq!(r["binding"]["grant"], "ClusterRole/view", "{results}");
+    assert_eq!(r["bindings"][0]["state"], "created", "{results}");
+    assert_eq!(r["bindings"][0]["grant"], "ClusterRole/view", "{results}");
     assert_eq!(r["approval"], "approved");
     // The review went to stderr, with the requestor the server recorded.
     assert!(
@@ -130,6 +130,15 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
         Some("Approved by kcsr-admin with kcsr-submit")
     );
     assert!(bundle.audit.approved_at.is_some() && bundle.audit.submitted_at.is_some());
+    assert_eq!(bundle.audit.approved_by.as_deref(), Some("kcsr-admin"));
+    assert_eq!(bundle.audit.bindings.len(), 1);
+    assert_eq!(
+        (
+            bundle.audit.bindings[0].state.as_str(),
+            bundle.audit.bindings[0].by.as_deref()
+        ),
+        ("created", Some("kcsr-admin"))
+    );
     assert!(bundle.audit.manifest_sha256.is_some());
 
     // The offline side accepts the bundle with the key that never left.
@@ -315,6 +324,8 @@ fn submitter_gets_the_approval_403_then_an_approver_approves_and_fetch_completes
     assert_eq!(bundle.audit.submitted_by.as_deref(), Some("bob"));
     assert_eq!(bundle.audit.approval_reason.as_deref(), Some("CHG-1"));
     assert_eq!(bundle.audit.approval_message.as_deref(), Some("ok by ops"));
+    // A custom message does not name the approver the way kcsr-submit does: no approvedBy.
+    assert_eq!(bundle.audit.approved_by, None);
     m.sha256sum_check();
 }
 
@@ -441,7 +452,7 @@ fn rerun_after_interruption_resumes_without_duplicates() {
         assert_eq!(r["state"], "written", "{results}");
     }
     // The first apply did not approve, so it created no binding: the approval did.
-    assert_eq!(results[1]["binding"]["state"], "created", "{results}");
+    assert_eq!(results[1]["bindings"][0]["state"], "created", "{results}");
     assert_eq!(server.csrs().len(), 2);
 
     // Interrupted after writing a certificate but before RETURNED.SHA256SUMS: the next run
@@ -611,7 +622,7 @@ fn dry_run_creates_and_writes_nothing() {
     )
     .expect(0);
     assert_eq!(run.json()[0]["created"], "dry-run");
-    assert_eq!(run.json()[0]["binding"]["state"], "dry-run");
+    assert_eq!(run.json()[0]["bindings"][0]["state"], "dry-run");
     assert!(server.csrs().is_empty());
     assert_eq!(std::fs::read(m.file("SHA256SUMS")).unwrap(), sums);
     // The manifest, the binding, SHA256SUMS and its signature.
@@ -774,7 +785,8 @@ fn exec_plugin_credentials_work() {
     assert_eq!(bundle.audit.submitted_by.as_deref(), Some("eve"));
 }
 
-/// On a terminal, `--approve` asks before approving: "n" approves nothing, "y" goes on.
+/// On a terminal, `--approve` asks about each request after its review: "n" (skip) approves
+/// nothing, "y" (approve) goes on.
 /// util-linux `script` gives the process a pseudo-terminal.
 #[test]
 fn approve_asks_for_confirmation_on_a_terminal() {
@@ -833,7 +845,8 @@ fn approve_asks_for_confirmation_on_a_terminal() {
     let (code, out) = run_on_tty("n\n", "");
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("Approve 1 request(s)? [y/N]") && out.contains("the operator declined"),
+        out.contains("? [a]pprove, [d]eny, [s]kip (default), [q]uit: ")
+            && out.contains("the operator declined"),
         "{out}"
     );
     assert!(!server.csrs().iter().any(|o| has_condition(o, "Approved")));

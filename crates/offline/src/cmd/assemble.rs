@@ -6,6 +6,7 @@
 mod check;
 mod media;
 mod pins;
+mod trail;
 
 use std::path::{Path, PathBuf};
 
@@ -49,11 +50,16 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         report::say(&note);
     }
     let bundles = media::bundles(&media, &checked, &args.names)?;
+    // Decision 0010: what the station asked for on this media and did not get back.
+    let station = Station::new(&args.keys);
+    let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names)?;
     if bundles.is_empty() {
+        trail::record(&station, &[], &[], &outstanding, unix_now())?;
         return Err(Fail::new(format!(
-            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}",
+            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}{}",
             args.media.display(),
-            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) }
+            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) },
+            outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
         ))
         .hint("on the connected machine, run kcsr-submit apply --wait (or kcsr-submit fetch) before bringing the media back"));
     }
@@ -74,7 +80,6 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         ))
         .hint("put {user} in it for each user's file, e.g. --key-path '/home/{user}/.kube/{user}.key', or pick one with --name"));
     }
-    let station = Station::new(&args.keys);
     let no_keys = bundles.iter().all(|(stem, _)| {
         std::fs::symlink_metadata(args.keys.join(format!("{stem}.key.pem"))).is_err()
     });
@@ -103,7 +108,7 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         passphrase: &passphrase,
         now: unix_now(),
     };
-    let mut pins = pins::Pins::new(station);
+    let mut pins = pins::Pins::new(Station::new(&args.keys));
     let mut verified = Vec::new();
     let mut no_key = Vec::new();
     let mut failures = Vec::new();
@@ -160,7 +165,15 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         ))
         .hint("put the key back where the station recorded it (or pass the key directory it is in with --keys) and run the same command again; or write a kubeconfig that names the user's own key file with --key-path")
     };
+    // A verified certificate whose key is not here did not become a kubeconfig either.
+    let mut outstanding = outstanding;
+    for (stem, _, key_path) in &no_key {
+        if let Some((_, b)) = bundles.iter().find(|(s, _)| s == stem) {
+            outstanding.extend(trail::no_key(&station, &b.name, key_path)?);
+        }
+    }
     if verified.is_empty() {
+        trail::record(&station, &[], &[], &outstanding, cx.now)?;
         return Err(missing("; nothing was written"));
     }
 
@@ -184,6 +197,7 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         &replaces,
         merged.as_ref().map(|m| &m.text),
     )?;
+    trail::record(&station, &verified, &bundles, &outstanding, cx.now)?;
     summarize(
         &args,
         &verified,
@@ -191,6 +205,7 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         &pinned,
         merged.as_ref(),
         &replaces,
+        &outstanding,
     )?;
     if no_key.is_empty() {
         Ok(())
@@ -400,6 +415,7 @@ fn summarize(
     pinned: &[ClusterName],
     merged: Option<&kubeconfig::Merged>,
     replaces: &[bool],
+    outstanding: &[trail::Outstanding],
 ) -> Result<()> {
     let changes = |outcome: Outcome| -> Vec<&kubeconfig::Change> {
         merged
@@ -439,6 +455,7 @@ fn summarize(
             "pinned": pinned.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "renewed": renewed.iter().map(entry).chain(renewed_files.iter().map(|p| json!({"kind": "file", "name": p.display().to_string()}))).collect::<Vec<_>>(),
             "replaced": replaced.iter().map(entry).collect::<Vec<_>>(),
+            "notAssembled": outstanding.iter().map(trail::Outstanding::json).collect::<Vec<_>>(),
         }))?;
     }
     // Warnings are for the operator even with --quiet: they say what was not checked.
@@ -449,6 +466,9 @@ fn summarize(
     }
     if args.output.quiet {
         return Ok(());
+    }
+    if !args.output.json {
+        trail::say(outstanding);
     }
     for name in pinned {
         report::say(&format!(

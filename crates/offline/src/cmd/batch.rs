@@ -29,7 +29,7 @@ use crate::plan::{self, KeySource, MediaState, Stamp};
 use crate::roster::{self, Row};
 use crate::signing::{self, SigningKey};
 use crate::station::Station;
-use crate::{media_dir, paths, report};
+use crate::{media_dir, paths, policy, report};
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
 const SAVE_EVERY: usize = 250;
@@ -40,8 +40,8 @@ const GROUP_AGE: Duration = Duration::from_millis(500);
 
 enum Outcome {
     Staged(Box<Pending>),
-    Unchanged(Vec<(String, [u8; 32])>),
-    Planned,
+    Unchanged(Vec<(String, [u8; 32])>, Box<UserReport>),
+    Planned(Box<UserReport>),
     Failed(String),
     /// The device itself failed (full, read-only): every later user would fail the same way.
     Stop(Fail),
@@ -56,11 +56,30 @@ struct Pending {
     files: Vec<(String, [u8; 32])>,
     /// A binding from an earlier request that must leave the media and `SHA256SUMS`.
     removed: Option<String>,
+    report: Box<UserReport>,
+}
+
+/// One user's request as the operator and a second person check it: the plan, and the
+/// public key to compare with what the approver's review shows.
+struct UserReport {
+    name: String,
+    public_key_sha256: String,
+    key_source: KeySource,
+    /// Warning-level findings of the cluster's checks (e.g. a capped lifetime).
+    warnings: Vec<kcsr_core::checks::Finding>,
 }
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
-    let rows = roster::read(&args.roster, args.api_version)?;
+    let mut rows = roster::read(&args.roster, args.api_version)?;
+    for row in &mut rows {
+        if row.spec.ticket.is_none() {
+            row.spec.ticket.clone_from(&args.who.ticket);
+        }
+    }
+    let station = Station::new(&args.keys);
+    let site_policy = policy::load(&station)?;
+    check_policy(&args.roster, &rows, site_policy.as_ref())?;
     let per_user = user_passphrases(&rows, &args)?;
     let passphrase = match (&args.passphrase_file, args.encrypt_key) {
         (Some(file), true) => Some(passphrase::obtain(
@@ -95,13 +114,13 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         })
         .min(rows.len());
     precheck(&rows, jobs)?;
-    let station = Station::new(&args.keys);
     let now = unix_now();
     let mut stamp = Stamp::new(
         now,
         args.trip.valid_for,
         station.target(args.trip.cluster.as_ref())?,
         String::new(),
+        plan::operator(args.who.operator.as_ref()),
     )?;
     let existing = passphrase::Source::new(args.passphrase_file.as_deref());
     // The roster passed: the station's key (made now on first use) will sign the media.
@@ -129,6 +148,12 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     } else {
         MediaDir::open(&args.media, true)?
     };
+    // The policy travels with the requests, listed (so signed) from the first save on.
+    let policy_changed = if args.dry_run {
+        false
+    } else {
+        policy::sync(&mut media, site_policy.as_ref())?.is_some()
+    };
     let progress = Progress::new(
         rows.len(),
         !args.output.quiet && !args.output.json && std::io::stderr().is_terminal(),
@@ -137,7 +162,9 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     let mut counts = Counts::default();
     let mut failures = Vec::new();
-    let mut since_save = 0;
+    let mut reports: Vec<Option<(&'static str, Box<UserReport>)>> =
+        std::iter::repeat_with(|| None).take(rows.len()).collect();
+    let mut since_save = usize::from(policy_changed);
     let requests = station.requests_dir();
     if !args.dry_run {
         for dir in [&args.keys, &station.dir, &requests] {
@@ -203,11 +230,15 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                     oldest.get_or_insert_with(Instant::now);
                     pending.push((i, *p));
                 }
-                Ok((_, Outcome::Unchanged(files))) => {
+                Ok((i, Outcome::Unchanged(files, report))) => {
                     counts.unchanged += 1;
                     since_save += usize::from(record(&mut media.sums, &files));
+                    reports[i] = Some(("unchanged", report));
                 }
-                Ok((_, Outcome::Planned)) => counts.planned += 1,
+                Ok((i, Outcome::Planned(report))) => {
+                    counts.planned += 1;
+                    reports[i] = Some(("planned", report));
+                }
                 Ok((i, Outcome::Failed(msg))) => {
                     counts.failed += 1;
                     failures.push((rows[i].line, rows[i].spec.user.as_str().to_owned(), msg));
@@ -244,6 +275,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                                 media.sums.remove(name);
                             }
                             since_save += 1;
+                            reports[i] = Some(("written", done.report));
                         }
                         Err(msg) => {
                             counts.failed += 1;
@@ -286,6 +318,15 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     progress.done();
     failures.sort();
 
+    let users: Vec<UserLine<'_>> = rows
+        .iter()
+        .zip(&reports)
+        .map(|(row, r)| UserLine {
+            row,
+            state: r.as_ref().map_or("failed", |(s, _)| *s),
+            report: r.as_ref().map(|(_, r)| &**r),
+        })
+        .collect();
     if args.output.json {
         report::json(&json!({
             "roster": args.roster.display().to_string(),
@@ -298,8 +339,31 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
             "media": args.media.display().to_string(),
             "cluster": stamp.cluster.as_ref().map(|p| p.name.as_str()),
             "notAfter": kcsr_core::time::format_rfc3339(stamp.not_after),
+            "operator": stamp.operator.as_str(),
+            "users": users.iter().map(|u| u.json()).collect::<Vec<_>>(),
         }))?;
-    } else if !args.output.quiet {
+    } else {
+        if args.dry_run {
+            report::text(&plan_table(&users))?;
+        } else if !args.output.quiet {
+            report::text(&key_table(&users))?;
+        }
+    }
+    // Each user's warnings, even with --quiet: they say what the cluster will do differently.
+    if !args.output.json {
+        for u in &users {
+            for w in u.report.map(|r| r.warnings.as_slice()).unwrap_or_default() {
+                report::say(&format!(
+                    "warning: line {} ({}): [{}] {}",
+                    u.row.line,
+                    report::sanitize(u.row.spec.user.as_str()),
+                    w.rule,
+                    report::sanitize(&w.message)
+                ));
+            }
+        }
+    }
+    if !args.output.json && !args.output.quiet {
         report::say(&format!(
             "kcsr batch: {} users: {} written, {} already on the media{}, {} failed",
             rows.len(),
@@ -603,6 +667,19 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
     let key_path = args.keys.join(&key_name);
     let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
     let built = plan::build(spec, &key, stamp)?;
+    let user_report = || {
+        Box::new(UserReport {
+            name: built.name.as_str().to_owned(),
+            public_key_sha256: built.csr.public_key.fingerprint.clone(),
+            key_source: source,
+            warnings: built
+                .findings
+                .iter()
+                .filter(|f| f.level == kcsr_core::checks::Level::Warning)
+                .cloned()
+                .collect(),
+        })
+    };
     let state = plan::media_state(&args.media, &built, stamp.created)?;
     match state {
         MediaState::Same(existing) if source != KeySource::New => {
@@ -612,7 +689,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
                 let record = plan::record(spec, &built, stamp, key_name, Some(&existing));
                 station.ensure_record(&record)?;
             }
-            return Ok(Outcome::Unchanged(existing.files));
+            return Ok(Outcome::Unchanged(existing.files, user_report()));
         }
         MediaState::Different if !args.force => {
             return Err(Fail::new(format!(
@@ -623,7 +700,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
         _ => {}
     }
     if args.dry_run {
-        return Ok(Outcome::Planned);
+        return Ok(Outcome::Planned(user_report()));
     }
     let key = if source == KeySource::New {
         let pem = plan::key_pem(&key, passphrase)?;
@@ -696,6 +773,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
             .binding_yaml
             .is_none()
             .then(|| built.binding_file.clone()),
+        report: user_report(),
     })))
 }
 
@@ -757,4 +835,186 @@ impl Progress {
             eprintln!();
         }
     }
+}
+
+/// One roster row with what became of it, for the output.
+struct UserLine<'a> {
+    row: &'a Row,
+    /// `written`, `unchanged`, `planned` or `failed`.
+    state: &'static str,
+    report: Option<&'a UserReport>,
+}
+
+impl UserLine<'_> {
+    /// The object name and public key, unless they belong to a throwaway key of a dry run
+    /// (the real run makes another).
+    fn known(&self) -> Option<&UserReport> {
+        self.report
+            .filter(|r| !(self.state == "planned" && r.key_source == KeySource::New))
+    }
+
+    fn lifetime(&self) -> Option<i64> {
+        plan::expiration(self.row.spec.api_version, self.row.spec.expiration)
+            .map(kcsr_core::expiry::Expiration::seconds)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let spec = &self.row.spec;
+        json!({
+            "line": self.row.line,
+            "user": spec.user.as_str(),
+            "state": self.state,
+            "stem": spec.stem(),
+            "name": self.known().map(|r| r.name.as_str()),
+            "publicKeySha256": self.known().map(|r| r.public_key_sha256.as_str()),
+            "groups": spec.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            "grants": spec.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "signerName": spec.signer.as_ref().map(|s| s.as_str()),
+            "expirationSeconds": self.lifetime(),
+            "ticket": spec.ticket.as_ref().map(|t| t.as_str()),
+            "keyType": spec.key_type.as_str(),
+            "keySource": self.report.map(|r| match r.key_source {
+                KeySource::New => "new",
+                KeySource::Reused => "reused",
+                KeySource::External => "external",
+                KeySource::Csr => "external-csr",
+            }),
+            "warnings": self.report.map(|r| r.warnings.iter().map(|w| json!({"rule": w.rule, "message": w.message})).collect::<Vec<_>>()).unwrap_or_default(),
+        })
+    }
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| (*h).to_owned()).collect());
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn or_dash(items: Vec<String>) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+/// `kcsr batch --dry-run`: what each request will ask for, for a second person to check
+/// against the change before anything is written.
+fn plan_table(users: &[UserLine<'_>]) -> String {
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            let spec = &u.row.spec;
+            vec![
+                report::sanitize(spec.user.as_str()),
+                or_dash(
+                    spec.groups
+                        .iter()
+                        .map(|g| report::sanitize(g.as_str()))
+                        .collect(),
+                ),
+                or_dash(spec.grants.iter().map(ToString::to_string).collect()),
+                spec.signer
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |s| s.as_str().to_owned()),
+                u.lifetime()
+                    .map_or_else(|| "-".to_owned(), kcsr_core::expiry::human_seconds),
+                spec.ticket
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |t| report::sanitize(t.as_str())),
+                format!(
+                    "{} ({})",
+                    spec.key_type.as_str(),
+                    match u.report.map(|r| r.key_source) {
+                        Some(KeySource::Reused) => "existing",
+                        Some(_) => "new",
+                        None => "-",
+                    }
+                ),
+                spec.stem(),
+                match (u.state, u.known()) {
+                    ("failed", _) => "FAILED (see below)".to_owned(),
+                    (_, Some(r)) => r.name.clone(),
+                    (_, None) => format!("{}-<hash of the new key>", spec.stem()),
+                },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "USER", "GROUPS", "GRANTS", "SIGNER", "LIFETIME", "TICKET", "KEY", "STEM", "NAME",
+        ],
+        &rows,
+    )
+}
+
+/// Each user's request and public key, to compare with what the approver's review shows.
+fn key_table(users: &[UserLine<'_>]) -> String {
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            let r = u.known();
+            vec![
+                report::sanitize(u.row.spec.user.as_str()),
+                r.map_or_else(|| "-".to_owned(), |r| r.name.clone()),
+                u.state.to_owned(),
+                r.map_or_else(|| "-".to_owned(), |r| r.public_key_sha256.clone()),
+            ]
+        })
+        .collect();
+    table(&["USER", "NAME", "STATE", "PUBLIC KEY SHA256"], &rows)
+}
+
+/// Every row against the station's policy before anything is written: one refusal (exit 3)
+/// listing each row's broken rules.
+fn check_policy(roster: &Path, rows: &[Row], loaded: Option<&policy::Loaded>) -> Result<()> {
+    let Some(loaded) = loaded else {
+        return Ok(());
+    };
+    let mut all = Vec::new();
+    let mut lines = Vec::new();
+    for row in rows {
+        let v = policy::violations(loaded, &row.spec);
+        if !v.is_empty() {
+            lines.push(format!(
+                "line {} ({}):\n{}",
+                row.line,
+                report::sanitize(row.spec.user.as_str()),
+                policy::lines(&v, "    ")
+            ));
+            all.extend(v);
+        }
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "{} row(s) of {} break the station policy {}; nothing was written\n  {}",
+        lines.len(),
+        roster.display(),
+        loaded.path.display(),
+        lines.join("\n  ")
+    ))
+    .hint(policy::refusal_hint(&all))
+    .refused())
 }

@@ -28,7 +28,7 @@ use crate::cmd::verify::unix_now;
 use crate::fail::{Fail, Result};
 use crate::media_dir::{self, MediaDir};
 use crate::station::Station;
-use crate::{report, signing};
+use crate::{report, signing, vouch};
 use kcsr_fs as output;
 
 /// What the audit found: problems fail it (exit 3), warnings do not.
@@ -82,10 +82,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
         }
         None => Sums::default(),
     };
-    let media = MediaDir {
-        path: args.media.clone(),
-        sums: signed.clone(),
-    };
+    let media = MediaDir::open_listing(&args.media, signed.clone());
     let (scanned, ignored) = media.scan()?;
     let content: BTreeMap<&str, &[u8]> = scanned
         .iter()
@@ -142,6 +139,19 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
             keys_by_stem.insert(stem.to_owned(), fp.to_owned());
         }
         requests.push(r);
+    }
+    // Every listed file the station's records do not vouch for, judged as the station judges
+    // before it signs: a request said so above is not said again.
+    if let Some(station) = &station {
+        for name in vouch::foreign(&signed, station, &mut vouch::Cache::default())? {
+            let said = format!("{name}:");
+            if !f.problems.iter().any(|p| p.starts_with(&said)) {
+                f.problem(format!(
+                    "{name}: listed in {}, but this station did not write it (no record of it vouches for this content)",
+                    sums::FILE_NAME
+                ));
+            }
+        }
     }
     for name in signed.names() {
         if let Some(stem) = layout::stem(name, BINDING_SUFFIX)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use kcsr_core::cert::CertInfo;
 use kcsr_core::key::{KeyError, PrivateKey};
-use kcsr_core::station::{RecordState, RequestRecord};
+use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::time;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -73,7 +73,7 @@ fn retire(args: &KeyRetireArgs) -> Result<()> {
             for r in records.iter().filter(|r| {
                 Some(&r.public_key_sha256) == v.public_key.as_ref() && r.state.is_active()
             }) {
-                station.set_state(r, RecordState::Retired, &stamp)?;
+                station.set_state(r, RequestState::Retired, &stamp)?;
             }
             let name = v
                 .file
@@ -171,7 +171,7 @@ fn judge(
     let ended = |r: &RequestRecord| {
         matches!(
             r.state,
-            RecordState::Withdrawn | RecordState::Denied | RecordState::Retired
+            RequestState::Withdrawn | RequestState::Denied | RequestState::Retired
         )
     };
     if let Some(r) = mine.iter().find(|r| {

@@ -17,7 +17,7 @@ use kcsr_core::manifest::ApiVersion;
 use kcsr_core::names::{GroupName, UserName};
 use kcsr_core::rbac::Grant;
 use kcsr_core::signer::SignerName;
-use kcsr_core::station::{ClusterPin, RecordState, RequestRecord};
+use kcsr_core::station::{ClusterPin, RequestRecord, RequestState};
 use kcsr_core::time;
 use kcsr_core::usage::Usage;
 use serde_json::json;
@@ -29,7 +29,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
 use crate::station::{self, Station};
-use crate::{certs, media_dir, paths, report, signing};
+use crate::{certs, media_dir, paths, policy, report, signing};
 
 /// What every renewal of a run shares.
 struct Run<'a> {
@@ -43,6 +43,9 @@ struct Run<'a> {
     fallback: Option<Option<ClusterPin>>,
     passphrase: Option<&'a secrecy::SecretString>,
     existing: &'a passphrase::Source,
+    /// The site's policy (decision 0010) and who runs kcsr.
+    policy: Option<&'a policy::Loaded>,
+    operator: kcsr_core::manifest::Operator,
 }
 
 pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
@@ -71,6 +74,7 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
     }
     let station = Station::new(&args.keys);
     let records = station.records()?;
+    let site_policy = policy::load(&station)?;
     let passphrase = if args.encrypt_key {
         Some(passphrase::obtain(
             args.passphrase_file.as_deref(),
@@ -105,6 +109,8 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
         fallback: None,
         passphrase: passphrase.as_ref(),
         existing: &existing,
+        policy: site_policy.as_ref(),
+        operator: plan::operator(None),
     };
     let mut report_rows = Vec::new();
     let mut failures = Vec::new();
@@ -204,6 +210,7 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
         report_rows.push(row);
     }
     if changed && let Some(key) = &signer {
+        policy::sync(&mut media, site_policy.as_ref())?;
         media.save_sums(key)?;
     }
     if args.output.json {
@@ -261,7 +268,7 @@ fn inactive(rec: &RequestRecord, records: &[RequestRecord]) -> Option<String> {
         .iter()
         .filter(|r| r.user == rec.user)
         .max_by_key(|r| time(r))
-        && newest.state == RecordState::Offboarded
+        && newest.state == RequestState::Offboarded
     {
         return Some(format!("user offboarded{}", at(newest)));
     }
@@ -299,18 +306,27 @@ fn renew_one(
 ) -> Result<Done> {
     let args = run.args;
     let spec_from = spec_of(rec)?;
+    // The site's rules of today, before any key is read or made.
+    policy::enforce(run.policy, &spec_from)?;
     let pin = cluster_of(run, rec)?;
     let stamp = Stamp::new(
         run.written_at,
         args.trip.valid_for,
         pin,
         run.station_key.clone(),
+        run.operator.clone(),
     )?;
+    let day = time::format_rfc3339(now)[..10].replace('-', "");
+    // A renewal is a new request under a new stem even with the same key: the old stem would
+    // give it the old object name, so its record would replace the original's (which the
+    // original's media still needs) and the connected side would resume the old object.
+    // Named after the request it renews (`alice`, or `dana-chg1234`), never after a
+    // renewal's renewal: `alice-renew-20261229`, not `alice-renew-20261129-renew-…`.
+    let stem = format!("{}-renew-{day}", plan::base_stem(&rec.stem));
     let (key, stem, source) = if args.reuse_key {
         let key = reuse_key(&args.keys, rec, run.existing)?;
-        (key, rec.stem.clone(), KeySource::Reused)
+        (key, format!("{stem}-samekey"), KeySource::Reused)
     } else {
-        let day = time::format_rfc3339(now)[..10].replace('-', "");
         // The record's key is the certificate's (that is how it was found): same type.
         let key_type = match f.cert.public_key.kind {
             kcsr_core::x509::KeyKind::Rsa { bits } if bits >= 4096 => KeyType::Rsa4096,
@@ -320,9 +336,6 @@ fn renew_one(
             kcsr_core::x509::KeyKind::Ed25519 => KeyType::Ed25519,
             _ => KeyType::P256,
         };
-        // Named after the request it renews (`alice`, or `dana-chg1234`), never after a
-        // renewal's renewal: `alice-renew-20261229`, not `alice-renew-20261129-renew-…`.
-        let stem = format!("{}-renew-{day}", plan::base_stem(&rec.stem));
         let key_path = args.keys.join(format!("{stem}.key.pem"));
         let (key, source) = plan::obtain_key(key_type, &key_path, false, run.existing)?;
         (key, stem, source)
@@ -422,10 +435,15 @@ fn spec_of(rec: &RequestRecord) -> Result<Spec> {
         .csr_api_version
         .parse()
         .map_err(|e: String| bad("csrApiVersion", e))?;
-    let grant = rec
-        .grant
+    let grants = rec
+        .grant_list()
+        .iter()
+        .map(|g| g.parse::<Grant>().map_err(|e| bad("grants", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let ticket = rec
+        .ticket
         .as_deref()
-        .map(|g| g.parse::<Grant>().map_err(|e| bad("grant", e)))
+        .map(|t| t.parse().map_err(|e| bad("ticket", e)))
         .transpose()?;
     Ok(Spec {
         user,
@@ -437,7 +455,8 @@ fn spec_of(rec: &RequestRecord) -> Result<Spec> {
         ips: Vec::new(),
         expiration: rec.expiration_seconds.map(Expiration::from_seconds),
         api_version,
-        grant,
+        grants,
+        ticket,
         name: None,
         stem: None,
     })

@@ -25,7 +25,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
 use crate::station::Station;
-use crate::{media_dir, paths, report, signing};
+use crate::{media_dir, paths, policy, report, signing};
 
 pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
     // The user's own CSR, read and parsed first: its key type is the request's.
@@ -43,11 +43,8 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
         ips: args.ips.clone(),
         expiration: args.expiration,
         api_version: args.api_version,
-        grant: plan::grant(
-            args.clusterrole.as_deref(),
-            args.role.as_deref(),
-            args.namespace.as_deref(),
-        )?,
+        grants: plan::grants(&args.clusterroles, &args.roles, args.namespace.as_deref())?,
+        ticket: args.who.ticket.clone(),
         name: args.name.clone(),
         stem: None,
     };
@@ -64,6 +61,10 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
     }
 
     paths::check_key_dir_outside_media(&key_dir, &args.media)?;
+    let station = Station::new(&key_dir);
+    // The site's rules first: a request they refuse is not worth a key.
+    let site_policy = policy::load(&station)?;
+    policy::enforce(site_policy.as_ref(), &spec)?;
     let now = unix_now();
     // A stick back from an earlier trip: this trip gets a directory of its own.
     let trip = media_dir::trip(&args.media, now);
@@ -87,12 +88,12 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
         }
         (None, None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
     };
-    let station = Station::new(&key_dir);
     let mut stamp = Stamp::new(
         now,
         args.trip.valid_for,
         station.target(args.trip.cluster.as_ref())?,
         String::new(),
+        plan::operator(args.who.operator.as_ref()),
     )?;
     let passphrase = if args.encrypt_key && source == KeySource::New {
         let what = key_path
@@ -179,6 +180,10 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
             written.push(("record".to_owned(), record_path));
         }
         let mut media = MediaDir::open(&args.media, true)?;
+        let policy_changed = policy::sync(&mut media, site_policy.as_ref())?;
+        if let Some(p) = &policy_changed {
+            written.push(("policy".to_owned(), p.clone()));
+        }
         let save = |media: &MediaDir, written: &mut Vec<(String, PathBuf)>| -> Result<()> {
             let [sums, sig] = media.save_sums(&signer)?;
             written.push(("checksums".to_owned(), sums));
@@ -191,7 +196,7 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
                 // signature covers it (an interrupted run may have written the manifest but
                 // not the checksums, or the checksums but not the signature).
                 let listed = files.iter().all(|(n, d)| media.sums.get(n) == Some(d));
-                if listed && media.is_signed_by(&signer) {
+                if listed && policy_changed.is_none() && media.is_signed_by(&signer) {
                     unchanged = true;
                 } else {
                     for (n, digest) in files {
@@ -302,6 +307,9 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             },
             "csr": s.key_path.filter(|_| s.key.is_none()).map(|p| p.display().to_string()),
             "publicKeySha256": s.csr.public_key.fingerprint,
+            "grants": s.record.grant_list(),
+            "ticket": s.record.ticket,
+            "operator": s.record.operator,
             "manifest": s.manifest_file.display().to_string(),
             "binding": s.binding_file.as_ref().map(|p| p.display().to_string()),
             "checksums": s.args.media.join(sums::FILE_NAME).display().to_string(),
@@ -394,7 +402,17 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
         s.expiration.map(|e| format!(", {e}")).unwrap_or_default()
     ));
     if let Some(p) = &s.binding_file {
-        report::say(&format!("  binding    {}", p.display()));
+        report::say(&format!(
+            "  binding    {}  ({})",
+            p.display(),
+            s.record.grant_list().join(", ")
+        ));
+    }
+    if let Some(t) = &s.record.ticket {
+        report::say(&format!("  ticket     {}", report::sanitize(t)));
+    }
+    if let Some(o) = &s.record.operator {
+        report::say(&format!("  operator   {}", report::sanitize(o)));
     }
     report::say(&format!(
         "  checksums  {}",

@@ -11,7 +11,7 @@ use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
     RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
-use kcsr_core::station::{RecordState, RequestRecord};
+use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::{sums, time};
 use serde_json::json;
 
@@ -20,7 +20,7 @@ use crate::cmd::verify::unix_now;
 use crate::fail::{Context as _, Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::station::Station;
-use crate::{passphrase, report, signing};
+use crate::{passphrase, policy, report, signing};
 
 /// One request of the user on the media.
 struct Found {
@@ -48,7 +48,7 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
     // lists its request.
     for r in records.iter().filter(|r| {
         r.user == user
-            && r.state == RecordState::Withdrawn
+            && r.state == RequestState::Withdrawn
             && media
                 .sums
                 .get(&format!("{}{CSR_MANIFEST_SUFFIX}", r.stem))
@@ -69,7 +69,7 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
         0 => {
             let withdrawn = records
                 .iter()
-                .any(|r| r.user == user && r.state == RecordState::Withdrawn);
+                .any(|r| r.user == user && r.state == RequestState::Withdrawn);
             if withdrawn {
                 if !args.output.quiet {
                     report::say(&format!(
@@ -163,10 +163,10 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
         &passphrases,
         args.output.quiet,
     )?;
-    if record.state != RecordState::Withdrawn {
+    if record.state != RequestState::Withdrawn {
         station.set_state(
             &record,
-            RecordState::Withdrawn,
+            RequestState::Withdrawn,
             &time::format_rfc3339(unix_now()),
         )?;
     }
@@ -177,6 +177,8 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
         }
         media.sums.remove(name);
     }
+    // The station signs only what it vouches for now: its policy copy as the policy is today.
+    policy::sync(&mut media, policy::load(&station)?.as_ref())?;
     media.save_sums(&signer)?;
     summarize(&args, &record, &files, false)
 }

@@ -148,7 +148,12 @@ pub fn assert_consistent(keys: &Path, media: &Path) {
             if name.ends_with(".key.pem") {
                 kcsr_core::key::PrivateKey::from_bytes(&data, None)
                     .unwrap_or_else(|err| panic!("{name}: {err}"));
-            } else if name.ends_with(".yaml") && !name.ends_with(".bundle.yaml") {
+            } else if name.ends_with(".yaml")
+                && !name.ends_with(".bundle.yaml")
+                && !name.ends_with(".denied.yaml")
+                && !name.ends_with(".offboard.yaml")
+                && name != "station-policy.yaml"
+            {
                 kcsr_core::manifest::parse_documents(&data)
                     .unwrap_or_else(|err| panic!("{name}: {err}"));
             }

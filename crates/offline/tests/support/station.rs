@@ -91,8 +91,7 @@ pub fn record(dir: &Path, stem: &str, cluster: Option<&str>) -> RequestRecord {
         created: "2026-11-29T00:00:00Z".to_owned(),
         not_after: "2026-12-13T00:00:00Z".to_owned(),
         station: "SHA256:test-fixture".to_owned(),
-        state: kcsr_core::station::RecordState::Written,
-        state_at: None,
+        ..RequestRecord::default()
     };
     write(
         &keys,

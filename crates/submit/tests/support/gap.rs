@@ -223,7 +223,7 @@ impl Media {
 }
 
 /// `sha256sum -c --strict RETURNED.SHA256SUMS` in `media` succeeds, when it is there; it lists
-/// only certificates and bundles, never `SHA256SUMS`' own files.
+/// only certificates, bundles and denials, never `SHA256SUMS`' own files.
 pub fn returned_sums_ok(media: &Path) {
     let path = media.join("RETURNED.SHA256SUMS");
     let Ok(data) = std::fs::read(&path) else {
@@ -231,9 +231,9 @@ pub fn returned_sums_ok(media: &Path) {
     };
     let returned = kcsr_core::sums::Sums::parse(&data).unwrap();
     assert!(
-        returned
-            .names()
-            .all(|n| n.ends_with(".crt") || n.ends_with(".bundle.yaml")),
+        returned.names().all(|n| n.ends_with(".crt")
+            || n.ends_with(".bundle.yaml")
+            || n.ends_with(".denied.yaml")),
         "{}",
         String::from_utf8_lossy(&data)
     );

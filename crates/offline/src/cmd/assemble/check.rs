@@ -359,6 +359,21 @@ fn from_record(
             r.name, r.stem
         ));
     }
+    // `--name` picks bundles by the user they claim; a bundle must claim exactly its record's
+    // user and groups, or one user's key could be written into a kubeconfig asked for another.
+    if b.user != r.user || b.groups != r.groups {
+        return Err(format!(
+            "the bundle claims user {:?} (groups {:?}), the station recorded {:?} (groups {:?}) for request {:?}",
+            report::sanitize(&b.user),
+            b.groups
+                .iter()
+                .map(|g| report::sanitize(g))
+                .collect::<Vec<_>>(),
+            r.user,
+            r.groups,
+            r.name
+        ));
+    }
     let signer = match &r.signer_name {
         Some(s) if *s != b.signer_name => {
             return Err(format!(

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kcsr_core::bundle::Bundle;
 use kcsr_core::media::{
-    self, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, DENIED_SUFFIX, RETURNED_SUMS_FILE,
+    SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::sums::{self, Sums};
 
@@ -97,10 +98,12 @@ pub(super) fn check(media: &MediaDir) -> Result<(Checked, Vec<String>)> {
 fn returned_problems(signed: &Sums, returned: &Sums) -> Vec<String> {
     let mut problems = Vec::new();
     for name in returned.names() {
-        let stem = media::stem(name, CERT_SUFFIX).or_else(|| media::stem(name, BUNDLE_SUFFIX));
+        let stem = media::RETURNED_SUFFIXES
+            .iter()
+            .find_map(|suffix| media::stem(name, suffix));
         match stem {
             None => problems.push(format!(
-                "{name}: listed in {RETURNED_SUMS_FILE}, which may list only <stem>{CERT_SUFFIX} and <stem>{BUNDLE_SUFFIX}"
+                "{name}: listed in {RETURNED_SUMS_FILE}, which may list only <stem>{CERT_SUFFIX}, <stem>{BUNDLE_SUFFIX} and <stem>{DENIED_SUFFIX}"
             )),
             Some(stem) if signed.get(&format!("{stem}{CSR_MANIFEST_SUFFIX}")).is_none() => {
                 problems.push(format!(
