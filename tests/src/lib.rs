@@ -57,6 +57,9 @@ pub fn binary(name: &str) -> PathBuf {
     let crates: &[&str] = match name {
         "kcsr" => &["core", "fs", "offline"],
         "kcsr-submit" => &["core", "fs", "submit"],
+        // The test server is an independent implementation: kcsr-core is only its
+        // dev-dependency, so an edit there does not relink it.
+        "kcsr-testapi" => &["testapi"],
         _ => &["core", "fs", "offline", "submit", "testapi"],
     };
     let newest = crates

@@ -1,14 +1,17 @@
 //! The PKCS#10 encoder (RFC 2986). rcgen's `DistinguishedName` keeps one value per attribute
 //! type, but Kubernetes groups are *repeated* O attributes, so kcsr encodes the request itself
-//! (see docs/decisions/0003-csr-encoding.md) and signs it with rcgen's key.
+//! (see docs/decisions/0003-csr-encoding.md) and signs it with the key's [`CsrSigner`]: rcgen's
+//! key in memory, or a key held elsewhere (a PKCS#11 token) whose signing the caller does.
 
 use std::net::IpAddr;
 
-use rcgen::{KeyPair, PublicKeyData};
 use yasna::Tag;
 use yasna::models::ObjectIdentifier;
 
+use crate::external_key::CsrSigner;
+use crate::key::KeyError;
 use crate::names::{GroupName, UserName};
+use crate::x509::KeyKind;
 
 const OID_CN: &[u64] = &[2, 5, 4, 3];
 const OID_O: &[u64] = &[2, 5, 4, 10];
@@ -28,24 +31,21 @@ pub(crate) enum Signature {
 }
 
 pub(crate) fn build(
-    key: &KeyPair,
+    key: &(impl CsrSigner + ?Sized),
     user: &UserName,
     groups: &[GroupName],
     dns: &[String],
     ips: &[IpAddr],
     signature: Signature,
-) -> Result<Vec<u8>, rcgen::Error> {
-    let spki = key.subject_public_key_info();
-    let (sig_oid, rsa) = if key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
-        (OID_ECDSA_SHA256, false)
-    } else if key.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
-        (OID_ECDSA_SHA384, false)
-    } else if key.algorithm() == &rcgen::PKCS_ED25519 {
-        (OID_ED25519, false)
-    } else if key.algorithm() == &rcgen::PKCS_RSA_SHA256 {
-        (OID_RSA_SHA256, true)
-    } else {
-        return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
+) -> Result<Vec<u8>, KeyError> {
+    let spki = &key.public_key().spki_der;
+    // The scheme follows from the key: what `KeyType` generates, and what tokens sign with.
+    let (sig_oid, rsa) = match &key.public_key().kind {
+        KeyKind::EcdsaP256 => (OID_ECDSA_SHA256, false),
+        KeyKind::EcdsaP384 => (OID_ECDSA_SHA384, false),
+        KeyKind::Ed25519 => (OID_ED25519, false),
+        KeyKind::Rsa { .. } => (OID_RSA_SHA256, true),
+        other => return Err(KeyError::Unsupported(other.to_string())),
     };
 
     let san = (!dns.is_empty() || !ips.is_empty()).then(|| {
@@ -76,7 +76,7 @@ pub(crate) fn build(
                     rdn(w.next(), OID_O, g.as_str());
                 }
             });
-            w.next().write_der(&spki);
+            w.next().write_der(spki);
             w.next().write_tagged_implicit(Tag::context(0), |w| {
                 w.write_set(|w| {
                     if let Some(san) = &san {
@@ -99,7 +99,7 @@ pub(crate) fn build(
     });
 
     let signature = match signature {
-        Signature::Sign => crate::key::sign(key, &tbs)?,
+        Signature::Sign => key.sign_tbs(&tbs)?,
         Signature::Placeholder => vec![0],
     };
     Ok(yasna::construct_der(|w| {

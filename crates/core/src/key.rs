@@ -13,7 +13,8 @@ use rcgen::{KeyPair, PublicKeyData, RsaKeySize, SigningKey};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::csr::{self, CsrInfo};
+use crate::csr::CsrInfo;
+pub use crate::external_key::CsrSigner;
 use crate::names::{GroupName, UserName};
 use crate::pem;
 use crate::x509::{KeyKind, PublicKeyInfo};
@@ -356,11 +357,11 @@ impl PrivateKey {
         dns: &[String],
         ips: &[std::net::IpAddr],
     ) -> Result<CsrInfo, KeyError> {
-        self.csr(user, groups, dns, ips, crate::csr_build::Signature::Sign)
+        CsrSigner::sign_csr(self, user, groups, dns, ips)
     }
 
     /// What [`Self::sign_csr`] would produce, without signing: the same encoding, read back by
-    /// the same parser, with `signature` reported as [`csr::SignatureCheck::Valid`] because
+    /// the same parser, with `signature` reported as [`crate::csr::SignatureCheck::Valid`] because
     /// the real request is signed by this same key. For checking every row of a roster
     /// against the cluster's rules before any key is generated; never for output.
     pub fn preview_csr(
@@ -370,33 +371,17 @@ impl PrivateKey {
         dns: &[String],
         ips: &[std::net::IpAddr],
     ) -> Result<CsrInfo, KeyError> {
-        self.csr(
-            user,
-            groups,
-            dns,
-            ips,
-            crate::csr_build::Signature::Placeholder,
-        )
+        CsrSigner::preview_csr(self, user, groups, dns, ips)
+    }
+}
+
+impl CsrSigner for PrivateKey {
+    fn public_key(&self) -> &PublicKeyInfo {
+        &self.public
     }
 
-    fn csr(
-        &self,
-        user: &UserName,
-        groups: &[GroupName],
-        dns: &[String],
-        ips: &[std::net::IpAddr],
-        signature: crate::csr_build::Signature,
-    ) -> Result<CsrInfo, KeyError> {
-        let sign = |e: &dyn fmt::Display| KeyError::Sign(e.to_string());
-        let der = crate::csr_build::build(&self.pair, user, groups, dns, ips, signature)
-            .map_err(|e| sign(&e))?;
-        match signature {
-            crate::csr_build::Signature::Sign => {
-                csr::parse_der(&der, Some(csr::PEM_LABEL.to_owned()))
-            }
-            crate::csr_build::Signature::Placeholder => csr::parse_der_assuming_signed(&der),
-        }
-        .map_err(|e| sign(&e))
+    fn sign_tbs(&self, tbs: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.sign_message(tbs)
     }
 }
 
@@ -479,9 +464,4 @@ fn der_header(der: &[u8]) -> Option<(u8, usize, usize)> {
         len = (len << 8) | usize::from(*der.get(2 + i)?);
     }
     Some((tag, len, 2 + n))
-}
-
-/// Signs `msg` with `key`, for the CSR builder.
-pub(crate) fn sign(key: &KeyPair, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-    key.sign(msg)
 }

@@ -19,12 +19,15 @@ mod csr_build;
 pub mod digest;
 pub mod expiry;
 #[cfg(feature = "keys")]
+pub mod external_key;
+#[cfg(feature = "keys")]
 pub mod key;
 pub mod manifest;
 pub mod media;
 pub mod names;
 pub mod outcome;
 pub mod pem;
+pub mod pkcs11_uri;
 pub mod policy;
 pub mod rbac;
 pub mod roster;

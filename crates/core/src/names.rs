@@ -145,10 +145,17 @@ impl fmt::Display for GroupName {
     }
 }
 
-/// A Kubernetes object name that is also safe as a file-name stem: a DNS-1123 subdomain.
+/// Longest name kcsr puts before a media file's suffix: `<stem>.binding.yaml`, its longest
+/// name, must fit the 255-character limit of FAT32, exFAT (UTF-16 units) and ext4 (bytes).
+pub const MAX_STEM_LEN: usize = 255 - crate::media::BINDING_SUFFIX.len();
+
+/// A Kubernetes object name that is also safe as a file-name stem: a DNS-1123 subdomain of at
+/// most [`MAX_STEM_LEN`] characters.
 ///
 /// The API accepts more for CSRs (reference §4.2: anything but `.`, `..`, `/` and `%`), but
-/// kcsr names files after objects, so it keeps to the strictest common rule.
+/// kcsr names files after objects, so it keeps to the strictest common rule: lowercase ASCII
+/// only, so no two names differ only in case and none holds a character FAT32 or exFAT
+/// refuse.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectName(String);
 
@@ -170,6 +177,14 @@ impl FromStr for ObjectName {
         if s.is_empty() {
             return Err(NameError::Empty {
                 what: "object name",
+            });
+        }
+        if s.len() > MAX_STEM_LEN {
+            return Err(NameError::TooLong {
+                what: "object name",
+                value: s.to_owned(),
+                len: s.len(),
+                max: MAX_STEM_LEN,
             });
         }
         if is_dns1123_subdomain(s) {
@@ -208,7 +223,9 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 ///
 /// A name that already is such a label (and at most 40 long) is used as it is. Anything else
 /// is lowercased, has other characters replaced by `-`, and gets six hex digits of the
-/// name's SHA-256 appended, so `Alice` and `alice` never share files.
+/// name's SHA-256 appended, so `Alice` and `alice` never share files, not even on a
+/// case-insensitive filesystem (FAT32, exFAT), and `oidc:bob@example.com` or `system:node:n1`
+/// leave no `:` or `@` in a file name.
 pub fn slug(name: &str) -> String {
     if name.len() <= 40 && is_dns1123_label(name) {
         return name.to_owned();
@@ -270,6 +287,62 @@ mod tests {
         for bad in ["Alice", "-a", "a-", "a..b", "a/b", "..", "a_b", ""] {
             assert!(bad.parse::<ObjectName>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn object_names_leave_room_for_every_media_suffix_in_255_characters() {
+        // Labels of 63, dot-separated, cut to the limit (242: not on a dot).
+        let longest: String = [&"a".repeat(63)[..]; 4].join(".")[..MAX_STEM_LEN].to_owned();
+        assert_eq!(longest.len(), MAX_STEM_LEN);
+        assert!(longest.parse::<ObjectName>().is_ok());
+        for suffix in [
+            crate::media::CSR_MANIFEST_SUFFIX,
+            crate::media::BINDING_SUFFIX,
+            crate::media::CERT_SUFFIX,
+            crate::media::BUNDLE_SUFFIX,
+        ] {
+            assert!(longest.len() + suffix.len() <= 255, "{suffix}");
+        }
+        let over = format!("{longest}c");
+        assert!(is_dns1123_subdomain(&over));
+        assert!(matches!(
+            over.parse::<ObjectName>(),
+            Err(NameError::TooLong {
+                max: MAX_STEM_LEN,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn stems_stay_distinct_and_portable_on_fat32_and_exfat() {
+        // Users that differ only in case, and names with characters FAT and exFAT refuse.
+        let users = [
+            "alice",
+            "Alice",
+            "ALICE",
+            "aLiCe",
+            "oidc:bob@example.com",
+            "OIDC:bob@example.com",
+            "system:node:n1",
+            "system:node:N1",
+            "a*b?c\"d<e>f|g\\h",
+            "jane.doe",
+        ];
+        let stems: Vec<String> = users.iter().map(|u| slug(u)).collect();
+        let folded: std::collections::BTreeSet<String> =
+            stems.iter().map(|s| s.to_ascii_lowercase()).collect();
+        assert_eq!(folded.len(), users.len(), "{stems:?}");
+        for stem in &stems {
+            assert!(is_dns1123_label(stem), "{stem}");
+            assert!(
+                !stem.contains([':', '*', '?', '"', '<', '>', '|', '\\', '@', '.']),
+                "{stem}"
+            );
+        }
+        // Plain DNS-label users keep their stems: media written before stays valid.
+        assert_eq!(slug("alice"), "alice");
+        assert_eq!(slug("build-bot-7"), "build-bot-7");
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub fn is_ca_fingerprint(s: &str) -> bool {
     })
 }
 
+/// `keyFile` of a request whose key is in a PKCS#11 token (its URI is `pkcs11Uri`).
+pub const PKCS11_KEY_FILE: &str = "pkcs11";
+
 /// The station's record of one request it wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -198,8 +201,12 @@ pub struct RequestRecord {
     pub expiration_seconds: Option<i64>,
     /// SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex.
     pub public_key_sha256: String,
-    /// The key file: relative to the key directory for keys kcsr keeps, else as given.
+    /// The key file: relative to the key directory for keys kcsr keeps, else as given;
+    /// [`PKCS11_KEY_FILE`] for a key in a token.
     pub key_file: String,
+    /// The PKCS#11 URI of a key in a token (RFC 7512, without `pin-source`), decision 0011.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11_uri: Option<String>,
     /// SHA-256 of the manifest bytes written to the media, lowercase hex.
     pub manifest_sha256: String,
     /// The binding asked for ([`crate::rbac::Grant`]'s text form) when it is the only one.

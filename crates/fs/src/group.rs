@@ -8,9 +8,8 @@
 //! final name; and nothing is published before its bytes are on the device.
 
 use std::collections::BTreeSet;
-use std::fs::{File, Permissions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::PermissionsExt as _;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::{Mode, Overwrite, refuse_non_regular, sync_dir};
@@ -47,15 +46,10 @@ pub fn stage(
     mode: Mode,
     overwrite: Overwrite,
 ) -> io::Result<Staged> {
-    // Without syncfs(2) each file's data is synced on its own.
-    let (tmp, target) = write_temp(
-        dir,
-        name,
-        content,
-        mode,
-        overwrite,
-        !cfg!(target_os = "linux"),
-    )?;
+    // Where one syncfs(2) does not reach the files (no syncfs, or FUSE), each file's data is
+    // synced on its own.
+    let sync_each = !crate::sys::syncfs_covers_files(dir);
+    let (tmp, target) = write_temp(dir, name, content, mode, overwrite, sync_each)?;
     Ok(Staged {
         temp: tmp.into_temp_path(),
         dir: dir.to_path_buf(),
@@ -66,7 +60,8 @@ pub fn stage(
 
 /// The temporary file both writers start from: created O_EXCL with mode 0600 by tempfile (a
 /// secret is never readable by others, not even for a moment), then the content and the
-/// final mode, and optionally `fsync`.
+/// final mode ([`crate::modes::apply`]: a secret is refused where the mode would not stay
+/// 0600), and optionally `fsync`.
 pub(crate) fn write_temp(
     dir: &Path,
     name: &str,
@@ -77,17 +72,15 @@ pub(crate) fn write_temp(
 ) -> io::Result<(tempfile::NamedTempFile, PathBuf)> {
     let target = dir.join(name);
     refuse_non_regular(&target, overwrite)?;
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".kcsr-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    tmp.write_all(content)?;
-    if mode == Mode::Public {
-        tmp.as_file()
-            .set_permissions(Permissions::from_mode(0o644))?;
-    }
+    // Before the content: a secret must not reach a device where it would be readable.
+    crate::modes::apply(tmp.as_file(), &target, mode)?;
+    crate::sys::write_all(tmp.as_file(), content)?;
     if sync {
-        tmp.as_file().sync_all()?;
+        crate::sys::sync_file(tmp.as_file())?;
     }
     Ok((tmp, target))
 }
@@ -146,6 +139,7 @@ fn sync_filesystem(_: &File) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)

@@ -3,6 +3,11 @@
 //! content, `fsync`, the final mode, an atomic rename (or a no-clobber link for keys), and an
 //! `fsync` of the directory, so a crash leaves either the old file or the new one, never a
 //! torn one, and the operator's "done" means the bytes are on the device.
+//!
+//! Removable media are written as they are: on FAT32 and exFAT a public file's permission
+//! change may fail and a directory may have no `fsync`; both are tolerated (the file's data is
+//! still synced). A secret is never written where its mode would not stay 0600
+//! ([`ModesNotKept`]).
 #![allow(clippy::disallowed_methods)] // This is the sanctioned place; see the module docs.
 #![warn(missing_docs)]
 
@@ -12,9 +17,12 @@ use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 pub mod group;
+mod modes;
 mod process;
 mod read;
+mod sys;
 
+pub use modes::ModesNotKept;
 pub use process::disable_core_dumps;
 pub use read::{
     EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry,
@@ -82,9 +90,15 @@ fn refuse_non_regular(target: &Path, overwrite: Overwrite) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes a directory entry change durable.
+/// Makes a directory entry change durable. A filesystem that cannot sync a directory (EINVAL,
+/// EOPNOTSUPP: some FUSE and network filesystems) makes its entries durable its own way, or
+/// not at all; either way there is nothing more to ask of it, and the files' data was synced
+/// before they got their names.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    match sys::sync_dir(&File::open(dir)?) {
+        Err(e) if matches!(e.raw_os_error(), Some(22 | 95)) => Ok(()),
+        other => other,
+    }
 }
 
 /// Creates `dir` (and parents) if missing; new directories get `mode`.
@@ -121,6 +135,8 @@ pub enum DeviceFault {
     Full,
     /// Mounted read-only.
     ReadOnly,
+    /// A secret refused on a filesystem that keeps no file permissions (FAT32, exFAT).
+    NoPermissions,
 }
 
 /// Classifies an error of [`write_file`] or [`create_dir`]. Looks through wrappers: tempfile
@@ -128,6 +144,9 @@ pub enum DeviceFault {
 pub fn device_fault(err: &io::Error) -> Option<DeviceFault> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
+        if e.downcast_ref::<ModesNotKept>().is_some() {
+            return Some(DeviceFault::NoPermissions);
+        }
         if let Some(io) = e.downcast_ref::<io::Error>() {
             match (io.kind(), io.raw_os_error()) {
                 (io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _)
@@ -148,9 +167,16 @@ pub fn device_fault(err: &io::Error) -> Option<DeviceFault> {
 }
 
 #[cfg(test)]
+mod faults;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
+
+    pub(crate) fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
 
     #[test]
     fn writes_atomically_with_exact_modes_and_refuses_links() {

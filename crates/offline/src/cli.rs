@@ -36,7 +36,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Generate a key and CSR for a user and write the CSR manifest onto the media
     #[command(after_help = REQUEST_EXAMPLES)]
-    Request(RequestArgs),
+    Request(Box<RequestArgs>),
     /// Show what a CSR, CSR manifest, certificate, key or binding holds, and check it
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
@@ -209,6 +209,10 @@ pub(crate) struct RenewArgs {
     /// Build the renewal request for the existing key instead of a new one
     #[arg(long)]
     pub(crate) reuse_key: bool,
+    /// The PIN (first line of FILE) of the PKCS#11 tokens holding keys that --reuse-key
+    /// signs with (the token is the one the station recorded); asked on the terminal without it
+    #[arg(long, value_name = "FILE", requires = "reuse_key")]
+    pub(crate) pkcs11_pin_file: Option<PathBuf>,
     /// Judge expiry at this time (RFC 3339) instead of now
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub(crate) at: Option<i64>,
@@ -815,6 +819,13 @@ pub(crate) struct RequestArgs {
     /// Write the new key as encrypted PKCS#8 (PBKDF2-SHA256 + AES-256-CBC)
     #[arg(long, conflicts_with = "key")]
     pub(crate) encrypt_key: bool,
+    /// Generate the key inside this PKCS#11 token, or use the key object it already holds
+    /// under that label/id: an RFC 7512 URI, e.g.
+    /// pkcs11:token=NAME;object=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/path
+    /// (without pin-source the PIN is asked on the terminal). The key is generated
+    /// non-extractable and sensitive and never leaves the token; kcsr never deletes one
+    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with_all = ["key", "encrypt_key", "csr"])]
+    pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// Read the passphrase from this file (first line) instead of prompting
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
@@ -884,8 +895,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "CERT")]
     pub(crate) cert: PathBuf,
     /// The private key it must match
-    #[arg(long, value_name = "KEY", required_unless_present_any = ["csr", "manifest"], conflicts_with_all = ["csr", "manifest"])]
+    #[arg(long, value_name = "KEY", required_unless_present_any = ["csr", "manifest", "pkcs11"], conflicts_with_all = ["csr", "manifest", "pkcs11"])]
     pub(crate) key: Option<PathBuf>,
+    /// The key in a PKCS#11 token it must match (an RFC 7512 URI, as for kcsr request
+    /// --pkcs11); the token proves it holds the key by signing
+    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with_all = ["csr", "manifest"])]
+    pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// The CSR it must match
     #[arg(long, value_name = "CSR", conflicts_with = "manifest")]
     pub(crate) csr: Option<PathBuf>,
@@ -909,6 +924,35 @@ pub(crate) struct VerifyArgs {
     pub(crate) passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// `--pkcs11 URI`: clap's own error would repeat the value, and a URI may carry a PIN
+/// (`pin-value`, refused): the error says what is wrong without it.
+#[derive(Debug, Clone, Copy)]
+struct Pkcs11Parser;
+
+impl clap::builder::TypedValueParser for Pkcs11Parser {
+    type Value = kcsr_core::pkcs11_uri::Pkcs11Uri;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let fail = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid --pkcs11 URI: {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| fail("it is not UTF-8".to_owned()))?
+            .parse()
+            .map_err(fail)
+    }
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {

@@ -134,6 +134,17 @@ pub(crate) fn write_failed(
             "make {} writable (remount it read-write, or release the media's write-protect switch) or use {elsewhere}, {again}",
             dir.display()
         )),
+        // Only secrets are refused: put on such media they would be readable by anyone.
+        Some(DeviceFault::NoPermissions) => Fail::new(format!(
+            "{what}: {} is on a filesystem that keeps no file permissions, like FAT32 or exFAT ({}), so the file would not stay private (mode 0600)",
+            dir.display(),
+            err.get_ref()
+                .and_then(|e| e.downcast_ref::<kcsr_fs::ModesNotKept>())
+                .map_or("its mode cannot be set", |m| m.why())
+        ))
+        .hint(format!(
+            "keys, the station's files and kubeconfigs belong on the isolated machine's own disk: use {elsewhere} on a filesystem that keeps permissions (ext4, XFS, Btrfs)"
+        )),
         None => {
             let fail = Fail::new(format!("{what}: {}", chain(err)));
             match not_regular_hint(path) {

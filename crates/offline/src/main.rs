@@ -18,6 +18,8 @@ mod report;
 mod roster;
 mod signing;
 mod station;
+mod token;
+mod user_key;
 mod vouch;
 
 fn main() -> ExitCode {
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Request(args) => cmd::request::run(args),
+        cli::Command::Request(args) => cmd::request::run(*args),
         cli::Command::Inspect(args) => cmd::inspect::run(args),
         cli::Command::Verify(args) => cmd::verify::run(args),
         cli::Command::Assemble(args) => cmd::assemble::run(args),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use kcsr_core::checks::{self, Finding, Request};
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::expiry::Expiration;
-use kcsr_core::key::{KeyError, KeyType, PrivateKey};
+use kcsr_core::key::{CsrSigner, KeyError, KeyType, PrivateKey};
 use kcsr_core::manifest::{
     self, ApiVersion, CLUSTER_ANNOTATION, CLUSTER_CA_ANNOTATION, CREATED_ANNOTATION, CsrManifest,
     GRANT_ANNOTATION, NOT_AFTER_ANNOTATION, NameInputs, NewCsrManifest, OPERATOR_ANNOTATION,
@@ -295,7 +295,7 @@ pub(crate) struct Built {
 
 /// Builds the CSR, runs every check, and renders the manifests. Error-level findings fail
 /// with exit 3 and the findings in the message.
-pub(crate) fn build(spec: &Spec, key: &PrivateKey, stamp: &Stamp) -> Result<Built> {
+pub(crate) fn build(spec: &Spec, key: &dyn CsrSigner, stamp: &Stamp) -> Result<Built> {
     let csr = key
         .sign_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
         .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
@@ -417,9 +417,9 @@ fn render(spec: &Spec, csr: CsrInfo, stamp: &Stamp) -> Result<Built> {
 }
 
 /// [`build`]'s checks without signing or rendering anything: a preview of the request
-/// (`PrivateKey::preview_csr`) against every rule. `kcsr batch` runs it on every row before
+/// (`CsrSigner::preview_csr`) against every rule. `kcsr batch` runs it on every row before
 /// any key is made; each request is checked again, signed, when it is built.
-pub(crate) fn precheck(spec: &Spec, key: &PrivateKey) -> Result<()> {
+pub(crate) fn precheck(spec: &Spec, key: &dyn CsrSigner) -> Result<()> {
     let csr = key
         .preview_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
         .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
@@ -614,6 +614,7 @@ pub(crate) fn record(
         expiration_seconds: built.manifest.spec.expiration_seconds,
         public_key_sha256: built.csr.public_key.fingerprint.clone(),
         key_file,
+        pkcs11_uri: None,
         manifest_sha256,
         grant: match spec.grants.as_slice() {
             [one] => Some(one.to_string()),

@@ -49,17 +49,29 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
     })?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut stems: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stems: BTreeMap<String, (usize, UserName)> = BTreeMap::new();
     let base = path.parent().unwrap_or(Path::new(""));
     for kcsr_core::roster::Row { line, fields } in raw {
         match to_spec(&fields, api_version) {
             Ok(spec) => {
-                if let Some(first) = stems.insert(spec.stem(), line) {
-                    errors.push(format!(
-                        "line {line}: user {:?} is already on line {first}",
-                        spec.user.as_str()
-                    ));
+                let stem = spec.stem();
+                if let Some((first, other)) = stems.get(&stem) {
+                    // A plain name can equal another's hashed stem ("alice-3bc51e" is
+                    // "Alice"'s): never let two users share a key file.
+                    errors.push(if *other == spec.user {
+                        format!(
+                            "line {line}: user {:?} is already on line {first}",
+                            spec.user.as_str()
+                        )
+                    } else {
+                        format!(
+                            "line {line}: user {:?} would share the files {stem}.* with user {:?} on line {first}; request one of them on its own with kcsr request --name",
+                            spec.user.as_str(),
+                            other.as_str()
+                        )
+                    });
                 } else {
+                    stems.insert(stem, (line, spec.user.clone()));
                     let passphrase_file = fields
                         .passphrase_file
                         .as_deref()

@@ -1366,7 +1366,8 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(
         t.path().join("bad.csv"),
-        "user,groups\nok,dev\n,x\nbad\u{1}name,\nok,dup\n",
+        // "alice-3bc510" is a plain name equal to "Alice"'s hashed stem.
+        "user,groups\nok,dev\n,x\nbad\u{1}name,\nok,dup\nAlice,\nalice-3bc510,\n",
     )
     .unwrap();
     let r = kcsr(t.path(), &batch_args("bad.csv", "media"));
@@ -1376,6 +1377,7 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
         "line 4: user name",
         "control character",
         "line 5: user \"ok\" is already on line 2",
+        "line 7: user \"alice-3bc510\" would share the files alice-3bc510.* with user \"Alice\" on line 6",
     ] {
         assert!(r.stderr.contains(want), "{want}: {}", r.stderr);
     }

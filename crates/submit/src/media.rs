@@ -412,7 +412,8 @@ impl Media {
                     "make {dir} writable (remount it read-write, or release the media's write-protect switch), {resume}"
                 )),
             ),
-            None => MediaError::new(
+            // NoPermissions: only secrets, which kcsr-submit never writes.
+            Some(DeviceFault::NoPermissions) | None => MediaError::new(
                 format!("{what}: {err}"),
                 Some(&format!(
                     "check that the media is mounted writable and nothing on it is a symlink or special file, {resume}"

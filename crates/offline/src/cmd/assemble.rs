@@ -172,6 +172,12 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
             outstanding.extend(trail::no_key(&station, &b.name, key_path)?);
         }
     }
+    if let Some(v) = verified.iter().find(|v| v.pkcs11.is_some()) {
+        // Nothing becomes a kubeconfig: only the denials are recorded, and the token key's
+        // request is among those listed as not assembled.
+        trail::record(&station, &[], &[], &outstanding, cx.now)?;
+        return Err(token_key(&args, v, &outstanding));
+    }
     if verified.is_empty() {
         trail::record(&station, &[], &[], &outstanding, cx.now)?;
         return Err(missing("; nothing was written"));
@@ -549,4 +555,29 @@ fn summarize(
         ));
     }
     Ok(())
+}
+
+/// A verified certificate whose key is in a PKCS#11 token: a kubeconfig cannot hold that key,
+/// and kubectl reaches a token key only through kcsr-agent (issue 16), which this version does
+/// not have yet. Refused before anything is pinned or written (but the station's records of
+/// denials that came back); the error lists every request not turned into a kubeconfig.
+fn token_key(args: &AssembleArgs, v: &Verified, outstanding: &[trail::Outstanding]) -> Fail {
+    let uri = v.pkcs11.as_deref().unwrap_or_default();
+    Fail::new(format!(
+        "{}{BUNDLE_SUFFIX}: the certificate for {:?} verified, but its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold a key that never leaves its token, and kubectl reaches such a key only through kcsr-agent, which this version of kcsr does not have yet; nothing was written{}",
+        v.stem,
+        report::sanitize(&v.user),
+        if outstanding.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nnot turned into a kubeconfig:{}",
+                outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
+            )
+        }
+    ))
+    .hint(format!(
+        "keep the media: the certificate is {} (kcsr verify --pkcs11 'URI' --cert FILE checks it against the token); assemble the other users with --name",
+        args.media.join(format!("{}{}", v.stem, kcsr_core::media::CERT_SUFFIX)).display()
+    ))
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use kcsr_core::cert::CertInfo;
 use kcsr_core::expiry::{Expiration, human_seconds};
-use kcsr_core::key::{KeyType, PrivateKey};
+use kcsr_core::key::{CsrSigner as _, KeyType, PrivateKey};
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::names::{GroupName, UserName};
 use kcsr_core::rbac::Grant;
@@ -29,6 +29,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
 use crate::station::{self, Station};
+use crate::user_key::{self, UserKey};
 use crate::{certs, media_dir, paths, policy, report, signing};
 
 /// What every renewal of a run shares.
@@ -323,9 +324,17 @@ fn renew_one(
     // Named after the request it renews (`alice`, or `dana-chg1234`), never after a
     // renewal's renewal: `alice-renew-20261229`, not `alice-renew-20261129-renew-…`.
     let stem = format!("{}-renew-{day}", plan::base_stem(&rec.stem));
-    let (key, stem, source) = if args.reuse_key {
-        let key = reuse_key(&args.keys, rec, run.existing)?;
+    let (key, stem, source) = if rec.pkcs11_uri.is_some() {
+        // A key in a token is renewed in place or not at all: never by a key in a file.
+        let key = user_key::recorded(rec, args.reuse_key, args.pkcs11_pin_file.as_deref())?;
         (key, format!("{stem}-samekey"), KeySource::Reused)
+    } else if args.reuse_key {
+        let key = reuse_key(&args.keys, rec, run.existing)?;
+        (
+            UserKey::File(key),
+            format!("{stem}-samekey"),
+            KeySource::Reused,
+        )
     } else {
         // The record's key is the certificate's (that is how it was found): same type.
         let key_type = match f.cert.public_key.kind {
@@ -338,7 +347,7 @@ fn renew_one(
         };
         let key_path = args.keys.join(format!("{stem}.key.pem"));
         let (key, source) = plan::obtain_key(key_type, &key_path, false, run.existing)?;
-        (key, stem, source)
+        (UserKey::File(key), stem, source)
     };
     let spec = Spec {
         key_type: KeyType::for_kind(key.kind()).unwrap_or(KeyType::P256),
@@ -360,15 +369,14 @@ fn renew_one(
         KeySource::Reused if args.reuse_key => rec.key_file.clone(),
         _ => format!("{stem}.key.pem"),
     };
+    let record = |existing| {
+        let mut r = plan::record(&spec, &built, &stamp, key_file.clone(), existing);
+        r.pkcs11_uri.clone_from(&rec.pkcs11_uri);
+        r
+    };
     match plan::media_state(&media.path, &built, run.written_at)? {
         MediaState::Same(existing) => {
-            run.station.ensure_record(&plan::record(
-                &spec,
-                &built,
-                &stamp,
-                key_file,
-                Some(&existing),
-            ))?;
+            run.station.ensure_record(&record(Some(&existing)))?;
             for (n, d) in existing.files {
                 media.sums.insert_digest(&n, d);
             }
@@ -382,16 +390,17 @@ fn renew_one(
         }
         MediaState::Absent | MediaState::Stale => {}
     }
-    if source == KeySource::New {
+    if source == KeySource::New
+        && let Some(key) = key.file()
+    {
         plan::write_key(
-            &key,
+            key,
             &args.keys.join(format!("{stem}.key.pem")),
             run.passphrase,
             false,
         )?;
     }
-    run.station
-        .ensure_record(&plan::record(&spec, &built, &stamp, key_file, None))?;
+    run.station.ensure_record(&record(None))?;
     let path = media.path.clone();
     plan::write_media(&path, &built, &mut media.sums)?;
     Ok(done(true))

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use kcsr_core::checks::Finding;
 use kcsr_core::csr::{self, CsrInfo};
 use kcsr_core::expiry::Expiration;
-use kcsr_core::key::{KeyFormat, KeyType, PrivateKey};
+use kcsr_core::key::{CsrSigner as _, KeyType};
+use kcsr_core::media::CSR_MANIFEST_SUFFIX;
 use kcsr_core::media::SUMS_SIGNATURE_FILE;
 use kcsr_core::names::ObjectName;
 use kcsr_core::signer::SignerName;
@@ -25,6 +26,7 @@ use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
 use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
 use crate::station::Station;
+use crate::user_key::{self, TokenSummary, UserKey};
 use crate::{media_dir, paths, policy, report, signing};
 
 pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
@@ -72,21 +74,33 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
 
     // The key: given, left from an earlier run, new, or (with --csr) none here at all.
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
-    // Where kcsr keeps a key it generates; none with --key (used in place, never copied) or
-    // --csr (the user keeps it).
-    let key_path = (args.key.is_none() && user_csr.is_none())
+    // Where kcsr keeps a key it generates; none with --key (used in place, never copied),
+    // --csr (the user keeps it) or --pkcs11 (a token key stays in the token).
+    let key_path = (args.key.is_none() && user_csr.is_none() && args.pkcs11.is_none())
         .then(|| key_dir.join(format!("{}.key.pem", spec.stem())));
-    let (key, source) = match (&user_csr, &args.key, &key_path) {
-        (Some(_), _, _) => (None, KeySource::Csr),
-        (None, Some(path), _) => (
-            Some(plan::read_key(path, &passphrases)?),
+    let mut token = None;
+    let (key, source) = match (&user_csr, &args.pkcs11, &args.key, &key_path) {
+        (Some(_), _, _, _) => (None, KeySource::Csr),
+        (None, Some(uri), _, _) => {
+            let (key, source, summary) =
+                user_key::for_request(uri, spec.key_type, args.dry_run, |preview| {
+                    plan::precheck(&spec, preview)?;
+                    refuse_other_request(&args, &spec)
+                })?;
+            token = Some(summary);
+            (Some(key), source)
+        }
+        (None, None, Some(path), _) => (
+            Some(UserKey::File(plan::read_key(path, &passphrases)?)),
             KeySource::External,
         ),
-        (None, None, Some(kp)) => {
-            let (k, s) = plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?;
-            (Some(k), s)
+        (None, None, None, Some(kp)) => {
+            let (key, source) = plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?;
+            (Some(UserKey::File(key)), source)
         }
-        (None, None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
+        (None, None, None, None) => {
+            return Err(Fail::new("--key FILE or a key directory is needed"));
+        }
     };
     let mut stamp = Stamp::new(
         now,
@@ -155,13 +169,17 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
             report::say(&note);
         }
     }
+    if let Some(t) = &token {
+        t.stamp(&mut record);
+    }
     if !args.dry_run {
         if source == KeySource::New
-            && let (Some(kp), Some(key)) = (&key_path, &key)
+            && let Some(kp) = &key_path
+            && let Some(file) = key.as_ref().and_then(UserKey::file)
         {
             written.push((
                 "key".to_owned(),
-                plan::write_key(key, kp, passphrase.as_ref(), args.force)?,
+                plan::write_key(file, kp, passphrase.as_ref(), args.force)?,
             ));
         }
         // Every check passed and the key is safe: the station's key (made now on first use)
@@ -233,10 +251,8 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
             .or(key_path.as_deref())
             .or(args.csr.as_deref()),
         source,
-        encrypted: passphrase.is_some()
-            || key
-                .as_ref()
-                .is_some_and(|k| k.format() == KeyFormat::EncryptedPkcs8),
+        encrypted: passphrase.is_some() || key.as_ref().is_some_and(UserKey::encrypted),
+        token: token.as_ref(),
         manifest_file: &args.media.join(&built.manifest_file),
         binding_file: built
             .binding_yaml
@@ -260,10 +276,11 @@ struct Summary<'a> {
     expiration: Option<Expiration>,
     csr: &'a CsrInfo,
     /// `None` for a request from the user's own CSR.
-    key: Option<&'a PrivateKey>,
+    key: Option<&'a UserKey>,
     key_path: Option<&'a Path>,
     source: KeySource,
     encrypted: bool,
+    token: Option<&'a TokenSummary>,
     manifest_file: &'a Path,
     binding_file: Option<PathBuf>,
     manifest_yaml: &'a str,
@@ -323,6 +340,16 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             "findings": s.findings,
             "written": s.written.iter().map(|(k, p)| json!({"kind": k, "path": p.display().to_string()})).collect::<Vec<_>>(),
         });
+        let mut value = value;
+        if let Some(t) = s.token {
+            value["key"]["pkcs11"] = json!({
+                "uri": t.uri,
+                "token": t.token,
+                "object": t.object,
+                "extractable": t.attributes.map(|a| a.extractable),
+                "sensitive": t.attributes.map(|a| a.sensitive),
+            });
+        }
         report::json(&value)?;
     }
     if s.args.dry_run && !s.args.output.json {
@@ -375,7 +402,7 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
                 if s.encrypted {
                     "encrypted PKCS#8"
                 } else {
-                    key.format().describe()
+                    key.file().map_or("PKCS#8", |k| k.format().describe())
                 },
                 if s.source == KeySource::External {
                     ""
@@ -390,6 +417,9 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             s.csr.public_key.kind
         )),
         _ => {}
+    }
+    if let (Some(t), Some(key)) = (s.token, s.key) {
+        report::say(&token_line(t, key, s.source, s.args.dry_run));
     }
     report::say(&format!(
         "  manifest   {}  (CertificateSigningRequest {}, {}, {}{})",
@@ -467,4 +497,44 @@ fn read_csr(path: &Path) -> Result<CsrInfo> {
             "pass the PKCS#10 CSR (PEM or DER) the user made, e.g. openssl req -new -key KEY -subj \"/CN=USER/O=GROUP\" -out USER.csr",
         )
     })
+}
+
+/// A request must not replace another on the media unless `--force` says so; checked before
+/// a token generates a key (a new key's request is never the one on the media), so that the
+/// refusal leaves no key behind in the token.
+fn refuse_other_request(args: &RequestArgs, spec: &Spec) -> Result<()> {
+    let manifest = args
+        .media
+        .join(format!("{}{CSR_MANIFEST_SUFFIX}", spec.stem()));
+    if args.force || std::fs::symlink_metadata(&manifest).is_err() {
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "the media already holds a different request for user {:?} ({})",
+        report::sanitize(args.user.as_str()),
+        manifest.display()
+    ))
+    .hint("pass --force to replace it, or --name NAME to add a second request"))
+}
+
+/// The report line of a key in a token: where it is and what protects it.
+fn token_line(t: &TokenSummary, key: &UserKey, source: KeySource, dry_run: bool) -> String {
+    let how = match source {
+        KeySource::New if dry_run => "would be generated in the token",
+        KeySource::New => "generated in the token",
+        _ => "already in the token",
+    };
+    let protection = match t.attributes {
+        Some(a) if a.can_leave() => "EXTRACTABLE: its private key can leave the token",
+        Some(a) if a.generated_inside => "non-extractable, sensitive, never left the token",
+        Some(_) => "non-extractable, sensitive",
+        None => "non-extractable, sensitive",
+    };
+    format!(
+        "  key        in token {:?} as {:?}  ({}, {protection}, {how})\n             {}",
+        t.token,
+        t.object,
+        key.kind(),
+        t.uri
+    )
 }

@@ -91,6 +91,17 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
             usages: vec![Usage::ClientAuth.as_str().to_owned()],
             expiration_seconds: None,
         }
+    } else if let Some(uri) = &args.pkcs11 {
+        let key = crate::user_key::existing(uri)?;
+        Expected {
+            fingerprint: kcsr_core::key::CsrSigner::public_key(&key)
+                .fingerprint
+                .clone(),
+            user: None,
+            groups: None,
+            usages: vec![Usage::ClientAuth.as_str().to_owned()],
+            expiration_seconds: None,
+        }
     } else if let Some(p) = &args.csr {
         let data = output::read_limited(p, MAX_INPUT)
             .context(|| format!("failed to read CSR {}", p.display()))?;
@@ -130,7 +141,9 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
             expiration_seconds: m.spec.expiration_seconds,
         }
     } else {
-        return Err(Fail::new("one of --key, --csr or --manifest is required"));
+        return Err(Fail::new(
+            "one of --key, --pkcs11, --csr or --manifest is required",
+        ));
     };
     if let Some(u) = &args.user {
         e.user = Some(u.as_str().to_owned());

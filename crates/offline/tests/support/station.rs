@@ -76,6 +76,7 @@ pub fn record(dir: &Path, stem: &str, cluster: Option<&str>) -> RequestRecord {
         expiration_seconds: m.spec.expiration_seconds,
         public_key_sha256: csr.public_key.fingerprint.clone(),
         key_file: format!("{stem}.key.pem"),
+        pkcs11_uri: None,
         manifest_sha256: kcsr_core::digest::sha256_hex(&manifest_bytes),
         grant: None,
         cluster: cluster.map(|c| c.parse().unwrap()),

@@ -41,6 +41,8 @@ pub(super) struct Verified {
     pub(super) checked: Vec<String>,
     /// The key the kubeconfig holds or names, for the summary.
     pub(super) key: KeyShown,
+    /// The recorded PKCS#11 URI when the key is in a token (no key in the entry then).
+    pub(super) pkcs11: Option<String>,
 }
 
 /// How the kubeconfig of a verified bundle gets its key.
@@ -97,6 +99,7 @@ struct Asked {
     signer_cas: Vec<String>,
     expiration_seconds: Option<i64>,
     recorded: bool,
+    pkcs11: Option<String>,
 }
 
 pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) -> Result<Outcome> {
@@ -218,6 +221,8 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
         });
     }
     let (credential, shown) = match (&cx.args.key_path, key) {
+        // A key in a token has no file to embed or name: assemble refuses it (decision 0011).
+        _ if asked.pkcs11.is_some() => (Credential::Absent, KeyShown::Absent),
         (Some(template), _) => {
             let path = key_path_for(template, &asked.user);
             let checked = key_at_path(&path, &here(cx.args, &path), &asked.public_key)
@@ -301,6 +306,7 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
         warnings,
         checked,
         key: shown,
+        pkcs11: asked.pkcs11,
     })))
 }
 
@@ -388,7 +394,7 @@ fn from_record(
     };
     let key_file = Path::new(&r.key_file);
     Ok(Asked {
-        key_path: if r.key_file == plan::EXTERNAL_CSR {
+        key_path: if r.key_file == plan::EXTERNAL_CSR || r.pkcs11_uri.is_some() {
             None
         } else if key_file.is_absolute() {
             Some(key_file.to_owned())
@@ -404,6 +410,7 @@ fn from_record(
         signer_cas: r.signer_ca_sha256.clone(),
         expiration_seconds: r.expiration_seconds,
         recorded: true,
+        pkcs11: r.pkcs11_uri.clone(),
     })
 }
 
@@ -446,6 +453,7 @@ fn from_media(cx: &Context<'_>, stem: &str, b: &Bundle) -> std::result::Result<A
         signer_cas: Vec::new(),
         expiration_seconds: None,
         recorded: false,
+        pkcs11: None,
     })
 }
 

@@ -1,0 +1,557 @@
+//! Keys in PKCS#11 tokens (decision 0011): load the module a URI names, find its one token,
+//! log in, find or generate the key object, and sign with it. The private key never leaves
+//! the token: kcsr reads its public half and asks for signatures. The PIN comes from the URI's
+//! `pin-source` file or a no-echo prompt, lives in a zeroizing `AuthPin`, and is never
+//! printed, logged or written.
+
+use std::io::IsTerminal as _;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::{Slot, TokenInfo};
+use cryptoki::types::AuthPin;
+use kcsr_core::external_key::{self, CsrSigner, RawScheme};
+use kcsr_core::key::{KeyError, KeyType};
+use kcsr_core::pkcs11_uri::Pkcs11Uri;
+use kcsr_core::x509::{KeyKind, PublicKeyInfo};
+use zeroize::Zeroizing;
+
+use crate::fail::{Fail, Result};
+use kcsr_fs as output;
+
+/// A logged-in session on the one token a URI names.
+pub(crate) struct Token {
+    session: Session,
+    /// The token's label, for messages.
+    label: String,
+    uri: Pkcs11Uri,
+}
+
+/// A private key object in a token, with its public half.
+pub(crate) struct TokenKey {
+    token: Token,
+    handle: ObjectHandle,
+    public: PublicKeyInfo,
+    /// What the token says about the key object.
+    pub(crate) attributes: KeyAttributes,
+}
+
+/// The key object's protection, as the token reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyAttributes {
+    pub(crate) extractable: bool,
+    pub(crate) sensitive: bool,
+    /// Made inside the token (`CKA_LOCAL`), never extractable since (`CKA_NEVER_EXTRACTABLE`).
+    pub(crate) generated_inside: bool,
+}
+
+impl KeyAttributes {
+    /// Whether the private key can leave the token.
+    pub(crate) fn can_leave(self) -> bool {
+        self.extractable || !self.sensitive
+    }
+}
+
+impl Token {
+    /// Loads the module, finds the token and logs in (with the PIN from `pin-source`, else
+    /// asked on the terminal, or the reader's PIN pad).
+    pub(crate) fn open(uri: &Pkcs11Uri) -> Result<Self> {
+        let module = uri.module_path.as_deref().ok_or_else(|| {
+            let given = uri
+                .module_name
+                .as_deref()
+                .map(|n| format!(" (module-name={n} is not enough: kcsr loads modules by path)"))
+                .unwrap_or_default();
+            Fail::new(format!("the PKCS#11 URI names no module-path{given}"))
+                .hint("add ?module-path=/path/to/the/token's/pkcs11-module.so to the URI (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)")
+        })?;
+        let pkcs11 = Pkcs11::new(module).map_err(|e| {
+            Fail::new(format!("failed to load the PKCS#11 module {module}: {e}"))
+                .hint("install the token's PKCS#11 module, or fix module-path in the URI")
+        })?;
+        // A module that stays loaded between two token keys of one run (renew) may still be
+        // initialised from the first.
+        match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => {
+                return Err(ck_fail(
+                    &format!("failed to initialise the PKCS#11 module {module}"),
+                    &e,
+                ));
+            }
+        }
+        let (slot, info) = find_slot(&pkcs11, uri)?;
+        let label = info.label().to_owned();
+        let session = pkcs11
+            .open_rw_session(slot)
+            .map_err(|e| ck_fail(&format!("failed to open a session on token {label:?}"), &e))?;
+        let token = Self {
+            session,
+            label,
+            uri: uri.clone(),
+        };
+        token.login(&info)?;
+        Ok(token)
+    }
+
+    /// The token's label.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn login(&self, info: &TokenInfo) -> Result<()> {
+        if !info.login_required() {
+            return Ok(());
+        }
+        let pin = if info.protected_authentication_path() {
+            crate::report::say(&format!(
+                "kcsr: enter the PIN of token {:?} on the reader's PIN pad",
+                self.label
+            ));
+            None
+        } else {
+            Some(self.pin()?)
+        };
+        match self.session.login(UserType::User, pin.as_ref()) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
+                Err(Fail::new(format!(
+                    "the PIN for token {:?} is wrong (the token refused the login: CKR_PIN_INCORRECT)",
+                    self.label
+                ))
+                .hint(match self.uri.pin_file() {
+                    Some(f) => format!("put the right PIN in {f} (pin-source); a token locks its PIN after a few wrong ones"),
+                    None => "type the token's user PIN; a token locks its PIN after a few wrong ones".to_owned(),
+                }))
+            }
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(Fail::new(format!(
+                "the PIN of token {:?} is locked after too many wrong PINs",
+                self.label
+            ))
+            .hint("unlock it with the security officer's PIN (the token's own tool, e.g. softhsm2-util or ykman)")),
+            Err(e) => Err(ck_fail(&format!("failed to log in to token {:?}", self.label), &e)),
+        }
+    }
+
+    /// The user PIN: the first line of the `pin-source` file, else asked without echo.
+    fn pin(&self) -> Result<AuthPin> {
+        if let Some(file) = self.uri.pin_file() {
+            let bytes = Zeroizing::new(output::read_limited(std::path::Path::new(file), 4096).map_err(
+                |e| {
+                    Fail::new(format!("failed to read the PIN file {file} (pin-source of the PKCS#11 URI): {e}"))
+                        .hint("fix pin-source=file:/path in the URI, or leave it out to be asked for the PIN")
+                },
+            )?);
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| Fail::new(format!("the PIN file {file} is not UTF-8 text")))?;
+            let line = text.lines().next().unwrap_or("");
+            if line.is_empty() {
+                return Err(Fail::new(format!("the PIN file {file} is empty"))
+                    .hint("put the token's user PIN on the first line"));
+            }
+            return Ok(AuthPin::from(line.to_owned()));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Fail::new(format!(
+                "a PIN is needed for token {:?} and standard input is not a terminal",
+                self.label
+            ))
+            .hint("add pin-source=file:/path/to/pin-file to the PKCS#11 URI"));
+        }
+        let pin = Zeroizing::new(
+            rpassword::prompt_password(format!("PIN for token {:?}: ", self.label))
+                .map_err(|e| Fail::new(format!("failed to read the PIN: {e}")))?,
+        );
+        Ok(AuthPin::from(pin.as_str().to_owned()))
+    }
+
+    /// The private key the URI names, if the token holds it.
+    pub(crate) fn find_key(self) -> Result<std::result::Result<TokenKey, Self>> {
+        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
+        template.extend(self.names());
+        if template.len() == 1 {
+            return Err(Fail::new("the PKCS#11 URI names no key object")
+                .hint("add object=LABEL (and optionally id=%XX…) to the URI"));
+        }
+        let found = self
+            .session
+            .find_objects(&template)
+            .map_err(|e| ck_fail(&format!("failed to search token {:?}", self.label), &e))?;
+        match found.as_slice() {
+            [] => Ok(Err(self)),
+            [handle] => {
+                let handle = *handle;
+                self.key(handle, None).map(Ok)
+            }
+            many => Err(Fail::new(format!(
+                "{} private keys in token {:?} match {}",
+                many.len(),
+                self.label,
+                self.object_name()
+            ))
+            .hint("add id=%XX… to the URI to pick one (p11tool --list-privkeys or pkcs11-tool --list-objects shows the ids)")),
+        }
+    }
+
+    /// Generates the key pair the URI names inside the token: private half non-extractable
+    /// and sensitive, both kept on the token (`persist`), or for this session only.
+    pub(crate) fn generate(self, key_type: KeyType, persist: bool) -> Result<TokenKey> {
+        let Some(label) = self.uri.object.clone() else {
+            return Err(
+                Fail::new("the PKCS#11 URI names no object=LABEL for the new key")
+                    .hint("add object=LABEL to the URI: the key is generated under that label"),
+            );
+        };
+        let mut common = vec![
+            Attribute::Token(persist),
+            Attribute::Label(label.into_bytes()),
+        ];
+        if let Some(id) = &self.uri.id {
+            common.push(Attribute::Id(id.clone()));
+        }
+        let (mechanism, mut public, mut private) = match key_type {
+            KeyType::P256 | KeyType::P384 => (
+                Mechanism::EccKeyPairGen,
+                vec![
+                    Attribute::EcParams(
+                        external_key::ec_params(&key_type.kind()).unwrap_or_default(),
+                    ),
+                    Attribute::Verify(true),
+                ],
+                vec![Attribute::Derive(false)],
+            ),
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
+                let bits = match key_type.kind() {
+                    KeyKind::Rsa { bits } => bits as u64,
+                    _ => 2048,
+                };
+                (
+                    Mechanism::RsaPkcsKeyPairGen,
+                    vec![
+                        Attribute::ModulusBits(bits.into()),
+                        Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                        Attribute::Verify(true),
+                        Attribute::Encrypt(false),
+                    ],
+                    vec![Attribute::Decrypt(false)],
+                )
+            }
+            KeyType::Ed25519 => {
+                return Err(Fail::new(
+                    "kcsr generates P-256, P-384 and RSA keys in tokens, not Ed25519 (few tokens support it)",
+                )
+                .hint("pass --key-type p256 (the default) or rsa2048"));
+            }
+        };
+        public.extend(common.iter().cloned());
+        public.push(Attribute::Private(false));
+        private.extend(common);
+        private.extend([
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+        ]);
+        let (pub_handle, priv_handle) = self
+            .session
+            .generate_key_pair(&mechanism, &public, &private)
+            .map_err(|e| {
+                ck_fail(
+                    &format!("token {:?} could not generate a {key_type} key", self.label),
+                    &e,
+                )
+                .hint("check that the token supports this key type (pkcs11-tool --list-mechanisms), or pass another --key-type")
+            })?;
+        self.key(priv_handle, Some(pub_handle))
+    }
+
+    /// `object=` and `id=` of the URI as a search template.
+    fn names(&self) -> Vec<Attribute> {
+        let mut t = Vec::new();
+        if let Some(o) = &self.uri.object {
+            t.push(Attribute::Label(o.clone().into_bytes()));
+        }
+        if let Some(id) = &self.uri.id {
+            t.push(Attribute::Id(id.clone()));
+        }
+        t
+    }
+
+    fn object_name(&self) -> String {
+        let mut s = Vec::new();
+        if let Some(o) = &self.uri.object {
+            s.push(format!("object={o:?}"));
+        }
+        if let Some(id) = &self.uri.id {
+            s.push(format!("id={}", kcsr_core::digest::hex(id)));
+        }
+        s.join(" ")
+    }
+
+    /// The key object with its public half: an RSA key's own modulus and exponent, an EC
+    /// key's point from its public key object (the same id, else the same label).
+    fn key(self, handle: ObjectHandle, public_handle: Option<ObjectHandle>) -> Result<TokenKey> {
+        let what = || format!("the key {} in token {:?}", self.object_name(), self.label);
+        let attrs = self
+            .session
+            .get_attributes(
+                handle,
+                &[
+                    AttributeType::KeyType,
+                    AttributeType::Id,
+                    AttributeType::Label,
+                    AttributeType::Modulus,
+                    AttributeType::PublicExponent,
+                    AttributeType::EcParams,
+                    AttributeType::Extractable,
+                    AttributeType::Sensitive,
+                    AttributeType::NeverExtractable,
+                    AttributeType::Local,
+                ],
+            )
+            .map_err(|e| ck_fail(&format!("failed to read {}", what()), &e))?;
+        let mut a = Attrs::default();
+        for attr in attrs {
+            match attr {
+                Attribute::KeyType(t) => a.key_type = Some(t),
+                Attribute::Id(v) if !v.is_empty() => a.id = Some(v),
+                Attribute::Label(v) => a.label = Some(v),
+                Attribute::Modulus(v) => a.modulus = Some(v),
+                Attribute::PublicExponent(v) => a.exponent = Some(v),
+                Attribute::EcParams(v) => a.ec_params = Some(v),
+                Attribute::Extractable(v) => a.extractable = v,
+                Attribute::Sensitive(v) => a.sensitive = v,
+                Attribute::NeverExtractable(v) => a.never_extractable = v,
+                Attribute::Local(v) => a.local = v,
+                _ => {}
+            }
+        }
+        let bad = |e: KeyError| Fail::new(format!("{}: {e}", what()));
+        let public = match a.key_type {
+            Some(t) if t == CkKeyType::RSA => match (&a.modulus, &a.exponent) {
+                (Some(n), Some(e)) => external_key::rsa_public_key(n, e).map_err(bad)?,
+                _ => {
+                    return Err(Fail::new(format!(
+                        "{}: the token does not show its RSA modulus",
+                        what()
+                    )));
+                }
+            },
+            Some(t) if t == CkKeyType::EC => {
+                let point = self.ec_point(public_handle, &a).map_err(|m| {
+                    Fail::new(format!("{}: {m}", what())).hint(
+                        "kcsr builds the CSR from the public key object stored beside the private key (same id or label); import it into the token",
+                    )
+                })?;
+                external_key::ec_public_key(a.ec_params.as_deref().unwrap_or_default(), &point)
+                    .map_err(bad)?
+            }
+            other => {
+                return Err(Fail::new(format!(
+                    "{} is a {} key; kcsr signs with EC (P-256, P-384) and RSA keys",
+                    what(),
+                    other
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "unknown".to_owned())
+                )));
+            }
+        };
+        Ok(TokenKey {
+            token: self,
+            handle,
+            public,
+            attributes: KeyAttributes {
+                extractable: a.extractable,
+                sensitive: a.sensitive,
+                generated_inside: a.local && a.never_extractable,
+            },
+        })
+    }
+
+    fn ec_point(
+        &self,
+        known: Option<ObjectHandle>,
+        a: &Attrs,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let handle =
+            match known {
+                Some(h) => h,
+                None => {
+                    let mut template = vec![
+                        Attribute::Class(ObjectClass::PUBLIC_KEY),
+                        Attribute::KeyType(CkKeyType::EC),
+                    ];
+                    match (&a.id, &a.label) {
+                        (Some(id), _) => template.push(Attribute::Id(id.clone())),
+                        (None, Some(label)) => template.push(Attribute::Label(label.clone())),
+                        (None, None) => return Err(
+                            "the private key has neither id nor label to find its public key by"
+                                .to_owned(),
+                        ),
+                    }
+                    let found = self
+                        .session
+                        .find_objects(&template)
+                        .map_err(|e| e.to_string())?;
+                    match found.as_slice() {
+                        [h] => *h,
+                        [] => {
+                            return Err(
+                                "the token holds no public key object beside the private key"
+                                    .to_owned(),
+                            );
+                        }
+                        _ => {
+                            return Err(
+                                "several public key objects carry the private key's id or label"
+                                    .to_owned(),
+                            );
+                        }
+                    }
+                }
+            };
+        let attrs = self
+            .session
+            .get_attributes(handle, &[AttributeType::EcPoint, AttributeType::EcParams])
+            .map_err(|e| e.to_string())?;
+        let mut point = None;
+        for attr in attrs {
+            match attr {
+                Attribute::EcPoint(p) => point = Some(p),
+                // A public key object on another curve is not this key's.
+                Attribute::EcParams(p) if Some(&p) != a.ec_params.as_ref() => {
+                    return Err("its public key object is on another curve".to_owned());
+                }
+                _ => {}
+            }
+        }
+        point.ok_or_else(|| "its public key object has no EC point".to_owned())
+    }
+}
+
+#[derive(Default)]
+struct Attrs {
+    key_type: Option<CkKeyType>,
+    id: Option<Vec<u8>>,
+    label: Option<Vec<u8>>,
+    modulus: Option<Vec<u8>>,
+    exponent: Option<Vec<u8>>,
+    ec_params: Option<Vec<u8>>,
+    extractable: bool,
+    sensitive: bool,
+    never_extractable: bool,
+    local: bool,
+}
+
+impl TokenKey {
+    /// The token's label.
+    pub(crate) fn token_label(&self) -> &str {
+        self.token.label()
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKey")
+            .field("token", &self.token.label)
+            .field("kind", &self.public.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CsrSigner for TokenKey {
+    fn public_key(&self) -> &PublicKeyInfo {
+        &self.public
+    }
+
+    fn sign_tbs(&self, tbs: &[u8]) -> std::result::Result<Vec<u8>, KeyError> {
+        let (scheme, input) = external_key::raw_sign_input(&self.public.kind, tbs)?;
+        let mechanism = match scheme {
+            RawScheme::Ecdsa => Mechanism::Ecdsa,
+            RawScheme::RsaPkcs1 => Mechanism::RsaPkcs,
+        };
+        let raw = self
+            .token
+            .session
+            .sign(&mechanism, self.handle, &input)
+            .map_err(|e| {
+                KeyError::Sign(format!("token {:?}: {}", self.token.label, ck_text(&e)))
+            })?;
+        external_key::x509_signature(scheme, &raw)
+    }
+}
+
+/// The one slot whose token matches the URI's token attributes.
+fn find_slot(pkcs11: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo)> {
+    let slots = pkcs11
+        .get_slots_with_token()
+        .map_err(|e| ck_fail("failed to list the PKCS#11 slots", &e))?;
+    let mut present = Vec::new();
+    let mut matching = Vec::new();
+    for slot in slots {
+        // An uninitialised token (SoftHSM2 always shows a free one) holds no keys.
+        let Ok(info) = pkcs11.get_token_info(slot) else {
+            continue;
+        };
+        if !info.token_initialized() {
+            continue;
+        }
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        present.push(format!(
+            "{:?} (serial {}, slot {})",
+            info.label(),
+            info.serial_number(),
+            slot.id()
+        ));
+        if is(&uri.token, info.label())
+            && is(&uri.manufacturer, info.manufacturer_id())
+            && is(&uri.model, info.model())
+            && is(&uri.serial, info.serial_number())
+            && uri.slot_id.is_none_or(|id| id == slot.id())
+        {
+            matching.push((slot, info));
+        }
+    }
+    let mut matching = matching.into_iter();
+    match (matching.next(), matching.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(Fail::new(format!(
+            "no token {} in the PKCS#11 module {}; tokens present: {}",
+            uri.token_name(),
+            uri.module_path.as_deref().unwrap_or_default(),
+            if present.is_empty() {
+                "none".to_owned()
+            } else {
+                present.join(", ")
+            }
+        ))
+        .hint("insert the token, or fix token=/serial= in the URI")),
+        (Some(_), Some(_)) => Err(Fail::new(format!(
+            "several tokens match the PKCS#11 URI ({})",
+            present.join(", ")
+        ))
+        .hint("add token=LABEL or serial=… to the URI to pick one")),
+    }
+}
+
+/// A PKCS#11 failure for the operator: what was being done, and the token's reason.
+fn ck_fail(what: &str, e: &CkError) -> Fail {
+    let f = Fail::new(format!("{what}: {}", ck_text(e)));
+    match e {
+        CkError::Pkcs11(RvError::TokenNotPresent | RvError::DeviceRemoved, _) => {
+            f.hint("insert the token and run kcsr again")
+        }
+        _ => f,
+    }
+}
+
+/// The PKCS#11 return value by its CKR_ name and meaning, without the function list detail.
+fn ck_text(e: &CkError) -> String {
+    match e {
+        CkError::Pkcs11(rv, function) => format!("{function}: {rv}"),
+        other => other.to_string(),
+    }
+}
