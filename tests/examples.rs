@@ -27,7 +27,9 @@ const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr", "cluster", None),
     ("kcsr", "request", None),
     ("kcsr", "batch", None),
+    ("kcsr", "withdraw", None),
     ("kcsr", "inspect", None),
+    ("kcsr", "check", None),
     ("kcsr-submit", "whoami", None),
     ("kcsr-submit", "apply", None),
     ("kcsr-submit", "approve", None),
@@ -38,6 +40,7 @@ const PHASES: &[(&str, &str, Option<&str>)] = &[
     ("kcsr", "verify", None),
     ("kcsr", "assemble", None),
     ("kcsr", "renew", None),
+    ("kcsr", "key", None),
     ("kcsr", "station", None),
     ("kcsr", "audit", None),
     ("kcsr", "policy", None),
@@ -209,7 +212,9 @@ fn prepare(scratch: &Path, server: &TestServer) -> PathBuf {
         scratch,
         "openssl genrsa -out keys/bob.key.pem 2048 \
          && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-            -keyout prep/alice-openssl.key.pem -subj /CN=alice/O=dev -out alice.csr",
+            -keyout prep/alice-openssl.key.pem -subj /CN=alice/O=dev -out alice.csr \
+         && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout prep/ivan.key -subj /CN=ivan/O=dev -out ivan.csr",
     );
     std::fs::write(
         scratch.join("team.csv"),

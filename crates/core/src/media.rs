@@ -30,6 +30,23 @@ pub fn is_filesystem_artifact(name: &str) -> bool {
     ) || name.starts_with("._")
 }
 
+/// Prefix of a trip's own subdirectory on a stick that already holds an earlier trip's
+/// results: `trip-YYYYMMDD-HHMMSS` (UTC), made and named by `kcsr request`, `batch` and
+/// `renew` (docs/formats.md, "Trips"). Neither side reads into it from the stick's root.
+pub const TRIP_DIR_PREFIX: &str = "trip-";
+
+/// Whether `name` is a trip subdirectory's name: [`TRIP_DIR_PREFIX`], 8 digits, `-`, 6 digits.
+pub fn is_trip_dir_name(name: &str) -> bool {
+    name.strip_prefix(TRIP_DIR_PREFIX).is_some_and(|rest| {
+        let b = rest.as_bytes();
+        b.len() == 15
+            && b[8] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 8 || c.is_ascii_digit())
+    })
+}
+
 /// The station's SSHSIG signature over `SHA256SUMS` (decision 0009); never listed in a sums file.
 pub const SUMS_SIGNATURE_FILE: &str = "SHA256SUMS.sig";
 /// What the connected side wrote back (certificates, bundles), in `sha256sum -c` form; the
@@ -258,6 +275,20 @@ pub fn audit_returned<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trip_directory_names() {
+        assert!(is_trip_dir_name("trip-20261129-101112"));
+        for bad in [
+            "trip-",
+            "trip-2026112-101112",
+            "trip-20261129_101112",
+            "trip-20261129-10111x",
+            "xtrip-20261129-101112",
+        ] {
+            assert!(!is_trip_dir_name(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn names() {

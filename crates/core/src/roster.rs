@@ -1,7 +1,7 @@
 //! Roster text for `kcsr batch`, read into rows of raw fields with their line numbers: CSV
 //! (header row; columns user, groups, key_type, signer, expiration, clusterrole, role,
-//! namespace, ticket; groups, clusterrole and role `;`-separated) or YAML (`defaults:` and
-//! `users:` with the same fields, lists as YAML lists or `;`-separated strings, defaults
+//! namespace, ticket, passphrase_file; groups, clusterrole and role `;`-separated) or YAML
+//! (`defaults:` and `users:` with the same fields, lists as YAML lists or `;`-separated strings, defaults
 //! merged into each user). Field values are not checked here: the caller turns each row into a
 //! request and reports every bad row with its line.
 
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::yaml::{self, YamlError};
 
 /// The CSV columns (and YAML fields) a roster may have.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "user",
     "groups",
     "key_type",
@@ -20,6 +20,7 @@ pub const COLUMNS: [&str; 9] = [
     "role",
     "namespace",
     "ticket",
+    "passphrase_file",
 ];
 
 /// One user's fields as written; `None` when the column or field is absent.
@@ -54,6 +55,9 @@ pub struct Fields {
     /// The change ticket.
     #[serde(default)]
     pub ticket: Option<String>,
+    /// A file whose first line is this user's key passphrase (`batch --encrypt-key`).
+    #[serde(default)]
+    pub passphrase_file: Option<String>,
 }
 
 /// A YAML list, or one string of `;`-separated items (as in the CSV cell).
@@ -166,6 +170,9 @@ fn merge(defaults: &Fields, row: Fields) -> Fields {
         role: row.role.or_else(|| defaults.role.clone()),
         namespace: row.namespace.or_else(|| defaults.namespace.clone()),
         ticket: row.ticket.or_else(|| defaults.ticket.clone()),
+        passphrase_file: row
+            .passphrase_file
+            .or_else(|| defaults.passphrase_file.clone()),
     }
 }
 
@@ -212,7 +219,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
                 "clusterrole" => f.clusterrole = Some(split_list(&v)),
                 "role" => f.role = Some(split_list(&v)),
                 "namespace" => f.namespace = Some(v),
-                _ => f.ticket = Some(v),
+                "ticket" => f.ticket = Some(v),
+                _ => f.passphrase_file = Some(v),
             }
         }
         out.push(Row { line: n, fields: f });
@@ -314,7 +322,7 @@ mod tests {
         );
         assert_eq!(
             parse_csv("name\nx\n").unwrap_err(),
-            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, role, namespace, ticket"
+            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, role, namespace, ticket, passphrase_file"
         );
         assert_eq!(
             parse_csv("groups\ndev\n").unwrap_err(),

@@ -238,7 +238,7 @@ pub struct RequestRecord {
     #[serde(default)]
     pub state: RequestState,
     /// When it reached that state, RFC 3339 (absent for `written`: that is `created`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_at: Option<String>,
     /// What `kcsr assemble` verified when it turned the certificate into a kubeconfig.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,6 +280,11 @@ impl RequestState {
             Self::Offboarded => "offboarded",
             Self::Retired => "retired",
         }
+    }
+
+    /// Whether the request's user is still served by it: renewed, assembled, counted.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Written | Self::Assembled)
     }
 }
 
@@ -389,6 +394,25 @@ mod tests {
         for bad in ["", "Prod", "prod/x", "../x", "a b", "-a", "a\u{1b}"] {
             assert!(bad.parse::<ClusterName>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn records_without_a_state_read_as_written_and_states_round_trip() {
+        let old = r#"{"apiVersion":"kcsr.dev/v1","kind":"RequestRecord","name":"a-1","stem":"a","user":"a","csrApiVersion":"certificates.k8s.io/v1","signerName":null,"usages":[],"expirationSeconds":null,"publicKeySha256":"00","keyFile":"a.key.pem","manifestSha256":"00","grant":null,"cluster":null,"created":"2026-11-29T00:00:00Z","notAfter":"2026-12-13T00:00:00Z","station":""}"#;
+        let mut r = RequestRecord::parse(old.as_bytes()).unwrap();
+        assert_eq!(r.state, RequestState::Written);
+        assert_eq!(r.state_at, None);
+        assert!(!r.to_json().contains("stateAt"));
+        r.state = RequestState::Retired;
+        r.state_at = Some("2027-01-01T00:00:00Z".to_owned());
+        let json = r.to_json();
+        assert!(json.contains(r#""state": "retired""#), "{json}");
+        assert!(
+            json.contains(r#""stateAt": "2027-01-01T00:00:00Z""#),
+            "{json}"
+        );
+        assert_eq!(RequestRecord::parse(json.as_bytes()).unwrap(), r);
+        assert!(!RequestState::Retired.is_active() && RequestState::Assembled.is_active());
     }
 
     #[test]

@@ -17,7 +17,8 @@ Exit codes:
   0  success
   1  failed (bad input, unreadable file, I/O error)
   2  usage error
-  3  refused: a check or verification did not hold";
+  3  refused: a check or verification did not hold
+  4  incomplete: done for some, the rest named (kcsr assemble: a user's key is not in KEY_DIR)";
 
 /// Kubernetes client certificates across an air gap: the offline side.
 ///
@@ -57,6 +58,15 @@ pub(crate) enum Command {
     /// Show or rotate the station's signing key, which signs SHA256SUMS on the media
     #[command(after_help = STATION_EXAMPLES, subcommand)]
     Station(StationCommand),
+    /// Retire the user keys whose certificates have all expired
+    #[command(after_help = KEY_EXAMPLES, subcommand)]
+    Key(KeyCommand),
+    /// Audit a media directory before it leaves: sums, signature, every request, results
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Take a mistaken request off the media (sums and signature updated, record withdrawn)
+    #[command(after_help = WITHDRAW_EXAMPLES)]
+    Withdraw(WithdrawArgs),
     /// Every request the station wrote: ticket, grants, operator, state, approver, serial,
     /// validity (for an auditor)
     #[command(after_help = AUDIT_EXAMPLES)]
@@ -98,8 +108,9 @@ Roster formats:
 Columns: user; groups (';'-separated); key_type (p256, p384, ed25519, rsa2048, rsa3072,
 rsa4096); signer; expiration; clusterrole and role (';'-separated, each ROLE or NS/ROLE);
 namespace (for the roles given without NS/: a ClusterRole becomes a RoleBinding there, a
-Role needs one); ticket (else --ticket). Every grant is one binding, named after the request
-(NAME, NAME-2, ...; ClusterRoles first, then Roles), all in one <stem>.binding.yaml.
+Role needs one); ticket (else --ticket); passphrase_file (with --encrypt-key). Every grant is
+one binding, named after the request (NAME, NAME-2, ...; ClusterRoles first, then Roles), all
+in one <stem>.binding.yaml.
 
 Examples:
   kcsr batch --roster team.csv --keys ./keys --media ./media
@@ -108,6 +119,11 @@ Examples:
   kcsr batch --roster team.csv --keys ./keys --media ./media --dry-run
 
 Every user's public-key fingerprint is printed (compare it with what the approver sees).
+
+Each user's key encrypted with their own passphrase: a passphrase_file column naming a file
+whose first line is that user's passphrase (relative to the roster; never on the media), and
+kcsr batch --roster team.csv --encrypt-key …; users without one need --passphrase-file.
+
 Re-running the same roster after an interruption skips the users already done.
 Exit codes: 0 all written, 1 failed (nothing written for a bad roster), 3 some users failed
 (the others are kept), or a row breaks the station policy (nothing written).";
@@ -129,10 +145,12 @@ pub(crate) struct BatchArgs {
     /// certificates.k8s.io version for every request
     #[arg(long, value_name = "VERSION", default_value = "v1")]
     pub(crate) api_version: ApiVersion,
-    /// Write new keys as encrypted PKCS#8 (needs --passphrase-file)
-    #[arg(long, requires = "passphrase_file")]
+    /// Write new keys as encrypted PKCS#8: each with its user's passphrase_file (roster
+    /// column), else with --passphrase-file
+    #[arg(long)]
     pub(crate) encrypt_key: bool,
-    /// The passphrase for new and existing encrypted keys (first line)
+    /// The passphrase for new and existing encrypted keys (first line) of users without a
+    /// passphrase_file of their own
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
     /// Replace existing keys and requests instead of skipping users already done
@@ -152,26 +170,36 @@ pub(crate) struct BatchArgs {
 
 const RENEW_EXAMPLES: &str = "\
 Examples:
-  # Requests, with new keys, for every certificate on the media that expires within 30 days
+  # Requests, with new keys, for every certificate on the media in the last third of its
+  # lifetime (a 30-day certificate: its last 10 days), or expired
   kcsr renew media/ --keys ./keys --media ./next-media
 
-  # Keep the keys; look 60 days ahead
-  kcsr renew media/*.bundle.yaml --within 60d --reuse-key --keys ./keys --media ./next-media
+  # From the kubeconfigs kcsr assemble wrote; keep the keys; look 60 days ahead
+  kcsr renew kubeconfigs/ --within 60d --reuse-key --keys ./keys --media ./next-media
+
+Reads certificates (.crt), bundles (.bundle.yaml) and kubeconfigs (.kubeconfig, or any file
+with kind: Config; each user entry's client-certificate-data or client-certificate), or
+directories of them. Only users the station still counts as active are renewed: a request
+withdrawn, denied, offboarded or retired is not (said, not an error).
 
 New keys get the stem <user>-renew-<YYYYMMDD>, so the current key stays in place until the
-new certificate is assembled. With --reuse-key the request uses the key whose public key the
-certificate carries, found in KEY_DIR, under the stem <user>-renew-<YYYYMMDD>-samekey: a
-renewal is always a new request with its own object name and record.
+new certificate is assembled; kcsr assemble --out-dir writes its kubeconfig under the first
+stem (alice.kubeconfig), replacing the older one. With --reuse-key the request uses the key
+whose public key the certificate carries, found in KEY_DIR, under the stem
+<user>-renew-<YYYYMMDD>-samekey: a renewal is always a new request with its own object name
+and record.
 Exit codes: 0 done (also when nothing is due), 1 failed, 3 a request was refused.";
 
 #[derive(Debug, Args)]
 pub(crate) struct RenewArgs {
-    /// Certificates (.crt, PEM or DER), bundles (.bundle.yaml) or directories holding them
+    /// Certificates (.crt, PEM or DER), bundles (.bundle.yaml), kubeconfigs, or directories
+    /// holding them
     #[arg(required = true, value_name = "PATH")]
     pub(crate) from: Vec<PathBuf>,
-    /// Renew what expires within this time
-    #[arg(long, value_name = "DURATION", default_value = "30d")]
-    pub(crate) within: Expiration,
+    /// Renew what expires within this time (default: the last third of each certificate's
+    /// lifetime, so a certificate issued minutes ago is never due)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) within: Option<Expiration>,
     /// The key directory (new keys are written here; --reuse-key looks here)
     #[arg(long, value_name = "KEY_DIR")]
     pub(crate) keys: PathBuf,
@@ -214,6 +242,13 @@ Examples:
   # One kubeconfig per user on the media
   kcsr assemble --media ./media --keys ./keys --out-dir ./kubeconfigs
 
+  # For a user who keeps their own key (kcsr request --csr): name the key file, next to the
+  # kubeconfig on their machine, instead of embedding a key
+  kcsr assemble --media ./media --keys ./keys --name ivan --out ivan.kubeconfig --key-path ivan.key
+
+  # Every user's kubeconfig naming their key file ({user}: each user's name)
+  kcsr assemble --media ./media --keys ./keys --out-dir ./for-users --key-path {user}.key
+
 Everything comes from the key directory, never from the media: each bundle must match the
 station's record of its request (key, user, groups, signer) and chain to the CA pinned for the
 record's cluster; the kubeconfig's server, CA and entry names come from the pin. A bundle
@@ -231,10 +266,25 @@ way, and a forged bundle shows the attacker's fingerprints.
 --merge-into never changes an existing cluster, user or context entry that differs, except a
 user entry replaced by a renewal (a newer certificate for the same user and pinned cluster);
 --force replaces them and lists what it replaced. current-context changes only with
---set-current.
+--set-current. --out-dir names each kubeconfig after the request's first stem (alice.kubeconfig
+also for a renewal alice-renew-YYYYMMDD), and replaces it when it holds an older certificate
+of the same user and cluster (a renewal), saying so.
+
+Keys: the kubeconfig holds the user's key, decrypted (kubectl cannot read encrypted keys; the
+file is 0600 and must stay on this machine or go to the user by a safe way). --key-path PATH
+writes client-key: PATH instead, for a key the user keeps themselves (their own CSR, kcsr
+request --csr): kubectl reads that file where the kubeconfig is used, so it must be an
+unencrypted PEM key there (a relative PATH is relative to the kubeconfig, as kubectl reads
+it); a PATH that exists here is checked (the certificate's key, unencrypted PEM; an encrypted
+key is refused). A request made from the user's own CSR without --key-path gets the
+certificate alone, with a note on how to add the key.
+
+A user whose key is not in KEY_DIR (moved, or a wrong --keys) does not stop the others: their
+kubeconfigs are written, the missing keys named, exit 4.
 
 Exit codes: 0 written, 1 failed, 3 refused: a certificate did not verify, a bundle differs from
-the pin, a fingerprint did not match, or an entry would change (nothing written).";
+the pin, a fingerprint did not match, or an entry would change (nothing written); 4 written for
+the users whose key is in KEY_DIR, the others named.";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
@@ -281,6 +331,10 @@ pub(crate) struct AssembleArgs {
     /// Read the passphrase of encrypted keys from this file
     #[arg(long, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
+    /// Name the user's key file (client-key: PATH) instead of embedding the key; {user} in
+    /// PATH becomes each user's name. kubectl needs an unencrypted PEM key at PATH
+    #[arg(long, value_name = "PATH")]
+    pub(crate) key_path: Option<String>,
     /// Replace an existing --out file or files in --out-dir; with --merge-into, replace
     /// existing entries that differ (each is listed)
     #[arg(long, short)]
@@ -319,10 +373,16 @@ Examples:
   # A classic v1beta1 request for a cluster older than 1.22
   kcsr request --user carol --api-version v1beta1 --keys ./keys --media ./media
 
+  # A user who keeps their own key (workstation, token) hands in a CSR; it must ask for exactly
+  # the user and groups named here. kcsr assemble --key-path then names their key file.
+  kcsr request --user ivan --group dev --csr ivan.csr --keys ./keys --media ./media
+
 --clusterrole and --role repeat: each is one binding (ClusterRoles first, then Roles), named
 NAME, NAME-2, ... in one <stem>.binding.yaml; ROLE or NS/ROLE, e.g. --clusterrole view
 --clusterrole team-a/edit --role team-b/deployer. The ticket and the operator (--operator,
 default the login name) are signed into the request and kept in the station's record.
+A stick that came back with an earlier trip's results is not written into again: this trip
+goes into a new subdirectory trip-YYYYMMDD-HHMMSS of it, which kcsr request names.
 Exit codes: 0 written (or already on the media), 1 failed, 2 usage, 3 refused by a check or
 by the station policy (KEY_DIR/station/policy.yaml, see kcsr policy show).";
 
@@ -508,6 +568,48 @@ pub(crate) struct StationRotateArgs {
     pub(crate) output: OutputArgs,
 }
 
+const KEY_EXAMPLES: &str = "\
+Examples:
+  # What would go: keys whose certificates (shown as kubeconfigs, bundles or .crt files) have
+  # all expired
+  kcsr key retire --keys ./keys kubeconfigs/ media/ --dry-run
+
+  kcsr key retire --keys ./keys kubeconfigs/
+
+A key is removed only when every request the station made for it ended without a certificate
+(withdrawn, denied) or has a certificate among those shown, issued after the request was
+written, and all of those have expired. Its records are marked retired (with the time) first,
+so renew never asks for it again. Encrypted keys need --passphrase-file to be read.
+Exit codes: 0 done (also when nothing was retired), 1 failed, 2 usage.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Remove the keys whose certificates have all expired; mark their records retired
+    #[command(after_help = KEY_EXAMPLES)]
+    Retire(KeyRetireArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyRetireArgs {
+    /// The key directory
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The certificates the users hold: kubeconfigs, bundles, .crt files, or directories of them
+    #[arg(value_name = "PATH")]
+    pub(crate) from: Vec<PathBuf>,
+    /// Judge expiry at this time (RFC 3339) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) at: Option<i64>,
+    /// Read encrypted keys with the passphrase in this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Say what would be retired; change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
 const AUDIT_EXAMPLES: &str = "\
 Examples:
   kcsr audit --keys ./keys
@@ -533,6 +635,80 @@ pub(crate) struct AuditArgs {
     /// Print CSV (a header row, one row per request) on stdout
     #[arg(long, conflicts_with = "json")]
     pub(crate) csv: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  # On the isolated machine, before the stick leaves: against the station's own key and records
+  kcsr check --media ./media --keys ./keys
+
+  # Anywhere (the connected machine too): against allowed_signers lines, from a file or (-)
+  # standard input, here the station's own line
+  kcsr station show --keys ./keys | kcsr check --media /media/usb --allowed-signers - --json
+
+Checks every file against SHA256SUMS and RETURNED.SHA256SUMS (nothing unlisted, no key
+material, no links), the signature of SHA256SUMS, every request (the cluster's rules, its
+binding against its grant, its kcsr.dev/not-after) and, with --keys, that the station wrote
+it; returned certificates against their requests. Filesystem artifacts (lost+found, …) are
+ignored, as on the connected side.
+Exit codes: 0 nothing wrong, 1 unreadable media or input, 2 usage, 3 problems found (listed).";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("signers").multiple(false).args(["keys", "allowed_signers"])))]
+pub(crate) struct CheckArgs {
+    /// The media directory
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// The station's key directory: the signature must be its key's, and every request its
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: Option<PathBuf>,
+    /// Check the signature against this allowed_signers file instead (namespace kcsr-media;
+    /// `-`: standard input)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) allowed_signers: Option<PathBuf>,
+    /// Judge freshness and validity at this time (RFC 3339) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) at: Option<i64>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+const WITHDRAW_EXAMPLES: &str = "\
+Examples:
+  # The cluster-admin request for ops was a mistake: off the media, before it leaves
+  kcsr withdraw --user ops --keys ./keys --media ./media
+
+  # One of several requests of a user, by file stem or object name; only show what would go
+  kcsr withdraw --user dana --name dana-chg1234 --dry-run --keys ./keys --media ./media
+
+Removes the request's manifest and binding, rewrites SHA256SUMS and signs it again with the
+station's key, and marks the station's record withdrawn (with the time): renew and assemble
+leave it alone. A request that already came back with a certificate is refused: withdrawing
+it from the media would not undo that.
+Exit codes: 0 withdrawn (or not on the media any more), 1 failed, 2 usage, 3 refused.";
+
+#[derive(Debug, Args)]
+pub(crate) struct WithdrawArgs {
+    /// The user whose request goes
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: UserName,
+    /// Which of the user's requests (file stem or object name), when the media holds several
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The station's key directory (its record, its signing key)
+    #[arg(long, value_name = "KEY_DIR")]
+    pub(crate) keys: PathBuf,
+    /// The media directory
+    #[arg(long, value_name = "MEDIA_DIR")]
+    pub(crate) media: PathBuf,
+    /// Passphrase file of an encrypted station key
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Say what would be withdrawn; change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
@@ -636,6 +812,10 @@ pub(crate) struct RequestArgs {
     /// Build the CSR for this existing key instead of generating one (PKCS#8, PKCS#1, SEC1; PEM or DER)
     #[arg(long, value_name = "FILE")]
     pub(crate) key: Option<PathBuf>,
+    /// The user's own PKCS#10 CSR (PEM or DER), made with a key they keep: checked like any
+    /// other (subject, key strength, RSA exponent, signature); no key is made or kept here
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "key_type", "encrypt_key", "dns", "ips"])]
+    pub(crate) csr: Option<PathBuf>,
     /// Write the new key as encrypted PKCS#8 (PBKDF2-SHA256 + AES-256-CBC)
     #[arg(long, conflicts_with = "key")]
     pub(crate) encrypt_key: bool,
@@ -644,7 +824,7 @@ pub(crate) struct RequestArgs {
     /// pkcs11:token=NAME;object=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/path
     /// (without pin-source the PIN is asked on the terminal). The key is generated
     /// non-extractable and sensitive and never leaves the token; kcsr never deletes one
-    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with_all = ["key", "encrypt_key"])]
+    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with_all = ["key", "encrypt_key", "csr"])]
     pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// Read the passphrase from this file (first line) instead of prompting
     #[arg(long, value_name = "FILE")]

@@ -15,6 +15,9 @@ pub(crate) enum Exit {
     /// 3: a check or verification did not hold (the request would be refused, the
     /// certificate does not match).
     Refused,
+    /// 4: done for some, not all: what could be done is done and kept, the rest is named
+    /// (`kcsr assemble`: some users' keys are not in the key directory).
+    Incomplete,
 }
 
 impl Exit {
@@ -22,6 +25,7 @@ impl Exit {
         match self {
             Self::Failed => 1,
             Self::Refused => 3,
+            Self::Incomplete => 4,
         }
     }
 }
@@ -51,6 +55,11 @@ impl Fail {
 
     pub(crate) fn refused(mut self) -> Self {
         self.exit = Exit::Refused;
+        self
+    }
+
+    pub(crate) fn incomplete(mut self) -> Self {
+        self.exit = Exit::Incomplete;
         self
     }
 }

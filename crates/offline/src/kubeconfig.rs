@@ -19,7 +19,19 @@ pub(crate) struct Entry {
     pub(crate) user_entry: String,
     pub(crate) context: String,
     pub(crate) cert_pem: String,
-    pub(crate) key_pem: Zeroizing<String>,
+    pub(crate) key: Credential,
+}
+
+/// How a user entry holds its private key. kubectl (client-go) reads only unencrypted PEM
+/// keys, embedded or from a file: an encrypted key would be unusable, so kcsr never writes
+/// one into a kubeconfig or names one with `client-key`.
+pub(crate) enum Credential {
+    /// The key itself, decrypted (`client-key-data`).
+    Embedded(Zeroizing<String>),
+    /// The path of the user's key file where the kubeconfig is used (`client-key`).
+    Path(String),
+    /// No key: the certificate alone (a request made from the user's own CSR).
+    Absent,
 }
 
 fn cluster(e: &Entry) -> Value {
@@ -38,13 +50,24 @@ fn cluster(e: &Entry) -> Value {
 }
 
 fn user(e: &Entry) -> Value {
-    json!({
-        "name": e.user_entry,
-        "user": {
-            "client-certificate-data": STANDARD.encode(&e.cert_pem),
-            "client-key-data": STANDARD.encode(e.key_pem.as_bytes()),
+    let mut u = Map::new();
+    u.insert(
+        "client-certificate-data".into(),
+        json!(STANDARD.encode(&e.cert_pem)),
+    );
+    match &e.key {
+        Credential::Embedded(pem) => {
+            u.insert(
+                "client-key-data".into(),
+                json!(STANDARD.encode(pem.as_bytes())),
+            );
         }
-    })
+        Credential::Path(path) => {
+            u.insert("client-key".into(), json!(path));
+        }
+        Credential::Absent => {}
+    }
+    json!({"name": e.user_entry, "user": Value::Object(u)})
 }
 
 fn context(e: &Entry) -> Value {
@@ -240,6 +263,53 @@ pub(crate) fn client_certificate(user_body: &Value) -> Option<Vec<u8>> {
         .get("client-certificate-data")
         .and_then(Value::as_str)
         .and_then(|s| STANDARD.decode(s).ok())
+}
+
+/// Where a kubeconfig user entry's certificate is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UserCertificate {
+    /// `client-certificate-data`, decoded.
+    Data(Vec<u8>),
+    /// `client-certificate`: a file, relative to the kubeconfig's directory as kubectl reads it.
+    File(String),
+}
+
+/// Whether `data` looks like a kubeconfig: a YAML mapping with `kind: Config` or a `users`
+/// list of named entries.
+pub(crate) fn looks_like_kubeconfig(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let has = |key: &str| text.lines().any(|l| l.starts_with(key));
+    (has("kind: Config") || has("users:")) && (has("users:") || has("clusters:"))
+}
+
+/// The user entries of a kubeconfig with their certificates (entries without one are left
+/// out). Keys and tokens are read as part of the file but never kept: every string of the
+/// parsed document is wiped.
+pub(crate) fn user_certificates(data: &[u8]) -> Result<Vec<(String, UserCertificate)>, MergeError> {
+    let root: Value = yaml::parse_one(data, yaml::Snippets::Hide)?;
+    let mut out = Vec::new();
+    let result = (|| {
+        let obj = root.as_object().ok_or(MergeError::NotAMapping)?;
+        let users = match obj.get("users") {
+            None | Some(Value::Null) => return Ok(()),
+            Some(Value::Array(u)) => u,
+            Some(_) => return Err(MergeError::NotAList { field: "users" }),
+        };
+        for u in users {
+            let name = u.get("name").and_then(Value::as_str).unwrap_or_default();
+            let Some(body) = u.get("user") else { continue };
+            if let Some(pem) = client_certificate(body) {
+                out.push((name.to_owned(), UserCertificate::Data(pem)));
+            } else if let Some(file) = body.get("client-certificate").and_then(Value::as_str) {
+                out.push((name.to_owned(), UserCertificate::File(file.to_owned())));
+            }
+        }
+        Ok(())
+    })();
+    wipe(root);
+    result.map(|()| out)
 }
 
 /// Overwrites every string of a kubeconfig value before it is dropped: it holds the key

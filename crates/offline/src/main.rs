@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+mod certs;
 mod cli;
 mod cmd;
 mod fail;
@@ -36,6 +37,9 @@ fn main() -> ExitCode {
         cli::Command::Renew(args) => cmd::renew::run(args),
         cli::Command::Cluster(command) => cmd::cluster::run(command),
         cli::Command::Station(command) => cmd::station::run(command),
+        cli::Command::Key(command) => cmd::key::run(command),
+        cli::Command::Check(args) => cmd::check::run(args),
+        cli::Command::Withdraw(args) => cmd::withdraw::run(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
         cli::Command::Offboard(args) => cmd::offboard::run(args),
         cli::Command::Policy(command) => cmd::policy::run(command),

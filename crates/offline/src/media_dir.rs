@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use kcsr_core::media::{
-    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self as layout, BUNDLE_SUFFIX, CERT_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES,
+    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::sums::{self, Sums};
 
@@ -79,6 +80,15 @@ impl MediaDir {
         })
     }
 
+    /// The directory with the list `sums` (read and judged by the caller), to be scanned only.
+    pub(crate) fn open_listing(path: &Path, sums: Sums) -> Self {
+        Self {
+            path: path.to_owned(),
+            sums,
+            vouched: Default::default(),
+        }
+    }
+
     /// The media as it is, or an empty one if the directory does not exist yet (dry runs).
     pub(crate) fn open_or_empty(path: &Path) -> Result<Self> {
         if path.is_dir() {
@@ -95,9 +105,11 @@ impl MediaDir {
     /// Every entry of the media directory except `SHA256SUMS` (read by [`MediaDir::open`]), with
     /// the content of its regular files: read once, so that what is checked is what is used.
     /// Bounded: a directory of more entries or bytes than a scan reads is refused, naming the
-    /// limit, before its content is read.
-    pub(crate) fn scan(&self) -> Result<Vec<output::ScannedEntry>> {
-        output::scan_dir(&self.path, kcsr_core::media::max_file_bytes, |n| {
+    /// limit, before its content is read. Filesystem artifacts and later trips' directories
+    /// are left out (and returned by name, to be said once): kcsr neither wrote nor lists
+    /// them.
+    pub(crate) fn scan(&self) -> Result<(Vec<output::ScannedEntry>, Vec<String>)> {
+        let scanned = output::scan_dir(&self.path, kcsr_core::media::max_file_bytes, |n| {
             n == sums::FILE_NAME
         })
         .map_err(|e| match output::ScanLimitExceeded::of(&e) {
@@ -107,7 +119,27 @@ impl MediaDir {
                 self.path.display(),
                 fail::chain(&e)
             )),
-        })
+        })?;
+        let mut ignored = Vec::new();
+        let mut entries = Vec::with_capacity(scanned.len());
+        for e in scanned {
+            // An artifact is still never a place for a key: one that holds key material stays
+            // in the audit, which refuses it.
+            let keyless = || {
+                e.data
+                    .as_deref()
+                    .is_none_or(|d| !kcsr_core::pem::contains_private_key_marker(d))
+            };
+            let artifact = layout::is_filesystem_artifact(&e.name) && keyless();
+            let trip = e.kind == output::EntryKind::Dir && layout::is_trip_dir_name(&e.name);
+            if artifact || trip {
+                ignored.push(e.name);
+            } else {
+                entries.push(e);
+            }
+        }
+        ignored.sort();
+        Ok((entries, ignored))
     }
 
     /// Writes `SHA256SUMS`, then its signature by the station's key over exactly those bytes
@@ -157,4 +189,151 @@ impl MediaDir {
             )
         })
     }
+}
+
+/// The filesystem artifacts at the root of `dir` (decision 0010), sorted.
+pub(crate) fn artifacts(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| layout::is_filesystem_artifact(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The one line that says what on the media is not kcsr's and left alone: filesystem
+/// artifacts (both sides ignore them) and later trips' directories.
+pub(crate) fn ignored_note(dir: &Path, names: &[String]) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let (trips, artifacts): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| layout::is_trip_dir_name(n));
+    let mut parts = Vec::new();
+    if !artifacts.is_empty() {
+        parts.push(format!(
+            "{} (filesystem artifacts, not kcsr's; the connected side ignores them too)",
+            artifacts
+                .iter()
+                .map(|n| crate::report::sanitize(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !trips.is_empty() {
+        parts.push(format!(
+            "{} (later trips: use --media {}/NAME for them)",
+            trips
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            dir.display()
+        ));
+    }
+    Some(format!(
+        "note: ignoring on {}: {}",
+        dir.display(),
+        parts.join("; ")
+    ))
+}
+
+/// Where one trip's requests go (docs/formats.md, "Trips").
+pub(crate) struct Trip {
+    /// The directory requests are written to.
+    pub(crate) path: PathBuf,
+    /// Why it is not the directory given, for the operator.
+    pub(crate) moved: Option<String>,
+}
+
+/// The directory of this trip's requests on the media `given`. A stick that came back with an
+/// earlier trip's results at its root (certificates, bundles, denials, `RETURNED.SHA256SUMS`
+/// listing them) is never written into again: that trip's requests are past, and the
+/// connected side would send or refuse them again with the new ones. This trip goes into a
+/// subdirectory `trip-YYYYMMDD-HHMMSS` of it instead (the newest such subdirectory that has
+/// not been across yet, so several `kcsr request` runs make one trip), and says so.
+pub(crate) fn trip(given: &Path, now: i64) -> Trip {
+    if !holds_results(given) {
+        return Trip {
+            path: given.to_owned(),
+            moved: None,
+        };
+    }
+    // A trip directory given that has been across: its sibling, never a nested one.
+    let base = match (given.file_name(), given.parent()) {
+        (Some(n), Some(parent)) if layout::is_trip_dir_name(&n.to_string_lossy()) => {
+            parent.to_owned()
+        }
+        _ => given.to_owned(),
+    };
+    let mut trips: Vec<String> = std::fs::read_dir(&base)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| layout::is_trip_dir_name(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    trips.sort();
+    let open = trips
+        .iter()
+        .rev()
+        .map(|n| base.join(n))
+        .find(|p| !holds_results(p));
+    let path = open.unwrap_or_else(|| {
+        let name = |t: i64| {
+            let stamp = kcsr_core::time::format_rfc3339(t);
+            // 2026-11-29T10:11:12Z -> 20261129-101112
+            let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+            let (day, clock) = digits.split_at(8.min(digits.len()));
+            base.join(format!("{}{day}-{clock}", layout::TRIP_DIR_PREFIX))
+        };
+        // A trip that came back within the same second holds that name already.
+        (now..)
+            .map(name)
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .unwrap_or_else(|| name(now))
+    });
+    Trip {
+        moved: Some(format!(
+            "{} holds an earlier trip's results; this trip's requests go to {} (carry the stick and give that directory to kcsr-submit and kcsr assemble)",
+            given.display(),
+            path.display()
+        )),
+        path,
+    }
+}
+
+/// Whether `dir` has been across and back: results at its root, or `RETURNED.SHA256SUMS`
+/// listing any.
+pub(crate) fn holds_results(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let result = [CERT_SUFFIX, BUNDLE_SUFFIX, DENIED_SUFFIX]
+            .iter()
+            .any(|s| layout::stem(&name, s).is_some());
+        if result && e.file_type().is_ok_and(|t| t.is_file()) {
+            return true;
+        }
+        if name == RETURNED_SUMS_FILE {
+            // Unreadable or damaged: the connected side was there all the same.
+            let listed = output::read_limited(&e.path(), MAX_SUMS_FILE_BYTES)
+                .ok()
+                .map(|d| Sums::parse(&d).map(|s| s.names().next().is_some()));
+            if !matches!(listed, Some(Ok(false))) {
+                return true;
+            }
+        }
+    }
+    false
 }

@@ -64,6 +64,24 @@ impl Spec {
     }
 }
 
+/// The stem a renewal was made from: `alice` for `alice-renew-20261129` and
+/// `alice-renew-20261129-samekey` (and for `alice`). Renewals name their key and media files
+/// with the date, so the current key stays in place until the new certificate is assembled,
+/// but their kubeconfig keeps the first name.
+pub(crate) fn base_stem(stem: &str) -> &str {
+    let mut base = stem;
+    let dated = stem.strip_suffix("-samekey").unwrap_or(stem);
+    // A renewal of a renewal is named from the first stem already; strip one date only.
+    if let Some((head, day)) = dated.rsplit_once("-renew-")
+        && day.len() == 8
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && !head.is_empty()
+    {
+        base = head;
+    }
+    base
+}
+
 /// `--clusterrole`/`--role` (each repeatable) and `--namespace` into grants, with the names
 /// checked: ClusterRoles first, then Roles, each in the order given. A value `NS/ROLE` names
 /// its namespace; a bare `ROLE` takes `--namespace` (for a ClusterRole: a RoleBinding in that
@@ -249,7 +267,14 @@ pub(crate) enum KeySource {
     Reused,
     /// Given with --key.
     External,
+    /// None here: the user made the key and handed in a CSR (`--csr`).
+    Csr,
 }
+
+/// The record's `keyFile` for a request made from the user's own CSR: the key never was on
+/// the station (decision 0010; `kcsr assemble` writes the certificate alone, or a
+/// kubeconfig that names the user's key file with `--key-path`).
+pub(crate) const EXTERNAL_CSR: &str = "external-csr";
 
 /// The request built and checked in memory; nothing written yet.
 pub(crate) struct Built {
@@ -271,11 +296,59 @@ pub(crate) struct Built {
 /// Builds the CSR, runs every check, and renders the manifests. Error-level findings fail
 /// with exit 3 and the findings in the message.
 pub(crate) fn build(spec: &Spec, key: &dyn CsrSigner, stamp: &Stamp) -> Result<Built> {
-    let stem = spec.stem();
     let csr = key
         .sign_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
         .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
-    let (usages, expiration, findings) = judge(spec, key, &csr)?;
+    render(spec, csr, stamp)
+}
+
+/// [`build`] for a CSR the user made with their own key (`kcsr request --csr`): it must ask
+/// for exactly the user and groups the operator named, and then passes the same checks
+/// (signature, key strength, RSA exponent, subject) as one kcsr signs.
+pub(crate) fn build_from_csr(spec: &Spec, csr: CsrInfo, stamp: &Stamp) -> Result<Built> {
+    let mismatch = |what: String| {
+        Fail::new(format!(
+            "the CSR does not ask for what was given: {what}; nothing was written"
+        ))
+        .hint("name the user and every group the CSR asks for (--user, --group), or have the user make a new CSR: openssl req -new -key KEY -subj \"/CN=USER/O=GROUP\" -out USER.csr")
+        .refused()
+    };
+    let shown = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.iter()
+                .map(|s| report::sanitize(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let user = spec.user.as_str().to_owned();
+    if csr.subject.common_names != [user.clone()] {
+        return Err(mismatch(format!(
+            "its CN is {}, not {:?}",
+            shown(&csr.subject.common_names),
+            report::sanitize(&user)
+        )));
+    }
+    let mut given: Vec<String> = spec.groups.iter().map(|g| g.as_str().to_owned()).collect();
+    let mut asked = csr.subject.organizations.clone();
+    given.sort();
+    asked.sort();
+    if given != asked {
+        return Err(mismatch(format!(
+            "its groups (O) are {}, not {}",
+            shown(&csr.subject.organizations),
+            shown(&given)
+        )));
+    }
+    render(spec, csr, stamp)
+}
+
+/// The checks and the manifests of a signed CSR.
+fn render(spec: &Spec, csr: CsrInfo, stamp: &Stamp) -> Result<Built> {
+    let stem = spec.stem();
+    let (usages, expiration, findings) = judge(spec, &csr)?;
     let mut subject = vec![spec.user.as_str().to_owned()];
     subject.extend(spec.groups.iter().map(|g| format!("O={g}")));
     subject.extend(spec.dns.iter().map(|d| format!("DNS={d}")));
@@ -350,18 +423,14 @@ pub(crate) fn precheck(spec: &Spec, key: &dyn CsrSigner) -> Result<()> {
     let csr = key
         .preview_csr(&spec.user, &spec.groups, &spec.dns, &spec.ips)
         .map_err(|e| Fail::new(format!("failed to build the CSR: {e}")))?;
-    judge(spec, key, &csr).map(drop)
+    judge(spec, &csr).map(drop)
 }
 
 /// The request's usages and lifetime, and its findings against the cluster's rules;
 /// error-level findings fail with exit 3.
-fn judge(
-    spec: &Spec,
-    key: &dyn CsrSigner,
-    csr: &CsrInfo,
-) -> Result<(Vec<Usage>, Option<Expiration>, Vec<Finding>)> {
+fn judge(spec: &Spec, csr: &CsrInfo) -> Result<(Vec<Usage>, Option<Expiration>, Vec<Finding>)> {
     let usages = if spec.usages.is_empty() {
-        checks::default_usages(spec.signer.as_ref(), key.kind())
+        checks::default_usages(spec.signer.as_ref(), &csr.public_key.kind)
     } else {
         spec.usages.clone()
     };
@@ -732,4 +801,24 @@ pub(crate) fn write_media(media: &Path, built: &Built, sums: &mut Sums) -> Resul
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_stem;
+
+    #[test]
+    fn a_renewal_keeps_the_first_stem_with_a_new_key_or_the_same() {
+        assert_eq!(base_stem("alice"), "alice");
+        assert_eq!(base_stem("alice-renew-20261129"), "alice");
+        assert_eq!(base_stem("alice-renew-20261129-samekey"), "alice");
+        assert_eq!(
+            base_stem("dana-chg1234-renew-20261129-samekey"),
+            "dana-chg1234"
+        );
+        // Not a renewal's date: left as it is.
+        assert_eq!(base_stem("alice-renew-2026"), "alice-renew-2026");
+        assert_eq!(base_stem("alice-samekey"), "alice-samekey");
+        assert_eq!(base_stem("-renew-20261129"), "-renew-20261129");
+    }
 }

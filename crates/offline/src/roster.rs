@@ -1,11 +1,12 @@
 //! Rosters for `kcsr batch`: CSV (header row; columns user, groups, key_type, signer,
-//! expiration, clusterrole, role, namespace, ticket; groups, clusterrole and role
-//! `;`-separated) or YAML (`defaults:` and `users:` with the same fields). The text is split into rows by [`kcsr_core::roster`] (pure, so it can be fuzzed);
+//! expiration, clusterrole, role, namespace, ticket, passphrase_file; groups, clusterrole and
+//! role `;`-separated) or YAML (`defaults:` and `users:` with the same fields). The text is
+//! split into rows by [`kcsr_core::roster`] (pure, so it can be fuzzed);
 //! here every row becomes a [`Spec`] before anything is written, and every bad row is reported
 //! with its line number.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::KeyType;
@@ -25,6 +26,9 @@ const MAX_ROSTER_BYTES: u64 = 64 << 20;
 pub(crate) struct Row {
     pub(crate) line: usize,
     pub(crate) spec: Spec,
+    /// This user's key passphrase file (column `passphrase_file`), relative paths resolved
+    /// against the roster's directory.
+    pub(crate) passphrase_file: Option<PathBuf>,
 }
 
 /// Reads and checks the whole roster. Errors list every bad row.
@@ -46,6 +50,7 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut stems: BTreeMap<String, (usize, UserName)> = BTreeMap::new();
+    let base = path.parent().unwrap_or(Path::new(""));
     for kcsr_core::roster::Row { line, fields } in raw {
         match to_spec(&fields, api_version) {
             Ok(spec) => {
@@ -67,7 +72,16 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
                     });
                 } else {
                     stems.insert(stem, (line, spec.user.clone()));
-                    rows.push(Row { line, spec });
+                    let passphrase_file = fields
+                        .passphrase_file
+                        .as_deref()
+                        .filter(|f| !f.is_empty())
+                        .map(|f| base.join(f));
+                    rows.push(Row {
+                        line,
+                        spec,
+                        passphrase_file,
+                    });
                 }
             }
             Err(e) => errors.push(format!("line {line}: {e}")),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_core::station::{ClusterName, ClusterPin, RequestRecord};
+use kcsr_core::station::{ClusterName, ClusterPin, RequestRecord, RequestState};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 use crate::fail::{self, Fail, Result};
@@ -232,6 +232,19 @@ impl Station {
             &format!("{}.json", record.name),
             &record.to_json(),
         )
+    }
+
+    /// Moves `record` to `state` as of `at` (RFC 3339) and saves it (decision 0010).
+    pub(crate) fn set_state(
+        &self,
+        record: &RequestRecord,
+        state: RequestState,
+        at: &str,
+    ) -> Result<PathBuf> {
+        let mut r = record.clone();
+        r.state = state;
+        r.state_at = Some(at.to_owned());
+        self.save_record(&r)
     }
 
     /// Makes sure the station holds `record` before its manifest reaches the media. A record

@@ -13,7 +13,7 @@ use kcsr_core::digest;
 use kcsr_core::media::{BINDING_SUFFIX, CSR_MANIFEST_SUFFIX, OFFBOARD_SUFFIX, POLICY_FILE, stem};
 use kcsr_core::names::{ObjectName, UserName};
 use kcsr_core::rbac::{self, Grant};
-use kcsr_core::station::RequestRecord;
+use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::sums::Sums;
 
 use crate::fail::{Fail, Result};
@@ -36,6 +36,31 @@ pub(crate) struct Cache {
 /// Refuses when `sums` lists a file that no record of `station` accounts for with that exact
 /// digest: a manifest whose record holds its SHA-256, or the binding that record's grant makes.
 pub(crate) fn check(media: &Path, sums: &Sums, station: &Station, cache: &mut Cache) -> Result<()> {
+    let foreign = foreign(sums, station, cache)?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "{}/SHA256SUMS lists {} file(s) this station did not write: {}; nothing was signed, and SHA256SUMS was left as it was",
+        media.display(),
+        foreign.len(),
+        foreign
+            .iter()
+            .map(|n| report::sanitize(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .hint(
+        "someone changed the media after the station wrote it: take these files and their SHA256SUMS lines off (or use empty media), then run the same command again",
+    )
+    .refused())
+}
+
+/// The files `sums` lists that no record of `station` accounts for with that exact digest
+/// (as listed, not sanitized), in the list's order; what was vouched for is remembered in
+/// `cache` only when nothing is foreign. A withdrawn request's files are never vouched for:
+/// the station took them off, and signs them again for no one.
+pub(crate) fn foreign(sums: &Sums, station: &Station, cache: &mut Cache) -> Result<Vec<String>> {
     let listed = |name: &str| sums.get(name).map(|d| digest::hex(d));
     let pending: Vec<(&str, String)> = sums
         .names()
@@ -43,11 +68,12 @@ pub(crate) fn check(media: &Path, sums: &Sums, station: &Station, cache: &mut Ca
         .filter(|(n, h)| cache.vouched.get(*n) != Some(h))
         .collect();
     if pending.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     for name in station.record_names()? {
         if !cache.records.contains_key(&name)
             && let Some(r) = station.record(&name)?
+            && r.state != RequestState::Withdrawn
         {
             let binding = binding_sha256(&r);
             cache
@@ -84,23 +110,13 @@ pub(crate) fn check(media: &Path, sums: &Sums, station: &Station, cache: &mut Ca
         if ok {
             vouched.push((name.to_owned(), hex));
         } else {
-            foreign.push(report::sanitize(name));
+            foreign.push(name.to_owned());
         }
     }
     if foreign.is_empty() {
         cache.vouched.extend(vouched);
-        return Ok(());
     }
-    Err(Fail::new(format!(
-        "{}/SHA256SUMS lists {} file(s) this station did not write: {}; nothing was signed, and SHA256SUMS was left as it was",
-        media.display(),
-        foreign.len(),
-        foreign.join(", ")
-    ))
-    .hint(
-        "someone changed the media after the station wrote it: take these files and their SHA256SUMS lines off (or use empty media), then run the same command again",
-    )
-    .refused())
+    Ok(foreign)
 }
 
 /// SHA-256 (hex) of the binding file `kcsr request` writes for `r`'s grants, if it has any.

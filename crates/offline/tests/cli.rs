@@ -1498,11 +1498,19 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
     assert!(r.stderr.contains("not due"), "{}", r.stderr);
     assert!(!t.path().join("next/SHA256SUMS").exists());
 
+    // Ten days left of ten: not due by default (the last third of its lifetime, issue 14).
+    let r = kcsr(
+        t.path(),
+        &["renew", "media", "--keys", "keys", "--media", "next"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("not due"), "{}", r.stderr);
+
     // Due within 30 days: a new key under a new stem; the old key is untouched.
     let r = kcsr(
         t.path(),
         &[
-            "renew", "media", "--keys", "keys", "--media", "next", "--json",
+            "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1538,6 +1546,8 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
         &[
             "renew",
             "media/alice.bundle.yaml",
+            "--within",
+            "30d",
             "--reuse-key",
             "--keys",
             "keys",
@@ -1568,6 +1578,8 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
         &[
             "renew",
             "media/alice.crt",
+            "--within",
+            "30d",
             "--reuse-key",
             "--keys",
             "other-keys",

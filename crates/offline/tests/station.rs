@@ -763,7 +763,7 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
     let r = ok(
         d,
         &[
-            "renew", "media", "--keys", "keys", "--media", "next", "--json",
+            "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
         ],
     );
     let v = json(&r.stdout);
@@ -819,6 +819,8 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
         &[
             "renew",
             "stranger.crt",
+            "--within",
+            "30d",
             "--keys",
             "keys",
             "--media",
@@ -861,6 +863,8 @@ fn renew_with_the_same_key_finds_it_by_the_record_even_when_renamed() {
         &[
             "renew",
             "media/dana.crt",
+            "--within",
+            "30d",
             "--reuse-key",
             "--keys",
             "keys",

@@ -24,8 +24,8 @@ use crate::kubeconfig::{self, Entry, MergeError, Outcome, Policy};
 use crate::media_dir::MediaDir;
 use crate::passphrase;
 use crate::station::Station;
-use crate::{paths, report};
-use check::Verified;
+use crate::{paths, plan, report};
+use check::{KeyShown, Verified};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 pub(crate) fn run(args: AssembleArgs) -> Result<()> {
@@ -43,7 +43,12 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         }
     }
     let media = MediaDir::open(&args.media, false)?;
-    let checked = media::check(&media)?;
+    let (checked, ignored) = media::check(&media)?;
+    if !args.output.quiet
+        && let Some(note) = crate::media_dir::ignored_note(&args.media, &ignored)
+    {
+        report::say(&note);
+    }
     let bundles = media::bundles(&media, &checked, &args.names)?;
     // Decision 0010: what the station asked for on this media and did not get back.
     let station = Station::new(&args.keys);
@@ -65,6 +70,36 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         ))
         .hint("pick one with --name, or use --out-dir or --merge-into"));
     }
+    if let Some(p) = &args.key_path
+        && bundles.len() > 1
+        && !p.contains("{user}")
+    {
+        return Err(Fail::new(format!(
+            "{} bundles on the media, but --key-path {p} names one file",
+            bundles.len()
+        ))
+        .hint("put {user} in it for each user's file, e.g. --key-path '/home/{user}/.kube/{user}.key', or pick one with --name"));
+    }
+    let no_keys = bundles.iter().all(|(stem, _)| {
+        std::fs::symlink_metadata(args.keys.join(format!("{stem}.key.pem"))).is_err()
+    });
+    if !args.no_record && !station.requests_dir().is_dir() && no_keys {
+        // A wrong --keys: not a verification failure of the certificates, which are not in
+        // question, but no key and no record here at all. (Keys without records are a key
+        // directory from before the station kept records: --no-record is for those.)
+        let mut users: Vec<String> = bundles
+            .iter()
+            .map(|(_, b)| format!("{:?}", report::sanitize(&b.user)))
+            .collect();
+        users.dedup();
+        return Err(Fail::new(format!(
+            "no key for {} in {}: it holds no station (no {}), so it is not the key directory these requests were made with",
+            users.join(", "),
+            args.keys.display(),
+            station.requests_dir().display()
+        ))
+        .hint("pass the key directory kcsr request wrote the keys and records to (--keys KEY_DIR); nothing is wrong with the certificates"));
+    }
 
     let passphrase = passphrase::Source::new(args.passphrase_file.as_deref());
     let cx = check::Context {
@@ -75,10 +110,16 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     };
     let mut pins = pins::Pins::new(Station::new(&args.keys));
     let mut verified = Vec::new();
+    let mut no_key = Vec::new();
     let mut failures = Vec::new();
     for (stem, bundle) in &bundles {
         match check::verify(&cx, &mut pins, stem, bundle) {
-            Ok(v) => verified.push(v),
+            Ok(check::Outcome::Verified(v)) => verified.push(*v),
+            Ok(check::Outcome::NoKey {
+                stem,
+                user,
+                key_path,
+            }) => no_key.push((stem, user, key_path)),
             Err(f) => failures.push(f),
         }
     }
@@ -107,12 +148,41 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         .refused());
     }
 
+    let missing = |what: &str| {
+        Fail::new(format!(
+            "no key for {} in {}{what}\n  {}",
+            no_key
+                .iter()
+                .map(|(_, u, _)| format!("{:?}", report::sanitize(u)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.keys.display(),
+            no_key
+                .iter()
+                .map(|(stem, _, p)| format!("{stem}{BUNDLE_SUFFIX}: its certificate verified, but {} is not there", p.display()))
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ))
+        .hint("put the key back where the station recorded it (or pass the key directory it is in with --keys) and run the same command again; or write a kubeconfig that names the user's own key file with --key-path")
+    };
+    // A verified certificate whose key is not here did not become a kubeconfig either.
+    let mut outstanding = outstanding;
+    for (stem, _, key_path) in &no_key {
+        if let Some((_, b)) = bundles.iter().find(|(s, _)| s == stem) {
+            outstanding.extend(trail::no_key(&station, &b.name, key_path)?);
+        }
+    }
     if let Some(v) = verified.iter().find(|v| v.pkcs11.is_some()) {
         // Nothing becomes a kubeconfig: only the denials are recorded, and the token key's
         // request is among those listed as not assembled.
         trail::record(&station, &[], &[], &outstanding, cx.now)?;
         return Err(token_key(&args, v, &outstanding));
     }
+    if verified.is_empty() {
+        trail::record(&station, &[], &[], &outstanding, cx.now)?;
+        return Err(missing("; nothing was written"));
+    }
+
     // Nothing is pinned or written unless the operator's fingerprints match and no existing
     // kubeconfig entry would change.
     pins.trust(&args.trust_cluster)?;
@@ -120,8 +190,19 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         Some(target) => Some(merge(&args, target, &verified, pins.station())?),
         None => None,
     };
+    let names = out_names(&verified);
+    let replaces = match &args.out_dir {
+        Some(dir) if !args.force => renewals(dir, &verified, &names, pins.station()),
+        _ => Vec::new(),
+    };
     let pinned = pins.save()?;
-    let written = write(&args, &verified, merged.as_ref().map(|m| &m.text))?;
+    let written = write(
+        &args,
+        &verified,
+        &names,
+        &replaces,
+        merged.as_ref().map(|m| &m.text),
+    )?;
     trail::record(&station, &verified, &bundles, &outstanding, cx.now)?;
     summarize(
         &args,
@@ -129,9 +210,65 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         &written,
         &pinned,
         merged.as_ref(),
+        &replaces,
         &outstanding,
     )?;
-    Ok(())
+    if no_key.is_empty() {
+        Ok(())
+    } else {
+        Err(missing(&format!(
+            "; the other {} kubeconfig(s) were written",
+            verified.len()
+        ))
+        .incomplete())
+    }
+}
+
+/// The file name of each verified bundle's kubeconfig in `--out-dir`: the request's first
+/// stem (`alice` also for the renewal `alice-renew-YYYYMMDD`), so renewals replace the file
+/// instead of piling up beside it; the full stems when two bundles of this run would share one.
+fn out_names(verified: &[Verified]) -> Vec<String> {
+    let bases: Vec<&str> = verified.iter().map(|v| plan::base_stem(&v.stem)).collect();
+    verified
+        .iter()
+        .zip(&bases)
+        .map(|(v, base)| {
+            let shared = bases.iter().filter(|b| *b == base).count() > 1;
+            format!("{}.kubeconfig", if shared { v.stem.as_str() } else { base })
+        })
+        .collect()
+}
+
+/// Which `--out-dir` files hold an older certificate of the same user and pinned cluster
+/// (issued for a key the station requested): a renewal replaces them, as `--merge-into`
+/// replaces the user entry.
+fn renewals(dir: &Path, verified: &[Verified], names: &[String], station: &Station) -> Vec<bool> {
+    let records = std::cell::OnceCell::new();
+    verified
+        .iter()
+        .zip(names)
+        .map(|(v, name)| {
+            let path = dir.join(name);
+            let Ok(data) = output::read_limited(&path, kcsr_core::yaml::MAX_YAML_BYTES as u64)
+            else {
+                return false;
+            };
+            let data = Zeroizing::new(data);
+            let records = records.get_or_init(|| station.records().unwrap_or_default());
+            let old = kubeconfig::user_certificates(&data)
+                .ok()
+                .and_then(|users| users.into_iter().find(|(n, _)| *n == v.entry.user_entry))
+                .and_then(|(_, c)| match c {
+                    kubeconfig::UserCertificate::Data(pem) => Some(pem),
+                    kubeconfig::UserCertificate::File(_) => None,
+                });
+            old.is_some_and(|pem| {
+                use base64::Engine as _;
+                let body = json!({"client-certificate-data": base64::engine::general_purpose::STANDARD.encode(pem)});
+                is_renewal(v, &body, records)
+            })
+        })
+        .collect()
 }
 
 /// The kubeconfig of `--merge-into` with the new entries, or the refusal naming the entries
@@ -209,6 +346,8 @@ fn is_renewal(v: &Verified, old: &Value, records: &[kcsr_core::station::RequestR
 fn write(
     args: &AssembleArgs,
     verified: &[Verified],
+    names: &[String],
+    replaces: &[bool],
     merged: Option<&Zeroizing<String>>,
 ) -> Result<Vec<PathBuf>> {
     let overwrite = if args.force {
@@ -224,13 +363,14 @@ fn write(
         written.push(write_secret_file(out, &text, overwrite)?);
     } else if let Some(dir) = &args.out_dir {
         create_dir(dir)?;
-        for v in verified {
+        for (i, (v, name)) in verified.iter().zip(names).enumerate() {
             let text = kubeconfig::complete(&v.entry).map_err(encode)?;
-            written.push(write_secret_file(
-                &dir.join(format!("{}.kubeconfig", v.stem)),
-                &text,
-                overwrite,
-            )?);
+            let overwrite = if replaces.get(i).copied().unwrap_or(false) {
+                Overwrite::Allow
+            } else {
+                overwrite
+            };
+            written.push(write_secret_file(&dir.join(name), &text, overwrite)?);
         }
     } else if let (Some(target), Some(text)) = (&args.merge_into, merged) {
         written.push(write_secret_file(target, text, Overwrite::Allow)?);
@@ -280,6 +420,7 @@ fn summarize(
     written: &[PathBuf],
     pinned: &[ClusterName],
     merged: Option<&kubeconfig::Merged>,
+    replaces: &[bool],
     outstanding: &[trail::Outstanding],
 ) -> Result<()> {
     let changes = |outcome: Outcome| -> Vec<&kubeconfig::Change> {
@@ -288,6 +429,12 @@ fn summarize(
             .unwrap_or_default()
     };
     let (renewed, replaced) = (changes(Outcome::Renewed), changes(Outcome::Replaced));
+    let renewed_files: Vec<&PathBuf> = written
+        .iter()
+        .zip(replaces.iter().chain(std::iter::repeat(&false)))
+        .filter(|(_, r)| **r)
+        .map(|(p, _)| p)
+        .collect();
     if args.output.json {
         let entry = |c: &&kubeconfig::Change| json!({"kind": c.kind.as_str(), "name": c.name});
         report::json(&json!({
@@ -303,10 +450,16 @@ fn summarize(
                 "publicKeySha256": v.fingerprint,
                 "signerName": v.signer,
                 "recorded": v.recorded,
+                "verified": v.checked,
+                "key": match &v.key {
+                    KeyShown::Embedded(p) => json!({"embedded": p.display().to_string()}),
+                    KeyShown::Path { path, checked } => json!({"path": path, "checked": checked}),
+                    KeyShown::Absent => Value::Null,
+                },
                 "warnings": v.warnings,
             })).collect::<Vec<_>>(),
             "pinned": pinned.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "renewed": renewed.iter().map(entry).collect::<Vec<_>>(),
+            "renewed": renewed.iter().map(entry).chain(renewed_files.iter().map(|p| json!({"kind": "file", "name": p.display().to_string()}))).collect::<Vec<_>>(),
             "replaced": replaced.iter().map(entry).collect::<Vec<_>>(),
             "notAssembled": outstanding.iter().map(trail::Outstanding::json).collect::<Vec<_>>(),
         }))?;
@@ -330,7 +483,7 @@ fn summarize(
     }
     for v in verified {
         report::say(&format!(
-            "kcsr: verified {:?} (groups: {}) for cluster {} ({}) — valid until {}",
+            "kcsr: verified {:?} (groups: {}) for cluster {} ({}), valid until {}: {}",
             report::sanitize(&v.user),
             if v.groups.is_empty() {
                 "none".to_owned()
@@ -343,13 +496,20 @@ fn summarize(
             },
             v.cluster,
             report::sanitize(&v.entry.server),
-            time::format_rfc3339(v.not_after)
+            time::format_rfc3339(v.not_after),
+            v.checked.join("; ")
         ));
     }
     for c in &renewed {
         report::say(&format!(
             "  renewed user {:?}: its certificate is replaced by the newer one",
             report::sanitize(&c.name)
+        ));
+    }
+    for p in &renewed_files {
+        report::say(&format!(
+            "  renewed {}: the same file, its older certificate replaced by the newer one",
+            p.display()
         ));
     }
     for c in &replaced {
@@ -359,11 +519,33 @@ fn summarize(
             report::sanitize(&c.name)
         ));
     }
+    let embedded = verified
+        .iter()
+        .any(|v| matches!(v.key, KeyShown::Embedded(_)));
     for p in written {
         report::say(&format!(
-            "  kubeconfig {}  (0600; holds the private key: keep it on this machine)",
-            p.display()
+            "  kubeconfig {}  (0600; {})",
+            p.display(),
+            if embedded {
+                "holds the private key: keep it on this machine"
+            } else {
+                "names the key file, holds no key"
+            }
         ));
+    }
+    for v in verified {
+        match &v.key {
+            KeyShown::Path { path, .. } => report::say(&format!(
+                "  {}: client-key {path} (kubectl reads it where the kubeconfig is used; it must be the unencrypted PEM key there)",
+                report::sanitize(&v.entry.user_entry)
+            )),
+            KeyShown::Absent => report::say(&format!(
+                "note: {}: the request came from the user's own CSR, so the kubeconfig holds the certificate alone; add the key where it is used: kubectl config set-credentials {} --client-key=PATH --kubeconfig FILE (or assemble again with --key-path PATH)",
+                report::sanitize(&v.entry.user_entry),
+                report::sanitize(&v.entry.user_entry)
+            )),
+            KeyShown::Embedded(_) => {}
+        }
     }
     if let (Some(v), Some(p)) = (verified.first(), written.first()) {
         report::say(&format!(

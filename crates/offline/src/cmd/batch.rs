@@ -29,7 +29,7 @@ use crate::plan::{self, KeySource, MediaState, Stamp};
 use crate::roster::{self, Row};
 use crate::signing::{self, SigningKey};
 use crate::station::Station;
-use crate::{paths, policy, report};
+use crate::{media_dir, paths, policy, report};
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
 const SAVE_EVERY: usize = 250;
@@ -69,7 +69,7 @@ struct UserReport {
     warnings: Vec<kcsr_core::checks::Finding>,
 }
 
-pub(crate) fn run(args: BatchArgs) -> Result<()> {
+pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
     let mut rows = roster::read(&args.roster, args.api_version)?;
     for row in &mut rows {
@@ -80,15 +80,28 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     let station = Station::new(&args.keys);
     let site_policy = policy::load(&station)?;
     check_policy(&args.roster, &rows, site_policy.as_ref())?;
-    let passphrase = if args.encrypt_key {
-        Some(passphrase::obtain(
-            args.passphrase_file.as_deref(),
+    let per_user = user_passphrases(&rows, &args)?;
+    let passphrase = match (&args.passphrase_file, args.encrypt_key) {
+        (Some(file), true) => Some(passphrase::obtain(
+            Some(file),
             Purpose::NewKey,
             "the new keys",
-        )?)
-    } else {
-        None
+        )?),
+        _ => None,
     };
+    // A stick back from an earlier trip: this trip gets a directory of its own.
+    let trip = media_dir::trip(&args.media, unix_now());
+    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
+    if !args.output.quiet {
+        if let Some(why) = &trip.moved {
+            report::say(&format!("kcsr: {why}"));
+        }
+        if let Some(note) =
+            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
+        {
+            report::say(&note);
+        }
+    }
     // Every row's request is checked with a throwaway key of its type before anything is
     // written, so a roster the cluster would refuse in part is refused whole.
     let jobs = args
@@ -162,7 +175,7 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
     let run_result = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (rows, next, args, passphrase, existing, station, stamp) = (
+            let (rows, next, args, passphrase, existing, station, stamp, per_user) = (
                 &rows,
                 &next,
                 &args,
@@ -170,15 +183,22 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
                 &existing,
                 &station,
                 &stamp,
+                &per_user,
             );
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(row) = rows.get(i) else { break };
+                    // A user with a passphrase file of their own: their new key is encrypted
+                    // with it, and an existing key of theirs is opened with it.
+                    let own = row
+                        .passphrase_file
+                        .as_deref()
+                        .map(|f| passphrase::Source::new(Some(f)));
                     let ctx = Context {
                         args,
-                        passphrase,
-                        existing,
+                        passphrase: per_user.get(i).and_then(Option::as_ref).or(passphrase),
+                        existing: own.as_ref().unwrap_or(existing),
                         station,
                         stamp,
                     };
@@ -357,11 +377,7 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
             counts.failed
         ));
         if !args.dry_run && counts.failed < rows.len() {
-            report::say(&format!(
-                "next: carry {} to the connected machine and run: kcsr-submit apply {} --approve --wait 10m",
-                args.media.display(),
-                args.media.display()
-            ));
+            report::say(&crate::cmd::request::next_steps(&args.media));
         }
     }
     if failures.is_empty() {
@@ -386,6 +402,65 @@ pub(crate) fn run(args: BatchArgs) -> Result<()> {
         .hint("fix what is named and run the same command again: users already done are skipped")
         .refused())
     }
+}
+
+/// Each user's own passphrase (column `passphrase_file`), read and checked before anything
+/// is written; every row that cannot have one is named. With `--encrypt-key`, a user without
+/// a file of their own needs `--passphrase-file`; without it, the column is refused (a
+/// passphrase that encrypts nothing is a mistake to say, not to ignore).
+fn user_passphrases(rows: &[Row], args: &BatchArgs) -> Result<Vec<Option<SecretString>>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    let media = paths::resolve(&args.media);
+    for row in rows {
+        let user = report::sanitize(row.spec.user.as_str());
+        match (&row.passphrase_file, args.encrypt_key) {
+            (Some(file), false) => {
+                errors.push(format!(
+                    "line {} ({user}): passphrase_file {} is given, but --encrypt-key is not",
+                    row.line,
+                    file.display()
+                ));
+                out.push(None);
+            }
+            (Some(file), true) if paths::resolve(file).starts_with(&media) => {
+                errors.push(format!(
+                    "line {} ({user}): the passphrase file {} is on the media; it must never travel",
+                    row.line,
+                    file.display()
+                ));
+                out.push(None);
+            }
+            (Some(file), true) => {
+                match passphrase::obtain(Some(file), Purpose::NewKey, &format!("user {user}'s key"))
+                {
+                    Ok(p) => out.push(Some(p)),
+                    Err(f) => {
+                        errors.push(format!("line {} ({user}): {}", row.line, f.message));
+                        out.push(None);
+                    }
+                }
+            }
+            (None, true) if args.passphrase_file.is_none() => {
+                errors.push(format!(
+                    "line {} ({user}): no passphrase_file, and no --passphrase-file for the others",
+                    row.line
+                ));
+                out.push(None);
+            }
+            (None, _) => out.push(None),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(out);
+    }
+    Err(Fail::new(format!(
+        "roster {}: {} user(s) without a usable key passphrase; nothing was written\n  {}",
+        args.roster.display(),
+        errors.len(),
+        errors.join("\n  ")
+    ))
+    .hint("with --encrypt-key, give every user a passphrase_file (the first line of it is the passphrase, 8 characters or more), or --passphrase-file for those without one; without --encrypt-key, drop the passphrase_file column"))
 }
 
 /// `SHA256SUMS` and its signature (none in a dry run, which never saves).
@@ -802,6 +877,7 @@ impl UserLine<'_> {
                 KeySource::New => "new",
                 KeySource::Reused => "reused",
                 KeySource::External => "external",
+                KeySource::Csr => "external-csr",
             }),
             "warnings": self.report.map(|r| r.warnings.iter().map(|w| json!({"rule": w.rule, "message": w.message})).collect::<Vec<_>>()).unwrap_or_default(),
         })

@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::cli::InspectArgs;
+use crate::cmd::verify::unix_now;
 use crate::fail::{Fail, Result};
+use crate::kubeconfig::{self, UserCertificate};
 use crate::passphrase::{self, Purpose};
 use crate::report;
 use kcsr_fs as output;
@@ -113,7 +115,11 @@ fn inspect_file(path: &Path, passphrase: Option<&SecretString>) -> Shown {
             Err(e) => return unreadable(path, e),
         }
     };
-    let mut shown = inspect_bytes(&data, passphrase);
+    let mut shown = if kubeconfig::looks_like_kubeconfig(&data) {
+        show_kubeconfig(&data, path.parent().unwrap_or(Path::new(".")))
+    } else {
+        inspect_bytes(&data, passphrase)
+    };
     shown.text = format!("{}: {}", path.display(), shown.text);
     if shown.json.get("kind").and_then(Value::as_str) == Some("private key")
         && path.as_os_str() != "-"
@@ -289,6 +295,75 @@ fn show_csr(c: &CsrInfo) -> Shown {
     }
 }
 
+/// A kubeconfig: each user entry's client certificate (embedded, or the file it names); keys
+/// and tokens are never shown, and the parsed document is wiped.
+fn show_kubeconfig(data: &[u8], dir: &Path) -> Shown {
+    let users = match kubeconfig::user_certificates(data) {
+        Ok(u) => u,
+        Err(e) => return unreadable_bytes(format!("not a kubeconfig kcsr can read: {e}")),
+    };
+    let mut text = format!(
+        "kubeconfig, {} user(s) with a client certificate (keys and tokens not shown)\n",
+        users.len()
+    );
+    let mut verdict = Verdict::Ok;
+    let mut out = Vec::new();
+    for (user, c) in users {
+        text.push_str(&format!("  user {}\n", report::sanitize(&user)));
+        let pem = match c {
+            UserCertificate::Data(pem) => Ok(pem),
+            UserCertificate::File(f) => output::read_limited(&dir.join(&f), MAX_INPUT)
+                .map_err(|e| format!("client-certificate {f}: {e}")),
+        };
+        match pem.and_then(|p| cert::parse_all(&p).map_err(|e| e.to_string())) {
+            Ok(certs) => {
+                for c in certs.iter().take(1) {
+                    cert_fields(&mut text, c, "    ");
+                }
+                out.push(json!({"user": user, "certificates": certs, "expired": certs.first().map(|c| c.not_after <= unix_now())}));
+            }
+            Err(e) => {
+                verdict = Verdict::Unreadable;
+                text.push_str(&format!("    error: {}\n", report::sanitize(&e)));
+                out.push(json!({"user": user, "error": e}));
+            }
+        }
+    }
+    Shown {
+        verdict,
+        text,
+        json: json!({"kind": "kubeconfig", "users": out}),
+    }
+}
+
+/// How a certificate's end compares with now: "expired … ago" or "in …".
+fn expiry(c: &CertInfo) -> String {
+    let left = c.not_after - unix_now();
+    if left <= 0 {
+        format!("EXPIRED {} ago", human_seconds(-left))
+    } else {
+        format!("in {}", human_seconds(left))
+    }
+}
+
+fn cert_fields(text: &mut String, c: &CertInfo, indent: &str) {
+    let mut f = |name: &str, value: String| {
+        text.push_str(&format!("{indent}{name:<14}{}\n", report::sanitize(&value)));
+    };
+    f("user", c.subject.common_names.join(", "));
+    f("groups", c.subject.organizations.join(", "));
+    f("issuer", c.issuer.clone());
+    f("serial", c.serial.clone());
+    f(
+        "not after",
+        format!("{} ({})", time::format_rfc3339(c.not_after), expiry(c)),
+    );
+    f(
+        "key",
+        format!("{}, sha256 {}", c.public_key.kind, c.public_key.fingerprint),
+    );
+}
+
 fn show_certs(certs: &[CertInfo]) -> Shown {
     let mut text = format!("{} certificate(s)\n", certs.len());
     for (i, c) in certs.iter().enumerate() {
@@ -305,9 +380,10 @@ fn show_certs(certs: &[CertInfo]) -> Shown {
             &mut text,
             "not after",
             format!(
-                "{} (lifetime {})",
+                "{} (lifetime {}; {})",
                 time::format_rfc3339(c.not_after),
-                human_seconds(c.not_after - c.not_before)
+                human_seconds(c.not_after - c.not_before),
+                expiry(c)
             ),
         );
         field(
@@ -512,6 +588,7 @@ fn show_bundle(b: &Bundle) -> Shown {
                 "key",
                 format!("{}, sha256 {}", c.public_key.kind, c.public_key.fingerprint),
             );
+            field(&mut text, "certificate", format!("ends {}", expiry(&c)));
             if c.public_key.fingerprint == b.audit.public_key_sha256 {
                 Verdict::Ok
             } else {

@@ -1,11 +1,14 @@
 pub(crate) mod assemble;
 pub(crate) mod audit;
 pub(crate) mod batch;
+pub(crate) mod check;
 pub(crate) mod cluster;
 pub(crate) mod inspect;
+pub(crate) mod key;
 pub(crate) mod offboard;
 pub(crate) mod policy;
 pub(crate) mod renew;
 pub(crate) mod request;
 pub(crate) mod station;
 pub(crate) mod verify;
+pub(crate) mod withdraw;

@@ -10,16 +10,14 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use kcsr_core::bundle::Bundle;
-use kcsr_core::cert::{self, CertInfo};
+use kcsr_core::cert::CertInfo;
 use kcsr_core::expiry::{Expiration, human_seconds};
 use kcsr_core::key::{CsrSigner as _, KeyType, PrivateKey};
 use kcsr_core::manifest::ApiVersion;
-use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::names::{GroupName, UserName};
 use kcsr_core::rbac::Grant;
 use kcsr_core::signer::SignerName;
-use kcsr_core::station::{ClusterPin, RequestRecord};
+use kcsr_core::station::{ClusterPin, RequestRecord, RequestState};
 use kcsr_core::time;
 use kcsr_core::usage::Usage;
 use serde_json::json;
@@ -32,13 +30,7 @@ use crate::passphrase::{self, Purpose};
 use crate::plan::{self, KeySource, MediaState, Spec, Stamp};
 use crate::station::{self, Station};
 use crate::user_key::{self, UserKey};
-use crate::{paths, policy, report, signing};
-use kcsr_fs as output;
-
-struct Found {
-    source: PathBuf,
-    cert: CertInfo,
-}
+use crate::{certs, media_dir, paths, policy, report, signing};
 
 /// What every renewal of a run shares.
 struct Run<'a> {
@@ -57,15 +49,29 @@ struct Run<'a> {
     operator: kcsr_core::manifest::Operator,
 }
 
-pub(crate) fn run(args: RenewArgs) -> Result<()> {
+pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
     let now = args.at.unwrap_or_else(unix_now);
-    let found = collect(&args.from)?;
+    let found = certs::collect(&args.from)?;
     if found.is_empty() {
         return Err(
-            Fail::new("no certificates or bundles found in the given paths")
-                .hint("pass *.crt or *.bundle.yaml files, or the directories holding them"),
+            Fail::new("no certificates, bundles or kubeconfigs found in the given paths").hint(
+                "pass *.crt, *.bundle.yaml or *.kubeconfig files, or the directories holding them",
+            ),
         );
+    }
+    // A stick back from an earlier trip: this trip gets a directory of its own.
+    let trip = media_dir::trip(&args.media, unix_now());
+    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
+    if !args.output.quiet {
+        if let Some(why) = &trip.moved {
+            report::say(&format!("kcsr: {why}"));
+        }
+        if let Some(note) =
+            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
+        {
+            report::say(&note);
+        }
     }
     let station = Station::new(&args.keys);
     let records = station.records()?;
@@ -113,7 +119,9 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
     let mut changed = false;
     for f in &found {
         let left = f.cert.not_after - now;
-        let due = left <= args.within.seconds();
+        let within = window(args.within, &f.cert);
+        let due = left <= within;
+        let expired = left <= 0;
         let record = station::newest_for_key(&records, &f.cert.public_key.fingerprint);
         // The user as the station recorded it; the certificate's own CN only to name one the
         // station has no record of.
@@ -121,13 +129,24 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
             Some(r) => r.user.clone(),
             None => f.cert.subject.common_names.join(","),
         };
+        let inactive = record.and_then(|r| inactive(r, &records)).or_else(|| {
+            // The user keeps the key: only they can make the renewal's CSR.
+            record.filter(|r| r.key_file == plan::EXTERNAL_CSR).map(|_| {
+                "the user keeps their own key: ask them for a new CSR and run kcsr request --csr"
+                    .to_owned()
+            })
+        });
         let mut row = json!({
-            "source": f.source.display().to_string(),
+            "source": f.source,
             "user": user,
             "notAfter": time::format_rfc3339(f.cert.not_after),
+            "within": within,
             "due": due,
+            "expired": expired,
         });
-        if due {
+        if let Some(why) = &inactive {
+            row["skipped"] = json!(why);
+        } else if due {
             let result = match record {
                 Some(r) => renew_one(&mut run, f, r, now, &mut media),
                 None => Err(no_record(f)),
@@ -140,40 +159,53 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
                         "name": done.name,
                         "written": done.wrote,
                         "cluster": done.cluster,
+                        "kubeconfig": done.kubeconfig,
                     });
                 }
                 Err(e) => {
                     refused |= e.exit == Exit::Refused;
                     row["error"] = json!(e.message);
-                    failures.push((format!("{}: {}", f.source.display(), e.message), e.hint));
+                    failures.push((format!("{}: {}", f.source, e.message), e.hint));
                 }
             }
         }
         if !args.output.quiet && !args.output.json {
-            let state = if !due {
+            let when = if expired {
                 format!(
-                    "not due (expires {}, in {})",
+                    "expired {} ({} ago)",
+                    time::format_rfc3339(f.cert.not_after),
+                    human_seconds(-left)
+                )
+            } else {
+                format!(
+                    "expires {}, in {}",
                     time::format_rfc3339(f.cert.not_after),
                     human_seconds(left)
                 )
+            };
+            let state = if let Some(why) = &inactive {
+                format!("not renewed: {why} ({when})")
+            } else if !due {
+                format!("not due ({when}; due within {})", human_seconds(within))
             } else if let Some(e) = row.get("error") {
                 format!("FAILED: {}", e.as_str().unwrap_or_default())
             } else if args.dry_run {
                 format!(
-                    "due (expires {}): would request a renewal",
-                    time::format_rfc3339(f.cert.not_after)
+                    "{} ({when}): would request a renewal",
+                    if expired { "EXPIRED" } else { "due" }
                 )
             } else {
                 format!(
-                    "due (expires {}): request {} written",
-                    time::format_rfc3339(f.cert.not_after),
-                    row["request"]["name"].as_str().unwrap_or_default()
+                    "{} ({when}): request {} written; kcsr assemble --out-dir names its kubeconfig {}, replacing the older one",
+                    if expired { "EXPIRED" } else { "due" },
+                    row["request"]["name"].as_str().unwrap_or_default(),
+                    row["request"]["kubeconfig"].as_str().unwrap_or_default()
                 )
             };
             report::say(&format!(
                 "kcsr renew: {:?} ({}): {state}",
                 report::sanitize(&user),
-                f.source.display()
+                f.source
             ));
         }
         report_rows.push(row);
@@ -183,9 +215,12 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
         media.save_sums(key)?;
     }
     if args.output.json {
-        report::json(
-            &json!({"at": time::format_rfc3339(now), "within": args.within.seconds(), "certificates": report_rows}),
-        )?;
+        report::json(&json!({
+            "at": time::format_rfc3339(now),
+            "within": args.within.map(Expiration::seconds),
+            "media": args.media.display().to_string(),
+            "certificates": report_rows,
+        }))?;
     }
     if failures.is_empty() {
         return Ok(());
@@ -211,8 +246,38 @@ pub(crate) fn run(args: RenewArgs) -> Result<()> {
     Err(if refused { fail.refused() } else { fail })
 }
 
+/// How long before its end a certificate is due: `--within`, else the last third of its own
+/// lifetime (at least a minute), so that a fresh certificate is never due.
+fn window(within: Option<Expiration>, cert: &CertInfo) -> i64 {
+    match within {
+        Some(w) => w.seconds(),
+        None => ((cert.not_after - cert.not_before) / 3).max(60),
+    }
+}
+
+/// Why the user of `rec` is no longer renewed, if they are not: the request withdrawn,
+/// denied or retired, or the user offboarded (the newest record of the user says so).
+fn inactive(rec: &RequestRecord, records: &[RequestRecord]) -> Option<String> {
+    let at = |r: &RequestRecord| {
+        r.state_at
+            .as_deref()
+            .map(|t| format!(" on {t}"))
+            .unwrap_or_default()
+    };
+    let time = |r: &RequestRecord| time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
+    if let Some(newest) = records
+        .iter()
+        .filter(|r| r.user == rec.user)
+        .max_by_key(|r| time(r))
+        && newest.state == RequestState::Offboarded
+    {
+        return Some(format!("user offboarded{}", at(newest)));
+    }
+    (!rec.state.is_active()).then(|| format!("request {} {}{}", rec.name, rec.state, at(rec)))
+}
+
 /// A certificate whose key the station never requested a certificate for.
-fn no_record(f: &Found) -> Fail {
+fn no_record(f: &certs::Found) -> Fail {
     Fail::new(format!(
         "the station has no record of a request for this certificate's key (public key sha256 {}); its subject ({}) is not taken from the media",
         f.cert.public_key.fingerprint,
@@ -222,82 +287,25 @@ fn no_record(f: &Found) -> Fail {
     .refused()
 }
 
-fn collect(paths: &[PathBuf]) -> Result<Vec<Found>> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .context(|| format!("failed to list {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|e| {
-                    e.to_string_lossy().ends_with(BUNDLE_SUFFIX)
-                        || e.to_string_lossy().ends_with(CERT_SUFFIX)
-                })
-                .collect();
-            entries.sort();
-            // A bundle and its .crt hold the same certificate: prefer the bundle.
-            let bundles: BTreeSet<String> = entries
-                .iter()
-                .filter_map(|e| {
-                    e.to_string_lossy()
-                        .strip_suffix(BUNDLE_SUFFIX)
-                        .map(str::to_owned)
-                })
-                .collect();
-            files.extend(entries.into_iter().filter(|e| {
-                e.to_string_lossy()
-                    .strip_suffix(CERT_SUFFIX)
-                    .is_none_or(|stem| !bundles.contains(stem))
-            }));
-        } else {
-            files.push(p.clone());
-        }
-    }
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    for f in files {
-        let data = output::read_limited(&f, MAX_MEDIA_FILE_BYTES)
-            .context(|| format!("failed to read {}", f.display()))?;
-        let cert = if f.to_string_lossy().ends_with(BUNDLE_SUFFIX) {
-            let b = Bundle::parse(&data).map_err(|e| Fail::new(format!("{}: {e}", f.display())))?;
-            cert::parse_first(b.certificate.as_bytes())
-                .map_err(|e| Fail::new(format!("{}: {e}", f.display())))?
-        } else {
-            cert::parse_first(&data).map_err(|e| Fail::new(format!("{}: {e}", f.display())))?
-        };
-        if seen.insert(cert.fingerprint.clone()) {
-            out.push(Found { source: f, cert });
-        }
-    }
-    Ok(out)
-}
-
 /// One renewal written (or planned).
 struct Done {
     stem: String,
     name: String,
     wrote: bool,
     cluster: Option<String>,
+    /// The file name `kcsr assemble --out-dir` gives its kubeconfig (the first stem's).
+    kubeconfig: String,
 }
 
 /// Builds and writes the renewal of the request `rec`, whose key the certificate `f` holds.
 fn renew_one(
     run: &mut Run<'_>,
-    f: &Found,
+    f: &certs::Found,
     rec: &RequestRecord,
     now: i64,
     media: &mut MediaDir,
 ) -> Result<Done> {
     let args = run.args;
-    if rec.state == kcsr_core::station::RequestState::Offboarded {
-        return Err(Fail::new(format!(
-            "user {:?} was offboarded ({}): the station renews none of its certificates",
-            report::sanitize(&rec.user),
-            rec.state_at.as_deref().unwrap_or("time not recorded")
-        ))
-        .hint("a user who comes back gets a new request with kcsr request")
-        .refused());
-    }
     let spec_from = spec_of(rec)?;
     // The site's rules of today, before any key is read or made.
     policy::enforce(run.policy, &spec_from)?;
@@ -313,7 +321,9 @@ fn renew_one(
     // A renewal is a new request under a new stem even with the same key: the old stem would
     // give it the old object name, so its record would replace the original's (which the
     // original's media still needs) and the connected side would resume the old object.
-    let stem = format!("{}-renew-{day}", spec_from.user.slug());
+    // Named after the request it renews (`alice`, or `dana-chg1234`), never after a
+    // renewal's renewal: `alice-renew-20261229`, not `alice-renew-20261129-renew-…`.
+    let stem = format!("{}-renew-{day}", plan::base_stem(&rec.stem));
     let (key, stem, source) = if rec.pkcs11_uri.is_some() {
         // A key in a token is renewed in place or not at all: never by a key in a file.
         let key = user_key::recorded(rec, args.reuse_key, args.pkcs11_pin_file.as_deref())?;
@@ -350,6 +360,7 @@ fn renew_one(
         name: built.name.as_str().to_owned(),
         wrote,
         cluster: stamp.cluster.as_ref().map(|p| p.name.to_string()),
+        kubeconfig: format!("{}{}", plan::base_stem(&stem), certs::KUBECONFIG_SUFFIX),
     };
     if args.dry_run {
         return Ok(done(false));

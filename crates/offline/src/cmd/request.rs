@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use kcsr_core::checks::Finding;
-use kcsr_core::csr::CsrInfo;
+use kcsr_core::csr::{self, CsrInfo};
 use kcsr_core::expiry::Expiration;
-use kcsr_core::key::CsrSigner as _;
+use kcsr_core::key::{CsrSigner as _, KeyType};
 use kcsr_core::media::CSR_MANIFEST_SUFFIX;
 use kcsr_core::media::SUMS_SIGNATURE_FILE;
 use kcsr_core::names::ObjectName;
@@ -27,13 +27,18 @@ use crate::passphrase::{self, Purpose};
 use crate::plan::{self, Existing, KeySource, MediaState, Spec, Stamp};
 use crate::station::Station;
 use crate::user_key::{self, TokenSummary, UserKey};
-use crate::{paths, policy, report, signing};
+use crate::{media_dir, paths, policy, report, signing};
 
-pub(crate) fn run(args: RequestArgs) -> Result<()> {
+pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
+    // The user's own CSR, read and parsed first: its key type is the request's.
+    let user_csr = args.csr.as_deref().map(read_csr).transpose()?;
     let spec = Spec {
         user: args.user.clone(),
         groups: args.groups.clone(),
-        key_type: args.key_type,
+        key_type: user_csr
+            .as_ref()
+            .and_then(|c| KeyType::for_kind(&c.public_key.kind))
+            .unwrap_or(args.key_type),
         signer: plan::signer(&args.signer, args.no_signer, args.api_version)?,
         usages: args.usages.clone(),
         dns: args.dns.clone(),
@@ -62,35 +67,41 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     // The site's rules first: a request they refuse is not worth a key.
     let site_policy = policy::load(&station)?;
     policy::enforce(site_policy.as_ref(), &spec)?;
+    let now = unix_now();
+    // A stick back from an earlier trip: this trip gets a directory of its own.
+    let trip = media_dir::trip(&args.media, now);
+    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
 
-    // The key: given, left from an earlier run, or new.
+    // The key: given, left from an earlier run, new, or (with --csr) none here at all.
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
-    // Where kcsr keeps a key it generates; none with --key or --pkcs11 (a token key stays in
-    // the token).
-    let key_path = (args.key.is_none() && args.pkcs11.is_none())
+    // Where kcsr keeps a key it generates; none with --key (used in place, never copied),
+    // --csr (the user keeps it) or --pkcs11 (a token key stays in the token).
+    let key_path = (args.key.is_none() && user_csr.is_none() && args.pkcs11.is_none())
         .then(|| key_dir.join(format!("{}.key.pem", spec.stem())));
     let mut token = None;
-    let (key, source) = match (&args.pkcs11, &args.key, &key_path) {
-        (Some(uri), _, _) => {
+    let (key, source) = match (&user_csr, &args.pkcs11, &args.key, &key_path) {
+        (Some(_), _, _, _) => (None, KeySource::Csr),
+        (None, Some(uri), _, _) => {
             let (key, source, summary) =
                 user_key::for_request(uri, spec.key_type, args.dry_run, |preview| {
                     plan::precheck(&spec, preview)?;
                     refuse_other_request(&args, &spec)
                 })?;
             token = Some(summary);
-            (key, source)
+            (Some(key), source)
         }
-        (None, Some(path), _) => (
-            UserKey::File(plan::read_key(path, &passphrases)?),
+        (None, None, Some(path), _) => (
+            Some(UserKey::File(plan::read_key(path, &passphrases)?)),
             KeySource::External,
         ),
-        (None, None, Some(kp)) => {
+        (None, None, None, Some(kp)) => {
             let (key, source) = plan::obtain_key(spec.key_type, kp, args.force, &passphrases)?;
-            (UserKey::File(key), source)
+            (Some(UserKey::File(key)), source)
         }
-        (None, None, None) => return Err(Fail::new("--key FILE or a key directory is needed")),
+        (None, None, None, None) => {
+            return Err(Fail::new("--key FILE or a key directory is needed"));
+        }
     };
-    let now = unix_now();
     let mut stamp = Stamp::new(
         now,
         args.trip.valid_for,
@@ -112,7 +123,11 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         None
     };
 
-    let built = plan::build(&spec, &key, &stamp)?;
+    let built = match (&key, user_csr) {
+        (Some(k), _) => plan::build(&spec, k, &stamp)?,
+        (None, Some(csr)) => plan::build_from_csr(&spec, csr, &stamp)?,
+        (None, None) => return Err(Fail::new("a key or a CSR is needed")),
+    };
     let state = plan::media_state(&args.media, &built, now)?;
     if state == MediaState::Different && !args.force {
         return Err(Fail::new(format!(
@@ -129,25 +144,38 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
     stamp.station = signing::public_key(&station)?
         .map(|p| p.fingerprint())
         .unwrap_or_default();
-    let key_file = plan::key_file(
-        &key_dir,
-        args.key
-            .as_deref()
-            .or(key_path.as_deref())
-            .unwrap_or(&key_dir),
-    );
+    let key_file = if source == KeySource::Csr {
+        plan::EXTERNAL_CSR.to_owned()
+    } else {
+        plan::key_file(
+            &key_dir,
+            args.key
+                .as_deref()
+                .or(key_path.as_deref())
+                .unwrap_or(&key_dir),
+        )
+    };
     let existing = match &state {
         MediaState::Same(e) if source != KeySource::New => Some(e),
         _ => None,
     };
     let mut record = plan::record(&spec, &built, &stamp, key_file, existing);
+    let ignored = media_dir::artifacts(&given_media);
+    if !args.output.quiet {
+        if let Some(why) = &trip.moved {
+            report::say(&format!("kcsr: {why}"));
+        }
+        if let Some(note) = media_dir::ignored_note(&given_media, &ignored) {
+            report::say(&note);
+        }
+    }
     if let Some(t) = &token {
         t.stamp(&mut record);
     }
     if !args.dry_run {
         if source == KeySource::New
             && let Some(kp) = &key_path
-            && let Some(file) = key.file()
+            && let Some(file) = key.as_ref().and_then(UserKey::file)
         {
             written.push((
                 "key".to_owned(),
@@ -216,10 +244,14 @@ pub(crate) fn run(args: RequestArgs) -> Result<()> {
         usages: &built.usages.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         expiration: built.expiration,
         csr: &built.csr,
-        key: &key,
-        key_path: args.key.as_deref().or(key_path.as_deref()),
+        key: key.as_ref(),
+        key_path: args
+            .key
+            .as_deref()
+            .or(key_path.as_deref())
+            .or(args.csr.as_deref()),
         source,
-        encrypted: passphrase.is_some() || key.encrypted(),
+        encrypted: passphrase.is_some() || key.as_ref().is_some_and(UserKey::encrypted),
         token: token.as_ref(),
         manifest_file: &args.media.join(&built.manifest_file),
         binding_file: built
@@ -243,7 +275,8 @@ struct Summary<'a> {
     usages: &'a [&'a str],
     expiration: Option<Expiration>,
     csr: &'a CsrInfo,
-    key: &'a UserKey,
+    /// `None` for a request from the user's own CSR.
+    key: Option<&'a UserKey>,
     key_path: Option<&'a Path>,
     source: KeySource,
     encrypted: bool,
@@ -271,6 +304,7 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
         KeySource::New => "new",
         KeySource::Reused => "reused",
         KeySource::External => "external",
+        KeySource::Csr => plan::EXTERNAL_CSR,
     };
     if s.args.output.json {
         let value = json!({
@@ -283,11 +317,12 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
             "usages": s.usages,
             "expirationSeconds": s.expiration.map(Expiration::seconds),
             "key": {
-                "path": s.key_path.map(|p| p.display().to_string()),
-                "type": s.key.kind().to_string(),
+                "path": s.key_path.filter(|_| s.key.is_some()).map(|p| p.display().to_string()),
+                "type": s.csr.public_key.kind.to_string(),
                 "source": key_source,
-                "encrypted": s.encrypted,
+                "encrypted": s.key.map(|_| s.encrypted),
             },
+            "csr": s.key_path.filter(|_| s.key.is_none()).map(|p| p.display().to_string()),
             "publicKeySha256": s.csr.public_key.fingerprint,
             "grants": s.record.grant_list(),
             "ticket": s.record.ticket,
@@ -352,31 +387,39 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
         _ => format!("kcsr: request for user {user:?} ({groups}) written"),
     };
     report::say(&headline);
-    if let Some(kp) = s.key_path {
-        let how = match s.source {
-            KeySource::New if s.args.dry_run => "would be generated",
-            KeySource::New => "new",
-            KeySource::Reused => "reused from an earlier run; --force makes a new one",
-            KeySource::External => "given with --key, not copied",
-        };
-        report::say(&format!(
-            "  key        {}  ({}, {}{}, {how})",
-            kp.display(),
-            s.key.kind(),
-            if s.encrypted {
-                "encrypted PKCS#8"
-            } else {
-                s.key.file().map_or("PKCS#8", |k| k.format().describe())
-            },
-            if s.source == KeySource::External {
-                ""
-            } else {
-                ", 0600"
-            }
-        ));
+    match (s.key_path, s.key) {
+        (Some(kp), Some(key)) => {
+            let how = match s.source {
+                KeySource::New if s.args.dry_run => "would be generated",
+                KeySource::New => "new",
+                KeySource::Reused => "reused from an earlier run; --force makes a new one",
+                KeySource::External | KeySource::Csr => "given with --key, not copied",
+            };
+            report::say(&format!(
+                "  key        {}  ({}, {}{}, {how})",
+                kp.display(),
+                key.kind(),
+                if s.encrypted {
+                    "encrypted PKCS#8"
+                } else {
+                    key.file().map_or("PKCS#8", |k| k.format().describe())
+                },
+                if s.source == KeySource::External {
+                    ""
+                } else {
+                    ", 0600"
+                }
+            ));
+        }
+        (Some(csr), None) => report::say(&format!(
+            "  csr        {}  ({}; the user's own: the key is theirs and never here)",
+            csr.display(),
+            s.csr.public_key.kind
+        )),
+        _ => {}
     }
-    if let Some(t) = s.token {
-        report::say(&token_line(t, s.key, s.source, s.args.dry_run));
+    if let (Some(t), Some(key)) = (s.token, s.key) {
+        report::say(&token_line(t, key, s.source, s.args.dry_run));
     }
     report::say(&format!(
         "  manifest   {}  (CertificateSigningRequest {}, {}, {}{})",
@@ -431,13 +474,29 @@ fn summarize(s: &Summary<'_>) -> Result<()> {
         report::say(report::findings(s.findings, "  ").trim_end());
     }
     if status != "dry-run" {
-        report::say(&format!(
-            "next: carry {} to the connected machine and run: kcsr-submit apply {} --approve --wait 10m",
-            s.args.media.display(),
-            s.args.media.display()
-        ));
+        report::say(&next_steps(&s.args.media));
     }
     Ok(())
+}
+
+/// What happens to the media next, with separation of duties: the submitter creates the
+/// requests, another person approves them; never the submitter's own approval.
+pub(crate) fn next_steps(media: &Path) -> String {
+    let m = media.display();
+    format!(
+        "next: carry {m} to the connected machine; the submitter runs kcsr-submit apply {m}, then the approver (another person) runs kcsr-submit approve {m}; then kcsr-submit fetch {m} --wait 10m brings the certificates back for kcsr assemble"
+    )
+}
+
+/// The user's own CSR, PEM or DER.
+fn read_csr(path: &Path) -> Result<CsrInfo> {
+    let data = kcsr_fs::read_limited(path, kcsr_core::media::MAX_MEDIA_FILE_BYTES)
+        .map_err(|e| Fail::new(format!("failed to read CSR {}: {e}", path.display())))?;
+    csr::parse(&data).map_err(|e| {
+        Fail::new(format!("{}: {e}", path.display())).hint(
+            "pass the PKCS#10 CSR (PEM or DER) the user made, e.g. openssl req -new -key KEY -subj \"/CN=USER/O=GROUP\" -out USER.csr",
+        )
+    })
 }
 
 /// A request must not replace another on the media unless `--force` says so; checked before

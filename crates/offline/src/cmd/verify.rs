@@ -37,7 +37,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     let failed = steps.iter().filter(|s| !s.ok).count();
     if args.output.json {
         report::json(
-            &json!({"certificate": args.cert.display().to_string(), "ok": failed == 0, "checks": steps}),
+            &json!({"certificate": args.cert.display().to_string(), "ok": failed == 0, "chainChecked": cas.is_some(), "checks": steps}),
         )?;
     } else if !args.output.quiet {
         let mut text = format!(
@@ -51,6 +51,14 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
                 if s.ok { "ok" } else { "FAIL" },
                 s.check,
                 report::sanitize(&s.detail)
+            ));
+        }
+        if cas.is_none() {
+            // "ok" above is not "issued by the cluster": anyone can sign a certificate for a
+            // public key that travelled on the media.
+            text.push_str(&format!(
+                "  {:<5} {:<11} not checked: no --ca given, so who issued it is not verified\n",
+                "--", "chain"
             ));
         }
         report::text(&text)?;

@@ -18,7 +18,7 @@ use super::media::Checked;
 use super::pins::{self, Pins};
 use crate::cli::AssembleArgs;
 use crate::fail::{Fail, Result};
-use crate::kubeconfig::Entry;
+use crate::kubeconfig::{Credential, Entry};
 use crate::passphrase;
 use crate::plan;
 use crate::report;
@@ -37,8 +37,36 @@ pub(super) struct Verified {
     pub(super) recorded: bool,
     /// What the operator should know (a server URL that differs from the pin, no record).
     pub(super) warnings: Vec<String>,
+    /// What was verified, in words, for the summary ("verified" says what).
+    pub(super) checked: Vec<String>,
+    /// The key the kubeconfig holds or names, for the summary.
+    pub(super) key: KeyShown,
     /// The recorded PKCS#11 URI when the key is in a token (no key in the entry then).
     pub(super) pkcs11: Option<String>,
+}
+
+/// How the kubeconfig of a verified bundle gets its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum KeyShown {
+    /// Embedded, from this key file of the key directory (decrypted if it is encrypted).
+    Embedded(PathBuf),
+    /// Named with `client-key:` (`--key-path`); whether the file was found here and checked.
+    Path { path: String, checked: bool },
+    /// None: the request came from the user's own CSR and no `--key-path` was given.
+    Absent,
+}
+
+/// What one bundle came to.
+pub(super) enum Outcome {
+    /// Verified; its kubeconfig can be written.
+    Verified(Box<Verified>),
+    /// The certificate verified against the station's record, but the key is not in the key
+    /// directory: nothing is written for it, the others are.
+    NoKey {
+        stem: String,
+        user: String,
+        key_path: PathBuf,
+    },
 }
 
 /// What every bundle is checked with.
@@ -49,9 +77,19 @@ pub(super) struct Context<'a> {
     pub(super) now: i64,
 }
 
+/// `--key-path` for one user: `{user}` becomes the user's file-name form.
+pub(super) fn key_path_for(template: &str, user: &str) -> String {
+    let slug = user
+        .parse::<kcsr_core::names::UserName>()
+        .map(|u| u.slug())
+        .unwrap_or_else(|_| "user".to_owned());
+    template.replace("{user}", &slug)
+}
+
 /// What the request asked for, from the station's record or (`--no-record`) the media.
 struct Asked {
-    key_path: PathBuf,
+    /// `None` for a request made from the user's own CSR: the key was never here.
+    key_path: Option<PathBuf>,
     public_key: String,
     user: String,
     groups: Vec<String>,
@@ -64,12 +102,7 @@ struct Asked {
     pkcs11: Option<String>,
 }
 
-pub(super) fn verify(
-    cx: &Context<'_>,
-    pins: &mut Pins,
-    stem: &str,
-    b: &Bundle,
-) -> Result<Verified> {
+pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) -> Result<Outcome> {
     let file = format!("{stem}{BUNDLE_SUFFIX}");
     let fail = |check: &str, why: String| Fail::new(format!("{file}: {check}: {why}"));
     let mut warnings = Vec::new();
@@ -94,27 +127,34 @@ pub(super) fn verify(
             .hint("pass --no-record only for requests made before kcsr kept records (it checks against the media instead); otherwise do not use this bundle"));
         }
     };
-    // A key in a token is known by the station's own record of its public key; there is no
-    // file to read (decision 0011).
-    let key = match &asked.pkcs11 {
-        Some(_) => None,
-        None => Some(
-            plan::read_key(&asked.key_path, cx.passphrase).map_err(|f| fail("key", f.message))?,
-        ),
+    // The key file is needed only to embed the key: with --key-path the kubeconfig names the
+    // user's file instead, and a key that is not here is reported after the certificate
+    // itself was verified (it does not stop the other users).
+    let key_file = asked
+        .key_path
+        .clone()
+        .filter(|_| cx.args.key_path.is_none());
+    let missing = key_file
+        .as_ref()
+        .is_some_and(|p| std::fs::symlink_metadata(p).is_err());
+    let key = match &key_file {
+        Some(path) if !missing => {
+            let key = plan::read_key(path, cx.passphrase).map_err(|f| fail("key", f.message))?;
+            if key.public_key().fingerprint != asked.public_key {
+                return Err(fail(
+                    "key",
+                    format!(
+                        "{} holds the key sha256 {}, not the key {} the request was made for",
+                        path.display(),
+                        key.public_key().fingerprint,
+                        asked.public_key
+                    ),
+                ));
+            }
+            Some(key)
+        }
+        _ => None,
     };
-    if let Some(key) = &key
-        && key.public_key().fingerprint != asked.public_key
-    {
-        return Err(fail(
-            "key",
-            format!(
-                "{} holds the key sha256 {}, not the key {} the request was made for",
-                asked.key_path.display(),
-                key.public_key().fingerprint,
-                asked.public_key
-            ),
-        ));
-    }
     let cluster = match (&asked.cluster, &cx.args.cluster) {
         (Some(r), Some(c)) if r != c => {
             return Err(fail(
@@ -173,13 +213,74 @@ pub(super) fn verify(
     chain::verify(&certs, &anchors, cx.now, cx.args.skew.seconds())
         .map_err(|e| fail("chain", report::sanitize(&e.0)))?;
 
+    if missing && let Some(path) = key_file {
+        return Ok(Outcome::NoKey {
+            stem: stem.to_owned(),
+            user: asked.user,
+            key_path: path,
+        });
+    }
+    let (credential, shown) = match (&cx.args.key_path, key) {
+        // A key in a token has no file to embed or name: assemble refuses it (decision 0011).
+        _ if asked.pkcs11.is_some() => (Credential::Absent, KeyShown::Absent),
+        (Some(template), _) => {
+            let path = key_path_for(template, &asked.user);
+            let checked = key_at_path(&path, &here(cx.args, &path), &asked.public_key)
+                .map_err(|why| fail("key-path", why))?;
+            if !checked {
+                warnings.push(format!(
+                    "--key-path {path} is not on this machine: the kubeconfig names it, and kubectl reads it where the kubeconfig is used (unencrypted PEM of the key sha256 {}); not checked here",
+                    asked.public_key
+                ));
+            }
+            (
+                Credential::Path(path.clone()),
+                KeyShown::Path { path, checked },
+            )
+        }
+        (None, Some(key)) => (
+            Credential::Embedded(key.to_pem()),
+            KeyShown::Embedded(asked.key_path.clone().unwrap_or_default()),
+        ),
+        (None, None) => (Credential::Absent, KeyShown::Absent),
+    };
+    let mut checked = vec![match &shown {
+        KeyShown::Embedded(p) => format!(
+            "the certificate is for the recorded key, held in {}",
+            p.display()
+        ),
+        KeyShown::Path {
+            path,
+            checked: true,
+        } => {
+            format!("the certificate is for the recorded key, held in {path}")
+        }
+        _ => format!(
+            "the certificate is for the recorded public key sha256 {} (the user's own; the key is not on this machine)",
+            asked.public_key
+        ),
+    }];
+    checked.push(if asked.recorded {
+        "user and groups as the station recorded".to_owned()
+    } else {
+        "user and groups as the media's own request says (no station record)".to_owned()
+    });
+    checked.push(format!(
+        "chain to cluster {cluster}'s pinned {} CA {}",
+        if kcsr_core::station::CLIENT_SIGNERS.contains(&asked.signer.as_str()) {
+            "client"
+        } else {
+            "signer"
+        },
+        pinned_signer.join(", ")
+    ));
     let user_entry = format!("{}@{cluster}", asked.user);
     let context = cx
         .args
         .context
         .clone()
         .unwrap_or_else(|| user_entry.clone());
-    Ok(Verified {
+    Ok(Outcome::Verified(Box::new(Verified {
         stem: stem.to_owned(),
         entry: Entry {
             cluster_name: cluster.to_string(),
@@ -193,7 +294,7 @@ pub(super) fn verify(
                 .iter()
                 .map(|c| pem::encode("CERTIFICATE", &c.der))
                 .collect(),
-            key_pem: key.map(|k| k.to_pem()).unwrap_or_default(),
+            key: credential,
         },
         user: asked.user,
         groups: asked.groups,
@@ -203,8 +304,53 @@ pub(super) fn verify(
         fingerprint: leaf.public_key.fingerprint.clone(),
         recorded: asked.recorded,
         warnings,
+        checked,
+        key: shown,
         pkcs11: asked.pkcs11,
-    })
+    })))
+}
+
+/// Where `--key-path` is on this machine: kubectl reads a relative `client-key` relative to
+/// the kubeconfig's own directory.
+fn here(args: &AssembleArgs, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    let dir = match (&args.out, &args.out_dir, &args.merge_into) {
+        (Some(f), _, _) | (_, _, Some(f)) => f.parent().map(Path::to_owned).unwrap_or_default(),
+        (_, Some(d), _) => d.clone(),
+        _ => PathBuf::new(),
+    };
+    dir.join(p)
+}
+
+/// `--key-path` as kubectl will read it: when the file is on this machine, it must be an
+/// unencrypted PEM key (client-go reads PKCS#1, PKCS#8 and SEC1 PEM, never an encrypted
+/// PKCS#8 or DER key) whose public key is `public_key`. `Ok(false)`: not here, not checked.
+fn key_at_path(path: &str, p: &Path, public_key: &str) -> std::result::Result<bool, String> {
+    if std::fs::symlink_metadata(p).is_err() {
+        return Ok(false);
+    }
+    let data = zeroize::Zeroizing::new(
+        kcsr_fs::read_limited(p, 1 << 20).map_err(|e| format!("{path}: {e}"))?,
+    );
+    if !pem::looks_like_pem(&data) {
+        return Err(format!(
+            "{path} is not a PEM key: kubectl reads only PEM keys (convert it with openssl pkey -in {path} -out KEY.pem)"
+        ));
+    }
+    match kcsr_core::key::PrivateKey::from_bytes(&data, None) {
+        Err(kcsr_core::key::KeyError::NeedPassphrase) => Err(format!(
+            "{path} is an encrypted key: kubectl cannot read encrypted keys, so a kubeconfig naming it would not work; leave out --key-path (the kubeconfig then holds the key, decrypted, 0600), or point it at an unencrypted copy (openssl pkey -in {path} -out KEY.pem, chmod 600)"
+        )),
+        Err(e) => Err(format!("{path}: {e}")),
+        Ok(k) if k.public_key().fingerprint != public_key => Err(format!(
+            "{path} holds the key sha256 {}, not the key {public_key} the certificate is for",
+            k.public_key().fingerprint
+        )),
+        Ok(_) => Ok(true),
+    }
 }
 
 fn from_record(
@@ -248,10 +394,12 @@ fn from_record(
     };
     let key_file = Path::new(&r.key_file);
     Ok(Asked {
-        key_path: if key_file.is_absolute() {
-            key_file.to_owned()
+        key_path: if r.key_file == plan::EXTERNAL_CSR || r.pkcs11_uri.is_some() {
+            None
+        } else if key_file.is_absolute() {
+            Some(key_file.to_owned())
         } else {
-            cx.args.keys.join(key_file)
+            Some(cx.args.keys.join(key_file))
         },
         public_key: r.public_key_sha256.clone(),
         user: r.user.clone(),
@@ -295,7 +443,7 @@ fn from_media(cx: &Context<'_>, stem: &str, b: &Bundle) -> std::result::Result<A
         (b.user.clone(), b.groups.clone())
     };
     Ok(Asked {
-        key_path,
+        key_path: Some(key_path),
         public_key,
         user,
         groups,

@@ -23,8 +23,10 @@ pub(super) type Checked = BTreeMap<String, Vec<u8>>;
 
 /// Reads and checks the media: every file listed in one of the two sums files with its
 /// digest, no symlinks, special files, keys or unlisted files.
-pub(super) fn check(media: &MediaDir) -> Result<Checked> {
-    let scanned = media.scan()?;
+/// Also returns what was left alone (filesystem artifacts, later trips' directories), to be
+/// said once.
+pub(super) fn check(media: &MediaDir) -> Result<(Checked, Vec<String>)> {
+    let (scanned, ignored) = media.scan()?;
     let control = |name: &str| {
         scanned
             .iter()
@@ -73,11 +75,12 @@ pub(super) fn check(media: &MediaDir) -> Result<Checked> {
         .map(|p| name_the_list(&p, &from_returned)),
     );
     if problems.is_empty() {
-        return Ok(scanned
+        let checked = scanned
             .into_iter()
             .filter(|e| media.sums.get(&e.name).is_some() || returned.get(&e.name).is_some())
             .filter_map(|e| e.data.map(|d| (e.name, d)))
-            .collect());
+            .collect();
+        return Ok((checked, ignored));
     }
     let problems: Vec<String> = problems.iter().map(|p| report::sanitize(p)).collect();
     Err(Fail::new(format!(

@@ -20,8 +20,8 @@ use serde_json::json;
 use super::check::Verified;
 use super::media::Checked;
 use crate::fail::Result;
-use crate::report;
 use crate::station::Station;
+use crate::{plan, report};
 
 /// A request of this media that did not become a kubeconfig.
 pub(super) struct Outstanding {
@@ -84,32 +84,29 @@ pub(super) fn outstanding(
         if !wanted {
             continue;
         }
-        let key = key_path(keys, record);
-        // A key in a token has no file to miss (decision 0011).
-        let no_key = record.pkcs11_uri.is_none() && std::fs::symlink_metadata(&key).is_err();
+        // A request that came back is judged by the verification (which knows --key-path and
+        // the keys users keep themselves); one that did not says if its key is gone too. A
+        // key in a token has no file to miss, and no kubeconfig can hold it (decision 0011).
         let (kind, why, denial) = if checked.contains_key(&format!("{stem}{BUNDLE_SUFFIX}")) {
-            if let Some(uri) = &record.pkcs11_uri {
-                (
-                    "token-key",
-                    format!(
-                        "its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold it, and kubectl reaches it only through kcsr-agent, which this version of kcsr does not have yet; the certificate stays on the media"
-                    ),
-                    None,
-                )
-            } else if !no_key {
+            let Some(uri) = &record.pkcs11_uri else {
                 continue;
-            } else {
-                (
-                    "no-key",
-                    format!("no key for it: {} is missing", key.display()),
-                    None,
-                )
-            }
+            };
+            (
+                "token-key",
+                format!(
+                    "its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold it, and kubectl reaches it only through kcsr-agent, which this version of kcsr does not have yet; the certificate stays on the media"
+                ),
+                None,
+            )
         } else if let Some(data) = checked.get(&format!("{stem}{DENIED_SUFFIX}")) {
             denied(stem, data)
         } else {
             let mut why = "not back yet: no certificate on the media".to_owned();
-            if no_key {
+            let key = key_path(keys, record);
+            if record.key_file != plan::EXTERNAL_CSR
+                && record.pkcs11_uri.is_none()
+                && std::fs::symlink_metadata(&key).is_err()
+            {
                 why.push_str(&format!(
                     ", and no key for it: {} is missing",
                     key.display()
@@ -125,6 +122,16 @@ pub(super) fn outstanding(
         });
     }
     Ok(out)
+}
+
+/// A request whose certificate verified but whose key is not at `key` (`NAME` its object name).
+pub(super) fn no_key(station: &Station, name: &str, key: &Path) -> Result<Option<Outstanding>> {
+    Ok(station.record(name)?.map(|record| Outstanding {
+        record,
+        kind: "no-key",
+        why: format!("no key for it: {} is missing", key.display()),
+        denial: None,
+    }))
 }
 
 fn key_path(keys: &Path, r: &RequestRecord) -> PathBuf {

@@ -1,0 +1,154 @@
+//! The certificates a station is shown (`kcsr renew`, `kcsr key retire`): certificate files,
+//! bundles, and kubeconfigs (what the station keeps after `kcsr assemble`), given or found in
+//! directories. Only certificates are taken: a kubeconfig's keys and tokens are read with the
+//! file and wiped, never kept.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use kcsr_core::bundle::Bundle;
+use kcsr_core::cert::{self, CertInfo};
+use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
+use zeroize::Zeroizing;
+
+use crate::fail::{Context as _, Fail, Result};
+use crate::kubeconfig::{self, UserCertificate};
+use crate::report;
+use kcsr_fs as output;
+
+/// Suffix of the kubeconfigs `kcsr assemble --out-dir` writes.
+pub(crate) const KUBECONFIG_SUFFIX: &str = ".kubeconfig";
+
+/// One certificate and where it was found.
+pub(crate) struct Found {
+    /// The file, and for a kubeconfig the user entry (`alice.kubeconfig (user alice@prod)`).
+    pub(crate) source: String,
+    pub(crate) cert: CertInfo,
+}
+
+/// Every certificate in `paths` (files, or directories holding `*.crt`, `*.bundle.yaml` and
+/// `*.kubeconfig`), each once: a bundle and its `.crt` hold the same certificate, the bundle
+/// is preferred.
+pub(crate) fn collect(paths: &[PathBuf]) -> Result<Vec<Found>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let has = |e: &Path, suffix: &str| e.to_string_lossy().ends_with(suffix);
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .context(|| format!("failed to list {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|e| {
+                    has(e, BUNDLE_SUFFIX) || has(e, CERT_SUFFIX) || has(e, KUBECONFIG_SUFFIX)
+                })
+                .collect();
+            entries.sort();
+            let bundles: BTreeSet<String> = entries
+                .iter()
+                .filter_map(|e| {
+                    e.to_string_lossy()
+                        .strip_suffix(BUNDLE_SUFFIX)
+                        .map(str::to_owned)
+                })
+                .collect();
+            files.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| {
+                        e.to_string_lossy()
+                            .strip_suffix(CERT_SUFFIX)
+                            .is_none_or(|stem| !bundles.contains(stem))
+                    })
+                    .map(|e| (e, false)),
+            );
+        } else {
+            files.push((p.clone(), true));
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (f, given) in files {
+        for found in read_one(&f, given)? {
+            if seen.insert(found.cert.fingerprint.clone()) {
+                out.push(found);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The certificates of one file; `given` when it was named rather than found in a directory
+/// (a kubeconfig found there without any certificate, e.g. a token's, is passed over).
+fn read_one(f: &Path, given: bool) -> Result<Vec<Found>> {
+    let name = f.to_string_lossy();
+    let limit = if name.ends_with(KUBECONFIG_SUFFIX) {
+        kcsr_core::yaml::MAX_YAML_BYTES as u64
+    } else {
+        // A kubeconfig under another name is recognised by its content, within this limit.
+        MAX_MEDIA_FILE_BYTES.max(kcsr_core::yaml::MAX_YAML_BYTES as u64)
+    };
+    // A kubeconfig holds keys: the bytes are wiped when dropped.
+    let data = Zeroizing::new(
+        output::read_limited(f, limit).context(|| format!("failed to read {}", f.display()))?,
+    );
+    let bad = |e: &dyn std::fmt::Display| Fail::new(format!("{}: {e}", f.display()));
+    let one = |cert: CertInfo| {
+        vec![Found {
+            source: f.display().to_string(),
+            cert,
+        }]
+    };
+    if name.ends_with(BUNDLE_SUFFIX) {
+        let b = Bundle::parse(&data).map_err(|e| bad(&e))?;
+        return Ok(one(
+            cert::parse_first(b.certificate.as_bytes()).map_err(|e| bad(&e))?
+        ));
+    }
+    if name.ends_with(KUBECONFIG_SUFFIX) || kubeconfig::looks_like_kubeconfig(&data) {
+        return from_kubeconfig(f, &data, given);
+    }
+    Ok(one(cert::parse_first(&data).map_err(|e| bad(&e))?))
+}
+
+/// The certificates of a kubeconfig's user entries: embedded, or the file `client-certificate`
+/// names (relative to the kubeconfig's directory, as kubectl reads it).
+fn from_kubeconfig(f: &Path, data: &[u8], given: bool) -> Result<Vec<Found>> {
+    let users = kubeconfig::user_certificates(data)
+        .map_err(|e| Fail::new(format!("{}: {e}", f.display())))?;
+    let dir = f.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (user, c) in users {
+        let pem = match c {
+            UserCertificate::Data(pem) => pem,
+            UserCertificate::File(file) => {
+                let path = dir.join(&file);
+                output::read_limited(&path, MAX_MEDIA_FILE_BYTES).context(|| {
+                    format!(
+                        "{}: user {:?}: failed to read client-certificate {}",
+                        f.display(),
+                        report::sanitize(&user),
+                        path.display()
+                    )
+                })?
+            }
+        };
+        let cert = cert::parse_first(&pem).map_err(|e| {
+            Fail::new(format!(
+                "{}: user {:?}: {e}",
+                f.display(),
+                report::sanitize(&user)
+            ))
+        })?;
+        out.push(Found {
+            source: format!("{} (user {})", f.display(), report::sanitize(&user)),
+            cert,
+        });
+    }
+    if out.is_empty() && given {
+        return Err(Fail::new(format!(
+            "{}: no user entry with a client certificate",
+            f.display()
+        ))
+        .hint("pass kubeconfigs kcsr assemble wrote, or the certificates and bundles themselves"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,259 @@
+//! `kcsr key retire`: removes the user keys of the key directory whose certificates have all
+//! expired, and marks their records `retired` (decision 0010), so that renew never asks for a
+//! certificate for them again and a lost backup holds fewer live keys.
+//!
+//! A key is retired only when the station can tell that no certificate of it is still valid:
+//! every request the station made for it either ended without a certificate (withdrawn,
+//! denied, already retired) or is covered by a certificate it was shown (a bundle, a
+//! certificate, a kubeconfig: issued after the request was written), and every such
+//! certificate has expired. A request whose certificate was never shown keeps its key: that
+//! certificate may be out there, valid.
+
+use std::path::{Path, PathBuf};
+
+use kcsr_core::cert::CertInfo;
+use kcsr_core::key::{KeyError, PrivateKey};
+use kcsr_core::station::{RequestRecord, RequestState};
+use kcsr_core::time;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::cli::{KeyCommand, KeyRetireArgs};
+use crate::cmd::verify::unix_now;
+use crate::fail::{Context as _, Fail, Result};
+use crate::passphrase;
+use crate::station::Station;
+use crate::{certs, report};
+
+/// How much earlier than its request a certificate may say it was issued (clock skew between
+/// the station and the signer) and still count as that request's.
+const SKEW: i64 = 300;
+
+pub(crate) fn run(command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::Retire(args) => retire(&args),
+    }
+}
+
+/// One key file and what becomes of it.
+struct Verdict {
+    file: PathBuf,
+    public_key: Option<String>,
+    /// Why it stays; `None`: retired (or, in a dry run, would be).
+    kept: Option<String>,
+    records: Vec<String>,
+    certificates: Vec<(String, i64)>,
+}
+
+fn retire(args: &KeyRetireArgs) -> Result<()> {
+    let station = Station::new(&args.keys);
+    if !station.requests_dir().is_dir() {
+        return Err(Fail::new(format!(
+            "{} holds no station records (no {}): nothing tells which keys are done",
+            args.keys.display(),
+            station.requests_dir().display()
+        ))
+        .hint(
+            "pass the key directory kcsr request wrote the keys and records to (--keys KEY_DIR)",
+        ));
+    }
+    let at = args.at.unwrap_or_else(unix_now);
+    let records = station.records()?;
+    let shown = certs::collect(&args.from)?;
+    let passphrase = passphrase::Source::new(args.passphrase_file.as_deref());
+    let mut verdicts = Vec::new();
+    for file in key_files(&args.keys)? {
+        verdicts.push(judge(&file, &records, &shown, at, &passphrase, args)?);
+    }
+    let stamp = time::format_rfc3339(unix_now());
+    if !args.dry_run {
+        for v in verdicts.iter().filter(|v| v.kept.is_none()) {
+            // The records first: a run stopped before the key is removed finds every record
+            // of it retired, and removes the key the next time.
+            for r in records.iter().filter(|r| {
+                Some(&r.public_key_sha256) == v.public_key.as_ref() && r.state.is_active()
+            }) {
+                station.set_state(r, RequestState::Retired, &stamp)?;
+            }
+            let name = v
+                .file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Fail::new(format!("{} is not a file name", v.file.display())))?;
+            kcsr_fs::remove_file(&args.keys, name)
+                .context(|| format!("failed to remove {}", v.file.display()))?;
+        }
+    }
+    summarize(args, at, &verdicts)
+}
+
+/// The user keys of the key directory: regular `*.key.pem` files at its top level only (never
+/// the station's files, never through a link).
+fn key_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .context(|| format!("failed to list key directory {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name().to_string_lossy().ends_with(".key.pem")
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn judge(
+    file: &Path,
+    records: &[RequestRecord],
+    shown: &[certs::Found],
+    at: i64,
+    passphrase: &passphrase::Source,
+    args: &KeyRetireArgs,
+) -> Result<Verdict> {
+    let mut v = Verdict {
+        file: file.to_owned(),
+        public_key: None,
+        kept: None,
+        records: Vec::new(),
+        certificates: Vec::new(),
+    };
+    let data = Zeroizing::new(
+        kcsr_fs::read_limited(file, 1 << 20)
+            .context(|| format!("failed to read key {}", file.display()))?,
+    );
+    let key = match PrivateKey::from_bytes(&data, None) {
+        Err(KeyError::NeedPassphrase) if args.passphrase_file.is_some() => {
+            let pass = passphrase.get(&file.display().to_string())?;
+            PrivateKey::from_bytes(&data, Some(&pass))
+        }
+        other => other,
+    };
+    let key = match key {
+        Ok(k) => k,
+        Err(KeyError::NeedPassphrase) => {
+            v.kept = Some("encrypted: pass --passphrase-file to check it".to_owned());
+            return Ok(v);
+        }
+        Err(e) => {
+            v.kept = Some(format!("unreadable: {e}"));
+            return Ok(v);
+        }
+    };
+    let fingerprint = key.public_key().fingerprint.clone();
+    drop(key);
+    let mine: Vec<&RequestRecord> = records
+        .iter()
+        .filter(|r| r.public_key_sha256 == fingerprint)
+        .collect();
+    let certs: Vec<&CertInfo> = shown
+        .iter()
+        .filter(|f| f.cert.public_key.fingerprint == fingerprint)
+        .map(|f| &f.cert)
+        .collect();
+    v.public_key = Some(fingerprint);
+    // The records retiring marks: those still active (a withdrawn or denied one keeps saying
+    // why it ended).
+    v.records = mine
+        .iter()
+        .filter(|r| r.state.is_active())
+        .map(|r| r.name.clone())
+        .collect();
+    v.certificates = shown
+        .iter()
+        .filter(|f| Some(&f.cert.public_key.fingerprint) == v.public_key.as_ref())
+        .map(|f| (f.source.clone(), f.cert.not_after))
+        .collect();
+    if mine.is_empty() {
+        v.kept = Some("the station has no record of a request for this key".to_owned());
+        return Ok(v);
+    }
+    let ended = |r: &RequestRecord| {
+        matches!(
+            r.state,
+            RequestState::Withdrawn | RequestState::Denied | RequestState::Retired
+        )
+    };
+    if let Some(r) = mine.iter().find(|r| {
+        let created = time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
+        !ended(r)
+            && !certs
+                .iter()
+                .any(|c| c.not_before >= created.saturating_sub(SKEW))
+    }) {
+        v.kept = Some(format!(
+            "no certificate shown for request {} ({}, written {}): show its bundle, certificate or kubeconfig",
+            r.name, r.state, r.created
+        ));
+        return Ok(v);
+    }
+    if let Some(c) = certs
+        .iter()
+        .filter(|c| c.not_after > at)
+        .max_by_key(|c| c.not_after)
+    {
+        v.kept = Some(format!(
+            "a certificate of it is valid until {}",
+            time::format_rfc3339(c.not_after)
+        ));
+    }
+    Ok(v)
+}
+
+fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> {
+    let retired = verdicts.iter().filter(|v| v.kept.is_none()).count();
+    if args.output.json {
+        report::json(&json!({
+            "at": time::format_rfc3339(at),
+            "dryRun": args.dry_run,
+            "retired": retired,
+            "keys": verdicts.iter().map(|v| json!({
+                "file": v.file.display().to_string(),
+                "publicKeySha256": v.public_key,
+                "retired": v.kept.is_none(),
+                "kept": v.kept,
+                "records": v.records,
+                "certificates": v.certificates.iter().map(|(s, t)| json!({"source": s, "notAfter": time::format_rfc3339(*t)})).collect::<Vec<Value>>(),
+            })).collect::<Vec<_>>(),
+        }))?;
+    }
+    if args.output.quiet {
+        return Ok(());
+    }
+    for v in verdicts {
+        let marked = |would: &str| {
+            if v.records.is_empty() {
+                String::new()
+            } else {
+                format!("; records {} {would}marked retired", v.records.join(", "))
+            }
+        };
+        let what = match (&v.kept, args.dry_run) {
+            (Some(why), _) => format!("kept: {why}"),
+            (None, true) => format!(
+                "would be removed (no certificate of it can still be valid){}",
+                marked("would be ")
+            ),
+            (None, false) => format!(
+                "removed (no certificate of it can still be valid){}",
+                marked("")
+            ),
+        };
+        report::say(&format!("kcsr key retire: {}: {what}", v.file.display()));
+    }
+    report::say(&format!(
+        "kcsr key retire: {retired} of {} key(s) {}{}",
+        verdicts.len(),
+        if args.dry_run {
+            "would be retired"
+        } else {
+            "retired"
+        },
+        if args.dry_run {
+            "; nothing was changed (--dry-run)"
+        } else {
+            ""
+        }
+    ));
+    Ok(())
+}
