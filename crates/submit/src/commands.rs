@@ -443,8 +443,7 @@ fn check_policy<'a>(
     let broken: Vec<String> = requests
         .into_iter()
         .flat_map(|r| {
-            policy
-                .violations(r)
+            crate::policy::violations(policy, r)
                 .into_iter()
                 .map(move |v| format!("{} ({}): {v}", one_line(r.name()), r.stem))
         })
@@ -900,7 +899,7 @@ fn review_and_decide(
     // for it (--quiet --yes).
     let show = !(how.yes && how.style == Style::Quiet);
     if show && let Some(policy) = how.policy {
-        eprint!("{}", policy.describe());
+        eprint!("{}", crate::policy::describe(policy));
     }
     let mut asker = Asker::new(std::io::stdin().lock());
     let (mut asked, mut skipped) = (0usize, 0usize);
@@ -1610,7 +1609,7 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         if opts.approve {
             let now = ops::now_unix();
             if let Some(p) = &media.policy {
-                eprint!("{}", p.describe());
+                eprint!("{}", crate::policy::describe(p));
             }
             for slot in slots.iter_mut().filter(|s| s.active()) {
                 eprint!("{}", slot.review(now, None));

@@ -256,7 +256,7 @@ impl Media {
                 continue;
             }
             if entry.name == POLICY_FILE {
-                match StationPolicy::parse(data) {
+                match crate::policy::parse(data) {
                     Ok(p) => policy = Some(p),
                     Err(e) => errors.push(format!("{POLICY_FILE}: {}", sanitize::one_line(&e))),
                 }

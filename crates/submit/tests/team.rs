@@ -751,10 +751,12 @@ fn the_station_policy_is_shown_and_every_request_checked_against_it_again() {
     unsign(&m);
     let run = submit(&t.sam, &["apply", m.path()]).expect(3);
     for says in [
-        "forbiddenRoles cluster-admin: grant ClusterRole/cluster-admin",
-        "ticketRequiredFor ClusterRole/edit: grant ClusterRole/edit has no kcsr.dev/ticket",
-        "allowedGroups [dev, team-*]: group \"ops\" is not among them",
-        "maxLifetime 30d: the request asks for 60d",
+        // The station's own wording (kcsr_core::policy): the rule, the request's value and
+        // the rule's value.
+        "forbiddenRoles: the grant ClusterRole/cluster-admin matches the forbidden role cluster-admin",
+        "ticketRequiredFor: the grant ClusterRole/edit needs a change ticket (ticketRequiredFor ClusterRole/edit)",
+        "allowedGroups: the group \"ops\" matches none of allowedGroups (dev, team-*)",
+        "maxLifetime: the lifetime 60d is longer than maxLifetime 30d",
         "nothing was sent",
     ] {
         assert!(run.stderr.contains(says), "{says}:\n{}", run.stderr);
