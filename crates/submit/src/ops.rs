@@ -133,6 +133,28 @@ pub fn get_object(client: &Client, version: ApiVersion, name: &str) -> Result<Cs
     get(client, version, name)
 }
 
+/// The object as fetched with one more condition (`Approved` or `Denied`), for the approval
+/// subresource: its uid and resourceVersion stay, so the server applies it to exactly that
+/// object.
+fn with_condition(obj: &CsrObject, kind: &str, text: &ApprovalText) -> Value {
+    let mut body = obj.raw.clone();
+    let condition = serde_json::json!({
+        "type": kind,
+        "status": "True",
+        "reason": text.reason,
+        "message": text.message,
+        "lastUpdateTime": now_rfc3339(),
+    });
+    if !body["status"].is_object() {
+        body["status"] = serde_json::json!({});
+    }
+    match body["status"]["conditions"].as_array_mut() {
+        Some(list) => list.push(condition),
+        None => body["status"]["conditions"] = Value::Array(vec![condition]),
+    }
+    body
+}
+
 fn dry_run_suffix(dry_run: bool) -> &'static str {
     if dry_run { "?dryRun=All" } else { "" }
 }
@@ -503,21 +525,7 @@ pub fn approve(
         if obj.condition("Approved").is_some() {
             return Ok((Approval::AlreadyApproved, obj));
         }
-        let mut body = obj.raw.clone();
-        let condition = serde_json::json!({
-            "type": "Approved",
-            "status": "True",
-            "reason": text.reason,
-            "message": text.message,
-            "lastUpdateTime": now_rfc3339(),
-        });
-        if !body["status"].is_object() {
-            body["status"] = serde_json::json!({});
-        }
-        match body["status"]["conditions"].as_array_mut() {
-            Some(list) => list.push(condition),
-            None => body["status"]["conditions"] = Value::Array(vec![condition]),
-        }
+        let body = with_condition(&obj, "Approved", text);
         let path = format!("{}/approval", objects::object_path(version, name));
         match client.put_json::<_, Value>(&path, &body) {
             Ok(raw) => {
@@ -609,21 +617,7 @@ pub fn deny(
                 ),
             ));
         }
-        let mut body = obj.raw.clone();
-        let condition = serde_json::json!({
-            "type": "Denied",
-            "status": "True",
-            "reason": text.reason,
-            "message": text.message,
-            "lastUpdateTime": now_rfc3339(),
-        });
-        if !body["status"].is_object() {
-            body["status"] = serde_json::json!({});
-        }
-        match body["status"]["conditions"].as_array_mut() {
-            Some(list) => list.push(condition),
-            None => body["status"]["conditions"] = Value::Array(vec![condition]),
-        }
+        let body = with_condition(&obj, "Denied", text);
         let path = format!("{}/approval", objects::object_path(version, name));
         match client.put_json::<_, Value>(&path, &body) {
             Ok(raw) => {
