@@ -83,15 +83,27 @@ impl std::str::FromStr for Grant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        // `,` separates grants in the annotation: no role or namespace may hold one.
-        let ok = |p: &str| !p.is_empty() && !p.chars().any(|c| c.is_control() || c == ',');
+        // Both become segments of an API path on the connected side, so they are checked here,
+        // where every reader of the annotation parses them: a role is a DNS-1123 subdomain or
+        // an RBAC name with `:` (`system:aggregate-to-view`), never `.`/`..`, `%`, `,` (the
+        // annotation's separator) or a control character; a namespace is a DNS-1123 label.
+        let role = |r: &str| {
+            !r.is_empty()
+                && r != "."
+                && r != ".."
+                && !r
+                    .chars()
+                    .any(|c| c.is_control() || matches!(c, ',' | '%' | '/'))
+                && (crate::names::is_dns1123_subdomain(r) || r.contains(':'))
+        };
+        let ns = |n: &str| crate::names::is_dns1123_label(n);
         match parts.as_slice() {
-            ["ClusterRole", r] if ok(r) => Ok(Self::ClusterRole((*r).to_owned())),
-            ["ClusterRole", ns, r] if ok(ns) && ok(r) => Ok(Self::ClusterRoleInNamespace(
+            ["ClusterRole", r] if role(r) => Ok(Self::ClusterRole((*r).to_owned())),
+            ["ClusterRole", n, r] if ns(n) && role(r) => Ok(Self::ClusterRoleInNamespace(
                 (*r).to_owned(),
-                (*ns).to_owned(),
+                (*n).to_owned(),
             )),
-            ["Role", ns, r] if ok(ns) && ok(r) => Ok(Self::Role((*r).to_owned(), (*ns).to_owned())),
+            ["Role", n, r] if ns(n) && role(r) => Ok(Self::Role((*r).to_owned(), (*n).to_owned())),
             _ => Err(format!(
                 "{s:?} is not a grant: expected ClusterRole/NAME, ClusterRole/NAMESPACE/NAME or Role/NAMESPACE/NAME"
             )),
@@ -259,6 +271,12 @@ mod grant_tests {
             "ClusterRole/a\u{1b}b",
             "ClusterRole/a,b",
             "Role/n,s/r",
+            // Path segments on the connected side: never a traversal or an escape.
+            "Role/../x",
+            "Role/./x",
+            "ClusterRole/..",
+            "ClusterRole/a%2fb",
+            "Role/Team/x",
         ] {
             assert!(bad.parse::<Grant>().is_err(), "{bad:?}");
         }
