@@ -10,11 +10,7 @@ use std::path::Path;
 use crate::sys::fault::{self, Call, Faults};
 use crate::{DeviceFault, Mode, Overwrite, group, write_file};
 
-const EPERM: i32 = 1;
-const EIO: i32 = 5;
-const EINVAL: i32 = 22;
-const ENOSYS: i32 = 38;
-const EOPNOTSUPP: i32 = 95;
+use crate::errno::{EINVAL, EIO, ENOSYS, EOPNOTSUPP, EPERM};
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)

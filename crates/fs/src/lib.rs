@@ -16,6 +16,7 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
+mod errno;
 pub mod group;
 mod modes;
 mod process;
@@ -96,7 +97,7 @@ fn refuse_non_regular(target: &Path, overwrite: Overwrite) -> io::Result<()> {
 /// before they got their names.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     match sys::sync_dir(&File::open(dir)?) {
-        Err(e) if matches!(e.raw_os_error(), Some(22 | 95)) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(errno::EINVAL | errno::EOPNOTSUPP)) => Ok(()),
         other => other,
     }
 }
@@ -150,8 +151,8 @@ pub fn device_fault(err: &io::Error) -> Option<DeviceFault> {
         if let Some(io) = e.downcast_ref::<io::Error>() {
             match (io.kind(), io.raw_os_error()) {
                 (io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _)
-                | (_, Some(28 | 122)) => return Some(DeviceFault::Full),
-                (io::ErrorKind::ReadOnlyFilesystem, _) | (_, Some(30)) => {
+                | (_, Some(errno::ENOSPC | errno::EDQUOT)) => return Some(DeviceFault::Full),
+                (io::ErrorKind::ReadOnlyFilesystem, _) | (_, Some(errno::EROFS)) => {
                     return Some(DeviceFault::ReadOnly);
                 }
                 _ => {}
@@ -213,21 +214,27 @@ mod tests {
     fn device_faults_are_recognised_through_wrappers() {
         let wrapped = |e: io::Error| io::Error::other(e);
         for (err, want) in [
-            (io::Error::from_raw_os_error(28), Some(DeviceFault::Full)),
-            (io::Error::from_raw_os_error(122), Some(DeviceFault::Full)),
             (
-                io::Error::from_raw_os_error(30),
-                Some(DeviceFault::ReadOnly),
-            ),
-            (
-                wrapped(io::Error::from_raw_os_error(28)),
+                io::Error::from_raw_os_error(errno::ENOSPC),
                 Some(DeviceFault::Full),
             ),
             (
-                wrapped(io::Error::from_raw_os_error(30)),
+                io::Error::from_raw_os_error(errno::EDQUOT),
+                Some(DeviceFault::Full),
+            ),
+            (
+                io::Error::from_raw_os_error(errno::EROFS),
                 Some(DeviceFault::ReadOnly),
             ),
-            (io::Error::from_raw_os_error(2), None),
+            (
+                wrapped(io::Error::from_raw_os_error(errno::ENOSPC)),
+                Some(DeviceFault::Full),
+            ),
+            (
+                wrapped(io::Error::from_raw_os_error(errno::EROFS)),
+                Some(DeviceFault::ReadOnly),
+            ),
+            (io::Error::from_raw_os_error(errno::ENOENT), None),
             (io::Error::other("no space left on device"), None),
         ] {
             assert_eq!(device_fault(&err), want, "{err}");

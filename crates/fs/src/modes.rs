@@ -8,13 +8,13 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{Mode, sys};
+use crate::{Mode, errno, sys};
 
 /// The errnos of a permission change a filesystem does not support.
 const UNSUPPORTED: [i32; 3] = [
-    1,  // EPERM: the kernel's vfat and exfat without `quiet`
-    38, // ENOSYS: fusefat
-    95, // EOPNOTSUPP (= ENOTSUP on Linux)
+    errno::EPERM,      // the kernel's vfat and exfat without `quiet`
+    errno::ENOSYS,     // fusefat
+    errno::EOPNOTSUPP, // (= ENOTSUP on Linux)
 ];
 
 /// A secret file refused because its filesystem does not keep file permissions.
