@@ -395,73 +395,30 @@ fn pkcs8_v1(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 
 /// Classifies a DER private key: PKCS#8, PKCS#1 or SEC1.
 fn der_key_format(der: &[u8]) -> Option<KeyFormat> {
-    // PKCS#8: SEQUENCE { INTEGER version, SEQUENCE algorithm, OCTET STRING key }
-    // PKCS#1: SEQUENCE { INTEGER 0, INTEGER n, ... }
-    // SEC1:   SEQUENCE { INTEGER 1, OCTET STRING d, ... }
+    use pkcs8::der::Decode as _;
     if pkcs8::PrivateKeyInfoRef::try_from(der).is_ok() {
-        return Some(KeyFormat::Pkcs8);
-    }
-    let body = der_sequence_body(der)?;
-    // First element: INTEGER version.
-    let (tag, len, hdr) = der_header(body)?;
-    if tag != 0x02 {
-        return None;
-    }
-    let version = body.get(hdr..hdr + len)?;
-    let rest = body.get(hdr + len..)?;
-    let (next_tag, _, _) = der_header(rest)?;
-    match (version, next_tag) {
-        ([0], 0x02) => Some(KeyFormat::Pkcs1),
-        ([1], 0x04) => Some(KeyFormat::Sec1),
-        _ => None,
+        Some(KeyFormat::Pkcs8)
+    } else if pkcs1::RsaPrivateKeyRef::from_der(der).is_ok() {
+        Some(KeyFormat::Pkcs1)
+    } else if sec1::EcPrivateKey::try_from(der).is_ok() {
+        Some(KeyFormat::Sec1)
+    } else {
+        None
     }
 }
 
 /// The modulus size of an RSA private key (PKCS#1, or PKCS#8 wrapping PKCS#1), so that a
 /// key the crypto module refuses as too small gets that reason rather than "unreadable".
 fn rsa_modulus_bits(der: &[u8], format: KeyFormat) -> Option<usize> {
+    use pkcs8::der::Decode as _;
     let pkcs1 = match format {
-        KeyFormat::Pkcs1 => der.to_vec(),
-        KeyFormat::Pkcs8 | KeyFormat::EncryptedPkcs8 => {
-            let info = pkcs8::PrivateKeyInfoRef::try_from(der).ok()?;
-            info.private_key.as_bytes().to_vec()
-        }
+        KeyFormat::Pkcs1 => der,
+        KeyFormat::Pkcs8 | KeyFormat::EncryptedPkcs8 => pkcs8::PrivateKeyInfoRef::try_from(der)
+            .ok()?
+            .private_key
+            .as_bytes(),
         KeyFormat::Sec1 => return None,
     };
-    let body = der_sequence_body(&pkcs1)?;
-    let (_, vlen, vhdr) = der_header(body)?;
-    let rest = body.get(vhdr + vlen..)?;
-    let (tag, mlen, mhdr) = der_header(rest)?;
-    if tag != 0x02 {
-        return None;
-    }
-    let modulus = rest.get(mhdr..mhdr + mlen)?;
-    let significant = modulus.iter().skip_while(|b| **b == 0).count();
-    Some(significant * 8)
-}
-
-fn der_sequence_body(der: &[u8]) -> Option<&[u8]> {
-    let (tag, len, hdr) = der_header(der)?;
-    if tag != 0x30 {
-        return None;
-    }
-    der.get(hdr..hdr + len)
-}
-
-/// (tag, content length, header length) of the first DER element.
-fn der_header(der: &[u8]) -> Option<(u8, usize, usize)> {
-    let tag = *der.first()?;
-    let first = *der.get(1)?;
-    if first < 0x80 {
-        return Some((tag, usize::from(first), 2));
-    }
-    let n = usize::from(first & 0x7f);
-    if n == 0 || n > 4 {
-        return None;
-    }
-    let mut len = 0usize;
-    for i in 0..n {
-        len = (len << 8) | usize::from(*der.get(2 + i)?);
-    }
-    Some((tag, len, 2 + n))
+    let key = pkcs1::RsaPrivateKeyRef::from_der(pkcs1).ok()?;
+    Some(key.modulus.as_bytes().len() * 8)
 }

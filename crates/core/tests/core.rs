@@ -158,6 +158,28 @@ fn encrypted_keys_round_trip_through_openssl() {
 }
 
 #[test]
+fn a_small_rsa_key_is_refused_for_its_size_in_every_encoding() {
+    for cmd in [
+        "openssl genrsa -traditional 1024",
+        "openssl genrsa -traditional 1024 | openssl rsa -traditional -outform DER",
+        "openssl genrsa 1024",
+        "openssl genrsa 1024 | openssl pkey -outform DER",
+    ] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{cmd} 2>/dev/null"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}");
+        assert_eq!(
+            PrivateKey::from_bytes(&out.stdout, None).err(),
+            Some(kcsr_core::key::KeyError::RsaTooSmall(1024)),
+            "{cmd}"
+        );
+    }
+}
+
+#[test]
 fn reads_keys_made_by_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str, KeyKind)] = &[
@@ -191,6 +213,11 @@ fn reads_keys_made_by_openssl() {
             "ec-der-sec1",
             "openssl ecparam -name prime256v1 -genkey -noout -outform DER",
             KeyKind::EcdsaP256,
+        ),
+        (
+            "rsa-der-pkcs1",
+            "openssl genrsa -traditional 2048 | openssl rsa -traditional -outform DER",
+            KeyKind::Rsa { bits: 2048 },
         ),
     ];
     for (name, cmd, kind) in cases {
