@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use kcsr_core::terminal::redact_url;
-use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::ServerName;
 use serde::Serialize;
@@ -26,7 +25,7 @@ use crate::kubeconfig::{BasicAuth, ResolvedContext};
 use crate::retry::{self, RetryPolicy, RetryState};
 use crate::secret::Secret;
 use crate::status::{ApiError, Status};
-use crate::tls::{self, ClientIdentity, KubeTlsConnector, TlsSettings, TlsSetupError};
+use crate::tls::{self, ClientIdentity, KubeTlsConnector, ServerTrust, TlsSettings, TlsSetupError};
 use crate::watch::WatchStream;
 
 /// Default per-call timeout.
@@ -271,8 +270,7 @@ impl TokenFile {
 
 /// Trust and proxy settings, kept to build agents for exec-plugin client certificates.
 struct TransportBase {
-    roots: Option<RootCertStore>,
-    insecure: bool,
+    trust: ServerTrust,
     server_name: Option<ServerName<'static>>,
     proxy: Option<ureq::Proxy>,
 }
@@ -345,8 +343,11 @@ impl Client {
             None => None,
         };
         let base = TransportBase {
-            roots,
-            insecure: cluster.insecure_skip_tls_verify,
+            trust: ServerTrust::for_cluster(
+                &cluster_name,
+                roots,
+                cluster.insecure_skip_tls_verify,
+            )?,
             server_name,
             proxy,
         };
@@ -785,8 +786,7 @@ fn build_agent(
     let tls_config = tls::client_config(
         TlsSettings {
             cluster: cluster.to_owned(),
-            roots: base.roots.clone(),
-            insecure_skip_verify: base.insecure,
+            trust: base.trust.clone(),
             identity,
         },
         provider,

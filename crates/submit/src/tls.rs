@@ -11,20 +11,20 @@ use std::fmt;
 use std::io::{Read as _, Write as _};
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{
-    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
-    RootCertStore, SignatureScheme, StreamOwned,
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, RootCertStore, StreamOwned,
 };
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
     TransportAdapter,
 };
 
 use crate::kubeconfig::{PemSource, SecretPem};
+
+mod danger;
 
 /// The process's crypto provider: AWS-LC, or its FIPS 140-3 module with the `fips` feature.
 /// Installed as the process default too, so nothing can fall back to another provider.
@@ -209,15 +209,41 @@ pub fn parse_ca_bundle(ca: &PemSource) -> Result<RootCertStore, TlsSetupError> {
     Ok(store)
 }
 
+/// How the API server's certificate is judged: there is no third way (anchors and the insecure
+/// flag together, or neither), so no combination is checked at run time.
+#[derive(Debug, Clone)]
+pub enum ServerTrust {
+    /// Verified against the cluster's own CA bundle.
+    Roots(RootCertStore),
+    /// `insecure-skip-tls-verify`: not verified at all ([`danger`]); the caller has warned.
+    InsecureSkipVerify,
+}
+
+impl ServerTrust {
+    /// The kubeconfig's choice: the insecure flag wins over a CA (the CA is still read, so a
+    /// broken bundle is an error either way); neither is an error.
+    pub fn for_cluster(
+        cluster: &str,
+        roots: Option<RootCertStore>,
+        insecure_skip_tls_verify: bool,
+    ) -> Result<Self, TlsSetupError> {
+        match (roots, insecure_skip_tls_verify) {
+            (_, true) => Ok(Self::InsecureSkipVerify),
+            (Some(roots), false) => Ok(Self::Roots(roots)),
+            (None, false) => Err(TlsSetupError::NoCa {
+                cluster: cluster.to_owned(),
+            }),
+        }
+    }
+}
+
 /// What the TLS layer needs from the kubeconfig.
 #[derive(Debug)]
 pub struct TlsSettings {
     /// Cluster name, for messages.
     pub cluster: String,
-    /// The trust anchors; `None` only with `insecure`.
-    pub roots: Option<RootCertStore>,
-    /// `insecure-skip-tls-verify`.
-    pub insecure_skip_verify: bool,
+    /// How the server's certificate is judged.
+    pub trust: ServerTrust,
     /// Client certificate and key.
     pub identity: Option<ClientIdentity>,
 }
@@ -230,15 +256,11 @@ pub fn client_config(
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsSetupError::Rustls)?;
-    let builder = if settings.insecure_skip_verify {
-        builder
+    let builder = match settings.trust {
+        ServerTrust::InsecureSkipVerify => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(InsecureVerifier { provider }))
-    } else {
-        let roots = settings.roots.ok_or_else(|| TlsSetupError::NoCa {
-            cluster: settings.cluster.clone(),
-        })?;
-        builder.with_root_certificates(roots)
+            .with_custom_certificate_verifier(Arc::new(danger::InsecureVerifier { provider })),
+        ServerTrust::Roots(roots) => builder.with_root_certificates(roots),
     };
     let config = match settings.identity {
         Some(identity) => builder
@@ -255,60 +277,6 @@ pub fn server_name(cluster: &str, name: &str) -> Result<ServerName<'static>, Tls
         cluster: cluster.to_owned(),
         name: name.to_owned(),
     })
-}
-
-/// `insecure-skip-tls-verify`: any certificate is accepted, handshake signatures are still
-/// checked (so the peer holds the key of the certificate it sent).
-#[derive(Debug)]
-struct InsecureVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for InsecureVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// The ureq connector that wraps the TCP (or proxy tunnel) transport in our rustls session.
