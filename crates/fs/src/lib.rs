@@ -27,7 +27,7 @@ pub use modes::ModesNotKept;
 pub use process::disable_core_dumps;
 pub use read::{
     EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry,
-    open_regular, read_capped_into, read_limited, scan_dir,
+    open_regular, read_capped_into, read_limited, read_limited_following, read_secret, scan_dir,
 };
 
 /// Who may read a file.

@@ -7,6 +7,7 @@ use std::fs::{self, File, FileType, OpenOptions};
 use std::io::{self, Read as _};
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 /// Whether the last component of a path may be a symbolic link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,25 @@ pub fn read_capped_into(file: File, max: u64, buf: &mut Vec<u8>) -> io::Result<(
 pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let file = open_regular(path, Links::Refuse)?;
     let mut buf = Vec::new();
+    read_capped_into(file, max, &mut buf)?;
+    Ok(buf)
+}
+
+/// Like [`read_limited`], but follows symlinks: for files a kubeconfig names
+/// (`/etc/kubernetes/pki/ca.crt` often is a link), never for media.
+pub fn read_limited_following(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let file = open_regular(path, Links::Follow)?;
+    let mut buf = Vec::new();
+    read_capped_into(file, max, &mut buf)?;
+    Ok(buf)
+}
+
+/// Reads a file that holds a secret (a private key, a passphrase, a token). The buffer is sized
+/// from the file before the first byte is read and wiped on drop, so no grown copy of the
+/// secret is left behind in freed memory.
+pub fn read_secret(path: &Path, max: u64, links: Links) -> io::Result<Zeroizing<Vec<u8>>> {
+    let file = open_regular(path, links)?;
+    let mut buf = Zeroizing::new(Vec::new());
     read_capped_into(file, max, &mut buf)?;
     Ok(buf)
 }
@@ -403,5 +423,27 @@ mod tests {
         std::os::unix::fs::symlink(&fifo, &to_fifo).unwrap();
         assert!(open_regular(&to_fifo, Links::Follow).is_err());
         assert!(read_limited(&fifo, 10).is_err());
+        // The following and the secret readers keep the same rules.
+        assert!(read_limited(&link, 10).is_err());
+        assert_eq!(read_limited_following(&link, 10).unwrap(), b"data");
+        assert!(read_limited_following(&to_fifo, 10).is_err());
+        assert!(read_secret(&link, 10, Links::Refuse).is_err());
+        assert_eq!(*read_secret(&link, 10, Links::Follow).unwrap(), b"data");
+        assert!(read_secret(&fifo, 10, Links::Follow).is_err());
+        let err = read_secret(&real, 3, Links::Refuse).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge, "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // test fixtures
+    fn a_secret_is_read_into_one_buffer_sized_before_the_first_byte() {
+        let d = tempfile::tempdir().unwrap();
+        let key = d.path().join("key");
+        let data = vec![b'k'; 100_000];
+        fs::write(&key, &data).unwrap();
+        let read = read_secret(&key, 1 << 20, Links::Refuse).unwrap();
+        assert_eq!(*read, data);
+        // Grown buffers leave copies behind in freed memory; this one was never grown.
+        assert_eq!(read.capacity(), data.len() + 1);
     }
 }

@@ -36,10 +36,8 @@ pub(crate) fn obtain(file: Option<&Path>, purpose: Purpose, what: &str) -> Resul
 }
 
 fn from_file(path: &Path) -> Result<SecretString> {
-    let bytes = Zeroizing::new(
-        output::read_limited(path, 64 * 1024)
-            .context(|| format!("failed to read passphrase file {}", path.display()))?,
-    );
+    let bytes = output::read_secret(path, 64 * 1024, output::Links::Refuse)
+        .context(|| format!("failed to read passphrase file {}", path.display()))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Fail::new(format!(
             "passphrase file {} is not UTF-8 text",

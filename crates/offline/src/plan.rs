@@ -649,10 +649,8 @@ pub(crate) fn key_file(key_dir: &Path, key: &Path) -> String {
 /// Reads a key in any format kcsr knows, asking `passphrase` when it is encrypted. The one
 /// reader of key files: request, batch, renew, verify and assemble all call it.
 pub(crate) fn read_key(path: &Path, passphrase: &passphrase::Source) -> Result<PrivateKey> {
-    let data = Zeroizing::new(
-        output::read_limited(path, 1 << 20)
-            .context(|| format!("failed to read key {}", path.display()))?,
-    );
+    let data = output::read_secret(path, 1 << 20, output::Links::Refuse)
+        .context(|| format!("failed to read key {}", path.display()))?;
     let result = match PrivateKey::from_bytes(&data, None) {
         Err(KeyError::NeedPassphrase) => {
             let pass = passphrase.get(&path.display().to_string())?;

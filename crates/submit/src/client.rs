@@ -20,7 +20,6 @@ use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector as _, TcpConnector};
 
 use crate::exec::{ExecAuthenticator, ExecCredential, ExecError, IssuedCredential};
-use crate::files;
 use crate::kubeconfig::{BasicAuth, ResolvedContext};
 use crate::retry::{self, RetryPolicy, RetryState};
 use crate::secret::Secret;
@@ -255,7 +254,7 @@ impl TokenFile {
             path: self.path.clone(),
             problem,
         };
-        let data = files::read_secret_capped(&self.path, 1 << 20)
+        let data = kcsr_fs::read_secret(&self.path, 1 << 20, kcsr_fs::Links::Follow)
             .map_err(|e| problem(format!("cannot be read: {e}")))?;
         let text = std::str::from_utf8(&data).map_err(|_| problem("is not UTF-8 text".into()))?;
         let token = text.trim();

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use zeroize::Zeroizing;
 
-use crate::files::{self, MAX_FILE_BYTES};
+use crate::files::MAX_FILE_BYTES;
 use crate::secret::Secret;
 use kcsr_core::terminal::redact_url;
 
@@ -500,7 +500,7 @@ impl Kubeconfig {
     pub fn merge_files(paths: &[PathBuf]) -> Result<Self, KubeconfigError> {
         let mut config = Self::default();
         for path in paths {
-            let data = files::read_capped(path, MAX_FILE_BYTES).map_err(|source| {
+            let data = kcsr_fs::read_limited_following(path, MAX_FILE_BYTES).map_err(|source| {
                 KubeconfigError::Read {
                     path: path.clone(),
                     source,
@@ -734,7 +734,7 @@ fn read_field_file(
     path: &Path,
     errors: &mut Vec<String>,
 ) -> Option<Vec<u8>> {
-    match files::read_capped(path, MAX_FILE_BYTES) {
+    match kcsr_fs::read_limited_following(path, MAX_FILE_BYTES) {
         Ok(data) => Some(data),
         Err(e) => {
             errors.push(format!(
@@ -920,7 +920,7 @@ fn resolve_user(
             Err(_) => errors.push(format!("client-key-data for {name} is not valid base64")),
         }
     } else if let Some(path) = &user.client_key {
-        match files::read_secret_capped(path, MAX_FILE_BYTES) {
+        match kcsr_fs::read_secret(path, MAX_FILE_BYTES, kcsr_fs::Links::Follow) {
             Ok(pem) => {
                 creds.client_key = Some(SecretPem {
                     pem,

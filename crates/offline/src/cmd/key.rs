@@ -16,7 +16,6 @@ use kcsr_core::key::{KeyError, PrivateKey};
 use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::time;
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
 use crate::cli::{KeyCommand, KeyRetireArgs};
 use crate::cmd::verify::unix_now;
@@ -118,10 +117,8 @@ fn judge(
         records: Vec::new(),
         certificates: Vec::new(),
     };
-    let data = Zeroizing::new(
-        kcsr_fs::read_limited(file, 1 << 20)
-            .context(|| format!("failed to read key {}", file.display()))?,
-    );
+    let data = kcsr_fs::read_secret(file, 1 << 20, kcsr_fs::Links::Refuse)
+        .context(|| format!("failed to read key {}", file.display()))?;
     let key = match PrivateKey::from_bytes(&data, None) {
         Err(KeyError::NeedPassphrase) if args.passphrase_file.is_some() => {
             let pass = passphrase.get(&file.display().to_string())?;

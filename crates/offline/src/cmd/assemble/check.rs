@@ -332,9 +332,8 @@ fn key_at_path(path: &str, p: &Path, public_key: &str) -> std::result::Result<bo
     if std::fs::symlink_metadata(p).is_err() {
         return Ok(false);
     }
-    let data = zeroize::Zeroizing::new(
-        kcsr_fs::read_limited(p, 1 << 20).map_err(|e| format!("{path}: {e}"))?,
-    );
+    let data = kcsr_fs::read_secret(p, 1 << 20, kcsr_fs::Links::Refuse)
+        .map_err(|e| format!("{path}: {e}"))?;
     if !pem::looks_like_pem(&data) {
         return Err(format!(
             "{path} is not a PEM key: kubectl reads only PEM keys (convert it with openssl pkey -in {path} -out KEY.pem)"
