@@ -17,6 +17,7 @@ pub mod csr;
 #[cfg(feature = "keys")]
 mod csr_build;
 pub mod digest;
+pub mod exit;
 pub mod expiry;
 #[cfg(feature = "keys")]
 pub mod external_key;

@@ -7,28 +7,8 @@ use std::path::Path;
 
 use kcsr_fs::DeviceFault;
 
-/// Exit codes, documented in `--help` and docs/formats.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exit {
-    /// 1: the operation failed (bad input, I/O).
-    Failed,
-    /// 3: a check or verification did not hold (the request would be refused, the
-    /// certificate does not match).
-    Refused,
-    /// 4: done for some, not all: what could be done is done and kept, the rest is named
-    /// (`kcsr assemble`: some users' keys are not in the key directory).
-    Incomplete,
-}
-
-impl Exit {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Self::Failed => 1,
-            Self::Refused => 3,
-            Self::Incomplete => 4,
-        }
-    }
-}
+/// Exit codes, documented in `--help` and docs/formats.md: the same type as kcsr-submit's.
+pub(crate) use kcsr_core::exit::Exit;
 
 /// A failure to report to the operator.
 pub(crate) struct Fail {

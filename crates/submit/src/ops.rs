@@ -11,6 +11,7 @@ use serde_json::Value;
 use kcsr_core::bundle::{API_VERSION, Audit, Bundle, BundleCluster, KIND};
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::csr::CsrInfo;
+use kcsr_core::exit::Exit;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::rbac::BindingManifest;
 use kcsr_core::time::format_rfc3339;
@@ -35,13 +36,18 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// The exit status it stands for.
+    pub fn exit(self) -> Exit {
+        match self {
+            Self::Failed => Exit::Failed,
+            Self::Refused => Exit::Refused,
+            Self::TimedOut => Exit::Incomplete,
+        }
+    }
+
     /// The exit code.
     pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Failed => 1,
-            Self::Refused => 3,
-            Self::TimedOut => 4,
-        }
+        self.exit().code()
     }
 }
 
@@ -98,17 +104,9 @@ impl From<ClientError> for Problem {
 }
 
 /// The exit code for a set of outcomes: 3 if anything was refused, else 1 if anything failed,
-/// else 4 if anything timed out, else 0.
+/// else 4 if anything timed out, else 0 ([`Exit::worst`], the rule both binaries follow).
 pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> u8 {
-    let kinds: Vec<ProblemKind> = problems.into_iter().map(|p| p.kind).collect();
-    [
-        ProblemKind::Refused,
-        ProblemKind::Failed,
-        ProblemKind::TimedOut,
-    ]
-    .into_iter()
-    .find(|k| kinds.contains(k))
-    .map_or(0, ProblemKind::exit_code)
+    Exit::worst(problems.into_iter().map(|p| p.kind.exit())).code()
 }
 
 /// Now, Unix seconds.
