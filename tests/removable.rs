@@ -45,10 +45,6 @@ fn mount_command(kind: Kind, img: &Path, mnt: &Path, writable: bool) -> String {
 }
 
 impl Stick {
-    fn mount(kind: Kind, image: &Path, dir: &Path) -> Self {
-        Self::mount_all(kind, &[(image, dir)])
-    }
-
     /// One image of `kind` on each directory, all in one namespace (the request stick and the
     /// return stick of a one-way trip are plugged into the same machines).
     fn mount_all(kind: Kind, sticks: &[(&Path, &Path)]) -> Self {

@@ -459,13 +459,14 @@ impl Media {
     }
 }
 
+/// A return directory as read: its `RETURNED.SHA256SUMS`, the results it lists (by name), and
+/// the filesystem artifacts left alone.
+type ReturnDir = (Sums, BTreeMap<String, Vec<u8>>, Vec<String>);
+
 /// The return directory `out` (`--out`): its `RETURNED.SHA256SUMS`, the results it lists,
 /// and the filesystem artifacts left alone. Missing: nothing came back yet (it is created on
 /// the first write). It may hold only results of the requests `signed` lists.
-fn read_return_dir(
-    out: &Path,
-    signed: &Sums,
-) -> Result<(Sums, BTreeMap<String, Vec<u8>>, Vec<String>), MediaError> {
+fn read_return_dir(out: &Path, signed: &Sums) -> Result<ReturnDir, MediaError> {
     if !out.exists() {
         return Ok(Default::default());
     }
