@@ -496,6 +496,9 @@ fn whole_trip(kind: Kind) {
         r.stdout
     );
     trip.sums_verify_in(&media);
+    // A renewal replaces a kubeconfig only with a certificate that expires later; validity is
+    // in whole seconds, so the renewed certificates are issued in a later second than the first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = trip.submit(&["apply", &media, "--approve", "--yes"]);
     assert_eq!(
         r.code, 0,
