@@ -119,6 +119,8 @@ pub struct ApproveOptions {
     pub json: bool,
     /// No progress on stderr.
     pub quiet: bool,
+    /// `--out`: where `apply`/`fetch --out` wrote the media's results (only read here).
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `deny`.
@@ -792,7 +794,7 @@ enum Gap {
 
 /// Marks approved requests whose granted bindings do not all exist as incomplete; returns
 /// the one line per cause for the trip, each saying who must act, with the command.
-fn mark_incomplete(slots: &mut [Slot], media: &str, fetch: &str) -> Vec<String> {
+fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
     let mut gaps: BTreeMap<Gap, Vec<String>> = BTreeMap::new();
     for slot in slots.iter_mut() {
         let due = matches!(
@@ -835,7 +837,7 @@ fn mark_incomplete(slots: &mut [Slot], media: &str, fetch: &str) -> Vec<String> 
     gaps.iter()
         .map(|(gap, names)| match gap {
             Gap::Missing => format!(
-                "incomplete: {} granted binding(s) do not exist yet ({}): the approver creates them with `kcsr-submit approve {media}`; then run `kcsr-submit fetch {fetch}` to confirm",
+                "incomplete: {} granted binding(s) do not exist yet ({}): the approver creates them with `kcsr-submit approve {media}`; then run `kcsr-submit fetch {media}` to confirm",
                 names.len(),
                 list(names)
             ),
@@ -1508,10 +1510,8 @@ fn report(
     json: bool,
     media: Option<&Media>,
 ) -> anyhow::Result<u8> {
-    let media_label =
-        media.map_or_else(|| "MEDIA_DIR".to_owned(), |m| m.path.display().to_string());
-    let fetch_label = media.map_or_else(|| "MEDIA_DIR".to_owned(), Media::fetch_args);
-    let gaps = mark_incomplete(slots, &media_label, &fetch_label);
+    let media_label = media.map_or_else(|| "MEDIA_DIR".to_owned(), Media::fetch_args);
+    let gaps = mark_incomplete(slots, &media_label);
     if json {
         print_stdout(&json_reports(slots, offboards)?)?;
     } else {
@@ -1555,7 +1555,7 @@ fn report(
         .count();
     if waiting > 0 && media.is_some() {
         eprintln!(
-            "{waiting} request(s) are not issued yet: once approved, run `kcsr-submit fetch {fetch_label} --wait 5m` to bring the certificates back"
+            "{waiting} request(s) are not issued yet: once approved, run `kcsr-submit fetch {media_label} --wait 5m` to bring the certificates back"
         );
     }
     print_problems(slots, offboards);
@@ -1787,18 +1787,26 @@ enum Targets {
 
 /// The targets; `trust`: check the media's signature (approve), or `None` (status and deny
 /// only read it: a denial can never grant anything).
-fn targets(args: &[String], trust: Option<&Trust>) -> anyhow::Result<Targets> {
+fn targets(args: &[String], trust: Option<&Trust>, out: Option<&Path>) -> anyhow::Result<Targets> {
     if let [one] = args
         && Path::new(one).is_dir()
     {
         let dir = Path::new(one);
         return Ok(match trust {
             Some(trust) => {
-                let (media, signer) = open_signed(dir, None, trust)?;
+                let (media, signer) = open_signed(dir, out, trust)?;
                 Targets::Media(Box::new(media), signer)
             }
             None => Targets::Media(Box::new(open_media(dir)?), None),
         });
+    }
+    if out.is_some() {
+        return Err(Fatal::new(
+            2,
+            "--out names where a media's results are: it goes with MEDIA_DIR, not with object names",
+            Some("pass one MEDIA_DIR with --out, or leave out --out"),
+        )
+        .into());
     }
     for name in args {
         if name.parse::<kcsr_core::names::ObjectName>().is_err() {
@@ -1890,7 +1898,7 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
 /// `kcsr-submit approve`.
 pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
     let trust = load_trust(opts.allowed_signers.as_deref())?;
-    let targets = targets(args, Some(&trust))?;
+    let targets = targets(args, Some(&trust), opts.out.as_deref())?;
     match &targets {
         Targets::Media(media, _) => {
             if opts.unsigned {
@@ -1952,10 +1960,10 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         return Err(Fatal::new(1, "not approved: the operator declined", None).into());
     }
     let media_label = match &targets {
-        Targets::Media(m, _) => m.path.display().to_string(),
+        Targets::Media(m, _) => m.fetch_args(),
         Targets::Names(_) => "MEDIA_DIR".to_owned(),
     };
-    let gaps = mark_incomplete(&mut slots, &media_label, &media_label);
+    let gaps = mark_incomplete(&mut slots, &media_label);
     if opts.json {
         print_stdout(&json_reports(&slots, &offboards)?)?;
     } else {
@@ -1972,7 +1980,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
 /// grant anything, so it needs no station signature; for MEDIA_DIR the objects must still be
 /// the media's requests.
 pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args, None)?;
+    let targets = targets(args, None, None)?;
     let session = connect()?;
     let client = &session.client;
     let mut slots = slots_for(&targets);
@@ -2104,7 +2112,7 @@ pub fn human_duration(secs: i64) -> String {
 
 /// `kcsr-submit status`.
 pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args, None)?;
+    let targets = targets(args, None, None)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
     get_all(&mut slots, &session.client, false);

@@ -138,6 +138,10 @@ enum Command {
         /// signature covers them, only your own review.
         #[arg(long)]
         unsigned: bool,
+        /// The return directory apply/fetch --out wrote the media's results to: read (never
+        /// written) to see what came back already, as results on the media are.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         json: JsonArgs,
     },
@@ -382,6 +386,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             reason,
             message,
             unsigned,
+            out,
             json,
         } => commands::approve(
             &targets,
@@ -393,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 message,
                 json: json.on(),
                 quiet,
+                out,
             },
             &connect,
         ),

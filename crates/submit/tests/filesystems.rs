@@ -369,6 +369,19 @@ fn one_way_trip(server: &TestServer, media: &Path, out: &Path, run: &dyn Fn(&[&s
         again.stdout
     );
     run(&["apply", media_arg, "--out", out_arg]).expect_no_panic(0);
+    // The approver may be shown what came back; nothing is written anywhere.
+    let approve =
+        run(&["approve", media_arg, "--out", out_arg, "--yes", "--json"]).expect_no_panic(0);
+    assert!(
+        approve
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "on-media"),
+        "{}",
+        approve.stdout
+    );
     assert_eq!(server.csrs().len(), 2, "a re-run created a second object");
     assert_eq!(tree(out), returned, "a re-run rewrote a result");
     assert_eq!(snapshot(media), before, "the request media changed");
@@ -391,6 +404,12 @@ fn apply_and_fetch_with_out_only_read_the_media_and_resume_from_the_return_direc
         assert!(run.stderr.contains("inside one another"), "{}", run.stderr);
     }
     assert!(!inside.exists());
+    let name = submit(&server, &["approve", "alice", "--out", parent, "--yes"]).expect_no_panic(2);
+    assert!(
+        name.stderr.contains("goes with MEDIA_DIR"),
+        "{}",
+        name.stderr
+    );
     // A return directory of another trip is refused before anything is sent.
     let other = t.path().join("other");
     std::fs::create_dir(&other).unwrap();
