@@ -575,7 +575,7 @@ fn stem_of(dir: &Path, user: &str) -> String {
 #[test]
 fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
     let mut gap = Gap::new(Config::default());
-    for user in ["alice", "bob"] {
+    for user in ["alice", "bob", "carol"] {
         gap.kcsr(&[
             "request",
             "--user",
@@ -597,9 +597,25 @@ fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
         .into_iter()
         .map(|p| (p.clone(), std::fs::read(p).unwrap()))
         .collect();
-    gap.submit(&["apply", "media", "--out", "return"])
+    let applied = gap
+        .submit(&["apply", "media", "--out", "return", "--json"])
         .expect_code(0, "apply --out");
-    gap.submit(&["approve", "media", "--yes"])
+    let applied: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let name = |user: &str| {
+        applied
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["user"] == user)
+            .unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // carol is denied: her denial comes back in the return directory too.
+    let carol = name("carol");
+    gap.submit(&["deny", &carol]).expect_code(0, "deny");
+    gap.submit(&["approve", &name("alice"), &name("bob"), "--yes"])
         .expect_code(0, "approve");
     gap.submit(&[
         "fetch",
@@ -611,7 +627,7 @@ fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
         "--client-ca",
         "client-ca.crt",
     ])
-    .expect_code(0, "fetch --out");
+    .expect_code(3, "fetch --out (carol denied)");
     let after: Vec<_> = kcsr_e2e::files_below(&media)
         .into_iter()
         .map(|p| (p.clone(), std::fs::read(p).unwrap()))
@@ -625,11 +641,13 @@ fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     assert!(
         names.iter().all(|n| n.ends_with(".crt")
             || n.ends_with(".bundle.yaml")
-            || n == "RETURNED.SHA256SUMS")
+            || n == "carol.denied.yaml"
+            || n == "RETURNED.SHA256SUMS"),
+        "{names:?}"
     );
     let (alice, bob) = (stem_of(&back, "alice"), stem_of(&back, "bob"));
 
@@ -696,17 +714,32 @@ fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
         assert_eq!(records(), station_before, "{what}: the station changed");
     }
 
-    // The return directory as it came: every user gets a kubeconfig that works.
-    gap.kcsr(&[
-        "assemble",
-        "--media",
-        "return",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kubeconfigs",
-    ])
-    .expect_code(0, "assemble --media RETURN_DIR");
+    // The return directory as it came: every user gets a kubeconfig that works, and the
+    // station records carol's denial.
+    let assembled = gap
+        .kcsr(&[
+            "assemble",
+            "--media",
+            "return",
+            "--keys",
+            "keys",
+            "--out-dir",
+            "kubeconfigs",
+            "--json",
+        ])
+        .expect_code(0, "assemble --media RETURN_DIR");
+    let assembled: serde_json::Value = serde_json::from_str(&assembled.stdout).unwrap();
+    let not = &assembled["notAssembled"];
+    assert_eq!(not.as_array().unwrap().len(), 1, "{not}");
+    assert_eq!(
+        (&not[0]["user"], &not[0]["reason"]),
+        (&"carol".into(), &"denied".into())
+    );
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(station.join(format!("requests/{carol}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["state"], "denied", "{record}");
     for user in ["alice", "bob"] {
         let kc = gap.offline.path(&format!("kubeconfigs/{user}.kubeconfig"));
         let r = gap
