@@ -58,6 +58,9 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     // The removable media as mounted on the connected machine: here the same directory the
     // offline examples write to (`./media`), as if carried.
     ("/media/usb", "{}/media"),
+    // Write-once or one-way media: the requests as carried, the results on a second stick.
+    ("/media/cdrom", "{}/media"),
+    ("/media/return", "{}/return"),
     ("~/", "{}/home/"),
     ("/etc/bash_completion.d/", "{}/etc/bash_completion.d/"),
     ("/usr/local/share/man/man1/", "{}/usr/local/share/man/man1/"),

@@ -542,3 +542,217 @@ fn kubectl_apply_accepts_the_media_as_written() {
     ])
     .expect_code(0, "kcsr verify");
 }
+
+/// `RETURNED.SHA256SUMS` of `dir` recomputed over every other file in it, as whoever carries
+/// the media can.
+fn resum(dir: &Path) {
+    let mut sums = kcsr_core::sums::Sums::default();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name != "RETURNED.SHA256SUMS" {
+            sums.insert(&name, &std::fs::read(dir.join(&name)).unwrap());
+        }
+    }
+    std::fs::write(dir.join("RETURNED.SHA256SUMS"), sums.render()).unwrap();
+}
+
+fn stem_of(dir: &Path, user: &str) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find_map(|n| {
+            n.strip_suffix(".bundle.yaml")
+                .filter(|s| *s == user || s.starts_with(&format!("{user}-")))
+                .map(str::to_owned)
+        })
+        .unwrap()
+}
+
+/// Write-once and one-way media: the request media is only read on the connected side, the
+/// results come back in a return directory of their own (no requests, no `SHA256SUMS`), and
+/// `kcsr assemble` verifies them from that directory alone against the station's records and
+/// pin. A return directory rewritten by whoever carries it is refused as a whole.
+#[test]
+fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
+    let mut gap = Gap::new(Config::default());
+    for user in ["alice", "bob", "carol"] {
+        gap.kcsr(&[
+            "request",
+            "--user",
+            user,
+            "--group",
+            "dev",
+            "--clusterrole",
+            "cluster-admin",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+        ])
+        .expect_code(0, "kcsr request");
+    }
+    gap.to_connected();
+    let media = gap.connected.path("media");
+    let before: Vec<_> = kcsr_e2e::files_below(&media)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect();
+    let applied = gap
+        .submit(&["apply", "media", "--out", "return", "--json"])
+        .expect_code(0, "apply --out");
+    let applied: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let name = |user: &str| {
+        applied
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["user"] == user)
+            .unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // carol is denied: her denial comes back in the return directory too.
+    let carol = name("carol");
+    gap.submit(&["deny", &carol]).expect_code(0, "deny");
+    gap.submit(&["approve", &name("alice"), &name("bob"), "--yes"])
+        .expect_code(0, "approve");
+    gap.submit(&[
+        "fetch",
+        "media",
+        "--out",
+        "return",
+        "--wait",
+        "60s",
+        "--client-ca",
+        "client-ca.crt",
+    ])
+    .expect_code(3, "fetch --out (carol denied)");
+    let after: Vec<_> = kcsr_e2e::files_below(&media)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect();
+    assert_eq!(after, before, "the request media changed");
+    // Only the return directory crosses back.
+    let back = gap.offline.path("return");
+    carry(&gap.connected.path("return"), &back);
+    let mut names: Vec<String> = std::fs::read_dir(&back)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(
+        names.iter().all(|n| n.ends_with(".crt")
+            || n.ends_with(".bundle.yaml")
+            || n == "carol.denied.yaml"
+            || n == "RETURNED.SHA256SUMS"),
+        "{names:?}"
+    );
+    let (alice, bob) = (stem_of(&back, "alice"), stem_of(&back, "bob"));
+
+    // The attacker positions, each on a copy of the return directory with its sums recomputed:
+    // a bundle for a request the station never wrote, a bundle pointing at another cluster,
+    // and alice's bundle holding bob's certificate. Each is refused (exit 3) and nothing is
+    // written: no kubeconfig, no pin, no record changed.
+    let station = gap.offline.path("keys/station");
+    let records = || {
+        kcsr_e2e::files_below(&station)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let station_before = records();
+    let bundle_of = |dir: &Path, stem: &str| {
+        kcsr_core::bundle::Bundle::parse(
+            &std::fs::read(dir.join(format!("{stem}.bundle.yaml"))).unwrap(),
+        )
+        .unwrap()
+    };
+    type Forge<'a> = &'a dyn Fn(&Path);
+    let forgeries: [(&str, &str, Forge<'_>); 3] = [
+        ("a request the station never wrote", "mallory", &|d| {
+            let mut b = bundle_of(d, &alice);
+            b.name = "mallory-0123456789".into();
+            b.user = "mallory".into();
+            std::fs::write(d.join("mallory.bundle.yaml"), b.to_yaml().unwrap()).unwrap();
+            std::fs::copy(d.join(format!("{alice}.crt")), d.join("mallory.crt")).unwrap();
+        }),
+        ("another cluster", "not from the pinned cluster", &|d| {
+            let mut b = bundle_of(d, &alice);
+            b.cluster.server = "https://evil.example:6443".into();
+            b.cluster.certificate_authority = b.client_ca.clone();
+            std::fs::write(d.join(format!("{alice}.bundle.yaml")), b.to_yaml().unwrap()).unwrap();
+        }),
+        ("another key's certificate", "public key", &|d| {
+            let mut b = bundle_of(d, &alice);
+            b.certificate = bundle_of(d, &bob).certificate;
+            std::fs::write(d.join(format!("{alice}.bundle.yaml")), b.to_yaml().unwrap()).unwrap();
+            std::fs::copy(d.join(format!("{bob}.crt")), d.join(format!("{alice}.crt"))).unwrap();
+        }),
+    ];
+    for (what, says, forge) in forgeries {
+        let forged = gap.offline.path("forged");
+        carry(&back, &forged);
+        forge(&forged);
+        resum(&forged);
+        let r = gap.kcsr(&[
+            "assemble",
+            "--media",
+            "forged",
+            "--keys",
+            "keys",
+            "--out-dir",
+            "forged-kubeconfigs",
+        ]);
+        assert_eq!(r.code, 3, "{what}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(says), "{what}: {}", r.stderr);
+        assert!(
+            !gap.offline.path("forged-kubeconfigs").exists(),
+            "{what}: a kubeconfig was written"
+        );
+        assert_eq!(records(), station_before, "{what}: the station changed");
+    }
+
+    // The return directory as it came: every user gets a kubeconfig that works, and the
+    // station records carol's denial.
+    let assembled = gap
+        .kcsr(&[
+            "assemble",
+            "--media",
+            "return",
+            "--keys",
+            "keys",
+            "--out-dir",
+            "kubeconfigs",
+            "--json",
+        ])
+        .expect_code(0, "assemble --media RETURN_DIR");
+    let assembled: serde_json::Value = serde_json::from_str(&assembled.stdout).unwrap();
+    let not = &assembled["notAssembled"];
+    assert_eq!(not.as_array().unwrap().len(), 1, "{not}");
+    assert_eq!(
+        (&not[0]["user"], &not[0]["reason"]),
+        (&"carol".into(), &"denied".into())
+    );
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(station.join(format!("requests/{carol}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["state"], "denied", "{record}");
+    for user in ["alice", "bob"] {
+        let kc = gap.offline.path(&format!("kubeconfigs/{user}.kubeconfig"));
+        let r = gap
+            .kubectl_as(&kc, &["auth", "whoami", "-o", "json"])
+            .expect_code(0, "kubectl auth whoami");
+        assert_eq!(
+            whoami(&r),
+            (
+                user.to_owned(),
+                vec!["dev".to_owned(), "system:authenticated".to_owned()]
+            )
+        );
+    }
+    gap.assert_keys_stayed();
+    assert_no_key_material(&back, &gap.offline.path("keys"));
+}

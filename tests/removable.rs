@@ -9,9 +9,6 @@
 //! them with `--ignored`. A mount that cannot be made fails the test, never skips it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
-#[path = "../crates/offline/tests/support/station.rs"]
-mod station;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
@@ -26,28 +23,55 @@ enum Kind {
     Exfat,
 }
 
-/// A freshly formatted image mounted on `dir` in a private mount namespace, held by a shell
-/// that unmounts it when its standard input closes: when the test drops it, or dies.
+/// Freshly formatted images mounted in a private mount namespace, held by a shell that
+/// unmounts them when its standard input closes: when the test drops it, or dies.
 struct Stick {
     holder: Child,
     stdin: Option<ChildStdin>,
 }
 
+/// The command that mounts `img` on `mnt`, read-write or read-only.
+fn mount_command(kind: Kind, img: &Path, mnt: &Path, writable: bool) -> String {
+    let (img, mnt) = (img.display(), mnt.display());
+    match (kind, writable) {
+        (Kind::Fat32, true) => format!("fusefat -o rw+ '{img}' '{mnt}' >/dev/null"),
+        (Kind::Fat32, false) => format!("fusefat -o ro '{img}' '{mnt}' >/dev/null"),
+        // Detached right away: the loop device goes when exfat-fuse closes it.
+        (Kind::Exfat, _) => format!(
+            "dev=$(losetup -f --show '{img}') && {{ mount.exfat-fuse {} \"$dev\" '{mnt}' >/dev/null; ok=$?; losetup -d \"$dev\"; [ $ok = 0 ]; }}",
+            if writable { "" } else { "-o ro" }
+        ),
+    }
+}
+
 impl Stick {
-    fn mount(kind: Kind, image: &Path, dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let (img, mnt) = (image.display(), dir.display());
-        let mount = match kind {
-            Kind::Fat32 => format!(
-                "truncate -s 64M '{img}' && mkfs.vfat -F 32 -n KCSR '{img}' >/dev/null && fusefat -o rw+ '{img}' '{mnt}' >/dev/null"
-            ),
-            // Detached right away: the loop device goes when exfat-fuse closes it.
-            Kind::Exfat => format!(
-                "truncate -s 64M '{img}' && mkfs.exfat -L KCSR '{img}' >/dev/null && dev=$(losetup -f --show '{img}') && {{ mount.exfat-fuse \"$dev\" '{mnt}' >/dev/null; ok=$?; losetup -d \"$dev\"; [ $ok = 0 ]; }}"
-            ),
-        };
+    /// One image of `kind` on each directory, all in one namespace (the request stick and the
+    /// return stick of a one-way trip are plugged into the same machines).
+    fn mount_all(kind: Kind, sticks: &[(&Path, &Path)]) -> Self {
+        let mut mounts = Vec::new();
+        let mut unmounts = Vec::new();
+        for (image, dir) in sticks {
+            std::fs::create_dir_all(dir).unwrap();
+            let (img, mnt) = (image.display(), dir.display());
+            let format = match kind {
+                Kind::Fat32 => format!("mkfs.vfat -F 32 -n KCSR '{img}' >/dev/null"),
+                Kind::Exfat => format!("mkfs.exfat -L KCSR '{img}' >/dev/null"),
+            };
+            mounts.push(format!(
+                "truncate -s 64M '{img}' && {format} && {}; grep -q ' {mnt} ' /proc/self/mountinfo",
+                mount_command(kind, image, dir, true)
+            ));
+            unmounts.push(format!("{{ umount '{mnt}' || umount -l '{mnt}'; }}"));
+        }
+        let mnt = sticks
+            .iter()
+            .map(|(_, d)| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let script = format!(
-            "set -e; {mount}; grep -q ' {mnt} ' /proc/self/mountinfo; echo ready; read _ || true; umount '{mnt}' || umount -l '{mnt}'"
+            "set -e; {}; echo ready; read _ || true; {}",
+            mounts.join("; "),
+            unmounts.join("; ")
         );
         let mut holder = Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c", &script])
@@ -70,6 +94,34 @@ impl Stick {
         }
         let stdin = holder.stdin.take();
         Self { holder, stdin }
+    }
+
+    /// Mounts `image` on `dir` again, read-only: a write-once disc, a stick's write-protect
+    /// switch, the outbound side of a data diode.
+    fn remount_read_only(&self, kind: Kind, image: &Path, dir: &Path) {
+        // The FUSE daemon keeps what it inherits open: nothing of the test's pipes. It may
+        // still be writing the image after umount returns: wait until it has let go.
+        let script = format!(
+            "exec >/dev/null 2>&1; umount '{mnt}' && for _ in $(seq 100); do fuser -s '{img}' || break; sleep 0.1; done && {}",
+            mount_command(kind, image, dir, false),
+            mnt = dir.display(),
+            img = image.display()
+        );
+        let r = self.run(
+            Path::new("/"),
+            Path::new("/"),
+            Path::new("sh"),
+            &["-c", &script],
+        );
+        assert_eq!(r.code, 0, "remounting {} read-only failed", dir.display());
+        let probe = dir.join("probe");
+        let r = self.run(
+            Path::new("/"),
+            Path::new("/"),
+            Path::new("sh"),
+            &["-c", &format!("echo x > '{}'", probe.display())],
+        );
+        assert_ne!(r.code, 0, "{} is still writable", dir.display());
     }
 
     /// `path` as the namespace sees it.
@@ -109,7 +161,9 @@ impl Drop for Stick {
 /// The offline host (keys on its own disk, media on the stick) and the connected one.
 struct Trip {
     stick: Stick,
+    kind: Kind,
     host: PathBuf,
+    images: PathBuf,
     server: TestServer,
     kcsr: PathBuf,
     submit: PathBuf,
@@ -120,21 +174,64 @@ impl Trip {
     /// The stick is mounted on `host/usb`; the media directory is `usb/media`, as in
     /// `--media /mnt/usb/media`.
     fn new(kind: Kind) -> Self {
+        Self::with(kind, &["usb"])
+    }
+
+    /// A stick mounted on `host/NAME` for each name (its image `NAME.img`), and the cluster
+    /// pinned on the station (`kcsr cluster add test`) before any request.
+    fn with(kind: Kind, names: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let host = tmp.path().join("host");
         std::fs::create_dir_all(host.join("home")).unwrap();
-        let stick = Stick::mount(kind, &tmp.path().join("stick.img"), &host.join("usb"));
+        let sticks: Vec<(PathBuf, PathBuf)> = names
+            .iter()
+            .map(|n| (tmp.path().join(format!("{n}.img")), host.join(n)))
+            .collect();
+        let sticks: Vec<(&Path, &Path)> = sticks
+            .iter()
+            .map(|(i, d)| (i.as_path(), d.as_path()))
+            .collect();
+        let stick = Stick::mount_all(kind, &sticks);
         let server = TestServer::start(Config::default()).unwrap();
         std::fs::copy(server.admin_kubeconfig(), host.join("admin.kubeconfig")).unwrap();
         std::fs::write(host.join("client-ca.crt"), server.client_ca_pem()).unwrap();
-        Self {
+        std::fs::write(host.join("ca.crt"), server.serving_ca_pem()).unwrap();
+        let images = tmp.path().to_owned();
+        let trip = Self {
             stick,
+            kind,
             host,
+            images,
             server,
             kcsr: binary("kcsr"),
             submit: binary("kcsr-submit"),
             _tmp: tmp,
-        }
+        };
+        let url = trip.server.url();
+        let r = trip.kcsr(&[
+            "cluster",
+            "add",
+            "test",
+            "--keys",
+            "keys",
+            "--server",
+            &url,
+            "--ca",
+            "ca.crt",
+            "--client-ca",
+            "client-ca.crt",
+        ]);
+        assert_eq!(r.code, 0, "kcsr cluster add: {}", r.stderr);
+        trip
+    }
+
+    /// The stick on `host/NAME` mounted again read-only.
+    fn read_only(&self, name: &str) {
+        self.stick.remount_read_only(
+            self.kind,
+            &self.images.join(format!("{name}.img")),
+            &self.host.join(name),
+        );
     }
 
     fn kcsr(&self, args: &[&str]) -> Run {
@@ -170,12 +267,17 @@ impl Trip {
 
     /// `sha256sum -c` of every sums file on the media, on the stick.
     fn sums_verify(&self) {
+        self.sums_verify_in("usb/media");
+    }
+
+    /// `sha256sum -c` of every sums file in `host/REL`.
+    fn sums_verify_in(&self, rel: &str) {
         for sums in ["SHA256SUMS", "RETURNED.SHA256SUMS"] {
-            if !self.media().join(sums).exists() {
+            if !self.stick.path(&self.host.join(rel)).join(sums).exists() {
                 continue;
             }
             let r = self.stick.run(
-                &self.host.join("usb/media"),
+                &self.host.join(rel),
                 &self.host,
                 Path::new("sha256sum"),
                 &["-c", "--strict", sums],
@@ -328,26 +430,6 @@ fn whole_trip(kind: Kind) {
     // Before the station has files besides keys (the check reads every file as a key).
     assert_no_key_material(&trip.media(), &trip.host.join("keys"));
 
-    // STATION FIXTURE (issue 12, temporary; see crates/offline/tests/support/station.rs): the
-    // pin `kcsr cluster add` makes and the records `kcsr request`/`batch` will write.
-    // The fixture reads DIR/media and writes DIR/keys.
-    let fixture = trip.host.join("fixture");
-    std::fs::create_dir(&fixture).unwrap();
-    std::os::unix::fs::symlink(trip.media(), fixture.join("media")).unwrap();
-    std::os::unix::fs::symlink(trip.host.join("keys"), fixture.join("keys")).unwrap();
-    station::pin(
-        &trip.host.join("keys"),
-        "test",
-        &trip.server.url(),
-        &trip.server.serving_ca_pem(),
-        &trip.server.client_ca_pem(),
-    );
-    for name in &names {
-        if let Some(stem) = name.strip_suffix(".csr.yaml") {
-            station::record(&fixture, stem, Some("test"));
-        }
-    }
-
     // Kubeconfigs are refused on the stick; on the host's disk every user gets one.
     trip.refuses_secret(
         &[
@@ -388,6 +470,158 @@ fn whole_trip(kind: Kind) {
         );
     }
     assert_eq!(seen, USERS.iter().map(|u| (*u).to_owned()).collect());
+
+    // Renewal onto the stick that came back: a trip directory of its own on it; the connected
+    // side creates the requests, another run fetches them onto the stick; the renewed
+    // kubeconfigs replace the old ones.
+    let r = trip.kcsr(&[
+        "renew",
+        "kubeconfigs",
+        "--within",
+        "3650d",
+        "--keys",
+        "keys",
+        "--media",
+        "usb/media",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{kind:?} renew: {}{}", r.stdout, r.stderr);
+    let renewal: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let media = renewal["media"].as_str().unwrap().to_owned();
+    assert!(media.starts_with("usb/media/trip-"), "{media}");
+    assert_eq!(
+        renewal["certificates"].as_array().unwrap().len(),
+        USERS.len(),
+        "{}",
+        r.stdout
+    );
+    trip.sums_verify_in(&media);
+    // A renewal replaces a kubeconfig only with a certificate that expires later; validity is
+    // in whole seconds, so the renewed certificates are issued in a later second than the first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = trip.submit(&["apply", &media, "--approve", "--yes"]);
+    assert_eq!(
+        r.code, 0,
+        "{kind:?} renewal apply: {}{}",
+        r.stdout, r.stderr
+    );
+    let r = trip.submit(&[
+        "fetch",
+        &media,
+        "--wait",
+        "60s",
+        "--client-ca",
+        "client-ca.crt",
+    ]);
+    assert_eq!(r.code, 0, "{kind:?} fetch: {}{}", r.stdout, r.stderr);
+    assert_eq!(trip.server.csrs().len(), 2 * USERS.len());
+    trip.sums_verify_in(&media);
+    let r = trip.kcsr(&[
+        "assemble",
+        "--media",
+        &media,
+        "--keys",
+        "keys",
+        "--out-dir",
+        "kubeconfigs",
+    ]);
+    assert_eq!(
+        r.code, 0,
+        "{kind:?} renewed assemble: {}{}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("renewed kubeconfigs/").count(),
+        USERS.len(),
+        "{}",
+        r.stderr
+    );
+    for kc in files_below(&trip.host.join("kubeconfigs")) {
+        let path = trip.host.join("kubeconfigs").join(&kc);
+        let r = kubectl(&path, &["auth", "whoami"], &trip.host);
+        assert_eq!(r.code, 0, "renewed {kc}: {}", r.stderr);
+    }
+}
+
+/// A one-way trip: the requests on a stick that is then read-only (a write-once disc, a
+/// write-protect switch, the outbound side of a data diode), the results on a second stick,
+/// and `kcsr assemble` from the second stick alone.
+fn one_way_trip(kind: Kind) {
+    let trip = Trip::with(kind, &["usb", "ret"]);
+    for user in ["carol", "oidc:bob@example.com"] {
+        let r = trip.kcsr(&[
+            "request",
+            "--user",
+            user,
+            "--group",
+            "dev",
+            "--keys",
+            "keys",
+            "--media",
+            "usb/media",
+        ]);
+        assert_eq!(r.code, 0, "{kind:?} request {user}: {}", r.stderr);
+    }
+    trip.read_only("usb");
+    let requests = trip.snapshot();
+    let out = ["--out", "ret/return"];
+    let r = trip.submit(&[&["apply", "usb/media"][..], &out].concat());
+    assert_eq!(r.code, 0, "{kind:?} apply --out: {}{}", r.stdout, r.stderr);
+    let r = trip.submit(&["approve", "usb/media", "--yes"]);
+    assert_eq!(r.code, 0, "{kind:?} approve: {}{}", r.stdout, r.stderr);
+    let fetch = [
+        &[
+            "fetch",
+            "usb/media",
+            "--wait",
+            "60s",
+            "--client-ca",
+            "client-ca.crt",
+        ][..],
+        &out,
+    ]
+    .concat();
+    for run in ["first", "second"] {
+        let r = trip.submit(&fetch);
+        assert_eq!(
+            r.code, 0,
+            "{kind:?} {run} fetch --out: {}{}",
+            r.stdout, r.stderr
+        );
+        assert_eq!(trip.server.csrs().len(), 2, "{run} fetch");
+    }
+    assert_eq!(trip.snapshot(), requests, "the read-only media changed");
+    trip.sums_verify_in("ret/return");
+    let returned = files_below(&trip.stick.path(&trip.host.join("ret/return")));
+    assert_eq!(returned.len(), 5, "{returned:?}");
+
+    let r = trip.kcsr(&[
+        "assemble",
+        "--media",
+        "ret/return",
+        "--keys",
+        "keys",
+        "--out-dir",
+        "kubeconfigs",
+    ]);
+    assert_eq!(r.code, 0, "{kind:?} assemble: {}{}", r.stdout, r.stderr);
+    let mut seen = BTreeSet::new();
+    for kc in files_below(&trip.host.join("kubeconfigs")) {
+        let path = trip.host.join("kubeconfigs").join(&kc);
+        let r = kubectl(&path, &["auth", "whoami", "-o", "json"], &trip.host);
+        assert_eq!(r.code, 0, "{kc}: {}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        seen.insert(
+            v["status"]["userInfo"]["username"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        seen,
+        ["carol", "oidc:bob@example.com"].map(str::to_owned).into()
+    );
 }
 
 fn mode(path: &Path) -> u32 {
@@ -405,4 +639,16 @@ fn the_whole_trip_works_with_the_media_on_fat32_through_fusefat() {
 #[ignore = "needs root, /dev/fuse, a loop device, exfatprogs and exfat-fuse; .ci/run runs it with --ignored"]
 fn the_whole_trip_works_with_the_media_on_exfat_through_exfat_fuse_on_a_loop_device() {
     whole_trip(Kind::Exfat);
+}
+
+#[test]
+#[ignore = "needs root, /dev/fuse, dosfstools and fusefat; .ci/run runs it with --ignored"]
+fn a_one_way_trip_works_with_a_read_only_fat32_request_stick_and_a_fat32_return_stick() {
+    one_way_trip(Kind::Fat32);
+}
+
+#[test]
+#[ignore = "needs root, /dev/fuse, a loop device, exfatprogs and exfat-fuse; .ci/run runs it with --ignored"]
+fn a_one_way_trip_works_with_a_read_only_exfat_request_stick_and_an_exfat_return_stick() {
+    one_way_trip(Kind::Exfat);
 }

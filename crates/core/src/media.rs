@@ -272,6 +272,76 @@ pub fn audit_returned<'a>(
     problems
 }
 
+/// [`audit_returned`] for a return directory of its own (`kcsr-submit apply --out DIR`, for a
+/// request media that may be read-only): it holds only the results of requests and
+/// `RETURNED.SHA256SUMS`. `is_request(stem)` says which stems results may be for: the
+/// requests the signed `SHA256SUMS` lists (the connected side), or those the station recorded
+/// (`kcsr assemble`). Every other file, including `SHA256SUMS` and its signature, is refused.
+/// With `unrecorded_ok`, a result not listed yet (a run interrupted between writing and
+/// recording it) is not a problem, but it is still checked for key material and not trusted.
+pub fn audit_return_dir<'a>(
+    is_request: impl Fn(&str) -> bool,
+    returned: &crate::sums::Sums,
+    found: impl IntoIterator<Item = Found<'a>>,
+    unrecorded_ok: bool,
+) -> Vec<String> {
+    let returnable = |name: &str| {
+        RETURNED_SUFFIXES
+            .iter()
+            .any(|suffix| stem(name, suffix).is_some_and(&is_request))
+    };
+    let mut problems = Vec::new();
+    for name in returned.names() {
+        if is_control_file(name) {
+            problems.push(format!(
+                "{name}: a control file, listed in a sums file (kcsr never lists it)"
+            ));
+        } else if !returnable(name) {
+            problems.push(format!(
+                "{name}: listed in {RETURNED_SUMS_FILE}, which may list only <stem>{CERT_SUFFIX}, <stem>{BUNDLE_SUFFIX} and <stem>{DENIED_SUFFIX} for requests the station wrote"
+            ));
+        }
+    }
+    let mut rest = Vec::new();
+    for f in found {
+        let unrecorded = unrecorded_ok && returned.get(f.name).is_none() && returnable(f.name);
+        if f.name == RETURNED_SUMS_FILE || unrecorded {
+            if !f.regular {
+                problems.push(format!(
+                    "{:?}: not a regular file (a symlink, directory or device)",
+                    f.name
+                ));
+            } else if f.data.is_some_and(crate::pem::contains_private_key_marker) {
+                problems.push(format!(
+                    "{}: contains private key material; it must not be on the media",
+                    f.name
+                ));
+            }
+            continue;
+        }
+        rest.push(f);
+    }
+    let present = digests(rest, &mut problems);
+    for p in returned.compare(&present) {
+        problems.push(match p {
+            crate::sums::Problem::Missing { file } => {
+                format!("{file}: listed in {RETURNED_SUMS_FILE} but missing")
+            }
+            crate::sums::Problem::Extra { file } => format!(
+                "{file}: present but not listed in {RETURNED_SUMS_FILE} (a return directory holds only results)"
+            ),
+            crate::sums::Problem::Changed {
+                file,
+                expected,
+                actual,
+            } => format!(
+                "{file}: content changed ({RETURNED_SUMS_FILE} says {expected}, the file is {actual})"
+            ),
+        });
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +456,65 @@ mod tests {
             },
         ];
         assert_eq!(audit_returned(&signed, &empty, bad, true).len(), 2);
+    }
+
+    #[test]
+    fn a_return_directory_holds_only_results_of_known_requests() {
+        use crate::sums::Sums;
+        let known = |s: &str| s == "a";
+        let mut returned = Sums::default();
+        returned.insert("a.crt", b"c");
+        returned.insert("a.bundle.yaml", b"b");
+        let file = |name: &'static str, data: &'static [u8]| Found {
+            name,
+            regular: true,
+            data: Some(data),
+        };
+        let good = [
+            file("a.crt", b"c"),
+            file("a.bundle.yaml", b"b"),
+            file(RETURNED_SUMS_FILE, b"x"),
+        ];
+        assert!(audit_return_dir(known, &returned, good, false).is_empty());
+
+        // A result for an unknown request (listed or not), the station's files, a changed
+        // result, a missing one.
+        let mut forged = returned.clone();
+        forged.insert("b.crt", b"c");
+        let found = [
+            file("a.crt", b"C"),
+            file("b.crt", b"c"),
+            file("c.denied.yaml", b"d"),
+            file("SHA256SUMS", b"s"),
+            file("a.csr.yaml", b"m"),
+        ];
+        let problems = audit_return_dir(known, &forged, found, true);
+        for start in [
+            "b.crt: listed in RETURNED.SHA256SUMS, which",
+            "a.crt: content changed",
+            "a.bundle.yaml: listed in RETURNED.SHA256SUMS but missing",
+            "c.denied.yaml: present but not listed",
+            "SHA256SUMS: present but not listed",
+            "a.csr.yaml: present but not listed",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(start)),
+                "{start}: {problems:?}"
+            );
+        }
+        // A result not recorded yet is not a problem (resume), unless it holds a key.
+        let empty = Sums::default();
+        assert!(audit_return_dir(known, &empty, [file("a.crt", b"new")], true).is_empty());
+        assert_eq!(
+            audit_return_dir(known, &empty, [file("a.crt", b"new")], false).len(),
+            1
+        );
+        let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let bad = [Found {
+            name: "a.crt",
+            regular: true,
+            data: Some(key),
+        }];
+        assert_eq!(audit_return_dir(known, &empty, bad, true).len(), 1);
     }
 }

@@ -96,33 +96,52 @@ impl Station {
     }
 
     pub(crate) fn pin_path(&self, name: &ClusterName) -> PathBuf {
-        self.clusters_dir().join(format!("{name}.json"))
+        self.clusters_dir().join(pin_file_name(name))
     }
 
-    /// The pin named `name`, if there is one.
+    /// The pin named `name`, if there is one. The name inside the pin must be `name` exactly:
+    /// a long name's file is named by a prefix and a hash of it.
     pub(crate) fn pin(&self, name: &ClusterName) -> Result<Option<ClusterPin>> {
         let path = self.pin_path(name);
-        self.read(&path)?
-            .map(|d| {
-                ClusterPin::parse(&d).map_err(|e| {
-                    Fail::new(format!("{}: {e}", path.display())).hint(
-                        "the station's pin is damaged: remove it with kcsr cluster remove and add it again",
-                    )
-                })
-            })
-            .transpose()
+        let damaged = |why: String| {
+            Fail::new(format!("{}: {why}", path.display())).hint(
+                "the station's pin is damaged: remove it with kcsr cluster remove and add it again",
+            )
+        };
+        let Some(data) = self.read(&path)? else {
+            return Ok(None);
+        };
+        let pin = ClusterPin::parse(&data).map_err(|e| damaged(e.to_string()))?;
+        if pin.name != *name {
+            return Err(damaged(format!(
+                "holds the pin of cluster {:?}, not {name:?}",
+                pin.name.as_str()
+            )));
+        }
+        Ok(Some(pin))
     }
 
     /// Every pin, by name.
     pub(crate) fn pins(&self) -> Result<Vec<ClusterPin>> {
         let mut out = Vec::new();
-        for name in self.json_names(&self.clusters_dir())? {
-            if let Ok(n) = name.parse::<ClusterName>()
+        for stem in self.json_names(&self.clusters_dir())? {
+            let path = self.clusters_dir().join(format!("{stem}.json"));
+            // A file is a pin when the name inside it names that file: the long-name form is
+            // read for its name, every other file only by the name it has.
+            let name = match stem.parse::<ClusterName>() {
+                Ok(n) => Some(n),
+                Err(_) => self
+                    .read(&path)?
+                    .and_then(|d| ClusterPin::parse(&d).ok())
+                    .map(|p| p.name),
+            };
+            if let Some(n) = name.filter(|n| pin_file_name(n) == format!("{stem}.json"))
                 && let Some(p) = self.pin(&n)?
             {
                 out.push(p);
             }
         }
+        out.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         Ok(out)
     }
 
@@ -180,7 +199,7 @@ impl Station {
                 Fail::new(format!("no cluster named {name:?} is pinned")).hint(self.pinned_hint()?)
             );
         }
-        output::remove_file(&self.clusters_dir(), &format!("{name}.json"))
+        output::remove_file(&self.clusters_dir(), &pin_file_name(name))
             .map_err(|e| Fail::new(format!("failed to remove {}: {e}", path.display())))?;
         Ok(path)
     }
@@ -188,7 +207,7 @@ impl Station {
     pub(crate) fn save_pin(&self, pin: &ClusterPin) -> Result<PathBuf> {
         self.write(
             Some(CLUSTERS_DIR),
-            &format!("{}.json", pin.name),
+            &pin_file_name(&pin.name),
             &pin.to_json(),
         )
     }
@@ -289,6 +308,22 @@ impl Station {
         names.sort();
         Ok(names)
     }
+}
+
+/// The longest pin name whose file is `<NAME>.json` within the 255 bytes of a file name.
+const PIN_NAME_MAX: usize = 255 - ".json".len();
+
+/// The file of the pin named `name` in `station/clusters/`: `<NAME>.json`, or for a name too
+/// long for that (a DNS-1123 subdomain may have 253 characters), its first 200 characters, `_`
+/// and 32 hex digits of the name's SHA-256. `_` is never in a cluster name, so no name's plain
+/// file is another's long form; the pin holds its real name, checked on every read.
+pub(crate) fn pin_file_name(name: &ClusterName) -> String {
+    let name = name.as_str();
+    if name.len() <= PIN_NAME_MAX {
+        return format!("{name}.json");
+    }
+    let hash = kcsr_core::digest::sha256_hex(name.as_bytes());
+    format!("{}_{}.json", &name[..200], &hash[..32])
 }
 
 /// Of `records`, the newest of a request for the key with this SHA-256 (`publicKeySha256`):

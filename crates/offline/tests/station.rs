@@ -959,3 +959,100 @@ fn the_same_user_for_two_clusters_is_two_requests_and_two_records() {
     assert_eq!(record(d, &prod)["cluster"], "prod");
     assert_eq!(record(d, &staging)["cluster"], "staging");
 }
+
+#[test]
+fn cluster_names_up_to_253_characters_are_pinned_found_and_removed_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    make_ca(d, "ca");
+    // Two names of 253 characters that share their first 250, and one of 250 whose file is
+    // still `<NAME>.json` (255 bytes).
+    let label = |c: char| std::iter::repeat_n(c, 62).collect::<String>();
+    let stem = format!(
+        "{}.{}.{}.{}",
+        label('a'),
+        label('b'),
+        label('c'),
+        label('d')
+    ); // 251
+    let (one, two, short) = (
+        format!("{stem}.x"),
+        format!("{stem}.y"),
+        stem[..250].to_owned(),
+    );
+    let short = short.trim_end_matches('.').to_owned();
+    assert_eq!((one.len(), two.len()), (253, 253));
+    for name in [&one, &two, &short] {
+        ok(
+            d,
+            &[
+                "cluster",
+                "add",
+                name,
+                "--keys",
+                "keys",
+                "--server",
+                "https://prod.example:6443",
+                "--ca",
+                "ca.crt",
+            ],
+        );
+    }
+    let files: Vec<String> = std::fs::read_dir(d.join("keys/station/clusters"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().all(|f| f.len() <= 255), "{files:?}");
+    assert!(files.contains(&format!("{short}.json")), "{files:?}");
+    let listed = |d: &Path| -> Vec<String> {
+        json(&ok(d, &["cluster", "list", "--keys", "keys", "--json"]).stdout)["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut all = vec![one.clone(), two.clone(), short.clone()];
+    all.sort();
+    assert_eq!(listed(d), all);
+    // Found by its exact name: the request is stamped with it.
+    ok(
+        d,
+        &[
+            "request",
+            "--user",
+            "alice",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+            "--cluster",
+            &two,
+        ],
+    );
+    assert_eq!(
+        annotations(&d.join("media/alice.csr.yaml"))["kcsr.dev/cluster"],
+        two.as_str()
+    );
+    // A name sharing the first 200 characters that is not pinned is not found.
+    let three = format!("{stem}.z");
+    kcsr(
+        d,
+        &[
+            "request",
+            "--user",
+            "bob",
+            "--keys",
+            "keys",
+            "--media",
+            "media",
+            "--cluster",
+            &three,
+        ],
+    )
+    .refused(&three, "no cluster named");
+    ok(d, &["cluster", "remove", &one, "--keys", "keys"]);
+    all.retain(|n| *n != one);
+    assert_eq!(listed(d), all);
+}

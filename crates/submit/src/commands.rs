@@ -98,6 +98,8 @@ pub struct ApplyOptions {
     pub quiet: bool,
     /// `--allowed-signers`.
     pub allowed_signers: Option<PathBuf>,
+    /// `--out`: the return directory results go to (the media is then only read).
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `approve`.
@@ -117,6 +119,8 @@ pub struct ApproveOptions {
     pub json: bool,
     /// No progress on stderr.
     pub quiet: bool,
+    /// `--out`: where `apply`/`fetch --out` wrote the media's results (only read here).
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `deny`.
@@ -328,29 +332,32 @@ fn par_for_each<T: Send>(items: &mut [T], n: usize, f: impl Fn(&mut T) + Sync) {
 }
 
 fn open_media(dir: &Path) -> anyhow::Result<Media> {
-    open_media_verified(dir, |_| Ok(())).map(|(m, ())| m)
+    open_media_verified(dir, None, |_| Ok(())).map(|(m, ())| m)
 }
 
 /// [`Media::open_verified`]; refusals exit 3, and a media without requests (or offboarding
 /// requests) is an error. Filesystem artifacts left alone are said once.
 fn open_media_verified<T>(
     dir: &Path,
+    out: Option<&Path>,
     verify: impl FnOnce(&crate::media::Signed<'_>) -> Result<T, MediaError>,
 ) -> anyhow::Result<(Media, T)> {
-    let (media, verified) = Media::open_verified(dir, verify).map_err(|e| -> anyhow::Error {
-        if e.refused {
-            let MediaError { message, hint, .. } = e;
-            Fatal {
-                code: 3,
-                message,
-                hint,
+    let out = return_dir(dir, out)?;
+    let (media, verified) =
+        Media::open_verified(dir, out.as_deref(), verify).map_err(|e| -> anyhow::Error {
+            if e.refused {
+                let MediaError { message, hint, .. } = e;
+                Fatal {
+                    code: 3,
+                    message,
+                    hint,
+                }
+                .into()
+            } else {
+                e.into()
             }
-            .into()
-        } else {
-            e.into()
-        }
-    })?;
-    if let Some(note) = media.ignored_note() {
+        })?;
+    for note in media.ignored_notes() {
         eprintln!("{note}");
     }
     if media.requests.is_empty() && media.offboards.is_empty() {
@@ -364,6 +371,50 @@ fn open_media_verified<T>(
     Ok((media, verified))
 }
 
+/// Where results go for `--out OUT` (`None`: onto the media). `OUT` naming the media itself is
+/// the same as no `--out`. One inside the other is refused (exit 2): a directory inside the
+/// media is something neither side wrote there, and both refuse such media on the next run.
+fn return_dir(media: &Path, out: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    let Some(out) = out else { return Ok(None) };
+    let (m, o) = (resolve(media), resolve(out));
+    if m == o {
+        return Ok(None);
+    }
+    if o.starts_with(&m) || m.starts_with(&o) {
+        return Err(Fatal::new(
+            2,
+            format!(
+                "--out {} and the media {} are inside one another",
+                out.display(),
+                media.display()
+            ),
+            Some("give --out a directory beside the media (another stick, or another directory on this one), never inside it"),
+        )
+        .into());
+    }
+    Ok(Some(out.to_owned()))
+}
+
+/// `path` made absolute with its links resolved as far as it exists (a return directory
+/// may not exist yet).
+fn resolve(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut rest = Vec::new();
+    let mut base = abs.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(base) {
+            return rest.iter().rev().fold(real, |p, n| p.join(n));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                base = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
 /// The trusted station keys; a configured source that cannot be used is an error (exit 1).
 fn load_trust(flag: Option<&Path>) -> anyhow::Result<Trust> {
     Trust::load(flag).map_err(|e| Fatal::new(1, e.message, Some(&e.hint)).into())
@@ -372,8 +423,12 @@ fn load_trust(flag: Option<&Path>) -> anyhow::Result<Trust> {
 /// Opens the media and checks its signature before anything is sent: refused (exit 3)
 /// unless signed by a trusted station key when any is configured; with none configured, the
 /// operator is warned that the media is unauthenticated.
-fn open_signed(dir: &Path, trust: &Trust) -> anyhow::Result<(Media, Option<MediaSigner>)> {
-    open_media_verified(dir, |signed| {
+fn open_signed(
+    dir: &Path,
+    out: Option<&Path>,
+    trust: &Trust,
+) -> anyhow::Result<(Media, Option<MediaSigner>)> {
+    open_media_verified(dir, out, |signed| {
         let signer = signers::verify(signed, trust, ops::now_unix())?;
         Ok(if trust.is_configured() {
             signer
@@ -1453,9 +1508,9 @@ fn report(
     slots: &mut [Slot],
     offboards: &[Offboarding],
     json: bool,
-    media_dir: Option<&Path>,
+    media: Option<&Media>,
 ) -> anyhow::Result<u8> {
-    let media_label = media_dir.map_or_else(|| "MEDIA_DIR".to_owned(), |d| d.display().to_string());
+    let media_label = media.map_or_else(|| "MEDIA_DIR".to_owned(), Media::fetch_args);
     let gaps = mark_incomplete(slots, &media_label);
     if json {
         print_stdout(&json_reports(slots, offboards)?)?;
@@ -1498,12 +1553,9 @@ fn report(
             s.report.problem.is_none() && matches!(s.report.state.as_str(), "pending" | "approved")
         })
         .count();
-    if waiting > 0
-        && let Some(dir) = media_dir
-    {
+    if waiting > 0 && media.is_some() {
         eprintln!(
-            "{waiting} request(s) are not issued yet: once approved, run `kcsr-submit fetch {} --wait 5m` to bring the certificates back",
-            dir.display()
+            "{waiting} request(s) are not issued yet: once approved, run `kcsr-submit fetch {media_label} --wait 5m` to bring the certificates back"
         );
     }
     print_problems(slots, offboards);
@@ -1565,7 +1617,7 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
 pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
     let style = Style::detect(opts.quiet);
     let trust = load_trust(opts.allowed_signers.as_deref())?;
-    let (media, signer) = open_signed(dir, &trust)?;
+    let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
     if opts.approve && !opts.dry_run {
         check_confirmable(opts.yes)?;
     }
@@ -1663,7 +1715,8 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
             style,
         },
     );
-    report(&mut slots, &offboards, opts.json, Some(dir))
+    let media = media.into_inner().unwrap_or_else(|p| p.into_inner());
+    report(&mut slots, &offboards, opts.json, Some(&media))
 }
 
 /// Options of `fetch`.
@@ -1679,6 +1732,8 @@ pub struct FetchOptions {
     pub quiet: bool,
     /// `--allowed-signers`.
     pub allowed_signers: Option<PathBuf>,
+    /// `--out`: the return directory results go to (the media is then only read).
+    pub out: Option<PathBuf>,
 }
 
 /// `kcsr-submit fetch`.
@@ -1687,7 +1742,7 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
         wait, json, quiet, ..
     } = *opts;
     let trust = load_trust(opts.allowed_signers.as_deref())?;
-    let (media, signer) = open_signed(dir, &trust)?;
+    let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
     let client_ca = load_client_ca(opts.client_ca.as_deref())?;
     let mut slots = media_slots(&media, signer.as_ref());
     for slot in &mut slots {
@@ -1716,7 +1771,8 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
             style: Style::detect(quiet),
         },
     );
-    report(&mut slots, &[], json, Some(dir))
+    let media = media.into_inner().unwrap_or_else(|p| p.into_inner());
+    report(&mut slots, &[], json, Some(&media))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1731,18 +1787,26 @@ enum Targets {
 
 /// The targets; `trust`: check the media's signature (approve), or `None` (status and deny
 /// only read it: a denial can never grant anything).
-fn targets(args: &[String], trust: Option<&Trust>) -> anyhow::Result<Targets> {
+fn targets(args: &[String], trust: Option<&Trust>, out: Option<&Path>) -> anyhow::Result<Targets> {
     if let [one] = args
         && Path::new(one).is_dir()
     {
         let dir = Path::new(one);
         return Ok(match trust {
             Some(trust) => {
-                let (media, signer) = open_signed(dir, trust)?;
+                let (media, signer) = open_signed(dir, out, trust)?;
                 Targets::Media(Box::new(media), signer)
             }
             None => Targets::Media(Box::new(open_media(dir)?), None),
         });
+    }
+    if out.is_some() {
+        return Err(Fatal::new(
+            2,
+            "--out names where a media's results are: it goes with MEDIA_DIR, not with object names",
+            Some("pass one MEDIA_DIR with --out, or leave out --out"),
+        )
+        .into());
     }
     for name in args {
         if name.parse::<kcsr_core::names::ObjectName>().is_err() {
@@ -1834,7 +1898,7 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
 /// `kcsr-submit approve`.
 pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
     let trust = load_trust(opts.allowed_signers.as_deref())?;
-    let targets = targets(args, Some(&trust))?;
+    let targets = targets(args, Some(&trust), opts.out.as_deref())?;
     match &targets {
         Targets::Media(media, _) => {
             if opts.unsigned {
@@ -1896,7 +1960,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         return Err(Fatal::new(1, "not approved: the operator declined", None).into());
     }
     let media_label = match &targets {
-        Targets::Media(m, _) => m.path.display().to_string(),
+        Targets::Media(m, _) => m.fetch_args(),
         Targets::Names(_) => "MEDIA_DIR".to_owned(),
     };
     let gaps = mark_incomplete(&mut slots, &media_label);
@@ -1916,7 +1980,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
 /// grant anything, so it needs no station signature; for MEDIA_DIR the objects must still be
 /// the media's requests.
 pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args, None)?;
+    let targets = targets(args, None, None)?;
     let session = connect()?;
     let client = &session.client;
     let mut slots = slots_for(&targets);
@@ -2048,7 +2112,7 @@ pub fn human_duration(secs: i64) -> String {
 
 /// `kcsr-submit status`.
 pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<u8> {
-    let targets = targets(args, None)?;
+    let targets = targets(args, None, None)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
     get_all(&mut slots, &session.client, false);

@@ -110,6 +110,11 @@ enum Command {
         /// and it goes into the bundle.
         #[arg(long, value_name = "FILE")]
         client_ca: Option<PathBuf>,
+        /// Write the certificates, bundles, denials and RETURNED.SHA256SUMS to DIR (made if
+        /// missing) instead of onto the media, which is then only read (write-once or
+        /// read-only media, a data diode); give the same DIR to fetch, and DIR to kcsr assemble.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         json: JsonArgs,
     },
@@ -133,6 +138,10 @@ enum Command {
         /// signature covers them, only your own review.
         #[arg(long)]
         unsigned: bool,
+        /// The return directory apply/fetch --out wrote the media's results to: read (never
+        /// written) to see what came back already, as results on the media are.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         json: JsonArgs,
     },
@@ -173,6 +182,10 @@ enum Command {
         /// PEM of the CA that signs client certificates (chain check, and into the bundle).
         #[arg(long, value_name = "FILE")]
         client_ca: Option<PathBuf>,
+        /// Write the results to DIR (made if missing) instead of onto the media, which is then
+        /// only read; results already in DIR are verified again, never written twice.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         json: JsonArgs,
     },
@@ -209,6 +222,8 @@ const APPLY_HELP: &str = concat!(
     "  kcsr-submit apply /media/usb --approve --yes --wait 5m --client-ca client-ca.crt\n\n",
     "  # Let the server check everything and change nothing\n",
     "  kcsr-submit apply /media/usb --dry-run\n\n",
+    "  # Write-once or one-way media: read the requests, write the results to another stick\n",
+    "  kcsr-submit apply /media/cdrom --out /media/return --approve --yes --wait 5m\n\n",
     "The media is verified against SHA256SUMS and its signature first; nothing is sent if\n",
     "anything is wrong, a request is past its kcsr.dev/not-after, or the context's CA is not\n",
     "the cluster the requests were made for. The stations to trust are the allowed_signers\n",
@@ -268,7 +283,8 @@ const STATUS_HELP: &str = concat!(
 const FETCH_HELP: &str = concat!(
     "Examples:\n",
     "  kcsr-submit fetch /media/usb\n",
-    "  kcsr-submit fetch /media/usb --wait 10m --client-ca client-ca.crt --json\n\n",
+    "  kcsr-submit fetch /media/usb --wait 10m --client-ca client-ca.crt --json\n",
+    "  kcsr-submit fetch /media/cdrom --out /media/return --wait 10m\n\n",
     "Certificates are written as <stem>.crt and <stem>.bundle.yaml, denials and failures as\n",
     "<stem>.denied.yaml, and recorded in RETURNED.SHA256SUMS. The bundle records the granted\n",
     "bindings as the cluster holds them; fetch again after the approver created them.\n\n",
@@ -344,6 +360,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             dry_run,
             parallel,
             client_ca,
+            out,
             json,
         } => commands::apply(
             &media,
@@ -359,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 json: json.on(),
                 quiet,
                 allowed_signers,
+                out,
             },
             &connect,
         ),
@@ -368,6 +386,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             reason,
             message,
             unsigned,
+            out,
             json,
         } => commands::approve(
             &targets,
@@ -379,6 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 message,
                 json: json.on(),
                 quiet,
+                out,
             },
             &connect,
         ),
@@ -401,6 +421,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             media,
             wait,
             client_ca,
+            out,
             json,
         } => commands::fetch(
             &media,
@@ -410,6 +431,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 json: json.on(),
                 quiet,
                 allowed_signers,
+                out,
             },
             &connect,
         ),

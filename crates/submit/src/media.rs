@@ -1,7 +1,9 @@
 //! The media as the connected side sees it: verified against `SHA256SUMS` and re-checked
 //! before anything is sent, then written back (certificates and bundles) atomically and
 //! recorded in `RETURNED.SHA256SUMS`. `SHA256SUMS` and its signature are the station's:
-//! never rewritten here.
+//! never rewritten here. With `--out DIR` the results and their `RETURNED.SHA256SUMS` go to a
+//! return directory of their own and the request media is only read: it may be a write-once
+//! disc, a read-only stick or the outbound side of a data diode.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,16 +108,19 @@ impl MediaError {
 pub struct Media {
     /// Its path.
     pub path: PathBuf,
+    /// Where results are read from and written to: `path` itself, or the return directory
+    /// given with `--out` (created on the first write).
+    pub out: PathBuf,
     /// The station's `SHA256SUMS`, never rewritten.
     pub sums: Sums,
     /// The exact bytes of `SHA256SUMS`, as read once (what its signature covers).
     pub sums_data: Vec<u8>,
     /// `SHA256SUMS.sig` as read, if present.
     pub signature: Option<Vec<u8>>,
-    /// `RETURNED.SHA256SUMS`, updated in memory by [`Media::write_result`].
+    /// `RETURNED.SHA256SUMS` of [`Media::out`], updated in memory by [`Media::write_result`].
     pub returned: Sums,
     /// The results it lists (`<stem>.crt`, `<stem>.bundle.yaml`, `<stem>.denied.yaml`), as
-    /// read and checked.
+    /// read and checked; with `--out`, those of the return directory only.
     pub results: BTreeMap<String, Vec<u8>>,
     /// Every request on it, sorted by stem.
     pub requests: Vec<MediaRequest>,
@@ -125,6 +130,8 @@ pub struct Media {
     pub policy: Option<StationPolicy>,
     /// Filesystem artifacts at the media root that were left alone (`lost+found`, …).
     pub ignored: Vec<String>,
+    /// The same at the root of the return directory (`--out`).
+    pub ignored_out: Vec<String>,
 }
 
 impl Media {
@@ -133,14 +140,17 @@ impl Media {
     /// parse, its CSR verify, and pass the same checks the offline side ran. Any problem is
     /// named and nothing is returned.
     pub fn open(path: &Path) -> Result<Self, MediaError> {
-        Self::open_verified(path, |_| Ok(())).map(|(media, ())| media)
+        Self::open_verified(path, None, |_| Ok(())).map(|(media, ())| media)
     }
 
     /// [`Media::open`], calling `verify` on `SHA256SUMS` and its signature as read, before
     /// anything else on the media is looked at: when the signature is wrong, that is what to
-    /// say, not whatever the changed files hold.
+    /// say, not whatever the changed files hold. With `out` (a directory other than `path`),
+    /// results are read from and written to it, checked against its own
+    /// `RETURNED.SHA256SUMS` and the requests the signed `SHA256SUMS` lists.
     pub fn open_verified<T>(
         path: &Path,
+        out: Option<&Path>,
         verify: impl FnOnce(&Signed<'_>) -> Result<T, MediaError>,
     ) -> Result<(Self, T), MediaError> {
         if !path.is_dir() {
@@ -302,14 +312,21 @@ impl Media {
         offboards.sort_by(|a, b| a.file.cmp(&b.file));
         let mut ignored = ignored.into_inner();
         ignored.sort();
-        let results = scanned
-            .into_iter()
-            .filter(|e| returned.get(&e.name).is_some())
-            .filter_map(|e| e.data.map(|d| (e.name, d)))
-            .collect();
+        let (returned, results, ignored_out) = match out {
+            Some(out) => read_return_dir(out, &sums)?,
+            None => {
+                let results = scanned
+                    .into_iter()
+                    .filter(|e| returned.get(&e.name).is_some())
+                    .filter_map(|e| e.data.map(|d| (e.name, d)))
+                    .collect();
+                (returned, results, Vec::new())
+            }
+        };
         Ok((
             Self {
                 path: path.to_owned(),
+                out: out.unwrap_or(path).to_owned(),
                 sums,
                 sums_data,
                 signature,
@@ -319,21 +336,36 @@ impl Media {
                 offboards,
                 policy,
                 ignored,
+                ignored_out,
             },
             verified,
         ))
     }
 
-    /// The note about filesystem artifacts left alone, if there were any.
-    pub fn ignored_note(&self) -> Option<String> {
-        (!self.ignored.is_empty()).then(|| {
-            let names: Vec<String> = self.ignored.iter().map(|n| sanitize::one_line(n)).collect();
-            format!(
-                "note: ignoring {} at the root of {}: filesystem artifacts, not kcsr's",
-                names.join(", "),
-                self.path.display()
-            )
-        })
+    /// The notes about filesystem artifacts left alone, one per directory that has any.
+    pub fn ignored_notes(&self) -> Vec<String> {
+        [(&self.ignored, &self.path), (&self.ignored_out, &self.out)]
+            .into_iter()
+            .filter(|(names, _)| !names.is_empty())
+            .map(|(names, dir)| {
+                let names: Vec<String> = names.iter().map(|n| sanitize::one_line(n)).collect();
+                format!(
+                    "note: ignoring {} at the root of {}: filesystem artifacts, not kcsr's",
+                    names.join(", "),
+                    dir.display()
+                )
+            })
+            .collect()
+    }
+
+    /// The arguments that name this media to `kcsr-submit fetch`: `MEDIA_DIR`, and
+    /// `--out DIR` when results go elsewhere.
+    pub fn fetch_args(&self) -> String {
+        if self.out == self.path {
+            self.path.display().to_string()
+        } else {
+            format!("{} --out {}", self.path.display(), self.out.display())
+        }
     }
 
     /// Writes `<stem>.denied.yaml` atomically and records it in the in-memory
@@ -381,8 +413,11 @@ impl Media {
     }
 
     fn write(&self, name: &str, content: &str) -> Result<PathBuf, MediaError> {
+        if self.out != self.path {
+            kcsr_fs::create_dir(&self.out, 0o755).map_err(|e| self.write_error(name, &e))?;
+        }
         kcsr_fs::write_file(
-            &self.path,
+            &self.out,
             name,
             content.as_bytes(),
             Mode::Public,
@@ -394,10 +429,11 @@ impl Media {
     /// A failed write back onto the media. The certificate stays on the cluster and writes
     /// are atomic, so the fix is always the device's and `fetch` finishes the job.
     fn write_error(&self, name: &str, err: &std::io::Error) -> MediaError {
-        let (dir, path) = (self.path.display(), self.path.join(name));
+        let (dir, path) = (self.out.display(), self.out.join(name));
         let what = format!("cannot write {}", path.display());
         let resume = format!(
-            "then run kcsr-submit fetch {dir}: the certificates stay on the cluster and nothing is created twice"
+            "then run kcsr-submit fetch {}: the certificates stay on the cluster and nothing is created twice",
+            self.fetch_args()
         );
         match kcsr_fs::device_fault(err) {
             Some(DeviceFault::Full) => MediaError::new(
@@ -421,6 +457,85 @@ impl Media {
             ),
         }
     }
+}
+
+/// A return directory as read: its `RETURNED.SHA256SUMS`, the results it lists (by name), and
+/// the filesystem artifacts left alone.
+type ReturnDir = (Sums, BTreeMap<String, Vec<u8>>, Vec<String>);
+
+/// The return directory `out` (`--out`): its `RETURNED.SHA256SUMS`, the results it lists,
+/// and the filesystem artifacts left alone. Missing: nothing came back yet (it is created on
+/// the first write). It may hold only results of the requests `signed` lists.
+fn read_return_dir(out: &Path, signed: &Sums) -> Result<ReturnDir, MediaError> {
+    if !out.exists() {
+        return Ok(Default::default());
+    }
+    if !out.is_dir() {
+        return Err(MediaError::new(
+            format!("--out {} is not a directory", out.display()),
+            Some("give --out the directory the results go to (made if missing)"),
+        ));
+    }
+    let ignored = std::cell::RefCell::new(Vec::new());
+    let scanned = kcsr_fs::scan_dir(out, layout::max_file_bytes, |n| {
+        let artifact = layout::is_filesystem_artifact(n);
+        if artifact {
+            ignored.borrow_mut().push(n.to_owned());
+        }
+        artifact
+    })
+    .map_err(|e| match kcsr_fs::ScanLimitExceeded::of(&e) {
+        Some(limit) => MediaError::new(limit.to_string(), Some(&limit.hint())),
+        None => MediaError::new(format!("cannot list {}: {e}", out.display()), None),
+    })?;
+    let sums_file = scanned
+        .iter()
+        .find(|e| e.name == RETURNED_SUMS_FILE && e.kind == EntryKind::File)
+        .and_then(|e| e.data.as_deref());
+    let returned = match sums_file {
+        None => Sums::default(),
+        Some(data) => Sums::parse(data).map_err(|e| {
+            MediaError::new(
+                format!("{}: {e}", out.join(RETURNED_SUMS_FILE).display()),
+                Some("kcsr-submit writes it; remove it and run kcsr-submit fetch MEDIA_DIR --out DIR to write the results again"),
+            )
+        })?,
+    };
+    let is_request = |stem: &str| {
+        signed
+            .get(&format!("{stem}{CSR_MANIFEST_SUFFIX}"))
+            .is_some()
+    };
+    let problems = layout::audit_return_dir(
+        is_request,
+        &returned,
+        scanned.iter().map(|e| layout::Found {
+            name: &e.name,
+            regular: e.kind == EntryKind::File,
+            data: e.data.as_deref(),
+        }),
+        true,
+    );
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| sanitize::one_line(p)).collect();
+        return Err(MediaError {
+            message: format!(
+                "the return directory {} holds what this trip did not write there; nothing was sent\n  {}",
+                out.display(),
+                list.join("\n  ")
+            ),
+            hint: Some("--out takes an empty directory (one per trip) or the one an earlier run of this trip wrote to; kcsr-submit writes only <stem>.crt, <stem>.bundle.yaml, <stem>.denied.yaml and RETURNED.SHA256SUMS there".to_owned()),
+            refused: false,
+        });
+    }
+    let results = scanned
+        .into_iter()
+        .filter(|e| returned.get(&e.name).is_some())
+        .filter_map(|e| e.data.map(|d| (e.name, d)))
+        .collect();
+    let mut ignored = ignored.into_inner();
+    ignored.sort();
+    Ok((returned, results, ignored))
 }
 
 /// Why a request on the media cannot be used.

@@ -313,3 +313,143 @@ fn cert_name(media: &Path) -> String {
 fn manifest_name(media: &Path) -> String {
     format!("{}.csr.yaml", stem_of(media))
 }
+
+/// Every file below `dir`, relative, with its content (a missing directory is empty).
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    snapshot(dir)
+}
+
+/// `apply --out`, then `fetch --out` twice: the results and their `RETURNED.SHA256SUMS` are in
+/// the return directory, the media is only read, and a re-run creates and rewrites nothing.
+fn one_way_trip(server: &TestServer, media: &Path, out: &Path, run: &dyn Fn(&[&str]) -> Run) {
+    let (media_arg, out_arg) = (media.to_str().unwrap(), out.to_str().unwrap());
+    let before = snapshot(media);
+    run(&["apply", media_arg, "--out", out_arg]).expect_no_panic(0);
+    assert_eq!(server.csrs().len(), 2);
+    assert!(
+        tree(out).is_empty(),
+        "nothing is issued yet: {:?}",
+        tree(out)
+    );
+    // The approver reads the same media; nothing is written anywhere.
+    run(&["approve", media_arg, "--yes"]).expect_no_panic(0);
+    let fetch = [
+        "fetch", media_arg, "--out", out_arg, "--wait", "1m", "--json",
+    ];
+    let first = run(&fetch).expect_no_panic(0);
+    assert!(
+        first
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "written"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(snapshot(media), before, "the request media changed");
+    let returned = tree(out);
+    let names: Vec<&str> = returned.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(names.contains(&"RETURNED.SHA256SUMS"), "{names:?}");
+    returned_sums_ok(out);
+    // Resumed from the return directory: verified again, nothing created or rewritten.
+    let again = run(&fetch).expect_no_panic(0);
+    assert!(
+        again
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "on-media"),
+        "{}",
+        again.stdout
+    );
+    run(&["apply", media_arg, "--out", out_arg]).expect_no_panic(0);
+    // The approver may be shown what came back; nothing is written anywhere.
+    let approve =
+        run(&["approve", media_arg, "--out", out_arg, "--yes", "--json"]).expect_no_panic(0);
+    assert!(
+        approve
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "on-media"),
+        "{}",
+        approve.stdout
+    );
+    assert_eq!(server.csrs().len(), 2, "a re-run created a second object");
+    assert_eq!(tree(out), returned, "a re-run rewrote a result");
+    assert_eq!(snapshot(media), before, "the request media changed");
+}
+
+#[test]
+fn apply_and_fetch_with_out_only_read_the_media_and_resume_from_the_return_directory() {
+    let server = TestServer::start(Config::default()).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let media = make_media(t.path(), &["alice", "bob"]);
+    let out = t.path().join("return/trip-1");
+    one_way_trip(&server, &media, &out, &|args| submit(&server, args));
+
+    // --out naming the media is the media; inside it (either way round) is refused.
+    let media_arg = media.to_str().unwrap();
+    let inside = media.join("results");
+    let parent = t.path().to_str().unwrap();
+    for out in [inside.to_str().unwrap(), parent] {
+        let run = submit(&server, &["fetch", media_arg, "--out", out]).expect_no_panic(2);
+        assert!(run.stderr.contains("inside one another"), "{}", run.stderr);
+    }
+    assert!(!inside.exists());
+    let name = submit(&server, &["approve", "alice", "--out", parent, "--yes"]).expect_no_panic(2);
+    assert!(
+        name.stderr.contains("goes with MEDIA_DIR"),
+        "{}",
+        name.stderr
+    );
+    // A return directory of another trip is refused before anything is sent.
+    let other = t.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("mallory.crt"), "x").unwrap();
+    let run = submit(
+        &server,
+        &["fetch", media_arg, "--out", other.to_str().unwrap()],
+    )
+    .expect_no_panic(1);
+    assert!(
+        run.stderr.contains("mallory.crt")
+            && run.stderr.contains("hint: --out takes an empty directory"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+#[ignore = "needs root for a tmpfs in a private mount namespace; .ci/run runs it with --ignored"]
+fn a_read_only_request_media_goes_across_with_out() {
+    let server = TestServer::start(Config::default()).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let prepared = make_media(t.path(), &["alice", "bob"]);
+    let vol = t.path().join("vol");
+    let fs = Tmpfs::mount(&vol, "size=1m");
+    fs.copy_in(&prepared, "media");
+    fs.remount("ro");
+    // The return directory is on the host's disk, which the namespace sees as it is.
+    let out = t.path().join("return");
+    let media = vol.join("media");
+    let seen = fs.ns.path(&media);
+    one_way_trip(&server, &seen, &out, &|args| {
+        // The test reads the media through /proc/PID/root; kcsr-submit gets the path it sees.
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace(seen.to_str().unwrap(), media.to_str().unwrap()))
+            .collect();
+        fs.submit(
+            &server,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    });
+}

@@ -43,16 +43,16 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
         }
     }
     let media = MediaDir::open(&args.media, false)?;
-    let (checked, ignored) = media::check(&media)?;
+    // Decision 0010: what the station asked for on this media and did not get back.
+    let station = Station::new(&args.keys);
+    let (checked, ignored, return_only) = media::check(&media, &station)?;
     if !args.output.quiet
         && let Some(note) = crate::media_dir::ignored_note(&args.media, &ignored)
     {
         report::say(&note);
     }
     let bundles = media::bundles(&media, &checked, &args.names)?;
-    // Decision 0010: what the station asked for on this media and did not get back.
-    let station = Station::new(&args.keys);
-    let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names)?;
+    let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names, return_only)?;
     if bundles.is_empty() {
         trail::record(&station, &[], &[], &outstanding, unix_now())?;
         return Err(Fail::new(format!(

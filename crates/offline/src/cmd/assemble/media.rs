@@ -2,6 +2,10 @@
 //! `RETURNED.SHA256SUMS` together list every file; a file listed in neither is refused. The
 //! digests catch accidents only: whoever carries the media can rewrite a file and its sums, so
 //! nothing read here is trusted beyond being what is checked against the station's state.
+//!
+//! A return directory (`kcsr-submit apply --out DIR`, for write-once or one-way media) holds no
+//! requests and no `SHA256SUMS`: only results and `RETURNED.SHA256SUMS`, each result for a
+//! request the station recorded (its own records, never what the media says about itself).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +19,7 @@ use kcsr_core::sums::{self, Sums};
 use crate::fail::{Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::report;
+use crate::station::Station;
 use kcsr_fs as output;
 
 /// The files the sums list, with their content: what is used is exactly what was checked
@@ -24,9 +29,12 @@ pub(super) type Checked = BTreeMap<String, Vec<u8>>;
 /// Reads and checks the media: every file listed in one of the two sums files with its
 /// digest, no symlinks, special files, keys or unlisted files.
 /// Also returns what was left alone (filesystem artifacts, later trips' directories), to be
-/// said once.
-pub(super) fn check(media: &MediaDir) -> Result<(Checked, Vec<String>)> {
+/// said once, and whether the media is a return directory of its own (no `SHA256SUMS`).
+pub(super) fn check(media: &MediaDir, station: &Station) -> Result<(Checked, Vec<String>, bool)> {
     let (scanned, ignored) = media.scan()?;
+    if std::fs::symlink_metadata(media.path.join(sums::FILE_NAME)).is_err() {
+        return check_return_dir(media, station, scanned).map(|checked| (checked, ignored, true));
+    }
     let control = |name: &str| {
         scanned
             .iter()
@@ -80,7 +88,7 @@ pub(super) fn check(media: &MediaDir) -> Result<(Checked, Vec<String>)> {
             .filter(|e| media.sums.get(&e.name).is_some() || returned.get(&e.name).is_some())
             .filter_map(|e| e.data.map(|d| (e.name, d)))
             .collect();
-        return Ok((checked, ignored));
+        return Ok((checked, ignored, false));
     }
     let problems: Vec<String> = problems.iter().map(|p| report::sanitize(p)).collect();
     Err(Fail::new(format!(
@@ -90,6 +98,64 @@ pub(super) fn check(media: &MediaDir) -> Result<(Checked, Vec<String>)> {
         problems.join("\n  ")
     ))
     .hint("compare the media with what the connected machine wrote, and carry it again")
+    .refused())
+}
+
+/// A return directory: `RETURNED.SHA256SUMS` lists every file with its digest, and every file
+/// is a result of a request the station recorded with that stem; nothing else may be there
+/// (not even `SHA256SUMS` or its signature). Which record a bundle or denial is for is then
+/// settled by the object name it holds, checked against the record's stem.
+fn check_return_dir(
+    media: &MediaDir,
+    station: &Station,
+    scanned: Vec<output::ScannedEntry>,
+) -> Result<Checked> {
+    let returned_file = scanned
+        .iter()
+        .find(|e| e.name == RETURNED_SUMS_FILE && e.kind == output::EntryKind::File)
+        .and_then(|e| e.data.as_deref());
+    let returned = match returned_file {
+        Some(data) => Sums::parse(data).map_err(|e| {
+            Fail::new(format!(
+                "{}: {}",
+                media.path.join(RETURNED_SUMS_FILE).display(),
+                e.to_string()
+                    .replacen("SHA256SUMS line", "RETURNED.SHA256SUMS line", 1)
+            ))
+            .hint("the connected side's checksum file is damaged; fetch the certificates again")
+            .refused()
+        })?,
+        None => Sums::default(),
+    };
+    let stems: BTreeSet<String> = station.records()?.into_iter().map(|r| r.stem).collect();
+    let problems = media::audit_return_dir(
+        |stem| stems.contains(stem),
+        &returned,
+        scanned.iter().map(|e| media::Found {
+            name: &e.name,
+            regular: e.kind == output::EntryKind::File,
+            data: e.data.as_deref(),
+        }),
+        false,
+    );
+    if problems.is_empty() {
+        return Ok(scanned
+            .into_iter()
+            .filter(|e| returned.get(&e.name).is_some())
+            .filter_map(|e| e.data.map(|d| (e.name, d)))
+            .collect());
+    }
+    let problems: Vec<String> = problems.iter().map(|p| report::sanitize(p)).collect();
+    Err(Fail::new(format!(
+        "the return directory {} (no {}: only what the connected side brought back) does not hold only results of requests this station recorded, each listed in {RETURNED_SUMS_FILE}; nothing was written\n  {}",
+        media.path.display(),
+        sums::FILE_NAME,
+        problems.join("\n  ")
+    ))
+    .hint(format!(
+        "check --keys (the station that wrote these requests: {}), and compare the directory with what the connected machine wrote",
+        station.requests_dir().display()
+    ))
     .refused())
 }
 

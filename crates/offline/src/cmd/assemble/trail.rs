@@ -55,28 +55,23 @@ impl Outstanding {
 
 /// The requests on the media (each `<stem>.csr.yaml` whose bytes are those the station
 /// recorded) that have no bundle on it, or no key on this station; with `names`, only those
-/// they name.
+/// they name. A return directory (`return_only`) holds no requests: its requests are those
+/// its bundles and denials name, so nothing there is "not back".
 pub(super) fn outstanding(
     station: &Station,
     keys: &Path,
     checked: &Checked,
     names: &[String],
+    return_only: bool,
 ) -> Result<Vec<Outstanding>> {
-    // By manifest digest: a 10,000-user media is matched in one pass.
-    let records: HashMap<String, RequestRecord> = station
-        .records()?
-        .into_iter()
-        .map(|r| (r.manifest_sha256.clone(), r))
-        .collect();
+    let trip = if return_only {
+        returned_requests(station, checked)?
+    } else {
+        requests_on_media(station, checked)?
+    };
     let mut out = Vec::new();
-    for (file, data) in checked {
-        let Some(stem) = kcsr_core::media::stem(file, CSR_MANIFEST_SUFFIX) else {
-            continue;
-        };
-        let digest = kcsr_core::digest::sha256_hex(data);
-        let Some(record) = records.get(&digest).filter(|r| r.stem == stem) else {
-            continue;
-        };
+    for record in &trip {
+        let stem = record.stem.as_str();
         let wanted = names.is_empty()
             || names
                 .iter()
@@ -121,6 +116,48 @@ pub(super) fn outstanding(
             denial,
         });
     }
+    Ok(out)
+}
+
+/// The station's records of the requests on the media, matched by manifest digest (a 10,000-user
+/// media in one pass) and stem.
+fn requests_on_media(station: &Station, checked: &Checked) -> Result<Vec<RequestRecord>> {
+    let records: HashMap<String, RequestRecord> = station
+        .records()?
+        .into_iter()
+        .map(|r| (r.manifest_sha256.clone(), r))
+        .collect();
+    Ok(checked
+        .iter()
+        .filter_map(|(file, data)| {
+            let stem = kcsr_core::media::stem(file, CSR_MANIFEST_SUFFIX)?;
+            let digest = kcsr_core::digest::sha256_hex(data);
+            records.get(&digest).filter(|r| r.stem == stem).cloned()
+        })
+        .collect())
+}
+
+/// The station's records of the requests a return directory's bundles and denials name (by
+/// object name, with the file's stem): what came back, as far as the station wrote it.
+fn returned_requests(station: &Station, checked: &Checked) -> Result<Vec<RequestRecord>> {
+    let mut out: Vec<RequestRecord> = Vec::new();
+    for (file, data) in checked {
+        let named = if let Some(stem) = kcsr_core::media::stem(file, BUNDLE_SUFFIX) {
+            Bundle::parse(data).ok().map(|b| (stem, b.name))
+        } else if let Some(stem) = kcsr_core::media::stem(file, DENIED_SUFFIX) {
+            RequestDenied::parse(data).ok().map(|d| (stem, d.name))
+        } else {
+            None
+        };
+        let Some((stem, name)) = named else { continue };
+        if out.iter().any(|r| r.name == name) {
+            continue;
+        }
+        if let Some(r) = station.record(&name)?.filter(|r| r.stem == stem) {
+            out.push(r);
+        }
+    }
+    out.sort_by(|a, b| a.stem.cmp(&b.stem).then(a.name.cmp(&b.name)));
     Ok(out)
 }
 
