@@ -108,7 +108,9 @@ Roster formats:
 Columns: user; groups (';'-separated); key_type (p256, p384, ed25519, rsa2048, rsa3072,
 rsa4096); signer; expiration; clusterrole and role (';'-separated, each ROLE or NS/ROLE);
 namespace (for the roles given without NS/: a ClusterRole becomes a RoleBinding there, a
-Role needs one); ticket (else --ticket); passphrase_file (with --encrypt-key). Every grant is
+Role needs one); ticket (else --ticket); passphrase_file (with --encrypt-key); pkcs11 (the
+user's key in a PKCS#11 token: an RFC 7512 URI as for kcsr request --pkcs11, one object per
+user; those keys are made one at a time, and no key file is written). Every grant is
 one binding, named after the request (NAME, NAME-2, ...; ClusterRoles first, then Roles), all
 in one <stem>.binding.yaml.
 
