@@ -35,8 +35,18 @@ pub(crate) struct Row {
     pub(crate) pkcs11: Option<Pkcs11Uri>,
 }
 
-/// Reads and checks the whole roster. Errors list every bad row.
-pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
+/// Reads and checks the whole roster. Errors list every bad row. `token`: `kcsr batch
+/// --pkcs11`, the token of the users without a `pkcs11` column.
+pub(crate) fn read(
+    path: &Path,
+    api_version: ApiVersion,
+    token: Option<&Pkcs11Uri>,
+) -> Result<Vec<Row>> {
+    if let Some(t) = token
+        && (t.object.is_some() || t.id.is_some())
+    {
+        return Err(Fail::new("--pkcs11 names a key object, but every user of a batch needs a key of their own").hint("leave object= and id= out of --pkcs11: each user's key is the token's object labelled with the user's stem; or give each user a URI in the roster's pkcs11 column"));
+    }
     let data = kcsr_fs::read_limited(path, MAX_ROSTER_BYTES)
         .context(|| format!("failed to read roster {}", path.display()))?;
     let text = std::str::from_utf8(&data)
@@ -84,13 +94,14 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
                         .as_deref()
                         .filter(|f| !f.is_empty())
                         .map(|f| base.join(f));
-                    let pkcs11 = match token_key(&fields, passphrase_file.is_some()) {
-                        Ok(uri) => uri,
-                        Err(e) => {
-                            errors.push(format!("line {line}: {e}"));
-                            continue;
-                        }
-                    };
+                    let pkcs11 =
+                        match token_key(&fields, passphrase_file.is_some(), token, &spec.stem()) {
+                            Ok(uri) => uri,
+                            Err(e) => {
+                                errors.push(format!("line {line}: {e}"));
+                                continue;
+                            }
+                        };
                     if let Some(uri) = &pkcs11 {
                         let key = key_identity(uri);
                         if let Some(first) = token_keys.get(&key) {
@@ -130,14 +141,32 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The row's `pkcs11` column: a URI as `kcsr request --pkcs11` takes it. A token key is not
-/// a file and has no passphrase, so a `passphrase_file` next to it is a mistake to name.
-fn token_key(f: &Fields, passphrase_file: bool) -> std::result::Result<Option<Pkcs11Uri>, String> {
-    let Some(text) = f.pkcs11.as_deref().filter(|t| !t.is_empty()) else {
-        return Ok(None);
+/// The row's `pkcs11` column: a URI as `kcsr request --pkcs11` takes it; without one, the
+/// `--pkcs11` token's object labelled `stem`. A token key is not a file and has no
+/// passphrase, so a `passphrase_file` next to it is a mistake to name.
+fn token_key(
+    f: &Fields,
+    passphrase_file: bool,
+    token: Option<&Pkcs11Uri>,
+    stem: &str,
+) -> std::result::Result<Option<Pkcs11Uri>, String> {
+    let uri = match (f.pkcs11.as_deref().filter(|t| !t.is_empty()), token) {
+        (None, None) => return Ok(None),
+        (None, Some(t)) => {
+            if passphrase_file {
+                return Err("column passphrase_file is given, but --pkcs11 puts this user's key in a token, which has no passphrase file; drop the passphrase_file or give the user a file key in another batch".to_owned());
+            }
+            return Ok(Some(Pkcs11Uri {
+                object: Some(stem.to_owned()),
+                ..t.clone()
+            }));
+        }
+        // The parser's errors never repeat the value: a URI may carry a PIN (pin-value,
+        // refused).
+        (Some(text), _) => text
+            .parse::<Pkcs11Uri>()
+            .map_err(|e| format!("column pkcs11: {e}"))?,
     };
-    // The parser's errors never repeat the value: a URI may carry a PIN (pin-value, refused).
-    let uri: Pkcs11Uri = text.parse().map_err(|e| format!("column pkcs11: {e}"))?;
     if passphrase_file {
         return Err("columns pkcs11 and passphrase_file are both given: a key in a token has no passphrase file (its PIN comes from the URI's pin-source or the terminal); drop one of them".to_owned());
     }

@@ -964,3 +964,62 @@ fn batch_refuses_a_token_row_with_a_passphrase_file_or_a_shared_token_key() {
     assert!(hsm.objects().is_empty());
     assert!(!r.stderr.contains(PIN), "{}", r.stderr);
 }
+
+/// `kcsr batch --pkcs11 URI`: the token for every user without a `pkcs11` column, each key the
+/// object labelled with the user's stem; a row's own URI still wins. A `--pkcs11` that names an
+/// object would give every user one key: refused.
+#[test]
+fn batch_pkcs11_default_puts_each_users_key_under_their_stem() {
+    let hsm = Hsm::new();
+    std::fs::write(
+        hsm.dir().join("team.csv"),
+        format!(
+            "user,groups,pkcs11\nerin,dev,\nfrank,dev,{}\n",
+            hsm.uri("frank-own")
+        ),
+    )
+    .unwrap();
+    let token = format!(
+        "pkcs11:token=kcsr?module-path={MODULE}&pin-source=file:{}",
+        hsm.dir().join("pin").display()
+    );
+    let batch = |uri: &str| {
+        hsm.kcsr(&[
+            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--pkcs11",
+            uri, "--json",
+        ])
+    };
+    let r = batch(&hsm.uri("everyone"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--pkcs11 names a key object"),
+        "{}",
+        r.stderr
+    );
+    assert!(hsm.objects().is_empty());
+
+    let r = batch(&token);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records = records_by_user(&hsm);
+    for (user, object) in [("erin", "erin"), ("frank", "frank-own")] {
+        assert_eq!(
+            records[user]["pkcs11Uri"],
+            format!("pkcs11:token=kcsr;object={object}?module-path={MODULE}"),
+            "{user}"
+        );
+    }
+    let mut labels: Vec<String> = hsm
+        .objects()
+        .into_iter()
+        .filter(|o| o.private)
+        .map(|o| o.label)
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["erin", "frank-own"]);
+    assert_eq!(
+        std::fs::read_dir(hsm.dir().join("keys")).unwrap().count(),
+        1,
+        "only the station's directory"
+    );
+    hsm.assert_nothing_secret(&[&r], &[]);
+}

@@ -74,7 +74,7 @@ struct UserReport {
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
-    let mut rows = roster::read(&args.roster, args.api_version)?;
+    let mut rows = roster::read(&args.roster, args.api_version, args.pkcs11.as_ref())?;
     for row in &mut rows {
         if row.spec.ticket.is_none() {
             row.spec.ticket.clone_from(&args.who.ticket);
