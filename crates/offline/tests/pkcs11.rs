@@ -985,8 +985,8 @@ fn batch_pkcs11_default_puts_each_users_key_under_their_stem() {
     );
     let batch = |uri: &str| {
         hsm.kcsr(&[
-            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--pkcs11",
-            uri, "--json",
+            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--pkcs11", uri,
+            "--json",
         ])
     };
     let r = batch(&hsm.uri("everyone"));
