@@ -123,7 +123,84 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
         out.push(chars[i]);
         i += 1;
     }
-    out
+    realign_tables(&out)
+}
+
+/// Lines cut into cells at runs of two or more spaces.
+fn cells(line: &str) -> Vec<&str> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Aligns the columns of tables again (a header of capitals, then rows of as many cells):
+/// placeholders are shorter than what they replace, and some (a serial's hex) vary in length
+/// from run to run, which would shift the padding of every row.
+fn realign_tables(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let header = cells(lines[i]);
+        let is_header =
+            header.len() >= 3 && lines[i].chars().all(|c| c.is_ascii_uppercase() || c == ' ');
+        if !is_header {
+            out.push(lines[i].to_owned());
+            i += 1;
+            continue;
+        }
+        // The header's narrowest gap is the table's column separator.
+        let gap = lines[i]
+            .split(|c| c != ' ')
+            .map(str::len)
+            .filter(|n| *n >= 2)
+            .min()
+            .unwrap_or(2);
+        let mut rows = vec![header];
+        let mut j = i + 1;
+        while j < lines.len() && cells(lines[j]).len() == rows[0].len() {
+            rows.push(cells(lines[j]));
+            j += 1;
+        }
+        let widths: Vec<usize> = (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        for row in &rows {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                line.push_str(cell);
+                if c + 1 < row.len() {
+                    let pad = widths[c] - cell.chars().count() + gap;
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push(line);
+        }
+        i = j;
+    }
+    out.join("\n")
+}
+
+/// Splits a marker's command into words as a shell would: at whitespace, with `'…'` keeping
+/// spaces (a `--message 'alice has left'`).
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in command.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(!quoted, "an unclosed ' in {command:?}");
+    words.extend(word);
+    words
 }
 
 /// The length of `SHA256:` + 43 unpadded base64 characters at the start of `c`, if there.
@@ -158,7 +235,8 @@ impl Session {
         let (host, sub) = host.split_once('/').unwrap_or((host, ""));
         let h = self.host(host);
         let cwd = h.root.join(sub);
-        let mut words: Vec<&str> = command.split_whitespace().collect();
+        let words = shell_words(command);
+        let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
         // `COMMAND > FILE`: its standard output goes to FILE (directories made), the console
         // shows the rest.
         let mut script = "exec \"$0\" \"$@\" 2>&1".to_owned();
@@ -317,10 +395,35 @@ fn operator_guide_shows_real_output() {
 }
 
 #[test]
+fn shell_words_keeps_quoted_spaces() {
+    assert_eq!(
+        shell_words("deny media --message 'alice has left' --reason X ''"),
+        [
+            "deny",
+            "media",
+            "--message",
+            "alice has left",
+            "--reason",
+            "X",
+            ""
+        ]
+    );
+}
+
+#[test]
 fn normalize_replaces_noise_only() {
     let text = "alice-3f9a2c1d0e at 2026-11-28T16:55:26Z on https://127.0.0.1:43121 digital signature added\nsha256 6ed3fadad2dc6525db8d0e129002ca5aa4a643407a24df0f4804b72a883fe67a";
     assert_eq!(
         normalize(text, &[]),
         "alice-<hex> at <time> on https://127.0.0.1:<port> digital signature added\nsha256 <sha256>"
+    );
+}
+
+#[test]
+fn tables_are_aligned_again_after_placeholders() {
+    let text = "NAME   SERIAL        STATE\nalice  <hex>  ok\ncarol  -             denied\nafter  the table";
+    assert_eq!(
+        realign_tables(text),
+        "NAME    SERIAL   STATE\nalice   <hex>    ok\ncarol   -        denied\nafter  the table"
     );
 }

@@ -122,9 +122,18 @@ impl Grant {
             .join(",")
     }
 
-    /// Reads a `kcsr.dev/grant` annotation: one or more grants separated by `,`.
+    /// Reads a `kcsr.dev/grant` annotation: one or more grants separated by `,`, in the order
+    /// asked; the same grant twice is refused (it would name two bindings for one right).
     pub fn parse_list(s: &str) -> Result<Vec<Self>, String> {
-        s.split(',').map(str::parse).collect()
+        let mut grants: Vec<Self> = Vec::new();
+        for part in s.split(',') {
+            let grant: Self = part.parse()?;
+            if grants.contains(&grant) {
+                return Err(format!("{grant} is asked for twice"));
+            }
+            grants.push(grant);
+        }
+        Ok(grants)
     }
 
     /// `ClusterRole` or `Role`: the kind of role the binding refers to.
@@ -297,6 +306,10 @@ mod grant_tests {
         assert_eq!(Grant::parse_list(&text), Ok(grants));
         assert!(Grant::parse_list("ClusterRole/view,").is_err());
         assert!(Grant::parse_list("").is_err());
+        assert_eq!(
+            Grant::parse_list("ClusterRole/view,Role/a/b,ClusterRole/view"),
+            Err("ClusterRole/view is asked for twice".to_owned())
+        );
     }
 
     #[test]

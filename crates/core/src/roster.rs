@@ -1,6 +1,6 @@
 //! Roster text for `kcsr batch`, read into rows of raw fields with their line numbers: CSV
 //! (header row; columns user, groups, key_type, signer, expiration, clusterrole, role,
-//! namespace, ticket, passphrase_file; groups, clusterrole and role `;`-separated) or YAML
+//! namespace, ticket, passphrase_file, pkcs11; groups, clusterrole and role `;`-separated) or YAML
 //! (`defaults:` and `users:` with the same fields, lists as YAML lists or `;`-separated strings, defaults
 //! merged into each user). Field values are not checked here: the caller turns each row into a
 //! request and reports every bad row with its line.
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::yaml::{self, YamlError};
 
 /// The CSV columns (and YAML fields) a roster may have.
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 11] = [
     "user",
     "groups",
     "key_type",
@@ -21,6 +21,7 @@ pub const COLUMNS: [&str; 10] = [
     "namespace",
     "ticket",
     "passphrase_file",
+    "pkcs11",
 ];
 
 /// One user's fields as written; `None` when the column or field is absent.
@@ -58,6 +59,8 @@ pub struct Fields {
     /// A file whose first line is this user's key passphrase (`batch --encrypt-key`).
     #[serde(default)]
     pub passphrase_file: Option<String>,
+    /// An RFC 7512 URI of the PKCS#11 token key this user's request is made with.
+    pub pkcs11: Option<String>,
 }
 
 /// A YAML list, or one string of `;`-separated items (as in the CSV cell).
@@ -173,6 +176,7 @@ fn merge(defaults: &Fields, row: Fields) -> Fields {
         passphrase_file: row
             .passphrase_file
             .or_else(|| defaults.passphrase_file.clone()),
+        pkcs11: row.pkcs11.or_else(|| defaults.pkcs11.clone()),
     }
 }
 
@@ -220,7 +224,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
                 "role" => f.role = Some(split_list(&v)),
                 "namespace" => f.namespace = Some(v),
                 "ticket" => f.ticket = Some(v),
-                _ => f.passphrase_file = Some(v),
+                "passphrase_file" => f.passphrase_file = Some(v),
+                _ => f.pkcs11 = Some(v),
             }
         }
         out.push(Row { line: n, fields: f });
@@ -322,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             parse_csv("name\nx\n").unwrap_err(),
-            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, role, namespace, ticket, passphrase_file"
+            "line 1: unknown column \"name\"; the columns are user, groups, key_type, signer, expiration, clusterrole, role, namespace, ticket, passphrase_file, pkcs11"
         );
         assert_eq!(
             parse_csv("groups\ndev\n").unwrap_err(),

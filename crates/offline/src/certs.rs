@@ -24,6 +24,15 @@ pub(crate) struct Found {
     /// The file, and for a kubeconfig the user entry (`alice.kubeconfig (user alice@prod)`).
     pub(crate) source: String,
     pub(crate) cert: CertInfo,
+    /// Every certificate as found, the leaf first: what `kcsr renew` checks against the pin.
+    pub(crate) chain: Vec<CertInfo>,
+}
+
+/// The leaf and the whole chain of PEM certificates.
+fn leaf_and_chain(data: &[u8]) -> std::result::Result<(CertInfo, Vec<CertInfo>), cert::CertError> {
+    let chain = cert::parse_all(data)?;
+    let leaf = chain.first().cloned().ok_or(cert::CertError::NoBlock)?;
+    Ok((leaf, chain))
 }
 
 /// Every certificate in `paths` (files, or directories holding `*.crt`, `*.bundle.yaml` and
@@ -91,22 +100,23 @@ fn read_one(f: &Path, given: bool) -> Result<Vec<Found>> {
         output::read_limited(f, limit).context(|| format!("failed to read {}", f.display()))?,
     );
     let bad = |e: &dyn std::fmt::Display| Fail::new(format!("{}: {e}", f.display()));
-    let one = |cert: CertInfo| {
+    let one = |(cert, chain): (CertInfo, Vec<CertInfo>)| {
         vec![Found {
             source: f.display().to_string(),
             cert,
+            chain,
         }]
     };
     if name.ends_with(BUNDLE_SUFFIX) {
         let b = Bundle::parse(&data).map_err(|e| bad(&e))?;
         return Ok(one(
-            cert::parse_first(b.certificate.as_bytes()).map_err(|e| bad(&e))?
+            leaf_and_chain(b.certificate.as_bytes()).map_err(|e| bad(&e))?
         ));
     }
     if name.ends_with(KUBECONFIG_SUFFIX) || kubeconfig::looks_like_kubeconfig(&data) {
         return from_kubeconfig(f, &data, given);
     }
-    Ok(one(cert::parse_first(&data).map_err(|e| bad(&e))?))
+    Ok(one(leaf_and_chain(&data).map_err(|e| bad(&e))?))
 }
 
 /// The certificates of a kubeconfig's user entries: embedded, or the file `client-certificate`
@@ -131,7 +141,7 @@ fn from_kubeconfig(f: &Path, data: &[u8], given: bool) -> Result<Vec<Found>> {
                 })?
             }
         };
-        let cert = cert::parse_first(&pem).map_err(|e| {
+        let (cert, chain) = leaf_and_chain(&pem).map_err(|e| {
             Fail::new(format!(
                 "{}: user {:?}: {e}",
                 f.display(),
@@ -141,6 +151,7 @@ fn from_kubeconfig(f: &Path, data: &[u8], given: bool) -> Result<Vec<Found>> {
         out.push(Found {
             source: format!("{} (user {})", f.display(), report::sanitize(&user)),
             cert,
+            chain,
         });
     }
     if out.is_empty() && given {

@@ -108,7 +108,10 @@ Roster formats:
 Columns: user; groups (';'-separated); key_type (p256, p384, ed25519, rsa2048, rsa3072,
 rsa4096); signer; expiration; clusterrole and role (';'-separated, each ROLE or NS/ROLE);
 namespace (for the roles given without NS/: a ClusterRole becomes a RoleBinding there, a
-Role needs one); ticket (else --ticket); passphrase_file (with --encrypt-key). Every grant is
+Role needs one); ticket (else --ticket); passphrase_file (with --encrypt-key); pkcs11 (the
+user's key in a PKCS#11 token: an RFC 7512 URI as for kcsr request --pkcs11, one object per
+user, or --pkcs11 URI naming only the token: each user's key is the object labelled with
+their stem; those keys are made one at a time, and no key file is written). Every grant is
 one binding, named after the request (NAME, NAME-2, ...; ClusterRoles first, then Roles), all
 in one <stem>.binding.yaml.
 
@@ -156,6 +159,11 @@ pub(crate) struct BatchArgs {
     /// Replace existing keys and requests instead of skipping users already done
     #[arg(long, short)]
     pub(crate) force: bool,
+    /// The PKCS#11 token for the keys of users without a pkcs11 column: an RFC 7512 URI as
+    /// for kcsr request --pkcs11, naming the token but no object; each user's key is the
+    /// object labelled with their stem (generated in the token if it holds none)
+    #[arg(long, value_name = "URI", value_parser = Pkcs11Parser, conflicts_with = "encrypt_key")]
+    pub(crate) pkcs11: Option<kcsr_core::pkcs11_uri::Pkcs11Uri>,
     /// Check the roster and print every user's plan (user, groups, grants, signer, lifetime,
     /// ticket, key, stem, object name) for a second person to check; write nothing
     #[arg(long)]
@@ -188,6 +196,9 @@ stem (alice.kubeconfig), replacing the older one. With --reuse-key the request u
 whose public key the certificate carries, found in KEY_DIR, under the stem
 <user>-renew-<YYYYMMDD>-samekey: a renewal is always a new request with its own object name
 and record.
+A certificate's expiry is believed only when it chains to the pinned CA of its signer and
+names the user and groups the station recorded for its key: one that does not (a certificate
+made by someone who could edit the media) is reported as NOT TRUSTED and not renewed (exit 3).
 Exit codes: 0 done (also when nothing is due), 1 failed, 3 a request was refused.";
 
 #[derive(Debug, Args)]

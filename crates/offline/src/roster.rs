@@ -1,5 +1,5 @@
 //! Rosters for `kcsr batch`: CSV (header row; columns user, groups, key_type, signer,
-//! expiration, clusterrole, role, namespace, ticket, passphrase_file; groups, clusterrole and
+//! expiration, clusterrole, role, namespace, ticket, passphrase_file, pkcs11; groups, clusterrole and
 //! role `;`-separated) or YAML (`defaults:` and `users:` with the same fields). The text is
 //! split into rows by [`kcsr_core::roster`] (pure, so it can be fuzzed);
 //! here every row becomes a [`Spec`] before anything is written, and every bad row is reported
@@ -12,6 +12,7 @@ use kcsr_core::expiry::Expiration;
 use kcsr_core::key::KeyType;
 use kcsr_core::manifest::{ApiVersion, Ticket};
 use kcsr_core::names::{GroupName, UserName};
+use kcsr_core::pkcs11_uri::Pkcs11Uri;
 use kcsr_core::roster::{Fields, Format, RosterError};
 use kcsr_core::signer::SignerName;
 
@@ -29,10 +30,23 @@ pub(crate) struct Row {
     /// This user's key passphrase file (column `passphrase_file`), relative paths resolved
     /// against the roster's directory.
     pub(crate) passphrase_file: Option<PathBuf>,
+    /// The PKCS#11 token key this user's request is made with (column `pkcs11`, an RFC 7512
+    /// URI as `kcsr request --pkcs11` takes it): no key file is written for this user.
+    pub(crate) pkcs11: Option<Pkcs11Uri>,
 }
 
-/// Reads and checks the whole roster. Errors list every bad row.
-pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
+/// Reads and checks the whole roster. Errors list every bad row. `token`: `kcsr batch
+/// --pkcs11`, the token of the users without a `pkcs11` column.
+pub(crate) fn read(
+    path: &Path,
+    api_version: ApiVersion,
+    token: Option<&Pkcs11Uri>,
+) -> Result<Vec<Row>> {
+    if let Some(t) = token
+        && (t.object.is_some() || t.id.is_some())
+    {
+        return Err(Fail::new("--pkcs11 names a key object, but every user of a batch needs a key of their own").hint("leave object= and id= out of --pkcs11: each user's key is the token's object labelled with the user's stem; or give each user a URI in the roster's pkcs11 column"));
+    }
     let data = kcsr_fs::read_limited(path, MAX_ROSTER_BYTES)
         .context(|| format!("failed to read roster {}", path.display()))?;
     let text = std::str::from_utf8(&data)
@@ -50,6 +64,9 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut stems: BTreeMap<String, (usize, UserName)> = BTreeMap::new();
+    // The token key each row names (token and object, without module or PIN): two users must
+    // never share one key.
+    let mut token_keys: BTreeMap<String, usize> = BTreeMap::new();
     let base = path.parent().unwrap_or(Path::new(""));
     for kcsr_core::roster::Row { line, fields } in raw {
         match to_spec(&fields, api_version) {
@@ -77,10 +94,29 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
                         .as_deref()
                         .filter(|f| !f.is_empty())
                         .map(|f| base.join(f));
+                    let pkcs11 =
+                        match token_key(&fields, passphrase_file.is_some(), token, &spec.stem()) {
+                            Ok(uri) => uri,
+                            Err(e) => {
+                                errors.push(format!("line {line}: {e}"));
+                                continue;
+                            }
+                        };
+                    if let Some(uri) = &pkcs11 {
+                        let key = key_identity(uri);
+                        if let Some(first) = token_keys.get(&key) {
+                            errors.push(format!(
+                                "line {line}: column pkcs11 names the token key of line {first} ({key}): each user needs a key of their own"
+                            ));
+                            continue;
+                        }
+                        token_keys.insert(key, line);
+                    }
                     rows.push(Row {
                         line,
                         spec,
                         passphrase_file,
+                        pkcs11,
                     });
                 }
             }
@@ -103,6 +139,59 @@ pub(crate) fn read(path: &Path, api_version: ApiVersion) -> Result<Vec<Row>> {
         )));
     }
     Ok(rows)
+}
+
+/// The row's `pkcs11` column: a URI as `kcsr request --pkcs11` takes it; without one, the
+/// `--pkcs11` token's object labelled `stem`. A token key is not a file and has no
+/// passphrase, so a `passphrase_file` next to it is a mistake to name.
+fn token_key(
+    f: &Fields,
+    passphrase_file: bool,
+    token: Option<&Pkcs11Uri>,
+    stem: &str,
+) -> std::result::Result<Option<Pkcs11Uri>, String> {
+    let uri = match (f.pkcs11.as_deref().filter(|t| !t.is_empty()), token) {
+        (None, None) => return Ok(None),
+        (None, Some(t)) => {
+            if passphrase_file {
+                return Err("column passphrase_file is given, but --pkcs11 puts this user's key in a token, which has no passphrase file; drop the passphrase_file or give the user a file key in another batch".to_owned());
+            }
+            return Ok(Some(Pkcs11Uri {
+                object: Some(stem.to_owned()),
+                ..t.clone()
+            }));
+        }
+        // The parser's errors never repeat the value: a URI may carry a PIN (pin-value,
+        // refused).
+        (Some(text), _) => text
+            .parse::<Pkcs11Uri>()
+            .map_err(|e| format!("column pkcs11: {e}"))?,
+    };
+    if passphrase_file {
+        return Err("columns pkcs11 and passphrase_file are both given: a key in a token has no passphrase file (its PIN comes from the URI's pin-source or the terminal); drop one of them".to_owned());
+    }
+    if uri.object.is_none() && uri.id.is_none() {
+        return Err(
+            "column pkcs11 names no key object: add object=LABEL (or id=) to the URI, one per user"
+                .to_owned(),
+        );
+    }
+    Ok(Some(uri))
+}
+
+/// Which key in which token a URI names, for telling two rows' keys apart.
+fn key_identity(uri: &Pkcs11Uri) -> String {
+    let key = Pkcs11Uri {
+        token: uri.token.clone(),
+        manufacturer: uri.manufacturer.clone(),
+        model: uri.model.clone(),
+        serial: uri.serial.clone(),
+        slot_id: uri.slot_id,
+        object: uri.object.clone(),
+        id: uri.id.clone(),
+        ..Pkcs11Uri::default()
+    };
+    key.to_string()
 }
 
 fn to_spec(f: &Fields, api_version: ApiVersion) -> std::result::Result<Spec, String> {

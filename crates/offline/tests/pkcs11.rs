@@ -805,3 +805,221 @@ fn a_token_key_request_carries_ticket_operator_and_grants_and_obeys_the_site_pol
     assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 1);
     hsm.assert_nothing_secret(&[&r], &[]);
 }
+
+/// The station's records, by user.
+fn records_by_user(hsm: &Hsm) -> std::collections::BTreeMap<String, serde_json::Value> {
+    std::fs::read_dir(hsm.dir().join("keys/station/requests"))
+        .unwrap()
+        .map(|e| {
+            let rec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            (rec["user"].as_str().unwrap().to_owned(), rec)
+        })
+        .collect()
+}
+
+/// `kcsr batch` with a `pkcs11` column: each token user's key is generated in the token (one
+/// at a time), signs a CSR OpenSSL verifies, is recorded by URI without the PIN's source, and
+/// no key file is written for it; a file-key user in the same roster gets a key file as ever.
+#[test]
+fn batch_generates_each_token_users_key_in_the_token() {
+    let hsm = Hsm::new();
+    let roster = format!(
+        "user,groups,key_type,pkcs11\nalice,dev,p256,{}\nbob,dev,rsa2048,{}\ncarol,dev,p256,{}\ndave,dev,p256,\n",
+        hsm.uri("alice"),
+        hsm.uri("bob"),
+        hsm.uri("carol")
+    );
+    std::fs::write(hsm.dir().join("team.csv"), roster).unwrap();
+    let batch = |more: &[&str]| {
+        let mut args = vec![
+            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--jobs", "4",
+        ];
+        args.extend_from_slice(more);
+        hsm.kcsr(&args)
+    };
+    // The plan says which keys are in the token, and generates nothing.
+    let plan = batch(&["--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("p256 (token, new)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("p256 (new)"), "{}", plan.stdout);
+    assert!(hsm.objects().is_empty());
+
+    let r = batch(&["--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = json(&r);
+    assert_eq!(out["written"], 4, "{out}");
+    let users = out["users"].as_array().unwrap();
+    let records = records_by_user(&hsm);
+    for (user, kind) in [
+        ("alice", "id-ecPublicKey"),
+        ("bob", "rsaEncryption"),
+        ("carol", "id-ecPublicKey"),
+    ] {
+        let u = users.iter().find(|u| u["user"] == user).unwrap();
+        let uri = format!("pkcs11:token=kcsr;object={user}?module-path={MODULE}");
+        assert_eq!(u["pkcs11"], uri.as_str(), "{u}");
+        assert_eq!(u["keySource"], "new");
+        let rec = &records[user];
+        assert_eq!(rec["keyFile"], "pkcs11", "{rec}");
+        assert_eq!(rec["pkcs11Uri"], uri.as_str(), "{rec}");
+        assert_eq!(rec["publicKeySha256"], u["publicKeySha256"], "{rec}");
+        let csr = hsm.csr_file(user);
+        let text = hsm.sh(&format!("openssl req -in {csr} -verify -noout -text 2>&1"));
+        assert!(text.contains("verify OK"), "{text}");
+        assert!(text.contains(kind), "{text}");
+        // The CSR's key is the token's: the fingerprint the operator compares is its own.
+        let fp = hsm.sh(&format!(
+            "openssl req -in {csr} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum"
+        ));
+        assert!(
+            fp.starts_with(u["publicKeySha256"].as_str().unwrap()),
+            "{fp} {u}"
+        );
+    }
+    let dave = users.iter().find(|u| u["user"] == "dave").unwrap();
+    assert_eq!(dave["pkcs11"], serde_json::Value::Null);
+    // One non-extractable key pair per token user; a key file only for dave.
+    let objects = hsm.objects();
+    let mut private: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.private)
+        .map(|o| o.label.as_str())
+        .collect();
+    private.sort_unstable();
+    assert_eq!(private, ["alice", "bob", "carol"], "{objects:?}");
+    assert!(
+        objects
+            .iter()
+            .filter(|o| o.private)
+            .all(|o| o.extractable == Some(false) && o.sensitive == Some(true)),
+        "{objects:?}"
+    );
+    let mut entries: Vec<String> = std::fs::read_dir(hsm.dir().join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["dave.key.pem", "station"]);
+    support::sha256sum_ok(&hsm.dir().join("media"));
+    support::assert_consistent(&hsm.dir().join("keys"), &hsm.dir().join("media"));
+
+    // The text output shows every user's public-key fingerprint, token keys too; a re-run
+    // uses the keys already in the token and changes nothing.
+    let again = batch(&[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    for user in ["alice", "bob", "carol", "dave"] {
+        let u = users.iter().find(|u| u["user"] == user).unwrap();
+        let line = again
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(user))
+            .unwrap_or_else(|| panic!("{}", again.stdout));
+        assert!(line.contains("unchanged"), "{line}");
+        assert!(
+            line.contains(u["publicKeySha256"].as_str().unwrap()),
+            "{line}"
+        );
+    }
+    assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 3);
+    hsm.assert_nothing_secret(&[&plan, &r, &again], &["keys/dave.key.pem"]);
+}
+
+/// A row with both a token key and a passphrase file, or two rows naming one token key, is a
+/// roster error naming the row and the column; nothing is written, nothing generated.
+#[test]
+fn batch_refuses_a_token_row_with_a_passphrase_file_or_a_shared_token_key() {
+    let hsm = Hsm::new();
+    std::fs::write(hsm.dir().join("pass"), "a long passphrase\n").unwrap();
+    std::fs::write(
+        hsm.dir().join("team.csv"),
+        format!(
+            "user,pkcs11,passphrase_file\nalice,{},\nbob,{},pass\ncarol,{},\n",
+            hsm.uri("alice"),
+            hsm.uri("bob"),
+            hsm.uri("alice"),
+        ),
+    )
+    .unwrap();
+    let r = hsm.kcsr(&[
+        "batch",
+        "--roster",
+        "team.csv",
+        "--keys",
+        "keys",
+        "--media",
+        "media",
+        "--encrypt-key",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for line in [
+        "has 2 bad row(s); nothing was written",
+        "line 3: columns pkcs11 and passphrase_file are both given",
+        "line 4: column pkcs11 names the token key of line 2 (pkcs11:token=kcsr;object=alice)",
+    ] {
+        assert!(r.stderr.contains(line), "{line}:\n{}", r.stderr);
+    }
+    assert!(!hsm.dir().join("media").exists());
+    assert!(!hsm.dir().join("keys").exists());
+    assert!(hsm.objects().is_empty());
+    assert!(!r.stderr.contains(PIN), "{}", r.stderr);
+}
+
+/// `kcsr batch --pkcs11 URI`: the token for every user without a `pkcs11` column, each key the
+/// object labelled with the user's stem; a row's own URI still wins. A `--pkcs11` that names an
+/// object would give every user one key: refused.
+#[test]
+fn batch_pkcs11_default_puts_each_users_key_under_their_stem() {
+    let hsm = Hsm::new();
+    std::fs::write(
+        hsm.dir().join("team.csv"),
+        format!(
+            "user,groups,pkcs11\nerin,dev,\nfrank,dev,{}\n",
+            hsm.uri("frank-own")
+        ),
+    )
+    .unwrap();
+    let token = format!(
+        "pkcs11:token=kcsr?module-path={MODULE}&pin-source=file:{}",
+        hsm.dir().join("pin").display()
+    );
+    let batch = |uri: &str| {
+        hsm.kcsr(&[
+            "batch", "--roster", "team.csv", "--keys", "keys", "--media", "media", "--pkcs11", uri,
+            "--json",
+        ])
+    };
+    let r = batch(&hsm.uri("everyone"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--pkcs11 names a key object"),
+        "{}",
+        r.stderr
+    );
+    assert!(hsm.objects().is_empty());
+
+    let r = batch(&token);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records = records_by_user(&hsm);
+    for (user, object) in [("erin", "erin"), ("frank", "frank-own")] {
+        assert_eq!(
+            records[user]["pkcs11Uri"],
+            format!("pkcs11:token=kcsr;object={object}?module-path={MODULE}"),
+            "{user}"
+        );
+    }
+    let mut labels: Vec<String> = hsm
+        .objects()
+        .into_iter()
+        .filter(|o| o.private)
+        .map(|o| o.label)
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["erin", "frank-own"]);
+    assert_eq!(
+        std::fs::read_dir(hsm.dir().join("keys")).unwrap().count(),
+        1,
+        "only the station's directory"
+    );
+    hsm.assert_nothing_secret(&[&r], &[]);
+}

@@ -28,6 +28,20 @@ fn sh(dir: &Path, cmd: &str) -> String {
 }
 
 /// A self-signed CA `NAME.crt` (key `NAME.key`) in `dir`.
+/// The DER of a CSR manifest's `spec.request`.
+fn request_der(manifest: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("request:"))
+        .unwrap();
+    base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        line.trim_start().trim_start_matches("request:").trim(),
+    )
+    .unwrap()
+}
+
 fn make_ca(dir: &Path, name: &str) {
     sh(
         dir,
@@ -742,31 +756,38 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
     let original = record(d, &object_name(&d.join("media/alice.csr.yaml")));
     // Media in transit: the attacker signs the operator's own request (public) with a CA of
     // their own, naming another user and system:masters, and puts it back as alice.crt.
-    let csr = {
-        let text = std::fs::read_to_string(d.join("media/alice.csr.yaml")).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with("request:"))
-            .unwrap();
-        base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            line.trim_start().trim_start_matches("request:").trim(),
-        )
-        .unwrap()
-    };
+    let csr = request_der(&d.join("media/alice.csr.yaml"));
     std::fs::write(d.join("alice.csr"), csr).unwrap();
     make_ca(d, "evil");
     sh(
         d,
         "openssl x509 -req -in alice.csr -CA evil.crt -CAkey evil.key -CAcreateserial -days 5 -subj '/CN=mallory/O=system:masters' -out media/alice.crt 2>/dev/null",
     );
-    let r = ok(
-        d,
-        &[
-            "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
-        ],
-    );
+    let renew = [
+        "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
+    ];
+    // Not the station's certificate (another subject, another CA): reported, not renewed.
+    let r = kcsr(d, &renew);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     let v = json(&r.stdout);
+    assert_eq!(v["certificates"][0]["verified"], false, "{v}");
+    assert!(
+        v["certificates"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is for user \"alice\""),
+        "{v}"
+    );
+    assert!(!d.join("next/SHA256SUMS").exists());
+    // The pinned client CA issues it, under the subject the operator asked for (openssl takes
+    // the CSR's): every field of the renewal still comes from the record.
+    sh(
+        d,
+        "openssl x509 -req -in alice.csr -CA client-ca.crt -CAkey client-ca.key -CAcreateserial -days 5 -out media/alice.crt 2>/dev/null",
+    );
+    let r = ok(d, &renew);
+    let v = json(&r.stdout);
+    assert_eq!(v["certificates"][0]["verified"], true, "{v}");
     assert_eq!(v["certificates"][0]["user"], "alice", "{v}");
     let stem = v["certificates"][0]["request"]["stem"]
         .as_str()
@@ -774,18 +795,7 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
         .to_owned();
     assert!(stem.starts_with("alice-renew-"), "{stem}");
     let manifest = d.join(format!("next/{stem}.csr.yaml"));
-    let pem = {
-        let text = std::fs::read_to_string(&manifest).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with("request:"))
-            .unwrap();
-        base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            line.trim_start().trim_start_matches("request:").trim(),
-        )
-        .unwrap()
-    };
+    let pem = request_der(&manifest);
     std::fs::write(d.join("renew.csr"), pem).unwrap();
     let subject = sh(d, "openssl req -in renew.csr -noout -subject");
     assert_eq!(subject.trim(), "subject=CN = alice, O = dev");
@@ -830,6 +840,95 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
     r.refused("stranger.crt", "no record");
     assert_eq!(r.code, 3);
     assert!(!d.join("other/SHA256SUMS").exists());
+}
+
+/// Media on the way back: someone who can edit it (no station key, no key directory) puts a
+/// self-made certificate for alice's recorded key and subject in place of the one the cluster
+/// issued, valid for ten years, so that a due renewal would look not due. Renew believes no
+/// expiry it cannot trace to the pinned CA: the certificate is reported as not trusted, not
+/// passed over as not due, and nothing is written; the genuine one renews.
+#[test]
+fn renew_believes_no_expiry_of_a_certificate_the_pinned_ca_did_not_issue() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pin_prod(d);
+    ok(
+        d,
+        &[
+            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
+        ],
+    );
+    let csr = request_der(&d.join("media/alice.csr.yaml"));
+    std::fs::write(d.join("alice.csr"), csr).unwrap();
+    // The genuine certificate: five days left, due within 30 days.
+    sh(
+        d,
+        "openssl x509 -req -in alice.csr -CA client-ca.crt -CAkey client-ca.key -CAcreateserial -days 5 -out genuine.crt 2>/dev/null",
+    );
+    // The forgery: the same key and subject, ten years, from a CA of the attacker's own,
+    // followed by a copy of the pinned CA (public) to look like a chain.
+    make_ca(d, "evil");
+    sh(
+        d,
+        "openssl x509 -req -in alice.csr -CA evil.crt -CAkey evil.key -CAcreateserial -days 3650 -out forged.crt 2>/dev/null && cat forged.crt client-ca.crt > media/alice.crt",
+    );
+    let renew = |from: &str| {
+        kcsr(
+            d,
+            &[
+                "renew", from, "--within", "30d", "--keys", "keys", "--media", "next", "--json",
+            ],
+        )
+    };
+    let r = renew("media/alice.crt");
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let row = &json(&r.stdout)["certificates"][0];
+    assert_eq!(row["due"], false, "{row}");
+    assert_eq!(row["verified"], false, "{row}");
+    assert!(row.get("request").is_none(), "{row}");
+    assert!(
+        row["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not chain to cluster prod's pinned CA"),
+        "{row}"
+    );
+    assert!(!d.join("next").exists() || !d.join("next/SHA256SUMS").exists());
+    // The text says so for the operator, never "not due".
+    let r = kcsr(
+        d,
+        &[
+            "renew",
+            "media/alice.crt",
+            "--within",
+            "30d",
+            "--keys",
+            "keys",
+            "--media",
+            "next",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("NOT TRUSTED, not renewed"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("not due"), "{}", r.stderr);
+
+    // The genuine certificate is due and renews.
+    let r = renew("genuine.crt");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row = &json(&r.stdout)["certificates"][0];
+    assert_eq!(row["verified"], true, "{row}");
+    assert_eq!(row["due"], true, "{row}");
+    assert!(
+        row["request"]["stem"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice-renew-"),
+        "{row}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use kcsr_core::names::{ObjectName, UserName};
-use kcsr_core::rbac::{BindingManifest, Grant};
+use kcsr_core::rbac::{self, BindingManifest, Grant};
 
 use crate::sanitize::one_line;
 
@@ -65,15 +65,6 @@ impl BindingReport {
             state: state.to_owned(),
             by: self.by.clone(),
         }
-    }
-}
-
-/// The name of binding `index` (0-based, in grant order) of the request `name`.
-pub fn binding_name(name: &str, index: usize) -> String {
-    if index == 0 {
-        name.to_owned()
-    } else {
-        format!("{name}-{}", index + 1)
     }
 }
 
@@ -151,10 +142,11 @@ pub fn expected(
     user: &str,
     grant: &Grant,
 ) -> Result<BindingManifest, String> {
-    let binding = binding_name(name, index);
-    let object: ObjectName = binding
-        .parse()
-        .map_err(|e| format!("binding name {:?}: {e}", one_line(&binding)))?;
+    // Named as the station names it (kcsr_core::rbac::binding_name); the error names the value.
+    let object = name
+        .parse::<ObjectName>()
+        .and_then(|request| rbac::binding_name(&request, index))
+        .map_err(|e| format!("binding name: {e}"))?;
     let user: UserName = user
         .parse()
         .map_err(|e| format!("user {:?}: {e}", one_line(user)))?;
@@ -285,7 +277,7 @@ mod tests {
         group.role_ref.name = "cluster-admin".into();
         group.subjects = vec![Subject {
             kind: "Group".into(),
-            api_group: Some(kcsr_core::rbac::GROUP.into()),
+            api_group: Some(rbac::GROUP.into()),
             name: "system:authenticated".into(),
             namespace: None,
         }];
@@ -321,7 +313,22 @@ mod tests {
         let first = expected("bob-9", 0, "bob", &grants[0]).unwrap();
         let second = expected("bob-9", 1, "bob", &grants[1]).unwrap();
         assert_eq!(second.metadata.name, "bob-9-2");
-        assert_eq!(binding_name("bob-9", 2), "bob-9-3");
+        assert_eq!(
+            expected("bob-9", 2, "bob", &grants[0])
+                .unwrap()
+                .metadata
+                .name,
+            "bob-9-3"
+        );
+        // A request name one short of the longest has no room for `-2`: named in the error.
+        let long = format!("{}.b", vec!["a".repeat(59); 4].join("."));
+        assert_eq!(long.len() + 1, kcsr_core::names::MAX_STEM_LEN);
+        assert!(expected(&long, 0, "bob", &grants[0]).is_ok());
+        let e = expected(&long, 1, "bob", &grants[0]).unwrap_err();
+        assert!(
+            e.starts_with("binding name: ") && e.contains(&format!("{long}-2")),
+            "{e}"
+        );
         let planned = check(
             "bob-9",
             Some("bob"),

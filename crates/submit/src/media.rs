@@ -310,6 +310,14 @@ impl Media {
         }
         requests.sort_by(|a, b| a.stem.cmp(&b.stem));
         offboards.sort_by(|a, b| a.file.cmp(&b.file));
+        // The station takes an offboarded user's rights away: no run may grant them again
+        // (an approver's second `approve` would otherwise re-create what it just deleted).
+        for r in &mut requests {
+            let user = r.csr.subject.user();
+            if offboards.iter().any(|o| Some(o.user()) == user) {
+                r.bindings.clear();
+            }
+        }
         let mut ignored = ignored.into_inner();
         ignored.sort();
         let (returned, results, ignored_out) = match out {

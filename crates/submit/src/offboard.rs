@@ -195,6 +195,10 @@ pub struct OffboardReport {
     /// Why it did not complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
+    /// Whether these credentials listed the cluster's bindings (a submitter's may not: its
+    /// run then says nothing about them).
+    #[serde(skip)]
+    pub listed: bool,
 }
 
 /// Lists the cluster's bindings and sorts them for `offboard`: to delete, shared, groups.
@@ -224,6 +228,7 @@ pub fn plan(
         groups: groups.clone(),
         certificates,
         problem: None,
+        listed: false,
     };
     let all = match rbac::list_all(client) {
         Ok(all) => all,
@@ -242,6 +247,7 @@ pub fn plan(
             return (report, Vec::new());
         }
     };
+    report.listed = true;
     let mut to_delete = Vec::new();
     for b in all {
         if b.only_user(user) {
@@ -284,6 +290,7 @@ impl OffboardReport {
         for i in &self.delete {
             out.push_str(&format!("  delete:      {}\n", i.line()));
         }
+        out.push_str("  requests:    the bindings of the user's requests on this media are never created again\n");
         for i in &self.shared {
             out.push_str(&format!(
                 "  kept:        {} (other subjects too: remove the user from it by hand)\n",
@@ -378,7 +385,7 @@ impl OffboardReport {
                 one_line(&self.user)
             ));
         }
-        if self.delete.is_empty() && self.problem.is_none() {
+        if self.delete.is_empty() && self.problem.is_none() && self.listed {
             out.push_str(&format!(
                 "offboard {}: no binding has User {:?} as its only subject\n",
                 one_line(&self.file),

@@ -50,7 +50,9 @@ impl StationNotes {
         };
         let grants = match get(GRANT_ANNOTATION) {
             None => Vec::new(),
-            Some(v) => parse_grants(v)?,
+            // The station's own reader (decision 0010): one or more, `,`-separated, no repeats.
+            Some(v) => Grant::parse_list(v)
+                .map_err(|e| format!("annotation {GRANT_ANNOTATION}: {}", one_line(&e)))?,
         };
         let text = |key: &str, max: usize| {
             get(key)
@@ -130,24 +132,6 @@ impl StationNotes {
             .map_or_else(|| "(unnamed)".to_owned(), one_line);
         format!("{name} ({})", self.cluster_ca.join(", "))
     }
-}
-
-/// The grants of a `kcsr.dev/grant` value: one or more, separated by `,` (so role names with
-/// `,` cannot be asked for), in the order asked; the same grant twice is refused.
-pub fn parse_grants(value: &str) -> Result<Vec<Grant>, String> {
-    let mut grants: Vec<Grant> = Vec::new();
-    for part in value.split(',') {
-        let grant = part
-            .parse::<Grant>()
-            .map_err(|e| format!("annotation {GRANT_ANNOTATION}: {}", one_line(&e)))?;
-        if grants.contains(&grant) {
-            return Err(format!(
-                "annotation {GRANT_ANNOTATION}: {grant} is asked for twice"
-            ));
-        }
-        grants.push(grant);
-    }
-    Ok(grants)
 }
 
 /// The `sha256:HEX` fingerprints of a kubeconfig CA bundle's certificates.

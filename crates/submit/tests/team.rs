@@ -711,6 +711,28 @@ fn offboarding_deletes_only_the_users_own_bindings_after_the_approval_and_report
             "{kept}"
         );
     }
+    // The approver's second run (to finish something else on the media) does not give bob
+    // his request's binding back, and nobody is told to create it.
+    let run = submit(&t.ann, &["approve", m.path(), "--yes"]).expect(0);
+    assert!(
+        get(
+            &t.server,
+            &format!("{RBAC}/clusterrolebindings/{bob_request}")
+        )
+        .is_none(),
+        "{}",
+        run.stderr
+    );
+    let run = submit(&t.sam, &["status", m.path()]).expect(0);
+    assert!(!run.stdout.contains("MISSING"), "{}", run.stdout);
+    assert!(!run.stderr.contains("MISSING"), "{}", run.stderr);
+    // The submitter, who may not list bindings, does not claim that there are none.
+    let run = submit(&t.sam, &["apply", m.path()]).expect(0);
+    assert!(
+        !run.stderr.contains("no binding has User"),
+        "{}",
+        run.stderr
+    );
 
     // An offboarding request past its notAfter is refused before anything is sent.
     m.put("bob.offboard.yaml", &offboard_file("bob", now() - 10));

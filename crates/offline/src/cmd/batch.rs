@@ -6,11 +6,13 @@
 //! `SHA256SUMS` (saved every few hundred users and at the end). A key and its record are thus
 //! durable before its request is visible on the media, as with `kcsr request`, at a few syncs
 //! per group instead of several per user (docs/decisions/0008-group-commit.md). Re-running
-//! skips users already done.
+//! skips users already done. Users whose key is in a PKCS#11 token (column `pkcs11`) are made
+//! one at a time by a single worker: a token serves one session, and its keys are generated
+//! inside it, so nothing of theirs but the record and the media files is written.
 
 use std::io::IsTerminal as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,7 @@ use crate::plan::{self, KeySource, MediaState, Stamp};
 use crate::roster::{self, Row};
 use crate::signing::{self, SigningKey};
 use crate::station::Station;
+use crate::user_key::{self, UserKey};
 use crate::{media_dir, paths, policy, report};
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
@@ -71,7 +74,7 @@ struct UserReport {
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
-    let mut rows = roster::read(&args.roster, args.api_version)?;
+    let mut rows = roster::read(&args.roster, args.api_version, args.pkcs11.as_ref())?;
     for row in &mut rows {
         if row.spec.ticket.is_none() {
             row.spec.ticket.clone_from(&args.who.ticket);
@@ -114,6 +117,10 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         })
         .min(rows.len());
     precheck(&rows, jobs)?;
+    // Token keys one at a time on one worker of their own; file keys on every core.
+    let (token_rows, file_rows): (Vec<usize>, Vec<usize>) =
+        (0..rows.len()).partition(|&i| rows[i].pkcs11.is_some());
+    let jobs = jobs.min(file_rows.len());
     let now = unix_now();
     let mut stamp = Stamp::new(
         now,
@@ -159,6 +166,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         !args.output.quiet && !args.output.json && std::io::stderr().is_terminal(),
     );
     let next = AtomicUsize::new(0);
+    let halt = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     let mut counts = Counts::default();
     let mut failures = Vec::new();
@@ -172,41 +180,53 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                 .context(|| format!("failed to create directory {}", dir.display()))?;
         }
     }
+    // One user: its own passphrase source, if it has one, and the shared context.
+    let work = |i: usize| {
+        let row = &rows[i];
+        // A user with a passphrase file of their own: their new key is encrypted
+        // with it, and an existing key of theirs is opened with it.
+        let own = row
+            .passphrase_file
+            .as_deref()
+            .map(|f| passphrase::Source::new(Some(f)));
+        let ctx = Context {
+            args: &args,
+            passphrase: per_user
+                .get(i)
+                .and_then(Option::as_ref)
+                .or(passphrase.as_ref()),
+            existing: own.as_ref().unwrap_or(&existing),
+            station: &station,
+            stamp: &stamp,
+        };
+        let outcome = one(row, &ctx).unwrap_or_else(|f| Outcome::Failed(f.message));
+        if matches!(outcome, Outcome::Stop(_)) {
+            halt.store(true, Ordering::Relaxed);
+        }
+        outcome
+    };
+    let work = &work;
     let run_result = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (rows, next, args, passphrase, existing, station, stamp, per_user) = (
-                &rows,
-                &next,
-                &args,
-                passphrase.as_ref(),
-                &existing,
-                &station,
-                &stamp,
-                &per_user,
-            );
+            let (next, halt, file_rows) = (&next, &halt, &file_rows);
             scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(row) = rows.get(i) else { break };
-                    // A user with a passphrase file of their own: their new key is encrypted
-                    // with it, and an existing key of theirs is opened with it.
-                    let own = row
-                        .passphrase_file
-                        .as_deref()
-                        .map(|f| passphrase::Source::new(Some(f)));
-                    let ctx = Context {
-                        args,
-                        passphrase: per_user.get(i).and_then(Option::as_ref).or(passphrase),
-                        existing: own.as_ref().unwrap_or(existing),
-                        station,
-                        stamp,
+                while !halt.load(Ordering::Relaxed) {
+                    let Some(&i) = file_rows.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
                     };
-                    let outcome = one(row, &ctx).unwrap_or_else(|f| Outcome::Failed(f.message));
-                    if matches!(outcome, Outcome::Stop(_)) {
-                        next.store(rows.len(), Ordering::Relaxed);
+                    if tx.send((i, work(i))).is_err() {
+                        break;
                     }
-                    if tx.send((i, outcome)).is_err() {
+                }
+            });
+        }
+        if !token_rows.is_empty() {
+            let tx = tx.clone();
+            let (halt, token_rows) = (&halt, &token_rows);
+            scope.spawn(move || {
+                for &i in token_rows {
+                    if halt.load(Ordering::Relaxed) || tx.send((i, work(i))).is_err() {
                         break;
                     }
                 }
@@ -262,7 +282,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                     Ok(c) => c,
                     Err(fail) => {
                         stop.get_or_insert(fail);
-                        next.store(rows.len(), Ordering::Relaxed);
+                        halt.store(true, Ordering::Relaxed);
                         Vec::new()
                     }
                 };
@@ -441,7 +461,8 @@ fn user_passphrases(rows: &[Row], args: &BatchArgs) -> Result<Vec<Option<SecretS
                     }
                 }
             }
-            (None, true) if args.passphrase_file.is_none() => {
+            // A token key has no passphrase.
+            (None, true) if args.passphrase_file.is_none() && row.pkcs11.is_none() => {
                 errors.push(format!(
                     "line {} ({user}): no passphrase_file, and no --passphrase-file for the others",
                     row.line
@@ -665,8 +686,30 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
     let spec = &row.spec;
     let key_name = format!("{}.key.pem", spec.stem());
     let key_path = args.keys.join(&key_name);
-    let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
+    let (key, source, token) = match &row.pkcs11 {
+        Some(uri) => {
+            // Checked (with a stand-in key) before the token generates anything: a user whose
+            // request the media refuses leaves no key behind in the token.
+            let (key, source, token) =
+                user_key::for_request(uri, spec.key_type, args.dry_run, |_| {
+                    refuse_other_request(args, spec)
+                })?;
+            (key, source, Some(token))
+        }
+        None => {
+            let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
+            (UserKey::File(key), source, None)
+        }
+    };
     let built = plan::build(spec, &key, stamp)?;
+    // The station's record of a token key names the token and object, not a key file.
+    let record_for = |existing| {
+        let mut record = plan::record(spec, &built, stamp, key_name.clone(), existing);
+        if let Some(t) = &token {
+            t.stamp(&mut record);
+        }
+        record
+    };
     let user_report = || {
         Box::new(UserReport {
             name: built.name.as_str().to_owned(),
@@ -686,8 +729,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
             // Kept as it is; its record too, unless it is missing (rare: written here,
             // durably, on its own).
             if !args.dry_run {
-                let record = plan::record(spec, &built, stamp, key_name, Some(&existing));
-                station.ensure_record(&record)?;
+                station.ensure_record(&record_for(Some(&existing)))?;
             }
             return Ok(Outcome::Unchanged(existing.files, user_report()));
         }
@@ -702,8 +744,10 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
     if args.dry_run {
         return Ok(Outcome::Planned(user_report()));
     }
-    let key = if source == KeySource::New {
-        let pem = plan::key_pem(&key, passphrase)?;
+    let key = if source == KeySource::New
+        && let Some(key) = key.file()
+    {
+        let pem = plan::key_pem(key, passphrase)?;
         let overwrite = if args.force {
             Overwrite::Allow
         } else {
@@ -725,7 +769,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
     } else {
         None
     };
-    let record = plan::record(spec, &built, stamp, key_name, None);
+    let record = record_for(None);
     let record_name = format!("{}.json", record.name);
     let record = match group::stage(
         &station.requests_dir(),
@@ -775,6 +819,18 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
             .then(|| built.binding_file.clone()),
         report: user_report(),
     })))
+}
+
+/// A token generates a key only for a user whose request the media does not hold already in
+/// another form (as `kcsr request --pkcs11`): `--force` replaces it.
+fn refuse_other_request(args: &BatchArgs, spec: &plan::Spec) -> Result<()> {
+    let manifest = format!("{}{}", spec.stem(), kcsr_core::media::CSR_MANIFEST_SUFFIX);
+    if args.force || std::fs::symlink_metadata(args.media.join(&manifest)).is_err() {
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "the media already holds a different request for this user ({manifest})"
+    )))
 }
 
 /// A staging error: a fault of the device itself (full, read-only) stops the whole run, since
@@ -873,6 +929,7 @@ impl UserLine<'_> {
             "expirationSeconds": self.lifetime(),
             "ticket": spec.ticket.as_ref().map(|t| t.as_str()),
             "keyType": spec.key_type.as_str(),
+            "pkcs11": self.row.pkcs11.as_ref().map(|u| u.without_pin().to_string()),
             "keySource": self.report.map(|r| match r.key_source {
                 KeySource::New => "new",
                 KeySource::Reused => "reused",
@@ -943,8 +1000,13 @@ fn plan_table(users: &[UserLine<'_>]) -> String {
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |t| report::sanitize(t.as_str())),
                 format!(
-                    "{} ({})",
+                    "{} ({}{})",
                     spec.key_type.as_str(),
+                    if u.row.pkcs11.is_some() {
+                        "token, "
+                    } else {
+                        ""
+                    },
                     match u.report.map(|r| r.key_source) {
                         Some(KeySource::Reused) => "existing",
                         Some(_) => "new",

@@ -5,7 +5,12 @@
 //! The certificate on the media only says which key and when it expires: the station's record
 //! of the request for that key (found by its public key) gives every field of the renewal
 //! (user, groups, signer, usages, lifetime, grant, cluster). A certificate with no record is
-//! refused, whatever its subject says (decision 0009).
+//! refused, whatever its subject says (decision 0009). Nor is its expiry believed before it
+//! is shown to be the station's certificate: it must chain to the pinned CA of its signer and
+//! name the recorded user and groups. One that does not is reported and not renewed (anyone
+//! who can edit the media could otherwise make a renewal look not due with a self-made
+//! certificate for a recorded key); one whose request names no pinned cluster (made before
+//! any was pinned) cannot be checked and is judged with a warning saying so.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -144,8 +149,31 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             "due": due,
             "expired": expired,
         });
+        let trust = match (&inactive, record) {
+            (None, Some(r)) => Some(trust(&station, f, r)?),
+            _ => None,
+        };
+        match &trust {
+            Some(Trust::Verified) => row["verified"] = json!(true),
+            Some(Trust::Unpinned(why)) => {
+                row["verified"] = json!(false);
+                row["unverified"] = json!(why);
+            }
+            Some(Trust::Refused(why)) => {
+                row["verified"] = json!(false);
+                row["error"] = json!(why);
+                refused = true;
+                failures.push((
+                    format!("{}: {why}", f.source),
+                    Some("do not use this certificate; renew from the certificates, bundles or kubeconfigs kcsr assemble verified (the station's own copies), or make a new request with kcsr request".to_owned()),
+                ));
+            }
+            None => {}
+        }
         if let Some(why) = &inactive {
             row["skipped"] = json!(why);
+        } else if matches!(trust, Some(Trust::Refused(_))) {
+            // Its expiry is not believed: neither renewed nor passed over as not due.
         } else if due {
             let result = match record {
                 Some(r) => renew_one(&mut run, f, r, now, &mut media),
@@ -185,6 +213,11 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             };
             let state = if let Some(why) = &inactive {
                 format!("not renewed: {why} ({when})")
+            } else if let Some(Trust::Refused(why)) = &trust {
+                format!(
+                    "NOT TRUSTED, not renewed: {why}; its expiry ({}) is not believed",
+                    time::format_rfc3339(f.cert.not_after)
+                )
             } else if !due {
                 format!("not due ({when}; due within {})", human_seconds(within))
             } else if let Some(e) = row.get("error") {
@@ -207,6 +240,9 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
                 report::sanitize(&user),
                 f.source
             ));
+            if let Some(Trust::Unpinned(why)) = &trust {
+                report::say(&format!("  warning: expiry not verified: {why}"));
+            }
         }
         report_rows.push(row);
     }
@@ -275,6 +311,82 @@ fn inactive(rec: &RequestRecord, records: &[RequestRecord]) -> Option<String> {
     }
     (!rec.state.is_active()).then(|| format!("request {} {}{}", rec.name, rec.state, at(rec)))
 }
+
+/// Whether a certificate's expiry may be believed.
+enum Trust {
+    /// It chains to the pinned CA of its signer and names the recorded user and groups.
+    Verified,
+    /// Its request names no pinned cluster, so there is no CA to check it against.
+    Unpinned(String),
+    /// It is not the station's certificate for the record (forged, or of another CA).
+    Refused(String),
+}
+
+/// Checks the certificate `f`, found by its key to be for the request `r`, against what the
+/// station itself holds: the recorded user and groups, and the pinned CA of the request's
+/// cluster for its signer (never a CA that came with the certificate). The chain is checked
+/// at the real time, also with `--at`, which only moves the expiry judgement.
+fn trust(station: &Station, f: &certs::Found, r: &RequestRecord) -> Result<Trust> {
+    let mut groups = f.cert.subject.organizations.clone();
+    groups.sort();
+    let mut recorded = r.groups.clone();
+    recorded.sort();
+    if f.cert.subject.user() != Some(r.user.as_str()) || groups != recorded {
+        return Ok(Trust::Refused(format!(
+            "the certificate names {} but the station's record {} of its key is for user {:?} (groups {})",
+            report::sanitize(&f.cert.subject.display),
+            r.name,
+            report::sanitize(&r.user),
+            if recorded.is_empty() {
+                "none".to_owned()
+            } else {
+                report::sanitize(&recorded.join(", "))
+            }
+        )));
+    }
+    let Some(cluster) = &r.cluster else {
+        return Ok(Trust::Unpinned(format!(
+            "request {} was made before a cluster was pinned, so the certificate's chain cannot be checked; pin the cluster (kcsr cluster add) and renew from what kcsr assemble verified",
+            r.name
+        )));
+    };
+    let signer = r
+        .signer_name
+        .clone()
+        .unwrap_or_else(|| SignerName::client().as_str().to_owned());
+    let anchors = match station.pin(cluster)? {
+        None => {
+            return Ok(Trust::Refused(format!(
+                "cluster {cluster} of request {} is no longer pinned on this station, so the certificate's chain cannot be checked",
+                r.name
+            )));
+        }
+        Some(pin) => pin
+            .signer_cas(&signer)
+            .map_err(|e| Fail::new(format!("pin {cluster}: {e}")))?
+            .unwrap_or_default(),
+    };
+    if anchors.is_empty() {
+        return Ok(Trust::Refused(format!(
+            "cluster {cluster} has no pinned CA for signer {:?}, so the certificate's chain cannot be checked",
+            report::sanitize(&signer)
+        )));
+    }
+    Ok(
+        match kcsr_core::chain::verify(&f.chain, &anchors, unix_now(), CHAIN_SKEW) {
+            Ok(_) => Trust::Verified,
+            Err(e) => Trust::Refused(format!(
+                "the certificate does not chain to cluster {cluster}'s pinned CA for signer {:?}: {}",
+                report::sanitize(&signer),
+                report::sanitize(&e.0)
+            )),
+        },
+    )
+}
+
+/// Clock difference allowed when checking the CAs' validity (as `kcsr assemble --skew`'s
+/// default).
+const CHAIN_SKEW: i64 = 300;
 
 /// A certificate whose key the station never requested a certificate for.
 fn no_record(f: &certs::Found) -> Fail {
