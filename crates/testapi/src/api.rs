@@ -4,16 +4,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::csr::{self, KUBE_APISERVER_CLIENT, Opts, Sub, s};
+use crate::csr::{self, ValidationOptions};
+use crate::csr_update::{self, Subresource};
 use crate::discovery;
+use crate::fields::{str_at, strings_at};
 use crate::http::{Request, Response};
+use crate::identity::UserInfo;
+use crate::ids::{generate_name, uuid};
 use crate::list;
+use crate::locks::lock;
 use crate::openapi;
 use crate::proto;
 use crate::rbac::{Attrs, authorize, authorized_for_signer};
-use crate::schema::{self, Sch};
-use crate::state::{Shared, Store, UserInfo, generate_name, lock, uuid};
-use crate::status::{ApiError, CSR, FieldError, Res, Status, quote};
+use crate::schema::{self, Schema};
+use crate::signer_rules::KUBE_APISERVER_CLIENT;
+use crate::state::Shared;
+use crate::status::{ApiError, CSR, FieldError, Resource, Status, quote};
+use crate::store::Store;
 
 /// What the connection loop does next.
 #[derive(Debug)]
@@ -25,7 +32,7 @@ pub(crate) enum Outcome {
 /// A watch to stream (reference §8).
 #[derive(Debug)]
 pub(crate) struct WatchSpec {
-    pub res: Res,
+    pub res: Resource,
     pub api_version: String,
     /// `None`: send the current state as ADDED first ("Get State and Start at Most Recent").
     pub since: Option<u64>,
@@ -39,7 +46,7 @@ pub(crate) struct WatchSpec {
     pub initial_events_end: bool,
 }
 
-type R<T> = Result<T, ApiError>;
+type ApiResult<T> = Result<T, ApiError>;
 
 fn json_body(v: &Value) -> Vec<u8> {
     let mut out = serde_json::to_vec(v).unwrap_or_default();
@@ -47,7 +54,7 @@ fn json_body(v: &Value) -> Vec<u8> {
     out
 }
 
-fn ok(code: u16, v: &Value) -> Response {
+fn json_response(code: u16, v: &Value) -> Response {
     Response::json(code, json_body(v))
 }
 
@@ -59,27 +66,27 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
 
 pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
-fn rbac_res(resource: &str) -> Option<Res> {
+fn rbac_res(resource: &str) -> Option<Resource> {
     Some(match resource {
-        "clusterrolebindings" => Res {
+        "clusterrolebindings" => Resource {
             group: RBAC_GROUP,
             resource: "clusterrolebindings",
             kind: "ClusterRoleBinding",
             namespaced: false,
         },
-        "clusterroles" => Res {
+        "clusterroles" => Resource {
             group: RBAC_GROUP,
             resource: "clusterroles",
             kind: "ClusterRole",
             namespaced: false,
         },
-        "rolebindings" => Res {
+        "rolebindings" => Resource {
             group: RBAC_GROUP,
             resource: "rolebindings",
             kind: "RoleBinding",
             namespaced: true,
         },
-        "roles" => Res {
+        "roles" => Resource {
             group: RBAC_GROUP,
             resource: "roles",
             kind: "Role",
@@ -89,7 +96,7 @@ fn rbac_res(resource: &str) -> Option<Res> {
     })
 }
 
-const SSR: Res = Res {
+const SSR: Resource = Resource {
     group: "authentication.k8s.io",
     resource: "selfsubjectreviews",
     kind: "SelfSubjectReview",
@@ -112,7 +119,7 @@ fn verb(req: &Request, has_name: bool) -> String {
     }
 }
 
-fn check(sh: &Shared, user: &UserInfo, a: &Attrs<'_>, res: &Res) -> R<()> {
+fn check(sh: &Shared, user: &UserInfo, a: &Attrs<'_>, res: &Resource) -> ApiResult<()> {
     let st = sh.store();
     let rules = lock(&sh.rules);
     if authorize(&st, &rules, user, a) {
@@ -137,11 +144,11 @@ pub(crate) fn route(sh: &Shared, user: &UserInfo, req: &Request) -> Outcome {
     }
 }
 
-fn route_inner(sh: &Shared, user: &UserInfo, req: &Request) -> R<Outcome> {
+fn route_inner(sh: &Shared, user: &UserInfo, req: &Request) -> ApiResult<Outcome> {
     let path = req.path.trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let get = req.method == "GET";
-    let resp = |v: Value| Ok(Outcome::Resp(ok(200, &v)));
+    let resp = |v: Value| Ok(Outcome::Resp(json_response(200, &v)));
     match parts.as_slice() {
         ["version"] if get => return resp(discovery::version(sh.legacy)),
         ["healthz" | "livez" | "readyz"] if get => {
@@ -217,7 +224,7 @@ enum Validation {
     Strict,
 }
 
-struct WriteOpts {
+struct WriteOptions {
     dry_run: bool,
     validation: Validation,
 }
@@ -226,7 +233,7 @@ struct WriteOpts {
 /// `legacy`: a 1.19–1.21 server had no server-side field validation (the `fieldValidation`
 /// parameter came in 1.23): the parameter is not looked at and unknown fields are dropped
 /// without a word, as the JSON decoder of the time did.
-fn write_opts(req: &Request, kind: &'static str, legacy: bool) -> R<WriteOpts> {
+fn write_opts(req: &Request, kind: &'static str, legacy: bool) -> ApiResult<WriteOptions> {
     let mut errs = Vec::new();
     let dry: Vec<&str> = req
         .query
@@ -273,7 +280,7 @@ fn write_opts(req: &Request, kind: &'static str, legacy: bool) -> R<WriteOpts> {
     if !errs.is_empty() {
         return Err(ApiError::invalid_options(kind, &errs));
     }
-    Ok(WriteOpts {
+    Ok(WriteOptions {
         dry_run: !dry.is_empty(),
         validation,
     })
@@ -290,7 +297,7 @@ fn media_type(req: &Request) -> String {
 }
 
 /// Raw body → JSON value (JSON or protobuf; §3 step 4).
-fn raw_body(req: &Request, kind: proto::Kind) -> R<Value> {
+fn raw_body(req: &Request, kind: proto::Kind) -> ApiResult<Value> {
     match media_type(req).as_str() {
         "application/json" | "" | "*/*" => {
             serde_json::from_slice::<Value>(&req.body).map_err(|e| {
@@ -308,24 +315,24 @@ fn raw_body(req: &Request, kind: proto::Kind) -> R<Value> {
 /// warnings for the `Warning` header.
 fn typed_body(
     value: &Value,
-    sch: &Sch,
+    sch: &Schema,
     kind: &str,
     api_versions: &[String],
     validation: Validation,
-) -> R<(Value, Vec<String>)> {
+) -> ApiResult<(Value, Vec<String>)> {
     if !value.is_object() {
         return Err(ApiError::bad_request(format!(
             "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}",
             if value.is_array() { "array" } else { "value" }
         )));
     }
-    let k = s(value, "/kind");
+    let k = str_at(value, "/kind");
     if !k.is_empty() && k != kind {
         return Err(ApiError::bad_request(format!(
             "the kind in the data ({k}) does not match the expected kind ({kind})"
         )));
     }
-    let av = s(value, "/apiVersion");
+    let av = str_at(value, "/apiVersion");
     if !av.is_empty() && !api_versions.iter().any(|x| x == av) {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({av}) does not match the expected API version ({})",
@@ -385,9 +392,9 @@ impl Selector {
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.fields.iter().all(|(k, eq, v)| {
             let actual = match k.as_str() {
-                "metadata.name" => s(obj, "/metadata/name"),
-                "metadata.namespace" => s(obj, "/metadata/namespace"),
-                "spec.signerName" => s(obj, "/spec/signerName"),
+                "metadata.name" => str_at(obj, "/metadata/name"),
+                "metadata.namespace" => str_at(obj, "/metadata/namespace"),
+                "spec.signerName" => str_at(obj, "/spec/signerName"),
                 _ => "",
             };
             (actual == v) == *eq
@@ -408,7 +415,7 @@ impl Selector {
 
 /// §1: only `metadata.name` and `spec.signerName` for CSRs; anything else → 400
 /// `field label not supported: <label>`.
-fn selector(req: &Request, allowed: &[&str]) -> R<Selector> {
+fn selector(req: &Request, allowed: &[&str]) -> ApiResult<Selector> {
     let mut sel = Selector::default();
     if let Some(fs) = req.param("fieldSelector") {
         for term in fs.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -458,11 +465,11 @@ fn selector(req: &Request, allowed: &[&str]) -> R<Selector> {
 
 fn watch_spec(
     req: &Request,
-    res: Res,
+    res: Resource,
     api_version: String,
     sel: Selector,
     namespace: &str,
-) -> R<WatchSpec> {
+) -> ApiResult<WatchSpec> {
     // Watch-list (§8): initial state, then a BOOKMARK marking its end.
     let send_initial = matches!(req.param("sendInitialEvents"), Some("true" | "1"));
     let bookmarks = matches!(req.param("allowWatchBookmarks"), Some("true" | "1"));
@@ -511,14 +518,14 @@ fn watch_spec(
     })
 }
 
-fn key(res: &Res, ns: &str, name: &str) -> (&'static str, String, String) {
+fn key(res: &Resource, ns: &str, name: &str) -> (&'static str, String, String) {
     (res.resource, ns.to_string(), name.to_string())
 }
 
 fn commit(
     sh: &Shared,
     st: &mut Store,
-    res: &Res,
+    res: &Resource,
     ns: &str,
     name: &str,
     obj: Value,
@@ -529,7 +536,7 @@ fn commit(
     stored
 }
 
-fn delete_status(res: &Res, name: &str, uid: &str) -> Value {
+fn delete_status(res: &Resource, name: &str, uid: &str) -> Value {
     json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",
         "details":{"name":name,"group":res.group,"kind":res.resource,"uid":uid}})
 }
@@ -537,7 +544,13 @@ fn delete_status(res: &Res, name: &str, uid: &str) -> Value {
 // ---------------------------------------------------------------------------------------
 // certificates.k8s.io
 
-fn csr_route(sh: &Shared, user: &UserInfo, req: &Request, ver: &str, rest: &[&str]) -> R<Outcome> {
+fn csr_route(
+    sh: &Shared,
+    user: &UserInfo,
+    req: &Request,
+    ver: &str,
+    rest: &[&str],
+) -> ApiResult<Outcome> {
     // `/watch/certificatesigningrequests[/name]` is the deprecated watch path (§1).
     let (legacy_watch, rest) = match rest {
         ["watch", tail @ ..] => (true, tail),
@@ -555,7 +568,7 @@ fn csr_route(sh: &Shared, user: &UserInfo, req: &Request, ver: &str, rest: &[&st
             if req.method == "GET"
                 && let Some(l) = discovery::resource_list(sh.legacy, "certificates.k8s.io", ver)
             {
-                return Ok(Outcome::Resp(ok(200, &l)));
+                return Ok(Outcome::Resp(json_response(200, &l)));
             }
             return Ok(Outcome::Resp(Response::plain_not_found()));
         }
@@ -616,7 +629,7 @@ fn csr_route(sh: &Shared, user: &UserInfo, req: &Request, ver: &str, rest: &[&st
                 .ok_or_else(|| ApiError::not_found(&CSR, name))?;
             if discovery::wants_table(req.header("accept")) {
                 let rv = st.rv.to_string();
-                return Ok(Outcome::Resp(ok(
+                return Ok(Outcome::Resp(json_response(
                     200,
                     &discovery::table(
                         CSR.resource,
@@ -627,14 +640,17 @@ fn csr_route(sh: &Shared, user: &UserInfo, req: &Request, ver: &str, rest: &[&st
                     ),
                 )));
             }
-            Ok(Outcome::Resp(ok(200, &as_version(obj, &api_version))))
+            Ok(Outcome::Resp(json_response(
+                200,
+                &as_version(obj, &api_version),
+            )))
         }
         ("POST", _) => csr_create(sh, user, req, ver).map(Outcome::Resp),
         ("PUT", _) | ("PATCH", _) => {
             let sub = match sub {
-                "approval" => Sub::Approval,
-                "status" => Sub::Status,
-                _ => Sub::Main,
+                "approval" => Subresource::Approval,
+                "status" => Subresource::Status,
+                _ => Subresource::Main,
             };
             csr_update(sh, user, req, ver, name, sub).map(Outcome::Resp)
         }
@@ -667,7 +683,7 @@ fn list_item(obj: &Value) -> Value {
     o
 }
 
-fn csr_list(sh: &Shared, req: &Request, api_version: &str) -> R<Response> {
+fn csr_list(sh: &Shared, req: &Request, api_version: &str) -> ApiResult<Response> {
     let sel = selector(req, &["metadata.name", "spec.signerName"])?;
     let page = list::page(sh, req, CSR.resource, "", &sel)?;
     Ok(list_response(sh, req, &CSR, api_version, &page))
@@ -677,7 +693,7 @@ fn csr_list(sh: &Shared, req: &Request, api_version: &str) -> R<Response> {
 fn list_response(
     sh: &Shared,
     req: &Request,
-    res: &Res,
+    res: &Resource,
     api_version: &str,
     page: &list::Page,
 ) -> Response {
@@ -691,10 +707,10 @@ fn list_response(
             true,
         );
         t["metadata"] = meta;
-        return ok(200, &t);
+        return json_response(200, &t);
     }
     let items: Vec<Value> = page.items.iter().map(list_item).collect();
-    ok(
+    json_response(
         200,
         &json!({"kind":format!("{}List", res.kind),"apiVersion":api_version,"metadata":meta,"items":items}),
     )
@@ -705,7 +721,7 @@ fn api_versions_for(ver: &str) -> Vec<String> {
 }
 
 /// POST (§3 create pipeline, §4).
-fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Response> {
+fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> ApiResult<Response> {
     let opts = write_opts(req, "CreateOptions", sh.legacy)?;
     let raw = raw_body(req, proto::Kind::Csr)?;
     let (mut obj, warnings) = typed_body(
@@ -716,9 +732,9 @@ fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Respo
         opts.validation,
     )?;
     // Step 5: generated name, uid, creationTimestamp; namespace cleared.
-    let given_name = s(&obj, "/metadata/name").to_string();
-    let generate = s(&obj, "/metadata/generateName").to_string();
-    let client_rv = s(&obj, "/metadata/resourceVersion").to_string();
+    let given_name = str_at(&obj, "/metadata/name").to_string();
+    let generate = str_at(&obj, "/metadata/generateName").to_string();
+    let client_rv = str_at(&obj, "/metadata/resourceVersion").to_string();
     let generated = given_name.is_empty() && !generate.is_empty();
     let name = if generated {
         generate_name(&generate)
@@ -764,13 +780,15 @@ fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Respo
         }
     }
     obj["status"] = json!({});
-    let (errs, parsed) =
-        csr::validate_create(&obj, Opts::for_request(ver == "v1beta1", &obj, None));
+    let (errs, parsed) = csr::validate_create(
+        &obj,
+        ValidationOptions::for_request(ver == "v1beta1", &obj, None),
+    );
     if !errs.is_empty() {
         return Err(ApiError::invalid(&CSR, &name, &errs));
     }
     // Step 7: CertificateSubjectRestriction admission (§4.3).
-    if s(&obj, "/spec/signerName") == KUBE_APISERVER_CLIENT
+    if str_at(&obj, "/spec/signerName") == KUBE_APISERVER_CLIENT
         && parsed
             .as_ref()
             .is_some_and(|p| p.orgs.iter().any(|o| o == "system:masters"))
@@ -798,7 +816,7 @@ fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Respo
     if opts.dry_run {
         // §4.5: the would-be object, without a resourceVersion.
         return Ok(with_warnings(
-            ok(
+            json_response(
                 201,
                 &as_version(&obj, &format!("certificates.k8s.io/{ver}")),
             ),
@@ -807,7 +825,7 @@ fn csr_create(sh: &Shared, user: &UserInfo, req: &Request, ver: &str) -> R<Respo
     }
     let stored = commit(sh, &mut st, &CSR, "", &name, obj, "ADDED");
     Ok(with_warnings(
-        ok(
+        json_response(
             201,
             &as_version(&stored, &format!("certificates.k8s.io/{ver}")),
         ),
@@ -847,8 +865,8 @@ fn csr_update(
     req: &Request,
     ver: &str,
     name: &str,
-    sub: Sub,
-) -> R<Response> {
+    sub: Subresource,
+) -> ApiResult<Response> {
     let patching = req.method == "PATCH";
     let opts = write_opts(
         req,
@@ -886,7 +904,7 @@ fn csr_update(
         &api_versions_for(ver),
         opts.validation,
     )?;
-    let body_name = s(&body, "/metadata/name");
+    let body_name = str_at(&body, "/metadata/name");
     if !body_name.is_empty() && body_name != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
@@ -903,18 +921,18 @@ fn csr_update(
     // A uid in a PUT body is a precondition (`rest/update.go: defaultUpdatedObjectInfo.
     // Preconditions`), checked by storage before anything else (`etcd3/store.go:
     // GuaranteedUpdate`); a PATCH has none (its object is built from the stored one).
-    let body_uid = s(&body, "/metadata/uid");
-    let old_uid = s(&old, "/metadata/uid");
+    let body_uid = str_at(&body, "/metadata/uid");
+    let old_uid = str_at(&old, "/metadata/uid");
     if !patching && !body_uid.is_empty() && body_uid != old_uid {
         return Err(ApiError::uid_precondition(
             &CSR, "", name, body_uid, old_uid,
         ));
     }
-    let body_rv = s(&body, "/metadata/resourceVersion");
-    if !body_rv.is_empty() && body_rv != s(&old, "/metadata/resourceVersion") {
+    let body_rv = str_at(&body, "/metadata/resourceVersion");
+    if !body_rv.is_empty() && body_rv != str_at(&old, "/metadata/resourceVersion") {
         return Err(ApiError::conflict(&CSR, name));
     }
-    let new = csr::prepare_update(&old, &body, sub, &sh.now_rfc3339());
+    let new = csr_update::prepare_update(&old, &body, sub, &sh.now_rfc3339());
     // `rest/update.go: BeforeUpdate`: the common metadata rules (a changed uid is
     // `field is immutable`) first, then the strategy's, which end with the same metadata
     // rules again (`ValidateObjectMetaUpdate`).
@@ -927,18 +945,18 @@ fn csr_update(
     } else {
         Vec::new()
     };
-    let vopts = Opts::for_request(ver == "v1beta1", &new, Some(&old));
+    let vopts = ValidationOptions::for_request(ver == "v1beta1", &new, Some(&old));
     let mut errs = uid_errs.clone();
-    errs.extend(csr::validate_update(&new, &old, sub, vopts));
+    errs.extend(csr_update::validate_update(&new, &old, sub, vopts));
     errs.extend(uid_errs);
     if !errs.is_empty() {
         return Err(ApiError::invalid(&CSR, name, &errs));
     }
-    let signer = s(&old, "/spec/signerName").to_string();
+    let signer = str_at(&old, "/spec/signerName").to_string();
     {
         let rules = lock(&sh.rules);
         match sub {
-            Sub::Approval
+            Subresource::Approval
                 if !authorized_for_signer(&st, &rules, user, "approve", &signer, sh.legacy) =>
             {
                 return Err(ApiError::forbidden(
@@ -950,7 +968,7 @@ fn csr_update(
                     ),
                 ));
             }
-            Sub::Status
+            Subresource::Status
                 if (new.pointer("/status/certificate") != old.pointer("/status/certificate")
                     || new.pointer("/status/conditions") != old.pointer("/status/conditions"))
                     && !authorized_for_signer(&st, &rules, user, "sign", &signer, sh.legacy) =>
@@ -971,18 +989,24 @@ fn csr_update(
     if new == old || opts.dry_run {
         // §5.2: an unchanged object is not written (same RV, no event); §4.5 dry run.
         return Ok(with_warnings(
-            ok(200, &as_version(&new, &api_version)),
+            json_response(200, &as_version(&new, &api_version)),
             &warnings,
         ));
     }
     let stored = commit(sh, &mut st, &CSR, "", name, new, "MODIFIED");
     Ok(with_warnings(
-        ok(200, &as_version(&stored, &api_version)),
+        json_response(200, &as_version(&stored, &api_version)),
         &warnings,
     ))
 }
 
-fn delete_one(sh: &Shared, req: &Request, res: &Res, ns: &str, name: &str) -> R<Response> {
+fn delete_one(
+    sh: &Shared,
+    req: &Request,
+    res: &Resource,
+    ns: &str,
+    name: &str,
+) -> ApiResult<Response> {
     let opts = write_opts(req, "DeleteOptions", sh.legacy)?;
     let mut st = sh.store();
     let old = st
@@ -990,16 +1014,16 @@ fn delete_one(sh: &Shared, req: &Request, res: &Res, ns: &str, name: &str) -> R<
         .get(&key(res, ns, name))
         .cloned()
         .ok_or_else(|| ApiError::not_found(res, name))?;
-    let uid = s(&old, "/metadata/uid").to_string();
+    let uid = str_at(&old, "/metadata/uid").to_string();
     if !opts.dry_run {
         commit(sh, &mut st, res, ns, name, old, "DELETED");
         aggregate_if_roles(sh, &mut st, res);
     }
-    Ok(ok(200, &delete_status(res, name, &uid)))
+    Ok(json_response(200, &delete_status(res, name, &uid)))
 }
 
 /// After a ClusterRole changes, the aggregation controller recomputes the aggregated roles.
-fn aggregate_if_roles(sh: &Shared, st: &mut Store, res: &Res) {
+fn aggregate_if_roles(sh: &Shared, st: &mut Store, res: &Resource) {
     if res.resource == "clusterroles" && crate::bootstrap::aggregate(st) {
         sh.changed.notify_all();
     }
@@ -1008,11 +1032,11 @@ fn aggregate_if_roles(sh: &Shared, st: &mut Store, res: &Res) {
 fn delete_collection(
     sh: &Shared,
     req: &Request,
-    res: &Res,
+    res: &Resource,
     ns: &str,
     allowed: &[&str],
     api_version: &str,
-) -> R<Response> {
+) -> ApiResult<Response> {
     let opts = write_opts(req, "DeleteOptions", sh.legacy)?;
     let sel = selector(req, allowed)?;
     let mut st = sh.store();
@@ -1024,7 +1048,7 @@ fn delete_collection(
         .collect();
     let mut items = Vec::new();
     for (name, obj) in victims {
-        let obj_ns = s(&obj, "/metadata/namespace").to_string();
+        let obj_ns = str_at(&obj, "/metadata/namespace").to_string();
         if !opts.dry_run {
             commit(sh, &mut st, res, &obj_ns, &name, obj.clone(), "DELETED");
         }
@@ -1033,7 +1057,7 @@ fn delete_collection(
     if !opts.dry_run {
         aggregate_if_roles(sh, &mut st, res);
     }
-    Ok(ok(
+    Ok(json_response(
         200,
         &json!({"kind":format!("{}List", res.kind),"apiVersion":api_version,"metadata":{"resourceVersion":st.rv.to_string()},"items":items}),
     ))
@@ -1042,14 +1066,14 @@ fn delete_collection(
 // ---------------------------------------------------------------------------------------
 // core/v1 namespaces: just enough for kubectl's namespace defaulting and `api-resources`.
 
-const NAMESPACES: Res = Res {
+const NAMESPACES: Resource = Resource {
     group: "",
     resource: "namespaces",
     kind: "Namespace",
     namespaced: false,
 };
 
-fn namespaces(sh: &Shared, user: &UserInfo, req: &Request, name: &str) -> R<Outcome> {
+fn namespaces(sh: &Shared, user: &UserInfo, req: &Request, name: &str) -> ApiResult<Outcome> {
     let verb = verb(req, !name.is_empty());
     check(
         sh,
@@ -1071,13 +1095,13 @@ fn namespaces(sh: &Shared, user: &UserInfo, req: &Request, name: &str) -> R<Outc
     let all = ["default", "kube-node-lease", "kube-public", "kube-system"];
     if name.is_empty() {
         let items: Vec<Value> = all.iter().map(|n| list_item(&ns(n))).collect();
-        return Ok(Outcome::Resp(ok(
+        return Ok(Outcome::Resp(json_response(
             200,
             &json!({"kind":"NamespaceList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":items}),
         )));
     }
     if all.contains(&name) {
-        return Ok(Outcome::Resp(ok(200, &ns(name))));
+        return Ok(Outcome::Resp(json_response(200, &ns(name))));
     }
     Err(ApiError::not_found(&NAMESPACES, name))
 }
@@ -1086,7 +1110,7 @@ fn namespaces(sh: &Shared, user: &UserInfo, req: &Request, name: &str) -> R<Outc
 // authentication.k8s.io
 
 /// `kubectl auth whoami` (reference §16, §17): POST SelfSubjectReview → 201 with userInfo.
-fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> R<Response> {
+fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> ApiResult<Response> {
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed());
     }
@@ -1118,7 +1142,7 @@ fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> R<Respons
     if !user.extra.is_empty() {
         info["extra"] = json!(user.extra);
     }
-    Ok(ok(
+    Ok(json_response(
         201,
         &json!({"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1",
             "metadata":{"creationTimestamp":sh.now_rfc3339()},"status":{"userInfo":info}}),
@@ -1128,13 +1152,13 @@ fn self_subject_review(sh: &Shared, user: &UserInfo, req: &Request) -> R<Respons
 // ---------------------------------------------------------------------------------------
 // rbac.authorization.k8s.io
 
-fn rbac_route(sh: &Shared, user: &UserInfo, req: &Request, rest: &[&str]) -> R<Outcome> {
+fn rbac_route(sh: &Shared, user: &UserInfo, req: &Request, rest: &[&str]) -> ApiResult<Outcome> {
     let (ns, resource, name) = match rest {
         [] => {
             if req.method == "GET"
                 && let Some(l) = discovery::resource_list(sh.legacy, RBAC_GROUP, "v1")
             {
-                return Ok(Outcome::Resp(ok(200, &l)));
+                return Ok(Outcome::Resp(json_response(200, &l)));
             }
             return Ok(Outcome::Resp(Response::plain_not_found()));
         }
@@ -1209,9 +1233,9 @@ fn rbac_route(sh: &Shared, user: &UserInfo, req: &Request, rest: &[&str]) -> R<O
                     sh.clock.now(),
                     true,
                 );
-                return Ok(Outcome::Resp(ok(200, &t)));
+                return Ok(Outcome::Resp(json_response(200, &t)));
             }
-            Ok(Outcome::Resp(ok(200, obj)))
+            Ok(Outcome::Resp(json_response(200, obj)))
         }
         ("POST", _) => rbac_write(sh, req, &res, ns, None).map(Outcome::Resp),
         ("PUT", _) => rbac_write(sh, req, &res, ns, Some(name)).map(Outcome::Resp),
@@ -1229,16 +1253,16 @@ fn rbac_route(sh: &Shared, user: &UserInfo, req: &Request, rest: &[&str]) -> R<O
     }
 }
 
-fn validate_rbac(res: &Res, obj: &Value) -> Vec<FieldError> {
+fn validate_rbac(res: &Resource, obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if s(obj, "/metadata/name").is_empty() {
+    if str_at(obj, "/metadata/name").is_empty() {
         errs.push(FieldError::required(
             "metadata.name",
             "name or generateName is required",
         ));
     }
     if res.kind.ends_with("Binding") {
-        let kind = s(obj, "/roleRef/kind");
+        let kind = str_at(obj, "/roleRef/kind");
         let allowed: &[&str] = if res.kind == "ClusterRoleBinding" {
             &["ClusterRole"]
         } else {
@@ -1251,12 +1275,12 @@ fn validate_rbac(res: &Res, obj: &Value) -> Vec<FieldError> {
                 allowed,
             ));
         }
-        if s(obj, "/roleRef/name").is_empty() {
+        if str_at(obj, "/roleRef/name").is_empty() {
             errs.push(FieldError::required("roleRef.name", ""));
         }
         if let Some(subs) = obj.get("subjects").and_then(Value::as_array) {
             for (i, sub) in subs.iter().enumerate() {
-                let k = s(sub, "/kind");
+                let k = str_at(sub, "/kind");
                 if !matches!(k, "User" | "Group" | "ServiceAccount") {
                     errs.push(FieldError::not_supported(
                         format!("subjects[{i}].kind"),
@@ -1264,14 +1288,14 @@ fn validate_rbac(res: &Res, obj: &Value) -> Vec<FieldError> {
                         &["Group", "ServiceAccount", "User"],
                     ));
                 }
-                if s(sub, "/name").is_empty() {
+                if str_at(sub, "/name").is_empty() {
                     errs.push(FieldError::required(format!("subjects[{i}].name"), ""));
                 }
             }
         }
     } else if let Some(rules) = obj.get("rules").and_then(Value::as_array) {
         for (i, r) in rules.iter().enumerate() {
-            if csr::strings(r, "/verbs").is_empty() {
+            if strings_at(r, "/verbs").is_empty() {
                 errs.push(FieldError::required(
                     format!("rules[{i}].verbs"),
                     "verbs must contain at least one value",
@@ -1285,10 +1309,10 @@ fn validate_rbac(res: &Res, obj: &Value) -> Vec<FieldError> {
 fn rbac_write(
     sh: &Shared,
     req: &Request,
-    res: &Res,
+    res: &Resource,
     ns: &str,
     url_name: Option<&str>,
-) -> R<Response> {
+) -> ApiResult<Response> {
     let opts = write_opts(
         req,
         if url_name.is_some() {
@@ -1317,7 +1341,7 @@ fn rbac_write(
         &[format!("{RBAC_GROUP}/v1")],
         opts.validation,
     )?;
-    let name = s(&obj, "/metadata/name").to_string();
+    let name = str_at(&obj, "/metadata/name").to_string();
     if let Some(u) = url_name
         && !name.is_empty()
         && name != u
@@ -1352,20 +1376,20 @@ fn rbac_write(
                 m.remove("resourceVersion");
             }
             if opts.dry_run {
-                return Ok(with_warnings(ok(201, &obj), &warnings));
+                return Ok(with_warnings(json_response(201, &obj), &warnings));
             }
             let stored = commit(sh, &mut st, res, ns, &name, obj, "ADDED");
             aggregate_if_roles(sh, &mut st, res);
-            Ok(with_warnings(ok(201, &stored), &warnings))
+            Ok(with_warnings(json_response(201, &stored), &warnings))
         }
         (Some(_), Some(old)) => {
             // As for CSRs: a uid in the body is a storage precondition, checked first.
-            let (uid, old_uid) = (s(&obj, "/metadata/uid"), s(&old, "/metadata/uid"));
+            let (uid, old_uid) = (str_at(&obj, "/metadata/uid"), str_at(&old, "/metadata/uid"));
             if !uid.is_empty() && uid != old_uid {
                 return Err(ApiError::uid_precondition(res, ns, &name, uid, old_uid));
             }
-            let rv = s(&obj, "/metadata/resourceVersion");
-            if !rv.is_empty() && rv != s(&old, "/metadata/resourceVersion") {
+            let rv = str_at(&obj, "/metadata/resourceVersion");
+            if !rv.is_empty() && rv != str_at(&old, "/metadata/resourceVersion") {
                 return Err(ApiError::conflict(res, &name));
             }
             if res.kind.ends_with("Binding") && obj.get("roleRef") != old.get("roleRef") {
@@ -1382,11 +1406,11 @@ fn rbac_write(
             obj["metadata"]["uid"] = old["metadata"]["uid"].clone();
             obj["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
             if opts.dry_run {
-                return Ok(with_warnings(ok(200, &obj), &warnings));
+                return Ok(with_warnings(json_response(200, &obj), &warnings));
             }
             let stored = commit(sh, &mut st, res, ns, &name, obj, "MODIFIED");
             aggregate_if_roles(sh, &mut st, res);
-            Ok(with_warnings(ok(200, &stored), &warnings))
+            Ok(with_warnings(json_response(200, &stored), &warnings))
         }
     }
 }

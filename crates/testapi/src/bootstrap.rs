@@ -19,8 +19,8 @@
 
 use serde_json::{Value, json};
 
-use crate::csr::{s, strings};
-use crate::state::{Key, Store};
+use crate::fields::{str_at, strings_at};
+use crate::store::{ObjectKey, Store};
 
 const GROUP: &str = "rbac.authorization.k8s.io";
 const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
@@ -402,7 +402,7 @@ pub(crate) fn cluster_role_bindings() -> Vec<Value> {
     ]
 }
 
-fn key(resource: &'static str, name: &str) -> Key {
+fn key(resource: &'static str, name: &str) -> ObjectKey {
     (resource, String::new(), name.to_string())
 }
 
@@ -425,7 +425,7 @@ fn autoupdate(obj: &Value) -> bool {
 pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
     let mut wrote = false;
     for want in cluster_roles() {
-        let k = key("clusterroles", s(&want, "/metadata/name"));
+        let k = key("clusterroles", str_at(&want, "/metadata/name"));
         match store.objects.get(&k).cloned() {
             None => {
                 store.write(k, created(want, now), "ADDED");
@@ -458,7 +458,7 @@ pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
         }
     }
     for want in cluster_role_bindings() {
-        let k = key("clusterrolebindings", s(&want, "/metadata/name"));
+        let k = key("clusterrolebindings", str_at(&want, "/metadata/name"));
         match store.objects.get(&k).cloned() {
             None => {
                 store.write(k, created(want, now), "ADDED");
@@ -479,7 +479,8 @@ pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
                 let before = subjects.len();
                 for sub in want["subjects"].as_array().cloned().unwrap_or_default() {
                     if !subjects.iter().any(|x| {
-                        s(x, "/kind") == s(&sub, "/kind") && s(x, "/name") == s(&sub, "/name")
+                        str_at(x, "/kind") == str_at(&sub, "/kind")
+                            && str_at(x, "/name") == str_at(&sub, "/name")
                     }) {
                         subjects.push(sub);
                     }
@@ -498,7 +499,7 @@ pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
 }
 
 fn created(mut obj: Value, now: &str) -> Value {
-    obj["metadata"]["uid"] = json!(crate::state::uuid());
+    obj["metadata"]["uid"] = json!(crate::ids::uuid());
     obj["metadata"]["creationTimestamp"] = json!(now);
     obj
 }
@@ -515,8 +516,8 @@ fn covers(have: &Value, want: &Value) -> bool {
     ]
     .iter()
     .all(|p| {
-        let h = strings(have, p);
-        strings(want, p)
+        let h = strings_at(have, p);
+        strings_at(want, p)
             .iter()
             .all(|w| h.iter().any(|x| x == w || x == "*"))
     })
@@ -535,9 +536,9 @@ pub(crate) fn selector_matches(selector: &Value, labels: Option<&Value>) -> bool
         .and_then(Value::as_array)
         .is_none_or(|es| {
             es.iter().all(|e| {
-                let k = s(e, "/key");
-                let values = strings(e, "/values");
-                match s(e, "/operator") {
+                let k = str_at(e, "/key");
+                let values = strings_at(e, "/values");
+                match str_at(e, "/operator") {
                     "In" => get(k).is_some_and(|v| values.iter().any(|x| x == v)),
                     "NotIn" => get(k).is_none_or(|v| values.iter().all(|x| x != v)),
                     "Exists" => get(k).is_some(),

@@ -63,23 +63,33 @@ mod api;
 mod authn;
 mod bootstrap;
 mod clock;
+mod conns;
 mod csr;
+mod csr_update;
 mod discovery;
 mod faults;
+mod fields;
 mod files;
 mod gc;
 mod http;
+mod identity;
+mod ids;
 mod list;
+mod locks;
 mod openapi;
 mod openapi_pb;
+mod pkcs10;
 mod pki;
 mod proto;
 mod rbac;
+mod rule;
 mod schema;
 mod server;
 mod signer;
+mod signer_rules;
 mod state;
 mod status;
+mod store;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -97,10 +107,13 @@ use serde_json::Value;
 pub use faults::Faults;
 #[doc(hidden)]
 pub use proto::encode_csr_for_tests;
-pub use rbac::{Rule, Subject};
+pub use rule::{Rule, Subject};
 
+use crate::identity::UserInfo;
+use crate::locks::lock;
 use crate::pki::Ca;
-use crate::state::{Shared, Store, UserInfo, lock};
+use crate::state::Shared;
+use crate::store::Store;
 
 /// How to start a [`TestServer`].
 #[derive(Debug, Clone)]
@@ -138,7 +151,7 @@ impl Default for Config {
             max_duration: Duration::from_secs(365 * 24 * 3600),
             anonymous: true,
             gc_interval: None,
-            watch_history: state::HISTORY,
+            watch_history: store::HISTORY,
         }
     }
 }
@@ -260,7 +273,7 @@ impl TestServer {
             stop: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             down: AtomicBool::new(false),
-            conns: server::Conns::default(),
+            conns: conns::Conns::default(),
             watches: std::sync::atomic::AtomicUsize::new(0),
             faults: Faults::default(),
             clock: clock::Clock::default(),

@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use crate::api::Selector;
 use crate::http::Request;
-use crate::state::{Key, Shared};
+use crate::state::Shared;
 use crate::status::{ApiError, FieldError, quote};
+use crate::store::ObjectKey;
 
 /// One page of a LIST.
 #[derive(Debug)]
@@ -47,7 +48,7 @@ impl Page {
 }
 
 /// The etcd key below the resource prefix: `name`, or `namespace/name`.
-fn key_suffix(k: &Key) -> String {
+fn key_suffix(k: &ObjectKey) -> String {
     if k.1.is_empty() {
         k.2.clone()
     } else {

@@ -2,11 +2,10 @@
 //! `TcpListener` (dependencies.md §7), one thread per connection, HTTP/1.1 keep-alive. Open
 //! connections are registered so that going down can cut them all, as a dying process does.
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,9 +14,11 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::api::{Outcome, error_response, route};
+use crate::conns::Registered;
 use crate::http::{ReadError, Reader, Response, head_bytes, reason_phrase, write_response};
+use crate::locks::lock;
 use crate::pki::{Ca, San, new_identity};
-use crate::state::{Shared, lock};
+use crate::state::Shared;
 use crate::status::ApiError;
 use crate::{authn, watch};
 
@@ -42,40 +43,6 @@ pub(crate) fn tls_config(serving_ca: &Ca, client_ca: &Ca) -> anyhow::Result<Arc<
         .with_client_cert_verifier(authn::client_verifier(&client_ca.subject_der, &provider))
         .with_single_cert(vec![cert], key)?;
     Ok(Arc::new(config))
-}
-
-/// Open connections and their threads.
-#[derive(Default)]
-pub(crate) struct Conns {
-    next: AtomicU64,
-    open: Mutex<HashMap<u64, TcpStream>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Conns {
-    /// Closes every open connection without a TLS close_notify: peers see the stream end
-    /// mid-response, as when kube-apiserver is killed.
-    pub(crate) fn cut_all(&self) {
-        for (_, tcp) in lock(&self.open).drain() {
-            let _ = tcp.shutdown(Shutdown::Both);
-        }
-    }
-    /// Waits for every connection thread to end.
-    pub(crate) fn join_all(&self) {
-        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
-        for h in threads {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Unregisters a connection when its thread ends, however it ends.
-struct Registered<'a>(&'a Conns, u64);
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        lock(&self.0.open).remove(&self.1);
-    }
 }
 
 /// Accepts on `listener` until the server stops or incarnation `epoch` goes down; the

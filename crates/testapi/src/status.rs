@@ -6,14 +6,14 @@ use serde::Serialize;
 
 /// A resource as it appears in messages: `certificatesigningrequests.certificates.k8s.io`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Res {
+pub(crate) struct Resource {
     pub group: &'static str,
     pub resource: &'static str,
     pub kind: &'static str,
     pub namespaced: bool,
 }
 
-impl Res {
+impl Resource {
     pub(crate) fn qualified(&self) -> String {
         if self.group.is_empty() {
             self.resource.to_string()
@@ -30,7 +30,7 @@ impl Res {
     }
 }
 
-pub(crate) const CSR: Res = Res {
+pub(crate) const CSR: Resource = Resource {
     group: "certificates.k8s.io",
     resource: "certificatesigningrequests",
     kind: "CertificateSigningRequest",
@@ -128,7 +128,7 @@ impl ApiError {
             headers: Vec::new(),
         }
     }
-    fn details(res: &Res, name: &str) -> Details {
+    fn details(res: &Resource, name: &str) -> Details {
         Details {
             name: (!name.is_empty()).then(|| name.to_string()),
             group: Some(res.group.to_string()),
@@ -143,7 +143,7 @@ impl ApiError {
     }
 
     /// §6: `NewForbidden(resource, name, err)`.
-    pub(crate) fn forbidden(res: &Res, name: &str, why: &str) -> Self {
+    pub(crate) fn forbidden(res: &Resource, name: &str, why: &str) -> Self {
         let message = if name.is_empty() {
             format!("{} is forbidden: {why}", res.qualified())
         } else {
@@ -154,7 +154,14 @@ impl ApiError {
 
     /// §6 RBAC deny: `User "<user>" cannot <verb> resource "<resource>[/<sub>]" in API group
     /// "<group>" at the cluster scope` (or `in the namespace "<ns>"`).
-    pub(crate) fn rbac(res: &Res, sub: &str, name: &str, user: &str, verb: &str, ns: &str) -> Self {
+    pub(crate) fn rbac(
+        res: &Resource,
+        sub: &str,
+        name: &str,
+        user: &str,
+        verb: &str,
+        ns: &str,
+    ) -> Self {
         let resource = if sub.is_empty() {
             res.resource.to_string()
         } else {
@@ -172,7 +179,7 @@ impl ApiError {
         Self::forbidden(res, name, &why)
     }
 
-    pub(crate) fn not_found(res: &Res, name: &str) -> Self {
+    pub(crate) fn not_found(res: &Resource, name: &str) -> Self {
         Self::new(
             404,
             "NotFound",
@@ -191,7 +198,7 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn already_exists(res: &Res, name: &str, generated: bool) -> Self {
+    pub(crate) fn already_exists(res: &Resource, name: &str, generated: bool) -> Self {
         let mut details = Self::details(res, name);
         let mut message = format!("{} \"{name}\" already exists", res.qualified());
         if generated {
@@ -206,7 +213,7 @@ impl ApiError {
     /// `etcd3/store.go` preconditions, mapped by `storeerr.InterpretUpdateError` to a
     /// Conflict).
     pub(crate) fn uid_precondition(
-        res: &Res,
+        res: &Resource,
         ns: &str,
         name: &str,
         want: &str,
@@ -228,7 +235,7 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn conflict(res: &Res, name: &str) -> Self {
+    pub(crate) fn conflict(res: &Resource, name: &str) -> Self {
         Self::new(
             409,
             "Conflict",
@@ -241,7 +248,7 @@ impl ApiError {
     }
 
     /// §6 validation row: kind in details is the Kind, message lists `<field>: <body>`.
-    pub(crate) fn invalid(res: &Res, name: &str, errs: &[FieldError]) -> Self {
+    pub(crate) fn invalid(res: &Resource, name: &str, errs: &[FieldError]) -> Self {
         Self::invalid_kind(&res.kind_qualified(), res.group, res.kind, name, errs)
     }
 

@@ -54,16 +54,16 @@ fn typed(sh: &Shared, spec: &WatchSpec, obj: &Value, first: &mut bool) -> Value 
 }
 
 /// Counts a stream as open for as long as it lives.
-struct Open<'a>(&'a AtomicUsize);
+struct OpenWatch<'a>(&'a AtomicUsize);
 
-impl<'a> Open<'a> {
+impl<'a> OpenWatch<'a> {
     fn new(counter: &'a AtomicUsize) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
-        Open(counter)
+        OpenWatch(counter)
     }
 }
 
-impl Drop for Open<'_> {
+impl Drop for OpenWatch<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -75,7 +75,7 @@ pub(crate) fn serve<S: Write>(
     spec: &WatchSpec,
     epoch: u64,
 ) -> std::io::Result<()> {
-    let _open = Open::new(&sh.watches);
+    let _open = OpenWatch::new(&sh.watches);
     s.write_all(&head_bytes(200, "application/json", &[], None))?;
     s.flush()?;
     let silence = sh.faults.watch_silence();
