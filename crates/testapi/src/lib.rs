@@ -84,6 +84,7 @@ mod proto;
 mod rbac;
 mod rule;
 mod schema;
+mod selector;
 mod server;
 mod signer;
 mod signer_rules;

@@ -12,8 +12,8 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::api::Selector;
 use crate::http::Request;
+use crate::selector::Selector;
 use crate::state::Shared;
 use crate::status::{ApiError, FieldError, quote};
 use crate::store::ObjectKey;

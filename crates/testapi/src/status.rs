@@ -522,6 +522,11 @@ pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
+/// A Status as a watch ERROR event object.
+pub(crate) fn status_value(st: &Status) -> serde_json::Value {
+    serde_json::to_value(st).unwrap_or(serde_json::Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

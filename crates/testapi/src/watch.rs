@@ -11,10 +11,86 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::api::{WatchSpec, status_value};
-use crate::http::{head_bytes, write_chunk};
+use crate::discovery;
+use crate::http::{Request, head_bytes, write_chunk};
+use crate::selector::Selector;
 use crate::state::Shared;
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldError, Resource, quote, status_value};
+
+/// A watch to stream (reference §8).
+#[derive(Debug)]
+pub(crate) struct WatchSpec {
+    pub res: Resource,
+    pub api_version: String,
+    /// `None`: send the current state as ADDED first ("Get State and Start at Most Recent").
+    pub since: Option<u64>,
+    pub selector: Selector,
+    pub namespace: String,
+    pub deadline: Instant,
+    pub bookmarks: bool,
+    /// Send each object as a one-row Table (`kubectl get -w`).
+    pub table: bool,
+    /// After the initial ADDED events, a BOOKMARK annotated `k8s.io/initial-events-end`.
+    pub initial_events_end: bool,
+}
+
+impl WatchSpec {
+    /// The watch a GET with `watch=true` asks for (reference §8), or the 400/422 its options get.
+    pub(crate) fn from_request(
+        req: &Request,
+        res: Resource,
+        api_version: String,
+        sel: Selector,
+        namespace: &str,
+    ) -> Result<WatchSpec, ApiError> {
+        // Watch-list (§8): initial state, then a BOOKMARK marking its end.
+        let send_initial = matches!(req.param("sendInitialEvents"), Some("true" | "1"));
+        let bookmarks = matches!(req.param("allowWatchBookmarks"), Some("true" | "1"));
+        if send_initial {
+            let mut errs = Vec::new();
+            if req.param("resourceVersionMatch") != Some("NotOlderThan") {
+                errs.push(FieldError::forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+            ));
+            }
+            if !bookmarks {
+                errs.push(FieldError::forbidden(
+                    "allowWatchBookmarks",
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is set",
+                ));
+            }
+            if !errs.is_empty() {
+                return Err(ApiError::invalid_options("ListOptions", &errs));
+            }
+        }
+        let since = match req.param("resourceVersion").unwrap_or("") {
+            _ if send_initial => None,
+            "" | "0" => None,
+            rv => Some(rv.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: {}", quote(rv)))
+            })?),
+        };
+        let timeout = match req.param("timeoutSeconds") {
+            // Unset or 0: the server's own limit (kube-apiserver: 30–60 min).
+            None | Some("0") => 1800,
+            Some(t) => t.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid timeoutSeconds: {}", quote(t)))
+            })?,
+        };
+        Ok(WatchSpec {
+            res,
+            api_version,
+            since,
+            selector: sel,
+            namespace: namespace.to_string(),
+            deadline: Instant::now() + Duration::from_secs(timeout.min(24 * 3600)),
+            bookmarks,
+            table: discovery::wants_table(req.header("accept")),
+            initial_events_end: send_initial,
+        })
+    }
+}
 
 fn event(etype: &str, object: &Value) -> Vec<u8> {
     let mut v = serde_json::to_vec(&json!({"type": etype, "object": object})).unwrap_or_default();
@@ -37,7 +113,7 @@ fn typed(sh: &Shared, spec: &WatchSpec, obj: &Value, first: &mut bool) -> Value 
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let t = crate::discovery::table(
+        let t = discovery::table(
             spec.res.resource,
             std::slice::from_ref(obj),
             rv,
