@@ -62,6 +62,7 @@ pub struct ReadmeDoctests;
 mod api;
 mod authn;
 mod bootstrap;
+mod bootstrap_policy;
 mod clock;
 mod conns;
 mod csr;
