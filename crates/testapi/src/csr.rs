@@ -5,13 +5,13 @@
 use serde_json::{Value, json};
 use x509_parser::prelude::FromDer as _;
 
+use crate::field_error::{FieldError, quote};
 use crate::fields::{bytes_at, conditions, has_condition, str_at, strings_at};
 use crate::pkcs10::{ParsedCsr, parse_csr};
 use crate::pki::pem_blocks;
 use crate::signer_rules::{
     KUBELET_CLIENT, KUBELET_SERVING, LEGACY_UNKNOWN, kubelet_client_check, kubelet_serving_check,
 };
-use crate::status::{FieldError, quote};
 
 /// `validation.go: allValidUsages`, sorted as Go's `sets.List` prints them.
 pub(crate) const VALID_USAGES: [&str; 23] = [

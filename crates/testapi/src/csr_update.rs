@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::csr::{ValidationOptions, validate_certificate, validate_spec};
+use crate::field_error::{FieldError, quote};
 use crate::fields::{bytes_at, conditions, str_at};
-use crate::status::{FieldError, quote};
 
 /// Which endpoint an update came through (reference §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

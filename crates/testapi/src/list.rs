@@ -12,10 +12,11 @@
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::field_error::{FieldError, quote};
 use crate::http::Request;
 use crate::selector::Selector;
 use crate::state::Shared;
-use crate::status::{ApiError, FieldError, quote};
+use crate::status::ApiError;
 use crate::store::ObjectKey;
 
 /// One page of a LIST.

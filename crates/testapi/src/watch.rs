@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::discovery;
+use crate::field_error::{FieldError, quote};
 use crate::http::{Request, head_bytes, write_chunk};
 use crate::selector::Selector;
 use crate::state::Shared;
-use crate::status::{ApiError, FieldError, Resource, quote, status_value};
+use crate::status::{ApiError, Resource, status_value};
 
 /// A watch to stream (reference §8).
 #[derive(Debug)]

@@ -4,11 +4,12 @@
 
 use serde_json::{Value, json};
 
+use crate::field_error::{FieldError, quote};
 use crate::fields::str_at;
 use crate::http::Request;
 use crate::proto;
 use crate::schema::{self, Schema};
-use crate::status::{ApiError, FieldError, quote};
+use crate::status::ApiError;
 
 use super::response::ApiResult;
 

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::csr::{self, ValidationOptions};
 use crate::csr_update::{self, Subresource};
+use crate::field_error::{FieldError, quote};
 use crate::fields::str_at;
 use crate::http::{Request, Response};
 use crate::identity::UserInfo;
@@ -16,7 +17,7 @@ use crate::rbac::authorized_for_signer;
 use crate::schema;
 use crate::signer_rules::KUBE_APISERVER_CLIENT;
 use crate::state::Shared;
-use crate::status::{ApiError, CSR, FieldError, quote};
+use crate::status::{ApiError, CSR};
 use crate::store::Store;
 
 use super::body::{media_type, raw_body, typed_body, write_opts};

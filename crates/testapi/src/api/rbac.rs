@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::discovery;
+use crate::field_error::{FieldError, quote};
 use crate::fields::{str_at, strings_at};
 use crate::http::{Request, Response};
 use crate::identity::UserInfo;
@@ -14,7 +15,7 @@ use crate::rbac::Attrs;
 use crate::schema;
 use crate::selector::Selector;
 use crate::state::Shared;
-use crate::status::{ApiError, FieldError, Resource, quote};
+use crate::status::{ApiError, Resource};
 use crate::watch::WatchSpec;
 
 use super::authz::{check, verb};

@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::field_error::quote;
 use crate::http::Response;
-use crate::status::{ApiError, quote};
+use crate::status::ApiError;
 use crate::watch::WatchSpec;
 
 /// What the connection loop does next.
