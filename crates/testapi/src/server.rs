@@ -15,7 +15,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::api::{Outcome, error_response, route};
 use crate::conns::Registered;
-use crate::http::{ReadError, Reader, Response, head_bytes, reason_phrase, write_response};
+use crate::http::{
+    ReadError, Reader, Request, Response, head_bytes, reason_phrase, write_response,
+};
 use crate::locks::lock;
 use crate::pki::{Ca, San, new_identity};
 use crate::state::Shared;
@@ -98,12 +100,7 @@ pub(crate) fn spawn_accept(
 }
 
 /// `None`: the server went down while the request stalled; nothing is answered.
-fn handle(
-    sh: &Shared,
-    req: &crate::http::Request,
-    peer: Option<&[u8]>,
-    epoch: u64,
-) -> Option<Outcome> {
+fn handle(sh: &Shared, req: &Request, peer: Option<&[u8]>, epoch: u64) -> Option<Outcome> {
     // Authentication comes first (§3 step 1); faults hit authenticated CSR API calls.
     let user = match authn::authenticate(sh, peer, req) {
         Ok(u) => u,
@@ -133,49 +130,17 @@ fn handle(
     Some(route(sh, &user, req))
 }
 
-fn is_fault_target(sh: &Shared, req: &crate::http::Request) -> bool {
+fn is_fault_target(sh: &Shared, req: &Request) -> bool {
     req.path.starts_with("/apis/certificates.k8s.io/") && sh.faults.applies_to(&req.method)
 }
 
+/// A TLS stream of one connection.
+type Tls = StreamOwned<ServerConnection, TcpStream>;
+
 fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
-    if tcp.set_nonblocking(false).is_err()
-        || tcp
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .is_err()
-        || tcp
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .is_err()
-    {
-        return;
-    }
-    let _ = tcp.set_nodelay(true);
-    let Ok(conn) = ServerConnection::new(tls) else {
+    let Some(mut s) = handshake(sh, tcp, tls, epoch) else {
         return;
     };
-    let mut s = StreamOwned::new(conn, tcp);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for _ in 0..100_000 {
-        if !s.conn.is_handshaking() {
-            break;
-        }
-        match s.conn.complete_io(&mut s.sock) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
-                if Instant::now() > deadline || sh.gone(epoch) {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
-    }
-    if s.conn.is_handshaking() {
-        return;
-    }
     let peer: Option<Vec<u8>> = s
         .conn
         .peer_certificates()
@@ -186,20 +151,8 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
         let req = match reader.read_request(&mut s, &sh.stop, IDLE) {
             Ok(r) => r,
             Err(ReadError::Closed) => break,
-            Err(ReadError::Bad(413, _)) => {
-                let mut r = error_response(&ApiError::too_large());
-                r.headers.push(("Connection".into(), "close".into()));
-                let _ = write_response(&mut s, &r);
-                break;
-            }
             Err(ReadError::Bad(code, text)) => {
-                let r = Response {
-                    code,
-                    content_type: "text/plain; charset=utf-8",
-                    headers: vec![("Connection".into(), "close".into())],
-                    body: format!("{code} {}: {text}", reason_phrase(code)).into_bytes(),
-                };
-                let _ = write_response(&mut s, &r);
+                reject(&mut s, code, text);
                 break;
             }
         };
@@ -212,32 +165,7 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
         }
         match outcome {
             Outcome::Resp(r) => {
-                if is_fault_target(sh, &req) && sh.faults.take_close() {
-                    // Cut the response in the middle of the body, without close_notify.
-                    let mut out =
-                        head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
-                    out.extend_from_slice(&r.body[..r.body.len() / 2]);
-                    let _ = s.write_all(&out);
-                    let _ = s.flush();
-                    let _ = s.sock.shutdown(Shutdown::Both);
-                    return;
-                }
-                if is_fault_target(sh, &req)
-                    && let Some(stall) = sh.faults.take_stall_mid_body()
-                {
-                    let mut out =
-                        head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
-                    let half = r.body.len() / 2;
-                    out.extend_from_slice(&r.body[..half]);
-                    if s.write_all(&out).and_then(|()| s.flush()).is_err()
-                        || !sh.pause(epoch, stall)
-                        || s.write_all(&r.body[half..])
-                            .and_then(|()| s.flush())
-                            .is_err()
-                    {
-                        return;
-                    }
-                } else if write_response(&mut s, &r).is_err() {
+                if !send(sh, &mut s, &req, &r, epoch) {
                     return;
                 }
                 if req.wants_close() {
@@ -256,4 +184,90 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
     }
     s.conn.send_close_notify();
     let _ = s.flush();
+}
+
+/// Socket options and the TLS handshake; `None` when either fails, times out, or the
+/// incarnation goes meanwhile.
+fn handshake(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) -> Option<Tls> {
+    if tcp.set_nonblocking(false).is_err()
+        || tcp
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .is_err()
+        || tcp
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .is_err()
+    {
+        return None;
+    }
+    let _ = tcp.set_nodelay(true);
+    let conn = ServerConnection::new(tls).ok()?;
+    let mut s = StreamOwned::new(conn, tcp);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for _ in 0..100_000 {
+        if !s.conn.is_handshaking() {
+            break;
+        }
+        match s.conn.complete_io(&mut s.sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if Instant::now() > deadline || sh.gone(epoch) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    if s.conn.is_handshaking() {
+        return None;
+    }
+    Some(s)
+}
+
+/// Answers a request that could not be read (the connection closes after it).
+fn reject(s: &mut Tls, code: u16, text: &str) {
+    let r = if code == 413 {
+        let mut r = error_response(&ApiError::too_large());
+        r.headers.push(("Connection".into(), "close".into()));
+        r
+    } else {
+        Response {
+            code,
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![("Connection".into(), "close".into())],
+            body: format!("{code} {}: {text}", reason_phrase(code)).into_bytes(),
+        }
+    };
+    let _ = write_response(s, &r);
+}
+
+/// Writes `r`, or the fault a test armed for it (a response cut midway, or one stalled
+/// midway); `false` when the connection is gone.
+fn send(sh: &Shared, s: &mut Tls, req: &Request, r: &Response, epoch: u64) -> bool {
+    if is_fault_target(sh, req) && sh.faults.take_close() {
+        // Cut the response in the middle of the body, without close_notify.
+        let mut out = head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
+        out.extend_from_slice(&r.body[..r.body.len() / 2]);
+        let _ = s.write_all(&out);
+        let _ = s.flush();
+        let _ = s.sock.shutdown(Shutdown::Both);
+        return false;
+    }
+    if is_fault_target(sh, req)
+        && let Some(stall) = sh.faults.take_stall_mid_body()
+    {
+        let mut out = head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
+        let half = r.body.len() / 2;
+        out.extend_from_slice(&r.body[..half]);
+        return s.write_all(&out).and_then(|()| s.flush()).is_ok()
+            && sh.pause(epoch, stall)
+            && s.write_all(&r.body[half..])
+                .and_then(|()| s.flush())
+                .is_ok();
+    }
+    write_response(s, r).is_ok()
 }

@@ -146,6 +146,37 @@ impl Drop for OpenWatch<'_> {
     }
 }
 
+/// Where a stream starts: the events to send first (the current state as ADDED, when no
+/// resourceVersion was given) and the resourceVersion after them; the 410 for a compacted one.
+fn initial(
+    sh: &Shared,
+    spec: &WatchSpec,
+    first: &mut bool,
+) -> Result<(Vec<Vec<u8>>, u64), ApiError> {
+    let st = sh.store();
+    match spec.since {
+        None => {
+            let mut out = Vec::new();
+            for ((r, _, _), obj) in &st.objects {
+                if *r == spec.res.resource && in_scope(spec, obj) {
+                    out.push(event("ADDED", &typed(sh, spec, obj, first)));
+                }
+            }
+            if spec.initial_events_end {
+                out.push(event(
+                    "BOOKMARK",
+                    &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
+                        "metadata": {"resourceVersion": st.rv.to_string(),
+                            "annotations": {"k8s.io/initial-events-end": "true"}}}),
+                ));
+            }
+            Ok((out, st.rv))
+        }
+        Some(rv) if rv < st.compacted => Err(ApiError::expired(rv, st.compacted)),
+        Some(rv) => Ok((Vec::new(), rv)),
+    }
+}
+
 pub(crate) fn serve<S: Write>(
     sh: &Shared,
     s: &mut S,
@@ -170,37 +201,14 @@ pub(crate) fn serve<S: Write>(
         write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
         return write_chunk(s, b"");
     }
-    let mut out: Vec<Vec<u8>> = Vec::new();
     let mut first = true;
-    let mut cursor;
-    {
-        let st = sh.store();
-        match spec.since {
-            None => {
-                for ((r, _, _), obj) in &st.objects {
-                    if *r == spec.res.resource && in_scope(spec, obj) {
-                        out.push(event("ADDED", &typed(sh, spec, obj, &mut first)));
-                    }
-                }
-                cursor = st.rv;
-                if spec.initial_events_end {
-                    out.push(event(
-                        "BOOKMARK",
-                        &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
-                            "metadata": {"resourceVersion": st.rv.to_string(),
-                                "annotations": {"k8s.io/initial-events-end": "true"}}}),
-                    ));
-                }
-            }
-            Some(rv) if rv < st.compacted => {
-                let e = ApiError::expired(rv, st.compacted);
-                drop(st);
-                write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
-                return write_chunk(s, b"");
-            }
-            Some(rv) => cursor = rv,
+    let (mut out, mut cursor) = match initial(sh, spec, &mut first) {
+        Ok(start) => start,
+        Err(e) => {
+            write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
+            return write_chunk(s, b"");
         }
-    }
+    };
     let mut last_sent = Instant::now();
     for _ in 0..10_000_000u64 {
         for chunk in out.drain(..) {
