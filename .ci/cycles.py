@@ -398,6 +398,7 @@ def read_allow(path: Path) -> tuple[dict[tuple[str, frozenset[str]], int], list[
 def check(root: Path, allow: Path, out=sys.stdout) -> int:
     found = find_cycles(root)
     allowed, errors = read_allow(allow)
+    shown = allow.relative_to(root) if allow.is_relative_to(root) else allow
     for key in sorted(found, key=lambda k: (k[0], sorted(k[1]))):
         crate, mods = key
         state = f"allowed, issue {allowed[key]}" if key in allowed else "NEW: not in the allow-list"
@@ -408,7 +409,7 @@ def check(root: Path, allow: Path, out=sys.stdout) -> int:
     gone = [k for k in allowed if k not in found]
     for crate, mods in sorted(gone, key=lambda k: (k[0], sorted(k[1]))):
         errors.append(
-            f"{allow}: `{crate}: {' '.join(sorted(mods))}` is no longer a cycle: delete its line "
+            f"{shown}: `{crate}: {' '.join(sorted(mods))}` is no longer a cycle: delete its line "
             "(or, if it changed shape, list the cycle as it is now)"
         )
     if new:
@@ -418,7 +419,7 @@ def check(root: Path, allow: Path, out=sys.stdout) -> int:
     for e in errors:
         print(f"error: {e}", file=out)
     if not errors:
-        print(f"ok: no module cycle beyond the {len(allowed)} allow-listed in {allow}", file=out)
+        print(f"ok: no module cycle beyond the {len(allowed)} allow-listed in {shown}", file=out)
     return 1 if errors else 0
 
 

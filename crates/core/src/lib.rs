@@ -20,11 +20,13 @@ pub mod digest;
 pub mod expiry;
 #[cfg(feature = "keys")]
 pub mod external_key;
+mod file_name;
 #[cfg(feature = "keys")]
 pub mod key;
 pub mod manifest;
 pub mod media;
 pub mod names;
+mod object_meta;
 pub mod outcome;
 pub mod pem;
 pub mod pkcs11_uri;
