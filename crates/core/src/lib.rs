@@ -23,6 +23,8 @@ pub mod external_key;
 mod file_name;
 #[cfg(feature = "keys")]
 pub mod key;
+#[cfg(feature = "keys")]
+mod key_type;
 pub mod manifest;
 pub mod media;
 pub mod names;
