@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use yasna::Tag;
 use yasna::models::ObjectIdentifier;
 
-use crate::external_key::CsrSigner;
-use crate::key::KeyError;
+use crate::csr::{self, CsrInfo, SignatureCheck};
+use crate::key_type::KeyError;
 use crate::names::{GroupName, UserName};
-use crate::x509::KeyKind;
+use crate::x509::{KeyKind, PublicKeyInfo};
 
 const OID_CN: &[u64] = &[2, 5, 4, 3];
 const OID_O: &[u64] = &[2, 5, 4, 10];
@@ -21,6 +21,60 @@ const OID_ECDSA_SHA256: &[u64] = &[1, 2, 840, 10_045, 4, 3, 2];
 const OID_ECDSA_SHA384: &[u64] = &[1, 2, 840, 10_045, 4, 3, 3];
 const OID_ED25519: &[u64] = &[1, 3, 101, 112];
 const OID_RSA_SHA256: &[u64] = &[1, 2, 840, 113_549, 1, 1, 11];
+
+/// A key a CSR can be signed with: its public half, and a signature over the request's
+/// `CertificationRequestInfo` in the form X.509 carries (DER `Ecdsa-Sig-Value` for ECDSA with
+/// SHA-256 on P-256 and SHA-384 on P-384, PKCS#1 v1.5 with SHA-256 for RSA, plain Ed25519).
+pub trait CsrSigner {
+    /// The public half.
+    fn public_key(&self) -> &PublicKeyInfo;
+
+    /// Signs the DER `CertificationRequestInfo`.
+    fn sign_tbs(&self, tbs: &[u8]) -> Result<Vec<u8>, KeyError>;
+
+    /// The key's kind and size.
+    fn kind(&self) -> &KeyKind {
+        &self.public_key().kind
+    }
+
+    /// Builds and signs a PKCS#10 CSR: CN = user, one O per group (separate RDNs, as
+    /// `openssl req -subj /CN=u/O=g1/O=g2` does), and a SAN extension request when there are
+    /// DNS names or IPs. The signature is verified with the public key before the request is
+    /// returned: a token whose key object and public key do not belong together is caught
+    /// here, not by the API server.
+    fn sign_csr(
+        &self,
+        user: &UserName,
+        groups: &[GroupName],
+        dns: &[String],
+        ips: &[IpAddr],
+    ) -> Result<CsrInfo, KeyError> {
+        let der = build(self, user, groups, dns, ips, Signature::Sign)?;
+        let info = csr::parse_der(&der, Some(csr::PEM_LABEL.to_owned()))
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        if info.signature != SignatureCheck::Valid {
+            return Err(KeyError::Sign(
+                "the signature does not verify with the key's public key (the private key and the public key given for it do not belong together)".to_owned(),
+            ));
+        }
+        Ok(info)
+    }
+
+    /// What [`Self::sign_csr`] would produce, without signing: the same encoding, read back by
+    /// the same parser, with `signature` reported as [`SignatureCheck::Valid`] because the
+    /// real request is signed by this same key. For checking a request against the cluster's
+    /// rules before any key is made; never for output.
+    fn preview_csr(
+        &self,
+        user: &UserName,
+        groups: &[GroupName],
+        dns: &[String],
+        ips: &[IpAddr],
+    ) -> Result<CsrInfo, KeyError> {
+        let der = build(self, user, groups, dns, ips, Signature::Placeholder)?;
+        csr::parse_der_assuming_signed(&der).map_err(|e| KeyError::Sign(e.to_string()))
+    }
+}
 
 /// Whether the request is signed, or carries a placeholder signature (a preview of its
 /// content, for checking a roster before any key is made; never written anywhere).

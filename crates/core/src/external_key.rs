@@ -5,14 +5,10 @@
 //! exactly as for a key in memory (`csr_build`), and the caller's [`CsrSigner::sign_tbs`] does
 //! the token call, so this crate stays free of I/O.
 
-use std::net::IpAddr;
-
 use yasna::models::ObjectIdentifier;
 
-use crate::csr::{self, CsrInfo, SignatureCheck};
-use crate::csr_build::{self, Signature};
-use crate::key::KeyError;
-use crate::names::{GroupName, UserName};
+pub use crate::csr_build::CsrSigner;
+use crate::key_type::KeyError;
 use crate::x509::{self, KeyKind, PublicKeyInfo};
 
 const OID_EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10_045, 2, 1];
@@ -24,60 +20,6 @@ const SHA256_DIGEST_INFO: &[u8] = &[
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x20,
 ];
-
-/// A key a CSR can be signed with: its public half, and a signature over the request's
-/// `CertificationRequestInfo` in the form X.509 carries (DER `Ecdsa-Sig-Value` for ECDSA with
-/// SHA-256 on P-256 and SHA-384 on P-384, PKCS#1 v1.5 with SHA-256 for RSA, plain Ed25519).
-pub trait CsrSigner {
-    /// The public half.
-    fn public_key(&self) -> &PublicKeyInfo;
-
-    /// Signs the DER `CertificationRequestInfo`.
-    fn sign_tbs(&self, tbs: &[u8]) -> Result<Vec<u8>, KeyError>;
-
-    /// The key's kind and size.
-    fn kind(&self) -> &KeyKind {
-        &self.public_key().kind
-    }
-
-    /// Builds and signs a PKCS#10 CSR: CN = user, one O per group (separate RDNs, as
-    /// `openssl req -subj /CN=u/O=g1/O=g2` does), and a SAN extension request when there are
-    /// DNS names or IPs. The signature is verified with the public key before the request is
-    /// returned: a token whose key object and public key do not belong together is caught
-    /// here, not by the API server.
-    fn sign_csr(
-        &self,
-        user: &UserName,
-        groups: &[GroupName],
-        dns: &[String],
-        ips: &[IpAddr],
-    ) -> Result<CsrInfo, KeyError> {
-        let der = csr_build::build(self, user, groups, dns, ips, Signature::Sign)?;
-        let info = csr::parse_der(&der, Some(csr::PEM_LABEL.to_owned()))
-            .map_err(|e| KeyError::Sign(e.to_string()))?;
-        if info.signature != SignatureCheck::Valid {
-            return Err(KeyError::Sign(
-                "the signature does not verify with the key's public key (the private key and the public key given for it do not belong together)".to_owned(),
-            ));
-        }
-        Ok(info)
-    }
-
-    /// What [`Self::sign_csr`] would produce, without signing: the same encoding, read back by
-    /// the same parser, with `signature` reported as [`SignatureCheck::Valid`] because the
-    /// real request is signed by this same key. For checking a request against the cluster's
-    /// rules before any key is made; never for output.
-    fn preview_csr(
-        &self,
-        user: &UserName,
-        groups: &[GroupName],
-        dns: &[String],
-        ips: &[IpAddr],
-    ) -> Result<CsrInfo, KeyError> {
-        let der = csr_build::build(self, user, groups, dns, ips, Signature::Placeholder)?;
-        csr::parse_der_assuming_signed(&der).map_err(|e| KeyError::Sign(e.to_string()))
-    }
-}
 
 /// The raw signing operation a token is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +169,9 @@ fn checked(spki: Vec<u8>) -> Result<PublicKeyInfo, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csr::SignatureCheck;
     use crate::key::{KeyType, PrivateKey};
+    use crate::names::{GroupName, UserName};
 
     /// A key "held elsewhere": signs through the raw scheme a token uses, with a key in memory
     /// standing in for the token (ECDSA over the digest is what `CKM_ECDSA` does).

@@ -21,11 +21,15 @@ pub mod exit;
 pub mod expiry;
 #[cfg(feature = "keys")]
 pub mod external_key;
+mod file_name;
 #[cfg(feature = "keys")]
 pub mod key;
+#[cfg(feature = "keys")]
+mod key_type;
 pub mod manifest;
 pub mod media;
 pub mod names;
+mod object_meta;
 pub mod outcome;
 pub mod pem;
 pub mod pkcs11_uri;

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::csr::{self, CsrInfo};
 use crate::expiry::Expiration;
 use crate::names::ObjectName;
+// In their own leaf module: binding manifests (`rbac`) have them too, and manifests read bindings.
+pub use crate::object_meta::{MANAGED_BY_LABEL, ObjectMeta};
 use crate::rbac::BindingManifest;
 use crate::signer::SignerName;
 use crate::usage::Usage;
@@ -24,8 +26,6 @@ use crate::{digest, yaml};
 pub const GROUP: &str = "certificates.k8s.io";
 /// The kind.
 pub const KIND: &str = "CertificateSigningRequest";
-/// Label on every object kcsr writes.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Annotation: the kcsr version that wrote the manifest.
 pub const VERSION_ANNOTATION: &str = "kcsr.dev/version";
 /// Annotation: SHA-256 of the request's public key (DER SubjectPublicKeyInfo).
@@ -186,24 +186,6 @@ impl fmt::Display for ApiVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Object metadata as kcsr writes and reads it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectMeta {
-    /// Object name.
-    #[serde(default)]
-    pub name: String,
-    /// Namespace (only for RoleBindings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
 }
 
 /// `spec` of a CSR manifest.

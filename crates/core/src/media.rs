@@ -71,16 +71,8 @@ pub fn max_file_bytes(name: &str) -> u64 {
     }
 }
 
-/// Whether `name` is a plain file name kcsr may create or read on the media: 1-255 of
-/// `[A-Za-z0-9._-]`, not starting with `.` (so never `.`, `..` or a hidden temp file).
-pub fn is_safe_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-}
+// In its own leaf module: `sums` checks names too, and `media` reads `sums`.
+pub use crate::file_name::is_safe_file_name;
 
 /// The stem of a media file with a known suffix.
 pub fn stem<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{MANAGED_BY_LABEL, ObjectMeta};
 use crate::names::{ObjectName, UserName};
+use crate::object_meta::{MANAGED_BY_LABEL, ObjectMeta};
 
 /// The RBAC API group.
 pub const GROUP: &str = "rbac.authorization.k8s.io";

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::digest;
-use crate::media;
+use crate::file_name::is_safe_file_name;
 
 /// The file name on the media.
 pub const FILE_NAME: &str = "SHA256SUMS";
@@ -93,7 +93,7 @@ impl Sums {
                 .strip_prefix("  ")
                 .or_else(|| rest.strip_prefix(" *"))
                 .ok_or_else(|| err("expected two spaces between the digest and the file name"))?;
-            if !media::is_safe_file_name(name) {
+            if !is_safe_file_name(name) {
                 return Err(err(&format!(
                     "file name {name:?} is not a plain media file name (letters, digits, '.', '-', '_'; no '/' or leading '.')"
                 )));

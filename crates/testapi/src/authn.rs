@@ -18,7 +18,9 @@ use x509_parser::prelude::FromDer as _;
 
 use crate::clock::real_now;
 use crate::http::Request;
-use crate::state::{Shared, UserInfo, lock};
+use crate::identity::UserInfo;
+use crate::locks::lock;
+use crate::state::Shared;
 use crate::status::ApiError;
 
 #[derive(Debug)]

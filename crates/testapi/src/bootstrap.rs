@@ -19,390 +19,11 @@
 
 use serde_json::{Value, json};
 
-use crate::csr::{s, strings};
-use crate::state::{Key, Store};
+use crate::bootstrap_policy::{AUTOUPDATE, cluster_role_bindings, cluster_roles};
+use crate::fields::{str_at, strings_at};
+use crate::store::{ObjectKey, Store};
 
-const GROUP: &str = "rbac.authorization.k8s.io";
-const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
-    json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
-}
-
-fn named_rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]) -> Value {
-    json!({"apiGroups": groups, "resources": resources, "resourceNames": names, "verbs": verbs})
-}
-
-fn url_rule(urls: &[&str], verbs: &[&str]) -> Value {
-    json!({"nonResourceURLs": urls, "verbs": verbs})
-}
-
-const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
-const ALL: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
-fn role(name: &str, extra_labels: &[(&str, &str)], rules: Vec<Value>) -> Value {
-    let mut labels = serde_json::Map::new();
-    labels.insert("kubernetes.io/bootstrapping".into(), json!("rbac-defaults"));
-    for (k, v) in extra_labels {
-        labels.insert((*k).into(), json!(v));
-    }
-    json!({"kind":"ClusterRole","apiVersion":format!("{GROUP}/v1"),
-        "metadata":{"name":name,"labels":labels,"annotations":{AUTOUPDATE:"true"}},
-        "rules":rules})
-}
-
-fn aggregated(name: &str, extra_labels: &[(&str, &str)], selector_label: &str) -> Value {
-    let mut r = role(name, extra_labels, Vec::new());
-    r["aggregationRule"] =
-        json!({"clusterRoleSelectors":[{"matchLabels":{selector_label:"true"}}]});
-    r
-}
-
-fn binding(name: &str, groups: &[&str]) -> Value {
-    let subjects: Vec<Value> = groups
-        .iter()
-        .map(|g| json!({"apiGroup":GROUP,"kind":"Group","name":g}))
-        .collect();
-    json!({"kind":"ClusterRoleBinding","apiVersion":format!("{GROUP}/v1"),
-        "metadata":{"name":name,"labels":{"kubernetes.io/bootstrapping":"rbac-defaults"},
-            "annotations":{AUTOUPDATE:"true"}},
-        "roleRef":{"apiGroup":GROUP,"kind":"ClusterRole","name":name},
-        "subjects":subjects})
-}
-
-const TO_ADMIN: &str = "rbac.authorization.k8s.io/aggregate-to-admin";
-const TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
-const TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
-
-fn approver(signer_role: &str, signer: &str) -> Value {
-    role(
-        &format!("system:certificates.k8s.io:{signer_role}"),
-        &[],
-        vec![named_rule(
-            &["certificates.k8s.io"],
-            &["signers"],
-            &[signer],
-            &["approve"],
-        )],
-    )
-}
-
-/// The bootstrap ClusterRoles (testdata `cluster-roles.yaml`; rules of aggregated roles are
-/// filled by [`aggregate`]).
-pub(crate) fn cluster_roles() -> Vec<Value> {
-    vec![
-        aggregated("admin", &[], TO_ADMIN),
-        role(
-            "cluster-admin",
-            &[],
-            vec![rule(&["*"], &["*"], &["*"]), url_rule(&["*"], &["*"])],
-        ),
-        aggregated("edit", &[(TO_ADMIN, "true")], TO_EDIT),
-        role(
-            "system:aggregate-to-admin",
-            &[(TO_ADMIN, "true")],
-            vec![
-                rule(
-                    &["authorization.k8s.io"],
-                    &["localsubjectaccessreviews"],
-                    &["create"],
-                ),
-                rule(&[GROUP], &["rolebindings", "roles"], ALL),
-            ],
-        ),
-        role(
-            "system:aggregate-to-edit",
-            &[(TO_EDIT, "true")],
-            vec![
-                rule(
-                    &[""],
-                    &[
-                        "pods/attach",
-                        "pods/exec",
-                        "pods/portforward",
-                        "pods/proxy",
-                        "secrets",
-                        "services/proxy",
-                    ],
-                    READ,
-                ),
-                rule(&[""], &["serviceaccounts"], &["impersonate"]),
-                rule(
-                    &[""],
-                    &[
-                        "pods",
-                        "pods/attach",
-                        "pods/exec",
-                        "pods/portforward",
-                        "pods/proxy",
-                    ],
-                    WRITE,
-                ),
-                rule(&[""], &["pods/eviction"], &["create"]),
-                rule(
-                    &[""],
-                    &[
-                        "configmaps",
-                        "events",
-                        "persistentvolumeclaims",
-                        "replicationcontrollers",
-                        "replicationcontrollers/scale",
-                        "secrets",
-                        "serviceaccounts",
-                        "services",
-                        "services/proxy",
-                    ],
-                    WRITE,
-                ),
-                rule(&[""], &["serviceaccounts/token"], &["create"]),
-                rule(
-                    &["apps"],
-                    &[
-                        "daemonsets",
-                        "deployments",
-                        "deployments/rollback",
-                        "deployments/scale",
-                        "replicasets",
-                        "replicasets/scale",
-                        "statefulsets",
-                        "statefulsets/scale",
-                    ],
-                    WRITE,
-                ),
-                rule(&["autoscaling"], &["horizontalpodautoscalers"], WRITE),
-                rule(&["batch"], &["cronjobs", "jobs"], WRITE),
-                rule(
-                    &["extensions"],
-                    &[
-                        "daemonsets",
-                        "deployments",
-                        "deployments/rollback",
-                        "deployments/scale",
-                        "ingresses",
-                        "networkpolicies",
-                        "replicasets",
-                        "replicasets/scale",
-                        "replicationcontrollers/scale",
-                    ],
-                    WRITE,
-                ),
-                rule(&["policy"], &["poddisruptionbudgets"], WRITE),
-                rule(
-                    &["networking.k8s.io"],
-                    &["ingresses", "networkpolicies"],
-                    WRITE,
-                ),
-                rule(&["coordination.k8s.io"], &["leases"], ALL),
-            ],
-        ),
-        role(
-            "system:aggregate-to-view",
-            &[(TO_VIEW, "true")],
-            vec![
-                rule(
-                    &[""],
-                    &[
-                        "configmaps",
-                        "endpoints",
-                        "persistentvolumeclaims",
-                        "persistentvolumeclaims/status",
-                        "pods",
-                        "replicationcontrollers",
-                        "replicationcontrollers/scale",
-                        "serviceaccounts",
-                        "services",
-                        "services/status",
-                    ],
-                    READ,
-                ),
-                rule(
-                    &[""],
-                    &[
-                        "bindings",
-                        "events",
-                        "limitranges",
-                        "namespaces/status",
-                        "pods/log",
-                        "pods/status",
-                        "replicationcontrollers/status",
-                        "resourcequotas",
-                        "resourcequotas/status",
-                    ],
-                    READ,
-                ),
-                rule(&[""], &["namespaces"], READ),
-                rule(&["discovery.k8s.io"], &["endpointslices"], READ),
-                rule(
-                    &["apps"],
-                    &[
-                        "controllerrevisions",
-                        "daemonsets",
-                        "daemonsets/status",
-                        "deployments",
-                        "deployments/scale",
-                        "deployments/status",
-                        "replicasets",
-                        "replicasets/scale",
-                        "replicasets/status",
-                        "statefulsets",
-                        "statefulsets/scale",
-                        "statefulsets/status",
-                    ],
-                    READ,
-                ),
-                rule(
-                    &["autoscaling"],
-                    &[
-                        "horizontalpodautoscalers",
-                        "horizontalpodautoscalers/status",
-                    ],
-                    READ,
-                ),
-                rule(
-                    &["batch"],
-                    &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
-                    READ,
-                ),
-                rule(
-                    &["extensions"],
-                    &[
-                        "daemonsets",
-                        "daemonsets/status",
-                        "deployments",
-                        "deployments/scale",
-                        "deployments/status",
-                        "ingresses",
-                        "ingresses/status",
-                        "networkpolicies",
-                        "replicasets",
-                        "replicasets/scale",
-                        "replicasets/status",
-                        "replicationcontrollers/scale",
-                    ],
-                    READ,
-                ),
-                rule(
-                    &["policy"],
-                    &["poddisruptionbudgets", "poddisruptionbudgets/status"],
-                    READ,
-                ),
-                rule(
-                    &["networking.k8s.io"],
-                    &["ingresses", "ingresses/status", "networkpolicies"],
-                    READ,
-                ),
-            ],
-        ),
-        role(
-            "system:basic-user",
-            &[],
-            vec![
-                rule(
-                    &["authorization.k8s.io"],
-                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
-                    &["create"],
-                ),
-                rule(
-                    &["authentication.k8s.io"],
-                    &["selfsubjectreviews"],
-                    &["create"],
-                ),
-            ],
-        ),
-        role(
-            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-            &[],
-            vec![rule(
-                &["certificates.k8s.io"],
-                &["certificatesigningrequests/nodeclient"],
-                &["create"],
-            )],
-        ),
-        role(
-            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-            &[],
-            vec![rule(
-                &["certificates.k8s.io"],
-                &["certificatesigningrequests/selfnodeclient"],
-                &["create"],
-            )],
-        ),
-        approver(
-            "kube-apiserver-client-approver",
-            "kubernetes.io/kube-apiserver-client",
-        ),
-        approver(
-            "kube-apiserver-client-kubelet-approver",
-            "kubernetes.io/kube-apiserver-client-kubelet",
-        ),
-        approver("kubelet-serving-approver", "kubernetes.io/kubelet-serving"),
-        approver("legacy-unknown-approver", "kubernetes.io/legacy-unknown"),
-        role(
-            "system:discovery",
-            &[],
-            vec![url_rule(
-                &[
-                    "/api",
-                    "/api/*",
-                    "/apis",
-                    "/apis/*",
-                    "/healthz",
-                    "/livez",
-                    "/openapi",
-                    "/openapi/*",
-                    "/readyz",
-                    "/version",
-                    "/version/",
-                ],
-                &["get"],
-            )],
-        ),
-        role(
-            "system:node-bootstrapper",
-            &[],
-            vec![rule(
-                &["certificates.k8s.io"],
-                &["certificatesigningrequests"],
-                &["create", "get", "list", "watch"],
-            )],
-        ),
-        role(
-            "system:public-info-viewer",
-            &[],
-            vec![url_rule(
-                &["/healthz", "/livez", "/readyz", "/version", "/version/"],
-                &["get"],
-            )],
-        ),
-        aggregated("view", &[(TO_EDIT, "true")], TO_VIEW),
-    ]
-}
-
-/// The bootstrap ClusterRoleBindings (testdata `cluster-role-bindings.yaml`, the ones for
-/// roles served here).
-pub(crate) fn cluster_role_bindings() -> Vec<Value> {
-    vec![
-        binding("cluster-admin", &["system:masters"]),
-        binding("system:basic-user", &["system:authenticated"]),
-        binding("system:discovery", &["system:authenticated"]),
-        binding(
-            "system:public-info-viewer",
-            &["system:authenticated", "system:unauthenticated"],
-        ),
-    ]
-}
-
-fn key(resource: &'static str, name: &str) -> Key {
+fn key(resource: &'static str, name: &str) -> ObjectKey {
     (resource, String::new(), name.to_string())
 }
 
@@ -425,7 +46,7 @@ fn autoupdate(obj: &Value) -> bool {
 pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
     let mut wrote = false;
     for want in cluster_roles() {
-        let k = key("clusterroles", s(&want, "/metadata/name"));
+        let k = key("clusterroles", str_at(&want, "/metadata/name"));
         match store.objects.get(&k).cloned() {
             None => {
                 store.write(k, created(want, now), "ADDED");
@@ -458,7 +79,7 @@ pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
         }
     }
     for want in cluster_role_bindings() {
-        let k = key("clusterrolebindings", s(&want, "/metadata/name"));
+        let k = key("clusterrolebindings", str_at(&want, "/metadata/name"));
         match store.objects.get(&k).cloned() {
             None => {
                 store.write(k, created(want, now), "ADDED");
@@ -479,7 +100,8 @@ pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
                 let before = subjects.len();
                 for sub in want["subjects"].as_array().cloned().unwrap_or_default() {
                     if !subjects.iter().any(|x| {
-                        s(x, "/kind") == s(&sub, "/kind") && s(x, "/name") == s(&sub, "/name")
+                        str_at(x, "/kind") == str_at(&sub, "/kind")
+                            && str_at(x, "/name") == str_at(&sub, "/name")
                     }) {
                         subjects.push(sub);
                     }
@@ -498,7 +120,7 @@ pub(crate) fn ensure(store: &mut Store, now: &str) -> bool {
 }
 
 fn created(mut obj: Value, now: &str) -> Value {
-    obj["metadata"]["uid"] = json!(crate::state::uuid());
+    obj["metadata"]["uid"] = json!(crate::ids::uuid());
     obj["metadata"]["creationTimestamp"] = json!(now);
     obj
 }
@@ -515,8 +137,8 @@ fn covers(have: &Value, want: &Value) -> bool {
     ]
     .iter()
     .all(|p| {
-        let h = strings(have, p);
-        strings(want, p)
+        let h = strings_at(have, p);
+        strings_at(want, p)
             .iter()
             .all(|w| h.iter().any(|x| x == w || x == "*"))
     })
@@ -535,9 +157,9 @@ pub(crate) fn selector_matches(selector: &Value, labels: Option<&Value>) -> bool
         .and_then(Value::as_array)
         .is_none_or(|es| {
             es.iter().all(|e| {
-                let k = s(e, "/key");
-                let values = strings(e, "/values");
-                match s(e, "/operator") {
+                let k = str_at(e, "/key");
+                let values = strings_at(e, "/values");
+                match str_at(e, "/operator") {
                     "In" => get(k).is_some_and(|v| values.iter().any(|x| x == v)),
                     "NotIn" => get(k).is_none_or(|v| values.iter().all(|x| x != v)),
                     "Exists" => get(k).is_some(),

@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::clock::{human_duration, parse_rfc3339};
-use crate::csr::{condition_column, s};
+use crate::csr::condition_column;
+use crate::fields::str_at;
 
 pub(crate) fn version(legacy: bool) -> Value {
     let (minor, git) = if legacy {
@@ -183,7 +184,7 @@ pub(crate) fn wants_table(accept: Option<&str>) -> bool {
 }
 
 fn age(o: &Value, now: i64) -> String {
-    parse_rfc3339(s(o, "/metadata/creationTimestamp"))
+    parse_rfc3339(str_at(o, "/metadata/creationTimestamp"))
         .map_or_else(|| "<unknown>".to_string(), |t| human_duration(now - t))
 }
 
@@ -200,8 +201,8 @@ pub(crate) fn table(resource: &str, objs: &[Value], rv: &str, now: i64, columns:
             let rows: Vec<Value> = objs
                 .iter()
                 .map(|o| {
-                    let role = format!("{}/{}", s(o, "/roleRef/kind"), s(o, "/roleRef/name"));
-                    json!({"cells":[s(o,"/metadata/name"), role, age(o, now)], "object": partial(o)})
+                    let role = format!("{}/{}", str_at(o, "/roleRef/kind"), str_at(o, "/roleRef/name"));
+                    json!({"cells":[str_at(o,"/metadata/name"), role, age(o, now)], "object": partial(o)})
                 })
                 .collect();
             json!({"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":rv},
@@ -214,7 +215,7 @@ pub(crate) fn table(resource: &str, objs: &[Value], rv: &str, now: i64, columns:
         _ => {
             let rows: Vec<Value> = objs
                 .iter()
-                .map(|o| json!({"cells":[s(o,"/metadata/name"), s(o,"/metadata/creationTimestamp")], "object": partial(o)}))
+                .map(|o| json!({"cells":[str_at(o,"/metadata/name"), str_at(o,"/metadata/creationTimestamp")], "object": partial(o)}))
                 .collect();
             json!({"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":rv},
                 "columnDefinitions":[
@@ -241,7 +242,7 @@ fn csr_table(objs: &[Value], rv: &str, now: i64) -> Value {
                 .pointer("/spec/expirationSeconds")
                 .and_then(Value::as_i64)
                 .map_or_else(|| "<none>".to_string(), human_duration);
-            json!({"cells":[s(o,"/metadata/name"), age, s(o,"/spec/signerName"), s(o,"/spec/username"), dur, condition_column(o)],
+            json!({"cells":[str_at(o,"/metadata/name"), age, str_at(o,"/spec/signerName"), str_at(o,"/spec/username"), dur, condition_column(o)],
                 "object":partial(o)})
         })
         .collect();

@@ -74,7 +74,7 @@ impl Faults {
     /// Restricts the request faults (latency, 500, 429, cut and stalled responses) to one HTTP
     /// method (e.g. `Some("PUT")` to hit only approvals); `None` = every method.
     pub fn only_method(&self, method: Option<&str>) {
-        *crate::state::lock(&self.method) = method.map(str::to_ascii_uppercase);
+        *crate::locks::lock(&self.method) = method.map(str::to_ascii_uppercase);
     }
     /// Ends every watch stream after at most this long (a clean EOF, as when kube-apiserver's
     /// timeout expires), so clients must re-watch. `Duration::ZERO` = no cap.
@@ -139,7 +139,7 @@ impl Faults {
         take_one(&self.close_mid_response)
     }
     pub(crate) fn applies_to(&self, method: &str) -> bool {
-        crate::state::lock(&self.method)
+        crate::locks::lock(&self.method)
             .as_deref()
             .is_none_or(|m| m == method)
     }

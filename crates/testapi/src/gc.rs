@@ -7,7 +7,7 @@ use serde_json::Value;
 use x509_parser::prelude::FromDer as _;
 
 use crate::clock::parse_rfc3339;
-use crate::csr::{bytes, conditions, s};
+use crate::fields::{bytes_at, conditions, str_at};
 use crate::pki::pem_blocks;
 use crate::state::Shared;
 
@@ -20,11 +20,11 @@ fn older_than(ts: &str, now: i64, age: i64) -> bool {
 fn condition_old(obj: &Value, ty: &str, now: i64) -> bool {
     conditions(obj)
         .iter()
-        .any(|c| s(c, "/type") == ty && older_than(s(c, "/lastUpdateTime"), now, HOUR))
+        .any(|c| str_at(c, "/type") == ty && older_than(str_at(c, "/lastUpdateTime"), now, HOUR))
 }
 
 fn cert_expired(obj: &Value, now: i64) -> bool {
-    let pem = bytes(obj, "/status/certificate");
+    let pem = bytes_at(obj, "/status/certificate");
     pem_blocks(&pem).first().is_some_and(|b| {
         x509_parser::certificate::X509Certificate::from_der(&b.der)
             .is_ok_and(|(_, c)| c.validity().not_after.timestamp() < now)
@@ -32,13 +32,16 @@ fn cert_expired(obj: &Value, now: i64) -> bool {
 }
 
 pub(crate) fn should_delete(obj: &Value, now: i64) -> bool {
-    let issued = !s(obj, "/status/certificate").is_empty();
+    let issued = !str_at(obj, "/status/certificate").is_empty();
     let conds = conditions(obj);
     (issued && condition_old(obj, "Approved", now))
         || condition_old(obj, "Denied", now)
         || condition_old(obj, "Failed", now)
-        || (conds.is_empty() && older_than(s(obj, "/metadata/creationTimestamp"), now, 24 * HOUR))
-        || (issued && conds.iter().any(|c| s(c, "/type") == "Approved") && cert_expired(obj, now))
+        || (conds.is_empty()
+            && older_than(str_at(obj, "/metadata/creationTimestamp"), now, 24 * HOUR))
+        || (issued
+            && conds.iter().any(|c| str_at(c, "/type") == "Approved")
+            && cert_expired(obj, now))
 }
 
 /// One cleaner pass; returns the names it deleted.

@@ -138,8 +138,34 @@ impl Reader {
         stop: &AtomicBool,
         idle: Duration,
     ) -> Result<Request, ReadError> {
+        let mut req = self.read_head(s, stop, idle)?;
+        let chunked = req
+            .header("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        req.body = if chunked {
+            self.read_chunked(s, stop, deadline)?
+        } else {
+            let len = match req.header("content-length") {
+                None => 0,
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) => n,
+                    Err(_) => return Err(ReadError::Bad(400, "Bad Request")),
+                },
+            };
+            self.read_sized(s, stop, deadline, len)?
+        };
+        Ok(req)
+    }
+
+    /// The request line and headers; the body is left in the buffer.
+    fn read_head<S: Read>(
+        &mut self,
+        s: &mut S,
+        stop: &AtomicBool,
+        idle: Duration,
+    ) -> Result<Request, ReadError> {
         let idle_deadline = Instant::now() + idle;
-        // Header section.
         let header_end = loop {
             if let Some(p) = find(&self.buf, b"\r\n\r\n") {
                 break p;
@@ -186,69 +212,74 @@ impl Reader {
             req.headers
                 .push((k.trim().to_string(), v.trim().to_string()));
         }
-        // Body.
-        let chunked = req
-            .header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        if chunked {
-            let mut body = Vec::new();
-            for _ in 0..100_000 {
-                let line_end = loop {
-                    if let Some(p) = find(&self.buf, b"\r\n") {
-                        break p;
-                    }
-                    if self.buf.len() > 1024 {
-                        return Err(ReadError::Bad(400, "Bad Request"));
-                    }
-                    if !self.fill(s, stop, deadline)? {
-                        return Err(ReadError::Closed);
-                    }
-                };
-                let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
-                let size_hex = size_text.split(';').next().unwrap_or("").trim();
-                let Ok(size) = usize::from_str_radix(size_hex, 16) else {
+        Ok(req)
+    }
+
+    /// A `Transfer-Encoding: chunked` body, trailers skipped.
+    fn read_chunked<S: Read>(
+        &mut self,
+        s: &mut S,
+        stop: &AtomicBool,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, ReadError> {
+        let mut body = Vec::new();
+        for _ in 0..100_000 {
+            let line_end = loop {
+                if let Some(p) = find(&self.buf, b"\r\n") {
+                    break p;
+                }
+                if self.buf.len() > 1024 {
                     return Err(ReadError::Bad(400, "Bad Request"));
-                };
-                self.buf.drain(..line_end + 2);
-                if body.len() + size > MAX_BODY {
-                    return Err(ReadError::Bad(413, "Request Entity Too Large"));
                 }
-                if size == 0 {
-                    // Trailers end with an empty line.
-                    loop {
-                        if let Some(p) = find(&self.buf, b"\r\n") {
-                            let empty = p == 0;
-                            self.buf.drain(..p + 2);
-                            if empty {
-                                break;
-                            }
-                            continue;
+                if !self.fill(s, stop, deadline)? {
+                    return Err(ReadError::Closed);
+                }
+            };
+            let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
+            let size_hex = size_text.split(';').next().unwrap_or("").trim();
+            let Ok(size) = usize::from_str_radix(size_hex, 16) else {
+                return Err(ReadError::Bad(400, "Bad Request"));
+            };
+            self.buf.drain(..line_end + 2);
+            if body.len() + size > MAX_BODY {
+                return Err(ReadError::Bad(413, "Request Entity Too Large"));
+            }
+            if size == 0 {
+                // Trailers end with an empty line.
+                loop {
+                    if let Some(p) = find(&self.buf, b"\r\n") {
+                        let empty = p == 0;
+                        self.buf.drain(..p + 2);
+                        if empty {
+                            break;
                         }
-                        if self.buf.len() > MAX_HEADER || !self.fill(s, stop, deadline)? {
-                            return Err(ReadError::Closed);
-                        }
+                        continue;
                     }
-                    req.body = body;
-                    return Ok(req);
-                }
-                while self.buf.len() < size + 2 {
-                    if !self.fill(s, stop, deadline)? {
+                    if self.buf.len() > MAX_HEADER || !self.fill(s, stop, deadline)? {
                         return Err(ReadError::Closed);
                     }
                 }
-                body.extend_from_slice(&self.buf[..size]);
-                self.buf.drain(..size + 2);
+                return Ok(body);
             }
-            return Err(ReadError::Bad(400, "Bad Request"));
+            while self.buf.len() < size + 2 {
+                if !self.fill(s, stop, deadline)? {
+                    return Err(ReadError::Closed);
+                }
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            self.buf.drain(..size + 2);
         }
-        let len = match req.header("content-length") {
-            None => 0,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) => n,
-                Err(_) => return Err(ReadError::Bad(400, "Bad Request")),
-            },
-        };
+        Err(ReadError::Bad(400, "Bad Request"))
+    }
+
+    /// A `Content-Length` body of `len` bytes.
+    fn read_sized<S: Read>(
+        &mut self,
+        s: &mut S,
+        stop: &AtomicBool,
+        deadline: Instant,
+        len: usize,
+    ) -> Result<Vec<u8>, ReadError> {
         if len > MAX_BODY {
             // Drain a moderately oversized body so the client can read the 413 instead of
             // failing its write on a closed socket; beyond that, just close.
@@ -270,8 +301,7 @@ impl Reader {
                 return Err(ReadError::Closed);
             }
         }
-        req.body = self.buf.drain(..len).collect();
-        Ok(req)
+        Ok(self.buf.drain(..len).collect())
     }
 }
 

@@ -62,30 +62,43 @@ pub struct ReadmeDoctests;
 mod api;
 mod authn;
 mod bootstrap;
+mod bootstrap_policy;
 mod clock;
+mod config;
+mod conns;
 mod csr;
+mod csr_update;
 mod discovery;
 mod faults;
+mod field_error;
+mod fields;
 mod files;
 mod gc;
 mod http;
+mod identity;
+mod ids;
 mod list;
+mod locks;
 mod openapi;
 mod openapi_pb;
+mod pkcs10;
 mod pki;
 mod proto;
 mod rbac;
+mod rule;
 mod schema;
+mod selector;
 mod server;
 mod signer;
+mod signer_rules;
 mod state;
 mod status;
+mod store;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -94,111 +107,17 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use serde_json::Value;
 
+pub use config::{ADMIN_USER, Config, Identity, UserSpec, UserSpecError};
 pub use faults::Faults;
 #[doc(hidden)]
 pub use proto::encode_csr_for_tests;
-pub use rbac::{Rule, Subject};
+pub use rule::{Rule, Subject};
 
+use crate::identity::UserInfo;
+use crate::locks::lock;
 use crate::pki::Ca;
-use crate::state::{Shared, Store, UserInfo, lock};
-
-/// How to start a [`TestServer`].
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where CAs and kubeconfigs live; existing CAs there are reused (a demo cluster survives
-    /// restarts). `None`: a temporary directory removed when the server stops.
-    pub dir: Option<PathBuf>,
-    /// 0 = an ephemeral port.
-    pub port: u16,
-    /// Behave like a 1.19–1.21 cluster: also serve `certificates.k8s.io/v1beta1` (with that
-    /// era's lenient v1beta1 validation), no `/openapi/v3`, no server-side field validation,
-    /// admission without the privileged `system:masters` group.
-    pub legacy: bool,
-    /// Client-certificate users, each written to `DIR/NAME.kubeconfig`.
-    pub users: Vec<UserSpec>,
-    /// The signer's `--cluster-signing-duration` (§9.2). Default 1 year.
-    pub max_duration: Duration,
-    /// Requests without credentials are `system:anonymous` (true) or 401 (false). §14.
-    pub anonymous: bool,
-    /// Run the §11 cleaner in the background at this interval (on the server clock's
-    /// thresholds); `None` = only when [`TestServer::run_gc`] is called.
-    pub gc_interval: Option<Duration>,
-    /// How many change events watches can replay; a watch from an older resourceVersion
-    /// gets the in-stream 410 `Expired` (§8). Default 4096.
-    pub watch_history: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            dir: None,
-            port: 0,
-            legacy: false,
-            users: Vec::new(),
-            max_duration: Duration::from_secs(365 * 24 * 3600),
-            anonymous: true,
-            gc_interval: None,
-            watch_history: state::HISTORY,
-        }
-    }
-}
-
-/// A user for a client certificate: CN = name, O = groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserSpec {
-    /// The user name (certificate CN).
-    pub name: String,
-    /// The groups (certificate O values).
-    pub groups: Vec<String>,
-}
-
-/// A malformed `NAME[:GROUP,...]`.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid user {0:?}: expected NAME[:GROUP,...] with a non-empty NAME")]
-pub struct UserSpecError(String);
-
-impl FromStr for UserSpec {
-    type Err = UserSpecError;
-    /// `NAME[:G1,G2]`, split at the first `:` (so a name cannot contain `:`; use
-    /// [`UserSpec`] directly for names like `system:node:n1`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, groups) = s.split_once(':').unwrap_or((s, ""));
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(UserSpecError(s.to_string()));
-        }
-        Ok(UserSpec {
-            name: name.to_string(),
-            groups: groups
-                .split(',')
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .map(str::to_string)
-                .collect(),
-        })
-    }
-}
-
-/// A client certificate and its key (PEM), e.g. for an HTTP client in a test.
-#[derive(Clone)]
-pub struct Identity {
-    /// The client certificate (PEM).
-    pub cert_pem: String,
-    /// Its private key (PKCS#8 PEM).
-    pub key_pem: String,
-}
-
-impl std::fmt::Debug for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"<redacted>")
-            .finish()
-    }
-}
-
-/// The admin user written to `admin.kubeconfig` (group `system:masters`).
-pub const ADMIN_USER: &str = "kcsr-admin";
+use crate::state::Shared;
+use crate::store::Store;
 
 /// A running server; dropping it stops it.
 pub struct TestServer {
@@ -226,7 +145,7 @@ fn b64(s: &str) -> String {
 }
 
 fn yaml_str(s: &str) -> String {
-    status::quote(s)
+    field_error::quote(s)
 }
 
 impl TestServer {
@@ -260,7 +179,7 @@ impl TestServer {
             stop: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             down: AtomicBool::new(false),
-            conns: server::Conns::default(),
+            conns: conns::Conns::default(),
             watches: std::sync::atomic::AtomicUsize::new(0),
             faults: Faults::default(),
             clock: clock::Clock::default(),

@@ -12,10 +12,12 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::api::Selector;
+use crate::field_error::{FieldError, quote};
 use crate::http::Request;
-use crate::state::{Key, Shared};
-use crate::status::{ApiError, FieldError, quote};
+use crate::selector::Selector;
+use crate::state::Shared;
+use crate::status::ApiError;
+use crate::store::ObjectKey;
 
 /// One page of a LIST.
 #[derive(Debug)]
@@ -47,7 +49,7 @@ impl Page {
 }
 
 /// The etcd key below the resource prefix: `name`, or `namespace/name`.
-fn key_suffix(k: &Key) -> String {
+fn key_suffix(k: &ObjectKey) -> String {
     if k.1.is_empty() {
         k.2.clone()
     } else {
@@ -180,29 +182,8 @@ pub(crate) fn page(
     let rv_param = req.param("resourceVersion").unwrap_or("");
     let rv_match = req.param("resourceVersionMatch").unwrap_or("");
     let token = req.param("continue").unwrap_or("");
+    let (start, at) = start_and_revision(token, rv_param, rv_match, limit)?;
     let st = sh.store();
-    // Where to start (a key below the prefix) and at which revision (None = latest).
-    let (start, at): (String, Option<u64>) = if !token.is_empty() {
-        let (start, rv) = decode_continue(token)
-            .map_err(|e| ApiError::bad_request(format!("invalid continue token: {e}")))?;
-        if !rv_param.is_empty() && rv_param != "0" {
-            return Err(ApiError::bad_request(
-                "specifying resource version is not allowed when using continue",
-            ));
-        }
-        (start, u64::try_from(rv).ok())
-    } else {
-        let at = match (rv_param, rv_match) {
-            ("", _) | ("0", _) | (_, "NotOlderThan") => None,
-            (rv, "Exact") => Some(parse_u64("resource version", rv)?),
-            (rv, _) if limit > 0 => Some(parse_u64("resource version", rv)?),
-            (rv, _) => {
-                parse_u64("resource version", rv)?;
-                None
-            }
-        };
-        (String::new(), at)
-    };
     if at.is_some_and(|r| r > st.rv) {
         return Err(ApiError::internal_plain(
             "etcdserver: mvcc: required revision is a future revision",
@@ -262,6 +243,37 @@ pub(crate) fn page(
         rv,
         continue_token,
         remaining,
+    })
+}
+
+/// Where a LIST starts (a key below the prefix) and at which revision (`None` = latest): a
+/// continue token's, or the one `resourceVersion` and `resourceVersionMatch` ask for.
+fn start_and_revision(
+    token: &str,
+    rv_param: &str,
+    rv_match: &str,
+    limit: i64,
+) -> Result<(String, Option<u64>), ApiError> {
+    Ok(if !token.is_empty() {
+        let (start, rv) = decode_continue(token)
+            .map_err(|e| ApiError::bad_request(format!("invalid continue token: {e}")))?;
+        if !rv_param.is_empty() && rv_param != "0" {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
+        (start, u64::try_from(rv).ok())
+    } else {
+        let at = match (rv_param, rv_match) {
+            ("", _) | ("0", _) | (_, "NotOlderThan") => None,
+            (rv, "Exact") => Some(parse_u64("resource version", rv)?),
+            (rv, _) if limit > 0 => Some(parse_u64("resource version", rv)?),
+            (rv, _) => {
+                parse_u64("resource version", rv)?;
+                None
+            }
+        };
+        (String::new(), at)
     })
 }
 

@@ -223,7 +223,7 @@ pub(crate) fn decode(body: &[u8], kind: Kind) -> Result<Value, String> {
 
 /// Encodes a CSR the way client-go does (used by tests to mimic kubectl).
 pub fn encode_csr_for_tests(obj: &Value) -> Vec<u8> {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let text = |p: &str| obj.pointer(p).and_then(Value::as_str).map(str::to_string);
     let t = |p: &str| {
         let secs = obj
             .pointer(p)
@@ -234,7 +234,8 @@ pub fn encode_csr_for_tests(obj: &Value) -> Vec<u8> {
             nanos: secs.map(|_| 0),
         })
     };
-    let dec = |p: &str| s(p).and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
+    let dec =
+        |p: &str| text(p).and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
     let list = |p: &str| -> Vec<String> {
         obj.pointer(p)
             .and_then(Value::as_array)
@@ -252,17 +253,17 @@ pub fn encode_csr_for_tests(obj: &Value) -> Vec<u8> {
         .unwrap_or_default();
     let msg = certs::CertificateSigningRequest {
         metadata: Some(meta::ObjectMeta {
-            name: s("/metadata/name"),
-            resource_version: s("/metadata/resourceVersion"),
-            uid: s("/metadata/uid"),
+            name: text("/metadata/name"),
+            resource_version: text("/metadata/resourceVersion"),
+            uid: text("/metadata/uid"),
             creation_timestamp: t("/metadata/creationTimestamp"),
             ..Default::default()
         }),
         spec: Some(certs::CertificateSigningRequestSpec {
             request: dec("/spec/request"),
-            signer_name: s("/spec/signerName"),
+            signer_name: text("/spec/signerName"),
             usages: list("/spec/usages"),
-            username: s("/spec/username"),
+            username: text("/spec/username"),
             groups: list("/spec/groups"),
             ..Default::default()
         }),

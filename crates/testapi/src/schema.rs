@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::clock::{parse_rfc3339, rfc3339};
 
 #[derive(Debug)]
-pub(crate) enum Sch {
+pub(crate) enum Schema {
     Str,
     Int,
     /// `[]byte`: a base64 string in JSON.
@@ -17,84 +17,84 @@ pub(crate) enum Sch {
     /// `metav1.Time`: RFC 3339, stored with second precision.
     Time,
     Any,
-    Obj(&'static [(&'static str, Sch)]),
-    Arr(&'static Sch),
-    Map(&'static Sch),
+    Obj(&'static [(&'static str, Schema)]),
+    Arr(&'static Schema),
+    Map(&'static Schema),
 }
 
-pub(crate) static META: &[(&str, Sch)] = &[
-    ("name", Sch::Str),
-    ("generateName", Sch::Str),
-    ("namespace", Sch::Str),
-    ("selfLink", Sch::Str),
-    ("uid", Sch::Str),
-    ("resourceVersion", Sch::Str),
-    ("generation", Sch::Int),
-    ("creationTimestamp", Sch::Time),
-    ("deletionTimestamp", Sch::Time),
-    ("deletionGracePeriodSeconds", Sch::Int),
-    ("labels", Sch::Map(&Sch::Str)),
-    ("annotations", Sch::Map(&Sch::Str)),
-    ("ownerReferences", Sch::Any),
-    ("finalizers", Sch::Arr(&Sch::Str)),
-    ("managedFields", Sch::Any),
+pub(crate) static META: &[(&str, Schema)] = &[
+    ("name", Schema::Str),
+    ("generateName", Schema::Str),
+    ("namespace", Schema::Str),
+    ("selfLink", Schema::Str),
+    ("uid", Schema::Str),
+    ("resourceVersion", Schema::Str),
+    ("generation", Schema::Int),
+    ("creationTimestamp", Schema::Time),
+    ("deletionTimestamp", Schema::Time),
+    ("deletionGracePeriodSeconds", Schema::Int),
+    ("labels", Schema::Map(&Schema::Str)),
+    ("annotations", Schema::Map(&Schema::Str)),
+    ("ownerReferences", Schema::Any),
+    ("finalizers", Schema::Arr(&Schema::Str)),
+    ("managedFields", Schema::Any),
 ];
 
-static CONDITION: &[(&str, Sch)] = &[
-    ("type", Sch::Str),
-    ("status", Sch::Str),
-    ("reason", Sch::Str),
-    ("message", Sch::Str),
-    ("lastUpdateTime", Sch::Time),
-    ("lastTransitionTime", Sch::Time),
+static CONDITION: &[(&str, Schema)] = &[
+    ("type", Schema::Str),
+    ("status", Schema::Str),
+    ("reason", Schema::Str),
+    ("message", Schema::Str),
+    ("lastUpdateTime", Schema::Time),
+    ("lastTransitionTime", Schema::Time),
 ];
 
-static CSR_SPEC: &[(&str, Sch)] = &[
-    ("request", Sch::Bytes),
-    ("signerName", Sch::Str),
-    ("expirationSeconds", Sch::Int),
-    ("usages", Sch::Arr(&Sch::Str)),
-    ("username", Sch::Str),
-    ("uid", Sch::Str),
-    ("groups", Sch::Arr(&Sch::Str)),
-    ("extra", Sch::Map(&Sch::Arr(&Sch::Str))),
+static CSR_SPEC: &[(&str, Schema)] = &[
+    ("request", Schema::Bytes),
+    ("signerName", Schema::Str),
+    ("expirationSeconds", Schema::Int),
+    ("usages", Schema::Arr(&Schema::Str)),
+    ("username", Schema::Str),
+    ("uid", Schema::Str),
+    ("groups", Schema::Arr(&Schema::Str)),
+    ("extra", Schema::Map(&Schema::Arr(&Schema::Str))),
 ];
 
 /// v1beta1 as served until 1.21: `expirationSeconds` came in 1.22 (KEP-2784), after v1beta1
 /// stopped being served, so through v1beta1 it is an unknown field.
-static CSR_SPEC_V1BETA1: &[(&str, Sch)] = &[
-    ("request", Sch::Bytes),
-    ("signerName", Sch::Str),
-    ("usages", Sch::Arr(&Sch::Str)),
-    ("username", Sch::Str),
-    ("uid", Sch::Str),
-    ("groups", Sch::Arr(&Sch::Str)),
-    ("extra", Sch::Map(&Sch::Arr(&Sch::Str))),
+static CSR_SPEC_V1BETA1: &[(&str, Schema)] = &[
+    ("request", Schema::Bytes),
+    ("signerName", Schema::Str),
+    ("usages", Schema::Arr(&Schema::Str)),
+    ("username", Schema::Str),
+    ("uid", Schema::Str),
+    ("groups", Schema::Arr(&Schema::Str)),
+    ("extra", Schema::Map(&Schema::Arr(&Schema::Str))),
 ];
 
-static CSR_STATUS: &[(&str, Sch)] = &[
-    ("conditions", Sch::Arr(&Sch::Obj(CONDITION))),
-    ("certificate", Sch::Bytes),
+static CSR_STATUS: &[(&str, Schema)] = &[
+    ("conditions", Schema::Arr(&Schema::Obj(CONDITION))),
+    ("certificate", Schema::Bytes),
 ];
 
-pub(crate) static CSR: Sch = Sch::Obj(&[
-    ("kind", Sch::Str),
-    ("apiVersion", Sch::Str),
-    ("metadata", Sch::Obj(META)),
-    ("spec", Sch::Obj(CSR_SPEC)),
-    ("status", Sch::Obj(CSR_STATUS)),
+pub(crate) static CSR: Schema = Schema::Obj(&[
+    ("kind", Schema::Str),
+    ("apiVersion", Schema::Str),
+    ("metadata", Schema::Obj(META)),
+    ("spec", Schema::Obj(CSR_SPEC)),
+    ("status", Schema::Obj(CSR_STATUS)),
 ]);
 
-static CSR_V1BETA1: Sch = Sch::Obj(&[
-    ("kind", Sch::Str),
-    ("apiVersion", Sch::Str),
-    ("metadata", Sch::Obj(META)),
-    ("spec", Sch::Obj(CSR_SPEC_V1BETA1)),
-    ("status", Sch::Obj(CSR_STATUS)),
+static CSR_V1BETA1: Schema = Schema::Obj(&[
+    ("kind", Schema::Str),
+    ("apiVersion", Schema::Str),
+    ("metadata", Schema::Obj(META)),
+    ("spec", Schema::Obj(CSR_SPEC_V1BETA1)),
+    ("status", Schema::Obj(CSR_STATUS)),
 ]);
 
 /// The CSR schema of an API version.
-pub(crate) fn csr(version: &str) -> &'static Sch {
+pub(crate) fn csr(version: &str) -> &'static Schema {
     if version == "v1beta1" {
         &CSR_V1BETA1
     } else {
@@ -102,39 +102,39 @@ pub(crate) fn csr(version: &str) -> &'static Sch {
     }
 }
 
-static SUBJECT: &[(&str, Sch)] = &[
-    ("kind", Sch::Str),
-    ("apiGroup", Sch::Str),
-    ("name", Sch::Str),
-    ("namespace", Sch::Str),
+static SUBJECT: &[(&str, Schema)] = &[
+    ("kind", Schema::Str),
+    ("apiGroup", Schema::Str),
+    ("name", Schema::Str),
+    ("namespace", Schema::Str),
 ];
-static ROLE_REF: &[(&str, Sch)] = &[
-    ("apiGroup", Sch::Str),
-    ("kind", Sch::Str),
-    ("name", Sch::Str),
+static ROLE_REF: &[(&str, Schema)] = &[
+    ("apiGroup", Schema::Str),
+    ("kind", Schema::Str),
+    ("name", Schema::Str),
 ];
-static POLICY_RULE: &[(&str, Sch)] = &[
-    ("verbs", Sch::Arr(&Sch::Str)),
-    ("apiGroups", Sch::Arr(&Sch::Str)),
-    ("resources", Sch::Arr(&Sch::Str)),
-    ("resourceNames", Sch::Arr(&Sch::Str)),
-    ("nonResourceURLs", Sch::Arr(&Sch::Str)),
+static POLICY_RULE: &[(&str, Schema)] = &[
+    ("verbs", Schema::Arr(&Schema::Str)),
+    ("apiGroups", Schema::Arr(&Schema::Str)),
+    ("resources", Schema::Arr(&Schema::Str)),
+    ("resourceNames", Schema::Arr(&Schema::Str)),
+    ("nonResourceURLs", Schema::Arr(&Schema::Str)),
 ];
 
-pub(crate) static BINDING: Sch = Sch::Obj(&[
-    ("kind", Sch::Str),
-    ("apiVersion", Sch::Str),
-    ("metadata", Sch::Obj(META)),
-    ("subjects", Sch::Arr(&Sch::Obj(SUBJECT))),
-    ("roleRef", Sch::Obj(ROLE_REF)),
+pub(crate) static BINDING: Schema = Schema::Obj(&[
+    ("kind", Schema::Str),
+    ("apiVersion", Schema::Str),
+    ("metadata", Schema::Obj(META)),
+    ("subjects", Schema::Arr(&Schema::Obj(SUBJECT))),
+    ("roleRef", Schema::Obj(ROLE_REF)),
 ]);
 
-pub(crate) static ROLE: Sch = Sch::Obj(&[
-    ("kind", Sch::Str),
-    ("apiVersion", Sch::Str),
-    ("metadata", Sch::Obj(META)),
-    ("rules", Sch::Arr(&Sch::Obj(POLICY_RULE))),
-    ("aggregationRule", Sch::Any),
+pub(crate) static ROLE: Schema = Schema::Obj(&[
+    ("kind", Schema::Str),
+    ("apiVersion", Schema::Str),
+    ("metadata", Schema::Obj(META)),
+    ("rules", Schema::Arr(&Schema::Obj(POLICY_RULE))),
+    ("aggregationRule", Schema::Any),
 ]);
 
 fn type_name(v: &Value) -> &'static str {
@@ -159,7 +159,7 @@ fn mismatch(v: &Value, path: &str, want: &str) -> String {
 /// decode error text. Unknown field paths are appended to `unknown`.
 pub(crate) fn decode(
     v: &Value,
-    sch: &Sch,
+    sch: &Schema,
     path: &str,
     unknown: &mut Vec<String>,
 ) -> Result<Option<Value>, String> {
@@ -174,16 +174,16 @@ pub(crate) fn decode(
         }
     };
     Ok(Some(match sch {
-        Sch::Any => v.clone(),
-        Sch::Str => match v {
+        Schema::Any => v.clone(),
+        Schema::Str => match v {
             Value::String(_) => v.clone(),
             _ => return Err(mismatch(v, path, "string")),
         },
-        Sch::Int => match v.as_i64() {
+        Schema::Int => match v.as_i64() {
             Some(n) if i32::try_from(n).is_ok() || path.ends_with("generation") => v.clone(),
             _ => return Err(mismatch(v, path, "int32")),
         },
-        Sch::Bytes => match v {
+        Schema::Bytes => match v {
             Value::String(s) => {
                 if let Err(e) = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
                     return Err(format!("{path}: {e}"));
@@ -192,7 +192,7 @@ pub(crate) fn decode(
             }
             _ => return Err(mismatch(v, path, "[]uint8")),
         },
-        Sch::Time => match v {
+        Schema::Time => match v {
             Value::String(s) => match parse_rfc3339(s) {
                 Some(t) => Value::String(rfc3339(t)),
                 None => {
@@ -203,7 +203,7 @@ pub(crate) fn decode(
             },
             _ => return Err(mismatch(v, path, "v1.Time")),
         },
-        Sch::Arr(item) => match v {
+        Schema::Arr(item) => match v {
             Value::Array(items) => {
                 let mut out = Vec::new();
                 for (i, it) in items.iter().enumerate() {
@@ -216,7 +216,7 @@ pub(crate) fn decode(
             }
             _ => return Err(mismatch(v, path, "array")),
         },
-        Sch::Map(item) => match v {
+        Schema::Map(item) => match v {
             Value::Object(m) => {
                 let mut out = Map::new();
                 for (k, it) in m {
@@ -228,7 +228,7 @@ pub(crate) fn decode(
             }
             _ => return Err(mismatch(v, path, "map")),
         },
-        Sch::Obj(fields) => match v {
+        Schema::Obj(fields) => match v {
             Value::Object(m) => {
                 let mut out = Map::new();
                 for (k, it) in m {
@@ -248,13 +248,13 @@ pub(crate) fn decode(
     }))
 }
 
-fn zero(sch: &Sch) -> Value {
+fn zero(sch: &Schema) -> Value {
     match sch {
-        Sch::Str | Sch::Bytes => Value::String(String::new()),
-        Sch::Int => Value::from(0),
-        Sch::Obj(_) | Sch::Map(_) => Value::Object(Map::new()),
-        Sch::Arr(_) => Value::Array(Vec::new()),
-        Sch::Time | Sch::Any => Value::Null,
+        Schema::Str | Schema::Bytes => Value::String(String::new()),
+        Schema::Int => Value::from(0),
+        Schema::Obj(_) | Schema::Map(_) => Value::Object(Map::new()),
+        Schema::Arr(_) => Value::Array(Vec::new()),
+        Schema::Time | Schema::Any => Value::Null,
     }
 }
 

@@ -2,11 +2,10 @@
 //! `TcpListener` (dependencies.md §7), one thread per connection, HTTP/1.1 keep-alive. Open
 //! connections are registered so that going down can cut them all, as a dying process does.
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,9 +14,13 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::api::{Outcome, error_response, route};
-use crate::http::{ReadError, Reader, Response, head_bytes, reason_phrase, write_response};
+use crate::conns::Registered;
+use crate::http::{
+    ReadError, Reader, Request, Response, head_bytes, reason_phrase, write_response,
+};
+use crate::locks::lock;
 use crate::pki::{Ca, San, new_identity};
-use crate::state::{Shared, lock};
+use crate::state::Shared;
 use crate::status::ApiError;
 use crate::{authn, watch};
 
@@ -42,40 +45,6 @@ pub(crate) fn tls_config(serving_ca: &Ca, client_ca: &Ca) -> anyhow::Result<Arc<
         .with_client_cert_verifier(authn::client_verifier(&client_ca.subject_der, &provider))
         .with_single_cert(vec![cert], key)?;
     Ok(Arc::new(config))
-}
-
-/// Open connections and their threads.
-#[derive(Default)]
-pub(crate) struct Conns {
-    next: AtomicU64,
-    open: Mutex<HashMap<u64, TcpStream>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Conns {
-    /// Closes every open connection without a TLS close_notify: peers see the stream end
-    /// mid-response, as when kube-apiserver is killed.
-    pub(crate) fn cut_all(&self) {
-        for (_, tcp) in lock(&self.open).drain() {
-            let _ = tcp.shutdown(Shutdown::Both);
-        }
-    }
-    /// Waits for every connection thread to end.
-    pub(crate) fn join_all(&self) {
-        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
-        for h in threads {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Unregisters a connection when its thread ends, however it ends.
-struct Registered<'a>(&'a Conns, u64);
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        lock(&self.0.open).remove(&self.1);
-    }
 }
 
 /// Accepts on `listener` until the server stops or incarnation `epoch` goes down; the
@@ -131,12 +100,7 @@ pub(crate) fn spawn_accept(
 }
 
 /// `None`: the server went down while the request stalled; nothing is answered.
-fn handle(
-    sh: &Shared,
-    req: &crate::http::Request,
-    peer: Option<&[u8]>,
-    epoch: u64,
-) -> Option<Outcome> {
+fn handle(sh: &Shared, req: &Request, peer: Option<&[u8]>, epoch: u64) -> Option<Outcome> {
     // Authentication comes first (§3 step 1); faults hit authenticated CSR API calls.
     let user = match authn::authenticate(sh, peer, req) {
         Ok(u) => u,
@@ -166,49 +130,17 @@ fn handle(
     Some(route(sh, &user, req))
 }
 
-fn is_fault_target(sh: &Shared, req: &crate::http::Request) -> bool {
+fn is_fault_target(sh: &Shared, req: &Request) -> bool {
     req.path.starts_with("/apis/certificates.k8s.io/") && sh.faults.applies_to(&req.method)
 }
 
+/// A TLS stream of one connection.
+type Tls = StreamOwned<ServerConnection, TcpStream>;
+
 fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
-    if tcp.set_nonblocking(false).is_err()
-        || tcp
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .is_err()
-        || tcp
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .is_err()
-    {
-        return;
-    }
-    let _ = tcp.set_nodelay(true);
-    let Ok(conn) = ServerConnection::new(tls) else {
+    let Some(mut s) = handshake(sh, tcp, tls, epoch) else {
         return;
     };
-    let mut s = StreamOwned::new(conn, tcp);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for _ in 0..100_000 {
-        if !s.conn.is_handshaking() {
-            break;
-        }
-        match s.conn.complete_io(&mut s.sock) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
-                if Instant::now() > deadline || sh.gone(epoch) {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
-    }
-    if s.conn.is_handshaking() {
-        return;
-    }
     let peer: Option<Vec<u8>> = s
         .conn
         .peer_certificates()
@@ -219,20 +151,8 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
         let req = match reader.read_request(&mut s, &sh.stop, IDLE) {
             Ok(r) => r,
             Err(ReadError::Closed) => break,
-            Err(ReadError::Bad(413, _)) => {
-                let mut r = error_response(&ApiError::too_large());
-                r.headers.push(("Connection".into(), "close".into()));
-                let _ = write_response(&mut s, &r);
-                break;
-            }
             Err(ReadError::Bad(code, text)) => {
-                let r = Response {
-                    code,
-                    content_type: "text/plain; charset=utf-8",
-                    headers: vec![("Connection".into(), "close".into())],
-                    body: format!("{code} {}: {text}", reason_phrase(code)).into_bytes(),
-                };
-                let _ = write_response(&mut s, &r);
+                reject(&mut s, code, text);
                 break;
             }
         };
@@ -245,32 +165,7 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
         }
         match outcome {
             Outcome::Resp(r) => {
-                if is_fault_target(sh, &req) && sh.faults.take_close() {
-                    // Cut the response in the middle of the body, without close_notify.
-                    let mut out =
-                        head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
-                    out.extend_from_slice(&r.body[..r.body.len() / 2]);
-                    let _ = s.write_all(&out);
-                    let _ = s.flush();
-                    let _ = s.sock.shutdown(Shutdown::Both);
-                    return;
-                }
-                if is_fault_target(sh, &req)
-                    && let Some(stall) = sh.faults.take_stall_mid_body()
-                {
-                    let mut out =
-                        head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
-                    let half = r.body.len() / 2;
-                    out.extend_from_slice(&r.body[..half]);
-                    if s.write_all(&out).and_then(|()| s.flush()).is_err()
-                        || !sh.pause(epoch, stall)
-                        || s.write_all(&r.body[half..])
-                            .and_then(|()| s.flush())
-                            .is_err()
-                    {
-                        return;
-                    }
-                } else if write_response(&mut s, &r).is_err() {
+                if !send(sh, &mut s, &req, &r, epoch) {
                     return;
                 }
                 if req.wants_close() {
@@ -289,4 +184,90 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
     }
     s.conn.send_close_notify();
     let _ = s.flush();
+}
+
+/// Socket options and the TLS handshake; `None` when either fails, times out, or the
+/// incarnation goes meanwhile.
+fn handshake(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) -> Option<Tls> {
+    if tcp.set_nonblocking(false).is_err()
+        || tcp
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .is_err()
+        || tcp
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .is_err()
+    {
+        return None;
+    }
+    let _ = tcp.set_nodelay(true);
+    let conn = ServerConnection::new(tls).ok()?;
+    let mut s = StreamOwned::new(conn, tcp);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for _ in 0..100_000 {
+        if !s.conn.is_handshaking() {
+            break;
+        }
+        match s.conn.complete_io(&mut s.sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if Instant::now() > deadline || sh.gone(epoch) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    if s.conn.is_handshaking() {
+        return None;
+    }
+    Some(s)
+}
+
+/// Answers a request that could not be read (the connection closes after it).
+fn reject(s: &mut Tls, code: u16, text: &str) {
+    let r = if code == 413 {
+        let mut r = error_response(&ApiError::too_large());
+        r.headers.push(("Connection".into(), "close".into()));
+        r
+    } else {
+        Response {
+            code,
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![("Connection".into(), "close".into())],
+            body: format!("{code} {}: {text}", reason_phrase(code)).into_bytes(),
+        }
+    };
+    let _ = write_response(s, &r);
+}
+
+/// Writes `r`, or the fault a test armed for it (a response cut midway, or one stalled
+/// midway); `false` when the connection is gone.
+fn send(sh: &Shared, s: &mut Tls, req: &Request, r: &Response, epoch: u64) -> bool {
+    if is_fault_target(sh, req) && sh.faults.take_close() {
+        // Cut the response in the middle of the body, without close_notify.
+        let mut out = head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
+        out.extend_from_slice(&r.body[..r.body.len() / 2]);
+        let _ = s.write_all(&out);
+        let _ = s.flush();
+        let _ = s.sock.shutdown(Shutdown::Both);
+        return false;
+    }
+    if is_fault_target(sh, req)
+        && let Some(stall) = sh.faults.take_stall_mid_body()
+    {
+        let mut out = head_bytes(r.code, r.content_type, &r.headers, Some(r.body.len()));
+        let half = r.body.len() / 2;
+        out.extend_from_slice(&r.body[..half]);
+        return s.write_all(&out).and_then(|()| s.flush()).is_ok()
+            && sh.pause(epoch, stall)
+            && s.write_all(&r.body[half..])
+                .and_then(|()| s.flush())
+                .is_ok();
+    }
+    write_response(s, r).is_ok()
 }

@@ -9,103 +9,16 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::csr::{
-    KUBE_APISERVER_CLIENT, KUBELET_CLIENT, KUBELET_SERVING, LEGACY_UNKNOWN, ParsedCsr, bytes,
-    has_condition, parse_csr, s, strings,
-};
+use crate::fields::{bytes_at, has_condition, str_at, strings_at};
+use crate::identity::UserInfo;
+use crate::locks::lock;
+use crate::pkcs10::parse_csr;
 use crate::pki::{Leaf, San, issue, pem_encode};
-use crate::state::{Shared, lock};
-
-fn set_eq(usages: &[String], want: &[&str]) -> bool {
-    let mut a: Vec<&str> = usages.iter().map(String::as_str).collect();
-    a.sort_unstable();
-    a.dedup();
-    let mut b = want.to_vec();
-    b.sort_unstable();
-    a == b
-}
-
-/// `helpers.go: ValidateKubeletClientCSR` (reference §9.1), in its order.
-pub(crate) fn kubelet_client_check(p: &ParsedCsr, usages: &[String]) -> Result<(), String> {
-    if p.orgs != ["system:nodes"] {
-        return Err("subject organization is not system:nodes".into());
-    }
-    if p.count(|s| matches!(s, San::Dns(_))) > 0 {
-        return Err("DNS subjectAltNames are not allowed".into());
-    }
-    if p.count(|s| matches!(s, San::Email(_))) > 0 {
-        return Err("Email subjectAltNames are not allowed".into());
-    }
-    if p.count(|s| matches!(s, San::Ip(_))) > 0 {
-        return Err("IP subjectAltNames are not allowed".into());
-    }
-    if p.count(|s| matches!(s, San::Uri(_))) > 0 {
-        return Err("URI subjectAltNames are not allowed".into());
-    }
-    if !p
-        .common_names
-        .first()
-        .is_some_and(|cn| cn.starts_with("system:node:"))
-    {
-        return Err("subject common name does not begin with system:node:".into());
-    }
-    if !set_eq(
-        usages,
-        &["digital signature", "key encipherment", "client auth"],
-    ) && !set_eq(usages, &["digital signature", "client auth"])
-    {
-        return Err("usages did not match [client auth digital signature key encipherment]".into());
-    }
-    Ok(())
-}
-
-/// `helpers.go: ValidateKubeletServingCSR` (reference §9.1), in its order.
-pub(crate) fn kubelet_serving_check(p: &ParsedCsr, usages: &[String]) -> Result<(), String> {
-    if p.orgs != ["system:nodes"] {
-        return Err("subject organization is not system:nodes".into());
-    }
-    if p.count(|s| matches!(s, San::Dns(_) | San::Ip(_))) == 0 {
-        return Err("DNS or IP subjectAltName is required".into());
-    }
-    if p.count(|s| matches!(s, San::Email(_))) > 0 {
-        return Err("Email subjectAltNames are not allowed".into());
-    }
-    if p.count(|s| matches!(s, San::Uri(_))) > 0 {
-        return Err("URI subjectAltNames are not allowed".into());
-    }
-    if !set_eq(
-        usages,
-        &["digital signature", "key encipherment", "server auth"],
-    ) && !set_eq(usages, &["digital signature", "server auth"])
-    {
-        return Err("usages did not match [digital signature key encipherment server auth]".into());
-    }
-    if !p
-        .common_names
-        .first()
-        .is_some_and(|cn| cn.starts_with("system:node:"))
-    {
-        return Err("subject common name does not begin with system:node:".into());
-    }
-    Ok(())
-}
-
-/// kube-apiserver-client: usages limited to digital signature / key encipherment / client
-/// auth, and client auth required (reference §9.1).
-fn apiserver_client_check(usages: &[String]) -> Result<(), String> {
-    for u in usages {
-        if !matches!(
-            u.as_str(),
-            "digital signature" | "key encipherment" | "client auth"
-        ) {
-            return Err(format!("invalid usage for client certificate: {u}"));
-        }
-    }
-    if !usages.iter().any(|u| u == "client auth") {
-        return Err("missing required usage for client certificate: client auth".into());
-    }
-    Ok(())
-}
+use crate::signer_rules::{
+    KUBE_APISERVER_CLIENT, KUBELET_CLIENT, KUBELET_SERVING, LEGACY_UNKNOWN, apiserver_client_check,
+    kubelet_client_check, kubelet_serving_check,
+};
+use crate::state::Shared;
 
 pub(crate) fn handles(sh: &Shared, signer: &str) -> bool {
     matches!(
@@ -116,11 +29,11 @@ pub(crate) fn handles(sh: &Shared, signer: &str) -> bool {
 
 /// §9 steps 1–4: does the controller act on this object at all?
 pub(crate) fn wants(sh: &Shared, obj: &Value) -> bool {
-    s(obj, "/status/certificate").is_empty()
+    str_at(obj, "/status/certificate").is_empty()
         && has_condition(obj, "Approved")
         && !has_condition(obj, "Denied")
         && !has_condition(obj, "Failed")
-        && handles(sh, s(obj, "/spec/signerName"))
+        && handles(sh, str_at(obj, "/spec/signerName"))
 }
 
 enum Outcome {
@@ -130,9 +43,9 @@ enum Outcome {
 
 /// §9 steps 5–7 and §9.2 validity.
 fn decide(sh: &Shared, obj: &Value) -> Option<Outcome> {
-    let parsed = parse_csr(&bytes(obj, "/spec/request")).ok()?;
-    let usages = strings(obj, "/spec/usages");
-    let check = match s(obj, "/spec/signerName") {
+    let parsed = parse_csr(&bytes_at(obj, "/spec/request")).ok()?;
+    let usages = strings_at(obj, "/spec/usages");
+    let check = match str_at(obj, "/spec/signerName") {
         KUBE_APISERVER_CLIENT => apiserver_client_check(&usages),
         KUBELET_CLIENT => kubelet_client_check(&parsed, &usages),
         KUBELET_SERVING => kubelet_serving_check(&parsed, &usages),
@@ -158,7 +71,7 @@ fn decide(sh: &Shared, obj: &Value) -> Option<Outcome> {
     } else {
         now + ttl - 300
     };
-    let sans = match s(obj, "/spec/signerName") {
+    let sans = match str_at(obj, "/spec/signerName") {
         KUBELET_CLIENT => Vec::new(),
         KUBELET_SERVING => parsed
             .sans
@@ -191,23 +104,23 @@ fn auto_approve(sh: &Shared) -> usize {
         .iter()
         .filter(|((r, _, _), v)| {
             *r == "certificatesigningrequests"
-                && s(v, "/spec/signerName") == KUBELET_CLIENT
-                && crate::csr::conditions(v).is_empty()
+                && str_at(v, "/spec/signerName") == KUBELET_CLIENT
+                && crate::fields::conditions(v).is_empty()
         })
         .map(|((_, _, n), v)| (n.clone(), v.clone()))
         .collect();
     let mut done = 0;
     for (name, obj) in candidates {
-        let Ok(parsed) = parse_csr(&bytes(&obj, "/spec/request")) else {
+        let Ok(parsed) = parse_csr(&bytes_at(&obj, "/spec/request")) else {
             continue;
         };
-        if kubelet_client_check(&parsed, &strings(&obj, "/spec/usages")).is_err() {
+        if kubelet_client_check(&parsed, &strings_at(&obj, "/spec/usages")).is_err() {
             continue;
         }
-        let requester = crate::state::UserInfo {
-            name: s(&obj, "/spec/username").to_string(),
-            uid: s(&obj, "/spec/uid").to_string(),
-            groups: strings(&obj, "/spec/groups"),
+        let requester = UserInfo {
+            name: str_at(&obj, "/spec/username").to_string(),
+            uid: str_at(&obj, "/spec/uid").to_string(),
+            groups: strings_at(&obj, "/spec/groups"),
             extra: obj
                 .pointer("/spec/extra")
                 .and_then(|e| serde_json::from_value(e.clone()).ok())
@@ -288,7 +201,9 @@ pub(crate) fn run_once(sh: &Shared) -> usize {
             continue;
         };
         // Like UpdateStatus with a cached object: a concurrent change means try again later.
-        if s(current, "/metadata/resourceVersion") != s(&snapshot, "/metadata/resourceVersion") {
+        if str_at(current, "/metadata/resourceVersion")
+            != str_at(&snapshot, "/metadata/resourceVersion")
+        {
             continue;
         }
         let mut obj = current.clone();
@@ -343,77 +258,4 @@ pub(crate) fn spawn(sh: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<
                 }
             }
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parsed(cn: &str, org: Option<&str>, sans: &[&str]) -> ParsedCsr {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut p =
-            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        if let Some(o) = org {
-            p.distinguished_name
-                .push(rcgen::DnType::OrganizationName, o);
-        }
-        let pem = p.serialize_request(&key).unwrap().pem().unwrap();
-        parse_csr(pem.as_bytes()).unwrap()
-    }
-
-    fn u(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn kube_apiserver_client_rules() {
-        assert_eq!(
-            apiserver_client_check(&u(&["digital signature"])).unwrap_err(),
-            "missing required usage for client certificate: client auth"
-        );
-        assert_eq!(
-            apiserver_client_check(&u(&["client auth", "server auth"])).unwrap_err(),
-            "invalid usage for client certificate: server auth"
-        );
-        assert!(apiserver_client_check(&u(&["key encipherment", "client auth"])).is_ok());
-    }
-
-    #[test]
-    fn kubelet_rules_in_upstream_order() {
-        let ok_usages = u(&["digital signature", "client auth"]);
-        let p = parsed("system:node:n1", Some("system:nodes"), &["n1.example"]);
-        assert_eq!(
-            kubelet_client_check(&p, &ok_usages).unwrap_err(),
-            "DNS subjectAltNames are not allowed"
-        );
-        let p = parsed("n1", Some("system:nodes"), &[]);
-        assert_eq!(
-            kubelet_client_check(&p, &ok_usages).unwrap_err(),
-            "subject common name does not begin with system:node:"
-        );
-        let p = parsed("system:node:n1", Some("system:nodes"), &[]);
-        assert!(kubelet_client_check(&p, &ok_usages).is_ok());
-        assert_eq!(
-            kubelet_client_check(&p, &u(&["client auth"])).unwrap_err(),
-            "usages did not match [client auth digital signature key encipherment]"
-        );
-        let serving = u(&["digital signature", "server auth"]);
-        assert_eq!(
-            kubelet_serving_check(&p, &serving).unwrap_err(),
-            "DNS or IP subjectAltName is required"
-        );
-        // kubelet-serving checks usages before the CN prefix.
-        let p = parsed("n1", Some("system:nodes"), &["10.0.0.1"]);
-        assert_eq!(
-            kubelet_serving_check(&p, &u(&["server auth"])).unwrap_err(),
-            "usages did not match [digital signature key encipherment server auth]"
-        );
-        assert_eq!(
-            kubelet_serving_check(&p, &serving).unwrap_err(),
-            "subject common name does not begin with system:node:"
-        );
-    }
 }

@@ -4,16 +4,18 @@
 
 use serde::Serialize;
 
+use crate::field_error::{Cause, FieldError};
+
 /// A resource as it appears in messages: `certificatesigningrequests.certificates.k8s.io`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Res {
+pub(crate) struct Resource {
     pub group: &'static str,
     pub resource: &'static str,
     pub kind: &'static str,
     pub namespaced: bool,
 }
 
-impl Res {
+impl Resource {
     pub(crate) fn qualified(&self) -> String {
         if self.group.is_empty() {
             self.resource.to_string()
@@ -30,7 +32,7 @@ impl Res {
     }
 }
 
-pub(crate) const CSR: Res = Res {
+pub(crate) const CSR: Resource = Resource {
     group: "certificates.k8s.io",
     resource: "certificatesigningrequests",
     kind: "CertificateSigningRequest",
@@ -43,14 +45,6 @@ pub(crate) const CSR: Res = Res {
 pub(crate) struct Empty {
     #[serde(rename = "continue", skip_serializing_if = "String::is_empty")]
     pub continue_token: String,
-}
-
-#[derive(Serialize, Debug, Clone, PartialEq)]
-pub(crate) struct Cause {
-    pub reason: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub field: String,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -128,7 +122,7 @@ impl ApiError {
             headers: Vec::new(),
         }
     }
-    fn details(res: &Res, name: &str) -> Details {
+    fn details(res: &Resource, name: &str) -> Details {
         Details {
             name: (!name.is_empty()).then(|| name.to_string()),
             group: Some(res.group.to_string()),
@@ -143,7 +137,7 @@ impl ApiError {
     }
 
     /// §6: `NewForbidden(resource, name, err)`.
-    pub(crate) fn forbidden(res: &Res, name: &str, why: &str) -> Self {
+    pub(crate) fn forbidden(res: &Resource, name: &str, why: &str) -> Self {
         let message = if name.is_empty() {
             format!("{} is forbidden: {why}", res.qualified())
         } else {
@@ -154,7 +148,14 @@ impl ApiError {
 
     /// §6 RBAC deny: `User "<user>" cannot <verb> resource "<resource>[/<sub>]" in API group
     /// "<group>" at the cluster scope` (or `in the namespace "<ns>"`).
-    pub(crate) fn rbac(res: &Res, sub: &str, name: &str, user: &str, verb: &str, ns: &str) -> Self {
+    pub(crate) fn rbac(
+        res: &Resource,
+        sub: &str,
+        name: &str,
+        user: &str,
+        verb: &str,
+        ns: &str,
+    ) -> Self {
         let resource = if sub.is_empty() {
             res.resource.to_string()
         } else {
@@ -172,7 +173,7 @@ impl ApiError {
         Self::forbidden(res, name, &why)
     }
 
-    pub(crate) fn not_found(res: &Res, name: &str) -> Self {
+    pub(crate) fn not_found(res: &Resource, name: &str) -> Self {
         Self::new(
             404,
             "NotFound",
@@ -191,7 +192,7 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn already_exists(res: &Res, name: &str, generated: bool) -> Self {
+    pub(crate) fn already_exists(res: &Resource, name: &str, generated: bool) -> Self {
         let mut details = Self::details(res, name);
         let mut message = format!("{} \"{name}\" already exists", res.qualified());
         if generated {
@@ -206,7 +207,7 @@ impl ApiError {
     /// `etcd3/store.go` preconditions, mapped by `storeerr.InterpretUpdateError` to a
     /// Conflict).
     pub(crate) fn uid_precondition(
-        res: &Res,
+        res: &Resource,
         ns: &str,
         name: &str,
         want: &str,
@@ -228,7 +229,7 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn conflict(res: &Res, name: &str) -> Self {
+    pub(crate) fn conflict(res: &Resource, name: &str) -> Self {
         Self::new(
             409,
             "Conflict",
@@ -241,7 +242,7 @@ impl ApiError {
     }
 
     /// §6 validation row: kind in details is the Kind, message lists `<field>: <body>`.
-    pub(crate) fn invalid(res: &Res, name: &str, errs: &[FieldError]) -> Self {
+    pub(crate) fn invalid(res: &Resource, name: &str, errs: &[FieldError]) -> Self {
         Self::invalid_kind(&res.kind_qualified(), res.group, res.kind, name, errs)
     }
 
@@ -395,124 +396,9 @@ impl ApiError {
     }
 }
 
-/// Field error types of `apimachinery/pkg/util/validation/field/errors.go`.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum FieldKind {
-    Required,
-    Invalid(String),
-    NotSupported(String, Vec<String>),
-    Duplicate(String),
-    Forbidden,
-    TooLong(usize),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct FieldError {
-    pub field: String,
-    pub kind: FieldKind,
-    pub detail: String,
-}
-
-impl FieldError {
-    pub(crate) fn required(field: impl Into<String>, detail: &str) -> Self {
-        Self {
-            field: field.into(),
-            kind: FieldKind::Required,
-            detail: detail.into(),
-        }
-    }
-    /// `value` is already rendered (strings quoted, ints bare; §6).
-    pub(crate) fn invalid(field: impl Into<String>, value: String, detail: &str) -> Self {
-        Self {
-            field: field.into(),
-            kind: FieldKind::Invalid(value),
-            detail: detail.into(),
-        }
-    }
-    pub(crate) fn not_supported(
-        field: impl Into<String>,
-        value: String,
-        supported: &[&str],
-    ) -> Self {
-        Self {
-            field: field.into(),
-            kind: FieldKind::NotSupported(value, supported.iter().map(|s| quote(s)).collect()),
-            detail: String::new(),
-        }
-    }
-    pub(crate) fn duplicate(field: impl Into<String>, value: String) -> Self {
-        Self {
-            field: field.into(),
-            kind: FieldKind::Duplicate(value),
-            detail: String::new(),
-        }
-    }
-    pub(crate) fn forbidden(field: impl Into<String>, detail: &str) -> Self {
-        Self {
-            field: field.into(),
-            kind: FieldKind::Forbidden,
-            detail: detail.into(),
-        }
-    }
-    pub(crate) fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self {
-            field: field.into(),
-            kind: FieldKind::TooLong(max),
-            detail: String::new(),
-        }
-    }
-
-    fn reason(&self) -> &'static str {
-        match self.kind {
-            FieldKind::Required => "FieldValueRequired",
-            FieldKind::Invalid(_) => "FieldValueInvalid",
-            FieldKind::NotSupported(..) => "FieldValueNotSupported",
-            FieldKind::Duplicate(_) => "FieldValueDuplicate",
-            FieldKind::Forbidden => "FieldValueForbidden",
-            FieldKind::TooLong(_) => "FieldValueTooLong",
-        }
-    }
-
-    /// `ErrorBody()`: the message without the field path.
-    pub(crate) fn body(&self) -> String {
-        let mut s = match &self.kind {
-            FieldKind::Required => "Required value".to_string(),
-            FieldKind::Invalid(v) => format!("Invalid value: {v}"),
-            FieldKind::NotSupported(v, sup) => {
-                format!(
-                    "Unsupported value: {v}: supported values: {}",
-                    sup.join(", ")
-                )
-            }
-            FieldKind::Duplicate(v) => format!("Duplicate value: {v}"),
-            FieldKind::Forbidden => "Forbidden".to_string(),
-            FieldKind::TooLong(n) => format!("Too long: may not be more than {n} bytes"),
-        };
-        if !self.detail.is_empty() {
-            s.push_str(": ");
-            s.push_str(&self.detail);
-        }
-        s
-    }
-
-    fn cause(&self) -> Cause {
-        Cause {
-            reason: self.reason().to_string(),
-            message: self.body(),
-            field: self.field.clone(),
-        }
-    }
-}
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.body())
-    }
-}
-
-/// Go's `%q` for the ASCII strings we meet (JSON escaping is the same for them).
-pub(crate) fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+/// A Status as a watch ERROR event object.
+pub(crate) fn status_value(st: &Status) -> serde_json::Value {
+    serde_json::to_value(st).unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]

@@ -11,10 +11,87 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::api::{WatchSpec, status_value};
-use crate::http::{head_bytes, write_chunk};
+use crate::discovery;
+use crate::field_error::{FieldError, quote};
+use crate::http::{Request, head_bytes, write_chunk};
+use crate::selector::Selector;
 use crate::state::Shared;
-use crate::status::ApiError;
+use crate::status::{ApiError, Resource, status_value};
+
+/// A watch to stream (reference §8).
+#[derive(Debug)]
+pub(crate) struct WatchSpec {
+    pub res: Resource,
+    pub api_version: String,
+    /// `None`: send the current state as ADDED first ("Get State and Start at Most Recent").
+    pub since: Option<u64>,
+    pub selector: Selector,
+    pub namespace: String,
+    pub deadline: Instant,
+    pub bookmarks: bool,
+    /// Send each object as a one-row Table (`kubectl get -w`).
+    pub table: bool,
+    /// After the initial ADDED events, a BOOKMARK annotated `k8s.io/initial-events-end`.
+    pub initial_events_end: bool,
+}
+
+impl WatchSpec {
+    /// The watch a GET with `watch=true` asks for (reference §8), or the 400/422 its options get.
+    pub(crate) fn from_request(
+        req: &Request,
+        res: Resource,
+        api_version: String,
+        sel: Selector,
+        namespace: &str,
+    ) -> Result<WatchSpec, ApiError> {
+        // Watch-list (§8): initial state, then a BOOKMARK marking its end.
+        let send_initial = matches!(req.param("sendInitialEvents"), Some("true" | "1"));
+        let bookmarks = matches!(req.param("allowWatchBookmarks"), Some("true" | "1"));
+        if send_initial {
+            let mut errs = Vec::new();
+            if req.param("resourceVersionMatch") != Some("NotOlderThan") {
+                errs.push(FieldError::forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+            ));
+            }
+            if !bookmarks {
+                errs.push(FieldError::forbidden(
+                    "allowWatchBookmarks",
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is set",
+                ));
+            }
+            if !errs.is_empty() {
+                return Err(ApiError::invalid_options("ListOptions", &errs));
+            }
+        }
+        let since = match req.param("resourceVersion").unwrap_or("") {
+            _ if send_initial => None,
+            "" | "0" => None,
+            rv => Some(rv.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: {}", quote(rv)))
+            })?),
+        };
+        let timeout = match req.param("timeoutSeconds") {
+            // Unset or 0: the server's own limit (kube-apiserver: 30–60 min).
+            None | Some("0") => 1800,
+            Some(t) => t.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid timeoutSeconds: {}", quote(t)))
+            })?,
+        };
+        Ok(WatchSpec {
+            res,
+            api_version,
+            since,
+            selector: sel,
+            namespace: namespace.to_string(),
+            deadline: Instant::now() + Duration::from_secs(timeout.min(24 * 3600)),
+            bookmarks,
+            table: discovery::wants_table(req.header("accept")),
+            initial_events_end: send_initial,
+        })
+    }
+}
 
 fn event(etype: &str, object: &Value) -> Vec<u8> {
     let mut v = serde_json::to_vec(&json!({"type": etype, "object": object})).unwrap_or_default();
@@ -37,7 +114,7 @@ fn typed(sh: &Shared, spec: &WatchSpec, obj: &Value, first: &mut bool) -> Value 
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let t = crate::discovery::table(
+        let t = discovery::table(
             spec.res.resource,
             std::slice::from_ref(obj),
             rv,
@@ -54,18 +131,49 @@ fn typed(sh: &Shared, spec: &WatchSpec, obj: &Value, first: &mut bool) -> Value 
 }
 
 /// Counts a stream as open for as long as it lives.
-struct Open<'a>(&'a AtomicUsize);
+struct OpenWatch<'a>(&'a AtomicUsize);
 
-impl<'a> Open<'a> {
+impl<'a> OpenWatch<'a> {
     fn new(counter: &'a AtomicUsize) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
-        Open(counter)
+        OpenWatch(counter)
     }
 }
 
-impl Drop for Open<'_> {
+impl Drop for OpenWatch<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Where a stream starts: the events to send first (the current state as ADDED, when no
+/// resourceVersion was given) and the resourceVersion after them; the 410 for a compacted one.
+fn initial(
+    sh: &Shared,
+    spec: &WatchSpec,
+    first: &mut bool,
+) -> Result<(Vec<Vec<u8>>, u64), ApiError> {
+    let st = sh.store();
+    match spec.since {
+        None => {
+            let mut out = Vec::new();
+            for ((r, _, _), obj) in &st.objects {
+                if *r == spec.res.resource && in_scope(spec, obj) {
+                    out.push(event("ADDED", &typed(sh, spec, obj, first)));
+                }
+            }
+            if spec.initial_events_end {
+                out.push(event(
+                    "BOOKMARK",
+                    &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
+                        "metadata": {"resourceVersion": st.rv.to_string(),
+                            "annotations": {"k8s.io/initial-events-end": "true"}}}),
+                ));
+            }
+            Ok((out, st.rv))
+        }
+        Some(rv) if rv < st.compacted => Err(ApiError::expired(rv, st.compacted)),
+        Some(rv) => Ok((Vec::new(), rv)),
     }
 }
 
@@ -75,7 +183,7 @@ pub(crate) fn serve<S: Write>(
     spec: &WatchSpec,
     epoch: u64,
 ) -> std::io::Result<()> {
-    let _open = Open::new(&sh.watches);
+    let _open = OpenWatch::new(&sh.watches);
     s.write_all(&head_bytes(200, "application/json", &[], None))?;
     s.flush()?;
     let silence = sh.faults.watch_silence();
@@ -93,37 +201,14 @@ pub(crate) fn serve<S: Write>(
         write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
         return write_chunk(s, b"");
     }
-    let mut out: Vec<Vec<u8>> = Vec::new();
     let mut first = true;
-    let mut cursor;
-    {
-        let st = sh.store();
-        match spec.since {
-            None => {
-                for ((r, _, _), obj) in &st.objects {
-                    if *r == spec.res.resource && in_scope(spec, obj) {
-                        out.push(event("ADDED", &typed(sh, spec, obj, &mut first)));
-                    }
-                }
-                cursor = st.rv;
-                if spec.initial_events_end {
-                    out.push(event(
-                        "BOOKMARK",
-                        &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
-                            "metadata": {"resourceVersion": st.rv.to_string(),
-                                "annotations": {"k8s.io/initial-events-end": "true"}}}),
-                    ));
-                }
-            }
-            Some(rv) if rv < st.compacted => {
-                let e = ApiError::expired(rv, st.compacted);
-                drop(st);
-                write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
-                return write_chunk(s, b"");
-            }
-            Some(rv) => cursor = rv,
+    let (mut out, mut cursor) = match initial(sh, spec, &mut first) {
+        Ok(start) => start,
+        Err(e) => {
+            write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
+            return write_chunk(s, b"");
         }
-    }
+    };
     let mut last_sent = Instant::now();
     for _ in 0..10_000_000u64 {
         for chunk in out.drain(..) {
