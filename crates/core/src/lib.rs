@@ -18,7 +18,7 @@ pub mod csr;
 mod csr_build;
 pub mod digest;
 pub mod expiry;
-#[cfg(feature = "keys")]
+#[cfg(feature = "tokens")]
 pub mod external_key;
 #[cfg(feature = "keys")]
 pub mod key;

@@ -18,9 +18,11 @@ mod report;
 mod roster;
 mod signing;
 mod station;
-mod token;
 mod user_key;
 mod vouch;
+
+// PKCS#11 tokens (decisions 0011, 0012) live in their own crate, shared with kcsr-agent.
+use kcsr_token as token;
 
 fn main() -> ExitCode {
     // First of all: no core file may ever hold a key or a passphrase.
