@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 /// One user's entries.
+#[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) cluster_name: String,
     pub(crate) server: String,
@@ -25,6 +26,7 @@ pub(crate) struct Entry {
 /// How a user entry holds its private key. kubectl (client-go) reads only unencrypted PEM
 /// keys, embedded or from a file: an encrypted key would be unusable, so kcsr never writes
 /// one into a kubeconfig or names one with `client-key`.
+#[derive(Clone)]
 pub(crate) enum Credential {
     /// The key itself, decrypted (`client-key-data`).
     Embedded(Zeroizing<String>),
@@ -32,9 +34,46 @@ pub(crate) enum Credential {
     Path(String),
     /// No key: the certificate alone (a request made from the user's own CSR).
     Absent,
+    /// The key is in a PKCS#11 token: the cluster entry points at kcsr-agent on loopback, the
+    /// user authenticates to it with `bearer`, and the `kcsr.io/agent` extension tells the
+    /// agent the real server (the station's pin), its CA, the certificate and the token URI
+    /// (decision 0012).
+    Agent {
+        /// 32 random bytes, hex: the caller's secret for the agent.
+        bearer: Zeroizing<String>,
+        /// Where the agent listens (loopback).
+        address: std::net::SocketAddr,
+        /// The token URI (never with `pin-value`).
+        pkcs11: String,
+    },
+}
+
+/// The name of the user extension kcsr-agent reads.
+pub(crate) const AGENT_EXTENSION: &str = "kcsr.io/agent";
+
+impl Entry {
+    /// The server kubectl talks to: the agent's for a token user, else the cluster's.
+    pub(crate) fn server_for_kubectl(&self) -> String {
+        match &self.key {
+            Credential::Agent { address, .. } => format!("http://{address}"),
+            _ => self.server.clone(),
+        }
+    }
+
+    /// The cluster entry's name: `<cluster>@kcsr-agent` when it points at the agent, which is
+    /// not the cluster entry a file key's kubeconfig has for the same cluster.
+    pub(crate) fn cluster_entry(&self) -> String {
+        match self.key {
+            Credential::Agent { .. } => format!("{}@kcsr-agent", self.cluster_name),
+            _ => self.cluster_name.clone(),
+        }
+    }
 }
 
 fn cluster(e: &Entry) -> Value {
+    if let Credential::Agent { address, .. } = &e.key {
+        return json!({"name": e.cluster_entry(), "cluster": {"server": format!("http://{address}")}});
+    }
     let mut c = Map::new();
     c.insert("server".into(), json!(e.server));
     if let Some(ca) = &e.ca_pem {
@@ -50,6 +89,28 @@ fn cluster(e: &Entry) -> Value {
 }
 
 fn user(e: &Entry) -> Value {
+    if let Credential::Agent { bearer, pkcs11, .. } = &e.key {
+        let mut ext = Map::new();
+        ext.insert("upstream".into(), json!(e.server));
+        if let Some(ca) = &e.ca_pem {
+            ext.insert(
+                "certificate-authority-data".into(),
+                json!(STANDARD.encode(ca)),
+            );
+        }
+        if let Some(n) = &e.tls_server_name {
+            ext.insert("tls-server-name".into(), json!(n));
+        }
+        ext.insert(
+            "client-certificate-data".into(),
+            json!(STANDARD.encode(&e.cert_pem)),
+        );
+        ext.insert("pkcs11".into(), json!(pkcs11));
+        return json!({"name": e.user_entry, "user": {
+            "token": bearer.as_str(),
+            "extensions": [{"name": AGENT_EXTENSION, "extension": Value::Object(ext)}],
+        }});
+    }
     let mut u = Map::new();
     u.insert(
         "client-certificate-data".into(),
@@ -65,13 +126,13 @@ fn user(e: &Entry) -> Value {
         Credential::Path(path) => {
             u.insert("client-key".into(), json!(path));
         }
-        Credential::Absent => {}
+        Credential::Absent | Credential::Agent { .. } => {}
     }
     json!({"name": e.user_entry, "user": Value::Object(u)})
 }
 
 fn context(e: &Entry) -> Value {
-    json!({"name": e.context, "context": {"cluster": e.cluster_name, "user": e.user_entry}})
+    json!({"name": e.context, "context": {"cluster": e.cluster_entry(), "user": e.user_entry}})
 }
 
 /// A complete kubeconfig for one user, with its context current.
@@ -257,12 +318,44 @@ fn merge_into(
     Ok(changes)
 }
 
-/// The PEM of a kubeconfig user body's embedded client certificate, if it has one.
+/// The PEM of a kubeconfig user body's embedded client certificate, if it has one (for a
+/// token key's user, in its `kcsr.io/agent` extension).
 pub(crate) fn client_certificate(user_body: &Value) -> Option<Vec<u8>> {
     user_body
         .get("client-certificate-data")
+        .or_else(|| agent_extension(user_body)?.get("client-certificate-data"))
         .and_then(Value::as_str)
         .and_then(|s| STANDARD.decode(s).ok())
+}
+
+fn agent_extension(user_body: &Value) -> Option<&Value> {
+    user_body
+        .get("extensions")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(AGENT_EXTENSION))?
+        .get("extension")
+}
+
+/// The bearer token of user `name` in the kubeconfig `data` when that user is a kcsr-agent
+/// user: assembling the same user into the file again keeps it, so the entry is unchanged.
+pub(crate) fn agent_token(data: &[u8], name: &str) -> Option<Zeroizing<String>> {
+    let root: Value = yaml::parse_one(data, yaml::Snippets::Hide).ok()?;
+    let token = root
+        .get("users")
+        .and_then(Value::as_array)
+        .and_then(|users| {
+            users
+                .iter()
+                .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
+        })
+        .and_then(|u| u.get("user"))
+        .filter(|body| agent_extension(body).is_some())
+        .and_then(|body| body.get("token"))
+        .and_then(Value::as_str)
+        .map(|t| Zeroizing::new(t.to_owned()));
+    wipe(root);
+    token
 }
 
 /// Where a kubeconfig user entry's certificate is.
