@@ -91,6 +91,12 @@ struct Extension {
     #[serde(rename = "client-certificate-data")]
     cert_data: String,
     pkcs11: String,
+    /// The agent's own certificate for kubectl (self-signed, the cluster entry's CA) and its
+    /// key: kubectl sends credentials only over https, so the loopback hop is TLS too.
+    #[serde(rename = "serving-certificate-data")]
+    serving_cert_data: String,
+    #[serde(rename = "serving-key-data")]
+    serving_key_data: String,
 }
 
 /// One user the agent serves.
@@ -102,6 +108,8 @@ pub(crate) struct AgentUser {
     pub(crate) ca_pem: Vec<u8>,
     pub(crate) cert_pem: Vec<u8>,
     pub(crate) pkcs11: Pkcs11Uri,
+    pub(crate) serving_cert_pem: Vec<u8>,
+    pub(crate) serving_key_pem: Zeroizing<Vec<u8>>,
 }
 
 /// The real API server: `https://host[:port]`.
@@ -158,8 +166,11 @@ pub(crate) fn load(path: &Path) -> Result<Config> {
     let mut data = Zeroizing::new(Vec::new());
     kcsr_fs::read_capped_into(file, MAX_BYTES, &mut data)
         .map_err(|e| Fail::new(format!("cannot read the kubeconfig {shown}: {e}")))?;
-    let parsed: Kubeconfig = yaml::parse_one(&data, Snippets::Hide)
-        .map_err(|e| Fail::new(format!("the kubeconfig {shown} is not a valid kubeconfig: {e}")))?;
+    let parsed: Kubeconfig = yaml::parse_one(&data, Snippets::Hide).map_err(|e| {
+        Fail::new(format!(
+            "the kubeconfig {shown} is not a valid kubeconfig: {e}"
+        ))
+    })?;
     from_parsed(parsed, &shown.to_string())
 }
 
@@ -216,12 +227,26 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
         };
         let upstream = upstream(&ext.upstream, ext.tls_server_name.as_deref())
             .map_err(|m| bad(format!("has upstream {:?}: {m}", ext.upstream)))?;
-        let ca_pem = STANDARD
-            .decode(ext.ca_data.trim())
-            .map_err(|e| bad(format!("has certificate-authority-data that is not base64: {e}")))?;
-        let cert_pem = STANDARD
-            .decode(ext.cert_data.trim())
-            .map_err(|e| bad(format!("has client-certificate-data that is not base64: {e}")))?;
+        let ca_pem = STANDARD.decode(ext.ca_data.trim()).map_err(|e| {
+            bad(format!(
+                "has certificate-authority-data that is not base64: {e}"
+            ))
+        })?;
+        let cert_pem = STANDARD.decode(ext.cert_data.trim()).map_err(|e| {
+            bad(format!(
+                "has client-certificate-data that is not base64: {e}"
+            ))
+        })?;
+        let serving_cert_pem = STANDARD.decode(ext.serving_cert_data.trim()).map_err(|e| {
+            bad(format!(
+                "has serving-certificate-data that is not base64: {e}"
+            ))
+        })?;
+        let serving_key_pem = Zeroizing::new(
+            STANDARD
+                .decode(ext.serving_key_data.trim())
+                .map_err(|_| bad("has serving-key-data that is not base64".to_owned()))?,
+        );
         let pkcs11: Pkcs11Uri = ext
             .pkcs11
             .parse()
@@ -248,7 +273,7 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
                 Fail::new(format!(
                     "cluster {cluster:?} in {shown} has server {server:?}: {m}"
                 ))
-                .hint("the agent listens only on a loopback address (127.0.0.1 or [::1]) over plain http: pass --agent-address 127.0.0.1:PORT to kcsr assemble")
+                .hint("the agent listens only on a loopback address (127.0.0.1 or [::1]): pass --agent-address 127.0.0.1:PORT to kcsr assemble")
             })?;
             match &address {
                 None => address = Some((addr, cluster.to_owned())),
@@ -268,6 +293,8 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
             ca_pem,
             cert_pem,
             pkcs11,
+            serving_cert_pem,
+            serving_key_pem,
         });
     }
     let Some((address, _)) = address else {
@@ -279,15 +306,15 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
     Ok(Config { address, users })
 }
 
-/// `http://127.0.0.1:PORT` or `http://[::1]:PORT`; nothing else.
+/// `https://127.0.0.1:PORT` or `https://[::1]:PORT`; nothing else.
 pub(crate) fn loopback(server: &str) -> std::result::Result<SocketAddr, String> {
     let rest = server
-        .strip_prefix("http://")
-        .ok_or("the agent serves plain http on loopback (http://127.0.0.1:PORT)")?;
+        .strip_prefix("https://")
+        .ok_or("the agent serves https on loopback (https://127.0.0.1:PORT)")?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     let addr: SocketAddr = rest
         .parse()
-        .map_err(|_| "not an IP address with a port (http://127.0.0.1:PORT)".to_owned())?;
+        .map_err(|_| "not an IP address with a port (https://127.0.0.1:PORT)".to_owned())?;
     if !addr.ip().is_loopback() {
         return Err(format!(
             "{} is not a loopback address; the agent never listens where another machine could reach it",
@@ -337,12 +364,12 @@ mod tests {
 
     #[test]
     fn only_loopback_http_addresses_are_served() {
-        assert!(loopback("http://127.0.0.1:16443").is_ok());
-        assert!(loopback("http://[::1]:16443/").is_ok());
-        assert!(loopback("http://0.0.0.0:16443").is_err());
-        assert!(loopback("http://192.168.1.5:16443").is_err());
-        assert!(loopback("https://127.0.0.1:16443").is_err());
-        assert!(loopback("http://localhost:16443").is_err());
+        assert!(loopback("https://127.0.0.1:16443").is_ok());
+        assert!(loopback("https://[::1]:16443/").is_ok());
+        assert!(loopback("https://0.0.0.0:16443").is_err());
+        assert!(loopback("https://192.168.1.5:16443").is_err());
+        assert!(loopback("http://127.0.0.1:16443").is_err());
+        assert!(loopback("https://localhost:16443").is_err());
     }
 
     #[test]
@@ -351,7 +378,10 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("prod.example", 6443));
         assert_eq!(u.authority(), "prod.example:6443");
         let u = upstream("https://[::1]", Some("api")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((u.host.as_str(), u.port, u.server_name.as_str()), ("::1", 443, "api"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.server_name.as_str()),
+            ("::1", 443, "api")
+        );
         assert!(upstream("http://prod.example", None).is_err());
         assert!(upstream("https://user@prod.example", None).is_err());
         assert!(upstream("https://prod.example/path", None).is_err());

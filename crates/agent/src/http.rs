@@ -3,8 +3,7 @@
 //! upgrade, and the head sent upstream (no `Authorization`, the upstream's `Host`,
 //! `Connection: close` unless upgrading). Errors go back as a Kubernetes `Status`.
 
-use std::io::{self, Read as _};
-use std::net::TcpStream;
+use std::io::{self, Read};
 
 /// The most a request head may take.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
@@ -29,7 +28,7 @@ pub(crate) enum HeadError {
 }
 
 /// Reads the head from `client`.
-pub(crate) fn read_head(client: &mut TcpStream) -> Result<Head, HeadError> {
+pub(crate) fn read_head(client: &mut impl Read) -> Result<Head, HeadError> {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
@@ -125,12 +124,20 @@ impl Head {
     /// The head for the upstream.
     pub(crate) fn upstream_head(&self, authority: &str) -> Vec<u8> {
         let upgrade = self.is_upgrade();
-        let mut out = format!("{} {} HTTP/1.1\r\nHost: {authority}\r\n", self.method, self.path)
-            .into_bytes();
+        let mut out = format!(
+            "{} {} HTTP/1.1\r\nHost: {authority}\r\n",
+            self.method, self.path
+        )
+        .into_bytes();
         for (name, value) in &self.headers {
-            let drop = ["authorization", "host", "proxy-authorization", "proxy-connection"]
-                .iter()
-                .any(|d| name.eq_ignore_ascii_case(d))
+            let drop = [
+                "authorization",
+                "host",
+                "proxy-authorization",
+                "proxy-connection",
+            ]
+            .iter()
+            .any(|d| name.eq_ignore_ascii_case(d))
                 || (!upgrade
                     && ["connection", "keep-alive"]
                         .iter()
@@ -228,7 +235,8 @@ mod tests {
 
     #[test]
     fn two_authorization_headers_or_another_scheme_give_no_bearer() {
-        let h = head("GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n");
+        let h =
+            head("GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n");
         assert_eq!(h.bearer(), None);
         let h = head("GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n");
         assert_eq!(h.bearer(), None);

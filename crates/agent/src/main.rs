@@ -1,6 +1,6 @@
 //! `kcsr-agent`: kubectl with a key that never leaves its PKCS#11 token (decision 0012). A
-//! loopback proxy: kubectl talks plain HTTP to it with a bearer token only its kubeconfig
-//! holds; the agent forwards each checked request over TLS to the real API server, with the
+//! loopback proxy: kubectl talks to it over TLS (a certificate `kcsr assemble` made for the
+//! loopback hop) with a bearer token only its kubeconfig holds; the agent forwards each checked request over TLS to the real API server, with the
 //! user's certificate and signatures the token makes. It moves bytes; it does not speak the
 //! Kubernetes API, and it links no key generation and no HTTP client library.
 
@@ -62,13 +62,13 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "kcsr-agent", &mut std::io::stdout());
             Ok(())
         }
-        (Some(Command::Man), _) => {
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut std::io::stdout())
-                .map_err(|e| Fail::new(format!("cannot render the man page: {e}")))
-        }
+        (Some(Command::Man), _) => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| Fail::new(format!("cannot render the man page: {e}"))),
         (None, Some(kubeconfig)) => serve(&kubeconfig),
-        (None, None) => Err(Fail::new("no --kubeconfig given").hint("kcsr-agent --kubeconfig FILE")),
+        (None, None) => {
+            Err(Fail::new("no --kubeconfig given").hint("kcsr-agent --kubeconfig FILE"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,6 +84,23 @@ fn main() -> ExitCode {
 
 fn serve(kubeconfig: &std::path::Path) -> Result<()> {
     let config = config::load(kubeconfig)?;
+    // One address, one certificate for kubectl: assemble gives every user of an address the
+    // same one.
+    let first = &config.users[0];
+    if let Some(other) = config
+        .users
+        .iter()
+        .find(|u| u.serving_cert_pem != first.serving_cert_pem)
+    {
+        return Err(Fail::new(format!(
+            "users {:?} and {:?} in {} have different serving certificates for the same agent address",
+            first.name,
+            other.name,
+            kubeconfig.display()
+        ))
+        .hint("assemble them into one kubeconfig with kcsr assemble --merge-into, which gives them one"));
+    }
+    let serving = upstream::serving(first)?;
     let mut users = Vec::new();
     for user in config.users {
         users.push(upstream::prepare(user)?);
@@ -94,12 +111,12 @@ fn serve(kubeconfig: &std::path::Path) -> Result<()> {
         )
     })?;
     eprintln!(
-        "kcsr-agent: serving {} user(s) on http://{} for {}",
+        "kcsr-agent: serving {} user(s) on https://{} for {}",
         users.len(),
         config.address,
         kubeconfig.display()
     );
-    let served = Arc::new(proxy::Served { users });
+    let served = Arc::new(proxy::Served { serving, users });
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
         let served = served.clone();

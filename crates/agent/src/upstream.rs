@@ -7,9 +7,9 @@ use std::sync::Arc;
 use kcsr_token::Token;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::AgentUser;
 use crate::fail::{Fail, Result};
@@ -59,7 +59,9 @@ pub(crate) fn prepare(user: AgentUser) -> Result<ServedUser> {
     for ca in CertificateDer::pem_slice_iter(&user.ca_pem) {
         let ca = ca.map_err(|e| Fail::new(format!("the CA of user {name:?}'s cluster: {e}")))?;
         roots.add(ca).map_err(|e| {
-            Fail::new(format!("the CA of user {name:?}'s cluster is unusable: {e}"))
+            Fail::new(format!(
+                "the CA of user {name:?}'s cluster is unusable: {e}"
+            ))
         })?;
         cas += 1;
     }
@@ -91,4 +93,30 @@ pub(crate) fn prepare(user: AgentUser) -> Result<ServedUser> {
         tls: Arc::new(tls),
         token: cell,
     })
+}
+
+/// The agent's own TLS server for kubectl: the certificate and key `kcsr assemble` made for
+/// the loopback hop (kubectl pins the certificate as the cluster entry's CA).
+pub(crate) fn serving(user: &AgentUser) -> Result<Arc<ServerConfig>> {
+    let name = &user.name;
+    let bad = |what: String| {
+        Fail::new(format!(
+            "the serving certificate of user {name:?} (its kcsr.io/agent extension) {what}"
+        ))
+        .hint("write the kubeconfig again with kcsr assemble")
+    };
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&user.serving_cert_pem)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| bad(format!("is unreadable: {e}")))?;
+    // Never the parser's message: it could quote the key.
+    let key = PrivateKeyDer::from_pem_slice(&user.serving_key_pem)
+        .map_err(|_| bad("has a key that is not a PEM private key".to_owned()))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Fail::new(format!("TLS configuration: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| bad(format!("does not go with its key: {e}")))?;
+    Ok(Arc::new(config))
 }

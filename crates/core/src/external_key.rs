@@ -208,7 +208,9 @@ pub fn ec_public_key(params: &[u8], point: &[u8]) -> Result<PublicKeyInfo, Encod
         point.to_vec()
     } else {
         yasna::parse_der(point, |r| r.read_bytes()).map_err(|_| {
-            EncodingError::Unreadable(": the token's EC point is neither DER nor a bare point".into())
+            EncodingError::Unreadable(
+                ": the token's EC point is neither DER nor a bare point".into(),
+            )
         })?
     };
     if bare.len() != len || bare.first() != Some(&0x04) {

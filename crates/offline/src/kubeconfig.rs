@@ -45,7 +45,39 @@ pub(crate) enum Credential {
         address: std::net::SocketAddr,
         /// The token URI (never with `pin-value`).
         pkcs11: String,
+        /// The agent's own certificate and key for the loopback hop.
+        serving: AgentServing,
     },
+}
+
+/// The certificate kcsr-agent shows kubectl, self-signed for the agent's loopback address:
+/// kubectl (client-go) sends credentials only over https, so the hop to the agent is TLS,
+/// pinned by the cluster entry's `certificate-authority-data`. Its key protects only that hop.
+#[derive(Clone)]
+pub(crate) struct AgentServing {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: Zeroizing<String>,
+}
+
+impl AgentServing {
+    /// A new one for `address`.
+    pub(crate) fn new(address: std::net::SocketAddr) -> Result<Self, String> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| e.to_string())?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kcsr-agent");
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress(address.ip()));
+        let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+        Ok(Self {
+            cert_pem: cert.pem(),
+            key_pem: Zeroizing::new(key.serialize_pem()),
+        })
+    }
 }
 
 /// The name of the user extension kcsr-agent reads.
@@ -55,7 +87,7 @@ impl Entry {
     /// The server kubectl talks to: the agent's for a token user, else the cluster's.
     pub(crate) fn server_for_kubectl(&self) -> String {
         match &self.key {
-            Credential::Agent { address, .. } => format!("http://{address}"),
+            Credential::Agent { address, .. } => format!("https://{address}"),
             _ => self.server.clone(),
         }
     }
@@ -71,8 +103,14 @@ impl Entry {
 }
 
 fn cluster(e: &Entry) -> Value {
-    if let Credential::Agent { address, .. } = &e.key {
-        return json!({"name": e.cluster_entry(), "cluster": {"server": format!("http://{address}")}});
+    if let Credential::Agent {
+        address, serving, ..
+    } = &e.key
+    {
+        return json!({"name": e.cluster_entry(), "cluster": {
+            "server": format!("https://{address}"),
+            "certificate-authority-data": STANDARD.encode(&serving.cert_pem),
+        }});
     }
     let mut c = Map::new();
     c.insert("server".into(), json!(e.server));
@@ -89,7 +127,13 @@ fn cluster(e: &Entry) -> Value {
 }
 
 fn user(e: &Entry) -> Value {
-    if let Credential::Agent { bearer, pkcs11, .. } = &e.key {
+    if let Credential::Agent {
+        bearer,
+        pkcs11,
+        serving,
+        ..
+    } = &e.key
+    {
         let mut ext = Map::new();
         ext.insert("upstream".into(), json!(e.server));
         if let Some(ca) = &e.ca_pem {
@@ -106,6 +150,14 @@ fn user(e: &Entry) -> Value {
             json!(STANDARD.encode(&e.cert_pem)),
         );
         ext.insert("pkcs11".into(), json!(pkcs11));
+        ext.insert(
+            "serving-certificate-data".into(),
+            json!(STANDARD.encode(&serving.cert_pem)),
+        );
+        ext.insert(
+            "serving-key-data".into(),
+            json!(STANDARD.encode(serving.key_pem.as_bytes())),
+        );
         return json!({"name": e.user_entry, "user": {
             "token": bearer.as_str(),
             "extensions": [{"name": AGENT_EXTENSION, "extension": Value::Object(ext)}],
@@ -337,25 +389,49 @@ fn agent_extension(user_body: &Value) -> Option<&Value> {
         .get("extension")
 }
 
-/// The bearer token of user `name` in the kubeconfig `data` when that user is a kcsr-agent
-/// user: assembling the same user into the file again keeps it, so the entry is unchanged.
-pub(crate) fn agent_token(data: &[u8], name: &str) -> Option<Zeroizing<String>> {
-    let root: Value = yaml::parse_one(data, yaml::Snippets::Hide).ok()?;
-    let token = root
+/// What a kubeconfig already has for kcsr-agent users: the bearer token of user `name` (if
+/// it is an agent user there) and the serving certificate of any agent user at `address`.
+/// Assembling into the file again keeps both, so the entries are unchanged and one agent
+/// serves every user of its address with one certificate.
+pub(crate) fn agent_state(
+    data: &[u8],
+    name: &str,
+    address: std::net::SocketAddr,
+) -> (Option<Zeroizing<String>>, Option<AgentServing>) {
+    let Ok(root) = yaml::parse_one::<Value>(data, yaml::Snippets::Hide) else {
+        return (None, None);
+    };
+    let users: Vec<&Value> = root
         .get("users")
         .and_then(Value::as_array)
-        .and_then(|users| {
-            users
-                .iter()
-                .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
-        })
+        .map(|u| u.iter().collect())
+        .unwrap_or_default();
+    let token = users
+        .iter()
+        .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
         .and_then(|u| u.get("user"))
         .filter(|body| agent_extension(body).is_some())
         .and_then(|body| body.get("token"))
         .and_then(Value::as_str)
         .map(|t| Zeroizing::new(t.to_owned()));
+    let decode = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|s| STANDARD.decode(s).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let serving = users.iter().find_map(|u| {
+        let ext = agent_extension(u.get("user")?)?;
+        // The address is the agent's, as its certificate names it.
+        let cert = decode(ext.get("serving-certificate-data"))?;
+        let key = Zeroizing::new(decode(ext.get("serving-key-data"))?);
+        let info = kcsr_core::cert::parse_first(cert.as_bytes()).ok()?;
+        info.sans.ip.contains(&address.ip()).then(|| AgentServing {
+            cert_pem: cert,
+            key_pem: key,
+        })
+    });
     wipe(root);
-    token
+    (token, serving)
 }
 
 /// Where a kubeconfig user entry's certificate is.

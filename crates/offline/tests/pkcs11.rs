@@ -609,8 +609,15 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
 
     // The agent listens only on loopback: refused at the command line.
     let r = hsm.kcsr(&[
-        "assemble", "--media", "media", "--keys", "keys", "--out", "alice.kubeconfig",
-        "--agent-address", "0.0.0.0:16443",
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--out",
+        "alice.kubeconfig",
+        "--agent-address",
+        "0.0.0.0:16443",
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
@@ -627,7 +634,8 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         "pin",
     ]);
     assert!(
-        r.stderr.contains("next: kcsr-agent --kubeconfig ./alice.kubeconfig"),
+        r.stderr
+            .contains("next: kcsr-agent --kubeconfig ./alice.kubeconfig"),
         "{}",
         r.stderr
     );
@@ -638,28 +646,63 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         0o600
     );
     let text = hsm.read("alice.kubeconfig");
-    let k: serde_json::Value = kcsr_core::yaml::parse_one(text.as_bytes(), kcsr_core::yaml::Snippets::Hide).unwrap();
+    let k: serde_json::Value =
+        kcsr_core::yaml::parse_one(text.as_bytes(), kcsr_core::yaml::Snippets::Hide).unwrap();
+    let b64 = |s: &serde_json::Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(s.as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
     assert_eq!(k["clusters"][0]["name"], "test@kcsr-agent", "{text}");
-    assert_eq!(k["clusters"][0]["cluster"]["server"], "http://127.0.0.1:16443", "{text}");
-    assert_eq!(k["contexts"][0]["context"]["cluster"], "test@kcsr-agent", "{text}");
+    assert_eq!(
+        k["clusters"][0]["cluster"]["server"], "https://127.0.0.1:16443",
+        "{text}"
+    );
+    // kubectl pins the agent's own loopback certificate, which names the agent's address.
+    let agent_ca = b64(&k["clusters"][0]["cluster"]["certificate-authority-data"]);
+    let info = kcsr_core::cert::parse_first(agent_ca.as_bytes()).unwrap();
+    assert_eq!(
+        info.sans.ip,
+        ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        k["contexts"][0]["context"]["cluster"], "test@kcsr-agent",
+        "{text}"
+    );
     let user = &k["users"][0]["user"];
     let token = user["token"].as_str().unwrap();
-    assert!(token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{text}");
+    assert!(
+        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{text}"
+    );
     assert!(!r.stderr.contains(token) && !r.stdout.contains(token));
     assert!(user.get("client-key-data").is_none() && user.get("client-certificate-data").is_none());
     let ext = &user["extensions"][0];
     assert_eq!(ext["name"], "kcsr.io/agent");
     let ext = &ext["extension"];
     assert_eq!(ext["upstream"], "https://127.0.0.1:6443", "{text}");
-    let b64 = |s: &serde_json::Value| {
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap()).unwrap()).unwrap()
-    };
     assert_eq!(b64(&ext["certificate-authority-data"]), hsm.read("ca.crt"));
-    assert_eq!(b64(&ext["client-certificate-data"]).trim(), hsm.read(&cert).trim());
+    assert_eq!(
+        b64(&ext["client-certificate-data"]).trim(),
+        hsm.read(&cert).trim()
+    );
     let pkcs11 = ext["pkcs11"].as_str().unwrap();
-    assert!(pkcs11.starts_with("pkcs11:token=kcsr;object=alice?"), "{pkcs11}");
-    assert!(pkcs11.contains(&format!("pin-source=file:{}", hsm.dir().join("pin").display())), "{pkcs11}");
+    assert!(
+        pkcs11.starts_with("pkcs11:token=kcsr;object=alice?"),
+        "{pkcs11}"
+    );
+    assert!(
+        pkcs11.contains(&format!(
+            "pin-source=file:{}",
+            hsm.dir().join("pin").display()
+        )),
+        "{pkcs11}"
+    );
     assert!(!pkcs11.contains("pin-value") && !text.contains(PIN));
+    assert_eq!(b64(&ext["serving-certificate-data"]), agent_ca);
     // Decision 0010's record-keeping: a kubeconfig was written, so the record is `assembled`.
     let rec = record(&hsm);
     assert!(!rec["assembled"].is_null(), "{rec}");
@@ -667,12 +710,28 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     // Merging the same user into a file twice keeps its bearer token: the entry is unchanged.
     for _ in 0..2 {
         hsm.kcsr_ok(&[
-            "assemble", "--media", "media", "--keys", "keys", "--merge-into", "merged.kubeconfig",
-            "--pkcs11-pin-file", "pin",
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--merge-into",
+            "merged.kubeconfig",
+            "--pkcs11-pin-file",
+            "pin",
         ]);
     }
     let merged = hsm.read("merged.kubeconfig");
     assert_eq!(merged.matches("kcsr.io/agent").count(), 1, "{merged}");
+    // The user's key is still in the token, and cannot leave it.
+    let objects = hsm.objects();
+    assert!(
+        objects.iter().any(|o| o.private && o.label == "alice"),
+        "{objects:?}"
+    );
+    for o in objects.iter().filter(|o| o.private) {
+        assert_eq!(o.extractable, Some(false), "{o:?}");
+    }
     hsm.assert_nothing_secret(&[&r], &[]);
 
     // A forged certificate for the token user (another CA) is still refused as forged.

@@ -295,10 +295,20 @@ fn merge(
         .iter()
         .map(|v| {
             let mut e = v.entry.clone();
-            if let kubeconfig::Credential::Agent { bearer, .. } = &mut e.key
-                && let Some(old) = kubeconfig::agent_token(&existing, &e.user_entry)
+            if let kubeconfig::Credential::Agent {
+                bearer,
+                address,
+                serving,
+                ..
+            } = &mut e.key
             {
-                *bearer = old;
+                let (token, old) = kubeconfig::agent_state(&existing, &e.user_entry, *address);
+                if let Some(token) = token {
+                    *bearer = token;
+                }
+                if let Some(old) = old {
+                    *serving = old;
+                }
             }
             e
         })

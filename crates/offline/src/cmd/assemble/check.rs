@@ -18,7 +18,7 @@ use super::media::Checked;
 use super::pins::{self, Pins};
 use crate::cli::AssembleArgs;
 use crate::fail::{Fail, Result};
-use crate::kubeconfig::{Credential, Entry};
+use crate::kubeconfig::{AgentServing, Credential, Entry};
 use crate::passphrase;
 use crate::plan;
 use crate::report;
@@ -42,8 +42,6 @@ pub(super) struct Verified {
     pub(super) checked: Vec<String>,
     /// The key the kubeconfig holds or names, for the summary.
     pub(super) key: KeyShown,
-    /// The recorded PKCS#11 URI when the key is in a token (no key in the entry then).
-    pub(super) pkcs11: Option<String>,
 }
 
 /// How the kubeconfig of a verified bundle gets its key.
@@ -262,6 +260,11 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
                     bearer: bearer_token()?,
                     address: cx.args.agent_address,
                     pkcs11: agent_uri(&uri, cx.args.pkcs11_pin_file.as_deref())?,
+                    serving: AgentServing::new(cx.args.agent_address).map_err(|e| {
+                        Fail::new(format!(
+                            "failed to make kcsr-agent's loopback certificate: {e}"
+                        ))
+                    })?,
                 },
                 KeyShown::Token(uri),
             )
@@ -352,7 +355,6 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
         warnings,
         checked,
         key: shown,
-        pkcs11: asked.pkcs11,
     })))
 }
 
