@@ -909,3 +909,24 @@ fn a_token_key_request_carries_ticket_operator_and_grants_and_obeys_the_site_pol
     assert_eq!(hsm.objects().iter().filter(|o| o.private).count(), 1);
     hsm.assert_nothing_secret(&[&r], &[]);
 }
+
+#[test]
+fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
+    let hsm = Hsm::new();
+    hsm.sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout own.key -out own.csr -subj /CN=alice/O=dev 2>&1");
+    let uri = hsm.uri("alice");
+    let r = hsm.kcsr(&[
+        "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
+        "--csr", "own.csr", "--pkcs11", &uri,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--csr") && r.stderr.contains("--pkcs11"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    // Nothing was written, and the token holds no key for it.
+    assert!(!hsm.dir().join("media").exists());
+    assert!(hsm.objects().iter().all(|o| o.label != "alice"));
+}
