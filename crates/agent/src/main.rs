@@ -29,7 +29,7 @@ use fail::{Fail, Result};
     version = kcsr_core::version_line(),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Exit status: 0 after a clean stop, 1 when the agent cannot start (the kubeconfig, the token, its PIN or the key is wrong; the message says which).\n\nThe PIN is read from the PKCS#11 URI's pin-source file, else asked once on the terminal without echo. Keep the agent running while kubectl uses the kubeconfig."
+    after_help = "Runs until stopped (Ctrl-C). Exit status 1 when the agent cannot start (the kubeconfig, the token, its PIN or the key is wrong; the message says which).\n\nThe PIN is read from the PKCS#11 URI's pin-source file, else asked once on the terminal without echo. Keep the agent running while kubectl uses the kubeconfig."
 )]
 struct Cli {
     /// The kubeconfig `kcsr assemble` wrote (mode 0600, owned by you).
