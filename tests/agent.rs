@@ -554,6 +554,30 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
         );
     }
 
+    // The token goes away (its directory with it): a Status naming the token, and the
+    // request is not sent; put back, the next request logs in again and works.
+    let tokens = s.offline.path("tokens");
+    let away = s.offline.path("tokens.away");
+    std::fs::rename(&tokens, &away).unwrap();
+    let r = s.kubectl(&kc, &["get", "csr"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("the PKCS#11 token \"kcsr\" is not present"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("insert it; the request was not sent"),
+        "{}",
+        r.stderr
+    );
+    std::fs::rename(&away, &tokens).unwrap();
+    let r = s
+        .kubectl(&kc, &["auth", "whoami", "-o", "json"])
+        .expect_code(0, "kubectl after the token is back");
+    assert_eq!(whoami(&r).0, "alice");
+
     let stderr = agent.stderr();
     drop(agent);
     s.assert_nothing_secret(&stderr);

@@ -379,9 +379,8 @@ impl Relay {
 mod tests {
     use super::*;
 
-    /// SoftHSM2 keeps serving a logged-in session from memory when its token directory goes
-    /// away, so the e2e tests cannot pull the token out mid-run: the message kubectl gets for
-    /// a token that is gone (CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_REMOVED) is checked here.
+    /// The message for the module's own "token not present" answers, which SoftHSM2 (the
+    /// e2e tests pull its token directory) does not give.
     #[test]
     fn a_missing_token_becomes_a_502_status_naming_it() {
         let f = TokenFailure {

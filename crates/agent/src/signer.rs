@@ -89,9 +89,17 @@ impl TokenCell {
         if slot.is_some() {
             return Ok(());
         }
+        // The token worked at start: failing to load, find or log in to it now means it was
+        // pulled out (a module without its token may fail in any way), unless the PIN is
+        // what it refuses.
         let key = Token::open_with_pin(&self.uri, self.pin.clone())
             .and_then(Token::find_key)
-            .map_err(|e| self.token_error(&e))?
+            .map_err(|e| {
+                self.fail(TokenFailure {
+                    not_present: e.what() != ErrorKind::Pin,
+                    message: e.message().to_owned(),
+                })
+            })?
             .map_err(|_| {
                 self.fail(TokenFailure {
                     not_present: false,

@@ -81,11 +81,14 @@ pub(crate) fn prepare(user: AgentUser) -> Result<ServedUser> {
         chain,
         Arc::new(TokenSigningKey(cell.clone())),
     ));
-    let tls = ClientConfig::builder_with_provider(provider())
+    let mut tls = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(versions)
         .map_err(|e| Fail::new(format!("TLS configuration: {e}")))?
         .with_root_certificates(roots)
         .with_client_cert_resolver(Arc::new(Resolver(certified)));
+    // Every connection is authenticated by a signature the token makes now: a resumed session
+    // would let requests through after the token was pulled out.
+    tls.resumption = rustls::client::Resumption::disabled();
     Ok(ServedUser {
         name: user.name,
         bearer: user.bearer,
