@@ -242,9 +242,10 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
                 "has serving-certificate-data that is not base64: {e}"
             ))
         })?;
+        let serving_key_data = Zeroizing::new(ext.serving_key_data);
         let serving_key_pem = Zeroizing::new(
             STANDARD
-                .decode(ext.serving_key_data.trim())
+                .decode(serving_key_data.trim())
                 .map_err(|_| bad("has serving-key-data that is not base64".to_owned()))?,
         );
         let pkcs11: Pkcs11Uri = ext
