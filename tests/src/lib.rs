@@ -55,7 +55,8 @@ pub fn binary(name: &str) -> PathBuf {
         .unwrap_or_else(|_| panic!("{} is missing: run `cargo build --workspace --bins` (cargo test --workspace builds it)", path.display()));
     // The crates each binary is built from; an edit elsewhere does not relink it.
     let crates: &[&str] = match name {
-        "kcsr" => &["core", "fs", "offline"],
+        "kcsr" => &["core", "fs", "token", "offline"],
+        "kcsr-agent" => &["core", "fs", "token", "agent"],
         "kcsr-submit" => &["core", "fs", "submit"],
         // The test server is an independent implementation: kcsr-core is only its
         // dev-dependency, so an edit there does not relink it.

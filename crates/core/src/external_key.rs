@@ -7,9 +7,49 @@
 
 use yasna::models::ObjectIdentifier;
 
+#[cfg(feature = "keys")]
 pub use crate::csr_build::CsrSigner;
+#[cfg(feature = "keys")]
 use crate::key_type::KeyError;
 use crate::x509::{self, KeyKind, PublicKeyInfo};
+
+/// Why a token's key parts or signature cannot be used. Its own type (not `KeyError`) so that
+/// the encodings are there without the `keys` feature: `kcsr-agent` signs TLS handshakes
+/// through a token and links no key generation (decision 0012).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodingError {
+    /// A key kind or curve kcsr does not sign with in a token.
+    #[error("unsupported key: {0}")]
+    Unsupported(String),
+    /// The token's key parts are malformed.
+    #[error("the token's public key is unreadable{0}")]
+    Unreadable(String),
+    /// An RSA key below 2048 bits.
+    #[error("the key is RSA {0}; RSA keys below 2048 bits are refused")]
+    RsaTooSmall(usize),
+    /// An RSA key whose public exponent is not 65537.
+    #[error(
+        "the key is RSA with public exponent {0}; kcsr accepts only RSA keys with exponent 65537"
+    )]
+    RsaExponent(String),
+    /// The token's signature is malformed.
+    #[error("failed to sign: {0}")]
+    Sign(String),
+}
+
+#[cfg(feature = "keys")]
+impl From<EncodingError> for KeyError {
+    fn from(e: EncodingError) -> Self {
+        match e {
+            EncodingError::Unsupported(m) => Self::Unsupported(m),
+            EncodingError::Unreadable(m) => Self::Unreadable(m),
+            EncodingError::RsaTooSmall(b) => Self::RsaTooSmall(b),
+            EncodingError::RsaExponent(x) => Self::RsaExponent(x),
+            EncodingError::Sign(m) => Self::Sign(m),
+        }
+    }
+}
 
 const OID_EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10_045, 2, 1];
 const OID_P256: &[u64] = &[1, 2, 840, 10_045, 3, 1, 7];
@@ -33,7 +73,7 @@ pub enum RawScheme {
 /// What a token signs for `tbs` with a key of `kind`, and how: the digest (ECDSA) or the
 /// DigestInfo (RSA) made here. Raw mechanisms are the ones every token has (a smart card's PIV
 /// applet offers no hash-and-sign ECDSA), and hashing here keeps the data sent small.
-pub fn raw_sign_input(kind: &KeyKind, tbs: &[u8]) -> Result<(RawScheme, Vec<u8>), KeyError> {
+pub fn raw_sign_input(kind: &KeyKind, tbs: &[u8]) -> Result<(RawScheme, Vec<u8>), EncodingError> {
     use aws_lc_rs::digest;
     match kind {
         KeyKind::EcdsaP256 => Ok((
@@ -49,19 +89,19 @@ pub fn raw_sign_input(kind: &KeyKind, tbs: &[u8]) -> Result<(RawScheme, Vec<u8>)
             info.extend_from_slice(digest::digest(&digest::SHA256, tbs).as_ref());
             Ok((RawScheme::RsaPkcs1, info))
         }
-        other => Err(KeyError::Unsupported(format!(
+        other => Err(EncodingError::Unsupported(format!(
             "{other} keys in a token (kcsr signs with ECDSA P-256/P-384 and RSA keys there)"
         ))),
     }
 }
 
 /// The token's answer as X.509 carries it: ECDSA's `r || s` as DER `Ecdsa-Sig-Value`.
-pub fn x509_signature(scheme: RawScheme, raw: &[u8]) -> Result<Vec<u8>, KeyError> {
+pub fn x509_signature(scheme: RawScheme, raw: &[u8]) -> Result<Vec<u8>, EncodingError> {
     match scheme {
         RawScheme::RsaPkcs1 => Ok(raw.to_vec()),
         RawScheme::Ecdsa => {
             if raw.is_empty() || !raw.len().is_multiple_of(2) {
-                return Err(KeyError::Sign(format!(
+                return Err(EncodingError::Sign(format!(
                     "the token returned an ECDSA signature of {} bytes (expected r || s of equal halves)",
                     raw.len()
                 )));
@@ -92,13 +132,13 @@ pub fn ec_params(kind: &KeyKind) -> Option<Vec<u8>> {
 /// The public key of an EC key object from its `CKA_EC_PARAMS` (a named curve) and
 /// `CKA_EC_POINT` (the uncompressed point, DER OCTET STRING as PKCS#11 specifies, or bare as
 /// some tokens return it).
-pub fn ec_public_key(params: &[u8], point: &[u8]) -> Result<PublicKeyInfo, KeyError> {
+pub fn ec_public_key(params: &[u8], point: &[u8]) -> Result<PublicKeyInfo, EncodingError> {
     let (curve, len) = if Some(params) == ec_params(&KeyKind::EcdsaP256).as_deref() {
         (OID_P256, 65)
     } else if Some(params) == ec_params(&KeyKind::EcdsaP384).as_deref() {
         (OID_P384, 97)
     } else {
-        return Err(KeyError::Unsupported(
+        return Err(EncodingError::Unsupported(
             "an EC key on a curve other than P-256 or P-384".to_owned(),
         ));
     };
@@ -106,11 +146,13 @@ pub fn ec_public_key(params: &[u8], point: &[u8]) -> Result<PublicKeyInfo, KeyEr
         point.to_vec()
     } else {
         yasna::parse_der(point, |r| r.read_bytes()).map_err(|_| {
-            KeyError::Unreadable(": the token's EC point is neither DER nor a bare point".into())
+            EncodingError::Unreadable(
+                ": the token's EC point is neither DER nor a bare point".into(),
+            )
         })?
     };
     if bare.len() != len || bare.first() != Some(&0x04) {
-        return Err(KeyError::Unreadable(format!(
+        return Err(EncodingError::Unreadable(format!(
             ": the token's EC point has {} bytes; an uncompressed point of {len} was expected",
             bare.len()
         )));
@@ -129,7 +171,7 @@ pub fn ec_public_key(params: &[u8], point: &[u8]) -> Result<PublicKeyInfo, KeyEr
 }
 
 /// The public key of an RSA key object from its `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT`.
-pub fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Result<PublicKeyInfo, KeyError> {
+pub fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Result<PublicKeyInfo, EncodingError> {
     let rsa = yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_bigint_bytes(modulus, true);
@@ -151,22 +193,22 @@ pub fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Result<PublicKeyInfo, 
 
 /// The same rules as for a key read from a file: supported kinds, RSA of 2048 bits or more
 /// with exponent 65537.
-fn checked(spki: Vec<u8>) -> Result<PublicKeyInfo, KeyError> {
+fn checked(spki: Vec<u8>) -> Result<PublicKeyInfo, EncodingError> {
     let kind = x509::public_key_kind_from_der(&spki);
     match kind {
         KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => {}
-        KeyKind::Rsa { bits } if bits < 2048 => return Err(KeyError::RsaTooSmall(bits)),
+        KeyKind::Rsa { bits } if bits < 2048 => return Err(EncodingError::RsaTooSmall(bits)),
         KeyKind::Rsa { .. } => {}
-        other => return Err(KeyError::Unsupported(other.to_string())),
+        other => return Err(EncodingError::Unsupported(other.to_string())),
     }
     let public = PublicKeyInfo::new(kind, spki);
     if let Some(exponent) = public.unexpected_rsa_exponent() {
-        return Err(KeyError::RsaExponent(exponent));
+        return Err(EncodingError::RsaExponent(exponent));
     }
     Ok(public)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "keys"))]
 mod tests {
     use super::*;
     use crate::csr::SignatureCheck;
@@ -231,7 +273,7 @@ mod tests {
                 let sig = pair
                     .sign(&SystemRandom::new(), tbs)
                     .map_err(|_| KeyError::Sign("sign".into()))?;
-                x509_signature(RawScheme::Ecdsa, sig.as_ref())
+                Ok(x509_signature(RawScheme::Ecdsa, sig.as_ref())?)
             }),
         };
         let (user, groups) = names();
@@ -287,11 +329,11 @@ mod tests {
         assert_eq!(rebuilt, *key.public_key());
         assert!(matches!(
             rsa_public_key(&n, &[3]),
-            Err(KeyError::RsaExponent(_))
+            Err(EncodingError::RsaExponent(_))
         ));
         assert!(matches!(
             rsa_public_key(&n[..128], &e),
-            Err(KeyError::RsaTooSmall(_))
+            Err(EncodingError::RsaTooSmall(_))
         ));
         assert!(ec_public_key(&[0x06, 0x01, 0x00], &[4; 65]).is_err());
     }

@@ -19,7 +19,7 @@ mod csr_build;
 pub mod digest;
 pub mod exit;
 pub mod expiry;
-#[cfg(feature = "keys")]
+#[cfg(feature = "tokens")]
 pub mod external_key;
 mod file_name;
 #[cfg(feature = "keys")]

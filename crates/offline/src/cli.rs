@@ -346,6 +346,14 @@ pub(crate) struct AssembleArgs {
     /// PATH becomes each user's name. kubectl needs an unencrypted PEM key at PATH
     #[arg(long, value_name = "PATH")]
     pub(crate) key_path: Option<String>,
+    /// For a user whose key is in a PKCS#11 token: the loopback address kcsr-agent listens
+    /// on, the server of the kubeconfig's agent cluster entry (127.0.0.1 or [::1] only)
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:16443", value_parser = parse_agent_address)]
+    pub(crate) agent_address: std::net::SocketAddr,
+    /// For a user whose key is in a PKCS#11 token: the file kcsr-agent reads the token's PIN
+    /// from (pin-source in the kubeconfig); without it the agent asks for the PIN on start
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pkcs11_pin_file: Option<PathBuf>,
     /// Replace an existing --out file or files in --out-dir; with --merge-into, replace
     /// existing entries that differ (each is listed)
     #[arg(long, short)]
@@ -355,6 +363,20 @@ pub(crate) struct AssembleArgs {
 }
 
 /// `sha256:` + 64 hex digits, lowercased (a pasted fingerprint may be upper case).
+/// kcsr-agent listens only where no other machine can reach it (decision 0012).
+fn parse_agent_address(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not IP:PORT (e.g. 127.0.0.1:16443 or [::1]:16443)"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{} is not a loopback address: kcsr-agent listens only on 127.0.0.1 or [::1]",
+            addr.ip()
+        ));
+    }
+    Ok(addr)
+}
+
 fn parse_ca_fingerprint(s: &str) -> Result<String, String> {
     let lower = s.trim().to_ascii_lowercase();
     if kcsr_core::station::is_ca_fingerprint(&lower) {

@@ -44,6 +44,16 @@ impl Fail {
     }
 }
 
+impl From<kcsr_token::Error> for Fail {
+    fn from(e: kcsr_token::Error) -> Self {
+        let fail = Self::new(e.message());
+        match e.help() {
+            Some(hint) => fail.hint(hint),
+            None => fail,
+        }
+    }
+}
+
 impl fmt::Debug for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)

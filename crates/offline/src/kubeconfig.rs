@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 /// One user's entries.
+#[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) cluster_name: String,
     pub(crate) server: String,
@@ -25,6 +26,7 @@ pub(crate) struct Entry {
 /// How a user entry holds its private key. kubectl (client-go) reads only unencrypted PEM
 /// keys, embedded or from a file: an encrypted key would be unusable, so kcsr never writes
 /// one into a kubeconfig or names one with `client-key`.
+#[derive(Clone)]
 pub(crate) enum Credential {
     /// The key itself, decrypted (`client-key-data`).
     Embedded(Zeroizing<String>),
@@ -32,9 +34,84 @@ pub(crate) enum Credential {
     Path(String),
     /// No key: the certificate alone (a request made from the user's own CSR).
     Absent,
+    /// The key is in a PKCS#11 token: the cluster entry points at kcsr-agent on loopback, the
+    /// user authenticates to it with `bearer`, and the `kcsr.io/agent` extension tells the
+    /// agent the real server (the station's pin), its CA, the certificate and the token URI
+    /// (decision 0012).
+    Agent {
+        /// 32 random bytes, hex: the caller's secret for the agent.
+        bearer: Zeroizing<String>,
+        /// Where the agent listens (loopback).
+        address: std::net::SocketAddr,
+        /// The token URI (never with `pin-value`).
+        pkcs11: String,
+        /// The agent's own certificate and key for the loopback hop.
+        serving: AgentServing,
+    },
+}
+
+/// The certificate kcsr-agent shows kubectl, self-signed for the agent's loopback address:
+/// kubectl (client-go) sends credentials only over https, so the hop to the agent is TLS,
+/// pinned by the cluster entry's `certificate-authority-data`. Its key protects only that hop.
+#[derive(Clone)]
+pub(crate) struct AgentServing {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: Zeroizing<String>,
+}
+
+impl AgentServing {
+    /// A new one for `address`.
+    pub(crate) fn new(address: std::net::SocketAddr) -> Result<Self, String> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| e.to_string())?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kcsr-agent");
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress(address.ip()));
+        let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+        Ok(Self {
+            cert_pem: cert.pem(),
+            key_pem: Zeroizing::new(key.serialize_pem()),
+        })
+    }
+}
+
+/// The name of the user extension kcsr-agent reads.
+pub(crate) const AGENT_EXTENSION: &str = "kcsr.io/agent";
+
+impl Entry {
+    /// The server kubectl talks to: the agent's for a token user, else the cluster's.
+    pub(crate) fn server_for_kubectl(&self) -> String {
+        match &self.key {
+            Credential::Agent { address, .. } => format!("https://{address}"),
+            _ => self.server.clone(),
+        }
+    }
+
+    /// The cluster entry's name: `<cluster>@kcsr-agent` when it points at the agent, which is
+    /// not the cluster entry a file key's kubeconfig has for the same cluster.
+    pub(crate) fn cluster_entry(&self) -> String {
+        match self.key {
+            Credential::Agent { .. } => format!("{}@kcsr-agent", self.cluster_name),
+            _ => self.cluster_name.clone(),
+        }
+    }
 }
 
 fn cluster(e: &Entry) -> Value {
+    if let Credential::Agent {
+        address, serving, ..
+    } = &e.key
+    {
+        return json!({"name": e.cluster_entry(), "cluster": {
+            "server": format!("https://{address}"),
+            "certificate-authority-data": STANDARD.encode(&serving.cert_pem),
+        }});
+    }
     let mut c = Map::new();
     c.insert("server".into(), json!(e.server));
     if let Some(ca) = &e.ca_pem {
@@ -50,6 +127,42 @@ fn cluster(e: &Entry) -> Value {
 }
 
 fn user(e: &Entry) -> Value {
+    if let Credential::Agent {
+        bearer,
+        pkcs11,
+        serving,
+        ..
+    } = &e.key
+    {
+        let mut ext = Map::new();
+        ext.insert("upstream".into(), json!(e.server));
+        if let Some(ca) = &e.ca_pem {
+            ext.insert(
+                "certificate-authority-data".into(),
+                json!(STANDARD.encode(ca)),
+            );
+        }
+        if let Some(n) = &e.tls_server_name {
+            ext.insert("tls-server-name".into(), json!(n));
+        }
+        ext.insert(
+            "client-certificate-data".into(),
+            json!(STANDARD.encode(&e.cert_pem)),
+        );
+        ext.insert("pkcs11".into(), json!(pkcs11));
+        ext.insert(
+            "serving-certificate-data".into(),
+            json!(STANDARD.encode(&serving.cert_pem)),
+        );
+        ext.insert(
+            "serving-key-data".into(),
+            json!(STANDARD.encode(serving.key_pem.as_bytes())),
+        );
+        return json!({"name": e.user_entry, "user": {
+            "token": bearer.as_str(),
+            "extensions": [{"name": AGENT_EXTENSION, "extension": Value::Object(ext)}],
+        }});
+    }
     let mut u = Map::new();
     u.insert(
         "client-certificate-data".into(),
@@ -65,13 +178,13 @@ fn user(e: &Entry) -> Value {
         Credential::Path(path) => {
             u.insert("client-key".into(), json!(path));
         }
-        Credential::Absent => {}
+        Credential::Absent | Credential::Agent { .. } => {}
     }
     json!({"name": e.user_entry, "user": Value::Object(u)})
 }
 
 fn context(e: &Entry) -> Value {
-    json!({"name": e.context, "context": {"cluster": e.cluster_name, "user": e.user_entry}})
+    json!({"name": e.context, "context": {"cluster": e.cluster_entry(), "user": e.user_entry}})
 }
 
 /// A complete kubeconfig for one user, with its context current.
@@ -257,12 +370,68 @@ fn merge_into(
     Ok(changes)
 }
 
-/// The PEM of a kubeconfig user body's embedded client certificate, if it has one.
+/// The PEM of a kubeconfig user body's embedded client certificate, if it has one (for a
+/// token key's user, in its `kcsr.io/agent` extension).
 pub(crate) fn client_certificate(user_body: &Value) -> Option<Vec<u8>> {
     user_body
         .get("client-certificate-data")
+        .or_else(|| agent_extension(user_body)?.get("client-certificate-data"))
         .and_then(Value::as_str)
         .and_then(|s| STANDARD.decode(s).ok())
+}
+
+fn agent_extension(user_body: &Value) -> Option<&Value> {
+    user_body
+        .get("extensions")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(AGENT_EXTENSION))?
+        .get("extension")
+}
+
+/// What a kubeconfig already has for kcsr-agent users: the bearer token of user `name` (if
+/// it is an agent user there) and the serving certificate of any agent user at `address`.
+/// Assembling into the file again keeps both, so the entries are unchanged and one agent
+/// serves every user of its address with one certificate.
+pub(crate) fn agent_state(
+    data: &[u8],
+    name: &str,
+    address: std::net::SocketAddr,
+) -> (Option<Zeroizing<String>>, Option<AgentServing>) {
+    let Ok(root) = yaml::parse_one::<Value>(data, yaml::Snippets::Hide) else {
+        return (None, None);
+    };
+    let users: Vec<&Value> = root
+        .get("users")
+        .and_then(Value::as_array)
+        .map(|u| u.iter().collect())
+        .unwrap_or_default();
+    let token = users
+        .iter()
+        .find(|u| u.get("name").and_then(Value::as_str) == Some(name))
+        .and_then(|u| u.get("user"))
+        .filter(|body| agent_extension(body).is_some())
+        .and_then(|body| body.get("token"))
+        .and_then(Value::as_str)
+        .map(|t| Zeroizing::new(t.to_owned()));
+    let decode = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|s| STANDARD.decode(s).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let serving = users.iter().find_map(|u| {
+        let ext = agent_extension(u.get("user")?)?;
+        // The address is the agent's, as its certificate names it.
+        let cert = decode(ext.get("serving-certificate-data"))?;
+        let key = Zeroizing::new(decode(ext.get("serving-key-data"))?);
+        let info = kcsr_core::cert::parse_first(cert.as_bytes()).ok()?;
+        info.sans.ip.contains(&address.ip()).then(|| AgentServing {
+            cert_pem: cert,
+            key_pem: key,
+        })
+    });
+    wipe(root);
+    (token, serving)
 }
 
 /// Where a kubeconfig user entry's certificate is.

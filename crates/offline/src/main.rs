@@ -18,7 +18,6 @@ mod report;
 mod roster;
 mod signing;
 mod station;
-mod token;
 mod user_key;
 mod vouch;
 

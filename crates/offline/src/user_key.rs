@@ -9,7 +9,7 @@ use kcsr_core::x509::PublicKeyInfo;
 
 use crate::fail::{Fail, Result};
 use crate::plan::KeySource;
-use crate::token::{KeyAttributes, Token, TokenKey};
+use kcsr_token::{KeyAttributes, NewKey, Token, TokenKey};
 
 /// A request's key.
 pub(crate) enum UserKey {
@@ -72,6 +72,23 @@ impl TokenSummary {
     }
 }
 
+/// The key types kcsr generates in a token.
+fn new_key(key_type: KeyType) -> Result<NewKey> {
+    Ok(match key_type {
+        KeyType::P256 => NewKey::P256,
+        KeyType::P384 => NewKey::P384,
+        KeyType::Rsa2048 => NewKey::Rsa(2048),
+        KeyType::Rsa3072 => NewKey::Rsa(3072),
+        KeyType::Rsa4096 => NewKey::Rsa(4096),
+        KeyType::Ed25519 => {
+            return Err(Fail::new(
+                "kcsr generates P-256, P-384 and RSA keys in tokens, not Ed25519 (few tokens support it)",
+            )
+            .hint("pass --key-type p256 (the default) or rsa2048"));
+        }
+    })
+}
+
 /// The key of `kcsr request --pkcs11 URI`: the key object the URI names if the token holds it,
 /// else a new one generated inside the token, but only after `precheck` passed with a
 /// stand-in of the same type, so that a request the cluster or the media would refuse leaves
@@ -122,7 +139,7 @@ pub(crate) fn for_request(
                 return Ok((UserKey::Preview(preview), KeySource::New, summary(None)));
             }
             drop(preview);
-            let key = token.generate(key_type, true)?;
+            let key = token.generate(new_key(key_type)?, true)?;
             let attributes = key.attributes;
             Ok((
                 UserKey::Token(key),

@@ -526,6 +526,11 @@ fn verify_checks_a_certificate_against_the_key_in_the_token() {
 
 /// The bundle the connected side brings back for `stem`, listed in `RETURNED.SHA256SUMS`.
 fn bring_back(hsm: &Hsm, stem: &str, cert_file: &str) {
+    bring_back_saying(hsm, stem, cert_file, "https://127.0.0.1:6443");
+}
+
+/// [`bring_back`] with a bundle that names `server` as the cluster's (the media's word only).
+fn bring_back_saying(hsm: &Hsm, stem: &str, cert_file: &str, server: &str) {
     use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let cert = hsm.read(cert_file);
     let ca = hsm.read("ca.crt");
@@ -546,7 +551,7 @@ fn bring_back(hsm: &Hsm, stem: &str, cert_file: &str) {
         signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
         cluster: BundleCluster {
             name: "test".to_owned(),
-            server: "https://127.0.0.1:6443".to_owned(),
+            server: server.to_owned(),
             certificate_authority: Some(ca.clone()),
             tls_server_name: None,
         },
@@ -576,7 +581,7 @@ fn bring_back(hsm: &Hsm, stem: &str, cert_file: &str) {
 }
 
 #[test]
-fn assemble_verifies_a_token_keys_certificate_and_writes_no_kubeconfig_without_the_agent() {
+fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     let hsm = Hsm::new();
     hsm.sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=test-ca -days 30 2>&1");
     std::fs::write(
@@ -599,8 +604,10 @@ fn assemble_verifies_a_token_keys_certificate_and_writes_no_kubeconfig_without_t
     ]);
     assert_eq!(hsm.request("alice", &["--cluster", "test"]).code, 0);
     let cert = hsm.issue("alice");
-    bring_back(&hsm, "alice", &cert);
+    // The media names another server: the kubeconfig's upstream is the station's pin.
+    bring_back_saying(&hsm, "alice", &cert, "https://evil.example:6443");
 
+    // The agent listens only on loopback: refused at the command line.
     let r = hsm.kcsr(&[
         "assemble",
         "--media",
@@ -609,26 +616,123 @@ fn assemble_verifies_a_token_keys_certificate_and_writes_no_kubeconfig_without_t
         "keys",
         "--out",
         "alice.kubeconfig",
+        "--agent-address",
+        "0.0.0.0:16443",
     ]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    r.refused(
-        "alice.bundle.yaml",
-        "verified, but its key is in the PKCS#11 token",
-    );
-    assert!(r.stderr.contains("kcsr-agent"), "{}", r.stderr);
-    assert!(!hsm.dir().join("alice.kubeconfig").exists());
-    // Decision 0010's record-keeping: no kubeconfig, so the record is not `assembled`, and the
-    // request is listed among those not turned into one, with the reason.
-    let rec = record(&hsm);
-    assert_eq!(rec["state"], "written", "{rec}");
-    assert!(rec["assembled"].is_null(), "{rec}");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
+
+    let r = hsm.kcsr_ok(&[
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--out",
+        "alice.kubeconfig",
+        "--pkcs11-pin-file",
+        "pin",
+    ]);
     assert!(
-        r.stderr.contains("not turned into a kubeconfig:\n  alice (\"alice\"): its key is in the PKCS#11 token pkcs11:token=kcsr;object=alice?"),
+        r.stderr
+            .contains("next: kcsr-agent --kubeconfig ./alice.kubeconfig"),
         "{}",
         r.stderr
     );
-    // A key in a token has no key file to be missing.
-    assert!(!r.stderr.contains("no key for it"), "{}", r.stderr);
+    let path = hsm.dir().join("alice.kubeconfig");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = hsm.read("alice.kubeconfig");
+    let k: serde_json::Value =
+        kcsr_core::yaml::parse_one(text.as_bytes(), kcsr_core::yaml::Snippets::Hide).unwrap();
+    let b64 = |s: &serde_json::Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(s.as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(k["clusters"][0]["name"], "test@kcsr-agent", "{text}");
+    assert_eq!(
+        k["clusters"][0]["cluster"]["server"], "https://127.0.0.1:16443",
+        "{text}"
+    );
+    // kubectl pins the agent's own loopback certificate, which names the agent's address.
+    let agent_ca = b64(&k["clusters"][0]["cluster"]["certificate-authority-data"]);
+    let info = kcsr_core::cert::parse_first(agent_ca.as_bytes()).unwrap();
+    assert_eq!(
+        info.sans.ip,
+        ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        k["contexts"][0]["context"]["cluster"], "test@kcsr-agent",
+        "{text}"
+    );
+    let user = &k["users"][0]["user"];
+    let token = user["token"].as_str().unwrap();
+    assert!(
+        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{text}"
+    );
+    assert!(!r.stderr.contains(token) && !r.stdout.contains(token));
+    assert!(user.get("client-key-data").is_none() && user.get("client-certificate-data").is_none());
+    let ext = &user["extensions"][0];
+    assert_eq!(ext["name"], "kcsr.io/agent");
+    let ext = &ext["extension"];
+    assert_eq!(ext["upstream"], "https://127.0.0.1:6443", "{text}");
+    assert_eq!(b64(&ext["certificate-authority-data"]), hsm.read("ca.crt"));
+    assert_eq!(
+        b64(&ext["client-certificate-data"]).trim(),
+        hsm.read(&cert).trim()
+    );
+    let pkcs11 = ext["pkcs11"].as_str().unwrap();
+    assert!(
+        pkcs11.starts_with("pkcs11:token=kcsr;object=alice?"),
+        "{pkcs11}"
+    );
+    assert!(
+        pkcs11.contains(&format!(
+            "pin-source=file:{}",
+            hsm.dir().join("pin").display()
+        )),
+        "{pkcs11}"
+    );
+    assert!(!pkcs11.contains("pin-value") && !text.contains(PIN));
+    assert_eq!(b64(&ext["serving-certificate-data"]), agent_ca);
+    // Decision 0010's record-keeping: a kubeconfig was written, so the record is `assembled`.
+    let rec = record(&hsm);
+    assert!(!rec["assembled"].is_null(), "{rec}");
+
+    // Merging the same user into a file twice keeps its bearer token: the entry is unchanged.
+    for _ in 0..2 {
+        hsm.kcsr_ok(&[
+            "assemble",
+            "--media",
+            "media",
+            "--keys",
+            "keys",
+            "--merge-into",
+            "merged.kubeconfig",
+            "--pkcs11-pin-file",
+            "pin",
+        ]);
+    }
+    let merged = hsm.read("merged.kubeconfig");
+    assert_eq!(merged.matches("kcsr.io/agent").count(), 1, "{merged}");
+    // The user's key is still in the token, and cannot leave it.
+    let objects = hsm.objects();
+    assert!(
+        objects.iter().any(|o| o.private && o.label == "alice"),
+        "{objects:?}"
+    );
+    for o in objects.iter().filter(|o| o.private) {
+        assert_eq!(o.extractable, Some(false), "{o:?}");
+    }
+    hsm.assert_nothing_secret(&[&r], &[]);
 
     // A forged certificate for the token user (another CA) is still refused as forged.
     hsm.sh("mkdir evil && cd evil && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=evil -days 30 2>&1");
@@ -1022,4 +1126,25 @@ fn batch_pkcs11_default_puts_each_users_key_under_their_stem() {
         "only the station's directory"
     );
     hsm.assert_nothing_secret(&[&r], &[]);
+}
+
+#[test]
+fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
+    let hsm = Hsm::new();
+    hsm.sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout own.key -out own.csr -subj /CN=alice/O=dev 2>&1");
+    let uri = hsm.uri("alice");
+    let r = hsm.kcsr(&[
+        "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
+        "--csr", "own.csr", "--pkcs11", &uri,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--csr") && r.stderr.contains("--pkcs11"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    // Nothing was written, and the token holds no key for it.
+    assert!(!hsm.dir().join("media").exists());
+    assert!(hsm.objects().iter().all(|o| o.label != "alice"));
 }

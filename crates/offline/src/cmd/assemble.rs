@@ -172,12 +172,6 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
             outstanding.extend(trail::no_key(&station, &b.name, key_path)?);
         }
     }
-    if let Some(v) = verified.iter().find(|v| v.pkcs11.is_some()) {
-        // Nothing becomes a kubeconfig: only the denials are recorded, and the token key's
-        // request is among those listed as not assembled.
-        trail::record(&station, &[], &[], &outstanding, cx.now)?;
-        return Err(token_key(&args, v, &outstanding));
-    }
     if verified.is_empty() {
         trail::record(&station, &[], &[], &outstanding, cx.now)?;
         return Err(missing("; nothing was written"));
@@ -295,7 +289,31 @@ fn merge(
         let records = records.get_or_init(|| station.records().unwrap_or_default());
         is_renewal(v, old, records)
     };
-    let entries: Vec<&Entry> = verified.iter().map(|v| &v.entry).collect();
+    // A token user assembled into the file again keeps the bearer token it has there (the
+    // running agent and the file stay in step, and the entry is unchanged).
+    let entries: Vec<Entry> = verified
+        .iter()
+        .map(|v| {
+            let mut e = v.entry.clone();
+            if let kubeconfig::Credential::Agent {
+                bearer,
+                address,
+                serving,
+                ..
+            } = &mut e.key
+            {
+                let (token, old) = kubeconfig::agent_state(&existing, &e.user_entry, *address);
+                if let Some(token) = token {
+                    *bearer = token;
+                }
+                if let Some(old) = old {
+                    *serving = old;
+                }
+            }
+            e
+        })
+        .collect();
+    let entries: Vec<&Entry> = entries.iter().collect();
     kubeconfig::merge(
         &existing,
         &entries,
@@ -455,6 +473,7 @@ fn summarize(
                     KeyShown::Embedded(p) => json!({"embedded": p.display().to_string()}),
                     KeyShown::Path { path, checked } => json!({"path": path, "checked": checked}),
                     KeyShown::Absent => Value::Null,
+                    KeyShown::Token(uri) => json!({"pkcs11": uri, "agent": v.entry.server_for_kubectl()}),
                 },
                 "warnings": v.warnings,
             })).collect::<Vec<_>>(),
@@ -522,12 +541,15 @@ fn summarize(
     let embedded = verified
         .iter()
         .any(|v| matches!(v.key, KeyShown::Embedded(_)));
+    let agent = verified.iter().any(|v| matches!(v.key, KeyShown::Token(_)));
     for p in written {
         report::say(&format!(
             "  kubeconfig {}  (0600; {})",
             p.display(),
             if embedded {
                 "holds the private key: keep it on this machine"
+            } else if agent {
+                "holds no key: kubectl reaches the token through kcsr-agent, which it authenticates to with a token this file holds"
             } else {
                 "names the key file, holds no key"
             }
@@ -544,8 +566,16 @@ fn summarize(
                 report::sanitize(&v.entry.user_entry),
                 report::sanitize(&v.entry.user_entry)
             )),
+            KeyShown::Token(uri) => report::say(&format!(
+                "  {}: the key stays in the PKCS#11 token {uri}; kubectl works while kcsr-agent runs and serves it on {}",
+                report::sanitize(&v.entry.user_entry),
+                v.entry.server_for_kubectl()
+            )),
             KeyShown::Embedded(_) => {}
         }
+    }
+    if agent && let Some(p) = written.first() {
+        report::say(&format!("next: kcsr-agent --kubeconfig {}", p.display()));
     }
     if let (Some(v), Some(p)) = (verified.first(), written.first()) {
         report::say(&format!(
@@ -555,29 +585,4 @@ fn summarize(
         ));
     }
     Ok(())
-}
-
-/// A verified certificate whose key is in a PKCS#11 token: a kubeconfig cannot hold that key,
-/// and kubectl reaches a token key only through kcsr-agent (issue 16), which this version does
-/// not have yet. Refused before anything is pinned or written (but the station's records of
-/// denials that came back); the error lists every request not turned into a kubeconfig.
-fn token_key(args: &AssembleArgs, v: &Verified, outstanding: &[trail::Outstanding]) -> Fail {
-    let uri = v.pkcs11.as_deref().unwrap_or_default();
-    Fail::new(format!(
-        "{}{BUNDLE_SUFFIX}: the certificate for {:?} verified, but its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold a key that never leaves its token, and kubectl reaches such a key only through kcsr-agent, which this version of kcsr does not have yet; nothing was written{}",
-        v.stem,
-        report::sanitize(&v.user),
-        if outstanding.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "\nnot turned into a kubeconfig:{}",
-                outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
-            )
-        }
-    ))
-    .hint(format!(
-        "keep the media: the certificate is {} (kcsr verify --pkcs11 'URI' --cert FILE checks it against the token); assemble the other users with --name",
-        args.media.join(format!("{}{}", v.stem, kcsr_core::media::CERT_SUFFIX)).display()
-    ))
 }

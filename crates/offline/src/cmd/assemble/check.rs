@@ -18,10 +18,11 @@ use super::media::Checked;
 use super::pins::{self, Pins};
 use crate::cli::AssembleArgs;
 use crate::fail::{Fail, Result};
-use crate::kubeconfig::{Credential, Entry};
+use crate::kubeconfig::{AgentServing, Credential, Entry};
 use crate::passphrase;
 use crate::plan;
 use crate::report;
+use zeroize::Zeroizing;
 
 /// A bundle that holds against the station's state.
 pub(super) struct Verified {
@@ -41,8 +42,6 @@ pub(super) struct Verified {
     pub(super) checked: Vec<String>,
     /// The key the kubeconfig holds or names, for the summary.
     pub(super) key: KeyShown,
-    /// The recorded PKCS#11 URI when the key is in a token (no key in the entry then).
-    pub(super) pkcs11: Option<String>,
 }
 
 /// How the kubeconfig of a verified bundle gets its key.
@@ -54,6 +53,37 @@ pub(super) enum KeyShown {
     Path { path: String, checked: bool },
     /// None: the request came from the user's own CSR and no `--key-path` was given.
     Absent,
+    /// In the PKCS#11 token of this URI (recorded, without pin-source): kcsr-agent signs.
+    Token(String),
+}
+
+/// The caller's secret for kcsr-agent: 32 random bytes, hex. Never printed.
+fn bearer_token() -> Result<Zeroizing<String>> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(bytes.as_mut())
+        .map_err(|_| Fail::new("the system's random number generator failed"))?;
+    Ok(Zeroizing::new(kcsr_core::digest::hex(bytes.as_ref())))
+}
+
+/// The recorded URI (which has no pin-source) with `pin-source=file:` the operator named, so
+/// that the agent can start without a terminal. A PIN itself is never written.
+fn agent_uri(recorded: &str, pin_file: Option<&Path>) -> Result<String> {
+    let mut uri: kcsr_core::pkcs11_uri::Pkcs11Uri = recorded.parse().map_err(|e| {
+        Fail::new(format!(
+            "the station's record has a PKCS#11 URI that does not parse: {e}"
+        ))
+    })?;
+    if let Some(file) = pin_file {
+        let abs = std::path::absolute(file)
+            .map_err(|e| Fail::new(format!("--pkcs11-pin-file {}: {e}", file.display())))?;
+        let abs = abs.to_str().ok_or_else(|| {
+            Fail::new(format!("--pkcs11-pin-file {} is not UTF-8", file.display()))
+        })?;
+        uri.pin_source = Some(format!("file:{abs}"));
+    }
+    Ok(uri.to_string())
 }
 
 /// What one bundle came to.
@@ -221,8 +251,24 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
         });
     }
     let (credential, shown) = match (&cx.args.key_path, key) {
-        // A key in a token has no file to embed or name: assemble refuses it (decision 0011).
-        _ if asked.pkcs11.is_some() => (Credential::Absent, KeyShown::Absent),
+        // A key in a token has no file to embed or name: kubectl reaches it through kcsr-agent
+        // (decision 0012).
+        _ if asked.pkcs11.is_some() => {
+            let uri = asked.pkcs11.clone().unwrap_or_default();
+            (
+                Credential::Agent {
+                    bearer: bearer_token()?,
+                    address: cx.args.agent_address,
+                    pkcs11: agent_uri(&uri, cx.args.pkcs11_pin_file.as_deref())?,
+                    serving: AgentServing::new(cx.args.agent_address).map_err(|e| {
+                        Fail::new(format!(
+                            "failed to make kcsr-agent's loopback certificate: {e}"
+                        ))
+                    })?,
+                },
+                KeyShown::Token(uri),
+            )
+        }
         (Some(template), _) => {
             let path = key_path_for(template, &asked.user);
             let checked = key_at_path(&path, &here(cx.args, &path), &asked.public_key)
@@ -254,6 +300,9 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
             checked: true,
         } => {
             format!("the certificate is for the recorded key, held in {path}")
+        }
+        KeyShown::Token(uri) => {
+            format!("the certificate is for the recorded key, held in the PKCS#11 token {uri}")
         }
         _ => format!(
             "the certificate is for the recorded public key sha256 {} (the user's own; the key is not on this machine)",
@@ -306,7 +355,6 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
         warnings,
         checked,
         key: shown,
-        pkcs11: asked.pkcs11,
     })))
 }
 

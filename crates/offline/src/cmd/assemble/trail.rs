@@ -26,7 +26,7 @@ use crate::{plan, report};
 /// A request of this media that did not become a kubeconfig.
 pub(super) struct Outstanding {
     record: RequestRecord,
-    /// `denied`, `failed`, `not-back`, `no-key` or `token-key`.
+    /// `denied`, `failed`, `not-back` or `no-key`.
     kind: &'static str,
     why: String,
     denial: Option<Denial>,
@@ -80,19 +80,10 @@ pub(super) fn outstanding(
             continue;
         }
         // A request that came back is judged by the verification (which knows --key-path and
-        // the keys users keep themselves); one that did not says if its key is gone too. A
-        // key in a token has no file to miss, and no kubeconfig can hold it (decision 0011).
+        // the keys users keep themselves, and writes a token key's kubeconfig for kcsr-agent);
+        // one that did not says if its key is gone too. A key in a token has no file to miss.
         let (kind, why, denial) = if checked.contains_key(&format!("{stem}{BUNDLE_SUFFIX}")) {
-            let Some(uri) = &record.pkcs11_uri else {
-                continue;
-            };
-            (
-                "token-key",
-                format!(
-                    "its key is in the PKCS#11 token {uri}: a kubeconfig cannot hold it, and kubectl reaches it only through kcsr-agent, which this version of kcsr does not have yet; the certificate stays on the media"
-                ),
-                None,
-            )
+            continue;
         } else if let Some(data) = checked.get(&format!("{stem}{DENIED_SUFFIX}")) {
             denied(stem, data)
         } else {
@@ -217,8 +208,8 @@ fn denied(stem: &str, data: &[u8]) -> (&'static str, String, Option<Denial>) {
     }
 }
 
-/// Records what this run verified and turned into a kubeconfig (state `assembled`; never a
-/// token key's, which gets none) and the denials (state `denied`, only for requests still
+/// Records what this run verified and turned into a kubeconfig (state `assembled`; a token
+/// key's too: its kubeconfig is kcsr-agent's) and the denials (state `denied`, only for requests still
 /// `written`: a report on the media never undoes what the station knows). A re-run of the
 /// same media changes nothing.
 pub(super) fn record(
@@ -230,7 +221,7 @@ pub(super) fn record(
 ) -> Result<()> {
     let at = time::format_rfc3339(now);
     let bundles: HashMap<&str, &Bundle> = bundles.iter().map(|(s, b)| (s.as_str(), b)).collect();
-    for v in verified.iter().filter(|v| v.recorded && v.pkcs11.is_none()) {
+    for v in verified.iter().filter(|v| v.recorded) {
         let Some(bundle) = bundles.get(v.stem.as_str()) else {
             continue;
         };

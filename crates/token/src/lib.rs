@@ -1,8 +1,9 @@
-//! Keys in PKCS#11 tokens (decision 0011): load the module a URI names, find its one token,
+//! Keys in PKCS#11 tokens (decisions 0011, 0012): load the module a URI names, find its one token,
 //! log in, find or generate the key object, and sign with it. The private key never leaves
 //! the token: kcsr reads its public half and asks for signatures. The PIN comes from the URI's
 //! `pin-source` file or a no-echo prompt, lives in a zeroizing `AuthPin`, and is never
-//! printed, logged or written.
+//! printed, logged or written. Used by `kcsr` (requests, verify, renew) and `kcsr-agent`
+//! (TLS signatures for kubectl); no networking here.
 
 use std::io::IsTerminal as _;
 
@@ -13,44 +14,67 @@ use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectCla
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::{Slot, TokenInfo};
 use cryptoki::types::AuthPin;
-use kcsr_core::external_key::{self, CsrSigner, RawScheme};
-use kcsr_core::key::{KeyError, KeyType};
+use kcsr_core::external_key::{self, EncodingError};
 use kcsr_core::pkcs11_uri::Pkcs11Uri;
 use kcsr_core::x509::{KeyKind, PublicKeyInfo};
 use zeroize::Zeroizing;
 
-use crate::fail::{Fail, Result};
 use kcsr_fs as output;
 
+mod error;
+mod sign;
+
+pub use error::{Error, ErrorKind};
+pub use sign::RawMechanism;
+
+/// The result of a token operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The key types kcsr generates in a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewKey {
+    /// ECDSA on P-256.
+    P256,
+    /// ECDSA on P-384.
+    P384,
+    /// RSA of this many bits.
+    Rsa(u32),
+}
+
 /// A logged-in session on the one token a URI names.
-pub(crate) struct Token {
+pub struct Token {
+    pkcs11: Pkcs11,
+    slot: Slot,
     session: Session,
     /// The token's label, for messages.
     label: String,
     uri: Pkcs11Uri,
+    /// The PIN this session logged in with, kept only so that a long-running caller
+    /// (kcsr-agent) can log in again after the token was removed and put back.
+    pin: Option<Zeroizing<String>>,
 }
 
 /// A private key object in a token, with its public half.
-pub(crate) struct TokenKey {
+pub struct TokenKey {
     token: Token,
     handle: ObjectHandle,
     public: PublicKeyInfo,
     /// What the token says about the key object.
-    pub(crate) attributes: KeyAttributes,
+    pub attributes: KeyAttributes,
 }
 
 /// The key object's protection, as the token reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeyAttributes {
-    pub(crate) extractable: bool,
-    pub(crate) sensitive: bool,
+pub struct KeyAttributes {
+    pub extractable: bool,
+    pub sensitive: bool,
     /// Made inside the token (`CKA_LOCAL`), never extractable since (`CKA_NEVER_EXTRACTABLE`).
-    pub(crate) generated_inside: bool,
+    pub generated_inside: bool,
 }
 
 impl KeyAttributes {
     /// Whether the private key can leave the token.
-    pub(crate) fn can_leave(self) -> bool {
+    pub fn can_leave(self) -> bool {
         self.extractable || !self.sensitive
     }
 }
@@ -58,18 +82,28 @@ impl KeyAttributes {
 impl Token {
     /// Loads the module, finds the token and logs in (with the PIN from `pin-source`, else
     /// asked on the terminal, or the reader's PIN pad).
-    pub(crate) fn open(uri: &Pkcs11Uri) -> Result<Self> {
+    pub fn open(uri: &Pkcs11Uri) -> Result<Self> {
+        Self::open_inner(uri, None)
+    }
+
+    /// Like [`Self::open`], with a PIN known from an earlier login (never asked, never read
+    /// from `pin-source`): for logging in again after the token was put back.
+    pub fn open_with_pin(uri: &Pkcs11Uri, pin: Option<Zeroizing<String>>) -> Result<Self> {
+        Self::open_inner(uri, Some(pin))
+    }
+
+    fn open_inner(uri: &Pkcs11Uri, known: Option<Option<Zeroizing<String>>>) -> Result<Self> {
         let module = uri.module_path.as_deref().ok_or_else(|| {
             let given = uri
                 .module_name
                 .as_deref()
                 .map(|n| format!(" (module-name={n} is not enough: kcsr loads modules by path)"))
                 .unwrap_or_default();
-            Fail::new(format!("the PKCS#11 URI names no module-path{given}"))
+            Error::new(format!("the PKCS#11 URI names no module-path{given}"))
                 .hint("add ?module-path=/path/to/the/token's/pkcs11-module.so to the URI (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)")
         })?;
         let pkcs11 = Pkcs11::new(module).map_err(|e| {
-            Fail::new(format!("failed to load the PKCS#11 module {module}: {e}"))
+            Error::new(format!("failed to load the PKCS#11 module {module}: {e}"))
                 .hint("install the token's PKCS#11 module, or fix module-path in the URI")
         })?;
         // A module that stays loaded between two token keys of one run (renew) may still be
@@ -88,74 +122,85 @@ impl Token {
         let session = pkcs11
             .open_rw_session(slot)
             .map_err(|e| ck_fail(&format!("failed to open a session on token {label:?}"), &e))?;
-        let token = Self {
+        let mut token = Self {
+            pkcs11,
+            slot,
             session,
             label,
             uri: uri.clone(),
+            pin: None,
         };
-        token.login(&info)?;
+        token.login(&info, known)?;
         Ok(token)
     }
 
     /// The token's label.
-    pub(crate) fn label(&self) -> &str {
+    pub fn label(&self) -> &str {
         &self.label
     }
 
-    fn login(&self, info: &TokenInfo) -> Result<()> {
+    fn login(&mut self, info: &TokenInfo, known: Option<Option<Zeroizing<String>>>) -> Result<()> {
         if !info.login_required() {
             return Ok(());
         }
-        let pin = if info.protected_authentication_path() {
-            crate::report::say(&format!(
-                "kcsr: enter the PIN of token {:?} on the reader's PIN pad",
-                self.label
-            ));
-            None
-        } else {
-            Some(self.pin()?)
+        let pin = match known {
+            Some(known) => known,
+            None if info.protected_authentication_path() => {
+                eprintln!(
+                    "kcsr: enter the PIN of token {:?} on the reader's PIN pad",
+                    self.label
+                );
+                None
+            }
+            None => Some(self.pin()?),
         };
-        match self.session.login(UserType::User, pin.as_ref()) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+        let auth = pin.as_ref().map(|p| AuthPin::from(p.as_str().to_owned()));
+        match self.session.login(UserType::User, auth.as_ref()) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                self.pin = pin;
+                Ok(())
+            }
             Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
-                Err(Fail::new(format!(
+                Err(Error::new(format!(
                     "the PIN for token {:?} is wrong (the token refused the login: CKR_PIN_INCORRECT)",
                     self.label
                 ))
+                .kind(ErrorKind::Pin)
                 .hint(match self.uri.pin_file() {
                     Some(f) => format!("put the right PIN in {f} (pin-source); a token locks its PIN after a few wrong ones"),
                     None => "type the token's user PIN; a token locks its PIN after a few wrong ones".to_owned(),
                 }))
             }
-            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(Fail::new(format!(
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(Error::new(format!(
                 "the PIN of token {:?} is locked after too many wrong PINs",
                 self.label
             ))
+            .kind(ErrorKind::Pin)
             .hint("unlock it with the security officer's PIN (the token's own tool, e.g. softhsm2-util or ykman)")),
             Err(e) => Err(ck_fail(&format!("failed to log in to token {:?}", self.label), &e)),
         }
     }
 
     /// The user PIN: the first line of the `pin-source` file, else asked without echo.
-    fn pin(&self) -> Result<AuthPin> {
+    fn pin(&self) -> Result<Zeroizing<String>> {
         if let Some(file) = self.uri.pin_file() {
             let bytes = Zeroizing::new(output::read_limited(std::path::Path::new(file), 4096).map_err(
                 |e| {
-                    Fail::new(format!("failed to read the PIN file {file} (pin-source of the PKCS#11 URI): {e}"))
+                    Error::new(format!("failed to read the PIN file {file} (pin-source of the PKCS#11 URI): {e}"))
                         .hint("fix pin-source=file:/path in the URI, or leave it out to be asked for the PIN")
                 },
             )?);
             let text = std::str::from_utf8(&bytes)
-                .map_err(|_| Fail::new(format!("the PIN file {file} is not UTF-8 text")))?;
+                .map_err(|_| Error::new(format!("the PIN file {file} is not UTF-8 text")))?;
             let line = text.lines().next().unwrap_or("");
             if line.is_empty() {
-                return Err(Fail::new(format!("the PIN file {file} is empty"))
+                return Err(Error::new(format!("the PIN file {file} is empty"))
                     .hint("put the token's user PIN on the first line"));
             }
-            return Ok(AuthPin::from(line.to_owned()));
+            return Ok(Zeroizing::new(line.to_owned()));
         }
         if !std::io::stdin().is_terminal() {
-            return Err(Fail::new(format!(
+            return Err(Error::new(format!(
                 "a PIN is needed for token {:?} and standard input is not a terminal",
                 self.label
             ))
@@ -163,17 +208,17 @@ impl Token {
         }
         let pin = Zeroizing::new(
             rpassword::prompt_password(format!("PIN for token {:?}: ", self.label))
-                .map_err(|e| Fail::new(format!("failed to read the PIN: {e}")))?,
+                .map_err(|e| Error::new(format!("failed to read the PIN: {e}")))?,
         );
-        Ok(AuthPin::from(pin.as_str().to_owned()))
+        Ok(pin)
     }
 
     /// The private key the URI names, if the token holds it.
-    pub(crate) fn find_key(self) -> Result<std::result::Result<TokenKey, Self>> {
+    pub fn find_key(self) -> Result<std::result::Result<TokenKey, Self>> {
         let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
         template.extend(self.names());
         if template.len() == 1 {
-            return Err(Fail::new("the PKCS#11 URI names no key object")
+            return Err(Error::new("the PKCS#11 URI names no key object")
                 .hint("add object=LABEL (and optionally id=%XX…) to the URI"));
         }
         let found = self
@@ -186,7 +231,7 @@ impl Token {
                 let handle = *handle;
                 self.key(handle, None).map(Ok)
             }
-            many => Err(Fail::new(format!(
+            many => Err(Error::new(format!(
                 "{} private keys in token {:?} match {}",
                 many.len(),
                 self.label,
@@ -198,10 +243,10 @@ impl Token {
 
     /// Generates the key pair the URI names inside the token: private half non-extractable
     /// and sensitive, both kept on the token (`persist`), or for this session only.
-    pub(crate) fn generate(self, key_type: KeyType, persist: bool) -> Result<TokenKey> {
+    pub fn generate(self, key_type: NewKey, persist: bool) -> Result<TokenKey> {
         let Some(label) = self.uri.object.clone() else {
             return Err(
-                Fail::new("the PKCS#11 URI names no object=LABEL for the new key")
+                Error::new("the PKCS#11 URI names no object=LABEL for the new key")
                     .hint("add object=LABEL to the URI: the key is generated under that label"),
             );
         };
@@ -213,21 +258,23 @@ impl Token {
             common.push(Attribute::Id(id.clone()));
         }
         let (mechanism, mut public, mut private) = match key_type {
-            KeyType::P256 | KeyType::P384 => (
+            NewKey::P256 | NewKey::P384 => (
                 Mechanism::EccKeyPairGen,
                 vec![
                     Attribute::EcParams(
-                        external_key::ec_params(&key_type.kind()).unwrap_or_default(),
+                        external_key::ec_params(&if key_type == NewKey::P256 {
+                            KeyKind::EcdsaP256
+                        } else {
+                            KeyKind::EcdsaP384
+                        })
+                        .unwrap_or_default(),
                     ),
                     Attribute::Verify(true),
                 ],
                 vec![Attribute::Derive(false)],
             ),
-            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
-                let bits = match key_type.kind() {
-                    KeyKind::Rsa { bits } => bits as u64,
-                    _ => 2048,
-                };
+            NewKey::Rsa(bits) => {
+                let bits = u64::from(bits);
                 (
                     Mechanism::RsaPkcsKeyPairGen,
                     vec![
@@ -238,12 +285,6 @@ impl Token {
                     ],
                     vec![Attribute::Decrypt(false)],
                 )
-            }
-            KeyType::Ed25519 => {
-                return Err(Fail::new(
-                    "kcsr generates P-256, P-384 and RSA keys in tokens, not Ed25519 (few tokens support it)",
-                )
-                .hint("pass --key-type p256 (the default) or rsa2048"));
             }
         };
         public.extend(common.iter().cloned());
@@ -260,7 +301,7 @@ impl Token {
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| {
                 ck_fail(
-                    &format!("token {:?} could not generate a {key_type} key", self.label),
+                    &format!("token {:?} could not generate a {key_type:?} key", self.label),
                     &e,
                 )
                 .hint("check that the token supports this key type (pkcs11-tool --list-mechanisms), or pass another --key-type")
@@ -329,12 +370,12 @@ impl Token {
                 _ => {}
             }
         }
-        let bad = |e: KeyError| Fail::new(format!("{}: {e}", what()));
+        let bad = |e: EncodingError| Error::new(format!("{}: {e}", what()));
         let public = match a.key_type {
             Some(t) if t == CkKeyType::RSA => match (&a.modulus, &a.exponent) {
                 (Some(n), Some(e)) => external_key::rsa_public_key(n, e).map_err(bad)?,
                 _ => {
-                    return Err(Fail::new(format!(
+                    return Err(Error::new(format!(
                         "{}: the token does not show its RSA modulus",
                         what()
                     )));
@@ -342,7 +383,7 @@ impl Token {
             },
             Some(t) if t == CkKeyType::EC => {
                 let point = self.ec_point(public_handle, &a).map_err(|m| {
-                    Fail::new(format!("{}: {m}", what())).hint(
+                    Error::new(format!("{}: {m}", what())).hint(
                         "kcsr builds the CSR from the public key object stored beside the private key (same id or label); import it into the token",
                     )
                 })?;
@@ -350,7 +391,7 @@ impl Token {
                     .map_err(bad)?
             }
             other => {
-                return Err(Fail::new(format!(
+                return Err(Error::new(format!(
                     "{} is a {} key; kcsr signs with EC (P-256, P-384) and RSA keys",
                     what(),
                     other
@@ -448,7 +489,7 @@ struct Attrs {
 
 impl TokenKey {
     /// The token's label.
-    pub(crate) fn token_label(&self) -> &str {
+    pub fn token_label(&self) -> &str {
         self.token.label()
     }
 }
@@ -462,12 +503,49 @@ impl std::fmt::Debug for TokenKey {
     }
 }
 
-impl CsrSigner for TokenKey {
+impl TokenKey {
+    /// The key's public half, read from the token.
+    pub fn public_key(&self) -> &PublicKeyInfo {
+        &self.public
+    }
+
+    /// The URI the key was found by.
+    pub fn uri(&self) -> &Pkcs11Uri {
+        &self.token.uri
+    }
+
+    /// The PIN the token was logged in with (`None` without login or with a PIN pad): for
+    /// [`Token::open_with_pin`] after the token was put back. Never printed.
+    pub fn kept_pin(&self) -> Option<Zeroizing<String>> {
+        self.token.pin.clone()
+    }
+
+    /// Whether the token offers `mechanism` for signing.
+    pub fn offers(&self, mechanism: RawMechanism) -> bool {
+        self.token
+            .pkcs11
+            .get_mechanism_list(self.token.slot)
+            .is_ok_and(|list| list.contains(&mechanism.mechanism_type()))
+    }
+
+    /// Asks the token to sign `input` (a digest or DigestInfo the caller made) with `mechanism`.
+    pub fn sign_raw(&self, mechanism: RawMechanism, input: &[u8]) -> Result<Vec<u8>> {
+        self.token
+            .session
+            .sign(&mechanism.mechanism(), self.handle, input)
+            .map_err(|e| ck_fail(&format!("token {:?} could not sign", self.token.label), &e))
+    }
+}
+
+#[cfg(feature = "csr")]
+impl external_key::CsrSigner for TokenKey {
     fn public_key(&self) -> &PublicKeyInfo {
         &self.public
     }
 
-    fn sign_tbs(&self, tbs: &[u8]) -> std::result::Result<Vec<u8>, KeyError> {
+    fn sign_tbs(&self, tbs: &[u8]) -> std::result::Result<Vec<u8>, kcsr_core::key::KeyError> {
+        use kcsr_core::external_key::RawScheme;
+        use kcsr_core::key::KeyError;
         let (scheme, input) = external_key::raw_sign_input(&self.public.kind, tbs)?;
         let mechanism = match scheme {
             RawScheme::Ecdsa => Mechanism::Ecdsa,
@@ -480,7 +558,7 @@ impl CsrSigner for TokenKey {
             .map_err(|e| {
                 KeyError::Sign(format!("token {:?}: {}", self.token.label, ck_text(&e)))
             })?;
-        external_key::x509_signature(scheme, &raw)
+        Ok(external_key::x509_signature(scheme, &raw)?)
     }
 }
 
@@ -518,7 +596,7 @@ fn find_slot(pkcs11: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo)> {
     let mut matching = matching.into_iter();
     match (matching.next(), matching.next()) {
         (Some(one), None) => Ok(one),
-        (None, _) => Err(Fail::new(format!(
+        (None, _) => Err(Error::new(format!(
             "no token {} in the PKCS#11 module {}; tokens present: {}",
             uri.token_name(),
             uri.module_path.as_deref().unwrap_or_default(),
@@ -528,8 +606,9 @@ fn find_slot(pkcs11: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo)> {
                 present.join(", ")
             }
         ))
+        .kind(ErrorKind::NotPresent)
         .hint("insert the token, or fix token=/serial= in the URI")),
-        (Some(_), Some(_)) => Err(Fail::new(format!(
+        (Some(_), Some(_)) => Err(Error::new(format!(
             "several tokens match the PKCS#11 URI ({})",
             present.join(", ")
         ))
@@ -538,12 +617,15 @@ fn find_slot(pkcs11: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo)> {
 }
 
 /// A PKCS#11 failure for the operator: what was being done, and the token's reason.
-fn ck_fail(what: &str, e: &CkError) -> Fail {
-    let f = Fail::new(format!("{what}: {}", ck_text(e)));
+fn ck_fail(what: &str, e: &CkError) -> Error {
+    let f = Error::new(format!("{what}: {}", ck_text(e)));
     match e {
-        CkError::Pkcs11(RvError::TokenNotPresent | RvError::DeviceRemoved, _) => {
-            f.hint("insert the token and run kcsr again")
-        }
+        CkError::Pkcs11(
+            RvError::TokenNotPresent | RvError::DeviceRemoved | RvError::SessionHandleInvalid,
+            _,
+        ) => f
+            .kind(ErrorKind::NotPresent)
+            .hint("insert the token and run kcsr again"),
         _ => f,
     }
 }

@@ -1,0 +1,270 @@
+//! TLS client signatures made by the token (decision 0012): a rustls `SigningKey` whose
+//! `Signer` hashes the handshake transcript here and asks the token for the raw signature
+//! (`CKM_ECDSA` over the digest, DER-encoded for TLS; `CKM_RSA_PKCS_PSS`, or `CKM_RSA_PKCS`
+//! over a DigestInfo for TLS 1.2). The token session is logged in again after the token was
+//! removed and put back, with the PIN kept from start-up.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lc_rs::digest;
+use kcsr_core::external_key::{self, RawScheme};
+use kcsr_core::pkcs11_uri::Pkcs11Uri;
+use kcsr_core::x509::KeyKind;
+use kcsr_token::{ErrorKind, RawMechanism, Token, TokenKey};
+use rustls::client::ResolvesClientCert;
+use rustls::sign::{CertifiedKey, Signer, SigningKey};
+use rustls::{SignatureAlgorithm, SignatureScheme};
+use zeroize::Zeroizing;
+
+/// DigestInfo of SHA-256 up to the digest (RFC 8017 §9.2, note 1).
+const SHA256_DIGEST_INFO: &[u8] = &[
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+
+/// One user's key in its token, shared by every connection of that user.
+pub(crate) struct TokenCell {
+    uri: Pkcs11Uri,
+    /// The token's label, for messages.
+    pub(crate) label: String,
+    pin: Option<Zeroizing<String>>,
+    /// The certificate's public key: the key found after a re-login must still be this one.
+    spki: Vec<u8>,
+    kind: KeyKind,
+    pss: bool,
+    key: Mutex<Option<TokenKey>>,
+    /// Why the last signature failed, for the caller's error.
+    last_error: Mutex<Option<TokenFailure>>,
+}
+
+/// A token failure as the caller is told.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenFailure {
+    pub(crate) not_present: bool,
+    pub(crate) message: String,
+}
+
+impl TokenCell {
+    /// Takes the key found at start, checked against the certificate.
+    pub(crate) fn new(key: TokenKey, label: String) -> Self {
+        let pss = key.offers(RawMechanism::RsaPssSha256);
+        Self {
+            uri: key.uri().clone(),
+            label,
+            pin: key.kept_pin(),
+            spki: key.public_key().spki_der.clone(),
+            kind: key.public_key().kind.clone(),
+            pss,
+            key: Mutex::new(Some(key)),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Whether TLS 1.3 can be used: an EC key, or an RSA key with PSS in the token.
+    pub(crate) fn tls13(&self) -> bool {
+        !matches!(self.kind, KeyKind::Rsa { .. }) || self.pss
+    }
+
+    fn fail(&self, f: TokenFailure) -> TokenFailure {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(f.clone());
+        f
+    }
+
+    /// The last signing failure, taken (so it is reported once).
+    pub(crate) fn take_error(&self) -> Option<TokenFailure> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Makes sure a logged-in session with the key is there: after a failure the module is
+    /// loaded again (a token put back is only seen by a fresh initialisation) and the kept PIN
+    /// logs in.
+    pub(crate) fn ensure(&self) -> Result<(), TokenFailure> {
+        let mut slot = self.key.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            return Ok(());
+        }
+        // The token worked at start: failing to load, find or log in to it now means it was
+        // pulled out (a module without its token may fail in any way), unless the PIN is
+        // what it refuses.
+        let key = Token::open_with_pin(&self.uri, self.pin.clone())
+            .and_then(Token::find_key)
+            .map_err(|e| {
+                self.fail(TokenFailure {
+                    not_present: e.what() != ErrorKind::Pin,
+                    message: e.message().to_owned(),
+                })
+            })?
+            .map_err(|_| {
+                self.fail(TokenFailure {
+                    not_present: false,
+                    message: format!(
+                        "the PKCS#11 token {:?} no longer holds the key {}",
+                        self.label,
+                        self.uri.object.as_deref().unwrap_or("named in the URI")
+                    ),
+                })
+            })?;
+        if key.public_key().spki_der != self.spki {
+            return Err(self.fail(TokenFailure {
+                not_present: false,
+                message: format!(
+                    "the key in PKCS#11 token {:?} is no longer the certificate's key",
+                    self.label
+                ),
+            }));
+        }
+        *slot = Some(key);
+        Ok(())
+    }
+
+    fn token_error(&self, e: &kcsr_token::Error) -> TokenFailure {
+        self.fail(TokenFailure {
+            not_present: e.what() == ErrorKind::NotPresent,
+            message: e.message().to_owned(),
+        })
+    }
+
+    fn sign(&self, mechanism: RawMechanism, input: &[u8]) -> Result<Vec<u8>, TokenFailure> {
+        self.ensure()?;
+        let mut slot = self.key.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(key) = slot.as_ref() else {
+            return Err(self.fail(TokenFailure {
+                not_present: true,
+                message: format!("the PKCS#11 token {:?} is not logged in", self.label),
+            }));
+        };
+        match key.sign_raw(mechanism, input) {
+            Ok(sig) => Ok(sig),
+            Err(e) => {
+                // Whatever went wrong, the next request starts from a fresh module and login;
+                // dropping the key finalises the module.
+                *slot = None;
+                // A token pulled out mid-session often answers with an object or session
+                // error rather than "not present": ask the module afresh which it is.
+                let mut failure = self.token_error(&e);
+                drop(slot);
+                if !failure.not_present
+                    && let Err(again) = self.ensure()
+                {
+                    failure = again;
+                }
+                Err(self.fail(failure))
+            }
+        }
+    }
+}
+
+/// The user's certificate with the token-backed key.
+#[derive(Debug)]
+pub(crate) struct Resolver(pub(crate) Arc<CertifiedKey>);
+
+impl ResolvesClientCert for Resolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The token key as rustls sees it.
+pub(crate) struct TokenSigningKey(pub(crate) Arc<TokenCell>);
+
+impl std::fmt::Debug for TokenSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigningKey")
+            .field("token", &self.0.label)
+            .field("kind", &self.0.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey for TokenSigningKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+        let ours: &[SignatureScheme] = match self.0.kind {
+            KeyKind::EcdsaP256 => &[SignatureScheme::ECDSA_NISTP256_SHA256],
+            KeyKind::EcdsaP384 => &[SignatureScheme::ECDSA_NISTP384_SHA384],
+            KeyKind::Rsa { .. } if self.0.pss => &[
+                SignatureScheme::RSA_PSS_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA256,
+            ],
+            KeyKind::Rsa { .. } => &[SignatureScheme::RSA_PKCS1_SHA256],
+            _ => &[],
+        };
+        let scheme = ours.iter().find(|s| offered.contains(s))?;
+        Some(Box::new(TokenSigner {
+            cell: self.0.clone(),
+            scheme: *scheme,
+        }))
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        match self.0.kind {
+            KeyKind::Rsa { .. } => SignatureAlgorithm::RSA,
+            _ => SignatureAlgorithm::ECDSA,
+        }
+    }
+}
+
+struct TokenSigner {
+    cell: Arc<TokenCell>,
+    scheme: SignatureScheme,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("token", &self.cell.label)
+            .field("scheme", &self.scheme)
+            .finish()
+    }
+}
+
+impl Signer for TokenSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        let sha256 = || digest::digest(&digest::SHA256, message).as_ref().to_vec();
+        let (mechanism, input) = match self.scheme {
+            SignatureScheme::ECDSA_NISTP256_SHA256 => (RawMechanism::Ecdsa, sha256()),
+            SignatureScheme::ECDSA_NISTP384_SHA384 => (
+                RawMechanism::Ecdsa,
+                digest::digest(&digest::SHA384, message).as_ref().to_vec(),
+            ),
+            SignatureScheme::RSA_PSS_SHA256 => (RawMechanism::RsaPssSha256, sha256()),
+            SignatureScheme::RSA_PKCS1_SHA256 => {
+                let mut info = SHA256_DIGEST_INFO.to_vec();
+                info.extend_from_slice(&sha256());
+                (RawMechanism::RsaPkcs, info)
+            }
+            other => {
+                return Err(rustls::Error::General(format!(
+                    "kcsr-agent does not sign with {other:?}"
+                )));
+            }
+        };
+        let raw = self
+            .cell
+            .sign(mechanism, &input)
+            .map_err(|f| rustls::Error::General(f.message))?;
+        if mechanism == RawMechanism::Ecdsa {
+            external_key::x509_signature(RawScheme::Ecdsa, &raw)
+                .map_err(|e| rustls::Error::General(e.to_string()))
+        } else {
+            Ok(raw)
+        }
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+}

@@ -1,0 +1,68 @@
+//! The token error: a message naming the token and the PKCS#11 reason, a hint with the fix,
+//! and what kind of failure it is (the agent answers a missing token differently). Never a
+//! PIN or key material.
+
+use std::fmt;
+
+/// What kind of failure a token operation had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The token (or its slot) is not there: removed, or never inserted.
+    NotPresent,
+    /// The PIN was refused or is locked.
+    Pin,
+    /// Anything else (module, URI, key object, mechanism).
+    Other,
+}
+
+/// A failed token operation.
+#[derive(Debug)]
+pub struct Error {
+    message: String,
+    help: Option<String>,
+    kind: ErrorKind,
+}
+
+impl Error {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            help: None,
+            kind: ErrorKind::Other,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.help = Some(hint.into());
+        self
+    }
+
+    pub(crate) fn kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What failed, naming the token.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// How to fix it, when there is a known fix.
+    pub fn help(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+
+    /// What kind of failure this is.
+    pub fn what(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
