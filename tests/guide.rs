@@ -21,6 +21,7 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
     for (root, name) in roots {
         s = s.replace(&root.display().to_string(), name);
     }
+    s = renewal_days_and_durations(&s);
     // The AGE column of CSR tables (`0s`, `1s`): a whitespace-separated count of seconds.
     s = s
         .lines()
@@ -110,10 +111,12 @@ fn normalize(text: &str, roots: &[(&Path, &str)]) -> String {
             }
             let run = &chars[i..j];
             let end_ok = j == chars.len() || !chars[j].is_ascii_alphanumeric();
+            // An object name's hash (`alice-<10 hex>`) may happen to hold no letter.
+            let object_hash = run.len() == 10 && i > 0 && chars[i - 1] == '-';
             if end_ok
                 && run.len() >= 8
                 && run.iter().any(char::is_ascii_digit)
-                && run.iter().any(|c| c.is_ascii_alphabetic())
+                && (object_hash || run.iter().any(|c| c.is_ascii_alphabetic()))
             {
                 out.push_str(if run.len() == 64 { "<sha256>" } else { "<hex>" });
                 i = j;
@@ -407,6 +410,56 @@ fn shell_words_keeps_quoted_spaces() {
             "X",
             ""
         ]
+    );
+}
+
+/// The day in a renewal's stem (`bob-renew-20261129`) and a time left (`in 29d23h55m`):
+/// both change with the day and the second the guide runs.
+fn renewal_days_and_durations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let day = rest.find("-renew-").map(|i| (i, "-renew-"));
+        let left = rest.find(" in ").map(|i| (i, " in "));
+        let Some((i, tag)) = [day, left].into_iter().flatten().min_by_key(|(i, _)| *i) else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..i + tag.len()]);
+        rest = &rest[i + tag.len()..];
+        if tag == "-renew-" {
+            if rest.len() >= 8 && rest.as_bytes()[..8].iter().all(u8::is_ascii_digit) {
+                out.push_str("<day>");
+                rest = &rest[8..];
+            }
+        } else {
+            // 29d23h55m, 5h3m, 40m: digits and unit letters, at least one unit.
+            let n = rest
+                .find(|c: char| !(c.is_ascii_digit() || matches!(c, 'd' | 'h' | 'm' | 's')))
+                .unwrap_or(rest.len());
+            let w = &rest[..n];
+            if n > 1
+                && w.starts_with(|c: char| c.is_ascii_digit())
+                && w.ends_with(['d', 'h', 'm', 's'])
+            {
+                out.push_str("<duration>");
+                rest = &rest[n..];
+            }
+        }
+    }
+}
+
+#[test]
+fn renewal_days_and_durations_are_placeholders() {
+    assert_eq!(
+        renewal_days_and_durations(
+            "bob-renew-20261129-3f9a (expires x, in 29d23h55m): in the stick"
+        ),
+        "bob-renew-<day>-3f9a (expires x, in <duration>): in the stick"
+    );
+    assert_eq!(
+        normalize("bob-renew-20261129-4983990712 written", &[]),
+        "bob-renew-<day>-<hex> written"
     );
 }
 
