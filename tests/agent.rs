@@ -60,6 +60,12 @@ impl Setup {
         )
         .unwrap();
         std::fs::write(offline.path("pin"), format!("{PIN}\n")).unwrap();
+        // A PIN file only its owner may read, as kcsr and kcsr-agent require.
+        std::fs::set_permissions(
+            offline.path("pin"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let mut s = Self {
             _tmp: tmp,
             offline,
@@ -639,6 +645,11 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
 
     // A wrong PIN.
     std::fs::write(s.offline.path("wrong-pin"), "0000\n").unwrap();
+    std::fs::set_permissions(
+        s.offline.path("wrong-pin"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let wrong_pin = write(
         "wrong-pin.kubeconfig",
         &text.replace(
@@ -686,6 +697,7 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
 fn echo_upstream(
     dir: &Path,
     client_ca: &str,
+    switch: bool,
 ) -> (u16, String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
     use rustls_pki_types::pem::PemObject as _;
     // A CA and a serving certificate it signs (a CA certificate is no server's).
@@ -752,6 +764,25 @@ fn echo_upstream(
             .unwrap_or_default();
         tx.send((String::from_utf8_lossy(&head).into_owned(), client_cert))
             .unwrap();
+        if !switch {
+            // An API server that does not switch: a plain answer on a connection it keeps
+            // open, then whatever else arrives on it is handed back.
+            tls.write_all(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
+            )
+            .unwrap();
+            let _ = tls.sock.set_read_timeout(Some(Duration::from_secs(3)));
+            let mut more = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = tls.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                more.extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send((String::from_utf8_lossy(&more).into_owned(), Vec::new()));
+            return;
+        }
         tls.write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n",
         )
@@ -782,7 +813,7 @@ fn an_upgrade_is_passed_through_both_ways_with_the_tokens_certificate() {
     // The echo server's own files are on neither host.
     let echo_dir = s._tmp.path().join("echo");
     std::fs::create_dir(&echo_dir).unwrap();
-    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem());
+    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem(), true);
     // The same user's extension, pointed at the echo server (an exec's stream in miniature).
     let text = std::fs::read_to_string(&kc)
         .unwrap()
@@ -851,4 +882,71 @@ fn an_upgrade_is_passed_through_both_ways_with_the_tokens_certificate() {
     let stderr = agent.stderr();
     drop(agent);
     s.assert_nothing_secret(&stderr);
+}
+
+#[test]
+fn an_upgrade_the_server_refuses_ends_the_connection_and_nothing_behind_it_is_forwarded() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut s = Setup::new();
+    let port = free_port();
+    let kc = s.token_user("alice", port);
+    let echo_dir = s._tmp.path().join("echo");
+    std::fs::create_dir(&echo_dir).unwrap();
+    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem(), false);
+    let text = std::fs::read_to_string(&kc)
+        .unwrap()
+        .replace(&s.server.url(), &format!("https://127.0.0.1:{echo_port}"))
+        .replace(&b64(&s.server.serving_ca_pem()), &b64(&echo_ca));
+    let echo_kc = s.offline.path("echo.kubeconfig");
+    std::fs::write(&echo_kc, text).unwrap();
+    std::fs::set_permissions(&echo_kc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let agent = s.agent(&echo_kc);
+    let token = bearer(&echo_kc);
+    let mut tls = connect_agent(&echo_kc, port);
+    // A request that only says it upgrades, with a second request pipelined behind it: the
+    // second one carries no token and must never reach the API server.
+    tls.write_all(
+        format!(
+            "GET /api/v1/namespaces HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nDELETE /api/v1/namespaces/kube-system HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = tls.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
+    assert!(response.contains("Connection: close\r\n"), "{response}");
+    assert!(!response.contains("keep-alive"), "{response}");
+    let (head, _) = heads.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(head.starts_with("GET /api/v1/namespaces "), "{head}");
+    let (more, _) = heads.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(more, "", "forwarded behind a refused upgrade");
+    drop(tls);
+    let stderr = agent.stderr();
+    drop(agent);
+    s.assert_nothing_secret(&stderr);
+}
+
+#[test]
+fn a_client_that_never_finishes_its_request_is_closed_and_others_are_still_served() {
+    let mut s = Setup::new();
+    let port = free_port();
+    let kc = s.token_user("alice", port);
+    let agent = s.agent(&kc);
+    // A local user without the token opens connections and sends nothing: each is closed
+    // once the head's deadline passes (10 s), and the agent keeps serving meanwhile.
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let r = s.kubectl(&kc, &["auth", "whoami", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for mut conn in idle {
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        // 0: closed by the agent (a timeout here would be an error, and fail the test).
+        assert_eq!(conn.read(&mut buf).unwrap(), 0);
+    }
+    drop(agent);
 }

@@ -117,12 +117,29 @@ fn serve(kubeconfig: &std::path::Path) -> Result<()> {
         kubeconfig.display()
     );
     let served = Arc::new(proxy::Served { serving, users });
+    let unauthenticated = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors (EMFILE) fails every accept at once: wait instead
+                // of spinning.
+                proxy::say_refusal(&format!("kcsr-agent: cannot accept a connection: {e}"));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        };
+        let Some(waiting) = proxy::Unauthenticated::enter(&unauthenticated) else {
+            proxy::say_refusal(&format!(
+                "kcsr-agent: closed a connection: {} connections are already waiting to authenticate",
+                proxy::MAX_UNAUTHENTICATED
+            ));
+            continue;
+        };
         let served = served.clone();
         let spawned = std::thread::Builder::new()
             .name("kcsr-agent-conn".to_owned())
-            .spawn(move || proxy::handle(&served, conn));
+            .spawn(move || proxy::handle(&served, conn, waiting));
         if let Err(e) = spawned {
             eprintln!("kcsr-agent: cannot start a thread for a connection: {e}");
         }

@@ -6,8 +6,9 @@
 use std::io::{self, Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs as _};
 use std::os::fd::AsFd as _;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
@@ -22,6 +23,71 @@ use crate::signer::{TokenCell, TokenFailure};
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Plaintext waiting for one side beyond this stops reading from the other.
 const HIGH_WATER: usize = 256 * 1024;
+/// The whole TLS handshake and request head of a client, however slowly it sends: a local
+/// user without the token cannot hold a connection open longer than this.
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections not yet authenticated at once; more are closed at once, so that a local user
+/// without the token cannot use up the agent's threads and file descriptors.
+pub(crate) const MAX_UNAUTHENTICATED: usize = 64;
+/// Refusal lines said on stderr per [`LOG_WINDOW`]; the rest are counted.
+const LOG_LINES: u32 = 20;
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+/// A response head to an upgrade larger than this ends the connection.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Says a line about a refused request on stderr, at most [`LOG_LINES`] per [`LOG_WINDOW`]:
+/// a flood of refused connections cannot flood the operator's terminal or log.
+pub(crate) fn say_refusal(line: &str) {
+    static STATE: Mutex<Option<(Instant, u32, u64)>> = Mutex::new(None);
+    let mut state = STATE.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = Instant::now();
+    let (start, said, held) = state.get_or_insert((now, 0, 0));
+    if now.duration_since(*start) >= LOG_WINDOW {
+        if *held > 0 {
+            eprintln!("kcsr-agent: {held} more refused request(s) not shown");
+        }
+        (*start, *said, *held) = (now, 0, 0);
+    }
+    if *said < LOG_LINES {
+        *said += 1;
+        eprintln!("{line}");
+    } else {
+        *held += 1;
+    }
+}
+
+/// Counts a connection as not yet authenticated while it lives, or until [`Self::done`].
+pub(crate) struct Unauthenticated {
+    count: Arc<AtomicUsize>,
+    counted: bool,
+}
+
+impl Unauthenticated {
+    /// Counts one more, or `None` when [`MAX_UNAUTHENTICATED`] are already waiting.
+    pub(crate) fn enter(count: &Arc<AtomicUsize>) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_UNAUTHENTICATED).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self {
+                count: count.clone(),
+                counted: true,
+            })
+    }
+
+    fn done(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Unauthenticated {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
 
 /// What the agent serves, shared by every connection.
 pub(crate) struct Served {
@@ -46,9 +112,26 @@ struct Side {
     open: bool,
     /// Plaintext for this side, not yet taken by rustls.
     pending: Vec<u8>,
+    /// Blocking reads end here (the client's handshake and request head).
+    deadline: Option<Instant>,
 }
 
 impl Side {
+    /// Bounds the next blocking read by the deadline.
+    fn arm(&self) -> io::Result<()> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request head took too long",
+                ));
+            }
+            self.sock.set_read_timeout(Some(left))?;
+        }
+        Ok(())
+    }
+
     /// Sends everything rustls has, blocking (before the relay).
     fn send_all(&mut self) -> io::Result<()> {
         while self.tls.wants_write() {
@@ -71,6 +154,7 @@ impl io::Read for Side {
         loop {
             match self.tls.reader().read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.arm()?;
                     if self.tls.read_tls(&mut self.sock)? == 0 {
                         return Ok(0);
                     }
@@ -85,7 +169,7 @@ impl io::Read for Side {
 
 /// Handles one connection; every failure is answered (when there is still someone to answer)
 /// and, for refusals, said on stderr without any token or header value.
-pub(crate) fn handle(served: &Served, sock: TcpStream) {
+pub(crate) fn handle(served: &Served, sock: TcpStream, mut waiting: Unauthenticated) {
     let peer = sock
         .peer_addr()
         .map(|a| a.to_string())
@@ -100,10 +184,11 @@ pub(crate) fn handle(served: &Served, sock: TcpStream) {
         tls: tls.into(),
         open: true,
         pending: Vec::new(),
+        deadline: Some(Instant::now() + HEAD_DEADLINE),
     };
     // Not TLS, or not our certificate: nothing to answer.
     while client.tls.is_handshaking() {
-        if client.tls.complete_io(&mut client.sock).is_err() {
+        if client.arm().is_err() || client.tls.complete_io(&mut client.sock).is_err() {
             return;
         }
     }
@@ -148,13 +233,16 @@ pub(crate) fn handle(served: &Served, sock: TcpStream) {
         refuse(&mut client, &peer, 401, "Unauthorized", why);
         return;
     };
+    waiting.done();
+    client.deadline = None;
+    let _ = client.sock.set_read_timeout(Some(TIMEOUT));
     if let Err(message) = forward(user, &mut client, &head) {
         client.answer_and_close(&http::status(502, "ServiceUnavailable", &message));
     }
 }
 
 fn refuse(client: &mut Side, peer: &str, code: u16, reason: &str, why: &str) {
-    eprintln!("kcsr-agent: refused a request from {peer}: {why}");
+    say_refusal(&format!("kcsr-agent: refused a request from {peer}: {why}"));
     client.answer_and_close(&http::status(code, reason, why));
 }
 
@@ -180,6 +268,7 @@ fn forward(user: &ServedUser, client: &mut Side, head: &Head) -> Result<(), Stri
         tls: tls.into(),
         open: true,
         pending: Vec::new(),
+        deadline: None,
     };
     while upstream.tls.is_handshaking() {
         if let Err(e) = upstream.tls.complete_io(&mut upstream.sock) {
@@ -195,13 +284,15 @@ fn forward(user: &ServedUser, client: &mut Side, head: &Head) -> Result<(), Stri
     let _ = token.take_error();
     upstream.pending = head.upstream_head(&up.authority());
     // A plain request carries its body and nothing more: a second request pipelined behind
-    // it is never forwarded unchecked. Upgrades and chunked bodies are streams.
+    // it is never forwarded unchecked. Chunked bodies are streams; an upgrade becomes one only
+    // when the API server switches protocols (101).
     let mut relay = Relay {
         limit: if head.is_upgrade() {
-            None
+            Some(head.body_length().unwrap_or(0))
         } else {
             head.body_length()
         },
+        upgrade: head.is_upgrade().then(Vec::new),
     };
     relay.pass_to_upstream(&mut upstream, &head.rest);
     let _ = relay.run(client, &mut upstream);
@@ -248,6 +339,52 @@ struct Relay {
     /// Client bytes still to forward (a plain request's body); `None`: unbounded. Bytes past
     /// the body (a request pipelined behind it) are dropped, never forwarded unchecked.
     limit: Option<u64>,
+    /// An upgrade asked for, and the upstream's response head read so far: the connection
+    /// becomes a stream only on `101 Switching Protocols`.
+    upgrade: Option<Vec<u8>>,
+}
+
+/// What the upstream answered to an upgrade.
+#[derive(Debug, PartialEq, Eq)]
+enum UpgradeAnswer {
+    /// Not the whole head yet.
+    Partial,
+    /// 101: the connection is a stream from now on.
+    Switched,
+    /// Anything else: answered, then closed (`Connection: close` to the client), so that
+    /// nothing more from the client goes upstream unchecked.
+    Refused(Vec<u8>),
+    /// No sensible head within [`MAX_RESPONSE_HEAD`].
+    Broken,
+}
+
+/// Judges an upgrade's response head; for a refusal, the head rewritten to close.
+fn upgrade_answer(head: &[u8]) -> UpgradeAnswer {
+    let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if head.len() > MAX_RESPONSE_HEAD {
+            UpgradeAnswer::Broken
+        } else {
+            UpgradeAnswer::Partial
+        };
+    };
+    let status_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let code = status_line.split(|b| *b == b' ').nth(1).unwrap_or_default();
+    if code == b"101" {
+        return UpgradeAnswer::Switched;
+    }
+    let mut out = Vec::with_capacity(head.len() + 20);
+    for line in head[..end].split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let name = line.split(|b| *b == b':').next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"connection") {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&head[end + 4..]);
+    UpgradeAnswer::Refused(out)
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -258,6 +395,33 @@ fn would_block(e: &io::Error) -> bool {
 }
 
 impl Relay {
+    /// Hands what the upstream sent to the client; while an upgrade waits for its answer,
+    /// the head is judged first.
+    fn pass_to_client(&mut self, client: &mut Side, upstream: &mut Side, data: &[u8]) {
+        let Some(head) = &mut self.upgrade else {
+            client.pending.extend_from_slice(data);
+            return;
+        };
+        head.extend_from_slice(data);
+        match upgrade_answer(head) {
+            UpgradeAnswer::Partial => {}
+            UpgradeAnswer::Switched => {
+                client.pending.append(head);
+                self.upgrade = None;
+                self.limit = None;
+            }
+            UpgradeAnswer::Refused(rewritten) => {
+                client.pending.extend_from_slice(&rewritten);
+                self.upgrade = None;
+                self.limit = Some(0);
+            }
+            UpgradeAnswer::Broken => {
+                upstream.open = false;
+                client.open = false;
+            }
+        }
+    }
+
     fn pass_to_upstream(&mut self, upstream: &mut Side, data: &[u8]) {
         let take = match &mut self.limit {
             Some(left) => {
@@ -363,10 +527,21 @@ impl Relay {
             }
             let (cr, ur) = (fds[0].revents(), fds[1].revents());
             let readable = PollFlags::IN | PollFlags::HUP | PollFlags::ERR;
-            if upstream.open && uf.contains(PollFlags::IN) && ur.intersects(readable) {
-                Self::receive(upstream, &mut buf, |d| client.pending.extend_from_slice(d));
+            // A reset or hang-up is reported whatever was asked: a side held back by the
+            // other's buffer would otherwise wake the loop for ever.
+            for (side, asked, got) in [(&mut *client, cf, cr), (&mut *upstream, uf, ur)] {
+                if got.contains(PollFlags::ERR)
+                    || (got.contains(PollFlags::HUP) && !asked.contains(PollFlags::IN))
+                {
+                    side.open = false;
+                }
             }
-            if cf.contains(PollFlags::IN) && cr.intersects(readable) {
+            if upstream.open && uf.contains(PollFlags::IN) && ur.intersects(readable) {
+                let mut got = Vec::new();
+                Self::receive(upstream, &mut buf, |d| got.extend_from_slice(d));
+                self.pass_to_client(client, upstream, &got);
+            }
+            if client.open && cf.contains(PollFlags::IN) && cr.intersects(readable) {
                 let mut got = Vec::new();
                 Self::receive(client, &mut buf, |d| got.extend_from_slice(d));
                 self.pass_to_upstream(upstream, &got);
@@ -378,6 +553,48 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upgrade_becomes_a_stream_only_on_101_and_a_refusal_closes() {
+        assert_eq!(
+            upgrade_answer(b"HTTP/1.1 101 Switch"),
+            UpgradeAnswer::Partial
+        );
+        assert_eq!(
+            upgrade_answer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nxy"),
+            UpgradeAnswer::Switched
+        );
+        let UpgradeAnswer::Refused(out) = upgrade_answer(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
+        ) else {
+            panic!("a 200 to an upgrade is a refusal")
+        };
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        );
+        assert_eq!(
+            upgrade_answer(&vec![b'x'; MAX_RESPONSE_HEAD + 1]),
+            UpgradeAnswer::Broken
+        );
+    }
+
+    #[test]
+    fn connections_waiting_to_authenticate_are_capped_and_counted_down() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut held: Vec<Unauthenticated> = (0..MAX_UNAUTHENTICATED)
+            .map(|_| Unauthenticated::enter(&count).expect("below the cap"))
+            .collect();
+        assert!(Unauthenticated::enter(&count).is_none());
+        // One authenticates: a place is free, and dropping it later does not count twice.
+        held[0].done();
+        assert_eq!(count.load(Ordering::Acquire), MAX_UNAUTHENTICATED - 1);
+        let again = Unauthenticated::enter(&count);
+        assert!(again.is_some());
+        held.clear();
+        drop(again);
+        assert_eq!(count.load(Ordering::Acquire), 0);
+    }
 
     /// The message for the module's own "token not present" answers, which SoftHSM2 (the
     /// e2e tests pull its token directory) does not give.

@@ -4,6 +4,7 @@
 //! over a DigestInfo for TLS 1.2). The token session is logged in again after the token was
 //! removed and put back, with the PIN kept from start-up.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::digest;
@@ -35,6 +36,9 @@ pub(crate) struct TokenCell {
     key: Mutex<Option<TokenKey>>,
     /// Why the last signature failed, for the caller's error.
     last_error: Mutex<Option<TokenFailure>>,
+    /// The token refused the kept PIN once: it is never offered again, so that retries
+    /// (a watch, kubectl's own) do not use up the token's PIN counter and lock it.
+    pin_refused: AtomicBool,
 }
 
 /// A token failure as the caller is told.
@@ -49,7 +53,7 @@ impl TokenCell {
     pub(crate) fn new(key: TokenKey, label: String) -> Self {
         let pss = key.offers(RawMechanism::RsaPssSha256);
         Self {
-            uri: key.uri().clone(),
+            uri: key.pinned_uri(),
             label,
             pin: key.kept_pin(),
             spki: key.public_key().spki_der.clone(),
@@ -57,6 +61,7 @@ impl TokenCell {
             pss,
             key: Mutex::new(Some(key)),
             last_error: Mutex::new(None),
+            pin_refused: AtomicBool::new(false),
         }
     }
 
@@ -89,14 +94,21 @@ impl TokenCell {
         if slot.is_some() {
             return Ok(());
         }
+        if self.pin_refused.load(Ordering::Relaxed) {
+            return Err(self.fail(pin_refused(&self.label)));
+        }
         // The token worked at start: failing to load, find or log in to it now means it was
         // pulled out (a module without its token may fail in any way), unless the PIN is
         // what it refuses.
         let key = Token::open_with_pin(&self.uri, self.pin.clone())
             .and_then(Token::find_key)
             .map_err(|e| {
+                if e.what() == ErrorKind::Pin {
+                    self.pin_refused.store(true, Ordering::Relaxed);
+                    return self.fail(pin_refused(&self.label));
+                }
                 self.fail(TokenFailure {
-                    not_present: e.what() != ErrorKind::Pin,
+                    not_present: true,
                     message: e.message().to_owned(),
                 })
             })?
@@ -175,6 +187,15 @@ impl ResolvesClientCert for Resolver {
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+fn pin_refused(label: &str) -> TokenFailure {
+    TokenFailure {
+        not_present: false,
+        message: format!(
+            "the PKCS#11 token {label:?} refused the PIN kcsr-agent was started with (was it changed?); it is not offered again, so that the token does not lock: restart kcsr-agent"
+        ),
     }
 }
 

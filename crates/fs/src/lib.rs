@@ -26,8 +26,9 @@ mod sys;
 pub use modes::ModesNotKept;
 pub use process::disable_core_dumps;
 pub use read::{
-    EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry,
-    open_regular, read_capped_into, read_limited, read_limited_following, read_secret, scan_dir,
+    EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, NotOwnerOnly, ScanLimitExceeded,
+    ScannedEntry, open_regular, read_capped_into, read_limited, read_limited_following,
+    read_owner_only, read_secret, scan_dir,
 };
 
 /// Who may read a file.

@@ -119,6 +119,59 @@ pub fn read_secret(path: &Path, max: u64, links: Links) -> io::Result<Zeroizing<
     Ok(buf)
 }
 
+/// A file's permissions let others than its owner read it, or it belongs to someone else:
+/// refused for files that hold a secret only their owner may know (a token's PIN).
+#[derive(Debug)]
+pub struct NotOwnerOnly {
+    /// The file's permission bits.
+    pub mode: u32,
+    /// The file's owner, when it is not the caller.
+    pub other_owner: Option<u32>,
+}
+
+impl fmt::Display for NotOwnerOnly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.other_owner {
+            Some(uid) => write!(f, "is owned by uid {uid}, not by the user running kcsr"),
+            None => write!(
+                f,
+                "has mode {:04o}: others than its owner may read it (it must be 0600 or stricter: chmod 600)",
+                self.mode
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NotOwnerOnly {}
+
+/// [`read_secret`] for a file only its owner may read (mode 0600 or stricter, owned by the
+/// caller), checked on the opened file so that no rename between check and read can swap it.
+pub fn read_owner_only(path: &Path, max: u64) -> io::Result<Zeroizing<Vec<u8>>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let file = open_regular(path, Links::Refuse)?;
+    let meta = file.metadata()?;
+    let me = rustix::process::getuid().as_raw();
+    let refused = if meta.uid() != me {
+        Some(NotOwnerOnly {
+            mode: meta.mode() & 0o7777,
+            other_owner: Some(meta.uid()),
+        })
+    } else if meta.mode() & 0o077 != 0 {
+        Some(NotOwnerOnly {
+            mode: meta.mode() & 0o7777,
+            other_owner: None,
+        })
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    }
+    let mut buf = Zeroizing::new(Vec::new());
+    read_capped_into(file, max, &mut buf)?;
+    Ok(buf)
+}
+
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -432,6 +485,32 @@ mod tests {
         assert!(read_secret(&fifo, 10, Links::Follow).is_err());
         let err = read_secret(&real, 3, Links::Refuse).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::FileTooLarge, "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // test fixtures
+    fn an_owner_only_file_is_read_only_with_mode_0600_or_stricter() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let pin = d.path().join("pin");
+        fs::write(&pin, b"123456\n").unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            fs::set_permissions(&pin, fs::Permissions::from_mode(mode)).unwrap();
+            let err = read_owner_only(&pin, 100).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{mode:o}");
+            assert!(
+                err.to_string().contains(&format!("{mode:04o}"))
+                    && err.to_string().contains("chmod 600"),
+                "{err}"
+            );
+        }
+        for mode in [0o600, 0o400] {
+            fs::set_permissions(&pin, fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(*read_owner_only(&pin, 100).unwrap(), b"123456\n");
+        }
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&pin, &link).unwrap();
+        assert!(read_owner_only(&link, 100).is_err());
     }
 
     #[test]

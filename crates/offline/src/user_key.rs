@@ -16,7 +16,7 @@ pub(crate) enum UserKey {
     /// In memory, from a file (or to be written to one).
     File(PrivateKey),
     /// In a token.
-    Token(TokenKey),
+    Token(Box<TokenKey>),
     /// A dry run's stand-in for a key the token would generate: in memory, never written.
     Preview(PrivateKey),
 }
@@ -127,7 +127,7 @@ pub(crate) fn for_request(
             }
             let attributes = key.attributes;
             Ok((
-                UserKey::Token(key),
+                UserKey::Token(Box::new(key)),
                 KeySource::Reused,
                 summary(Some(attributes)),
             ))
@@ -142,7 +142,7 @@ pub(crate) fn for_request(
             let key = token.generate(new_key(key_type)?, true)?;
             let attributes = key.attributes;
             Ok((
-                UserKey::Token(key),
+                UserKey::Token(Box::new(key)),
                 KeySource::New,
                 summary(Some(attributes)),
             ))
@@ -203,7 +203,7 @@ pub(crate) fn recorded(
         .hint("the token's key was replaced; make a new request with kcsr request --pkcs11 URI")
         .refused());
     }
-    Ok(UserKey::Token(key))
+    Ok(UserKey::Token(Box::new(key)))
 }
 
 /// Signs a throwaway request and verifies it with the public key kcsr read from the token.

@@ -42,6 +42,12 @@ impl Hsm {
         )
         .unwrap();
         std::fs::write(t.path().join("pin"), format!("{PIN}\n")).unwrap();
+        // A PIN file only its owner may read, as kcsr requires.
+        std::fs::set_permissions(
+            t.path().join("pin"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let hsm = Self { t };
         let out = Command::new("softhsm2-util")
             .args([
@@ -438,9 +444,23 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
         "pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-source=file:{}",
         hsm.dir().join("wrong").display()
     );
-    let r = hsm.kcsr(&[
-        "request", "--user", "alice", "--keys", "keys", "--media", "media", "--pkcs11", &uri,
-    ]);
+    let request = || {
+        hsm.kcsr(&[
+            "request", "--user", "alice", "--keys", "keys", "--media", "media", "--pkcs11", &uri,
+        ])
+    };
+    // A PIN file others may read is refused before the token is asked anything.
+    let r = request();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.refused("has mode 0644", "chmod 600");
+    assert!(!r.stderr.contains("0000-wrong"), "{}", r.stderr);
+    assert!(hsm.objects().is_empty());
+    std::fs::set_permissions(
+        hsm.dir().join("wrong"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let r = request();
     assert_eq!(r.code, 1, "{}", r.stderr);
     r.refused("token \"kcsr\"", "the PIN for token \"kcsr\" is wrong");
     assert!(!r.stderr.contains("0000-wrong"), "{}", r.stderr);

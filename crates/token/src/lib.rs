@@ -48,6 +48,9 @@ pub struct Token {
     session: Session,
     /// The token's label, for messages.
     label: String,
+    /// The token's serial number, so that a caller opening it again finds this token and no
+    /// look-alike with the same label.
+    serial: String,
     uri: Pkcs11Uri,
     /// The PIN this session logged in with, kept only so that a long-running caller
     /// (kcsr-agent) can log in again after the token was removed and put back.
@@ -119,6 +122,7 @@ impl Token {
         }
         let (slot, info) = find_slot(&pkcs11, uri)?;
         let label = info.label().to_owned();
+        let serial = info.serial_number().trim().to_owned();
         let session = pkcs11
             .open_rw_session(slot)
             .map_err(|e| ck_fail(&format!("failed to open a session on token {label:?}"), &e))?;
@@ -127,6 +131,7 @@ impl Token {
             slot,
             session,
             label,
+            serial,
             uri: uri.clone(),
             pin: None,
         };
@@ -184,12 +189,20 @@ impl Token {
     /// The user PIN: the first line of the `pin-source` file, else asked without echo.
     fn pin(&self) -> Result<Zeroizing<String>> {
         if let Some(file) = self.uri.pin_file() {
-            let bytes = Zeroizing::new(output::read_limited(std::path::Path::new(file), 4096).map_err(
-                |e| {
-                    Error::new(format!("failed to read the PIN file {file} (pin-source of the PKCS#11 URI): {e}"))
-                        .hint("fix pin-source=file:/path in the URI, or leave it out to be asked for the PIN")
-                },
-            )?);
+            // Refused unless only its owner may read it: with the PIN, anyone who reaches the
+            // token (a shared reader, p11-kit) signs as the user.
+            let bytes = output::read_owner_only(std::path::Path::new(file), 4096).map_err(|e| {
+                let hint = if e.get_ref().is_some_and(|i| i.is::<output::NotOwnerOnly>()) {
+                    format!("make the PIN file readable by you alone: chmod 600 {file}")
+                } else {
+                    "fix pin-source=file:/path in the URI, or leave it out to be asked for the PIN"
+                        .to_owned()
+                };
+                Error::new(format!(
+                    "failed to read the PIN file {file} (pin-source of the PKCS#11 URI): {e}"
+                ))
+                .hint(hint)
+            })?;
             let text = std::str::from_utf8(&bytes)
                 .map_err(|_| Error::new(format!("the PIN file {file} is not UTF-8 text")))?;
             let line = text.lines().next().unwrap_or("");
@@ -512,6 +525,16 @@ impl TokenKey {
     /// The URI the key was found by.
     pub fn uri(&self) -> &Pkcs11Uri {
         &self.token.uri
+    }
+
+    /// The URI narrowed to the token this key was found in (its serial number added): opening
+    /// it again cannot reach another token that carries the same label.
+    pub fn pinned_uri(&self) -> Pkcs11Uri {
+        let mut uri = self.token.uri.clone();
+        if uri.serial.is_none() && !self.token.serial.is_empty() {
+            uri.serial = Some(self.token.serial.clone());
+        }
+        uri
     }
 
     /// The PIN the token was logged in with (`None` without login or with a PIN pad): for
