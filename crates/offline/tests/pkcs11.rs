@@ -743,6 +743,47 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     }
     let merged = hsm.read("merged.kubeconfig");
     assert_eq!(merged.matches("kcsr.io/agent").count(), 1, "{merged}");
+    // A file others could read may have given its bearer token away: merging into it again
+    // writes a new token (and says so) instead of keeping the old one.
+    let token_of = |text: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no token in {text}"))
+    };
+    let before = token_of(&merged);
+    std::fs::set_permissions(
+        hsm.dir().join("merged.kubeconfig"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let r = hsm.kcsr(&[
+        "assemble",
+        "--media",
+        "media",
+        "--keys",
+        "keys",
+        "--merge-into",
+        "merged.kubeconfig",
+        "--force",
+        "--pkcs11-pin-file",
+        "pin",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("readable by others"), "{}", r.stderr);
+    let after = token_of(&hsm.read("merged.kubeconfig"));
+    assert_ne!(before, after);
+    assert!(
+        !r.stderr.contains(&before) && !r.stderr.contains(&after),
+        "{}",
+        r.stderr
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(hsm.dir().join("merged.kubeconfig"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
     // The user's key is still in the token, and cannot leave it.
     let objects = hsm.objects();
     assert!(

@@ -274,12 +274,20 @@ fn merge(
     station: &Station,
 ) -> Result<kubeconfig::Merged> {
     let existing = if target.exists() {
-        Zeroizing::new(
-            output::read_limited(target, kcsr_core::yaml::MAX_YAML_BYTES as u64)
-                .context(|| format!("failed to read {}", target.display()))?,
+        output::read_secret(
+            target,
+            kcsr_core::yaml::MAX_YAML_BYTES as u64,
+            output::Links::Refuse,
         )
+        .context(|| format!("failed to read {}", target.display()))?
     } else {
         Zeroizing::new(Vec::new())
+    };
+    // The agent's bearer token and loopback key are reused only from a file others could not
+    // read: from any other, they may be known, and new ones are written.
+    let others_could_read = {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(target).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
     };
     let records = std::cell::OnceCell::new();
     let renews = |i: usize, old: &Value| -> bool {
@@ -302,6 +310,14 @@ fn merge(
                 ..
             } = &mut e.key
             {
+                if others_could_read {
+                    report::say(&format!(
+                        "note: {} is readable by others than its owner, so the kcsr-agent bearer token and loopback key in it may be known: {} gets new ones (restart kcsr-agent after this)",
+                        target.display(),
+                        report::sanitize(&e.user_entry)
+                    ));
+                    return e;
+                }
                 let (token, old) = kubeconfig::agent_state(&existing, &e.user_entry, *address);
                 if let Some(token) = token {
                     *bearer = token;
