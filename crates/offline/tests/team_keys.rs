@@ -1389,3 +1389,37 @@ fn withdraw_and_check_judge_the_media_as_the_station_signs_it() {
     );
     assert_eq!(s.read("media/SHA256SUMS"), before);
 }
+
+#[test]
+fn a_withdrawn_request_is_never_assembled_even_from_a_copy_of_its_signed_media() {
+    let s = Site::new();
+    s.request("bob", "media", &["--clusterrole", "edit"]);
+    let bob = s.manifest("media", "bob").metadata.name;
+    // The courier keeps a copy of the signed media; the operator then withdraws the request.
+    let (ok, out) = sh(&s.path("."), "cp -a media kept");
+    assert!(ok, "{out}");
+    s.ok(&[
+        "withdraw", "--user", "bob", "--keys", "keys", "--media", "media",
+    ]);
+    assert_eq!(s.record(&bob)["state"], "withdrawn");
+    // The copy went across anyway, was approved, and its certificate comes back.
+    s.bring_back("kept", "bob", 30);
+    let r = s.run(&[
+        "assemble",
+        "--media",
+        "kept",
+        "--keys",
+        "keys",
+        "--out",
+        "bob.kubeconfig",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("as withdrawn") && r.stderr.contains("not turned into a kubeconfig"),
+        "{}",
+        r.stderr
+    );
+    assert!(!s.exists("bob.kubeconfig"));
+    assert_eq!(s.record(&bob)["state"], "withdrawn");
+    assert!(s.record(&bob)["assembled"].is_null(), "{}", s.record(&bob));
+}

@@ -9,7 +9,7 @@ use kcsr_core::bundle::Bundle;
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::media::{BUNDLE_SUFFIX, CSR_MANIFEST_SUFFIX};
-use kcsr_core::station::{ClusterName, ClusterPin, RequestRecord};
+use kcsr_core::station::{ClusterName, ClusterPin, RequestRecord, RequestState};
 use kcsr_core::usage::Usage;
 use kcsr_core::verify::{self as check, Expected};
 use kcsr_core::{chain, pem};
@@ -410,6 +410,19 @@ fn from_record(
         return Err(format!(
             "the station recorded request {:?} with the file stem {:?}, not {stem:?}",
             r.name, r.stem
+        ));
+    }
+    // The station took it back: a copy of the signed media kept by whoever carried it may
+    // still have been submitted and approved, but its certificate is never assembled.
+    if matches!(
+        r.state,
+        RequestState::Withdrawn | RequestState::Offboarded | RequestState::Retired
+    ) {
+        return Err(format!(
+            "the station recorded request {:?} as {} (at {}): a certificate issued for it is not turned into a kubeconfig",
+            r.name,
+            r.state.as_str(),
+            r.state_at.as_deref().unwrap_or("an unrecorded time")
         ));
     }
     // `--name` picks bundles by the user they claim; a bundle must claim exactly its record's
