@@ -1,8 +1,11 @@
 //! docs/operator-guide.md cannot drift: every console block that follows a
 //! `<!-- run HOST: COMMAND -->` marker is produced by running COMMAND on that host (a
 //! directory tree) against the test API server, with run-to-run noise (hashes, times, ports)
-//! replaced by placeholders. The test fails when the file differs from what the commands
-//! print today; `KCSR_BLESS=1 cargo test -p kcsr-e2e --test guide` rewrites it.
+//! replaced by placeholders. `COMMAND > FILE` sends its standard output to FILE; `COMMAND &`
+//! starts a server (kcsr-agent) in the background, shows its start line and stops it when the
+//! guide ends. Section 9's SoftHSM2 token lives outside both hosts (`SOFTHSM2_CONF`, exported
+//! for every command). The test fails when the file differs from what the commands print
+//! today; `KCSR_BLESS=1 cargo test -p kcsr-e2e --test guide` rewrites it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
 use std::cell::RefCell;
