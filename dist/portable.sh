@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Release binaries for RHEL 8 and newer (glibc 2.28): `cargo zigbuild` links against glibc
 # 2.28's symbol versions with Zig's C toolchain (AWS-LC included), so the binaries start on
-# any x86_64 Linux with glibc 2.28 or later. Writes target/portable/kcsr and
-# target/portable/kcsr-submit, their man pages and shell completions (target/portable/share),
-# and target/portable/SHA256SUMS; refuses a binary that needs a newer glibc symbol.
+# any x86_64 Linux with glibc 2.28 or later. Writes target/portable/kcsr,
+# target/portable/kcsr-submit and target/portable/kcsr-agent, their man pages and shell
+# completions (target/portable/share), and target/portable/SHA256SUMS; refuses a binary that
+# needs a newer glibc symbol.
 #
 #   bash dist/portable.sh              # FIPS=1: with AWS-LC's FIPS 140-3 module instead
 #
@@ -17,15 +18,15 @@ command -v cargo-zigbuild >/dev/null && python3 -m ziglang version >/dev/null 2>
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore ziglang cargo-zigbuild
 features=()
 if [ "${FIPS:-}" = 1 ]; then
-  features=(--features kcsr-offline/fips,kcsr-submit/fips)
+  features=(--features kcsr-offline/fips,kcsr-submit/fips,kcsr-agent/fips)
   out=target/portable/fips
   # AWS-LC's FIPS module needs one change to cargo-zigbuild's CMake toolchain (see the file).
   export CMAKE_TOOLCHAIN_FILE_x86_64_unknown_linux_gnu=$PWD/dist/zigbuild-fips.cmake
 fi
-cargo zigbuild --release --locked -p kcsr-offline -p kcsr-submit --target "$TARGET.$GLIBC" "${features[@]}"
+cargo zigbuild --release --locked -p kcsr-offline -p kcsr-submit -p kcsr-agent --target "$TARGET.$GLIBC" "${features[@]}"
 mkdir -p "$out/share/man/man1" "$out/share/bash-completion/completions" \
   "$out/share/zsh/site-functions" "$out/share/fish/vendor_completions.d"
-for bin in kcsr kcsr-submit; do
+for bin in kcsr kcsr-submit kcsr-agent; do
   install -m 0755 "target/$TARGET/release/$bin" "$out/$bin"
   # The newest glibc symbol version the binary needs (objdump -T: "GLIBC_2.17", ...).
   newest=$(objdump -T "$out/$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
@@ -41,4 +42,4 @@ for bin in kcsr kcsr-submit; do
   "$out/$bin" completions zsh >"$out/share/zsh/site-functions/_$bin"
   "$out/$bin" completions fish >"$out/share/fish/vendor_completions.d/$bin.fish"
 done
-(cd "$out" && sha256sum kcsr kcsr-submit | tee SHA256SUMS)
+(cd "$out" && sha256sum kcsr kcsr-submit kcsr-agent | tee SHA256SUMS)

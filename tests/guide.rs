@@ -1,11 +1,20 @@
 //! docs/operator-guide.md cannot drift: every console block that follows a
 //! `<!-- run HOST: COMMAND -->` marker is produced by running COMMAND on that host (a
 //! directory tree) against the test API server, with run-to-run noise (hashes, times, ports)
-//! replaced by placeholders. The test fails when the file differs from what the commands
-//! print today; `KCSR_BLESS=1 cargo test -p kcsr-e2e --test guide` rewrites it.
+//! replaced by placeholders. `COMMAND > FILE` sends its standard output to FILE; `COMMAND &`
+//! starts a server (kcsr-agent) in the background, shows its start line and stops it when the
+//! guide ends. Section 9's SoftHSM2 token lives outside both hosts (`SOFTHSM2_CONF`, exported
+//! for every command). The test fails when the file differs from what the commands print
+//! today; `KCSR_BLESS=1 cargo test -p kcsr-e2e --test guide` rewrites it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
+use std::cell::RefCell;
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use kcsr_e2e::{Host, binary, carry, run};
 use kcsr_testapi::{Config, Rule, TestServer, UserSpec};
@@ -217,13 +226,33 @@ fn ssh_fingerprint_len(c: &[char]) -> Option<usize> {
     .then_some(prefix.len() + 43)
 }
 
+/// The PKCS#11 module of section 9's SoftHSM2 token (Debian's `softhsm2`, which `.ci/run`
+/// installs).
+const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// The user PIN of section 9's token, in the offline host's `token.pin`.
+const TOKEN_PIN: &str = "4711-guide";
+
 struct Session {
     offline: Host,
     connected: Host,
     kcsr: PathBuf,
     submit: PathBuf,
+    agent: PathBuf,
+    /// Section 9's token: its configuration, outside both hosts.
+    softhsm2_conf: PathBuf,
+    /// Processes started with `COMMAND &`, stopped when the session ends.
+    background: RefCell<Vec<Child>>,
     _server: TestServer,
     _tmp: tempfile::TempDir,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for mut child in self.background.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Session {
@@ -240,6 +269,12 @@ impl Session {
         let cwd = h.root.join(sub);
         let words = shell_words(command);
         let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
+        // `COMMAND &`: started in the background (a server, such as kcsr-agent); the console
+        // shows its first line, and it is stopped when the guide ends.
+        let background = words.last() == Some(&"&");
+        if background {
+            words.pop();
+        }
         // `COMMAND > FILE`: its standard output goes to FILE (directories made), the console
         // shows the rest.
         let mut script = "exec \"$0\" \"$@\" 2>&1".to_owned();
@@ -253,21 +288,84 @@ impl Session {
         let program = match *program {
             "kcsr" => self.kcsr.clone(),
             "kcsr-submit" => self.submit.clone(),
+            "kcsr-agent" => self.agent.clone(),
             other => PathBuf::from(other),
         };
+        // Every command sees section 9's token, as an operator's shell with SOFTHSM2_CONF
+        // exported would.
+        let script = format!(
+            "SOFTHSM2_CONF='{}'; export SOFTHSM2_CONF; {script}",
+            self.softhsm2_conf.display()
+        );
         // Through a shell so that stdout and stderr interleave as on a terminal.
         let mut full: Vec<&str> = vec!["-c", &script, program.to_str().unwrap()];
         full.extend_from_slice(args);
-        let r = run(Path::new("/bin/sh"), &full, &cwd, &h.home());
-        let mut text = r.stdout;
-        text.push_str(&r.stderr);
-        if r.code != 0 {
-            text.push_str(&format!("(exit code {})\n", r.code));
-        }
+        let text = if background {
+            self.start(&full, &cwd, &h.home())
+        } else {
+            let r = run(Path::new("/bin/sh"), &full, &cwd, &h.home());
+            let mut text = r.stdout;
+            text.push_str(&r.stderr);
+            if r.code != 0 {
+                text.push_str(&format!("(exit code {})\n", r.code));
+            }
+            text
+        };
         normalize(
             &text,
             &[(&self.offline.root, "~"), (&self.connected.root, "~")],
         )
+    }
+
+    /// Starts `/bin/sh args` in the background with the environment `run` gives, and returns
+    /// its first line of output (a server's start line), or everything it printed and its exit
+    /// code if it ended first. Its later output is read and dropped, so that it never blocks
+    /// on a full pipe.
+    fn start(&self, args: &[&str], cwd: &Path, home: &Path) -> String {
+        let mut child = Command::new("/bin/sh")
+            .args(args)
+            .current_dir(cwd)
+            .env("HOME", home)
+            .env_remove("KUBECONFIG")
+            .env_remove("KCSR_ALLOWED_SIGNERS")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("LOGNAME", "operator")
+            .env("USER", "operator")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pipe = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Every line is read (so that the process never blocks on a full pipe); None at the
+        // end of its output.
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let _ = tx.send(Some(line.unwrap_or_default()));
+            }
+            let _ = tx.send(None);
+        });
+        let next = || {
+            rx.recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("{args:?} printed nothing within 30 s"))
+        };
+        let mut text = String::new();
+        let mut line = next();
+        // A start refused (`error: …`, `hint: …`) is shown whole, with its exit code.
+        let refused = line.as_deref().is_some_and(|l| l.starts_with("error: "));
+        while let Some(l) = line {
+            text.push_str(&l);
+            text.push('\n');
+            line = if refused { next() } else { None };
+        }
+        if refused || text.is_empty() {
+            let status = child.wait().unwrap();
+            text.push_str(&format!("(exit code {})\n", status.code().unwrap_or(-1)));
+        }
+        self.background.borrow_mut().push(child);
+        text
     }
 
     fn host(&self, name: &str) -> &Host {
@@ -277,6 +375,47 @@ impl Session {
             other => panic!("unknown host {other:?} in the guide"),
         }
     }
+}
+
+/// A SoftHSM2 token labelled `kcsr` with the user PIN [`TOKEN_PIN`], its store and
+/// configuration under `dir` (outside both hosts): the configuration's path, for
+/// `SOFTHSM2_CONF`. Missing SoftHSM2 fails the test (`.ci/run` installs it).
+fn softhsm2_token(dir: &Path) -> PathBuf {
+    assert!(
+        Path::new(SOFTHSM2_MODULE).exists(),
+        "SoftHSM2 is missing ({SOFTHSM2_MODULE}): apt-get install softhsm2 (.ci/run does); section 9 of the guide needs it"
+    );
+    let tokens = dir.join("softhsm2-tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "kcsr",
+            "--so-pin",
+            "4711-so",
+            "--pin",
+            TOKEN_PIN,
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util must be installed (apt-get install softhsm2)");
+    assert!(
+        out.status.success(),
+        "softhsm2-util --init-token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    conf
 }
 
 #[test]
@@ -324,11 +463,26 @@ fn operator_guide_shows_real_output() {
     )
     .unwrap();
     std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
+    let softhsm2_conf = softhsm2_token(tmp.path());
+    std::fs::write(offline.path("token.pin"), format!("{TOKEN_PIN}\n")).unwrap();
+    std::fs::set_permissions(
+        offline.path("token.pin"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // Section 9's kcsr-agent listens on the default address, as at a site.
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:16443").is_ok(),
+        "127.0.0.1:16443 is in use: section 9 of the guide starts kcsr-agent there; stop what listens on it"
+    );
     let session = Session {
         offline,
         connected,
         kcsr: binary("kcsr"),
         submit: binary("kcsr-submit"),
+        agent: binary("kcsr-agent"),
+        softhsm2_conf,
+        background: RefCell::new(Vec::new()),
         _server: server,
         _tmp: tmp,
     };

@@ -1,6 +1,8 @@
 //! The user's key a request is made with: a file kcsr keeps or was given, or a key in a
 //! PKCS#11 token (decision 0011), which kcsr never holds and never writes.
 
+use std::sync::{Mutex, PoisonError};
+
 use kcsr_core::csr::CsrInfo;
 use kcsr_core::key::{CsrSigner, KeyError, KeyFormat, KeyType, PrivateKey};
 use kcsr_core::pkcs11_uri::Pkcs11Uri;
@@ -10,6 +12,55 @@ use kcsr_core::x509::PublicKeyInfo;
 use crate::fail::{Fail, Result};
 use crate::plan::KeySource;
 use kcsr_token::{KeyAttributes, NewKey, Token, TokenKey};
+use zeroize::Zeroizing;
+
+/// The PINs typed on the terminal during one run, per token (the module and the URI's token
+/// attributes): `kcsr batch` asks each token's PIN once, not once per user. A PIN from
+/// `pin-source` is read from its file each time and never kept here; a wrong PIN is not kept.
+#[derive(Default)]
+pub(crate) struct Pins(Mutex<Vec<(TokenId, Zeroizing<String>)>>);
+
+/// Which token a URI names: module, token label, manufacturer, model, serial, slot.
+type TokenId = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+);
+
+fn token_id(uri: &Pkcs11Uri) -> TokenId {
+    (
+        uri.module_path.clone(),
+        uri.token.clone(),
+        uri.manufacturer.clone(),
+        uri.model.clone(),
+        uri.serial.clone(),
+        uri.slot_id,
+    )
+}
+
+impl Pins {
+    /// Opens and logs in to the URI's token with the PIN typed for it earlier in this run,
+    /// else as [`Token::open`] does (keeping a PIN typed now).
+    pub(crate) fn open(&self, uri: &Pkcs11Uri) -> Result<Token> {
+        if uri.pin_file().is_some() {
+            return Ok(Token::open(uri)?);
+        }
+        let id = token_id(uri);
+        // Held while a PIN is asked: a second user of the token waits for it, not a prompt.
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, pin)) = kept.iter().find(|(k, _)| *k == id) {
+            return Ok(Token::open_with_pin(uri, Some(pin.clone()))?);
+        }
+        let token = Token::open(uri)?;
+        if let Some(pin) = token.kept_pin() {
+            kept.push((id, pin));
+        }
+        Ok(token)
+    }
+}
 
 /// A request's key.
 pub(crate) enum UserKey {
@@ -97,9 +148,10 @@ pub(crate) fn for_request(
     uri: &Pkcs11Uri,
     key_type: KeyType,
     dry_run: bool,
+    pins: &Pins,
     precheck: impl FnOnce(&PrivateKey) -> Result<()>,
 ) -> Result<(UserKey, KeySource, TokenSummary)> {
-    let token = Token::open(uri)?;
+    let token = pins.open(uri)?;
     let label = token.label().to_owned();
     let object = uri
         .object

@@ -1209,3 +1209,87 @@ fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
     assert!(!hsm.dir().join("media").exists());
     assert!(hsm.objects().iter().all(|o| o.label != "alice"));
 }
+
+/// `kcsr batch` with the PIN typed on a terminal (no `pin-source`): asked once for the token,
+/// not once per user (on a pseudo-terminal from util-linux `script`; the PIN is typed only
+/// when a prompt shows, and typed again at any further prompt, so that a regression shows as
+/// a second prompt rather than a hang).
+#[test]
+fn batch_asks_a_typed_pin_once_per_token() {
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let hsm = Hsm::new();
+    std::fs::write(
+        hsm.dir().join("team.csv"),
+        "user,groups\nana,dev\nben,dev\ncid,dev\n",
+    )
+    .unwrap();
+    let command = format!(
+        "{} batch --roster team.csv --keys keys --media media --pkcs11 'pkcs11:token=kcsr?module-path={MODULE}'",
+        support::KCSR
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(hsm.dir())
+        .env("SOFTHSM2_CONF", hsm.conf())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux script");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    let mut pipe = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let prompts = || {
+        seen.lock()
+            .unwrap()
+            .matches("PIN for token \"kcsr\"")
+            .count()
+    };
+    let mut typed = 0;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if prompts() > typed {
+            stdin.write_all(format!("{PIN}\n").as_bytes()).unwrap();
+            typed += 1;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "kcsr batch did not end: {}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The reader thread has the rest once the pipe closes.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = seen.lock().unwrap().clone();
+    assert!(status.success(), "{out}");
+    assert_eq!(prompts(), 1, "{out}");
+    let mut labels: Vec<String> = hsm
+        .objects()
+        .into_iter()
+        .filter(|o| o.private)
+        .map(|o| o.label)
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["ana", "ben", "cid"]);
+    assert!(!out.contains(PIN), "the PIN was echoed: {out}");
+}

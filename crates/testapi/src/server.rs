@@ -164,7 +164,18 @@ fn serve_conn(sh: &Shared, tcp: TcpStream, tls: Arc<ServerConfig>, epoch: u64) {
             return;
         }
         match outcome {
-            Outcome::Resp(r) => {
+            Outcome::Resp(mut r) => {
+                // As Go's net/http server answers a request that asked for a close: a client
+                // told so does not send its next request on this connection (kubectl through
+                // kcsr-agent, which asks for a close on every plain request, would race it).
+                if req.wants_close()
+                    && !r
+                        .headers
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+                {
+                    r.headers.push(("Connection".into(), "close".into()));
+                }
                 if !send(sh, &mut s, &req, &r, epoch) {
                     return;
                 }

@@ -144,6 +144,12 @@ impl Token {
         &self.label
     }
 
+    /// The PIN this session logged in with (`None` without login or with a PIN pad): for
+    /// [`Token::open_with_pin`] on the same token later in the run. Never printed.
+    pub fn kept_pin(&self) -> Option<Zeroizing<String>> {
+        self.pin.clone()
+    }
+
     fn login(&mut self, info: &TokenInfo, known: Option<Option<Zeroizing<String>>>) -> Result<()> {
         if !info.login_required() {
             return Ok(());

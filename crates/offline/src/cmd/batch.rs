@@ -180,6 +180,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                 .context(|| format!("failed to create directory {}", dir.display()))?;
         }
     }
+    let pins = user_key::Pins::default();
     // One user: its own passphrase source, if it has one, and the shared context.
     let work = |i: usize| {
         let row = &rows[i];
@@ -198,6 +199,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
             existing: own.as_ref().unwrap_or(&existing),
             station: &station,
             stamp: &stamp,
+            pins: &pins,
         };
         let outcome = one(row, &ctx).unwrap_or_else(|f| Outcome::Failed(f.message));
         if matches!(outcome, Outcome::Stop(_)) {
@@ -673,6 +675,8 @@ struct Context<'a> {
     existing: &'a passphrase::Source,
     station: &'a Station,
     stamp: &'a Stamp,
+    /// Token PINs typed in this run: asked once per token, not once per user.
+    pins: &'a user_key::Pins,
 }
 
 fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
@@ -682,6 +686,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
         existing,
         station,
         stamp,
+        pins,
     } = *ctx;
     let spec = &row.spec;
     let key_name = format!("{}.key.pem", spec.stem());
@@ -691,7 +696,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
             // Checked (with a stand-in key) before the token generates anything: a user whose
             // request the media refuses leaves no key behind in the token.
             let (key, source, token) =
-                user_key::for_request(uri, spec.key_type, args.dry_run, |_| {
+                user_key::for_request(uri, spec.key_type, args.dry_run, pins, |_| {
                     refuse_other_request(args, spec)
                 })?;
             (key, source, Some(token))

@@ -82,11 +82,16 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
     let (key, source) = match (&user_csr, &args.pkcs11, &args.key, &key_path) {
         (Some(_), _, _, _) => (None, KeySource::Csr),
         (None, Some(uri), _, _) => {
-            let (key, source, summary) =
-                user_key::for_request(uri, spec.key_type, args.dry_run, |preview| {
+            let (key, source, summary) = user_key::for_request(
+                uri,
+                spec.key_type,
+                args.dry_run,
+                &user_key::Pins::default(),
+                |preview| {
                     plan::precheck(&spec, preview)?;
                     refuse_other_request(&args, &spec)
-                })?;
+                },
+            )?;
             token = Some(summary);
             (Some(key), source)
         }
