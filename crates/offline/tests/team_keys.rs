@@ -875,6 +875,76 @@ fn key_retire_removes_only_keys_whose_certificates_have_all_expired() {
     assert_eq!(json(&r)["retired"], 0);
 }
 
+#[test]
+fn key_retire_counts_no_certificate_the_pinned_ca_did_not_issue() {
+    // The media attacker: has the request (public) and a CA of its own, no station key, no
+    // KEY_DIR. It makes an expired certificate for alice's key, with her subject, followed by
+    // a copy of the pinned CA to look like a chain, and shows it as her certificate.
+    let s = Site::new();
+    s.request("alice", "media", &[]);
+    let name = s.manifest("media", "alice").metadata.name;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&s.manifest("media", "alice").spec.request)
+        .unwrap();
+    std::fs::write(s.path("alice.csr"), der).unwrap();
+    s.sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout evil.key -out evil.crt -subj /CN=real -days 400");
+    std::fs::create_dir(s.path("shown")).unwrap();
+    s.sh("openssl x509 -req -in alice.csr -CA evil.crt -CAkey evil.key -CAcreateserial -days 1 -extfile leaf.cnf -out forged.crt && cat forged.crt real.crt > shown/alice.crt");
+    let at = days_from_now(10);
+    let retire = |extra: &[&str]| {
+        let mut args = vec!["key", "retire", "--keys", "keys", "shown", "--at", &at];
+        args.extend_from_slice(extra);
+        s.run(&args)
+    };
+    let r = retire(&["--json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(v["retired"], 0, "{v}");
+    let key = &v["keys"][0];
+    assert_eq!(key["retired"], false, "{v}");
+    assert_eq!(key["certificates"][0]["verified"], false, "{v}");
+    assert!(
+        key["certificates"][0]["unverified"]
+            .as_str()
+            .unwrap()
+            .contains("does not chain to cluster prod's pinned CA"),
+        "{v}"
+    );
+    assert!(
+        key["kept"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("no verified certificate shown for request {name}")),
+        "{v}"
+    );
+    assert!(s.exists("keys/alice.key.pem"));
+    assert_eq!(s.record(&name)["state"], "written", "{}", r.stderr);
+    // The text names the certificate, why it does not count, and the refusal, once.
+    let r = retire(&[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("NOT TRUSTED, certificate not counted: shown/alice.crt"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("error: ").count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 certificate(s) shown are not the station's"),
+        "{}",
+        r.stderr
+    );
+    assert!(s.exists("keys/alice.key.pem"));
+
+    // The genuine certificate, as expired, retires her key.
+    let genuine = s.issue("media", "alice", 1);
+    std::fs::write(s.path("shown/alice.crt"), genuine).unwrap();
+    let r = retire(&["--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json(&r)["retired"], 1, "{}", r.stdout);
+    assert!(!s.exists("keys/alice.key.pem"));
+    assert_eq!(s.record(&name)["state"], "retired");
+}
+
 // ---- Part 6: media and messages ---------------------------------------------------------
 
 #[test]
