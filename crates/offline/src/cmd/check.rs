@@ -501,21 +501,14 @@ fn binding_problem(name: &str, user: &str, grants: &str, data: &[u8]) -> Option<
     let (Ok(object), Ok(user)) = (name.parse::<ObjectName>(), user.parse::<UserName>()) else {
         return Some("the request's name or user cannot name a binding".to_owned());
     };
-    let mut want = Vec::new();
-    for (i, g) in grants.split(',').enumerate() {
-        let Ok(grant) = g.parse::<Grant>() else {
-            return Some(format!("the grant {g:?} cannot be read"));
-        };
-        let n = if i == 0 {
-            object.clone()
-        } else {
-            match format!("{name}-{}", i + 1).parse::<ObjectName>() {
-                Ok(n) => n,
-                Err(e) => return Some(e.to_string()),
-            }
-        };
-        want.push(BindingManifest::for_user(&n, &user, &grant));
-    }
+    let grants_read = match Grant::parse_list(grants) {
+        Ok(g) => g,
+        Err(e) => return Some(format!("the grant {grants:?} cannot be read: {e}")),
+    };
+    let want = match BindingManifest::for_grants(&object, &user, &grants_read) {
+        Ok(w) => w,
+        Err(e) => return Some(e.to_string()),
+    };
     let same = on_media.len() == want.len() && on_media.iter().zip(&want).all(|(a, b)| *a == b);
     (!same).then(|| {
         format!(
