@@ -948,6 +948,19 @@ fn media_holding_only_denied_requests_is_refused_with_each_reason_and_a_new_requ
     );
     assert_eq!((again.code, again.stderr), (3, r.stderr));
 
+    // Picking one denied request by name says the same of it alone.
+    let r = kcsr(
+        t.path(),
+        &support::assemble_args("--out-dir", "kubeconfigs", &["--name", "user1"]),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the cluster denied the request")
+            && r.stderr.contains("user1 (\"user1\"): Denied")
+            && !r.stderr.contains("user0 ("),
+        "{}",
+        r.stderr
+    );
     // A name that matches no request says so, not "run kcsr-submit".
     let r = kcsr(
         t.path(),

@@ -51,7 +51,7 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     {
         report::say(&note);
     }
-    let bundles = media::bundles(&media, &checked, &args.names)?;
+    let (bundles, unmatched) = media::bundles(&media, &checked, &args.names)?;
     let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names, return_only)?;
     if bundles.is_empty() {
         trail::record(&station, &[], &[], &outstanding, unix_now())?;
@@ -61,6 +61,11 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
             &outstanding,
             return_only,
         ));
+    }
+    if let Some(missing) = unmatched {
+        return Err(Fail::new(format!(
+            "no bundle on the media matches --name {missing:?}"
+        )));
     }
     if bundles.len() > 1 && (args.out.is_some() || args.context.is_some()) {
         return Err(Fail::new(format!(
