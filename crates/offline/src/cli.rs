@@ -691,7 +691,7 @@ Exit codes: 0 nothing wrong, 1 unreadable media or input, 2 usage, 3 problems fo
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("signers").multiple(false).args(["keys", "allowed_signers"])))]
 pub(crate) struct CheckArgs {
-    /// The media directory
+    /// The media directory, or a return directory (kcsr-submit --out DIR)
     #[arg(long, value_name = "MEDIA_DIR")]
     pub(crate) media: PathBuf,
     /// The station's key directory: the signature must be its key's, and every request its

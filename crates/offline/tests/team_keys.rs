@@ -945,6 +945,68 @@ fn key_retire_counts_no_certificate_the_pinned_ca_did_not_issue() {
     assert_eq!(s.record(&name)["state"], "retired");
 }
 
+#[test]
+fn check_audits_a_return_directory_against_the_stations_records() {
+    let s = Site::new();
+    s.request("alice", "media", &[]);
+    s.request("bob", "media", &[]);
+    s.bring_back("media", "alice", 10);
+    // What kcsr-submit apply --out ret writes: the results and RETURNED.SHA256SUMS only.
+    std::fs::create_dir(s.path("ret")).unwrap();
+    for f in ["alice.crt", "alice.bundle.yaml", "RETURNED.SHA256SUMS"] {
+        std::fs::copy(s.path(&format!("media/{f}")), s.path(&format!("ret/{f}"))).unwrap();
+    }
+    let r = s.ok(&["check", "--media", "ret", "--keys", "keys"]);
+    assert!(
+        r.stderr.contains("a return directory (no SHA256SUMS): 2 returned file(s)")
+            && r.stderr.contains("alice.crt: certificate for \"alice\", valid until")
+            && r.stderr.contains("kcsr check: no problem found")
+            && !r.stderr.contains("missing"),
+        "{}",
+        r.stderr
+    );
+    let v = json(&s.ok(&["check", "--media", "ret", "--keys", "keys", "--json"]));
+    assert_eq!(v["returnDirectory"], true, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v}");
+    // Without --keys the files are checked, and what could not be is said.
+    let r = s.ok(&["check", "--media", "ret"]);
+    assert!(
+        r.stderr.contains("warning: a return directory checked without --keys"),
+        "{}",
+        r.stderr
+    );
+
+    // The media attacker rewrites the directory and its sums: alice's result swapped for
+    // bob's certificate, a result for a request the station never wrote, the signature file.
+    let bob = s.issue("media", "bob", 10);
+    std::fs::write(s.path("ret/alice.crt"), &bob).unwrap();
+    std::fs::write(s.path("ret/mallory.crt"), &bob).unwrap();
+    std::fs::copy(s.path("media/SHA256SUMS.sig"), s.path("ret/SHA256SUMS.sig")).unwrap();
+    let bundle = s.read("ret/alice.bundle.yaml");
+    let mut sums = kcsr_core::sums::Sums::default();
+    for (name, text) in [
+        ("alice.crt", bob.as_str()),
+        ("alice.bundle.yaml", bundle.as_str()),
+        ("mallory.crt", bob.as_str()),
+    ] {
+        sums.insert(name, text.as_bytes());
+    }
+    std::fs::write(s.path("ret/RETURNED.SHA256SUMS"), sums.render()).unwrap();
+    let r = s.run(&["check", "--media", "ret", "--keys", "keys", "--json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v = json(&r);
+    let problems = v["problems"].to_string();
+    for says in [
+        "alice.crt: its certificate is for the key sha256",
+        "not the key of any request alice this station recorded",
+        "mallory.crt: listed in RETURNED.SHA256SUMS, which may list only",
+        "SHA256SUMS.sig",
+    ] {
+        assert!(problems.contains(says), "{says}: {problems}");
+    }
+}
+
 // ---- Part 6: media and messages ---------------------------------------------------------
 
 #[test]

@@ -3,9 +3,11 @@
 //! station's own key with `--keys`, else an `allowed_signers` file), every request (the
 //! cluster's rules, its binding against its grant, its `kcsr.dev/not-after`, and with
 //! `--keys` the station's record of it), and every returned certificate against its request.
+//! A return directory (no `SHA256SUMS`, only results and `RETURNED.SHA256SUMS`) is audited as
+//! `kcsr assemble` reads it: each result for a request the station recorded under its stem.
 //! It reads and reports; it writes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kcsr_core::bundle::Bundle;
 use kcsr_core::cert;
@@ -60,13 +62,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     let sums_path = args.media.join(sums::FILE_NAME);
     let sums_data = match output::read_limited(&sums_path, MAX_SUMS_FILE_BYTES) {
         Ok(d) => Some(d),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            f.problem(format!(
-                "{}: missing: the station writes it with every request",
-                sums::FILE_NAME
-            ));
-            None
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(Fail::new(format!(
                 "failed to read {}: {e}",
@@ -74,6 +70,15 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
             )));
         }
     };
+    // A return directory (`kcsr-submit apply --out DIR`): results and RETURNED.SHA256SUMS only.
+    let return_dir = sums_data.is_none()
+        && std::fs::symlink_metadata(args.media.join(RETURNED_SUMS_FILE)).is_ok();
+    if sums_data.is_none() && !return_dir {
+        f.problem(format!(
+            "{}: missing: the station writes it with every request",
+            sums::FILE_NAME
+        ));
+    }
     let signed = match sums_data.as_deref().map(Sums::parse) {
         Some(Ok(s)) => s,
         Some(Err(e)) => {
@@ -97,78 +102,32 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
         None => Sums::default(),
     };
 
-    // Sums: every file listed with its digest, nothing else, no keys, no links.
+    let station = args.keys.as_deref().map(Station::new);
+    let mut requests = Vec::new();
+    let mut results = Vec::new();
     let found = scanned.iter().map(|e| layout::Found {
         name: &e.name,
         regular: e.kind == output::EntryKind::File,
         data: e.data.as_deref(),
     });
-    for p in layout::audit_returned(&signed, &returned, found, false) {
-        f.problem(p);
-    }
-
-    let signature = signature(
-        &args,
-        sums_data.as_deref(),
-        content.get(SUMS_SIGNATURE_FILE).copied(),
-        now,
-        &mut f,
-    )?;
-    let station = args.keys.as_deref().map(Station::new);
-    let mut requests = Vec::new();
-    let mut results = Vec::new();
-    let mut keys_by_stem = BTreeMap::new();
-    for name in signed.names() {
-        let Some(stem) = layout::stem(name, CSR_MANIFEST_SUFFIX) else {
-            continue;
+    let (signature, keys_by_stem) = if return_dir {
+        return_dir_keys(station.as_ref(), &returned, &content, found, &mut f)?
+    } else {
+        let media = Media {
+            signed: &signed,
+            sums_data: sums_data.as_deref(),
+            returned: &returned,
+            content: &content,
         };
-        let Some(data) = content.get(name) else {
-            continue; // missing: the sums audit said so
-        };
-        let r = request(
-            stem,
-            data,
-            content
-                .get(format!("{stem}{BINDING_SUFFIX}").as_str())
-                .copied(),
-            station.as_ref(),
-            now,
-            &mut f,
-        )?;
-        if let Some(fp) = r.get("publicKeySha256").and_then(Value::as_str) {
-            keys_by_stem.insert(stem.to_owned(), fp.to_owned());
-        }
-        requests.push(r);
-    }
-    // Every listed file the station's records do not vouch for, judged as the station judges
-    // before it signs: a request said so above is not said again.
-    if let Some(station) = &station {
-        for name in vouch::foreign(&signed, station, &mut vouch::Cache::default())? {
-            let said = format!("{name}:");
-            if !f.problems.iter().any(|p| p.starts_with(&said)) {
-                f.problem(format!(
-                    "{name}: listed in {}, but this station did not write it (no record of it vouches for this content)",
-                    sums::FILE_NAME
-                ));
-            }
-        }
-    }
-    for name in signed.names() {
-        if let Some(stem) = layout::stem(name, BINDING_SUFFIX)
-            && signed
-                .get(&format!("{stem}{CSR_MANIFEST_SUFFIX}"))
-                .is_none()
-        {
-            f.problem(format!(
-                "{name}: a binding without its request {stem}{CSR_MANIFEST_SUFFIX}"
-            ));
-        }
-    }
+        let (signature, keys) =
+            request_media(&args, station.as_ref(), &media, found, &mut requests, now, &mut f)?;
+        (signature, Some(keys))
+    };
     for name in returned.names() {
         let Some(data) = content.get(name) else {
             continue;
         };
-        if let Some(r) = result(name, data, &keys_by_stem, now, &mut f) {
+        if let Some(r) = result(name, data, keys_by_stem.as_ref(), return_dir, now, &mut f) {
             results.push(r);
         }
     }
@@ -177,6 +136,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     if args.output.json {
         report::json(&json!({
             "media": args.media.display().to_string(),
+            "returnDirectory": return_dir,
             "ok": f.problems.is_empty(),
             "at": time::format_rfc3339(now),
             "signature": signature,
@@ -190,12 +150,21 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
         if let Some(n) = &note {
             report::say(n);
         }
-        report::say(&format!(
-            "kcsr check: {}: {} request(s), {} returned file(s)",
-            args.media.display(),
-            requests.len(),
-            results.len()
-        ));
+        if return_dir {
+            report::say(&format!(
+                "kcsr check: {}: a return directory (no {}): {} returned file(s)",
+                args.media.display(),
+                sums::FILE_NAME,
+                results.len()
+            ));
+        } else {
+            report::say(&format!(
+                "kcsr check: {}: {} request(s), {} returned file(s)",
+                args.media.display(),
+                requests.len(),
+                results.len()
+            ));
+        }
         report::say(&format!(
             "  signature  {}",
             signature["summary"].as_str().unwrap_or_default()
@@ -234,6 +203,139 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     ))
     .hint("fix what each line names before the media leaves: run kcsr request again for a request, kcsr withdraw for one that should not go; a file nobody wrote means the media was changed: do not use it")
     .refused())
+}
+
+/// What `kcsr check` read of request media (with `SHA256SUMS`).
+#[derive(Clone, Copy)]
+struct Media<'a> {
+    signed: &'a Sums,
+    sums_data: Option<&'a [u8]>,
+    returned: &'a Sums,
+    content: &'a BTreeMap<&'a str, &'a [u8]>,
+}
+
+/// Request media: the sums, the signature, every request (against the station's record with
+/// `--keys`) and every binding. Returns the signature's report and each request's key by stem.
+fn request_media<'a>(
+    args: &CheckArgs,
+    station: Option<&Station>,
+    media: &Media<'_>,
+    found: impl IntoIterator<Item = layout::Found<'a>>,
+    requests: &mut Vec<Value>,
+    now: i64,
+    f: &mut Findings,
+) -> Result<(Value, BTreeMap<String, BTreeSet<String>>)> {
+    let Media {
+        signed,
+        sums_data,
+        returned,
+        content,
+    } = *media;
+    // Sums: every file listed with its digest, nothing else, no keys, no links.
+    for p in layout::audit_returned(signed, returned, found, false) {
+        f.problem(p);
+    }
+
+    let signature = signature(
+        args,
+        sums_data,
+        content.get(SUMS_SIGNATURE_FILE).copied(),
+        now,
+        f,
+    )?;
+    let mut keys_by_stem = BTreeMap::new();
+    for name in signed.names() {
+        let Some(stem) = layout::stem(name, CSR_MANIFEST_SUFFIX) else {
+            continue;
+        };
+        let Some(data) = content.get(name) else {
+            continue; // missing: the sums audit said so
+        };
+        let r = request(
+            stem,
+            data,
+            content
+                .get(format!("{stem}{BINDING_SUFFIX}").as_str())
+                .copied(),
+            station,
+            now,
+            f,
+        )?;
+        if let Some(fp) = r.get("publicKeySha256").and_then(Value::as_str) {
+            keys_by_stem.insert(stem.to_owned(), BTreeSet::from([fp.to_owned()]));
+        }
+        requests.push(r);
+    }
+    // Every listed file the station's records do not vouch for, judged as the station judges
+    // before it signs: a request said so above is not said again.
+    if let Some(station) = station {
+        for name in vouch::foreign(signed, station, &mut vouch::Cache::default())? {
+            let said = format!("{name}:");
+            if !f.problems.iter().any(|p| p.starts_with(&said)) {
+                f.problem(format!(
+                    "{name}: listed in {}, but this station did not write it (no record of it vouches for this content)",
+                    sums::FILE_NAME
+                ));
+            }
+        }
+    }
+    for name in signed.names() {
+        if let Some(stem) = layout::stem(name, BINDING_SUFFIX)
+            && signed
+                .get(&format!("{stem}{CSR_MANIFEST_SUFFIX}"))
+                .is_none()
+        {
+            f.problem(format!(
+                "{name}: a binding without its request {stem}{CSR_MANIFEST_SUFFIX}"
+            ));
+        }
+    }
+    Ok((signature, keys_by_stem))
+}
+
+/// A return directory (`kcsr-submit apply --out DIR`, no `SHA256SUMS`): every file a result
+/// listed in `RETURNED.SHA256SUMS` (as `kcsr assemble --media RETURN_DIR` reads it), and with
+/// `--keys` each for a request this station recorded under its stem. Returns the signature's
+/// report (there is none to check: the request media keeps it) and, with `--keys`, the keys
+/// the station recorded for each stem (a bundle's own object name narrows it to its record).
+fn return_dir_keys<'a>(
+    station: Option<&Station>,
+    returned: &Sums,
+    content: &BTreeMap<&str, &[u8]>,
+    found: impl IntoIterator<Item = layout::Found<'a>>,
+    f: &mut Findings,
+) -> Result<(Value, Option<BTreeMap<String, BTreeSet<String>>>)> {
+    let signature = json!({
+        "verified": false,
+        "summary": format!("none: a return directory carries no {} (the request media keeps it and its signature)", sums::FILE_NAME),
+    });
+    let Some(station) = station else {
+        for p in layout::audit_return_dir(|_| true, returned, found, false) {
+            f.problem(p);
+        }
+        f.warn(
+            "a return directory checked without --keys: which requests its results answer, and for which keys, is not checked (pass --keys KEY_DIR on the station)",
+        );
+        return Ok((signature, None));
+    };
+    let records = station.records()?;
+    let stems: BTreeSet<&str> = records.iter().map(|r| r.stem.as_str()).collect();
+    for p in layout::audit_return_dir(|stem| stems.contains(stem), returned, found, false) {
+        f.problem(p);
+    }
+    let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &records {
+        let named = content
+            .get(format!("{}{BUNDLE_SUFFIX}", r.stem).as_str())
+            .and_then(|d| Bundle::parse(d).ok())
+            .map(|b| b.name);
+        if named.is_none_or(|n| n == r.name) {
+            keys.entry(r.stem.clone())
+                .or_default()
+                .insert(r.public_key_sha256.clone());
+        }
+    }
+    Ok((signature, Some(keys)))
 }
 
 /// The signature of `SHA256SUMS`, against the station's key (`--keys`), an `allowed_signers`
@@ -545,7 +647,8 @@ fn record_problems(file: &str, r: &RequestRecord, data: &[u8], public_key: &str,
 fn result(
     name: &str,
     data: &[u8],
-    keys_by_stem: &BTreeMap<String, String>,
+    keys_by_stem: Option<&BTreeMap<String, BTreeSet<String>>>,
+    return_dir: bool,
     now: i64,
     f: &mut Findings,
 ) -> Option<Value> {
@@ -569,11 +672,22 @@ fn result(
             return Some(json!({"file": name, "summary": format!("{name}: unreadable")}));
         }
     };
-    if keys_by_stem.get(stem) != Some(&leaf.public_key.fingerprint) {
-        f.problem(format!(
-            "{name}: its certificate is for the key sha256 {}, not the key of the request {stem}{CSR_MANIFEST_SUFFIX}",
-            leaf.public_key.fingerprint
-        ));
+    if let Some(keys) = keys_by_stem
+        && !keys
+            .get(stem)
+            .is_some_and(|k| k.contains(&leaf.public_key.fingerprint))
+    {
+        f.problem(if return_dir {
+            format!(
+                "{name}: its certificate is for the key sha256 {}, not the key of any request {stem} this station recorded",
+                leaf.public_key.fingerprint
+            )
+        } else {
+            format!(
+                "{name}: its certificate is for the key sha256 {}, not the key of the request {stem}{CSR_MANIFEST_SUFFIX}",
+                leaf.public_key.fingerprint
+            )
+        });
     }
     let until = time::format_rfc3339(leaf.not_after);
     let state = if leaf.not_after <= now {
