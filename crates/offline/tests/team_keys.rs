@@ -1343,6 +1343,51 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
 }
 
 #[test]
+fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
+    let s = Site::new();
+    s.request("alice", "stick", &[]);
+    // kcsr-submit apply stick --out ret: the results come back in a directory of their own
+    // (made here from a copy of the stick), and the request stick itself never changes.
+    s.sh("cp -r stick carried");
+    s.bring_back("carried", "alice", 10);
+    std::fs::create_dir(s.path("ret")).unwrap();
+    for f in ["alice.crt", "alice.bundle.yaml", "RETURNED.SHA256SUMS"] {
+        std::fs::copy(s.path(&format!("carried/{f}")), s.path(&format!("ret/{f}"))).unwrap();
+    }
+    let sums = s.read("stick/SHA256SUMS");
+    // Carried but not yet assembled: the station cannot know, and the stick is still open.
+    let r = s.run(&["request", "--user", "bob", "--group", "dev", "--keys", "keys", "--media", "stick", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("trip-"), "{}", r.stderr);
+    s.ok(&[
+        "assemble", "--media", "ret", "--keys", "keys", "--out", "alice.kubeconfig",
+    ]);
+    // Once the station has recorded the trip's results, the next request starts a new trip.
+    let r = s.request("bob", "stick", &[]);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("holds an earlier trip whose results the station has recorded"))
+        .unwrap_or_else(|| panic!("{}", r.stderr))
+        .to_owned();
+    let trip = line
+        .split("go to ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(trip.starts_with("stick/trip-"), "{trip}");
+    assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
+    assert!(!s.exists("stick/bob.csr.yaml"));
+    assert_eq!(s.read("stick/SHA256SUMS"), sums, "the carried trip was changed");
+    // The same trip's next request joins it; the new trip holds nothing of the old one.
+    s.request("carol", "stick", &[]);
+    assert!(s.exists(&format!("{trip}/carol.csr.yaml")), "carol not in {trip}");
+    let v = json(&s.ok(&["check", "--media", &trip, "--keys", "keys", "--json"]));
+    assert_eq!(v["requests"].as_array().unwrap().len(), 2, "{v}");
+}
+
+#[test]
 fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
     let s = Site::new();
     let r = s.request("alice", "media", &[]);

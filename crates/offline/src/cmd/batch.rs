@@ -93,7 +93,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         _ => None,
     };
     // A stick back from an earlier trip: this trip gets a directory of its own.
-    let trip = media_dir::trip(&args.media, unix_now());
+    let trip = media_dir::trip(&args.media, unix_now(), &station)?;
     let given_media = std::mem::replace(&mut args.media, trip.path.clone());
     if !args.output.quiet {
         if let Some(why) = &trip.moved {

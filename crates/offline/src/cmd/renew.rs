@@ -66,7 +66,8 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
         );
     }
     // A stick back from an earlier trip: this trip gets a directory of its own.
-    let trip = media_dir::trip(&args.media, unix_now());
+    let station = Station::new(&args.keys);
+    let trip = media_dir::trip(&args.media, unix_now(), &station)?;
     let given_media = std::mem::replace(&mut args.media, trip.path.clone());
     if !args.output.quiet {
         if let Some(why) = &trip.moved {
@@ -78,7 +79,6 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             report::say(&note);
         }
     }
-    let station = Station::new(&args.keys);
     let records = station.records()?;
     let site_policy = policy::load(&station)?;
     let passphrase = if args.encrypt_key {
