@@ -33,6 +33,9 @@ use crate::station::Station;
 use crate::{report, signing, vouch};
 use kcsr_fs as output;
 
+/// The public keys (sha256) a returned certificate may be for, by the stem of its request.
+type KeysByStem = BTreeMap<String, BTreeSet<String>>;
+
 /// What the audit found: problems fail it (exit 3), warnings do not.
 #[derive(Default)]
 struct Findings {
@@ -224,7 +227,7 @@ fn request_media<'a>(
     requests: &mut Vec<Value>,
     now: i64,
     f: &mut Findings,
-) -> Result<(Value, BTreeMap<String, BTreeSet<String>>)> {
+) -> Result<(Value, KeysByStem)> {
     let Media {
         signed,
         sums_data,
@@ -304,7 +307,7 @@ fn return_dir_keys<'a>(
     content: &BTreeMap<&str, &[u8]>,
     found: impl IntoIterator<Item = layout::Found<'a>>,
     f: &mut Findings,
-) -> Result<(Value, Option<BTreeMap<String, BTreeSet<String>>>)> {
+) -> Result<(Value, Option<KeysByStem>)> {
     let signature = json!({
         "verified": false,
         "summary": format!("none: a return directory carries no {} (the request media keeps it and its signature)", sums::FILE_NAME),
@@ -323,7 +326,7 @@ fn return_dir_keys<'a>(
     for p in layout::audit_return_dir(|stem| stems.contains(stem), returned, found, false) {
         f.problem(p);
     }
-    let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut keys: KeysByStem = BTreeMap::new();
     for r in &records {
         let named = content
             .get(format!("{}{BUNDLE_SUFFIX}", r.stem).as_str())
@@ -647,7 +650,7 @@ fn record_problems(file: &str, r: &RequestRecord, data: &[u8], public_key: &str,
 fn result(
     name: &str,
     data: &[u8],
-    keys_by_stem: Option<&BTreeMap<String, BTreeSet<String>>>,
+    keys_by_stem: Option<&KeysByStem>,
     return_dir: bool,
     now: i64,
     f: &mut Findings,
