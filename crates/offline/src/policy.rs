@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use kcsr_core::media::POLICY_FILE;
-use kcsr_core::policy::{self, Asked, StationPolicy, Violation};
+use kcsr_core::policy::{Asked, Violation};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 use crate::fail::{self, Context as _, Fail, Result};
