@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kcsr_core::media::{
-    self as layout, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES,
-    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self as layout, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, DENIED_SUFFIX,
+    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::sums::{self, Sums};
@@ -273,7 +273,9 @@ pub(crate) fn trip(given: &Path, now: i64, station: &Station) -> Result<Trip> {
         if holds_results(dir) {
             Some("holds an earlier trip's results")
         } else if results_recorded(dir, &by_manifest) {
-            Some("holds an earlier trip whose results the station has recorded (assembled or denied, from a return directory)")
+            Some(
+                "holds an earlier trip whose results the station has recorded (assembled or denied, from a return directory)",
+            )
         } else {
             None
         }
@@ -341,7 +343,8 @@ fn results_recorded(dir: &Path, by_manifest: &HashMap<&str, &RequestRecord>) -> 
         return false;
     };
     listed.names().any(|name| {
-        let (Some(stem), Some(digest)) = (layout::stem(name, CSR_MANIFEST_SUFFIX), listed.get(name))
+        let (Some(stem), Some(digest)) =
+            (layout::stem(name, CSR_MANIFEST_SUFFIX), listed.get(name))
         else {
             return false;
         };

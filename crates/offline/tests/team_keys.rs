@@ -923,13 +923,15 @@ fn key_retire_counts_no_certificate_the_pinned_ca_did_not_issue() {
     let r = retire(&[]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
-        r.stderr.contains("NOT TRUSTED, certificate not counted: shown/alice.crt"),
+        r.stderr
+            .contains("NOT TRUSTED, certificate not counted: shown/alice.crt"),
         "{}",
         r.stderr
     );
     assert_eq!(r.stderr.matches("error: ").count(), 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("1 certificate(s) shown are not the station's"),
+        r.stderr
+            .contains("1 certificate(s) shown are not the station's"),
         "{}",
         r.stderr
     );
@@ -958,8 +960,10 @@ fn check_audits_a_return_directory_against_the_stations_records() {
     }
     let r = s.ok(&["check", "--media", "ret", "--keys", "keys"]);
     assert!(
-        r.stderr.contains("a return directory (no SHA256SUMS): 2 returned file(s)")
-            && r.stderr.contains("alice.crt: certificate for \"alice\", valid until")
+        r.stderr
+            .contains("a return directory (no SHA256SUMS): 2 returned file(s)")
+            && r.stderr
+                .contains("alice.crt: certificate for \"alice\", valid until")
             && r.stderr.contains("kcsr check: no problem found")
             && !r.stderr.contains("missing"),
         "{}",
@@ -972,7 +976,8 @@ fn check_audits_a_return_directory_against_the_stations_records() {
     // Without --keys the files are checked, and what could not be is said.
     let r = s.ok(&["check", "--media", "ret"]);
     assert!(
-        r.stderr.contains("warning: a return directory checked without --keys"),
+        r.stderr
+            .contains("warning: a return directory checked without --keys"),
         "{}",
         r.stderr
     );
@@ -1356,11 +1361,28 @@ fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
     }
     let sums = s.read("stick/SHA256SUMS");
     // Carried but not yet assembled: the station cannot know, and the stick is still open.
-    let r = s.run(&["request", "--user", "bob", "--group", "dev", "--keys", "keys", "--media", "stick", "--dry-run"]);
+    let r = s.run(&[
+        "request",
+        "--user",
+        "bob",
+        "--group",
+        "dev",
+        "--keys",
+        "keys",
+        "--media",
+        "stick",
+        "--dry-run",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("trip-"), "{}", r.stderr);
     s.ok(&[
-        "assemble", "--media", "ret", "--keys", "keys", "--out", "alice.kubeconfig",
+        "assemble",
+        "--media",
+        "ret",
+        "--keys",
+        "keys",
+        "--out",
+        "alice.kubeconfig",
     ]);
     // Once the station has recorded the trip's results, the next request starts a new trip.
     let r = s.request("bob", "stick", &[]);
@@ -1379,10 +1401,17 @@ fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
     assert!(trip.starts_with("stick/trip-"), "{trip}");
     assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
     assert!(!s.exists("stick/bob.csr.yaml"));
-    assert_eq!(s.read("stick/SHA256SUMS"), sums, "the carried trip was changed");
+    assert_eq!(
+        s.read("stick/SHA256SUMS"),
+        sums,
+        "the carried trip was changed"
+    );
     // The same trip's next request joins it; the new trip holds nothing of the old one.
     s.request("carol", "stick", &[]);
-    assert!(s.exists(&format!("{trip}/carol.csr.yaml")), "carol not in {trip}");
+    assert!(
+        s.exists(&format!("{trip}/carol.csr.yaml")),
+        "carol not in {trip}"
+    );
     let v = json(&s.ok(&["check", "--media", &trip, "--keys", "keys", "--json"]));
     assert_eq!(v["requests"].as_array().unwrap().len(), 2, "{v}");
 }

@@ -122,8 +122,15 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
             returned: &returned,
             content: &content,
         };
-        let (signature, keys) =
-            request_media(&args, station.as_ref(), &media, found, &mut requests, now, &mut f)?;
+        let (signature, keys) = request_media(
+            &args,
+            station.as_ref(),
+            &media,
+            found,
+            &mut requests,
+            now,
+            &mut f,
+        )?;
         (signature, Some(keys))
     };
     for name in returned.names() {

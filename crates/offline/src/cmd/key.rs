@@ -79,7 +79,15 @@ fn retire(args: &KeyRetireArgs) -> Result<()> {
     let passphrase = passphrase::Source::new(args.passphrase_file.as_deref());
     let mut verdicts = Vec::new();
     for file in key_files(&args.keys)? {
-        verdicts.push(judge(&station, &file, &records, &shown, at, &passphrase, args)?);
+        verdicts.push(judge(
+            &station,
+            &file,
+            &records,
+            &shown,
+            at,
+            &passphrase,
+            args,
+        )?);
     }
     let stamp = time::format_rfc3339(unix_now());
     if !args.dry_run {
@@ -277,7 +285,13 @@ fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> 
         .iter()
         .flat_map(|v| &v.certificates)
         .filter(|c| c.refused)
-        .map(|c| format!("{}: {}", c.source, c.unverified.as_deref().unwrap_or_default()))
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.source,
+                c.unverified.as_deref().unwrap_or_default()
+            )
+        })
         .collect();
     if !args.output.quiet {
         say(args, retired, verdicts);
