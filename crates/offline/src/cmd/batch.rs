@@ -32,7 +32,7 @@ use crate::signing::{self, SigningKey};
 use crate::station::Station;
 use crate::user_key::{self, UserKey};
 use crate::{media_dir, paths, policy, report};
-use output::Progress;
+use output::{Counts, Progress, Tally, UserReport};
 
 mod output;
 
@@ -62,16 +62,6 @@ struct Pending {
     /// A binding from an earlier request that must leave the media and `SHA256SUMS`.
     removed: Option<String>,
     report: Box<UserReport>,
-}
-
-/// One user's request as the operator and a second person check it: the plan, and the
-/// public key to compare with what the approver's review shows.
-struct UserReport {
-    name: String,
-    public_key_sha256: String,
-    key_source: KeySource,
-    /// Warning-level findings of the cluster's checks (e.g. a capped lifetime).
-    warnings: Vec<kcsr_core::checks::Finding>,
 }
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
@@ -224,17 +214,6 @@ fn sign_and_stamp(
             .unwrap_or_default(),
     };
     Ok((signer, stamp))
-}
-
-/// What the run has done so far, user by user.
-struct Tally {
-    counts: Counts,
-    /// (roster line, user, why), for each user that failed.
-    failures: Vec<(usize, String, String)>,
-    /// Each row's state and report, in roster order; `None`: failed.
-    reports: Vec<Option<(&'static str, Box<UserReport>)>>,
-    /// Users completed since `SHA256SUMS` was last saved.
-    since_save: usize,
 }
 
 impl Tally {
@@ -489,20 +468,6 @@ fn save(media: &MediaDir, signer: Option<&SigningKey>) -> Result<()> {
     match signer {
         Some(key) => media.save_sums(key).map(drop),
         None => Ok(()),
-    }
-}
-
-#[derive(Default)]
-struct Counts {
-    written: usize,
-    unchanged: usize,
-    planned: usize,
-    failed: usize,
-}
-
-impl Counts {
-    fn total(&self) -> usize {
-        self.written + self.unchanged + self.planned + self.failed
     }
 }
 

@@ -1,16 +1,50 @@
-//! What `kcsr batch` says: the progress line on a terminal, the plan or key table, each
+//! What `kcsr batch` did and says: the tally of users, the progress line on a terminal, the plan or key table, each
 //! user's warnings, the summary line and the error naming every user that failed.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{Tally, UserReport};
 use crate::cli::BatchArgs;
 use crate::fail::{Fail, Result};
 use crate::plan::{self, KeySource, Stamp};
 use crate::report;
 use crate::roster::Row;
+
+/// One user's request as the operator and a second person check it: the plan, and the
+/// public key to compare with what the approver's review shows.
+pub(super) struct UserReport {
+    pub(super) name: String,
+    pub(super) public_key_sha256: String,
+    pub(super) key_source: KeySource,
+    /// Warning-level findings of the cluster's checks (e.g. a capped lifetime).
+    pub(super) warnings: Vec<kcsr_core::checks::Finding>,
+}
+
+/// What the run has done so far, user by user.
+pub(super) struct Tally {
+    pub(super) counts: Counts,
+    /// (roster line, user, why), for each user that failed.
+    pub(super) failures: Vec<(usize, String, String)>,
+    /// Each row's state and report, in roster order; `None`: failed.
+    pub(super) reports: Vec<Option<(&'static str, Box<UserReport>)>>,
+    /// Users completed since `SHA256SUMS` was last saved.
+    pub(super) since_save: usize,
+}
+
+#[derive(Default)]
+pub(super) struct Counts {
+    pub(super) written: usize,
+    pub(super) unchanged: usize,
+    pub(super) planned: usize,
+    pub(super) failed: usize,
+}
+
+impl Counts {
+    pub(super) fn total(&self) -> usize {
+        self.written + self.unchanged + self.planned + self.failed
+    }
+}
 
 /// The run's outcome for the operator: the JSON report or the table, each user's warnings,
 /// the summary, and the failures as the error (exit 3).
