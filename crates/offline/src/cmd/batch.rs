@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kcsr_core::sums::Sums;
-use kcsr_fs::group::{self, Staged};
+use kcsr_fs::group;
 use kcsr_fs::{Mode, Overwrite};
 use secrecy::SecretString;
 
@@ -32,8 +32,12 @@ use crate::signing::{self, SigningKey};
 use crate::station::Station;
 use crate::user_key::{self, UserKey};
 use crate::{media_dir, paths, policy, report};
+use checks::{check_policy, precheck, user_passphrases};
+use commit::{Pending, commit, record, save, write_fault};
 use output::{Counts, Progress, Tally, UserReport};
 
+mod checks;
+mod commit;
 mod output;
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
@@ -50,18 +54,6 @@ enum Outcome {
     Failed(String),
     /// The device itself failed (full, read-only): every later user would fail the same way.
     Stop(Fail),
-}
-
-/// One user's files, written under temporary names, waiting for the group commit.
-struct Pending {
-    key: Option<Staged>,
-    /// The station's record of the request, published with the key, before the media files.
-    record: Option<Staged>,
-    media: Vec<Staged>,
-    files: Vec<(String, [u8; 32])>,
-    /// A binding from an earlier request that must leave the media and `SHA256SUMS`.
-    removed: Option<String>,
-    report: Box<UserReport>,
 }
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
@@ -403,234 +395,6 @@ impl Work<'_> {
     }
 }
 
-/// Each user's own passphrase (column `passphrase_file`), read and checked before anything
-/// is written; every row that cannot have one is named. With `--encrypt-key`, a user without
-/// a file of their own needs `--passphrase-file`; without it, the column is refused (a
-/// passphrase that encrypts nothing is a mistake to say, not to ignore).
-fn user_passphrases(rows: &[Row], args: &BatchArgs) -> Result<Vec<Option<SecretString>>> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut errors = Vec::new();
-    let media = paths::resolve(&args.media);
-    for row in rows {
-        let user = report::sanitize(row.spec.user.as_str());
-        match (&row.passphrase_file, args.encrypt_key) {
-            (Some(file), false) => {
-                errors.push(format!(
-                    "line {} ({user}): passphrase_file {} is given, but --encrypt-key is not",
-                    row.line,
-                    file.display()
-                ));
-                out.push(None);
-            }
-            (Some(file), true) if paths::resolve(file).starts_with(&media) => {
-                errors.push(format!(
-                    "line {} ({user}): the passphrase file {} is on the media; it must never travel",
-                    row.line,
-                    file.display()
-                ));
-                out.push(None);
-            }
-            (Some(file), true) => {
-                match passphrase::obtain(Some(file), Purpose::NewKey, &format!("user {user}'s key"))
-                {
-                    Ok(p) => out.push(Some(p)),
-                    Err(f) => {
-                        errors.push(format!("line {} ({user}): {}", row.line, f.message));
-                        out.push(None);
-                    }
-                }
-            }
-            // A token key has no passphrase.
-            (None, true) if args.passphrase_file.is_none() && row.pkcs11.is_none() => {
-                errors.push(format!(
-                    "line {} ({user}): no passphrase_file, and no --passphrase-file for the others",
-                    row.line
-                ));
-                out.push(None);
-            }
-            (None, _) => out.push(None),
-        }
-    }
-    if errors.is_empty() {
-        return Ok(out);
-    }
-    Err(Fail::new(format!(
-        "roster {}: {} user(s) without a usable key passphrase; nothing was written\n  {}",
-        args.roster.display(),
-        errors.len(),
-        errors.join("\n  ")
-    ))
-    .hint("with --encrypt-key, give every user a passphrase_file (the first line of it is the passphrase, 8 characters or more), or --passphrase-file for those without one; without --encrypt-key, drop the passphrase_file column"))
-}
-
-/// `SHA256SUMS` and its signature (none in a dry run, which never saves).
-fn save(media: &MediaDir, signer: Option<&SigningKey>) -> Result<()> {
-    match signer {
-        Some(key) => media.save_sums(key).map(drop),
-        None => Ok(()),
-    }
-}
-
-/// Makes a group of staged users durable and visible: their data with one sync per
-/// filesystem, then every key's and record's name, then every manifest's and binding's. A
-/// user whose key or record cannot be published (say, the key was created meanwhile by
-/// another run) fails alone and its media files are discarded. An error of the sync itself
-/// stops the run: nothing after it could be trusted to be on the device.
-fn commit(
-    keys: &Path,
-    requests: &Path,
-    media: &Path,
-    pending: Vec<(usize, Pending)>,
-) -> Result<Vec<(usize, std::result::Result<Pending, String>)>> {
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sync_failed = |what: &str, e: std::io::Error| {
-        Fail::new(format!("failed to sync {what}: {e}")).hint(
-            "the device may be failing or was removed; check it, then run the same command again",
-        )
-    };
-    group::sync_data([keys, requests, media])
-        .map_err(|e| sync_failed(&format!("{} and {}", keys.display(), media.display()), e))?;
-    let mut results = Vec::with_capacity(pending.len());
-    let mut any_key = false;
-    for (i, mut p) in pending {
-        let mut published = match p.key.take() {
-            Some(key) => {
-                let path = key.target().to_path_buf();
-                any_key = true;
-                match group::publish(key) {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let what = format!("failed to write key {}", path.display());
-                        match write_fault(&what, &path, &e, "another key directory") {
-                            (fail, true) => return Err(fail),
-                            (fail, false) => Err(fail.message),
-                        }
-                    }
-                }
-            }
-            None => Ok(()),
-        };
-        if published.is_ok()
-            && let Some(record) = p.record.take()
-        {
-            let path = record.target().to_path_buf();
-            if let Err(e) = group::publish(record) {
-                let what = format!("failed to write the record {}", path.display());
-                match write_fault(&what, &path, &e, "another key directory") {
-                    (fail, true) => return Err(fail),
-                    (fail, false) => published = Err(fail.message),
-                }
-            }
-        }
-        results.push((i, published.map(|()| p)));
-    }
-    let names = if any_key {
-        vec![keys, requests]
-    } else {
-        vec![requests]
-    };
-    group::sync_dirs(names).map_err(|e| sync_failed(&keys.display().to_string(), e))?;
-    for (_, result) in &mut results {
-        let Ok(p) = result else { continue };
-        let mut error = None;
-        for staged in std::mem::take(&mut p.media) {
-            let path = staged.target().to_path_buf();
-            if let Err(e) = group::publish(staged) {
-                let what = format!("failed to write {}", path.display());
-                match write_fault(&what, &path, &e, "other media") {
-                    (fail, true) => return Err(fail),
-                    (fail, false) => error = Some(fail.message),
-                }
-                break; // the user's other staged files are dropped, i.e. removed
-            }
-        }
-        if error.is_none()
-            && let Some(name) = &p.removed
-            && media.join(name).exists()
-            && let Err(e) = kcsr_fs::remove_file(media, name)
-        {
-            error = Some(format!("failed to remove the stale {name}: {e}"));
-        }
-        if let Some(e) = error {
-            *result = Err(e);
-        }
-    }
-    group::sync_dirs([media]).map_err(|e| sync_failed(&media.display().to_string(), e))?;
-    Ok(results)
-}
-
-/// Records a user's files; true when something changed.
-fn record(sums: &mut Sums, files: &[(String, [u8; 32])]) -> bool {
-    let mut changed = false;
-    for (name, digest) in files {
-        if sums.get(name) != Some(digest) {
-            sums.insert_digest(name, *digest);
-            changed = true;
-        }
-    }
-    changed
-}
-
-fn precheck(rows: &[Row], jobs: usize) -> Result<()> {
-    let mut keys = std::collections::HashMap::new();
-    for row in rows {
-        if let std::collections::hash_map::Entry::Vacant(v) = keys.entry(row.spec.key_type.as_str())
-        {
-            v.insert(
-                kcsr_core::key::PrivateKey::generate(row.spec.key_type)
-                    .map_err(|e| Fail::new(e.to_string()))?,
-            );
-        }
-    }
-    // Checking previews unsigned requests (the real ones are checked again when signed);
-    // still worth every core for a large roster.
-    let chunk = rows.len().div_ceil(jobs.max(1)).max(1);
-    let keys = &keys;
-    let mut errors: Vec<(usize, String)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|row| {
-                            let key = &keys[row.spec.key_type.as_str()];
-                            plan::precheck(&row.spec, key)
-                                .err()
-                                .map(|f| (row.line, f.message))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                // A checker that died has not passed its rows.
-                h.join()
-                    .unwrap_or_else(|_| vec![(0, "internal error while checking".to_owned())])
-            })
-            .collect()
-    });
-    errors.sort();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Fail::new(format!(
-            "{} roster row(s) would be refused by the cluster; nothing was written\n  {}",
-            errors.len(),
-            errors
-                .iter()
-                .map(|(line, m)| format!("line {line}: {}", m.replace('\n', "\n    ")))
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        ))
-        .hint("fix these rows and run kcsr batch again")
-        .refused())
-    }
-}
-
 /// What every worker shares.
 #[derive(Clone, Copy)]
 struct Context<'a> {
@@ -806,47 +570,4 @@ fn stage_failed(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) ->
         (fail, true) => Ok(Outcome::Stop(fail)),
         (fail, false) => Err(fail),
     }
-}
-
-/// A failed write: its message and hint, and whether the device itself failed (full,
-/// read-only), which stops the whole run.
-fn write_fault(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) -> (Fail, bool) {
-    (
-        crate::fail::write_failed(what, path, e, elsewhere, crate::fail::RESUME),
-        kcsr_fs::device_fault(e).is_some(),
-    )
-}
-
-/// Every row against the station's policy before anything is written: one refusal (exit 3)
-/// listing each row's broken rules.
-fn check_policy(roster: &Path, rows: &[Row], loaded: Option<&policy::Loaded>) -> Result<()> {
-    let Some(loaded) = loaded else {
-        return Ok(());
-    };
-    let mut all = Vec::new();
-    let mut lines = Vec::new();
-    for row in rows {
-        let v = policy::violations(loaded, &row.spec);
-        if !v.is_empty() {
-            lines.push(format!(
-                "line {} ({}):\n{}",
-                row.line,
-                report::sanitize(row.spec.user.as_str()),
-                policy::lines(&v, "    ")
-            ));
-            all.extend(v);
-        }
-    }
-    if lines.is_empty() {
-        return Ok(());
-    }
-    Err(Fail::new(format!(
-        "{} row(s) of {} break the station policy {}; nothing was written\n  {}",
-        lines.len(),
-        roster.display(),
-        loaded.path.display(),
-        lines.join("\n  ")
-    ))
-    .hint(policy::refusal_hint(&all))
-    .refused())
 }
