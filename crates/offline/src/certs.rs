@@ -1,7 +1,8 @@
 //! The certificates a station is shown (`kcsr renew`, `kcsr key retire`): certificate files,
 //! bundles, and kubeconfigs (what the station keeps after `kcsr assemble`), given or found in
 //! directories. Only certificates are taken: a kubeconfig's keys and tokens are read with the
-//! file and wiped, never kept.
+//! file and wiped, never kept. Nothing a certificate says is believed before [`trust`] has
+//! checked it against the station's own record and pin.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,14 @@ use std::path::{Path, PathBuf};
 use kcsr_core::bundle::Bundle;
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
+use kcsr_core::signer::SignerName;
+use kcsr_core::station::RequestRecord;
 use zeroize::Zeroizing;
 
 use crate::fail::{Context as _, Fail, Result};
 use crate::kubeconfig::{self, UserCertificate};
 use crate::report;
+use crate::station::Station;
 use kcsr_fs as output;
 
 /// Suffix of the kubeconfigs `kcsr assemble --out-dir` writes.
@@ -163,3 +167,79 @@ fn from_kubeconfig(f: &Path, data: &[u8], given: bool) -> Result<Vec<Found>> {
     }
     Ok(out)
 }
+
+/// Whether a certificate's expiry may be believed.
+pub(crate) enum Trust {
+    /// It chains to the pinned CA of its signer and names the recorded user and groups.
+    Verified,
+    /// Its request names no pinned cluster, so there is no CA to check it against.
+    Unpinned(String),
+    /// It is not the station's certificate for the record (forged, or of another CA).
+    Refused(String),
+}
+
+/// Checks the certificate `f`, found by its key to be for the request `r`, against what the
+/// station itself holds: the recorded user and groups, and the pinned CA of the request's
+/// cluster for its signer (never a CA that came with the certificate). The chain is checked
+/// at `now`, the real time (a command's `--at` only moves its expiry judgement).
+pub(crate) fn trust(station: &Station, f: &Found, r: &RequestRecord, now: i64) -> Result<Trust> {
+    let mut groups = f.cert.subject.organizations.clone();
+    groups.sort();
+    let mut recorded = r.groups.clone();
+    recorded.sort();
+    if f.cert.subject.user() != Some(r.user.as_str()) || groups != recorded {
+        return Ok(Trust::Refused(format!(
+            "the certificate names {} but the station's record {} of its key is for user {:?} (groups {})",
+            report::sanitize(&f.cert.subject.display),
+            r.name,
+            report::sanitize(&r.user),
+            if recorded.is_empty() {
+                "none".to_owned()
+            } else {
+                report::sanitize(&recorded.join(", "))
+            }
+        )));
+    }
+    let Some(cluster) = &r.cluster else {
+        return Ok(Trust::Unpinned(format!(
+            "request {} was made before a cluster was pinned, so the certificate's chain cannot be checked; pin the cluster (kcsr cluster add) and renew from what kcsr assemble verified",
+            r.name
+        )));
+    };
+    let signer = r
+        .signer_name
+        .clone()
+        .unwrap_or_else(|| SignerName::client().as_str().to_owned());
+    let anchors = match station.pin(cluster)? {
+        None => {
+            return Ok(Trust::Refused(format!(
+                "cluster {cluster} of request {} is no longer pinned on this station, so the certificate's chain cannot be checked",
+                r.name
+            )));
+        }
+        Some(pin) => pin
+            .signer_cas(&signer)
+            .map_err(|e| Fail::new(format!("pin {cluster}: {e}")))?
+            .unwrap_or_default(),
+    };
+    if anchors.is_empty() {
+        return Ok(Trust::Refused(format!(
+            "cluster {cluster} has no pinned CA for signer {:?}, so the certificate's chain cannot be checked",
+            report::sanitize(&signer)
+        )));
+    }
+    Ok(
+        match kcsr_core::chain::verify(&f.chain, &anchors, now, CHAIN_SKEW) {
+            Ok(_) => Trust::Verified,
+            Err(e) => Trust::Refused(format!(
+                "the certificate does not chain to cluster {cluster}'s pinned CA for signer {:?}: {}",
+                report::sanitize(&signer),
+                report::sanitize(&e.0)
+            )),
+        },
+    )
+}
+
+/// Clock difference allowed when checking the CAs' validity (as `kcsr assemble --skew`'s
+/// default).
+const CHAIN_SKEW: i64 = 300;

@@ -294,8 +294,9 @@ A user whose key is not in KEY_DIR (moved, or a wrong --keys) does not stop the 
 kubeconfigs are written, the missing keys named, exit 4.
 
 Exit codes: 0 written, 1 failed, 3 refused: a certificate did not verify, a bundle differs from
-the pin, a fingerprint did not match, or an entry would change (nothing written); 4 written for
-the users whose key is in KEY_DIR, the others named.";
+the pin, a fingerprint did not match, or an entry would change (nothing written), or nothing to
+assemble because the cluster denied every request; 4 written for the users whose key is in
+KEY_DIR, the others named.";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
@@ -611,9 +612,12 @@ Examples:
 
 A key is removed only when every request the station made for it ended without a certificate
 (withdrawn, denied) or has a certificate among those shown, issued after the request was
-written, and all of those have expired. Its records are marked retired (with the time) first,
-so renew never asks for it again. Encrypted keys need --passphrase-file to be read.
-Exit codes: 0 done (also when nothing was retired), 1 failed, 2 usage.";
+written, and all of those have expired. Only a certificate shown to be the station's counts (it
+names the recorded user and groups and chains to the pinned CA of its signer); one that is not
+is reported and never counts. Its records are marked retired (with the time) first, so renew
+never asks for it again. Encrypted keys need --passphrase-file to be read.
+Exit codes: 0 done (also when nothing was retired), 1 failed, 2 usage, 3 a certificate shown is
+not the station's (the other keys were judged without it).";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
@@ -684,14 +688,16 @@ Examples:
 Checks every file against SHA256SUMS and RETURNED.SHA256SUMS (nothing unlisted, no key
 material, no links), the signature of SHA256SUMS, every request (the cluster's rules, its
 binding against its grant, its kcsr.dev/not-after) and, with --keys, that the station wrote
-it; returned certificates against their requests. Filesystem artifacts (lost+found, …) are
-ignored, as on the connected side.
+it; returned certificates against their requests. A return directory (kcsr-submit --out DIR:
+no SHA256SUMS, only results and RETURNED.SHA256SUMS) is checked as kcsr assemble reads it:
+each result for a request the station (--keys) recorded. Filesystem artifacts (lost+found, …)
+are ignored, as on the connected side.
 Exit codes: 0 nothing wrong, 1 unreadable media or input, 2 usage, 3 problems found (listed).";
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("signers").multiple(false).args(["keys", "allowed_signers"])))]
 pub(crate) struct CheckArgs {
-    /// The media directory
+    /// The media directory, or a return directory (kcsr-submit --out DIR)
     #[arg(long, value_name = "MEDIA_DIR")]
     pub(crate) media: PathBuf,
     /// The station's key directory: the signature must be its key's, and every request its

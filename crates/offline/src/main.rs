@@ -18,6 +18,7 @@ mod report;
 mod roster;
 mod signing;
 mod station;
+mod station_policy;
 mod user_key;
 mod vouch;
 

@@ -1,15 +1,18 @@
 //! The media directory as the offline side sees it: its `SHA256SUMS` and the files it lists.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kcsr_core::media::{
-    self as layout, BUNDLE_SUFFIX, CERT_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES,
-    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    self as layout, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX, DENIED_SUFFIX,
+    MAX_MEDIA_FILE_BYTES, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
 };
+use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
 use crate::signing::SigningKey;
+use crate::station::Station;
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 /// The media's control files (decision 0009): the sums, their signature, and what the
@@ -251,19 +254,38 @@ pub(crate) struct Trip {
     pub(crate) moved: Option<String>,
 }
 
-/// The directory of this trip's requests on the media `given`. A stick that came back with an
-/// earlier trip's results at its root (certificates, bundles, denials, `RETURNED.SHA256SUMS`
-/// listing them) is never written into again: that trip's requests are past, and the
-/// connected side would send or refuse them again with the new ones. This trip goes into a
-/// subdirectory `trip-YYYYMMDD-HHMMSS` of it instead (the newest such subdirectory that has
-/// not been across yet, so several `kcsr request` runs make one trip), and says so.
-pub(crate) fn trip(given: &Path, now: i64) -> Trip {
-    if !holds_results(given) {
-        return Trip {
+/// The directory of this trip's requests on the media `given`. A trip that has been across
+/// is never written into again: that trip's requests are past, and the connected side would
+/// send or refuse them again with the new ones. It has been across when it came back with
+/// results at its root (certificates, bundles, denials, `RETURNED.SHA256SUMS` listing them),
+/// or when the station recorded a result for one of its requests (assembled or denied: the
+/// results came back apart, in a return directory of `kcsr-submit --out`, and the request
+/// stick itself never changed). This trip goes into a subdirectory `trip-YYYYMMDD-HHMMSS` of
+/// it instead (the newest such subdirectory that has not been across yet, so several
+/// `kcsr request` runs make one trip), and says so.
+pub(crate) fn trip(given: &Path, now: i64, station: &Station) -> Result<Trip> {
+    let records = station.records()?;
+    let by_manifest: HashMap<&str, &RequestRecord> = records
+        .iter()
+        .map(|r| (r.manifest_sha256.as_str(), r))
+        .collect();
+    let across = |dir: &Path| {
+        if holds_results(dir) {
+            Some("holds an earlier trip's results")
+        } else if results_recorded(dir, &by_manifest) {
+            Some(
+                "holds an earlier trip whose results the station has recorded (assembled or denied, from a return directory)",
+            )
+        } else {
+            None
+        }
+    };
+    let Some(why) = across(given) else {
+        return Ok(Trip {
             path: given.to_owned(),
             moved: None,
-        };
-    }
+        });
+    };
     // A trip directory given that has been across: its sibling, never a nested one.
     let base = match (given.file_name(), given.parent()) {
         (Some(n), Some(parent)) if layout::is_trip_dir_name(&n.to_string_lossy()) => {
@@ -286,7 +308,7 @@ pub(crate) fn trip(given: &Path, now: i64) -> Trip {
         .iter()
         .rev()
         .map(|n| base.join(n))
-        .find(|p| !holds_results(p));
+        .find(|p| across(p).is_none());
     let path = open.unwrap_or_else(|| {
         let name = |t: i64| {
             let stamp = kcsr_core::time::format_rfc3339(t);
@@ -301,14 +323,40 @@ pub(crate) fn trip(given: &Path, now: i64) -> Trip {
             .find(|p| std::fs::symlink_metadata(p).is_err())
             .unwrap_or_else(|| name(now))
     });
-    Trip {
+    Ok(Trip {
         moved: Some(format!(
-            "{} holds an earlier trip's results; this trip's requests go to {} (carry the stick and give that directory to kcsr-submit and kcsr assemble)",
+            "{} {why}; this trip's requests go to {} (carry the stick and give that directory to kcsr-submit and kcsr assemble)",
             given.display(),
             path.display()
         )),
         path,
-    }
+    })
+}
+
+/// Whether the station recorded a result for a request `dir`'s `SHA256SUMS` lists (matched by
+/// the listed digest and the stem, against the station's own records).
+fn results_recorded(dir: &Path, by_manifest: &HashMap<&str, &RequestRecord>) -> bool {
+    let Ok(data) = output::read_limited(&dir.join(sums::FILE_NAME), MAX_SUMS_FILE_BYTES) else {
+        return false;
+    };
+    let Ok(listed) = Sums::parse(&data) else {
+        return false;
+    };
+    listed.names().any(|name| {
+        let (Some(stem), Some(digest)) =
+            (layout::stem(name, CSR_MANIFEST_SUFFIX), listed.get(name))
+        else {
+            return false;
+        };
+        by_manifest
+            .get(kcsr_core::digest::hex(digest).as_str())
+            .is_some_and(|r| {
+                r.stem == stem
+                    && (r.assembled.is_some()
+                        || r.denied.is_some()
+                        || matches!(r.state, RequestState::Assembled | RequestState::Denied))
+            })
+    })
 }
 
 /// Whether `dir` has been across and back: results at its root, or `RETURNED.SHA256SUMS`

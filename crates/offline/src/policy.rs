@@ -6,43 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use kcsr_core::media::POLICY_FILE;
-use kcsr_core::policy::{self, Asked, StationPolicy, Violation};
+use kcsr_core::policy::{Asked, Violation};
 use kcsr_fs::{self as output, Mode, Overwrite};
 
 use crate::fail::{self, Context as _, Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::plan::{self, Spec};
 use crate::report;
-use crate::station::Station;
-
-/// The policy as the station holds it: parsed, and the exact bytes that travel.
-pub(crate) struct Loaded {
-    pub(crate) policy: StationPolicy,
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) path: PathBuf,
-}
-
-/// `KEY_DIR/station/policy.yaml`.
-pub(crate) fn path(station: &Station) -> PathBuf {
-    station.dir.join(policy::FILE_NAME)
-}
-
-/// The station's policy; `None` when it has none.
-pub(crate) fn load(station: &Station) -> Result<Option<Loaded>> {
-    let path = path(station);
-    let Some(bytes) = station.read(&path)? else {
-        return Ok(None);
-    };
-    let policy = StationPolicy::parse(&bytes).map_err(|e| {
-        Fail::new(format!("the station policy {}: {e}", path.display()))
-            .hint("fix the policy file (its fields are in docs/formats.md, \"Station policy\"), or move it away to request without a policy")
-    })?;
-    Ok(Some(Loaded {
-        policy,
-        bytes,
-        path,
-    }))
-}
+pub(crate) use crate::station_policy::{Loaded, load, path};
 
 /// What `spec` breaks, if anything.
 pub(crate) fn violations(loaded: &Loaded, spec: &Spec) -> Vec<Violation> {

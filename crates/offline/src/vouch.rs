@@ -98,7 +98,8 @@ pub(crate) fn foreign(sums: &Sums, station: &Station, cache: &mut Cache) -> Resu
                 .is_some_and(|(r, b)| r == s && b == Some(hex.as_str()))
         } else if name == POLICY_FILE {
             // The copy of the station's own policy, as it is now.
-            crate::policy::load(station)?.is_some_and(|l| digest::sha256_hex(&l.bytes) == hex)
+            crate::station_policy::load(station)?
+                .is_some_and(|l| digest::sha256_hex(&l.bytes) == hex)
         } else if stem(name, OFFBOARD_SUFFIX).is_some() {
             // The station keeps every offboard request it wrote.
             station

@@ -942,9 +942,20 @@ fn the_media_is_read_from_both_sums_files_and_nothing_else() {
     std::fs::remove_file(trip.path("media/bob.bundle.yaml")).unwrap();
     std::fs::remove_file(trip.path("media/RETURNED.SHA256SUMS")).unwrap();
     // (A media holding results is never written into again, issue 14: bob's request joins
-    // alice's while none is back.)
+    // alice's while none is back, and while the station has recorded none of its results, so
+    // alice's assembly above is taken out of her record.)
     for f in ["alice.crt", "alice.bundle.yaml"] {
         std::fs::remove_file(trip.path(&format!("media/{f}"))).unwrap();
+    }
+    for e in std::fs::read_dir(trip.path("keys/station/requests")).unwrap() {
+        let p = e.unwrap().path();
+        let mut rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        if rec["stem"] == "alice" {
+            rec["state"] = "written".into();
+            rec.as_object_mut().unwrap().remove("assembled");
+            std::fs::write(&p, rec.to_string()).unwrap();
+        }
     }
     trip.request("bob", &[]);
     record(trip.dir(), "bob", Some("prod"));

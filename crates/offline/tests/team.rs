@@ -911,6 +911,70 @@ fn media_where_nothing_came_back_says_why_for_each_request() {
 }
 
 #[test]
+fn media_holding_only_denied_requests_is_refused_with_each_reason_and_a_new_request_hint() {
+    let t = tempfile::tempdir().unwrap();
+    support::media_with_bundles(t.path(), 2);
+    let media = t.path().join("media");
+    let keys = t.path().join("keys");
+    for u in ["user0", "user1"] {
+        let rec = record_of(&keys, u);
+        not_back(&media, u, Some(&denial(&rec.name, u)));
+    }
+    let r = kcsr(
+        t.path(),
+        &support::assemble_args("--out-dir", "kubeconfigs", &[]),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    for says in [
+        "error: nothing to assemble on ",
+        "the cluster denied all 2 requests",
+        "user0 (\"user0\"): Denied on the cluster: KcsrDeny: not on the change (by approver-anna)",
+        "user1 (\"user1\"): Denied on the cluster: KcsrDeny: not on the change (by approver-anna)",
+        "hint: a request the cluster denied is never issued later: ask the approver why",
+        "make a new request with kcsr request",
+    ] {
+        assert!(r.stderr.contains(says), "{says}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains("apply --wait"), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("error: ").count(), 1, "{}", r.stderr);
+    assert!(!t.path().join("kubeconfigs").exists());
+    for u in ["user0", "user1"] {
+        assert_eq!(record_of(&keys, u).state, RequestState::Denied);
+    }
+    // Re-run: the same refusal, the records unchanged.
+    let again = kcsr(
+        t.path(),
+        &support::assemble_args("--out-dir", "kubeconfigs", &[]),
+    );
+    assert_eq!((again.code, again.stderr), (3, r.stderr));
+
+    // Picking one denied request by name says the same of it alone.
+    let r = kcsr(
+        t.path(),
+        &support::assemble_args("--out-dir", "kubeconfigs", &["--name", "user1"]),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the cluster denied the request")
+            && r.stderr.contains("user1 (\"user1\"): Denied")
+            && !r.stderr.contains("user0 ("),
+        "{}",
+        r.stderr
+    );
+    // A name that matches no request says so, not "run kcsr-submit".
+    let r = kcsr(
+        t.path(),
+        &support::assemble_args("--out-dir", "kubeconfigs", &["--name", "nobody"]),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("matches --name") && !r.stderr.contains("apply --wait"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn the_audit_csv_is_safe_to_open_in_a_spreadsheet() {
     let t = tempfile::tempdir().unwrap();
     ok(

@@ -875,6 +875,143 @@ fn key_retire_removes_only_keys_whose_certificates_have_all_expired() {
     assert_eq!(json(&r)["retired"], 0);
 }
 
+#[test]
+fn key_retire_counts_no_certificate_the_pinned_ca_did_not_issue() {
+    // The media attacker: has the request (public) and a CA of its own, no station key, no
+    // KEY_DIR. It makes an expired certificate for alice's key, with her subject, followed by
+    // a copy of the pinned CA to look like a chain, and shows it as her certificate.
+    let s = Site::new();
+    s.request("alice", "media", &[]);
+    let name = s.manifest("media", "alice").metadata.name;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&s.manifest("media", "alice").spec.request)
+        .unwrap();
+    std::fs::write(s.path("alice.csr"), der).unwrap();
+    s.sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout evil.key -out evil.crt -subj /CN=real -days 400");
+    std::fs::create_dir(s.path("shown")).unwrap();
+    s.sh("openssl x509 -req -in alice.csr -CA evil.crt -CAkey evil.key -CAcreateserial -days 1 -extfile leaf.cnf -out forged.crt && cat forged.crt real.crt > shown/alice.crt");
+    let at = days_from_now(10);
+    let retire = |extra: &[&str]| {
+        let mut args = vec!["key", "retire", "--keys", "keys", "shown", "--at", &at];
+        args.extend_from_slice(extra);
+        s.run(&args)
+    };
+    let r = retire(&["--json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(v["retired"], 0, "{v}");
+    let key = &v["keys"][0];
+    assert_eq!(key["retired"], false, "{v}");
+    assert_eq!(key["certificates"][0]["verified"], false, "{v}");
+    assert!(
+        key["certificates"][0]["unverified"]
+            .as_str()
+            .unwrap()
+            .contains("does not chain to cluster prod's pinned CA"),
+        "{v}"
+    );
+    assert!(
+        key["kept"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("no verified certificate shown for request {name}")),
+        "{v}"
+    );
+    assert!(s.exists("keys/alice.key.pem"));
+    assert_eq!(s.record(&name)["state"], "written", "{}", r.stderr);
+    // The text names the certificate, why it does not count, and the refusal, once.
+    let r = retire(&[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("NOT TRUSTED, certificate not counted: shown/alice.crt"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("error: ").count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1 certificate(s) shown are not the station's"),
+        "{}",
+        r.stderr
+    );
+    assert!(s.exists("keys/alice.key.pem"));
+
+    // The genuine certificate, as expired, retires her key.
+    let genuine = s.issue("media", "alice", 1);
+    std::fs::write(s.path("shown/alice.crt"), genuine).unwrap();
+    let r = retire(&["--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json(&r)["retired"], 1, "{}", r.stdout);
+    assert!(!s.exists("keys/alice.key.pem"));
+    assert_eq!(s.record(&name)["state"], "retired");
+}
+
+#[test]
+fn check_audits_a_return_directory_against_the_stations_records() {
+    let s = Site::new();
+    s.request("alice", "media", &[]);
+    s.request("bob", "media", &[]);
+    s.bring_back("media", "alice", 10);
+    // What kcsr-submit apply --out ret writes: the results and RETURNED.SHA256SUMS only.
+    std::fs::create_dir(s.path("ret")).unwrap();
+    for f in ["alice.crt", "alice.bundle.yaml", "RETURNED.SHA256SUMS"] {
+        std::fs::copy(s.path(&format!("media/{f}")), s.path(&format!("ret/{f}"))).unwrap();
+    }
+    let r = s.ok(&["check", "--media", "ret", "--keys", "keys"]);
+    assert!(
+        r.stderr
+            .contains("a return directory (no SHA256SUMS): 2 returned file(s)")
+            && r.stderr
+                .contains("alice.crt: certificate for \"alice\", valid until")
+            && r.stderr.contains("kcsr check: no problem found")
+            && !r.stderr.contains("missing"),
+        "{}",
+        r.stderr
+    );
+    let v = json(&s.ok(&["check", "--media", "ret", "--keys", "keys", "--json"]));
+    assert_eq!(v["returnDirectory"], true, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v}");
+    // Without --keys the files are checked, and what could not be is said.
+    let r = s.ok(&["check", "--media", "ret"]);
+    assert!(
+        r.stderr
+            .contains("warning: a return directory checked without --keys"),
+        "{}",
+        r.stderr
+    );
+
+    // The media attacker rewrites the directory and its sums: alice's result swapped for
+    // bob's certificate, a result for a request the station never wrote, the signature file.
+    let bob = s.issue("media", "bob", 10);
+    std::fs::write(s.path("ret/alice.crt"), &bob).unwrap();
+    std::fs::write(s.path("ret/mallory.crt"), &bob).unwrap();
+    std::fs::copy(s.path("media/SHA256SUMS.sig"), s.path("ret/SHA256SUMS.sig")).unwrap();
+    let bundle = s.read("ret/alice.bundle.yaml");
+    let mut sums = kcsr_core::sums::Sums::default();
+    for (name, text) in [
+        ("alice.crt", bob.as_str()),
+        ("alice.bundle.yaml", bundle.as_str()),
+        ("mallory.crt", bob.as_str()),
+    ] {
+        sums.insert(name, text.as_bytes());
+    }
+    std::fs::write(s.path("ret/RETURNED.SHA256SUMS"), sums.render()).unwrap();
+    let r = s.run(&["check", "--media", "ret", "--keys", "keys", "--json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v = json(&r);
+    let problems = v["problems"].to_string();
+    for says in [
+        "alice.crt: its certificate is for the key sha256",
+        "not the key of any request alice this station recorded",
+        "mallory.crt: listed in RETURNED.SHA256SUMS, which may list only",
+        "SHA256SUMS.sig",
+    ] {
+        assert!(problems.contains(says), "{says}: {problems}");
+    }
+}
+
 // ---- Part 6: media and messages ---------------------------------------------------------
 
 #[test]
@@ -1208,6 +1345,75 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
     s.bring_back(&trip, "bob", 10);
     let r = s.request("dave", "stick", &[]);
     assert!(!s.exists(&format!("{trip}/dave.csr.yaml")), "{}", r.stderr);
+}
+
+#[test]
+fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
+    let s = Site::new();
+    s.request("alice", "stick", &[]);
+    // kcsr-submit apply stick --out ret: the results come back in a directory of their own
+    // (made here from a copy of the stick), and the request stick itself never changes.
+    s.sh("cp -r stick carried");
+    s.bring_back("carried", "alice", 10);
+    std::fs::create_dir(s.path("ret")).unwrap();
+    for f in ["alice.crt", "alice.bundle.yaml", "RETURNED.SHA256SUMS"] {
+        std::fs::copy(s.path(&format!("carried/{f}")), s.path(&format!("ret/{f}"))).unwrap();
+    }
+    let sums = s.read("stick/SHA256SUMS");
+    // Carried but not yet assembled: the station cannot know, and the stick is still open.
+    let r = s.run(&[
+        "request",
+        "--user",
+        "bob",
+        "--group",
+        "dev",
+        "--keys",
+        "keys",
+        "--media",
+        "stick",
+        "--dry-run",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("trip-"), "{}", r.stderr);
+    s.ok(&[
+        "assemble",
+        "--media",
+        "ret",
+        "--keys",
+        "keys",
+        "--out",
+        "alice.kubeconfig",
+    ]);
+    // Once the station has recorded the trip's results, the next request starts a new trip.
+    let r = s.request("bob", "stick", &[]);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("holds an earlier trip whose results the station has recorded"))
+        .unwrap_or_else(|| panic!("{}", r.stderr))
+        .to_owned();
+    let trip = line
+        .split("go to ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(trip.starts_with("stick/trip-"), "{trip}");
+    assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
+    assert!(!s.exists("stick/bob.csr.yaml"));
+    assert_eq!(
+        s.read("stick/SHA256SUMS"),
+        sums,
+        "the carried trip was changed"
+    );
+    // The same trip's next request joins it; the new trip holds nothing of the old one.
+    s.request("carol", "stick", &[]);
+    assert!(
+        s.exists(&format!("{trip}/carol.csr.yaml")),
+        "carol not in {trip}"
+    );
+    let v = json(&s.ok(&["check", "--media", &trip, "--keys", "keys", "--json"]));
+    assert_eq!(v["requests"].as_array().unwrap().len(), 2, "{v}");
 }
 
 #[test]

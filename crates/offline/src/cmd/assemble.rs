@@ -51,17 +51,21 @@ pub(crate) fn run(args: AssembleArgs) -> Result<()> {
     {
         report::say(&note);
     }
-    let bundles = media::bundles(&media, &checked, &args.names)?;
+    let (bundles, unmatched) = media::bundles(&media, &checked, &args.names)?;
     let outstanding = trail::outstanding(&station, &args.keys, &checked, &args.names, return_only)?;
     if bundles.is_empty() {
         trail::record(&station, &[], &[], &outstanding, unix_now())?;
+        return Err(trail::nothing_back(
+            &args.media,
+            &args.names,
+            &outstanding,
+            return_only,
+        ));
+    }
+    if let Some(missing) = unmatched {
         return Err(Fail::new(format!(
-            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{}{}",
-            args.media.display(),
-            if args.names.is_empty() { String::new() } else { format!(" matching {:?}", args.names) },
-            outstanding.iter().map(|o| format!("\n  {}", o.line())).collect::<String>()
-        ))
-        .hint("on the connected machine, run kcsr-submit apply --wait (or kcsr-submit fetch) before bringing the media back"));
+            "no bundle on the media matches --name {missing:?}"
+        )));
     }
     if bundles.len() > 1 && (args.out.is_some() || args.context.is_some()) {
         return Err(Fail::new(format!(

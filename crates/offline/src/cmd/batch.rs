@@ -17,10 +17,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kcsr_core::sums::Sums;
-use kcsr_fs::group::{self, Staged};
+use kcsr_fs::group;
 use kcsr_fs::{Mode, Overwrite};
 use secrecy::SecretString;
-use serde_json::json;
 
 use crate::cli::BatchArgs;
 use crate::cmd::verify::unix_now;
@@ -33,6 +32,13 @@ use crate::signing::{self, SigningKey};
 use crate::station::Station;
 use crate::user_key::{self, UserKey};
 use crate::{media_dir, paths, policy, report};
+use checks::{check_policy, precheck, user_passphrases};
+use commit::{Pending, commit, record, save, write_fault};
+use output::{Counts, Progress, Tally, UserReport};
+
+mod checks;
+mod commit;
+mod output;
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
 const SAVE_EVERY: usize = 250;
@@ -48,28 +54,6 @@ enum Outcome {
     Failed(String),
     /// The device itself failed (full, read-only): every later user would fail the same way.
     Stop(Fail),
-}
-
-/// One user's files, written under temporary names, waiting for the group commit.
-struct Pending {
-    key: Option<Staged>,
-    /// The station's record of the request, published with the key, before the media files.
-    record: Option<Staged>,
-    media: Vec<Staged>,
-    files: Vec<(String, [u8; 32])>,
-    /// A binding from an earlier request that must leave the media and `SHA256SUMS`.
-    removed: Option<String>,
-    report: Box<UserReport>,
-}
-
-/// One user's request as the operator and a second person check it: the plan, and the
-/// public key to compare with what the approver's review shows.
-struct UserReport {
-    name: String,
-    public_key_sha256: String,
-    key_source: KeySource,
-    /// Warning-level findings of the cluster's checks (e.g. a capped lifetime).
-    warnings: Vec<kcsr_core::checks::Finding>,
 }
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
@@ -92,19 +76,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         )?),
         _ => None,
     };
-    // A stick back from an earlier trip: this trip gets a directory of its own.
-    let trip = media_dir::trip(&args.media, unix_now());
-    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
-    if !args.output.quiet {
-        if let Some(why) = &trip.moved {
-            report::say(&format!("kcsr: {why}"));
-        }
-        if let Some(note) =
-            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
-        {
-            report::say(&note);
-        }
-    }
+    enter_trip(&mut args, &station)?;
     // Every row's request is checked with a throwaway key of its type before anything is
     // written, so a roster the cluster would refuse in part is refused whole.
     let jobs = args
@@ -117,37 +89,8 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         })
         .min(rows.len());
     precheck(&rows, jobs)?;
-    // Token keys one at a time on one worker of their own; file keys on every core.
-    let (token_rows, file_rows): (Vec<usize>, Vec<usize>) =
-        (0..rows.len()).partition(|&i| rows[i].pkcs11.is_some());
-    let jobs = jobs.min(file_rows.len());
-    let now = unix_now();
-    let mut stamp = Stamp::new(
-        now,
-        args.trip.valid_for,
-        station.target(args.trip.cluster.as_ref())?,
-        String::new(),
-        plan::operator(args.who.operator.as_ref()),
-    )?;
     let existing = passphrase::Source::new(args.passphrase_file.as_deref());
-    // The roster passed: the station's key (made now on first use) will sign the media.
-    let signer = if args.dry_run {
-        None
-    } else {
-        Some(signing::obtain(
-            &station,
-            passphrase.as_ref(),
-            args.passphrase_file.as_deref(),
-            &existing,
-            args.output.quiet,
-        )?)
-    };
-    stamp.station = match &signer {
-        Some(k) => k.fingerprint(),
-        None => signing::public_key(&station)?
-            .map(|p| p.fingerprint())
-            .unwrap_or_default(),
-    };
+    let (signer, stamp) = sign_and_stamp(&args, &station, passphrase.as_ref(), &existing)?;
     let signer = signer.as_ref();
 
     let mut media = if args.dry_run {
@@ -161,29 +104,156 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     } else {
         policy::sync(&mut media, site_policy.as_ref())?.is_some()
     };
-    let progress = Progress::new(
-        rows.len(),
-        !args.output.quiet && !args.output.json && std::io::stderr().is_terminal(),
-    );
-    let next = AtomicUsize::new(0);
-    let halt = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
-    let mut counts = Counts::default();
-    let mut failures = Vec::new();
-    let mut reports: Vec<Option<(&'static str, Box<UserReport>)>> =
-        std::iter::repeat_with(|| None).take(rows.len()).collect();
-    let mut since_save = usize::from(policy_changed);
-    let requests = station.requests_dir();
     if !args.dry_run {
-        for dir in [&args.keys, &station.dir, &requests] {
+        for dir in [&args.keys, &station.dir, &station.requests_dir()] {
             kcsr_fs::create_dir(dir, 0o700)
                 .context(|| format!("failed to create directory {}", dir.display()))?;
         }
     }
     let pins = user_key::Pins::default();
-    // One user: its own passphrase source, if it has one, and the shared context.
-    let work = |i: usize| {
-        let row = &rows[i];
+    let ctx = Context {
+        args: &args,
+        passphrase: passphrase.as_ref(),
+        existing: &existing,
+        station: &station,
+        stamp: &stamp,
+        pins: &pins,
+    };
+    let progress = Progress::new(
+        rows.len(),
+        !args.output.quiet && !args.output.json && std::io::stderr().is_terminal(),
+    );
+    let mut tally = Tally {
+        counts: Counts::default(),
+        failures: Vec::new(),
+        reports: std::iter::repeat_with(|| None).take(rows.len()).collect(),
+        since_save: usize::from(policy_changed),
+    };
+    let work = Work {
+        ctx,
+        rows: &rows,
+        per_user: &per_user,
+        jobs,
+        signer,
+    };
+    if let Err(fail) = work.run(&mut media, &mut tally, &progress) {
+        progress.done();
+        // Record what did land; if even that fails, the first error is the one to report.
+        if tally.counts.written > 0 {
+            let _ = save(&media, signer);
+        }
+        return Err(fail);
+    }
+    if !args.dry_run
+        && (tally.counts.written > 0
+            || tally.since_save > 0
+            || !args.media.join(kcsr_core::sums::FILE_NAME).exists()
+            || signer.is_some_and(|k| !media.is_signed_by(k)))
+    {
+        save(&media, signer)?;
+    }
+    progress.done();
+    tally.failures.sort();
+    output::summarize(&args, &rows, &stamp, &tally)
+}
+
+/// A stick back from an earlier trip: this trip gets a directory of its own (`args.media`
+/// becomes it), said once with the filesystem artifacts left alone.
+fn enter_trip(args: &mut BatchArgs, station: &Station) -> Result<()> {
+    let trip = media_dir::trip(&args.media, unix_now(), station)?;
+    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
+    if !args.output.quiet {
+        if let Some(why) = &trip.moved {
+            report::say(&format!("kcsr: {why}"));
+        }
+        if let Some(note) =
+            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
+        {
+            report::say(&note);
+        }
+    }
+    Ok(())
+}
+
+/// The roster passed: the station's key (made now on first use; none in a dry run) that will
+/// sign the media, and what every request of the run is stamped with.
+fn sign_and_stamp(
+    args: &BatchArgs,
+    station: &Station,
+    passphrase: Option<&SecretString>,
+    existing: &passphrase::Source,
+) -> Result<(Option<SigningKey>, Stamp)> {
+    let mut stamp = Stamp::new(
+        unix_now(),
+        args.trip.valid_for,
+        station.target(args.trip.cluster.as_ref())?,
+        String::new(),
+        plan::operator(args.who.operator.as_ref()),
+    )?;
+    let signer = if args.dry_run {
+        None
+    } else {
+        Some(signing::obtain(
+            station,
+            passphrase,
+            args.passphrase_file.as_deref(),
+            existing,
+            args.output.quiet,
+        )?)
+    };
+    stamp.station = match &signer {
+        Some(k) => k.fingerprint(),
+        None => signing::public_key(station)?
+            .map(|p| p.fingerprint())
+            .unwrap_or_default(),
+    };
+    Ok((signer, stamp))
+}
+
+impl Tally {
+    fn failed(&mut self, row: &Row, why: String) {
+        self.counts.failed += 1;
+        self.failures
+            .push((row.line, row.spec.user.as_str().to_owned(), why));
+    }
+
+    /// Lists the users of a committed group in `SHA256SUMS` (one that failed is named).
+    fn committed(
+        &mut self,
+        rows: &[Row],
+        media: &mut MediaDir,
+        committed: Vec<(usize, std::result::Result<Pending, String>)>,
+    ) {
+        for (i, result) in committed {
+            match result {
+                Ok(done) => {
+                    self.counts.written += 1;
+                    record(&mut media.sums, &done.files);
+                    if let Some(name) = &done.removed {
+                        media.sums.remove(name);
+                    }
+                    self.since_save += 1;
+                    self.reports[i] = Some(("written", done.report));
+                }
+                Err(msg) => self.failed(&rows[i], msg),
+            }
+        }
+    }
+}
+
+/// The workers and the committing thread of one run.
+struct Work<'a> {
+    ctx: Context<'a>,
+    rows: &'a [Row],
+    per_user: &'a [Option<SecretString>],
+    jobs: usize,
+    signer: Option<&'a SigningKey>,
+}
+
+impl Work<'_> {
+    /// One user: its own passphrase source, if it has one, and the shared context.
+    fn one(&self, i: usize) -> Outcome {
+        let row = &self.rows[i];
         // A user with a passphrase file of their own: their new key is encrypted
         // with it, and an existing key of theirs is opened with it.
         let own = row
@@ -191,50 +261,77 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
             .as_deref()
             .map(|f| passphrase::Source::new(Some(f)));
         let ctx = Context {
-            args: &args,
-            passphrase: per_user
+            passphrase: self
+                .per_user
                 .get(i)
                 .and_then(Option::as_ref)
-                .or(passphrase.as_ref()),
-            existing: own.as_ref().unwrap_or(&existing),
-            station: &station,
-            stamp: &stamp,
-            pins: &pins,
+                .or(self.ctx.passphrase),
+            existing: own.as_ref().unwrap_or(self.ctx.existing),
+            ..self.ctx
         };
-        let outcome = one(row, &ctx).unwrap_or_else(|f| Outcome::Failed(f.message));
-        if matches!(outcome, Outcome::Stop(_)) {
-            halt.store(true, Ordering::Relaxed);
-        }
-        outcome
-    };
-    let work = &work;
-    let run_result = std::thread::scope(|scope| -> Result<()> {
-        for _ in 0..jobs {
-            let tx = tx.clone();
-            let (next, halt, file_rows) = (&next, &halt, &file_rows);
-            scope.spawn(move || {
-                while !halt.load(Ordering::Relaxed) {
-                    let Some(&i) = file_rows.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    if tx.send((i, work(i))).is_err() {
-                        break;
+        one(row, &ctx).unwrap_or_else(|f| Outcome::Failed(f.message))
+    }
+
+    /// Token keys one at a time on one worker of their own; file keys on every core; the
+    /// calling thread commits what they stage, in groups.
+    fn run(&self, media: &mut MediaDir, tally: &mut Tally, progress: &Progress) -> Result<()> {
+        let (token_rows, file_rows): (Vec<usize>, Vec<usize>) =
+            (0..self.rows.len()).partition(|&i| self.rows[i].pkcs11.is_some());
+        let jobs = self.jobs.min(file_rows.len());
+        let next = AtomicUsize::new(0);
+        let halt = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+        let work = |i: usize| {
+            let outcome = self.one(i);
+            if matches!(outcome, Outcome::Stop(_)) {
+                halt.store(true, Ordering::Relaxed);
+            }
+            outcome
+        };
+        let work = &work;
+        std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..jobs {
+                let tx = tx.clone();
+                let (next, halt, file_rows) = (&next, &halt, &file_rows);
+                scope.spawn(move || {
+                    while !halt.load(Ordering::Relaxed) {
+                        let Some(&i) = file_rows.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        if tx.send((i, work(i))).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-        }
-        if !token_rows.is_empty() {
-            let tx = tx.clone();
-            let (halt, token_rows) = (&halt, &token_rows);
-            scope.spawn(move || {
-                for &i in token_rows {
-                    if halt.load(Ordering::Relaxed) || tx.send((i, work(i))).is_err() {
-                        break;
+                });
+            }
+            if !token_rows.is_empty() {
+                let tx = tx.clone();
+                let (halt, token_rows) = (&halt, &token_rows);
+                scope.spawn(move || {
+                    for &i in token_rows {
+                        if halt.load(Ordering::Relaxed) || tx.send((i, work(i))).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-        }
-        drop(tx);
+                });
+            }
+            drop(tx);
+            self.collect(&rx, &halt, media, tally, progress)
+        })
+    }
+
+    /// Receives every user's outcome and commits the staged ones in groups, saving
+    /// `SHA256SUMS` every few hundred users; the first device failure stops the run.
+    fn collect(
+        &self,
+        rx: &mpsc::Receiver<(usize, Outcome)>,
+        halt: &AtomicBool,
+        media: &mut MediaDir,
+        tally: &mut Tally,
+        progress: &Progress,
+    ) -> Result<()> {
+        let args = self.ctx.args;
+        let requests = self.ctx.station.requests_dir();
         let mut pending: Vec<(usize, Pending)> = Vec::new();
         let mut oldest: Option<Instant> = None;
         let mut open = true;
@@ -253,18 +350,15 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                     pending.push((i, *p));
                 }
                 Ok((i, Outcome::Unchanged(files, report))) => {
-                    counts.unchanged += 1;
-                    since_save += usize::from(record(&mut media.sums, &files));
-                    reports[i] = Some(("unchanged", report));
+                    tally.counts.unchanged += 1;
+                    tally.since_save += usize::from(record(&mut media.sums, &files));
+                    tally.reports[i] = Some(("unchanged", report));
                 }
                 Ok((i, Outcome::Planned(report))) => {
-                    counts.planned += 1;
-                    reports[i] = Some(("planned", report));
+                    tally.counts.planned += 1;
+                    tally.reports[i] = Some(("planned", report));
                 }
-                Ok((i, Outcome::Failed(msg))) => {
-                    counts.failed += 1;
-                    failures.push((rows[i].line, rows[i].spec.user.as_str().to_owned(), msg));
-                }
+                Ok((i, Outcome::Failed(msg))) => tally.failed(&self.rows[i], msg),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
             }
@@ -288,387 +382,23 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
                         Vec::new()
                     }
                 };
-                for (i, result) in committed {
-                    match result {
-                        Ok(done) => {
-                            counts.written += 1;
-                            record(&mut media.sums, &done.files);
-                            if let Some(name) = &done.removed {
-                                media.sums.remove(name);
-                            }
-                            since_save += 1;
-                            reports[i] = Some(("written", done.report));
-                        }
-                        Err(msg) => {
-                            counts.failed += 1;
-                            failures.push((
-                                rows[i].line,
-                                rows[i].spec.user.as_str().to_owned(),
-                                msg,
-                            ));
-                        }
-                    }
-                }
+                tally.committed(self.rows, media, committed);
             }
-            if stop.is_none() && since_save >= SAVE_EVERY && !args.dry_run {
-                save(&media, signer)?;
-                since_save = 0;
+            if stop.is_none() && tally.since_save >= SAVE_EVERY && !args.dry_run {
+                save(media, self.signer)?;
+                tally.since_save = 0;
             }
-            progress.tick(counts.total(), counts.failed);
+            progress.tick(tally.counts.total(), tally.counts.failed);
         }
         match stop {
             Some(fail) => Err(fail),
             None => Ok(()),
         }
-    });
-    if let Err(fail) = run_result {
-        progress.done();
-        // Record what did land; if even that fails, the first error is the one to report.
-        if counts.written > 0 {
-            let _ = save(&media, signer);
-        }
-        return Err(fail);
-    }
-    if !args.dry_run
-        && (counts.written > 0
-            || since_save > 0
-            || !args.media.join(kcsr_core::sums::FILE_NAME).exists()
-            || signer.is_some_and(|k| !media.is_signed_by(k)))
-    {
-        save(&media, signer)?;
-    }
-    progress.done();
-    failures.sort();
-
-    let users: Vec<UserLine<'_>> = rows
-        .iter()
-        .zip(&reports)
-        .map(|(row, r)| UserLine {
-            row,
-            state: r.as_ref().map_or("failed", |(s, _)| *s),
-            report: r.as_ref().map(|(_, r)| &**r),
-        })
-        .collect();
-    if args.output.json {
-        report::json(&json!({
-            "roster": args.roster.display().to_string(),
-            "total": rows.len(),
-            "written": counts.written,
-            "unchanged": counts.unchanged,
-            "planned": counts.planned,
-            "failed": counts.failed,
-            "failures": failures.iter().map(|(l, u, m)| json!({"line": l, "user": u, "error": m})).collect::<Vec<_>>(),
-            "media": args.media.display().to_string(),
-            "cluster": stamp.cluster.as_ref().map(|p| p.name.as_str()),
-            "notAfter": kcsr_core::time::format_rfc3339(stamp.not_after),
-            "operator": stamp.operator.as_str(),
-            "users": users.iter().map(|u| u.json()).collect::<Vec<_>>(),
-        }))?;
-    } else {
-        if args.dry_run {
-            report::text(&plan_table(&users))?;
-        } else if !args.output.quiet {
-            report::text(&key_table(&users))?;
-        }
-    }
-    // Each user's warnings, even with --quiet: they say what the cluster will do differently.
-    if !args.output.json {
-        for u in &users {
-            for w in u.report.map(|r| r.warnings.as_slice()).unwrap_or_default() {
-                report::say(&format!(
-                    "warning: line {} ({}): [{}] {}",
-                    u.row.line,
-                    report::sanitize(u.row.spec.user.as_str()),
-                    w.rule,
-                    report::sanitize(&w.message)
-                ));
-            }
-        }
-    }
-    if !args.output.json && !args.output.quiet {
-        report::say(&format!(
-            "kcsr batch: {} users: {} written, {} already on the media{}, {} failed",
-            rows.len(),
-            counts.written,
-            counts.unchanged,
-            if args.dry_run {
-                format!(", {} would be written", counts.planned)
-            } else {
-                String::new()
-            },
-            counts.failed
-        ));
-        if !args.dry_run && counts.failed < rows.len() {
-            report::say(&crate::cmd::request::next_steps(&args.media));
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = failures
-            .iter()
-            .map(|(l, u, m)| {
-                format!(
-                    "line {l} ({}): {}",
-                    report::sanitize(u),
-                    m.replace('\n', "\n    ")
-                )
-            })
-            .collect();
-        Err(Fail::new(format!(
-            "{} of {} users failed; the others were written\n  {}",
-            failures.len(),
-            rows.len(),
-            list.join("\n  ")
-        ))
-        .hint("fix what is named and run the same command again: users already done are skipped")
-        .refused())
-    }
-}
-
-/// Each user's own passphrase (column `passphrase_file`), read and checked before anything
-/// is written; every row that cannot have one is named. With `--encrypt-key`, a user without
-/// a file of their own needs `--passphrase-file`; without it, the column is refused (a
-/// passphrase that encrypts nothing is a mistake to say, not to ignore).
-fn user_passphrases(rows: &[Row], args: &BatchArgs) -> Result<Vec<Option<SecretString>>> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut errors = Vec::new();
-    let media = paths::resolve(&args.media);
-    for row in rows {
-        let user = report::sanitize(row.spec.user.as_str());
-        match (&row.passphrase_file, args.encrypt_key) {
-            (Some(file), false) => {
-                errors.push(format!(
-                    "line {} ({user}): passphrase_file {} is given, but --encrypt-key is not",
-                    row.line,
-                    file.display()
-                ));
-                out.push(None);
-            }
-            (Some(file), true) if paths::resolve(file).starts_with(&media) => {
-                errors.push(format!(
-                    "line {} ({user}): the passphrase file {} is on the media; it must never travel",
-                    row.line,
-                    file.display()
-                ));
-                out.push(None);
-            }
-            (Some(file), true) => {
-                match passphrase::obtain(Some(file), Purpose::NewKey, &format!("user {user}'s key"))
-                {
-                    Ok(p) => out.push(Some(p)),
-                    Err(f) => {
-                        errors.push(format!("line {} ({user}): {}", row.line, f.message));
-                        out.push(None);
-                    }
-                }
-            }
-            // A token key has no passphrase.
-            (None, true) if args.passphrase_file.is_none() && row.pkcs11.is_none() => {
-                errors.push(format!(
-                    "line {} ({user}): no passphrase_file, and no --passphrase-file for the others",
-                    row.line
-                ));
-                out.push(None);
-            }
-            (None, _) => out.push(None),
-        }
-    }
-    if errors.is_empty() {
-        return Ok(out);
-    }
-    Err(Fail::new(format!(
-        "roster {}: {} user(s) without a usable key passphrase; nothing was written\n  {}",
-        args.roster.display(),
-        errors.len(),
-        errors.join("\n  ")
-    ))
-    .hint("with --encrypt-key, give every user a passphrase_file (the first line of it is the passphrase, 8 characters or more), or --passphrase-file for those without one; without --encrypt-key, drop the passphrase_file column"))
-}
-
-/// `SHA256SUMS` and its signature (none in a dry run, which never saves).
-fn save(media: &MediaDir, signer: Option<&SigningKey>) -> Result<()> {
-    match signer {
-        Some(key) => media.save_sums(key).map(drop),
-        None => Ok(()),
-    }
-}
-
-#[derive(Default)]
-struct Counts {
-    written: usize,
-    unchanged: usize,
-    planned: usize,
-    failed: usize,
-}
-
-impl Counts {
-    fn total(&self) -> usize {
-        self.written + self.unchanged + self.planned + self.failed
-    }
-}
-
-/// Makes a group of staged users durable and visible: their data with one sync per
-/// filesystem, then every key's and record's name, then every manifest's and binding's. A
-/// user whose key or record cannot be published (say, the key was created meanwhile by
-/// another run) fails alone and its media files are discarded. An error of the sync itself
-/// stops the run: nothing after it could be trusted to be on the device.
-fn commit(
-    keys: &Path,
-    requests: &Path,
-    media: &Path,
-    pending: Vec<(usize, Pending)>,
-) -> Result<Vec<(usize, std::result::Result<Pending, String>)>> {
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sync_failed = |what: &str, e: std::io::Error| {
-        Fail::new(format!("failed to sync {what}: {e}")).hint(
-            "the device may be failing or was removed; check it, then run the same command again",
-        )
-    };
-    group::sync_data([keys, requests, media])
-        .map_err(|e| sync_failed(&format!("{} and {}", keys.display(), media.display()), e))?;
-    let mut results = Vec::with_capacity(pending.len());
-    let mut any_key = false;
-    for (i, mut p) in pending {
-        let mut published = match p.key.take() {
-            Some(key) => {
-                let path = key.target().to_path_buf();
-                any_key = true;
-                match group::publish(key) {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let what = format!("failed to write key {}", path.display());
-                        match write_fault(&what, &path, &e, "another key directory") {
-                            (fail, true) => return Err(fail),
-                            (fail, false) => Err(fail.message),
-                        }
-                    }
-                }
-            }
-            None => Ok(()),
-        };
-        if published.is_ok()
-            && let Some(record) = p.record.take()
-        {
-            let path = record.target().to_path_buf();
-            if let Err(e) = group::publish(record) {
-                let what = format!("failed to write the record {}", path.display());
-                match write_fault(&what, &path, &e, "another key directory") {
-                    (fail, true) => return Err(fail),
-                    (fail, false) => published = Err(fail.message),
-                }
-            }
-        }
-        results.push((i, published.map(|()| p)));
-    }
-    let names = if any_key {
-        vec![keys, requests]
-    } else {
-        vec![requests]
-    };
-    group::sync_dirs(names).map_err(|e| sync_failed(&keys.display().to_string(), e))?;
-    for (_, result) in &mut results {
-        let Ok(p) = result else { continue };
-        let mut error = None;
-        for staged in std::mem::take(&mut p.media) {
-            let path = staged.target().to_path_buf();
-            if let Err(e) = group::publish(staged) {
-                let what = format!("failed to write {}", path.display());
-                match write_fault(&what, &path, &e, "other media") {
-                    (fail, true) => return Err(fail),
-                    (fail, false) => error = Some(fail.message),
-                }
-                break; // the user's other staged files are dropped, i.e. removed
-            }
-        }
-        if error.is_none()
-            && let Some(name) = &p.removed
-            && media.join(name).exists()
-            && let Err(e) = kcsr_fs::remove_file(media, name)
-        {
-            error = Some(format!("failed to remove the stale {name}: {e}"));
-        }
-        if let Some(e) = error {
-            *result = Err(e);
-        }
-    }
-    group::sync_dirs([media]).map_err(|e| sync_failed(&media.display().to_string(), e))?;
-    Ok(results)
-}
-
-/// Records a user's files; true when something changed.
-fn record(sums: &mut Sums, files: &[(String, [u8; 32])]) -> bool {
-    let mut changed = false;
-    for (name, digest) in files {
-        if sums.get(name) != Some(digest) {
-            sums.insert_digest(name, *digest);
-            changed = true;
-        }
-    }
-    changed
-}
-
-fn precheck(rows: &[Row], jobs: usize) -> Result<()> {
-    let mut keys = std::collections::HashMap::new();
-    for row in rows {
-        if let std::collections::hash_map::Entry::Vacant(v) = keys.entry(row.spec.key_type.as_str())
-        {
-            v.insert(
-                kcsr_core::key::PrivateKey::generate(row.spec.key_type)
-                    .map_err(|e| Fail::new(e.to_string()))?,
-            );
-        }
-    }
-    // Checking previews unsigned requests (the real ones are checked again when signed);
-    // still worth every core for a large roster.
-    let chunk = rows.len().div_ceil(jobs.max(1)).max(1);
-    let keys = &keys;
-    let mut errors: Vec<(usize, String)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|row| {
-                            let key = &keys[row.spec.key_type.as_str()];
-                            plan::precheck(&row.spec, key)
-                                .err()
-                                .map(|f| (row.line, f.message))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                // A checker that died has not passed its rows.
-                h.join()
-                    .unwrap_or_else(|_| vec![(0, "internal error while checking".to_owned())])
-            })
-            .collect()
-    });
-    errors.sort();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Fail::new(format!(
-            "{} roster row(s) would be refused by the cluster; nothing was written\n  {}",
-            errors.len(),
-            errors
-                .iter()
-                .map(|(line, m)| format!("line {line}: {}", m.replace('\n', "\n    ")))
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        ))
-        .hint("fix these rows and run kcsr batch again")
-        .refused())
     }
 }
 
 /// What every worker shares.
+#[derive(Clone, Copy)]
 struct Context<'a> {
     args: &'a BatchArgs,
     passphrase: Option<&'a SecretString>,
@@ -845,243 +575,4 @@ fn stage_failed(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) ->
         (fail, true) => Ok(Outcome::Stop(fail)),
         (fail, false) => Err(fail),
     }
-}
-
-/// A failed write: its message and hint, and whether the device itself failed (full,
-/// read-only), which stops the whole run.
-fn write_fault(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) -> (Fail, bool) {
-    (
-        crate::fail::write_failed(what, path, e, elsewhere, crate::fail::RESUME),
-        kcsr_fs::device_fault(e).is_some(),
-    )
-}
-
-/// A one-line progress display on a terminal; nothing otherwise.
-struct Progress {
-    total: usize,
-    on: bool,
-    started: Instant,
-    last: std::cell::Cell<Instant>,
-}
-
-impl Progress {
-    fn new(total: usize, on: bool) -> Self {
-        let now = Instant::now();
-        Self {
-            total,
-            on,
-            started: now,
-            last: std::cell::Cell::new(now),
-        }
-    }
-
-    fn tick(&self, done: usize, failed: usize) {
-        if !self.on || (self.last.get().elapsed() < Duration::from_millis(100) && done < self.total)
-        {
-            return;
-        }
-        self.last.set(Instant::now());
-        let width = 30;
-        let filled = width * done / self.total.max(1);
-        let bar: String = "#".repeat(filled) + &" ".repeat(width - filled);
-        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
-            "\r[{bar}] {done}/{} users, {failed} failed, {rate:.0}/s",
-            self.total
-        );
-    }
-
-    fn done(&self) {
-        if self.on {
-            eprintln!();
-        }
-    }
-}
-
-/// One roster row with what became of it, for the output.
-struct UserLine<'a> {
-    row: &'a Row,
-    /// `written`, `unchanged`, `planned` or `failed`.
-    state: &'static str,
-    report: Option<&'a UserReport>,
-}
-
-impl UserLine<'_> {
-    /// The object name and public key, unless they belong to a throwaway key of a dry run
-    /// (the real run makes another).
-    fn known(&self) -> Option<&UserReport> {
-        self.report
-            .filter(|r| !(self.state == "planned" && r.key_source == KeySource::New))
-    }
-
-    fn lifetime(&self) -> Option<i64> {
-        plan::expiration(self.row.spec.api_version, self.row.spec.expiration)
-            .map(kcsr_core::expiry::Expiration::seconds)
-    }
-
-    fn json(&self) -> serde_json::Value {
-        let spec = &self.row.spec;
-        json!({
-            "line": self.row.line,
-            "user": spec.user.as_str(),
-            "state": self.state,
-            "stem": spec.stem(),
-            "name": self.known().map(|r| r.name.as_str()),
-            "publicKeySha256": self.known().map(|r| r.public_key_sha256.as_str()),
-            "groups": spec.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-            "grants": spec.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "signerName": spec.signer.as_ref().map(|s| s.as_str()),
-            "expirationSeconds": self.lifetime(),
-            "ticket": spec.ticket.as_ref().map(|t| t.as_str()),
-            "keyType": spec.key_type.as_str(),
-            "pkcs11": self.row.pkcs11.as_ref().map(|u| u.without_pin().to_string()),
-            "keySource": self.report.map(|r| match r.key_source {
-                KeySource::New => "new",
-                KeySource::Reused => "reused",
-                KeySource::External => "external",
-                KeySource::Csr => "external-csr",
-            }),
-            "warnings": self.report.map(|r| r.warnings.iter().map(|w| json!({"rule": w.rule, "message": w.message})).collect::<Vec<_>>()).unwrap_or_default(),
-        })
-    }
-}
-
-/// Columns padded to their widest cell, two spaces apart.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(&format!("{c:<w$}  "));
-            }
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(header.iter().map(|h| (*h).to_owned()).collect());
-    for r in rows {
-        out.push_str(&line(r.clone()));
-    }
-    out
-}
-
-fn or_dash(items: Vec<String>) -> String {
-    if items.is_empty() {
-        "-".to_owned()
-    } else {
-        items.join(",")
-    }
-}
-
-/// `kcsr batch --dry-run`: what each request will ask for, for a second person to check
-/// against the change before anything is written.
-fn plan_table(users: &[UserLine<'_>]) -> String {
-    let rows: Vec<Vec<String>> = users
-        .iter()
-        .map(|u| {
-            let spec = &u.row.spec;
-            vec![
-                report::sanitize(spec.user.as_str()),
-                or_dash(
-                    spec.groups
-                        .iter()
-                        .map(|g| report::sanitize(g.as_str()))
-                        .collect(),
-                ),
-                or_dash(spec.grants.iter().map(ToString::to_string).collect()),
-                spec.signer
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |s| s.as_str().to_owned()),
-                u.lifetime()
-                    .map_or_else(|| "-".to_owned(), kcsr_core::expiry::human_seconds),
-                spec.ticket
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |t| report::sanitize(t.as_str())),
-                format!(
-                    "{} ({}{})",
-                    spec.key_type.as_str(),
-                    if u.row.pkcs11.is_some() {
-                        "token, "
-                    } else {
-                        ""
-                    },
-                    match u.report.map(|r| r.key_source) {
-                        Some(KeySource::Reused) => "existing",
-                        Some(_) => "new",
-                        None => "-",
-                    }
-                ),
-                spec.stem(),
-                match (u.state, u.known()) {
-                    ("failed", _) => "FAILED (see below)".to_owned(),
-                    (_, Some(r)) => r.name.clone(),
-                    (_, None) => format!("{}-<hash of the new key>", spec.stem()),
-                },
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "USER", "GROUPS", "GRANTS", "SIGNER", "LIFETIME", "TICKET", "KEY", "STEM", "NAME",
-        ],
-        &rows,
-    )
-}
-
-/// Each user's request and public key, to compare with what the approver's review shows.
-fn key_table(users: &[UserLine<'_>]) -> String {
-    let rows: Vec<Vec<String>> = users
-        .iter()
-        .map(|u| {
-            let r = u.known();
-            vec![
-                report::sanitize(u.row.spec.user.as_str()),
-                r.map_or_else(|| "-".to_owned(), |r| r.name.clone()),
-                u.state.to_owned(),
-                r.map_or_else(|| "-".to_owned(), |r| r.public_key_sha256.clone()),
-            ]
-        })
-        .collect();
-    table(&["USER", "NAME", "STATE", "PUBLIC KEY SHA256"], &rows)
-}
-
-/// Every row against the station's policy before anything is written: one refusal (exit 3)
-/// listing each row's broken rules.
-fn check_policy(roster: &Path, rows: &[Row], loaded: Option<&policy::Loaded>) -> Result<()> {
-    let Some(loaded) = loaded else {
-        return Ok(());
-    };
-    let mut all = Vec::new();
-    let mut lines = Vec::new();
-    for row in rows {
-        let v = policy::violations(loaded, &row.spec);
-        if !v.is_empty() {
-            lines.push(format!(
-                "line {} ({}):\n{}",
-                row.line,
-                report::sanitize(row.spec.user.as_str()),
-                policy::lines(&v, "    ")
-            ));
-            all.extend(v);
-        }
-    }
-    if lines.is_empty() {
-        return Ok(());
-    }
-    Err(Fail::new(format!(
-        "{} row(s) of {} break the station policy {}; nothing was written\n  {}",
-        lines.len(),
-        roster.display(),
-        loaded.path.display(),
-        lines.join("\n  ")
-    ))
-    .hint(policy::refusal_hint(&all))
-    .refused())
 }

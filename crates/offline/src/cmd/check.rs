@@ -3,17 +3,17 @@
 //! station's own key with `--keys`, else an `allowed_signers` file), every request (the
 //! cluster's rules, its binding against its grant, its `kcsr.dev/not-after`, and with
 //! `--keys` the station's record of it), and every returned certificate against its request.
+//! A return directory (no `SHA256SUMS`, only results and `RETURNED.SHA256SUMS`) is audited as
+//! `kcsr assemble` reads it: each result for a request the station recorded under its stem.
 //! It reads and reports; it writes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use kcsr_core::bundle::Bundle;
-use kcsr_core::cert;
 use kcsr_core::checks::{self, Finding, Request};
 use kcsr_core::manifest::{self, CsrManifest, Document, GRANT_ANNOTATION, NOT_AFTER_ANNOTATION};
 use kcsr_core::media::{
-    self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE, SIGNATURE_NAMESPACE, SUMS_SIGNATURE_FILE,
+    self as layout, BINDING_SUFFIX, CSR_MANIFEST_SUFFIX, MAX_SUMS_FILE_BYTES, RETURNED_SUMS_FILE,
+    SIGNATURE_NAMESPACE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::names::{ObjectName, UserName};
 use kcsr_core::rbac::{BindingManifest, Grant};
@@ -29,23 +29,12 @@ use crate::fail::{Fail, Result};
 use crate::media_dir::{self, MediaDir};
 use crate::station::Station;
 use crate::{report, signing, vouch};
+use findings::Findings;
 use kcsr_fs as output;
+use returned::{KeysByStem, result, return_dir_keys};
 
-/// What the audit found: problems fail it (exit 3), warnings do not.
-#[derive(Default)]
-struct Findings {
-    problems: Vec<String>,
-    warnings: Vec<String>,
-}
-
-impl Findings {
-    fn problem(&mut self, p: impl Into<String>) {
-        self.problems.push(p.into());
-    }
-    fn warn(&mut self, w: impl Into<String>) {
-        self.warnings.push(w.into());
-    }
-}
+mod findings;
+mod returned;
 
 pub(crate) fn run(args: CheckArgs) -> Result<()> {
     if !args.media.is_dir() {
@@ -60,13 +49,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     let sums_path = args.media.join(sums::FILE_NAME);
     let sums_data = match output::read_limited(&sums_path, MAX_SUMS_FILE_BYTES) {
         Ok(d) => Some(d),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            f.problem(format!(
-                "{}: missing: the station writes it with every request",
-                sums::FILE_NAME
-            ));
-            None
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(Fail::new(format!(
                 "failed to read {}: {e}",
@@ -74,6 +57,15 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
             )));
         }
     };
+    // A return directory (`kcsr-submit apply --out DIR`): results and RETURNED.SHA256SUMS only.
+    let return_dir = sums_data.is_none()
+        && std::fs::symlink_metadata(args.media.join(RETURNED_SUMS_FILE)).is_ok();
+    if sums_data.is_none() && !return_dir {
+        f.problem(format!(
+            "{}: missing: the station writes it with every request",
+            sums::FILE_NAME
+        ));
+    }
     let signed = match sums_data.as_deref().map(Sums::parse) {
         Some(Ok(s)) => s,
         Some(Err(e)) => {
@@ -97,78 +89,39 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
         None => Sums::default(),
     };
 
-    // Sums: every file listed with its digest, nothing else, no keys, no links.
+    let station = args.keys.as_deref().map(Station::new);
+    let mut requests = Vec::new();
+    let mut results = Vec::new();
     let found = scanned.iter().map(|e| layout::Found {
         name: &e.name,
         regular: e.kind == output::EntryKind::File,
         data: e.data.as_deref(),
     });
-    for p in layout::audit_returned(&signed, &returned, found, false) {
-        f.problem(p);
-    }
-
-    let signature = signature(
-        &args,
-        sums_data.as_deref(),
-        content.get(SUMS_SIGNATURE_FILE).copied(),
-        now,
-        &mut f,
-    )?;
-    let station = args.keys.as_deref().map(Station::new);
-    let mut requests = Vec::new();
-    let mut results = Vec::new();
-    let mut keys_by_stem = BTreeMap::new();
-    for name in signed.names() {
-        let Some(stem) = layout::stem(name, CSR_MANIFEST_SUFFIX) else {
-            continue;
+    let (signature, keys_by_stem) = if return_dir {
+        return_dir_keys(station.as_ref(), &returned, &content, found, &mut f)?
+    } else {
+        let media = Media {
+            signed: &signed,
+            sums_data: sums_data.as_deref(),
+            returned: &returned,
+            content: &content,
         };
-        let Some(data) = content.get(name) else {
-            continue; // missing: the sums audit said so
-        };
-        let r = request(
-            stem,
-            data,
-            content
-                .get(format!("{stem}{BINDING_SUFFIX}").as_str())
-                .copied(),
+        let (signature, keys) = request_media(
+            &args,
             station.as_ref(),
+            &media,
+            found,
+            &mut requests,
             now,
             &mut f,
         )?;
-        if let Some(fp) = r.get("publicKeySha256").and_then(Value::as_str) {
-            keys_by_stem.insert(stem.to_owned(), fp.to_owned());
-        }
-        requests.push(r);
-    }
-    // Every listed file the station's records do not vouch for, judged as the station judges
-    // before it signs: a request said so above is not said again.
-    if let Some(station) = &station {
-        for name in vouch::foreign(&signed, station, &mut vouch::Cache::default())? {
-            let said = format!("{name}:");
-            if !f.problems.iter().any(|p| p.starts_with(&said)) {
-                f.problem(format!(
-                    "{name}: listed in {}, but this station did not write it (no record of it vouches for this content)",
-                    sums::FILE_NAME
-                ));
-            }
-        }
-    }
-    for name in signed.names() {
-        if let Some(stem) = layout::stem(name, BINDING_SUFFIX)
-            && signed
-                .get(&format!("{stem}{CSR_MANIFEST_SUFFIX}"))
-                .is_none()
-        {
-            f.problem(format!(
-                "{name}: a binding without its request {stem}{CSR_MANIFEST_SUFFIX}"
-            ));
-        }
-    }
+        (signature, Some(keys))
+    };
     for name in returned.names() {
         let Some(data) = content.get(name) else {
             continue;
         };
-        if let Some(r) = result(name, data, &keys_by_stem, now, &mut f) {
+        if let Some(r) = result(name, data, keys_by_stem.as_ref(), return_dir, now, &mut f) {
             results.push(r);
         }
     }
@@ -177,6 +130,7 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     if args.output.json {
         report::json(&json!({
             "media": args.media.display().to_string(),
+            "returnDirectory": return_dir,
             "ok": f.problems.is_empty(),
             "at": time::format_rfc3339(now),
             "signature": signature,
@@ -190,12 +144,21 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
         if let Some(n) = &note {
             report::say(n);
         }
-        report::say(&format!(
-            "kcsr check: {}: {} request(s), {} returned file(s)",
-            args.media.display(),
-            requests.len(),
-            results.len()
-        ));
+        if return_dir {
+            report::say(&format!(
+                "kcsr check: {}: a return directory (no {}): {} returned file(s)",
+                args.media.display(),
+                sums::FILE_NAME,
+                results.len()
+            ));
+        } else {
+            report::say(&format!(
+                "kcsr check: {}: {} request(s), {} returned file(s)",
+                args.media.display(),
+                requests.len(),
+                results.len()
+            ));
+        }
         report::say(&format!(
             "  signature  {}",
             signature["summary"].as_str().unwrap_or_default()
@@ -234,6 +197,94 @@ pub(crate) fn run(args: CheckArgs) -> Result<()> {
     ))
     .hint("fix what each line names before the media leaves: run kcsr request again for a request, kcsr withdraw for one that should not go; a file nobody wrote means the media was changed: do not use it")
     .refused())
+}
+
+/// What `kcsr check` read of request media (with `SHA256SUMS`).
+#[derive(Clone, Copy)]
+struct Media<'a> {
+    signed: &'a Sums,
+    sums_data: Option<&'a [u8]>,
+    returned: &'a Sums,
+    content: &'a BTreeMap<&'a str, &'a [u8]>,
+}
+
+/// Request media: the sums, the signature, every request (against the station's record with
+/// `--keys`) and every binding. Returns the signature's report and each request's key by stem.
+fn request_media<'a>(
+    args: &CheckArgs,
+    station: Option<&Station>,
+    media: &Media<'_>,
+    found: impl IntoIterator<Item = layout::Found<'a>>,
+    requests: &mut Vec<Value>,
+    now: i64,
+    f: &mut Findings,
+) -> Result<(Value, KeysByStem)> {
+    let Media {
+        signed,
+        sums_data,
+        returned,
+        content,
+    } = *media;
+    // Sums: every file listed with its digest, nothing else, no keys, no links.
+    for p in layout::audit_returned(signed, returned, found, false) {
+        f.problem(p);
+    }
+
+    let signature = signature(
+        args,
+        sums_data,
+        content.get(SUMS_SIGNATURE_FILE).copied(),
+        now,
+        f,
+    )?;
+    let mut keys_by_stem = BTreeMap::new();
+    for name in signed.names() {
+        let Some(stem) = layout::stem(name, CSR_MANIFEST_SUFFIX) else {
+            continue;
+        };
+        let Some(data) = content.get(name) else {
+            continue; // missing: the sums audit said so
+        };
+        let r = request(
+            stem,
+            data,
+            content
+                .get(format!("{stem}{BINDING_SUFFIX}").as_str())
+                .copied(),
+            station,
+            now,
+            f,
+        )?;
+        if let Some(fp) = r.get("publicKeySha256").and_then(Value::as_str) {
+            keys_by_stem.insert(stem.to_owned(), BTreeSet::from([fp.to_owned()]));
+        }
+        requests.push(r);
+    }
+    // Every listed file the station's records do not vouch for, judged as the station judges
+    // before it signs: a request said so above is not said again.
+    if let Some(station) = station {
+        for name in vouch::foreign(signed, station, &mut vouch::Cache::default())? {
+            let said = format!("{name}:");
+            if !f.problems.iter().any(|p| p.starts_with(&said)) {
+                f.problem(format!(
+                    "{name}: listed in {}, but this station did not write it (no record of it vouches for this content)",
+                    sums::FILE_NAME
+                ));
+            }
+        }
+    }
+    for name in signed.names() {
+        if let Some(stem) = layout::stem(name, BINDING_SUFFIX)
+            && signed
+                .get(&format!("{stem}{CSR_MANIFEST_SUFFIX}"))
+                .is_none()
+        {
+            f.problem(format!(
+                "{name}: a binding without its request {stem}{CSR_MANIFEST_SUFFIX}"
+            ));
+        }
+    }
+    Ok((signature, keys_by_stem))
 }
 
 /// The signature of `SHA256SUMS`, against the station's key (`--keys`), an `allowed_signers`
@@ -501,21 +552,14 @@ fn binding_problem(name: &str, user: &str, grants: &str, data: &[u8]) -> Option<
     let (Ok(object), Ok(user)) = (name.parse::<ObjectName>(), user.parse::<UserName>()) else {
         return Some("the request's name or user cannot name a binding".to_owned());
     };
-    let mut want = Vec::new();
-    for (i, g) in grants.split(',').enumerate() {
-        let Ok(grant) = g.parse::<Grant>() else {
-            return Some(format!("the grant {g:?} cannot be read"));
-        };
-        let n = if i == 0 {
-            object.clone()
-        } else {
-            match format!("{name}-{}", i + 1).parse::<ObjectName>() {
-                Ok(n) => n,
-                Err(e) => return Some(e.to_string()),
-            }
-        };
-        want.push(BindingManifest::for_user(&n, &user, &grant));
-    }
+    let grants_read = match Grant::parse_list(grants) {
+        Ok(g) => g,
+        Err(e) => return Some(format!("the grant {grants:?} cannot be read: {e}")),
+    };
+    let want = match BindingManifest::for_grants(&object, &user, &grants_read) {
+        Ok(w) => w,
+        Err(e) => return Some(e.to_string()),
+    };
     let same = on_media.len() == want.len() && on_media.iter().zip(&want).all(|(a, b)| *a == b);
     (!same).then(|| {
         format!(
@@ -546,56 +590,4 @@ fn record_problems(file: &str, r: &RequestRecord, data: &[u8], public_key: &str,
             r.user
         ));
     }
-}
-
-/// One file the connected side returned: its certificate against the request it answers.
-fn result(
-    name: &str,
-    data: &[u8],
-    keys_by_stem: &BTreeMap<String, String>,
-    now: i64,
-    f: &mut Findings,
-) -> Option<Value> {
-    let (stem, pem) = if let Some(stem) = layout::stem(name, CERT_SUFFIX) {
-        (stem, data.to_vec())
-    } else if let Some(stem) = layout::stem(name, BUNDLE_SUFFIX) {
-        match Bundle::parse(data) {
-            Ok(b) => (stem, b.certificate.into_bytes()),
-            Err(e) => {
-                f.problem(format!("{name}: {e}"));
-                return Some(json!({"file": name, "summary": format!("{name}: unreadable")}));
-            }
-        }
-    } else {
-        return None;
-    };
-    let leaf = match cert::parse_first(&pem) {
-        Ok(c) => c,
-        Err(e) => {
-            f.problem(format!("{name}: {e}"));
-            return Some(json!({"file": name, "summary": format!("{name}: unreadable")}));
-        }
-    };
-    if keys_by_stem.get(stem) != Some(&leaf.public_key.fingerprint) {
-        f.problem(format!(
-            "{name}: its certificate is for the key sha256 {}, not the key of the request {stem}{CSR_MANIFEST_SUFFIX}",
-            leaf.public_key.fingerprint
-        ));
-    }
-    let until = time::format_rfc3339(leaf.not_after);
-    let state = if leaf.not_after <= now {
-        f.warn(format!(
-            "{name}: expired {until}: an earlier trip's result (kcsr request puts the next trip in a trip-… directory of its own)"
-        ));
-        format!("EXPIRED {until}")
-    } else {
-        format!("valid until {until}")
-    };
-    Some(json!({
-        "file": name,
-        "user": leaf.subject.user(),
-        "notAfter": until,
-        "expired": leaf.not_after <= now,
-        "summary": format!("{name}: certificate for {:?}, {state}", report::sanitize(leaf.subject.user().unwrap_or_default())),
-    }))
 }

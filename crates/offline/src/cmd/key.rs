@@ -8,6 +8,13 @@
 //! certificate, a kubeconfig: issued after the request was written), and every such
 //! certificate has expired. A request whose certificate was never shown keeps its key: that
 //! certificate may be out there, valid.
+//!
+//! Only a certificate shown to be the station's counts (the rule `kcsr renew` applies): it
+//! names the recorded user and groups and chains to the pinned CA of its signer. Anyone who
+//! can edit the media or a kubeconfig could otherwise get a key retired with a self-made,
+//! expired certificate for it. One that cannot be verified is reported and never counts: one
+//! that fails the check makes the run exit 3 (refused); one whose request names no pinned
+//! cluster keeps its key with the reason.
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +48,17 @@ struct Verdict {
     /// Why it stays; `None`: retired (or, in a dry run, would be).
     kept: Option<String>,
     records: Vec<String>,
-    certificates: Vec<(String, i64)>,
+    certificates: Vec<Shown>,
+}
+
+/// A certificate of the key that was shown, and whether it counts.
+struct Shown {
+    source: String,
+    not_after: i64,
+    /// Why it does not count; `None`: verified.
+    unverified: Option<String>,
+    /// It failed the check (forged, or of another CA), as opposed to being uncheckable.
+    refused: bool,
 }
 
 fn retire(args: &KeyRetireArgs) -> Result<()> {
@@ -62,7 +79,15 @@ fn retire(args: &KeyRetireArgs) -> Result<()> {
     let passphrase = passphrase::Source::new(args.passphrase_file.as_deref());
     let mut verdicts = Vec::new();
     for file in key_files(&args.keys)? {
-        verdicts.push(judge(&file, &records, &shown, at, &passphrase, args)?);
+        verdicts.push(judge(
+            &station,
+            &file,
+            &records,
+            &shown,
+            at,
+            &passphrase,
+            args,
+        )?);
     }
     let stamp = time::format_rfc3339(unix_now());
     if !args.dry_run {
@@ -103,6 +128,7 @@ fn key_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn judge(
+    station: &Station,
     file: &Path,
     records: &[RequestRecord],
     shown: &[certs::Found],
@@ -143,12 +169,7 @@ fn judge(
         .iter()
         .filter(|r| r.public_key_sha256 == fingerprint)
         .collect();
-    let certs: Vec<&CertInfo> = shown
-        .iter()
-        .filter(|f| f.cert.public_key.fingerprint == fingerprint)
-        .map(|f| &f.cert)
-        .collect();
-    v.public_key = Some(fingerprint);
+    v.public_key = Some(fingerprint.clone());
     // The records retiring marks: those still active (a withdrawn or denied one keeps saying
     // why it ended).
     v.records = mine
@@ -156,11 +177,32 @@ fn judge(
         .filter(|r| r.state.is_active())
         .map(|r| r.name.clone())
         .collect();
-    v.certificates = shown
+    let mut verified: Vec<&CertInfo> = Vec::new();
+    for f in shown
         .iter()
-        .filter(|f| Some(&f.cert.public_key.fingerprint) == v.public_key.as_ref())
-        .map(|f| (f.source.clone(), f.cert.not_after))
-        .collect();
+        .filter(|f| f.cert.public_key.fingerprint == fingerprint)
+    {
+        let (unverified, refused) = match covered(&mine, &f.cert) {
+            None => (
+                Some("the station has no record of a request for this key".to_owned()),
+                false,
+            ),
+            Some(r) => match certs::trust(station, f, r, unix_now())? {
+                certs::Trust::Verified => (None, false),
+                certs::Trust::Unpinned(why) => (Some(why), false),
+                certs::Trust::Refused(why) => (Some(why), true),
+            },
+        };
+        if unverified.is_none() {
+            verified.push(&f.cert);
+        }
+        v.certificates.push(Shown {
+            source: f.source.clone(),
+            not_after: f.cert.not_after,
+            unverified,
+            refused,
+        });
+    }
     if mine.is_empty() {
         v.kept = Some("the station has no record of a request for this key".to_owned());
         return Ok(v);
@@ -174,17 +216,26 @@ fn judge(
     if let Some(r) = mine.iter().find(|r| {
         let created = time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
         !ended(r)
-            && !certs
+            && !verified
                 .iter()
                 .any(|c| c.not_before >= created.saturating_sub(SKEW))
     }) {
+        let not_counted = v.certificates.iter().any(|c| c.unverified.is_some());
         v.kept = Some(format!(
-            "no certificate shown for request {} ({}, written {}): show its bundle, certificate or kubeconfig",
-            r.name, r.state, r.created
+            "no {}certificate shown for request {} ({}, written {}): show its bundle, certificate or kubeconfig{}",
+            if not_counted { "verified " } else { "" },
+            r.name,
+            r.state,
+            r.created,
+            if not_counted {
+                " as kcsr assemble verified it (the station's own copies)"
+            } else {
+                ""
+            }
         ));
         return Ok(v);
     }
-    if let Some(c) = certs
+    if let Some(c) = verified
         .iter()
         .filter(|c| c.not_after > at)
         .max_by_key(|c| c.not_after)
@@ -195,6 +246,17 @@ fn judge(
         ));
     }
     Ok(v)
+}
+
+/// The request of `mine` a certificate is for: the newest written before it was issued (less
+/// the skew), else the newest (whose check then names what is wrong).
+fn covered<'a>(mine: &[&'a RequestRecord], cert: &CertInfo) -> Option<&'a RequestRecord> {
+    let created = |r: &RequestRecord| time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
+    mine.iter()
+        .filter(|r| created(r).saturating_sub(SKEW) <= cert.not_before)
+        .max_by_key(|r| created(r))
+        .or_else(|| mine.iter().max_by_key(|r| created(r)))
+        .copied()
 }
 
 fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> {
@@ -210,13 +272,43 @@ fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> 
                 "retired": v.kept.is_none(),
                 "kept": v.kept,
                 "records": v.records,
-                "certificates": v.certificates.iter().map(|(s, t)| json!({"source": s, "notAfter": time::format_rfc3339(*t)})).collect::<Vec<Value>>(),
+                "certificates": v.certificates.iter().map(|c| json!({
+                    "source": c.source,
+                    "notAfter": time::format_rfc3339(c.not_after),
+                    "verified": c.unverified.is_none(),
+                    "unverified": c.unverified,
+                })).collect::<Vec<Value>>(),
             })).collect::<Vec<_>>(),
         }))?;
     }
-    if args.output.quiet {
+    let refused: Vec<String> = verdicts
+        .iter()
+        .flat_map(|v| &v.certificates)
+        .filter(|c| c.refused)
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.source,
+                c.unverified.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    if !args.output.quiet {
+        say(args, retired, verdicts);
+    }
+    if refused.is_empty() {
         return Ok(());
     }
+    Err(Fail::new(format!(
+        "{} certificate(s) shown are not the station's and were not counted\n  {}",
+        refused.len(),
+        refused.join("\n  ")
+    ))
+    .hint("do not use these certificates; show the certificates, bundles or kubeconfigs kcsr assemble verified (the station's own copies)")
+    .refused())
+}
+
+fn say(args: &KeyRetireArgs, retired: usize, verdicts: &[Verdict]) {
     for v in verdicts {
         let marked = |would: &str| {
             if v.records.is_empty() {
@@ -237,6 +329,15 @@ fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> 
             ),
         };
         report::say(&format!("kcsr key retire: {}: {what}", v.file.display()));
+        for c in &v.certificates {
+            if let Some(why) = &c.unverified {
+                report::say(&format!(
+                    "  {}certificate not counted: {}: {why}",
+                    if c.refused { "NOT TRUSTED, " } else { "" },
+                    c.source
+                ));
+            }
+        }
     }
     report::say(&format!(
         "kcsr key retire: {retired} of {} key(s) {}{}",
@@ -252,5 +353,4 @@ fn summarize(args: &KeyRetireArgs, at: i64, verdicts: &[Verdict]) -> Result<()> 
             ""
         }
     ));
-    Ok(())
 }

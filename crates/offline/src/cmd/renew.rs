@@ -66,7 +66,8 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
         );
     }
     // A stick back from an earlier trip: this trip gets a directory of its own.
-    let trip = media_dir::trip(&args.media, unix_now());
+    let station = Station::new(&args.keys);
+    let trip = media_dir::trip(&args.media, unix_now(), &station)?;
     let given_media = std::mem::replace(&mut args.media, trip.path.clone());
     if !args.output.quiet {
         if let Some(why) = &trip.moved {
@@ -78,7 +79,6 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             report::say(&note);
         }
     }
-    let station = Station::new(&args.keys);
     let records = station.records()?;
     let site_policy = policy::load(&station)?;
     let passphrase = if args.encrypt_key {
@@ -150,16 +150,16 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             "expired": expired,
         });
         let trust = match (&inactive, record) {
-            (None, Some(r)) => Some(trust(&station, f, r)?),
+            (None, Some(r)) => Some(certs::trust(&station, f, r, unix_now())?),
             _ => None,
         };
         match &trust {
-            Some(Trust::Verified) => row["verified"] = json!(true),
-            Some(Trust::Unpinned(why)) => {
+            Some(certs::Trust::Verified) => row["verified"] = json!(true),
+            Some(certs::Trust::Unpinned(why)) => {
                 row["verified"] = json!(false);
                 row["unverified"] = json!(why);
             }
-            Some(Trust::Refused(why)) => {
+            Some(certs::Trust::Refused(why)) => {
                 row["verified"] = json!(false);
                 row["error"] = json!(why);
                 refused = true;
@@ -172,7 +172,7 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
         }
         if let Some(why) = &inactive {
             row["skipped"] = json!(why);
-        } else if matches!(trust, Some(Trust::Refused(_))) {
+        } else if matches!(trust, Some(certs::Trust::Refused(_))) {
             // Its expiry is not believed: neither renewed nor passed over as not due.
         } else if due {
             let result = match record {
@@ -213,7 +213,7 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
             };
             let state = if let Some(why) = &inactive {
                 format!("not renewed: {why} ({when})")
-            } else if let Some(Trust::Refused(why)) = &trust {
+            } else if let Some(certs::Trust::Refused(why)) = &trust {
                 format!(
                     "NOT TRUSTED, not renewed: {why}; its expiry ({}) is not believed",
                     time::format_rfc3339(f.cert.not_after)
@@ -240,7 +240,7 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
                 report::sanitize(&user),
                 f.source
             ));
-            if let Some(Trust::Unpinned(why)) = &trust {
+            if let Some(certs::Trust::Unpinned(why)) = &trust {
                 report::say(&format!("  warning: expiry not verified: {why}"));
             }
         }
@@ -311,82 +311,6 @@ fn inactive(rec: &RequestRecord, records: &[RequestRecord]) -> Option<String> {
     }
     (!rec.state.is_active()).then(|| format!("request {} {}{}", rec.name, rec.state, at(rec)))
 }
-
-/// Whether a certificate's expiry may be believed.
-enum Trust {
-    /// It chains to the pinned CA of its signer and names the recorded user and groups.
-    Verified,
-    /// Its request names no pinned cluster, so there is no CA to check it against.
-    Unpinned(String),
-    /// It is not the station's certificate for the record (forged, or of another CA).
-    Refused(String),
-}
-
-/// Checks the certificate `f`, found by its key to be for the request `r`, against what the
-/// station itself holds: the recorded user and groups, and the pinned CA of the request's
-/// cluster for its signer (never a CA that came with the certificate). The chain is checked
-/// at the real time, also with `--at`, which only moves the expiry judgement.
-fn trust(station: &Station, f: &certs::Found, r: &RequestRecord) -> Result<Trust> {
-    let mut groups = f.cert.subject.organizations.clone();
-    groups.sort();
-    let mut recorded = r.groups.clone();
-    recorded.sort();
-    if f.cert.subject.user() != Some(r.user.as_str()) || groups != recorded {
-        return Ok(Trust::Refused(format!(
-            "the certificate names {} but the station's record {} of its key is for user {:?} (groups {})",
-            report::sanitize(&f.cert.subject.display),
-            r.name,
-            report::sanitize(&r.user),
-            if recorded.is_empty() {
-                "none".to_owned()
-            } else {
-                report::sanitize(&recorded.join(", "))
-            }
-        )));
-    }
-    let Some(cluster) = &r.cluster else {
-        return Ok(Trust::Unpinned(format!(
-            "request {} was made before a cluster was pinned, so the certificate's chain cannot be checked; pin the cluster (kcsr cluster add) and renew from what kcsr assemble verified",
-            r.name
-        )));
-    };
-    let signer = r
-        .signer_name
-        .clone()
-        .unwrap_or_else(|| SignerName::client().as_str().to_owned());
-    let anchors = match station.pin(cluster)? {
-        None => {
-            return Ok(Trust::Refused(format!(
-                "cluster {cluster} of request {} is no longer pinned on this station, so the certificate's chain cannot be checked",
-                r.name
-            )));
-        }
-        Some(pin) => pin
-            .signer_cas(&signer)
-            .map_err(|e| Fail::new(format!("pin {cluster}: {e}")))?
-            .unwrap_or_default(),
-    };
-    if anchors.is_empty() {
-        return Ok(Trust::Refused(format!(
-            "cluster {cluster} has no pinned CA for signer {:?}, so the certificate's chain cannot be checked",
-            report::sanitize(&signer)
-        )));
-    }
-    Ok(
-        match kcsr_core::chain::verify(&f.chain, &anchors, unix_now(), CHAIN_SKEW) {
-            Ok(_) => Trust::Verified,
-            Err(e) => Trust::Refused(format!(
-                "the certificate does not chain to cluster {cluster}'s pinned CA for signer {:?}: {}",
-                report::sanitize(&signer),
-                report::sanitize(&e.0)
-            )),
-        },
-    )
-}
-
-/// Clock difference allowed when checking the CAs' validity (as `kcsr assemble --skew`'s
-/// default).
-const CHAIN_SKEW: i64 = 300;
 
 /// A certificate whose key the station never requested a certificate for.
 fn no_record(f: &certs::Found) -> Fail {

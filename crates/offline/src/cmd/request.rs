@@ -69,7 +69,7 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
     policy::enforce(site_policy.as_ref(), &spec)?;
     let now = unix_now();
     // A stick back from an earlier trip: this trip gets a directory of its own.
-    let trip = media_dir::trip(&args.media, now);
+    let trip = media_dir::trip(&args.media, now, &station)?;
     let given_media = std::mem::replace(&mut args.media, trip.path.clone());
 
     // The key: given, left from an earlier run, new, or (with --csr) none here at all.

@@ -206,13 +206,16 @@ fn name_the_list(problem: &str, from_returned: &BTreeSet<&str>) -> String {
     format!("{file}: {what}")
 }
 
+/// The bundles on the media, by stem.
+pub(super) type Bundles = Vec<(String, Bundle)>;
+
 /// The bundles on the media, by stem, those matching `names` (stem, object name or user)
-/// when any are given.
+/// when any are given; and the first name no bundle matches (a request not back, or none).
 pub(super) fn bundles(
     media: &MediaDir,
     checked: &Checked,
     names: &[String],
-) -> Result<Vec<(String, Bundle)>> {
+) -> Result<(Bundles, Option<String>)> {
     let mut out = Vec::new();
     let mut matched = BTreeSet::new();
     for (file, data) in checked {
@@ -237,10 +240,6 @@ pub(super) fn bundles(
             out.push((stem.to_owned(), bundle));
         }
     }
-    if let Some(missing) = names.iter().find(|n| !matched.contains(*n)) {
-        return Err(Fail::new(format!(
-            "no bundle on the media matches --name {missing:?}"
-        )));
-    }
-    Ok(out)
+    let missing = names.iter().find(|n| !matched.contains(*n)).cloned();
+    Ok((out, missing))
 }

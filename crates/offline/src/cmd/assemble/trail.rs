@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::check::Verified;
 use super::media::Checked;
-use crate::fail::Result;
+use crate::fail::{Fail, Result};
 use crate::station::Station;
 use crate::{plan, report};
 
@@ -268,6 +268,85 @@ pub(super) fn record(
         station.save_record(&r)?;
     }
     Ok(())
+}
+
+/// Why there is nothing to assemble on `media` (no bundle, or none `names` picks), with every
+/// request of it that did not come back and a hint that fits them: requests the cluster
+/// ended (denied, failed) are refused (exit 3) and need a new request; requests not back
+/// yet need the connected side to finish (exit 1, as any failed run).
+pub(super) fn nothing_back(
+    media: &Path,
+    names: &[String],
+    outstanding: &[Outstanding],
+    return_only: bool,
+) -> Fail {
+    let matching = if names.is_empty() {
+        String::new()
+    } else {
+        format!(" matching {names:?}")
+    };
+    let lines: String = outstanding
+        .iter()
+        .map(|o| format!("\n  {}", o.line()))
+        .collect();
+    let ended = |o: &&Outstanding| matches!(o.kind, "denied" | "failed");
+    let denied = outstanding.iter().filter(ended).count();
+    let failed = outstanding.iter().any(|o| o.kind == "failed");
+    let ended_hint = format!(
+        "a request the cluster {} is never issued later: ask {} why (the reason is above), then make a new request with kcsr request for the next trip",
+        if failed { "denied or failed" } else { "denied" },
+        if failed {
+            "the approver or the cluster's administrator"
+        } else {
+            "the approver"
+        }
+    );
+    let wait_hint = "on the connected machine, run kcsr-submit apply --wait (or kcsr-submit fetch) before bringing the media back";
+    if outstanding.is_empty() {
+        let hint = if !names.is_empty() {
+            format!(
+                "no request of this station on {} matches --name: kcsr inspect --media {} lists them; run without --name to assemble them all",
+                media.display(),
+                media.display()
+            )
+        } else if return_only {
+            "the return directory holds no certificate and no denial: kcsr-submit apply --wait --out DIR (or kcsr-submit fetch --out DIR) writes them".to_owned()
+        } else {
+            format!(
+                "{} holds no request this station (--keys) wrote: pass the media of the trip and the key directory its requests were made with",
+                media.display()
+            )
+        };
+        return Fail::new(format!(
+            "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{matching}",
+            media.display()
+        ))
+        .hint(hint);
+    }
+    if denied == outstanding.len() {
+        return Fail::new(format!(
+            "nothing to assemble on {}{matching}: the cluster {} {}{lines}",
+            media.display(),
+            if failed { "denied or failed" } else { "denied" },
+            if denied == 1 {
+                "the request".to_owned()
+            } else {
+                format!("all {denied} requests")
+            }
+        ))
+        .hint(ended_hint)
+        .refused();
+    }
+    let hint = if denied == 0 {
+        wait_hint.to_owned()
+    } else {
+        format!("{wait_hint}, for the requests not back yet; for the others, {ended_hint}")
+    };
+    Fail::new(format!(
+        "no certificate bundles (*{BUNDLE_SUFFIX}) on {}{matching}{lines}",
+        media.display()
+    ))
+    .hint(hint)
 }
 
 /// The outstanding requests for the operator, on stderr.
