@@ -856,9 +856,13 @@ fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
 }
 
 /// kubectl's line for a binding, e.g. `clusterrolebinding.rbac.authorization.k8s.io/NAME
-/// created (ClusterRole/view for User "alice")`.
-fn binding_line(b: &BindingReport) -> String {
+/// created (ClusterRole/view for User "alice")`. `denied`: its request was denied, so a binding
+/// still waiting for the approval is never created.
+fn binding_line(b: &BindingReport, denied: bool) -> String {
     let what = match b.state.as_str() {
+        "pending-approval" if denied => {
+            "never created: the request was denied".to_owned()
+        }
         "pending-approval" => {
             "not created yet: created once the request is approved with kcsr-submit approve MEDIA_DIR".to_owned()
         }
@@ -1108,7 +1112,7 @@ fn show_offboards(offboards: &mut [Offboarding], state: &str, quiet: bool) {
         {
             // The submitter may not list bindings: expected; the approver's run shows them.
             eprintln!(
-                "note: {}: these credentials may not list bindings; the approver's kcsr-submit approve MEDIA_DIR shows and deletes User {:?}'s",
+                "note: {}: these credentials may not list bindings; the approver's kcsr-submit approve MEDIA_DIR shows User {:?}'s bindings and deletes them once approved",
                 one_line(&o.report.file),
                 one_line(&o.report.user)
             );
@@ -1539,7 +1543,7 @@ fn report(
             };
             out.push_str(&format!("{}: {what}\n", one_line(&r.name)));
             for b in &r.bindings {
-                out.push_str(&binding_line(b));
+                out.push_str(&binding_line(b, r.state == "denied"));
             }
         }
         for o in offboards {
@@ -1886,7 +1890,7 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
             one_line(&s.report.name)
         ));
         for b in &s.report.bindings {
-            out.push_str(&binding_line(b));
+            out.push_str(&binding_line(b, s.report.state == "denied"));
         }
     }
     for o in offboards {
@@ -2203,9 +2207,13 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
                 out.push('\n');
             }
         }
-        for r in &rows {
+        for (r, s) in rows.iter().zip(&slots) {
+            let denied = s
+                .obj
+                .as_ref()
+                .is_some_and(|o| matches!(o.state(), objects::State::Denied(..)));
             for b in &r.bindings {
-                out.push_str(&binding_line(b));
+                out.push_str(&binding_line(b, denied));
             }
         }
         print_stdout(&out)?;
