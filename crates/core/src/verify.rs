@@ -33,6 +33,21 @@ pub struct Step {
     pub ok: bool,
     /// What was seen.
     pub detail: String,
+    /// What was found, for callers that act on it (`detail` is for people).
+    #[serde(skip)]
+    pub finding: Finding,
+}
+
+/// What a [`Step`] found beyond holding or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Finding {
+    /// Nothing more than `ok` says.
+    #[default]
+    Plain,
+    /// The cluster issued a shorter lifetime than requested (reported, not failed).
+    Capped,
+    /// The cluster issued a longer lifetime than requested (refused).
+    Longer,
 }
 
 /// How much longer (or shorter) than requested an issued lifetime may be before it counts:
@@ -66,6 +81,7 @@ pub fn certificate(
                 leaf.public_key.fingerprint, e.fingerprint
             )
         },
+        finding: Finding::Plain,
     });
     if let Some(user) = &e.user {
         let ok = leaf.subject.user() == Some(user.as_str());
@@ -80,6 +96,7 @@ pub fn certificate(
                     leaf.subject.common_names
                 )
             },
+            finding: Finding::Plain,
         });
     }
     if let Some(groups) = &e.groups {
@@ -96,6 +113,7 @@ pub fn certificate(
                     leaf.subject.organizations
                 )
             },
+            finding: Finding::Plain,
         });
     }
     let missing: Vec<&String> = e
@@ -111,6 +129,7 @@ pub fn certificate(
         } else {
             format!("certificate lacks {missing:?} (it has {:?})", leaf.usages)
         },
+        finding: Finding::Plain,
     });
     steps.push(Step {
         check: "not a CA",
@@ -120,6 +139,7 @@ pub fn certificate(
         } else {
             "CA:FALSE".to_owned()
         },
+        finding: Finding::Plain,
     });
     let valid = leaf.is_valid_at(now, skew);
     steps.push(Step {
@@ -138,6 +158,7 @@ pub fn certificate(
             },
             time::format_rfc3339(now)
         ),
+        finding: Finding::Plain,
     });
     if let Some(requested) = e.expiration_seconds {
         let lifetime = leaf.not_after - leaf.not_before;
@@ -145,7 +166,8 @@ pub fn certificate(
         // Longer than asked is refused: an object swapped for one without expirationSeconds
         // gets the signer's default lifetime, often a year.
         let longer = lifetime > requested + LIFETIME_SLACK_SECONDS;
-        let detail = if lifetime + LIFETIME_SLACK_SECONDS < requested {
+        let capped = lifetime + LIFETIME_SLACK_SECONDS < requested;
+        let detail = if capped {
             format!(
                 "requested {}, issued {}: the cluster capped it",
                 human_seconds(requested),
@@ -168,6 +190,13 @@ pub fn certificate(
             check: "lifetime",
             ok: !longer,
             detail,
+            finding: if capped {
+                Finding::Capped
+            } else if longer {
+                Finding::Longer
+            } else {
+                Finding::Plain
+            },
         });
     }
     if let Some(cas) = cas {
@@ -198,6 +227,7 @@ pub fn certificate(
             check: "chain",
             ok,
             detail,
+            finding: Finding::Plain,
         });
     }
     steps

@@ -24,7 +24,9 @@ use crate::kubeconfig::{BasicAuth, ResolvedContext};
 use crate::retry::{self, RetryPolicy, RetryState};
 use crate::secret::Secret;
 use crate::status::{ApiError, Status};
-use crate::tls::{self, ClientIdentity, KubeTlsConnector, ServerTrust, TlsSettings, TlsSetupError};
+use crate::tls::{
+    self, ClientIdentity, KubeTlsConnector, ServerTrust, TlsFailure, TlsSettings, TlsSetupError,
+};
 use crate::watch::WatchStream;
 
 /// Default per-call timeout.
@@ -90,6 +92,8 @@ pub enum ClientError {
     Tls {
         /// Server URL.
         server: String,
+        /// What failed.
+        failure: TlsFailure,
         /// The explanation.
         message: String,
         /// The underlying error.
@@ -210,12 +214,7 @@ impl ClientError {
             Self::Api(e) if e.is_forbidden() => Some(
                 "the user lacks RBAC permission for this request; ask a cluster admin, or use a context with the right role (`--context`)".into(),
             ),
-            Self::Tls { message, .. } if message.contains("tls-server-name") => Some(
-                "set clusters[].cluster.tls-server-name to a DNS name in the server's certificate".into(),
-            ),
-            Self::Tls { message, .. } if message.contains("not signed by the CA") => Some(
-                "check certificate-authority(-data) of the cluster in the kubeconfig, and that the server URL points at this cluster".into(),
-            ),
+            Self::Tls { failure, .. } => failure.hint().map(str::to_owned),
             Self::Connect { .. } => Some(
                 "check the server URL in the kubeconfig, the network path and any proxy-url".into(),
             ),
@@ -608,14 +607,11 @@ impl Client {
         attempts: u32,
     ) -> ClientError {
         if let Some(tls) = rustls_error(&err) {
-            let message = tls::explain_tls_error(
-                &tls,
-                &self.cluster_name,
-                &self.user_name,
-                &self.expected_name,
-            );
+            let failure = TlsFailure::of(&tls);
+            let message = failure.explain(&self.cluster_name, &self.user_name, &self.expected_name);
             return ClientError::Tls {
                 server: self.server.clone(),
+                failure,
                 message,
                 source: Box::new(err),
             };

@@ -14,7 +14,7 @@ use serde::Serialize;
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES};
-use kcsr_core::verify::Step;
+use kcsr_core::verify::{Finding, Step};
 
 use crate::binding::{BindingReport, PlannedBinding};
 use crate::client::Client;
@@ -1106,9 +1106,8 @@ fn show_offboards(offboards: &mut [Offboarding], state: &str, quiet: bool) {
     for o in offboards.iter_mut() {
         if let Some(p) = &o.report.problem
             && state == "pending-approval"
-            && p.hint
-                .as_deref()
-                .is_some_and(|h| h.contains("may not list"))
+            && !o.report.listed
+            && p.cause == ops::Cause::Forbidden
         {
             // The submitter may not list bindings: expected; the approver's run shows them.
             eprintln!(
@@ -1316,10 +1315,7 @@ fn deliver(
     })();
     match result {
         Ok((files, steps)) => {
-            if let Some(step) = steps
-                .iter()
-                .find(|s| s.check == "lifetime" && s.detail.contains("capped"))
-            {
+            if let Some(step) = steps.iter().find(|s| s.finding == Finding::Capped) {
                 eprintln!(
                     "note: {}: {}",
                     one_line(&slot.report.name),
@@ -1857,7 +1853,7 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
                 slot.set_obj(obj);
             }
             Err(p) => {
-                let not_found = p.message.contains("NotFound");
+                let not_found = p.cause == ops::Cause::NotFound;
                 if not_found && slot.report.state == "on-media" {
                     return;
                 }

@@ -488,16 +488,7 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         } else if let Some(e) = cause.downcast_ref::<KubeconfigError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<TlsSetupError>() {
-            match e {
-                TlsSetupError::KeyMismatch { .. } => Some(
-                    "the kubeconfig pairs a certificate with another key: re-create the user entry"
-                        .into(),
-                ),
-                TlsSetupError::NoCa { .. } => Some(
-                    "add certificate-authority-data of the cluster's CA to the kubeconfig".into(),
-                ),
-                _ => None,
-            }
+            e.hint()
         } else {
             None
         }

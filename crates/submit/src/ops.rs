@@ -65,6 +65,32 @@ pub struct Problem {
     /// said once per trip, with the requests it hit, instead of once per request.
     #[serde(skip)]
     pub trip: Option<String>,
+    /// What the server answered, kept typed so that callers decide on it, not on the text.
+    #[serde(skip)]
+    pub cause: Cause,
+}
+
+/// The server's answer behind a [`Problem`], as far as callers act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// Anything else (not an answer from the server, or one no caller acts on).
+    #[default]
+    Other,
+    /// The object does not exist (404 / `NotFound`).
+    NotFound,
+    /// These credentials may not do it (403).
+    Forbidden,
+}
+
+impl Cause {
+    /// The cause of a client error.
+    pub fn of(e: &ClientError) -> Self {
+        match e.as_api() {
+            Some(a) if a.is_not_found() => Self::NotFound,
+            Some(a) if a.is_forbidden() => Self::Forbidden,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Problem {
@@ -75,6 +101,7 @@ impl Problem {
             message: message.into(),
             hint: hint.map(str::to_owned),
             trip: None,
+            cause: Cause::Other,
         }
     }
     /// Exit 1.
@@ -99,6 +126,7 @@ impl From<ClientError> for Problem {
             message: crate::sanitize::for_terminal(&e.to_string()),
             hint: e.hint(),
             trip: None,
+            cause: Cause::of(&e),
         }
     }
 }
@@ -535,7 +563,7 @@ pub fn approve(
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
                 let fresh = match get(client, version, name) {
-                    Err(p) if p.message.contains("NotFound") => {
+                    Err(p) if p.cause == Cause::NotFound => {
                         return Err(Problem::refused(
                             format!(
                                 "{name} was deleted between the review and the approval; nothing was approved"
@@ -874,7 +902,7 @@ pub fn check_issued(
     name: &str,
 ) -> Result<CsrObject, Problem> {
     let obj = match get(client, version, name) {
-        Err(p) if p.message.contains("NotFound") || p.message.contains("not found") => {
+        Err(p) if p.cause == Cause::NotFound => {
             return Err(p.with_hint(
                 "the request is not on the server: run kcsr-submit apply MEDIA_DIR first (it may also have been garbage-collected)",
             ));
