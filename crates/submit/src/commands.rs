@@ -30,6 +30,7 @@ use crate::rbac::{self, ClusterBinding, Found};
 use crate::review::Review;
 use crate::sanitize::one_line;
 use crate::signers::{self, MediaSigner, Trust};
+use crate::state::{BindingState, RequestState};
 use crate::{station, whoami};
 use kcsr_core::terminal::json_safe;
 
@@ -160,7 +161,7 @@ pub struct RequestReport {
     pub condition: Option<String>,
     /// `created`, `pending`, `approved`, `issued`, `written`, `on-media`, `dry-run`, `denied`,
     /// `skipped`, `failed`.
-    pub state: String,
+    pub state: RequestState,
     /// Files written onto the media.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
@@ -209,13 +210,13 @@ impl Slot {
                     .map(|r| {
                         r.bindings
                             .iter()
-                            .map(|b| b.report("pending-approval"))
+                            .map(|b| b.report(BindingState::PendingApproval))
                             .collect()
                     })
                     .unwrap_or_default(),
                 approval: None,
                 condition: None,
-                state: "pending".into(),
+                state: RequestState::Pending,
                 files: Vec::new(),
                 checks: Vec::new(),
                 warnings: req.map(crate::review::request_warnings).unwrap_or_default(),
@@ -240,13 +241,13 @@ impl Slot {
     fn active(&self) -> bool {
         self.report.problem.is_none()
             && !matches!(
-                self.report.state.as_str(),
-                "on-media" | "denied" | "skipped"
+                self.report.state,
+                RequestState::OnMedia | RequestState::Denied | RequestState::Skipped
             )
     }
 
     fn fail(&mut self, p: Problem) {
-        self.report.state = "failed".into();
+        self.report.state = RequestState::Failed;
         self.report.problem = Some(p);
     }
 
@@ -278,7 +279,7 @@ impl Slot {
 
     /// Whether the request is approved: its bindings are due.
     fn approved(&self) -> bool {
-        self.report.state == "on-media"
+        self.report.state == RequestState::OnMedia
             || self
                 .obj
                 .as_ref()
@@ -696,13 +697,13 @@ fn refresh_bindings(slot: &mut Slot, client: &Client) {
     let planned = slot.planned().to_vec();
     let mut problem = None;
     for (b, report) in planned.iter().zip(slot.report.bindings.iter_mut()) {
-        if report.state == "created" {
+        if report.state == BindingState::Created {
             continue;
         }
         let (state, by, detail) = match rbac::look(client, &b.manifest) {
-            Ok(Found::Same { by }) => ("exists", by, None),
-            Ok(Found::Missing) => ("missing", None, None),
-            Ok(Found::Unreadable(why)) => ("unknown", None, Some(why)),
+            Ok(Found::Same { by }) => (BindingState::Exists, by, None),
+            Ok(Found::Missing) => (BindingState::Missing, None, None),
+            Ok(Found::Unreadable(why)) => (BindingState::Unknown, None, Some(why)),
             Ok(Found::Different(theirs)) => {
                 let msg = format!(
                     "a different {} named {} exists: its {theirs}, not the grant {}",
@@ -712,15 +713,15 @@ fn refresh_bindings(slot: &mut Slot, client: &Client) {
                     msg.clone(),
                     Some("find out who made it; delete the stale binding, then run kcsr-submit approve MEDIA_DIR to create the granted one"),
                 ));
-                ("refused", None, Some(msg))
+                (BindingState::Refused, None, Some(msg))
             }
             Err(p) => {
                 let detail = p.message.clone();
                 problem.get_or_insert(p);
-                ("failed", None, Some(detail))
+                (BindingState::Failed, None, Some(detail))
             }
         };
-        report.state = state.to_owned();
+        report.state = state;
         report.by = by;
         report.detail = detail;
     }
@@ -754,25 +755,27 @@ fn create_bindings(
                         one_line(&b.manifest.metadata.name)
                     )
                 });
-                ("created", me.map(str::to_owned), None)
+                (BindingState::Created, me.map(str::to_owned), None)
             }
-            Ok(BindingOutcome::Exists(by)) => ("exists", by, None),
-            Ok(BindingOutcome::DryRun) => ("dry-run", None, None),
-            Ok(BindingOutcome::Forbidden(why)) => {
-                ("refused", None, Some(format!("forbidden: {why}")))
-            }
+            Ok(BindingOutcome::Exists(by)) => (BindingState::Exists, by, None),
+            Ok(BindingOutcome::DryRun) => (BindingState::DryRun, None, None),
+            Ok(BindingOutcome::Forbidden(why)) => (
+                BindingState::Refused,
+                None,
+                Some(format!("forbidden: {why}")),
+            ),
             Err(p) => {
                 let state = if p.kind == ProblemKind::Refused {
-                    "refused"
+                    BindingState::Refused
                 } else {
-                    "failed"
+                    BindingState::Failed
                 };
                 let detail = p.message.clone();
                 problem.get_or_insert(p);
                 (state, None, Some(detail))
             }
         };
-        report.state = state.to_owned();
+        report.state = state;
         report.by = by;
         report.detail = detail;
     }
@@ -798,23 +801,26 @@ fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
     let mut gaps: BTreeMap<Gap, Vec<String>> = BTreeMap::new();
     for slot in slots.iter_mut() {
         let due = matches!(
-            slot.report.state.as_str(),
-            "approved" | "issued" | "written" | "on-media"
+            slot.report.state,
+            RequestState::Approved
+                | RequestState::Issued
+                | RequestState::Written
+                | RequestState::OnMedia
         );
         if !due || slot.report.problem.is_some() || slot.bindings_exist() {
             continue;
         }
         let mut names = Vec::new();
         for b in slot.report.bindings.iter().filter(|b| !b.exists()) {
-            let gap = match b.state.as_str() {
-                "refused"
+            let gap = match b.state {
+                BindingState::Refused
                     if b.detail
                         .as_deref()
                         .is_some_and(|d| d.starts_with("forbidden")) =>
                 {
                     Gap::Forbidden
                 }
-                "unknown" => Gap::Unknown,
+                BindingState::Unknown => Gap::Unknown,
                 _ => Gap::Missing,
             };
             gaps.entry(gap).or_default().push(one_line(&b.name));
@@ -859,27 +865,27 @@ fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
 /// created (ClusterRole/view for User "alice")`. `denied`: its request was denied, so a binding
 /// still waiting for the approval is never created.
 fn binding_line(b: &BindingReport, denied: bool) -> String {
-    let what = match b.state.as_str() {
-        "pending-approval" if denied => {
+    let what = match b.state {
+        BindingState::PendingApproval if denied => {
             "never created: the request was denied".to_owned()
         }
-        "pending-approval" => {
+        BindingState::PendingApproval => {
             "not created yet: created once the request is approved with kcsr-submit approve MEDIA_DIR".to_owned()
         }
-        "dry-run" => "accepted by the server (dry run)".to_owned(),
-        "missing" => "MISSING: the approver creates it with kcsr-submit approve MEDIA_DIR".to_owned(),
-        "unknown" => "not checked: these credentials may not read bindings".to_owned(),
-        "refused" | "failed" => format!(
+        BindingState::DryRun => "accepted by the server (dry run)".to_owned(),
+        BindingState::Missing => "MISSING: the approver creates it with kcsr-submit approve MEDIA_DIR".to_owned(),
+        BindingState::Unknown => "not checked: these credentials may not read bindings".to_owned(),
+        BindingState::Refused | BindingState::Failed => format!(
             "NOT created{}",
             b.detail
                 .as_deref()
                 .map_or_else(String::new, |d| format!(": {}", one_line(d)))
         ),
-        "created" | "exists" => match &b.by {
+        BindingState::Created | BindingState::Exists => match &b.by {
             Some(by) => format!("{} (by {})", b.state, one_line(by)),
-            None => b.state.clone(),
+            None => b.state.as_str().to_owned(),
         },
-        other => other.to_owned(),
+
     };
     let ns = b
         .namespace
@@ -996,9 +1002,12 @@ fn review_and_decide(
                 bindings: slot.report.bindings.iter().filter(|b| !b.exists()).count(),
             }
         } else {
-            if slot.report.problem.is_none() && slot.approved() && slot.report.state != "on-media" {
+            if slot.report.problem.is_none()
+                && slot.approved()
+                && slot.report.state != RequestState::OnMedia
+            {
                 slot.report.approval = Some(Approval::AlreadyApproved);
-                slot.report.state = "approved".into();
+                slot.report.state = RequestState::Approved;
             }
             continue;
         };
@@ -1046,7 +1055,7 @@ fn review_and_decide(
         match decision {
             Decision::Skip => {
                 slot.report.approval = Some(Approval::Skipped);
-                slot.report.state = "skipped".into();
+                slot.report.state = RequestState::Skipped;
             }
             Decision::Deny => {
                 let Some(reviewed) = slot.obj.clone() else {
@@ -1056,7 +1065,7 @@ fn review_and_decide(
                     Ok((denial, obj)) => {
                         bar.line(|| format!("denied {}", one_line(&slot.report.name)));
                         slot.report.approval = Some(denial);
-                        slot.report.state = "denied".into();
+                        slot.report.state = RequestState::Denied;
                         slot.set_obj(obj);
                     }
                     Err(p) => slot.fail(p),
@@ -1064,9 +1073,9 @@ fn review_and_decide(
             }
             Decision::Approve if slot.approved() => {
                 create_bindings(slot, client, false, me, &bar);
-                if slot.report.state != "on-media" {
+                if slot.report.state != RequestState::OnMedia {
                     slot.report.approval = Some(Approval::AlreadyApproved);
-                    slot.report.state = "approved".into();
+                    slot.report.state = RequestState::Approved;
                 }
             }
             Decision::Approve => {
@@ -1079,7 +1088,7 @@ fn review_and_decide(
                             bar.line(|| format!("approved {}", one_line(&slot.report.name)));
                         }
                         slot.report.approval = Some(approval);
-                        slot.report.state = "approved".into();
+                        slot.report.state = RequestState::Approved;
                         slot.set_obj(obj);
                         create_bindings(slot, client, false, me, &bar);
                     }
@@ -1148,7 +1157,7 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
             ),
             Err(e) => format!("{denied} on the media cannot be read: {e}"),
         };
-        slot.report.state = "denied".into();
+        slot.report.state = RequestState::Denied;
         slot.report.files = vec![denied];
         slot.report.problem = Some(Problem::refused(
             what,
@@ -1172,7 +1181,7 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
     let cas = client_ca.map(|c| c.certs.clone()).or(bundle_ca);
     match ops::verify_pem(req, pem, cas.as_deref()) {
         Ok((_, steps)) => {
-            slot.report.state = "on-media".into();
+            slot.report.state = RequestState::OnMedia;
             slot.report.checks = steps;
             slot.report.files = vec![crt, bundle];
         }
@@ -1187,7 +1196,7 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
 /// when that changed what the bundle says, writes the bundle again with the bindings as seen.
 fn recheck_on_media(slots: &mut [Slot], client: &Client, media: &Mutex<Media>, parallel: usize) {
     par_for_each(slots, parallel, |slot| {
-        if slot.report.state != "on-media" || slot.planned().is_empty() {
+        if slot.report.state != RequestState::OnMedia || slot.planned().is_empty() {
             return;
         }
         refresh_bindings(slot, client);
@@ -1254,7 +1263,7 @@ fn record_denied(slot: &mut Slot, media: &Mutex<Media>) {
             if let Some(n) = path.file_name() {
                 slot.report.files = vec![n.to_string_lossy().into_owned()];
             }
-            slot.report.state = "denied".into();
+            slot.report.state = RequestState::Denied;
         }
         Err(p) => slot.add_problem(p),
     }
@@ -1322,7 +1331,7 @@ fn deliver(
                     one_line(&step.detail)
                 );
             }
-            slot.report.state = "written".into();
+            slot.report.state = RequestState::Written;
             slot.report.files = files;
             slot.report.checks = steps;
         }
@@ -1388,7 +1397,7 @@ fn settle_one(
     };
     match result {
         Ok(obj) => {
-            slot.report.state = "issued".into();
+            slot.report.state = RequestState::Issued;
             slot.set_obj(obj);
             // The bundle records the bindings as they are now.
             refresh_bindings(slot, client);
@@ -1404,9 +1413,9 @@ fn settle_one(
             }
             slot.report.state = if slot.approved() {
                 refresh_bindings(slot, client);
-                "approved".into()
+                RequestState::Approved
             } else {
-                "pending".into()
+                RequestState::Pending
             };
         }
         Err(p) => {
@@ -1420,9 +1429,9 @@ fn settle_one(
                 // Denied or Failed: the request's end comes back on the media.
                 record_denied(slot, media);
             }
-            let state = slot.report.state.clone();
+            let state = slot.report.state;
             slot.fail(p);
-            if state == "denied" {
+            if state == RequestState::Denied {
                 slot.report.state = state;
             }
         }
@@ -1518,14 +1527,20 @@ fn report(
         let mut out = String::new();
         for s in slots.iter() {
             let r = &s.report;
-            let what = match r.state.as_str() {
-                "written" => format!("certificate verified and written: {}", r.files.join(", ")),
-                "on-media" => "certificate already on the media (verified again)".to_owned(),
-                "dry-run" => "accepted by the server (dry run; nothing created)".to_owned(),
-                "pending" => "created; not approved yet".to_owned(),
-                "approved" => "approved; not issued yet".to_owned(),
-                "skipped" => "skipped in the review: not approved".to_owned(),
-                "denied" if r.approval == Some(Approval::Denied) => format!(
+            let what = match r.state {
+                RequestState::Written => {
+                    format!("certificate verified and written: {}", r.files.join(", "))
+                }
+                RequestState::OnMedia => {
+                    "certificate already on the media (verified again)".to_owned()
+                }
+                RequestState::DryRun => {
+                    "accepted by the server (dry run; nothing created)".to_owned()
+                }
+                RequestState::Pending => "created; not approved yet".to_owned(),
+                RequestState::Approved => "approved; not issued yet".to_owned(),
+                RequestState::Skipped => "skipped in the review: not approved".to_owned(),
+                RequestState::Denied if r.approval == Some(Approval::Denied) => format!(
                     "denied{}",
                     if r.files.is_empty() {
                         String::new()
@@ -1533,13 +1548,13 @@ fn report(
                         format!(": {}", r.files.join(", "))
                     }
                 ),
-                "denied" => format!("DENIED: {}", r.files.join(", ")),
-                "failed" => "FAILED".to_owned(),
-                other => other.to_owned(),
+                RequestState::Denied => format!("DENIED: {}", r.files.join(", ")),
+                RequestState::Failed => "FAILED".to_owned(),
+                other => other.as_str().to_owned(),
             };
             out.push_str(&format!("{}: {what}\n", one_line(&r.name)));
             for b in &r.bindings {
-                out.push_str(&binding_line(b, r.state == "denied"));
+                out.push_str(&binding_line(b, r.state == RequestState::Denied));
             }
         }
         for o in offboards {
@@ -1550,7 +1565,11 @@ fn report(
     let waiting = slots
         .iter()
         .filter(|s| {
-            s.report.problem.is_none() && matches!(s.report.state.as_str(), "pending" | "approved")
+            s.report.problem.is_none()
+                && matches!(
+                    s.report.state,
+                    RequestState::Pending | RequestState::Approved
+                )
         })
         .count();
     if waiting > 0 && media.is_some() {
@@ -1595,9 +1614,9 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
             });
             slot.report.created = Some(created);
             slot.report.state = if dry_run {
-                "dry-run".into()
+                RequestState::DryRun
             } else {
-                "pending".into()
+                RequestState::Pending
             };
             slot.set_obj(obj);
         }
@@ -1854,7 +1873,7 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
             }
             Err(p) => {
                 let not_found = p.cause == ops::Cause::NotFound;
-                if not_found && slot.report.state == "on-media" {
+                if not_found && slot.report.state == RequestState::OnMedia {
                     return;
                 }
                 slot.fail(if not_found {
@@ -1873,12 +1892,12 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
 fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
     let mut out = String::new();
     for s in slots.iter().filter(|s| s.report.problem.is_none()) {
-        let what = match (s.report.approval, s.report.state.as_str()) {
+        let what = match (s.report.approval, s.report.state) {
             (Some(Approval::AlreadyApproved), _) => "already approved",
             (Some(Approval::Denied), _) => "denied",
             (Some(Approval::AlreadyDenied), _) => "already denied",
             (Some(Approval::Skipped), _) => "skipped (not approved)",
-            (_, "on-media") => "already issued (certificate on the media)",
+            (_, RequestState::OnMedia) => "already issued (certificate on the media)",
             _ => "approved",
         };
         out.push_str(&format!(
@@ -1886,7 +1905,7 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
             one_line(&s.report.name)
         ));
         for b in &s.report.bindings {
-            out.push_str(&binding_line(b, s.report.state == "denied"));
+            out.push_str(&binding_line(b, s.report.state == RequestState::Denied));
         }
     }
     for o in offboards {
@@ -1938,7 +1957,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
     check_roles(
         slots
             .iter()
-            .filter(|s| s.report.problem.is_none() && s.report.state != "denied"),
+            .filter(|s| s.report.problem.is_none() && s.report.state != RequestState::Denied),
         &session.client,
     )?;
     if let Targets::Media(media, _) = &targets {
@@ -2003,7 +2022,7 @@ pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow
         match ops::deny(client, slot.version, &reviewed, &text) {
             Ok((denial, obj)) => {
                 slot.report.approval = Some(denial);
-                slot.report.state = "denied".into();
+                slot.report.state = RequestState::Denied;
                 slot.set_obj(obj);
             }
             Err(p) => slot.fail(p),

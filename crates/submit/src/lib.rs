@@ -22,6 +22,7 @@ pub mod review;
 pub mod sanitize;
 pub mod secret;
 pub mod signers;
+pub mod state;
 pub mod station;
 pub mod status;
 pub mod tls;
