@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use kcsr_core::cert::{self, CertInfo};
+use kcsr_core::exit::Exit;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::verify::{Finding, Step};
@@ -38,8 +39,8 @@ use kcsr_core::terminal::json_safe;
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Fatal {
-    /// Exit code.
-    pub code: u8,
+    /// How the command ends.
+    pub code: Exit,
     /// What happened.
     pub message: String,
     /// What to do.
@@ -47,7 +48,7 @@ pub struct Fatal {
 }
 
 impl Fatal {
-    fn new(code: u8, message: impl Into<String>, hint: Option<&str>) -> Self {
+    fn new(code: Exit, message: impl Into<String>, hint: Option<&str>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -349,7 +350,7 @@ fn open_media_verified<T>(
             if e.refused {
                 let MediaError { message, hint, .. } = e;
                 Fatal {
-                    code: 3,
+                    code: Exit::Refused,
                     message,
                     hint,
                 }
@@ -363,7 +364,7 @@ fn open_media_verified<T>(
     }
     if media.requests.is_empty() && media.offboards.is_empty() {
         return Err(Fatal::new(
-            1,
+            Exit::Failed,
             format!("the media {} holds no *.csr.yaml requests", dir.display()),
             Some("write requests onto it with kcsr request on the isolated machine"),
         )
@@ -383,7 +384,7 @@ fn return_dir(media: &Path, out: Option<&Path>) -> anyhow::Result<Option<PathBuf
     }
     if o.starts_with(&m) || m.starts_with(&o) {
         return Err(Fatal::new(
-            2,
+            Exit::Usage,
             format!(
                 "--out {} and the media {} are inside one another",
                 out.display(),
@@ -418,7 +419,7 @@ fn resolve(path: &Path) -> PathBuf {
 
 /// The trusted station keys; a configured source that cannot be used is an error (exit 1).
 fn load_trust(flag: Option<&Path>) -> anyhow::Result<Trust> {
-    Trust::load(flag).map_err(|e| Fatal::new(1, e.message, Some(&e.hint)).into())
+    Trust::load(flag).map_err(|e| Fatal::new(Exit::Failed, e.message, Some(&e.hint)).into())
 }
 
 /// Opens the media and checks its signature before anything is sent: refused (exit 3)
@@ -476,7 +477,7 @@ fn check_fresh<'a>(
         return Ok(());
     }
     Err(Fatal::new(
-        3,
+        Exit::Refused,
         format!(
             "{} request(s) on the media are past their validity; nothing was sent\n  {}",
             stale.len(),
@@ -508,7 +509,7 @@ fn check_policy<'a>(
         return Ok(());
     }
     Err(Fatal::new(
-        3,
+        Exit::Refused,
         format!(
             "{} rule(s) of the station's policy ({}) are broken by requests on the media; nothing was sent\n  {}",
             broken.len(),
@@ -537,7 +538,7 @@ fn check_roles<'a>(
                 None => {
                     let r = rbac::role(client, &b.grant).map_err(|p| {
                         Fatal::new(
-                            1,
+                            Exit::Failed,
                             format!("cannot look up the role of {}: {}", b.grant, p.message),
                             p.hint.as_deref(),
                         )
@@ -572,7 +573,7 @@ fn check_roles<'a>(
         return Ok(());
     }
     Err(Fatal::new(
-        3,
+        Exit::Refused,
         format!(
             "{} grant(s) name a role that does not exist on this cluster; nothing was created\n  {}",
             missing.len(),
@@ -596,7 +597,7 @@ fn check_cluster<'a>(
     )
     .map_err(|e| {
         Fatal::new(
-            3,
+            Exit::Refused,
             e,
             Some("use the context of the cluster the requests were made for (--context NAME, with its certificate-authority-data; not --insecure-skip-tls-verify), or make new requests for this cluster on the isolated machine"),
         )
@@ -607,7 +608,7 @@ fn check_cluster<'a>(
 fn check_confirmable(yes: bool) -> anyhow::Result<()> {
     if !yes && !std::io::stdin().is_terminal() {
         return Err(Fatal::new(
-            2,
+            Exit::Usage,
             "approving needs a confirmation, and stdin is not a terminal",
             Some("review the requests (kcsr-submit status MEDIA_DIR) and pass --yes to approve without asking"),
         )
@@ -626,14 +627,14 @@ fn load_client_ca(path: Option<&Path>) -> anyhow::Result<Option<ClientCa>> {
     let Some(path) = path else { return Ok(None) };
     let data = kcsr_fs::read_limited(path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
         Fatal::new(
-            1,
+            Exit::Failed,
             format!("cannot read --client-ca {}: {e}", path.display()),
             Some("pass the PEM file of the CA that signs client certificates (e.g. /etc/kubernetes/pki/ca.crt)"),
         )
     })?;
     let certs = cert::parse_all(&data).map_err(|e| {
         Fatal::new(
-            1,
+            Exit::Failed,
             format!("--client-ca {}: {e}", path.display()),
             Some("the file must hold PEM CERTIFICATE blocks"),
         )
@@ -1502,7 +1503,7 @@ fn print_problems(slots: &[Slot], offboards: &[Offboarding]) {
 }
 
 /// The exit code of a run: its problems, and exit 4 when a trip is incomplete.
-fn run_code(slots: &[Slot], offboards: &[Offboarding], incomplete: bool) -> u8 {
+fn run_code(slots: &[Slot], offboards: &[Offboarding], incomplete: bool) -> Exit {
     let waiting = Problem::new(ProblemKind::TimedOut, "incomplete", None);
     ops::exit_code(
         slots
@@ -1518,7 +1519,7 @@ fn report(
     offboards: &[Offboarding],
     json: bool,
     media: Option<&Media>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let media_label = media.map_or_else(|| "MEDIA_DIR".to_owned(), Media::fetch_args);
     let gaps = mark_incomplete(slots, &media_label);
     if json {
@@ -1633,7 +1634,7 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
 }
 
 /// `kcsr-submit apply`.
-pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let style = Style::detect(opts.quiet);
     let trust = load_trust(opts.allowed_signers.as_deref())?;
     let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
@@ -1703,7 +1704,7 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         };
         if !review_and_decide(&mut slots, &mut offboards, client, &how)? {
             return Err(Fatal::new(
-                1,
+                Exit::Failed,
                 "not approved: the operator declined",
                 Some(
                     "the requests were created; approve them later with kcsr-submit approve MEDIA_DIR",
@@ -1756,7 +1757,7 @@ pub struct FetchOptions {
 }
 
 /// `kcsr-submit fetch`.
-pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let FetchOptions {
         wait, json, quiet, ..
     } = *opts;
@@ -1821,7 +1822,7 @@ fn targets(args: &[String], trust: Option<&Trust>, out: Option<&Path>) -> anyhow
     }
     if out.is_some() {
         return Err(Fatal::new(
-            2,
+            Exit::Usage,
             "--out names where a media's results are: it goes with MEDIA_DIR, not with object names",
             Some("pass one MEDIA_DIR with --out, or leave out --out"),
         )
@@ -1830,7 +1831,7 @@ fn targets(args: &[String], trust: Option<&Trust>, out: Option<&Path>) -> anyhow
     for name in args {
         if name.parse::<kcsr_core::names::ObjectName>().is_err() {
             return Err(Fatal::new(
-                2,
+                Exit::Usage,
                 format!("{:?} is neither a media directory nor a CertificateSigningRequest name", one_line(name)),
                 Some("pass one MEDIA_DIR, or one or more object names (kcsr-submit status MEDIA_DIR lists them)"),
             )
@@ -1915,14 +1916,18 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
 }
 
 /// `kcsr-submit approve`.
-pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn approve(
+    args: &[String],
+    opts: &ApproveOptions,
+    connect: Connect<'_>,
+) -> anyhow::Result<Exit> {
     let trust = load_trust(opts.allowed_signers.as_deref())?;
     let targets = targets(args, Some(&trust), opts.out.as_deref())?;
     match &targets {
         Targets::Media(media, _) => {
             if opts.unsigned {
                 return Err(Fatal::new(
-                    2,
+                    Exit::Usage,
                     "--unsigned is for approving objects by name; media is always checked against its signature",
                     Some("drop --unsigned to approve the media's requests"),
                 )
@@ -1933,7 +1938,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         }
         Targets::Names(_) if trust.is_configured() && !opts.unsigned => {
             return Err(Fatal::new(
-                2,
+                Exit::Usage,
                 "approving by name approves objects no station signature covers, and allowed signers are configured",
                 Some("approve the media instead (kcsr-submit approve MEDIA_DIR: a copy of the request files, SHA256SUMS and SHA256SUMS.sig is enough), or pass --unsigned to approve these names after your own review"),
             )
@@ -1976,7 +1981,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         policy,
     };
     if !review_and_decide(&mut slots, &mut offboards, &session.client, &how)? {
-        return Err(Fatal::new(1, "not approved: the operator declined", None).into());
+        return Err(Fatal::new(Exit::Failed, "not approved: the operator declined", None).into());
     }
     let media_label = match &targets {
         Targets::Media(m, _) => m.fetch_args(),
@@ -1998,7 +2003,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
 /// `kcsr-submit deny`: adds a Denied condition (never to an approved request). A denial cannot
 /// grant anything, so it needs no station signature; for MEDIA_DIR the objects must still be
 /// the media's requests.
-pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let targets = targets(args, None, None)?;
     let session = connect()?;
     let client = &session.client;
@@ -2130,7 +2135,7 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// `kcsr-submit status`.
-pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let targets = targets(args, None, None)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
@@ -2233,7 +2238,7 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
         }
         print_stdout(&out)?;
     }
-    let mut code = 0;
+    let mut code = Exit::Success;
     for slot in &slots {
         if let Some(p) = &slot.report.problem {
             eprintln!(
@@ -2244,7 +2249,7 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
             if let Some(h) = &p.hint {
                 eprintln!("hint: {}", crate::sanitize::for_terminal(h));
             }
-            code = 1;
+            code = Exit::Failed;
         }
     }
     Ok(code)

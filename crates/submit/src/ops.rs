@@ -44,11 +44,6 @@ impl ProblemKind {
             Self::TimedOut => Exit::Incomplete,
         }
     }
-
-    /// The exit code.
-    pub fn exit_code(self) -> u8 {
-        self.exit().code()
-    }
 }
 
 /// Why one request did not complete, with the fix.
@@ -133,8 +128,8 @@ impl From<ClientError> for Problem {
 
 /// The exit code for a set of outcomes: 3 if anything was refused, else 1 if anything failed,
 /// else 4 if anything timed out, else 0 ([`Exit::worst`], the rule both binaries follow).
-pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> u8 {
-    Exit::worst(problems.into_iter().map(|p| p.kind.exit())).code()
+pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> Exit {
+    Exit::worst(problems.into_iter().map(|p| p.kind.exit()))
 }
 
 /// Now, Unix seconds.
