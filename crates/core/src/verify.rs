@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::cert::CertInfo;
 use crate::expiry::human_seconds;
+use crate::names::UserName;
 use crate::time;
+use crate::usage::Usage;
 
 /// What the certificate must match.
 #[derive(Debug, Clone, Default)]
@@ -15,11 +17,11 @@ pub struct Expected {
     /// SHA-256 of the DER SubjectPublicKeyInfo of the key or CSR.
     pub fingerprint: String,
     /// The user (CN), when known.
-    pub user: Option<String>,
+    pub user: Option<UserName>,
     /// The groups (O values), when known; order does not matter.
     pub groups: Option<Vec<String>>,
-    /// Usages that must all be present, in the API's spelling.
-    pub usages: Vec<String>,
+    /// Usages that must all be present.
+    pub usages: Vec<Usage>,
     /// The requested lifetime, to report capping.
     pub expiration_seconds: Option<i64>,
 }
@@ -84,7 +86,8 @@ pub fn certificate(
         finding: Finding::Plain,
     });
     if let Some(user) = &e.user {
-        let ok = leaf.subject.user() == Some(user.as_str());
+        let user = user.as_str();
+        let ok = leaf.subject.user() == Some(user);
         steps.push(Step {
             check: "user",
             ok,
@@ -116,10 +119,11 @@ pub fn certificate(
             finding: Finding::Plain,
         });
     }
-    let missing: Vec<&String> = e
+    let missing: Vec<&str> = e
         .usages
         .iter()
-        .filter(|u| !leaf.usages.contains(u))
+        .map(|u| u.as_str())
+        .filter(|u| !leaf.usages.iter().any(|have| have == u))
         .collect();
     steps.push(Step {
         check: "usages",

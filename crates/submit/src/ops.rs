@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use kcsr_core::bundle::{API_VERSION, Audit, Bundle, BundleCluster, KIND};
 use kcsr_core::cert::{self, CertInfo};
-use kcsr_core::csr::CsrInfo;
 use kcsr_core::exit::Exit;
 use kcsr_core::manifest::ApiVersion;
+use kcsr_core::names::UserName;
 use kcsr_core::rbac::BindingManifest;
 use kcsr_core::time::format_rfc3339;
 use kcsr_core::verify::{self, Expected, Step};
@@ -934,23 +934,23 @@ pub struct ClusterInfo {
 /// Tolerated clock difference for the validity check.
 const SKEW_SECONDS: i64 = 300;
 
-/// What a request must be matched against.
-pub fn expected(req: &MediaRequest) -> Expected {
-    expected_for(
-        &req.csr,
-        &req.manifest.spec.usages,
-        req.manifest.spec.expiration_seconds,
-    )
-}
-
-fn expected_for(csr: &CsrInfo, usages: &[String], expiration: Option<i64>) -> Expected {
-    Expected {
+/// What a request must be matched against. Its CN was checked as a user name when the media
+/// was read; a CN that is not one is refused here too.
+pub fn expected(req: &MediaRequest) -> Result<Expected, Problem> {
+    let csr = &req.csr;
+    let user = csr
+        .subject
+        .user()
+        .map(str::parse::<UserName>)
+        .transpose()
+        .map_err(|e| Problem::refused(format!("{}: {e}", req.name()), None))?;
+    Ok(Expected {
         fingerprint: csr.public_key.fingerprint.clone(),
-        user: csr.subject.user().map(str::to_owned),
+        user,
         groups: Some(csr.subject.organizations.clone()),
-        usages: usages.to_vec(),
-        expiration_seconds: expiration,
-    }
+        usages: req.usages.clone(),
+        expiration_seconds: req.manifest.spec.expiration_seconds,
+    })
 }
 
 /// Runs the shared checks on a certificate PEM; a failing check is a refusal.
@@ -974,7 +974,7 @@ pub fn verify_pem(
             None,
         ));
     };
-    let steps = verify::certificate(&leaf, &expected(req), client_ca, now_unix(), SKEW_SECONDS);
+    let steps = verify::certificate(&leaf, &expected(req)?, client_ca, now_unix(), SKEW_SECONDS);
     if !verify::all_ok(&steps) {
         let failed: Vec<String> = steps
             .iter()
@@ -1078,6 +1078,31 @@ pub fn bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_error(code: u16, body: &[u8]) -> ClientError {
+        ClientError::from(crate::status::ApiError {
+            method: "GET".into(),
+            path: "/x".into(),
+            status: crate::status::Status::from_response(code, body),
+            attempts: 1,
+        })
+    }
+
+    #[test]
+    fn the_cause_comes_from_the_status_not_from_the_text() {
+        // A 404 whose text never says "NotFound", and a 500 whose text does.
+        let gone = api_error(
+            404,
+            br#"{"kind":"Status","message":"gone","reason":"Gone","code":404}"#,
+        );
+        assert_eq!(Problem::from(gone).cause, Cause::NotFound);
+        let forbidden = api_error(403, b"no");
+        assert_eq!(Problem::from(forbidden).cause, Cause::Forbidden);
+        let text = api_error(500, b"NotFound and forbidden and not found");
+        let p = Problem::from(text);
+        assert!(p.message.contains("NotFound"), "{}", p.message);
+        assert_eq!(p.cause, Cause::Other);
+    }
 
     fn with_condition(kind: &str, reason: &str, message: &str) -> CsrObject {
         CsrObject::from_value(serde_json::json!({

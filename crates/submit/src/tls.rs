@@ -562,3 +562,41 @@ impl TlsFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_follows_the_failure_not_its_wording() {
+        let unknown = TlsFailure::of(&rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(unknown, TlsFailure::UnknownIssuer);
+        assert!(unknown.hint().unwrap().contains("certificate-authority"));
+        let name = TlsFailure::of(&rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName,
+        ));
+        assert!(name.hint().unwrap().contains("tls-server-name"));
+        assert!(
+            name.explain("c", "u", "api.example")
+                .contains("not valid for api.example")
+        );
+        // The client certificate's rejection says "not signed by a CA" but is not the
+        // server's unknown issuer: no kubeconfig CA hint.
+        let rejected = TlsFailure::of(&rustls::Error::AlertReceived(AlertDescription::UnknownCA));
+        assert!(
+            rejected
+                .explain("c", "u", "h")
+                .contains("not signed by a CA")
+        );
+        assert_eq!(rejected.hint(), None);
+        assert_eq!(
+            TlsFailure::of(&rustls::Error::AlertReceived(
+                AlertDescription::CertificateRequired
+            ))
+            .hint(),
+            None
+        );
+    }
+}
