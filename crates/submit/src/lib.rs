@@ -5,6 +5,7 @@
 
 pub mod binding;
 pub mod client;
+pub mod client_error;
 pub mod commands;
 pub mod decide;
 pub mod exec;
