@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::cert::CertInfo;
 use crate::expiry::human_seconds;
+use crate::names::UserName;
 use crate::time;
+use crate::usage::Usage;
 
 /// What the certificate must match.
 #[derive(Debug, Clone, Default)]
@@ -15,11 +17,11 @@ pub struct Expected {
     /// SHA-256 of the DER SubjectPublicKeyInfo of the key or CSR.
     pub fingerprint: String,
     /// The user (CN), when known.
-    pub user: Option<String>,
+    pub user: Option<UserName>,
     /// The groups (O values), when known; order does not matter.
     pub groups: Option<Vec<String>>,
-    /// Usages that must all be present, in the API's spelling.
-    pub usages: Vec<String>,
+    /// Usages that must all be present.
+    pub usages: Vec<Usage>,
     /// The requested lifetime, to report capping.
     pub expiration_seconds: Option<i64>,
 }
@@ -33,6 +35,21 @@ pub struct Step {
     pub ok: bool,
     /// What was seen.
     pub detail: String,
+    /// What was found, for callers that act on it (`detail` is for people).
+    #[serde(skip)]
+    pub finding: Finding,
+}
+
+/// What a [`Step`] found beyond holding or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Finding {
+    /// Nothing more than `ok` says.
+    #[default]
+    Plain,
+    /// The cluster issued a shorter lifetime than requested (reported, not failed).
+    Capped,
+    /// The cluster issued a longer lifetime than requested (refused).
+    Longer,
 }
 
 /// How much longer (or shorter) than requested an issued lifetime may be before it counts:
@@ -66,9 +83,11 @@ pub fn certificate(
                 leaf.public_key.fingerprint, e.fingerprint
             )
         },
+        finding: Finding::Plain,
     });
     if let Some(user) = &e.user {
-        let ok = leaf.subject.user() == Some(user.as_str());
+        let user = user.as_str();
+        let ok = leaf.subject.user() == Some(user);
         steps.push(Step {
             check: "user",
             ok,
@@ -80,6 +99,7 @@ pub fn certificate(
                     leaf.subject.common_names
                 )
             },
+            finding: Finding::Plain,
         });
     }
     if let Some(groups) = &e.groups {
@@ -96,12 +116,14 @@ pub fn certificate(
                     leaf.subject.organizations
                 )
             },
+            finding: Finding::Plain,
         });
     }
-    let missing: Vec<&String> = e
+    let missing: Vec<&str> = e
         .usages
         .iter()
-        .filter(|u| !leaf.usages.contains(u))
+        .map(|u| u.as_str())
+        .filter(|u| !leaf.usages.iter().any(|have| have == u))
         .collect();
     steps.push(Step {
         check: "usages",
@@ -111,6 +133,7 @@ pub fn certificate(
         } else {
             format!("certificate lacks {missing:?} (it has {:?})", leaf.usages)
         },
+        finding: Finding::Plain,
     });
     steps.push(Step {
         check: "not a CA",
@@ -120,6 +143,7 @@ pub fn certificate(
         } else {
             "CA:FALSE".to_owned()
         },
+        finding: Finding::Plain,
     });
     let valid = leaf.is_valid_at(now, skew);
     steps.push(Step {
@@ -138,6 +162,7 @@ pub fn certificate(
             },
             time::format_rfc3339(now)
         ),
+        finding: Finding::Plain,
     });
     if let Some(requested) = e.expiration_seconds {
         let lifetime = leaf.not_after - leaf.not_before;
@@ -145,7 +170,8 @@ pub fn certificate(
         // Longer than asked is refused: an object swapped for one without expirationSeconds
         // gets the signer's default lifetime, often a year.
         let longer = lifetime > requested + LIFETIME_SLACK_SECONDS;
-        let detail = if lifetime + LIFETIME_SLACK_SECONDS < requested {
+        let capped = lifetime + LIFETIME_SLACK_SECONDS < requested;
+        let detail = if capped {
             format!(
                 "requested {}, issued {}: the cluster capped it",
                 human_seconds(requested),
@@ -168,6 +194,13 @@ pub fn certificate(
             check: "lifetime",
             ok: !longer,
             detail,
+            finding: if capped {
+                Finding::Capped
+            } else if longer {
+                Finding::Longer
+            } else {
+                Finding::Plain
+            },
         });
     }
     if let Some(cas) = cas {
@@ -198,6 +231,7 @@ pub fn certificate(
             check: "chain",
             ok,
             detail,
+            finding: Finding::Plain,
         });
     }
     steps

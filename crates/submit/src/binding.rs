@@ -9,6 +9,7 @@ use kcsr_core::names::{ObjectName, UserName};
 use kcsr_core::rbac::{self, BindingManifest, Grant};
 
 use crate::sanitize::one_line;
+use crate::state::BindingState;
 
 /// A binding the media holds and the request's grant asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub struct BindingReport {
     /// `pending-approval` (created once the request is approved), `created`, `exists`,
     /// `missing`, `refused`, `unknown` (these credentials may not read bindings), `dry-run`
     /// or `failed`.
-    pub state: String,
+    pub state: BindingState,
     /// Who created it, when known (this run's user, or the binding's `kcsr.dev/created-by`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
@@ -49,14 +50,17 @@ pub struct BindingReport {
 impl BindingReport {
     /// Whether the binding is on the cluster as granted.
     pub fn exists(&self) -> bool {
-        matches!(self.state.as_str(), "created" | "exists")
+        matches!(self.state, BindingState::Created | BindingState::Exists)
     }
 
     /// The binding in the bundle's audit form.
     pub fn audit(&self) -> kcsr_core::bundle::BindingAudit {
-        let state = match self.state.as_str() {
-            s @ ("created" | "exists" | "missing" | "refused") => s,
-            "pending-approval" => "missing",
+        let state = match self.state {
+            s @ (BindingState::Created
+            | BindingState::Exists
+            | BindingState::Missing
+            | BindingState::Refused) => s.as_str(),
+            BindingState::PendingApproval => "missing",
             _ => "unknown",
         };
         kcsr_core::bundle::BindingAudit {
@@ -70,7 +74,7 @@ impl BindingReport {
 
 impl PlannedBinding {
     /// The report, in `state`.
-    pub fn report(&self, state: &str) -> BindingReport {
+    pub fn report(&self, state: BindingState) -> BindingReport {
         BindingReport {
             by: None,
             detail: None,
@@ -84,7 +88,7 @@ impl PlannedBinding {
                 .first()
                 .map(|s| s.name.clone())
                 .unwrap_or_default(),
-            state: state.to_owned(),
+            state,
         }
     }
 

@@ -12,9 +12,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use kcsr_core::cert::{self, CertInfo};
+use kcsr_core::exit::Exit;
 use kcsr_core::manifest::ApiVersion;
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, DENIED_SUFFIX, MAX_MEDIA_FILE_BYTES};
-use kcsr_core::verify::Step;
+use kcsr_core::verify::{Finding, Step};
 
 use crate::binding::{BindingReport, PlannedBinding};
 use crate::client::Client;
@@ -30,6 +31,7 @@ use crate::rbac::{self, ClusterBinding, Found};
 use crate::review::Review;
 use crate::sanitize::one_line;
 use crate::signers::{self, MediaSigner, Trust};
+use crate::state::{BindingState, RequestState};
 use crate::{station, whoami};
 use kcsr_core::terminal::json_safe;
 
@@ -37,8 +39,8 @@ use kcsr_core::terminal::json_safe;
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Fatal {
-    /// Exit code.
-    pub code: u8,
+    /// How the command ends.
+    pub code: Exit,
     /// What happened.
     pub message: String,
     /// What to do.
@@ -46,7 +48,7 @@ pub struct Fatal {
 }
 
 impl Fatal {
-    fn new(code: u8, message: impl Into<String>, hint: Option<&str>) -> Self {
+    fn new(code: Exit, message: impl Into<String>, hint: Option<&str>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -160,7 +162,7 @@ pub struct RequestReport {
     pub condition: Option<String>,
     /// `created`, `pending`, `approved`, `issued`, `written`, `on-media`, `dry-run`, `denied`,
     /// `skipped`, `failed`.
-    pub state: String,
+    pub state: RequestState,
     /// Files written onto the media.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
@@ -209,13 +211,13 @@ impl Slot {
                     .map(|r| {
                         r.bindings
                             .iter()
-                            .map(|b| b.report("pending-approval"))
+                            .map(|b| b.report(BindingState::PendingApproval))
                             .collect()
                     })
                     .unwrap_or_default(),
                 approval: None,
                 condition: None,
-                state: "pending".into(),
+                state: RequestState::Pending,
                 files: Vec::new(),
                 checks: Vec::new(),
                 warnings: req.map(crate::review::request_warnings).unwrap_or_default(),
@@ -240,13 +242,13 @@ impl Slot {
     fn active(&self) -> bool {
         self.report.problem.is_none()
             && !matches!(
-                self.report.state.as_str(),
-                "on-media" | "denied" | "skipped"
+                self.report.state,
+                RequestState::OnMedia | RequestState::Denied | RequestState::Skipped
             )
     }
 
     fn fail(&mut self, p: Problem) {
-        self.report.state = "failed".into();
+        self.report.state = RequestState::Failed;
         self.report.problem = Some(p);
     }
 
@@ -278,7 +280,7 @@ impl Slot {
 
     /// Whether the request is approved: its bindings are due.
     fn approved(&self) -> bool {
-        self.report.state == "on-media"
+        self.report.state == RequestState::OnMedia
             || self
                 .obj
                 .as_ref()
@@ -348,7 +350,7 @@ fn open_media_verified<T>(
             if e.refused {
                 let MediaError { message, hint, .. } = e;
                 Fatal {
-                    code: 3,
+                    code: Exit::Refused,
                     message,
                     hint,
                 }
@@ -362,7 +364,7 @@ fn open_media_verified<T>(
     }
     if media.requests.is_empty() && media.offboards.is_empty() {
         return Err(Fatal::new(
-            1,
+            Exit::Failed,
             format!("the media {} holds no *.csr.yaml requests", dir.display()),
             Some("write requests onto it with kcsr request on the isolated machine"),
         )
@@ -382,7 +384,7 @@ fn return_dir(media: &Path, out: Option<&Path>) -> anyhow::Result<Option<PathBuf
     }
     if o.starts_with(&m) || m.starts_with(&o) {
         return Err(Fatal::new(
-            2,
+            Exit::Usage,
             format!(
                 "--out {} and the media {} are inside one another",
                 out.display(),
@@ -417,7 +419,7 @@ fn resolve(path: &Path) -> PathBuf {
 
 /// The trusted station keys; a configured source that cannot be used is an error (exit 1).
 fn load_trust(flag: Option<&Path>) -> anyhow::Result<Trust> {
-    Trust::load(flag).map_err(|e| Fatal::new(1, e.message, Some(&e.hint)).into())
+    Trust::load(flag).map_err(|e| Fatal::new(Exit::Failed, e.message, Some(&e.hint)).into())
 }
 
 /// Opens the media and checks its signature before anything is sent: refused (exit 3)
@@ -475,7 +477,7 @@ fn check_fresh<'a>(
         return Ok(());
     }
     Err(Fatal::new(
-        3,
+        Exit::Refused,
         format!(
             "{} request(s) on the media are past their validity; nothing was sent\n  {}",
             stale.len(),
@@ -507,7 +509,7 @@ fn check_policy<'a>(
         return Ok(());
     }
     Err(Fatal::new(
-        3,
+        Exit::Refused,
         format!(
             "{} rule(s) of the station's policy ({}) are broken by requests on the media; nothing was sent\n  {}",
             broken.len(),
@@ -536,7 +538,7 @@ fn check_roles<'a>(
                 None => {
                     let r = rbac::role(client, &b.grant).map_err(|p| {
                         Fatal::new(
-                            1,
+                            Exit::Failed,
                             format!("cannot look up the role of {}: {}", b.grant, p.message),
                             p.hint.as_deref(),
                         )
@@ -571,7 +573,7 @@ fn check_roles<'a>(
         return Ok(());
     }
     Err(Fatal::new(
-        3,
+        Exit::Refused,
         format!(
             "{} grant(s) name a role that does not exist on this cluster; nothing was created\n  {}",
             missing.len(),
@@ -595,7 +597,7 @@ fn check_cluster<'a>(
     )
     .map_err(|e| {
         Fatal::new(
-            3,
+            Exit::Refused,
             e,
             Some("use the context of the cluster the requests were made for (--context NAME, with its certificate-authority-data; not --insecure-skip-tls-verify), or make new requests for this cluster on the isolated machine"),
         )
@@ -606,7 +608,7 @@ fn check_cluster<'a>(
 fn check_confirmable(yes: bool) -> anyhow::Result<()> {
     if !yes && !std::io::stdin().is_terminal() {
         return Err(Fatal::new(
-            2,
+            Exit::Usage,
             "approving needs a confirmation, and stdin is not a terminal",
             Some("review the requests (kcsr-submit status MEDIA_DIR) and pass --yes to approve without asking"),
         )
@@ -625,14 +627,14 @@ fn load_client_ca(path: Option<&Path>) -> anyhow::Result<Option<ClientCa>> {
     let Some(path) = path else { return Ok(None) };
     let data = kcsr_fs::read_limited(path, MAX_MEDIA_FILE_BYTES).map_err(|e| {
         Fatal::new(
-            1,
+            Exit::Failed,
             format!("cannot read --client-ca {}: {e}", path.display()),
             Some("pass the PEM file of the CA that signs client certificates (e.g. /etc/kubernetes/pki/ca.crt)"),
         )
     })?;
     let certs = cert::parse_all(&data).map_err(|e| {
         Fatal::new(
-            1,
+            Exit::Failed,
             format!("--client-ca {}: {e}", path.display()),
             Some("the file must hold PEM CERTIFICATE blocks"),
         )
@@ -696,13 +698,13 @@ fn refresh_bindings(slot: &mut Slot, client: &Client) {
     let planned = slot.planned().to_vec();
     let mut problem = None;
     for (b, report) in planned.iter().zip(slot.report.bindings.iter_mut()) {
-        if report.state == "created" {
+        if report.state == BindingState::Created {
             continue;
         }
         let (state, by, detail) = match rbac::look(client, &b.manifest) {
-            Ok(Found::Same { by }) => ("exists", by, None),
-            Ok(Found::Missing) => ("missing", None, None),
-            Ok(Found::Unreadable(why)) => ("unknown", None, Some(why)),
+            Ok(Found::Same { by }) => (BindingState::Exists, by, None),
+            Ok(Found::Missing) => (BindingState::Missing, None, None),
+            Ok(Found::Unreadable(why)) => (BindingState::Unknown, None, Some(why)),
             Ok(Found::Different(theirs)) => {
                 let msg = format!(
                     "a different {} named {} exists: its {theirs}, not the grant {}",
@@ -712,15 +714,15 @@ fn refresh_bindings(slot: &mut Slot, client: &Client) {
                     msg.clone(),
                     Some("find out who made it; delete the stale binding, then run kcsr-submit approve MEDIA_DIR to create the granted one"),
                 ));
-                ("refused", None, Some(msg))
+                (BindingState::Refused, None, Some(msg))
             }
             Err(p) => {
                 let detail = p.message.clone();
                 problem.get_or_insert(p);
-                ("failed", None, Some(detail))
+                (BindingState::Failed, None, Some(detail))
             }
         };
-        report.state = state.to_owned();
+        report.state = state;
         report.by = by;
         report.detail = detail;
     }
@@ -754,25 +756,27 @@ fn create_bindings(
                         one_line(&b.manifest.metadata.name)
                     )
                 });
-                ("created", me.map(str::to_owned), None)
+                (BindingState::Created, me.map(str::to_owned), None)
             }
-            Ok(BindingOutcome::Exists(by)) => ("exists", by, None),
-            Ok(BindingOutcome::DryRun) => ("dry-run", None, None),
-            Ok(BindingOutcome::Forbidden(why)) => {
-                ("refused", None, Some(format!("forbidden: {why}")))
-            }
+            Ok(BindingOutcome::Exists(by)) => (BindingState::Exists, by, None),
+            Ok(BindingOutcome::DryRun) => (BindingState::DryRun, None, None),
+            Ok(BindingOutcome::Forbidden(why)) => (
+                BindingState::Refused,
+                None,
+                Some(format!("forbidden: {why}")),
+            ),
             Err(p) => {
                 let state = if p.kind == ProblemKind::Refused {
-                    "refused"
+                    BindingState::Refused
                 } else {
-                    "failed"
+                    BindingState::Failed
                 };
                 let detail = p.message.clone();
                 problem.get_or_insert(p);
                 (state, None, Some(detail))
             }
         };
-        report.state = state.to_owned();
+        report.state = state;
         report.by = by;
         report.detail = detail;
     }
@@ -798,23 +802,26 @@ fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
     let mut gaps: BTreeMap<Gap, Vec<String>> = BTreeMap::new();
     for slot in slots.iter_mut() {
         let due = matches!(
-            slot.report.state.as_str(),
-            "approved" | "issued" | "written" | "on-media"
+            slot.report.state,
+            RequestState::Approved
+                | RequestState::Issued
+                | RequestState::Written
+                | RequestState::OnMedia
         );
         if !due || slot.report.problem.is_some() || slot.bindings_exist() {
             continue;
         }
         let mut names = Vec::new();
         for b in slot.report.bindings.iter().filter(|b| !b.exists()) {
-            let gap = match b.state.as_str() {
-                "refused"
+            let gap = match b.state {
+                BindingState::Refused
                     if b.detail
                         .as_deref()
                         .is_some_and(|d| d.starts_with("forbidden")) =>
                 {
                     Gap::Forbidden
                 }
-                "unknown" => Gap::Unknown,
+                BindingState::Unknown => Gap::Unknown,
                 _ => Gap::Missing,
             };
             gaps.entry(gap).or_default().push(one_line(&b.name));
@@ -856,26 +863,30 @@ fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
 }
 
 /// kubectl's line for a binding, e.g. `clusterrolebinding.rbac.authorization.k8s.io/NAME
-/// created (ClusterRole/view for User "alice")`.
-fn binding_line(b: &BindingReport) -> String {
-    let what = match b.state.as_str() {
-        "pending-approval" => {
+/// created (ClusterRole/view for User "alice")`. `denied`: its request was denied, so a binding
+/// still waiting for the approval is never created.
+fn binding_line(b: &BindingReport, denied: bool) -> String {
+    let what = match b.state {
+        BindingState::PendingApproval if denied => {
+            "never created: the request was denied".to_owned()
+        }
+        BindingState::PendingApproval => {
             "not created yet: created once the request is approved with kcsr-submit approve MEDIA_DIR".to_owned()
         }
-        "dry-run" => "accepted by the server (dry run)".to_owned(),
-        "missing" => "MISSING: the approver creates it with kcsr-submit approve MEDIA_DIR".to_owned(),
-        "unknown" => "not checked: these credentials may not read bindings".to_owned(),
-        "refused" | "failed" => format!(
+        BindingState::DryRun => "accepted by the server (dry run)".to_owned(),
+        BindingState::Missing => "MISSING: the approver creates it with kcsr-submit approve MEDIA_DIR".to_owned(),
+        BindingState::Unknown => "not checked: these credentials may not read bindings".to_owned(),
+        BindingState::Refused | BindingState::Failed => format!(
             "NOT created{}",
             b.detail
                 .as_deref()
                 .map_or_else(String::new, |d| format!(": {}", one_line(d)))
         ),
-        "created" | "exists" => match &b.by {
+        BindingState::Created | BindingState::Exists => match &b.by {
             Some(by) => format!("{} (by {})", b.state, one_line(by)),
-            None => b.state.clone(),
+            None => b.state.as_str().to_owned(),
         },
-        other => other.to_owned(),
+
     };
     let ns = b
         .namespace
@@ -992,9 +1003,12 @@ fn review_and_decide(
                 bindings: slot.report.bindings.iter().filter(|b| !b.exists()).count(),
             }
         } else {
-            if slot.report.problem.is_none() && slot.approved() && slot.report.state != "on-media" {
+            if slot.report.problem.is_none()
+                && slot.approved()
+                && slot.report.state != RequestState::OnMedia
+            {
                 slot.report.approval = Some(Approval::AlreadyApproved);
-                slot.report.state = "approved".into();
+                slot.report.state = RequestState::Approved;
             }
             continue;
         };
@@ -1042,7 +1056,7 @@ fn review_and_decide(
         match decision {
             Decision::Skip => {
                 slot.report.approval = Some(Approval::Skipped);
-                slot.report.state = "skipped".into();
+                slot.report.state = RequestState::Skipped;
             }
             Decision::Deny => {
                 let Some(reviewed) = slot.obj.clone() else {
@@ -1052,7 +1066,7 @@ fn review_and_decide(
                     Ok((denial, obj)) => {
                         bar.line(|| format!("denied {}", one_line(&slot.report.name)));
                         slot.report.approval = Some(denial);
-                        slot.report.state = "denied".into();
+                        slot.report.state = RequestState::Denied;
                         slot.set_obj(obj);
                     }
                     Err(p) => slot.fail(p),
@@ -1060,9 +1074,9 @@ fn review_and_decide(
             }
             Decision::Approve if slot.approved() => {
                 create_bindings(slot, client, false, me, &bar);
-                if slot.report.state != "on-media" {
+                if slot.report.state != RequestState::OnMedia {
                     slot.report.approval = Some(Approval::AlreadyApproved);
-                    slot.report.state = "approved".into();
+                    slot.report.state = RequestState::Approved;
                 }
             }
             Decision::Approve => {
@@ -1075,7 +1089,7 @@ fn review_and_decide(
                             bar.line(|| format!("approved {}", one_line(&slot.report.name)));
                         }
                         slot.report.approval = Some(approval);
-                        slot.report.state = "approved".into();
+                        slot.report.state = RequestState::Approved;
                         slot.set_obj(obj);
                         create_bindings(slot, client, false, me, &bar);
                     }
@@ -1102,13 +1116,12 @@ fn show_offboards(offboards: &mut [Offboarding], state: &str, quiet: bool) {
     for o in offboards.iter_mut() {
         if let Some(p) = &o.report.problem
             && state == "pending-approval"
-            && p.hint
-                .as_deref()
-                .is_some_and(|h| h.contains("may not list"))
+            && !o.report.listed
+            && p.cause == ops::Cause::Forbidden
         {
             // The submitter may not list bindings: expected; the approver's run shows them.
             eprintln!(
-                "note: {}: these credentials may not list bindings; the approver's kcsr-submit approve MEDIA_DIR shows and deletes User {:?}'s",
+                "note: {}: these credentials may not list bindings; the approver's kcsr-submit approve MEDIA_DIR shows User {:?}'s bindings and deletes them once approved",
                 one_line(&o.report.file),
                 one_line(&o.report.user)
             );
@@ -1145,7 +1158,7 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
             ),
             Err(e) => format!("{denied} on the media cannot be read: {e}"),
         };
-        slot.report.state = "denied".into();
+        slot.report.state = RequestState::Denied;
         slot.report.files = vec![denied];
         slot.report.problem = Some(Problem::refused(
             what,
@@ -1169,7 +1182,7 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
     let cas = client_ca.map(|c| c.certs.clone()).or(bundle_ca);
     match ops::verify_pem(req, pem, cas.as_deref()) {
         Ok((_, steps)) => {
-            slot.report.state = "on-media".into();
+            slot.report.state = RequestState::OnMedia;
             slot.report.checks = steps;
             slot.report.files = vec![crt, bundle];
         }
@@ -1184,7 +1197,7 @@ fn check_on_media(slot: &mut Slot, media: &Media, client_ca: Option<&ClientCa>) 
 /// when that changed what the bundle says, writes the bundle again with the bindings as seen.
 fn recheck_on_media(slots: &mut [Slot], client: &Client, media: &Mutex<Media>, parallel: usize) {
     par_for_each(slots, parallel, |slot| {
-        if slot.report.state != "on-media" || slot.planned().is_empty() {
+        if slot.report.state != RequestState::OnMedia || slot.planned().is_empty() {
             return;
         }
         refresh_bindings(slot, client);
@@ -1251,7 +1264,7 @@ fn record_denied(slot: &mut Slot, media: &Mutex<Media>) {
             if let Some(n) = path.file_name() {
                 slot.report.files = vec![n.to_string_lossy().into_owned()];
             }
-            slot.report.state = "denied".into();
+            slot.report.state = RequestState::Denied;
         }
         Err(p) => slot.add_problem(p),
     }
@@ -1312,17 +1325,14 @@ fn deliver(
     })();
     match result {
         Ok((files, steps)) => {
-            if let Some(step) = steps
-                .iter()
-                .find(|s| s.check == "lifetime" && s.detail.contains("capped"))
-            {
+            if let Some(step) = steps.iter().find(|s| s.finding == Finding::Capped) {
                 eprintln!(
                     "note: {}: {}",
                     one_line(&slot.report.name),
                     one_line(&step.detail)
                 );
             }
-            slot.report.state = "written".into();
+            slot.report.state = RequestState::Written;
             slot.report.files = files;
             slot.report.checks = steps;
         }
@@ -1388,7 +1398,7 @@ fn settle_one(
     };
     match result {
         Ok(obj) => {
-            slot.report.state = "issued".into();
+            slot.report.state = RequestState::Issued;
             slot.set_obj(obj);
             // The bundle records the bindings as they are now.
             refresh_bindings(slot, client);
@@ -1404,9 +1414,9 @@ fn settle_one(
             }
             slot.report.state = if slot.approved() {
                 refresh_bindings(slot, client);
-                "approved".into()
+                RequestState::Approved
             } else {
-                "pending".into()
+                RequestState::Pending
             };
         }
         Err(p) => {
@@ -1420,9 +1430,9 @@ fn settle_one(
                 // Denied or Failed: the request's end comes back on the media.
                 record_denied(slot, media);
             }
-            let state = slot.report.state.clone();
+            let state = slot.report.state;
             slot.fail(p);
-            if state == "denied" {
+            if state == RequestState::Denied {
                 slot.report.state = state;
             }
         }
@@ -1493,7 +1503,7 @@ fn print_problems(slots: &[Slot], offboards: &[Offboarding]) {
 }
 
 /// The exit code of a run: its problems, and exit 4 when a trip is incomplete.
-fn run_code(slots: &[Slot], offboards: &[Offboarding], incomplete: bool) -> u8 {
+fn run_code(slots: &[Slot], offboards: &[Offboarding], incomplete: bool) -> Exit {
     let waiting = Problem::new(ProblemKind::TimedOut, "incomplete", None);
     ops::exit_code(
         slots
@@ -1509,7 +1519,7 @@ fn report(
     offboards: &[Offboarding],
     json: bool,
     media: Option<&Media>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let media_label = media.map_or_else(|| "MEDIA_DIR".to_owned(), Media::fetch_args);
     let gaps = mark_incomplete(slots, &media_label);
     if json {
@@ -1518,14 +1528,20 @@ fn report(
         let mut out = String::new();
         for s in slots.iter() {
             let r = &s.report;
-            let what = match r.state.as_str() {
-                "written" => format!("certificate verified and written: {}", r.files.join(", ")),
-                "on-media" => "certificate already on the media (verified again)".to_owned(),
-                "dry-run" => "accepted by the server (dry run; nothing created)".to_owned(),
-                "pending" => "created; not approved yet".to_owned(),
-                "approved" => "approved; not issued yet".to_owned(),
-                "skipped" => "skipped in the review: not approved".to_owned(),
-                "denied" if r.approval == Some(Approval::Denied) => format!(
+            let what = match r.state {
+                RequestState::Written => {
+                    format!("certificate verified and written: {}", r.files.join(", "))
+                }
+                RequestState::OnMedia => {
+                    "certificate already on the media (verified again)".to_owned()
+                }
+                RequestState::DryRun => {
+                    "accepted by the server (dry run; nothing created)".to_owned()
+                }
+                RequestState::Pending => "created; not approved yet".to_owned(),
+                RequestState::Approved => "approved; not issued yet".to_owned(),
+                RequestState::Skipped => "skipped in the review: not approved".to_owned(),
+                RequestState::Denied if r.approval == Some(Approval::Denied) => format!(
                     "denied{}",
                     if r.files.is_empty() {
                         String::new()
@@ -1533,13 +1549,13 @@ fn report(
                         format!(": {}", r.files.join(", "))
                     }
                 ),
-                "denied" => format!("DENIED: {}", r.files.join(", ")),
-                "failed" => "FAILED".to_owned(),
-                other => other.to_owned(),
+                RequestState::Denied => format!("DENIED: {}", r.files.join(", ")),
+                RequestState::Failed => "FAILED".to_owned(),
+                other => other.as_str().to_owned(),
             };
             out.push_str(&format!("{}: {what}\n", one_line(&r.name)));
             for b in &r.bindings {
-                out.push_str(&binding_line(b));
+                out.push_str(&binding_line(b, r.state == RequestState::Denied));
             }
         }
         for o in offboards {
@@ -1550,7 +1566,11 @@ fn report(
     let waiting = slots
         .iter()
         .filter(|s| {
-            s.report.problem.is_none() && matches!(s.report.state.as_str(), "pending" | "approved")
+            s.report.problem.is_none()
+                && matches!(
+                    s.report.state,
+                    RequestState::Pending | RequestState::Approved
+                )
         })
         .count();
     if waiting > 0 && media.is_some() {
@@ -1595,9 +1615,9 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
             });
             slot.report.created = Some(created);
             slot.report.state = if dry_run {
-                "dry-run".into()
+                RequestState::DryRun
             } else {
-                "pending".into()
+                RequestState::Pending
             };
             slot.set_obj(obj);
         }
@@ -1614,7 +1634,7 @@ fn create_one(slot: &mut Slot, client: &Client, dry_run: bool, approve: bool, ba
 }
 
 /// `kcsr-submit apply`.
-pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let style = Style::detect(opts.quiet);
     let trust = load_trust(opts.allowed_signers.as_deref())?;
     let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
@@ -1684,7 +1704,7 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         };
         if !review_and_decide(&mut slots, &mut offboards, client, &how)? {
             return Err(Fatal::new(
-                1,
+                Exit::Failed,
                 "not approved: the operator declined",
                 Some(
                     "the requests were created; approve them later with kcsr-submit approve MEDIA_DIR",
@@ -1737,7 +1757,7 @@ pub struct FetchOptions {
 }
 
 /// `kcsr-submit fetch`.
-pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let FetchOptions {
         wait, json, quiet, ..
     } = *opts;
@@ -1802,7 +1822,7 @@ fn targets(args: &[String], trust: Option<&Trust>, out: Option<&Path>) -> anyhow
     }
     if out.is_some() {
         return Err(Fatal::new(
-            2,
+            Exit::Usage,
             "--out names where a media's results are: it goes with MEDIA_DIR, not with object names",
             Some("pass one MEDIA_DIR with --out, or leave out --out"),
         )
@@ -1811,7 +1831,7 @@ fn targets(args: &[String], trust: Option<&Trust>, out: Option<&Path>) -> anyhow
     for name in args {
         if name.parse::<kcsr_core::names::ObjectName>().is_err() {
             return Err(Fatal::new(
-                2,
+                Exit::Usage,
                 format!("{:?} is neither a media directory nor a CertificateSigningRequest name", one_line(name)),
                 Some("pass one MEDIA_DIR, or one or more object names (kcsr-submit status MEDIA_DIR lists them)"),
             )
@@ -1853,8 +1873,8 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
                 slot.set_obj(obj);
             }
             Err(p) => {
-                let not_found = p.message.contains("NotFound");
-                if not_found && slot.report.state == "on-media" {
+                let not_found = p.cause == ops::Cause::NotFound;
+                if not_found && slot.report.state == RequestState::OnMedia {
                     return;
                 }
                 slot.fail(if not_found {
@@ -1873,12 +1893,12 @@ fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
 fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
     let mut out = String::new();
     for s in slots.iter().filter(|s| s.report.problem.is_none()) {
-        let what = match (s.report.approval, s.report.state.as_str()) {
+        let what = match (s.report.approval, s.report.state) {
             (Some(Approval::AlreadyApproved), _) => "already approved",
             (Some(Approval::Denied), _) => "denied",
             (Some(Approval::AlreadyDenied), _) => "already denied",
             (Some(Approval::Skipped), _) => "skipped (not approved)",
-            (_, "on-media") => "already issued (certificate on the media)",
+            (_, RequestState::OnMedia) => "already issued (certificate on the media)",
             _ => "approved",
         };
         out.push_str(&format!(
@@ -1886,7 +1906,7 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
             one_line(&s.report.name)
         ));
         for b in &s.report.bindings {
-            out.push_str(&binding_line(b));
+            out.push_str(&binding_line(b, s.report.state == RequestState::Denied));
         }
     }
     for o in offboards {
@@ -1896,14 +1916,18 @@ fn decision_lines(slots: &[Slot], offboards: &[Offboarding]) -> String {
 }
 
 /// `kcsr-submit approve`.
-pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn approve(
+    args: &[String],
+    opts: &ApproveOptions,
+    connect: Connect<'_>,
+) -> anyhow::Result<Exit> {
     let trust = load_trust(opts.allowed_signers.as_deref())?;
     let targets = targets(args, Some(&trust), opts.out.as_deref())?;
     match &targets {
         Targets::Media(media, _) => {
             if opts.unsigned {
                 return Err(Fatal::new(
-                    2,
+                    Exit::Usage,
                     "--unsigned is for approving objects by name; media is always checked against its signature",
                     Some("drop --unsigned to approve the media's requests"),
                 )
@@ -1914,7 +1938,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         }
         Targets::Names(_) if trust.is_configured() && !opts.unsigned => {
             return Err(Fatal::new(
-                2,
+                Exit::Usage,
                 "approving by name approves objects no station signature covers, and allowed signers are configured",
                 Some("approve the media instead (kcsr-submit approve MEDIA_DIR: a copy of the request files, SHA256SUMS and SHA256SUMS.sig is enough), or pass --unsigned to approve these names after your own review"),
             )
@@ -1938,7 +1962,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
     check_roles(
         slots
             .iter()
-            .filter(|s| s.report.problem.is_none() && s.report.state != "denied"),
+            .filter(|s| s.report.problem.is_none() && s.report.state != RequestState::Denied),
         &session.client,
     )?;
     if let Targets::Media(media, _) = &targets {
@@ -1957,7 +1981,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
         policy,
     };
     if !review_and_decide(&mut slots, &mut offboards, &session.client, &how)? {
-        return Err(Fatal::new(1, "not approved: the operator declined", None).into());
+        return Err(Fatal::new(Exit::Failed, "not approved: the operator declined", None).into());
     }
     let media_label = match &targets {
         Targets::Media(m, _) => m.fetch_args(),
@@ -1979,7 +2003,7 @@ pub fn approve(args: &[String], opts: &ApproveOptions, connect: Connect<'_>) -> 
 /// `kcsr-submit deny`: adds a Denied condition (never to an approved request). A denial cannot
 /// grant anything, so it needs no station signature; for MEDIA_DIR the objects must still be
 /// the media's requests.
-pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let targets = targets(args, None, None)?;
     let session = connect()?;
     let client = &session.client;
@@ -2003,7 +2027,7 @@ pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow
         match ops::deny(client, slot.version, &reviewed, &text) {
             Ok((denial, obj)) => {
                 slot.report.approval = Some(denial);
-                slot.report.state = "denied".into();
+                slot.report.state = RequestState::Denied;
                 slot.set_obj(obj);
             }
             Err(p) => slot.fail(p),
@@ -2111,7 +2135,7 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// `kcsr-submit status`.
-pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<u8> {
+pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Result<Exit> {
     let targets = targets(args, None, None)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
@@ -2203,14 +2227,18 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
                 out.push('\n');
             }
         }
-        for r in &rows {
+        for (r, s) in rows.iter().zip(&slots) {
+            let denied = s
+                .obj
+                .as_ref()
+                .is_some_and(|o| matches!(o.state(), objects::State::Denied(..)));
             for b in &r.bindings {
-                out.push_str(&binding_line(b));
+                out.push_str(&binding_line(b, denied));
             }
         }
         print_stdout(&out)?;
     }
-    let mut code = 0;
+    let mut code = Exit::Success;
     for slot in &slots {
         if let Some(p) = &slot.report.problem {
             eprintln!(
@@ -2221,7 +2249,7 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
             if let Some(h) = &p.hint {
                 eprintln!("hint: {}", crate::sanitize::for_terminal(h));
             }
-            code = 1;
+            code = Exit::Failed;
         }
     }
     Ok(code)

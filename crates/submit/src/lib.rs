@@ -5,6 +5,7 @@
 
 pub mod binding;
 pub mod client;
+pub mod client_error;
 pub mod commands;
 pub mod decide;
 pub mod exec;
@@ -22,6 +23,7 @@ pub mod review;
 pub mod sanitize;
 pub mod secret;
 pub mod signers;
+pub mod state;
 pub mod station;
 pub mod status;
 pub mod tls;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use kcsr_core::exit::Exit;
 use kcsr_submit::client::{Client, ClientError, ClientOptions};
 use kcsr_submit::commands::{
     self, ApplyOptions, ApproveOptions, DenyOptions, Fatal, FetchOptions, Session,
@@ -344,7 +345,7 @@ fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
     Ok(Session { client, cluster })
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli) -> anyhow::Result<Exit> {
     let conn = &cli.connection;
     let quiet = cli.quiet;
     let allowed_signers = cli.allowed_signers;
@@ -440,13 +441,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut cmd, "kcsr-submit", &mut out);
             write_stdout(&out)?;
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
             write_stdout(&out)?;
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Whoami { json } => {
             let client = connect()?.client;
@@ -467,10 +468,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .write_all(out.as_bytes())
                 .and_then(|()| stdout.flush())
             {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
                 other => {
                     other?;
-                    Ok(0)
+                    Ok(Exit::Success)
                 }
             }
         }
@@ -488,16 +489,7 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         } else if let Some(e) = cause.downcast_ref::<KubeconfigError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<TlsSetupError>() {
-            match e {
-                TlsSetupError::KeyMismatch { .. } => Some(
-                    "the kubeconfig pairs a certificate with another key: re-create the user entry"
-                        .into(),
-                ),
-                TlsSetupError::NoCa { .. } => Some(
-                    "add certificate-authority-data of the cluster's CA to the kubeconfig".into(),
-                ),
-                _ => None,
-            }
+            e.hint()
         } else {
             None
         }
@@ -519,18 +511,18 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
             let code = err
                 .chain()
                 .find_map(|c| c.downcast_ref::<Fatal>().map(|f| f.code))
-                .unwrap_or(1);
+                .unwrap_or(Exit::Failed);
             // Server text inside is sanitised where it is rendered; this catches the rest.
             eprintln!("error: {}", sanitize::for_terminal(&format!("{err:#}")));
             if let Some(hint) = hint(&err) {
                 eprintln!("hint: {}", sanitize::for_terminal(&hint));
             }
-            ExitCode::from(code)
+            ExitCode::from(code.code())
         }
     }
 }

@@ -233,8 +233,8 @@ pub fn plan(
     let all = match rbac::list_all(client) {
         Ok(all) => all,
         Err(e) => {
-            let forbidden = e.as_api().is_some_and(|a| a.is_forbidden());
             let mut p = Problem::from(e);
+            let forbidden = p.cause == crate::ops::Cause::Forbidden;
             p.message = format!(
                 "{}: cannot list the cluster's bindings: {}",
                 offboard.file, p.message

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use kcsr_core::bundle::{API_VERSION, Audit, Bundle, BundleCluster, KIND};
 use kcsr_core::cert::{self, CertInfo};
-use kcsr_core::csr::CsrInfo;
 use kcsr_core::exit::Exit;
 use kcsr_core::manifest::ApiVersion;
+use kcsr_core::names::UserName;
 use kcsr_core::rbac::BindingManifest;
 use kcsr_core::time::format_rfc3339;
 use kcsr_core::verify::{self, Expected, Step};
@@ -44,11 +44,6 @@ impl ProblemKind {
             Self::TimedOut => Exit::Incomplete,
         }
     }
-
-    /// The exit code.
-    pub fn exit_code(self) -> u8 {
-        self.exit().code()
-    }
 }
 
 /// Why one request did not complete, with the fix.
@@ -65,6 +60,32 @@ pub struct Problem {
     /// said once per trip, with the requests it hit, instead of once per request.
     #[serde(skip)]
     pub trip: Option<String>,
+    /// What the server answered, kept typed so that callers decide on it, not on the text.
+    #[serde(skip)]
+    pub cause: Cause,
+}
+
+/// The server's answer behind a [`Problem`], as far as callers act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// Anything else (not an answer from the server, or one no caller acts on).
+    #[default]
+    Other,
+    /// The object does not exist (404 / `NotFound`).
+    NotFound,
+    /// These credentials may not do it (403).
+    Forbidden,
+}
+
+impl Cause {
+    /// The cause of a client error.
+    pub fn of(e: &ClientError) -> Self {
+        match e.as_api() {
+            Some(a) if a.is_not_found() => Self::NotFound,
+            Some(a) if a.is_forbidden() => Self::Forbidden,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Problem {
@@ -75,6 +96,7 @@ impl Problem {
             message: message.into(),
             hint: hint.map(str::to_owned),
             trip: None,
+            cause: Cause::Other,
         }
     }
     /// Exit 1.
@@ -99,14 +121,15 @@ impl From<ClientError> for Problem {
             message: crate::sanitize::for_terminal(&e.to_string()),
             hint: e.hint(),
             trip: None,
+            cause: Cause::of(&e),
         }
     }
 }
 
 /// The exit code for a set of outcomes: 3 if anything was refused, else 1 if anything failed,
 /// else 4 if anything timed out, else 0 ([`Exit::worst`], the rule both binaries follow).
-pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> u8 {
-    Exit::worst(problems.into_iter().map(|p| p.kind.exit())).code()
+pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> Exit {
+    Exit::worst(problems.into_iter().map(|p| p.kind.exit()))
 }
 
 /// Now, Unix seconds.
@@ -535,7 +558,7 @@ pub fn approve(
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
                 let fresh = match get(client, version, name) {
-                    Err(p) if p.message.contains("NotFound") => {
+                    Err(p) if p.cause == Cause::NotFound => {
                         return Err(Problem::refused(
                             format!(
                                 "{name} was deleted between the review and the approval; nothing was approved"
@@ -874,7 +897,7 @@ pub fn check_issued(
     name: &str,
 ) -> Result<CsrObject, Problem> {
     let obj = match get(client, version, name) {
-        Err(p) if p.message.contains("NotFound") || p.message.contains("not found") => {
+        Err(p) if p.cause == Cause::NotFound => {
             return Err(p.with_hint(
                 "the request is not on the server: run kcsr-submit apply MEDIA_DIR first (it may also have been garbage-collected)",
             ));
@@ -911,23 +934,23 @@ pub struct ClusterInfo {
 /// Tolerated clock difference for the validity check.
 const SKEW_SECONDS: i64 = 300;
 
-/// What a request must be matched against.
-pub fn expected(req: &MediaRequest) -> Expected {
-    expected_for(
-        &req.csr,
-        &req.manifest.spec.usages,
-        req.manifest.spec.expiration_seconds,
-    )
-}
-
-fn expected_for(csr: &CsrInfo, usages: &[String], expiration: Option<i64>) -> Expected {
-    Expected {
+/// What a request must be matched against. Its CN was checked as a user name when the media
+/// was read; a CN that is not one is refused here too.
+pub fn expected(req: &MediaRequest) -> Result<Expected, Problem> {
+    let csr = &req.csr;
+    let user = csr
+        .subject
+        .user()
+        .map(str::parse::<UserName>)
+        .transpose()
+        .map_err(|e| Problem::refused(format!("{}: {e}", req.name()), None))?;
+    Ok(Expected {
         fingerprint: csr.public_key.fingerprint.clone(),
-        user: csr.subject.user().map(str::to_owned),
+        user,
         groups: Some(csr.subject.organizations.clone()),
-        usages: usages.to_vec(),
-        expiration_seconds: expiration,
-    }
+        usages: req.usages.clone(),
+        expiration_seconds: req.manifest.spec.expiration_seconds,
+    })
 }
 
 /// Runs the shared checks on a certificate PEM; a failing check is a refusal.
@@ -951,7 +974,7 @@ pub fn verify_pem(
             None,
         ));
     };
-    let steps = verify::certificate(&leaf, &expected(req), client_ca, now_unix(), SKEW_SECONDS);
+    let steps = verify::certificate(&leaf, &expected(req)?, client_ca, now_unix(), SKEW_SECONDS);
     if !verify::all_ok(&steps) {
         let failed: Vec<String> = steps
             .iter()
@@ -1055,6 +1078,31 @@ pub fn bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_error(code: u16, body: &[u8]) -> ClientError {
+        ClientError::from(crate::status::ApiError {
+            method: "GET".into(),
+            path: "/x".into(),
+            status: crate::status::Status::from_response(code, body),
+            attempts: 1,
+        })
+    }
+
+    #[test]
+    fn the_cause_comes_from_the_status_not_from_the_text() {
+        // A 404 whose text never says "NotFound", and a 500 whose text does.
+        let gone = api_error(
+            404,
+            br#"{"kind":"Status","message":"gone","reason":"Gone","code":404}"#,
+        );
+        assert_eq!(Problem::from(gone).cause, Cause::NotFound);
+        let forbidden = api_error(403, b"no");
+        assert_eq!(Problem::from(forbidden).cause, Cause::Forbidden);
+        let text = api_error(500, b"NotFound and forbidden and not found");
+        let p = Problem::from(text);
+        assert!(p.message.contains("NotFound"), "{}", p.message);
+        assert_eq!(p.cause, Cause::Other);
+    }
 
     fn with_condition(kind: &str, reason: &str, message: &str) -> CsrObject {
         CsrObject::from_value(serde_json::json!({

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::ClientError;
+use crate::client_error::ClientError;
 use crate::status::Status;
 
 /// One watch event.

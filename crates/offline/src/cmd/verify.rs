@@ -88,7 +88,7 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
             fingerprint: key.public_key().fingerprint.clone(),
             user: None,
             groups: None,
-            usages: vec![Usage::ClientAuth.as_str().to_owned()],
+            usages: vec![Usage::ClientAuth],
             expiration_seconds: None,
         }
     } else if let Some(uri) = &args.pkcs11 {
@@ -99,7 +99,7 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
                 .clone(),
             user: None,
             groups: None,
-            usages: vec![Usage::ClientAuth.as_str().to_owned()],
+            usages: vec![Usage::ClientAuth],
             expiration_seconds: None,
         }
     } else if let Some(p) = &args.csr {
@@ -108,9 +108,11 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
         let c = csr::parse(&data).map_err(|e| Fail::new(format!("{}: {e}", p.display())))?;
         Expected {
             fingerprint: c.public_key.fingerprint.clone(),
-            user: c.subject.user().map(str::to_owned),
+            user: c.subject.user().map(str::parse).transpose().map_err(
+                |e: kcsr_core::names::NameError| Fail::new(format!("{}: {e}", p.display())),
+            )?,
             groups: Some(c.subject.organizations.clone()),
-            usages: vec![Usage::ClientAuth.as_str().to_owned()],
+            usages: vec![Usage::ClientAuth],
             expiration_seconds: None,
         }
     } else if let Some(p) = &args.manifest {
@@ -135,9 +137,13 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
             .map_err(|e| Fail::new(format!("{}: {e}", p.display())))?;
         Expected {
             fingerprint: c.public_key.fingerprint.clone(),
-            user: c.subject.user().map(str::to_owned),
+            user: c.subject.user().map(str::parse).transpose().map_err(
+                |e: kcsr_core::names::NameError| Fail::new(format!("{}: {e}", p.display())),
+            )?,
             groups: Some(c.subject.organizations.clone()),
-            usages: m.spec.usages.clone(),
+            usages: m
+                .usages()
+                .map_err(|e| Fail::new(format!("{}: {e}", p.display())))?,
             expiration_seconds: m.spec.expiration_seconds,
         }
     } else {
@@ -146,7 +152,7 @@ fn expected(args: &VerifyArgs) -> Result<Expected> {
         ));
     };
     if let Some(u) = &args.user {
-        e.user = Some(u.as_str().to_owned());
+        e.user = Some(u.clone());
     }
     if !args.groups.is_empty() {
         e.groups = Some(args.groups.iter().map(|g| g.as_str().to_owned()).collect());

@@ -231,9 +231,14 @@ pub(super) fn verify(cx: &Context<'_>, pins: &mut Pins, stem: &str, b: &Bundle) 
     };
     let expected = Expected {
         fingerprint: asked.public_key.clone(),
-        user: Some(asked.user.clone()),
+        user: Some(
+            asked
+                .user
+                .parse()
+                .map_err(|e: kcsr_core::names::NameError| fail("user", e.to_string()))?,
+        ),
         groups: Some(asked.groups.clone()),
-        usages: vec![Usage::ClientAuth.as_str().to_owned()],
+        usages: vec![Usage::ClientAuth],
         expiration_seconds: asked.expiration_seconds,
     };
     let steps = check::certificate(leaf, &expected, None, cx.now, cx.args.skew.seconds());
