@@ -10,79 +10,32 @@ pub mod station;
 pub use child::sha256sum_ok;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command};
+
+pub use kcsr_testkit::Run;
 
 pub const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
 
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// Failed with a clear message: exit code, `error:` naming `path`, `says`, a `hint:`.
-    pub fn refused(&self, path: &str, says: &str) {
-        let text = self.stderr.to_lowercase();
-        assert!(
-            self.code == 1 || self.code == 3,
-            "exit {}: {}",
-            self.code,
-            self.stderr
-        );
-        assert!(
-            self.stderr.lines().any(|l| l.starts_with("error: "))
-                && self.stderr.contains(path)
-                && text.contains(&says.to_lowercase())
-                && self.stderr.contains("\nhint: "),
-            "wanted an error naming {path:?} saying {says:?}, got:\n{}",
-            self.stderr
-        );
-        assert!(!text.contains("panicked"), "{}", self.stderr);
-    }
-}
-
-/// `kcsr ARGS` in `dir`, to the end (see [`finish`]).
+/// `kcsr ARGS` in `dir`, to the end, in the kit's clean environment (see [`finish`]).
 pub fn kcsr(dir: &Path, args: &[&str]) -> Run {
-    finish(
-        Command::new(KCSR)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+    kcsr_testkit::run(KCSR, dir, args)
 }
 
 /// Waits for `child`, killing it after a generous deadline: a read of a FIFO would block
 /// forever, and a test must fail rather than hang.
 pub fn finish(child: Child) -> Run {
-    let Ok(out) = child::wait_within(child, Duration::from_secs(120)) else {
-        panic!("kcsr hung (a blocking read of a FIFO?)");
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    kcsr_testkit::finish(child, "kcsr (a blocking read of a FIFO?)")
 }
 
 /// `batch --roster ROSTER --keys keys --media MEDIA`
 pub fn batch_args<'a>(roster: &'a str, media: &'a str) -> [&'a str; 7] {
-    [
-        "batch", "--roster", roster, "--keys", "keys", "--media", media,
-    ]
+    kcsr_testkit::args::batch(roster, media)
 }
 
 /// `assemble --media media --keys keys FLAG TO MORE...`, FLAG one of `--out`, `--out-dir`,
 /// `--merge-into`.
 pub fn assemble_args<'a>(flag: &'a str, to: &'a str, more: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["assemble", "--media", "media", "--keys", "keys", flag, to];
-    args.extend_from_slice(more);
-    args
+    kcsr_testkit::args::assemble(flag, to, more)
 }
 
 /// `dir/roster.csv` with `users` users `user0`, `user1`, … in group `dev`.
@@ -96,17 +49,8 @@ pub fn roster(dir: &Path, users: usize) {
 
 /// Runs `kcsr ARGS` in `dir` and insists it succeeds.
 pub fn kcsr_ok(dir: &Path, args: &[&str]) {
-    let out = Command::new(KCSR)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let r = kcsr(dir, args);
+    assert!(r.code == 0, "{args:?}: {}", r.stderr);
 }
 
 /// Nothing half-written: keys parse, manifests parse, the station's files parse, every
