@@ -9,12 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
+use kcsr_testkit::Refusal;
 use support::{KCSR, assemble_args, batch_args, kcsr, mode};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// `request --user alice --group dev --keys keys --media media`
+fn alice_dev() -> Vec<&'static str> {
+    kcsr_testkit::args::request("alice", &["dev"], "media", &[])
 }
 
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
@@ -72,12 +78,7 @@ fn assert_no_key_material(media: &Path) {
 #[test]
 fn request_writes_key_manifest_and_checksums_that_standard_tools_accept() {
     let t = tempfile::tempdir().unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &alice_dev());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("kcsr-submit apply"), "{}", r.stderr);
     let key = t.path().join("keys/alice.key.pem");
@@ -287,90 +288,95 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
     assert!(ok, "{out}");
 }
 
+/// `kcsr request --keys keys --media media ARGV…` refused: the exit code and what stderr
+/// says. 3: the cluster would refuse the request; 2: clap refuses a value; 1: a usage error.
+const REQUEST_REFUSALS: &[Refusal<'_>] = &[
+    Refusal {
+        argv: &["--user", "root", "--group", "system:masters"],
+        code: 3,
+        stderr: &["admission-system-masters"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--expiration", "5m"],
+        code: 3,
+        stderr: &["may not specify a duration less than 600 seconds"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "legacy-unknown"],
+        code: 3,
+        stderr: &["legacy signerName is not allowed"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "kubernetes.io/nope"],
+        code: 3,
+        stderr: &["no Kubernetes component signs"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--usage", "server auth"],
+        code: 3,
+        stderr: &["invalid usage for client certificate: server auth"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--no-signer"],
+        code: 1,
+        stderr: &["--no-signer needs --api-version v1beta1"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "kubelet-client"],
+        code: 3,
+        stderr: &["subject organization is not system:nodes"],
+    },
+    Refusal {
+        argv: &[
+            "--user",
+            "a",
+            "--signer",
+            "kubelet-serving",
+            "--group",
+            "system:nodes",
+        ],
+        code: 3,
+        stderr: &["DNS or IP subjectAltName is required"],
+    },
+    Refusal {
+        argv: &["--user", " a"],
+        code: 2,
+        stderr: &["starts or ends with white space"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--usage", "Client Auth"],
+        code: 2,
+        stderr: &["supported values"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "example.com"],
+        code: 2,
+        stderr: &["example.com/signer-name"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--expiration", "10x"],
+        code: 2,
+        stderr: &["duration \"10x\""],
+    },
+    Refusal {
+        argv: &["--user", "a", "--namespace", "ns"],
+        code: 1,
+        stderr: &["--namespace needs --role or --clusterrole"],
+    },
+];
+
 #[test]
 fn refusals_write_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let cases: &[(&[&str], i32, &str)] = &[
-        (
-            &["--user", "root", "--group", "system:masters"],
-            3,
-            "admission-system-masters",
-        ),
-        (
-            &["--user", "a", "--expiration", "5m"],
-            3,
-            "may not specify a duration less than 600 seconds",
-        ),
-        (
-            &["--user", "a", "--signer", "legacy-unknown"],
-            3,
-            "legacy signerName is not allowed",
-        ),
-        (
-            &["--user", "a", "--signer", "kubernetes.io/nope"],
-            3,
-            "no Kubernetes component signs",
-        ),
-        (
-            &["--user", "a", "--usage", "server auth"],
-            3,
-            "invalid usage for client certificate: server auth",
-        ),
-        (
-            &["--user", "a", "--no-signer"],
-            1,
-            "--no-signer needs --api-version v1beta1",
-        ),
-        (
-            &["--user", "a", "--signer", "kubelet-client"],
-            3,
-            "subject organization is not system:nodes",
-        ),
-        (
-            &[
-                "--user",
-                "a",
-                "--signer",
-                "kubelet-serving",
-                "--group",
-                "system:nodes",
-            ],
-            3,
-            "DNS or IP subjectAltName is required",
-        ),
-        (&["--user", " a"], 2, "starts or ends with white space"),
-        (
-            &["--user", "a", "--usage", "Client Auth"],
-            2,
-            "supported values",
-        ),
-        (
-            &["--user", "a", "--signer", "example.com"],
-            2,
-            "example.com/signer-name",
-        ),
-        (
-            &["--user", "a", "--expiration", "10x"],
-            2,
-            "duration \"10x\"",
-        ),
-        (
-            &["--user", "a", "--namespace", "ns"],
-            1,
-            "--namespace needs --role or --clusterrole",
-        ),
-    ];
-    for (extra, code, text) in cases {
-        let mut args = vec!["request", "--keys", "keys", "--media", "media"];
-        args.extend_from_slice(extra);
-        let r = kcsr(t.path(), &args);
-        assert_eq!(r.code, *code, "{extra:?}: {}", r.stderr);
-        assert!(r.stderr.contains(text), "{extra:?}: {}", r.stderr);
-        assert!(r.stderr.contains("error"), "{extra:?}: {}", r.stderr);
-        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    for case in REQUEST_REFUSALS {
+        case.check(|extra| {
+            let base = ["request", "--keys", "keys", "--media", "media"];
+            kcsr(t.path(), &[&base[..], extra].concat())
+        });
         assert!(
             !t.path().join("keys").exists() && !t.path().join("media").exists(),
-            "{extra:?} wrote files"
+            "{:?} wrote files",
+            case.argv
         );
     }
 }
@@ -877,17 +883,7 @@ fn issue_with_openssl(dir: &Path, manifest: &str, days: u32) {
 #[test]
 fn verify_checks_key_subject_usages_validity_and_chain() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     let r = kcsr(
         t.path(),
@@ -1073,17 +1069,7 @@ fn kubeconfig_value(path: &Path) -> serde_json::Value {
 #[test]
 fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let r = kcsr(
@@ -1233,17 +1219,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
 #[test]
 fn assemble_merges_into_an_existing_kubeconfig_keeping_everything_else() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let existing = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\n    x-unknown-field: keep-me\nusers:\n- name: admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: prod\npreferences: {}\nextensions: []\n";
@@ -1472,17 +1448,7 @@ fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
 #[test]
 fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let old_key = std::fs::read(t.path().join("keys/alice.key.pem")).unwrap();
