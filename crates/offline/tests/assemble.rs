@@ -273,13 +273,7 @@ fn fingerprint(pem: &str) -> String {
 }
 
 fn refused(r: &Run, says: &[&str]) {
-    assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
-    assert!(r.stderr.contains("\nhint: "), "{}", r.stderr);
-    for s in says {
-        assert!(r.stderr.contains(s), "wanted {s:?} in:\n{}", r.stderr);
-    }
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    r.refused_with(3, says);
 }
 
 fn b64(v: &serde_json::Value) -> Vec<u8> {
