@@ -48,9 +48,10 @@ pub fn roster(dir: &Path, users: usize) {
 }
 
 /// Runs `kcsr ARGS` in `dir` and insists it succeeds.
-pub fn kcsr_ok(dir: &Path, args: &[&str]) {
+pub fn kcsr_ok(dir: &Path, args: &[&str]) -> Run {
     let r = kcsr(dir, args);
-    assert!(r.code == 0, "{args:?}: {}", r.stderr);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    r
 }
 
 /// Nothing half-written: keys parse, manifests parse, the station's files parse, every
@@ -218,13 +219,60 @@ pub fn list_returned(media: &Path, files: &[(String, &str)]) {
     std::fs::write(path, sums.render()).unwrap();
 }
 
+/// The bundle the connected side writes for `cert` (its audit fields read from the
+/// certificate), fetched at `fetched_at` by kcsr-submit "test".
+pub fn bundle(
+    name: &str,
+    user: &str,
+    groups: &[&str],
+    cluster: kcsr_core::bundle::BundleCluster,
+    cert: &str,
+    client_ca: Option<&str>,
+    fetched_at: &str,
+) -> kcsr_core::bundle::Bundle {
+    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
+    kcsr_core::bundle::Bundle {
+        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
+        kind: kcsr_core::bundle::KIND.to_owned(),
+        name: name.to_owned(),
+        user: user.to_owned(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
+        cluster,
+        certificate: cert.to_owned(),
+        client_ca: client_ca.map(str::to_owned),
+        audit: kcsr_core::bundle::Audit {
+            public_key_sha256: info.public_key.fingerprint.clone(),
+            serial: info.serial.clone(),
+            not_before: kcsr_core::time::format_rfc3339(info.not_before),
+            not_after: kcsr_core::time::format_rfc3339(info.not_after),
+            fetched_at: fetched_at.to_owned(),
+            kcsr_version: "test".to_owned(),
+            ..kcsr_core::bundle::Audit::default()
+        },
+    }
+}
+
+/// A bundle's cluster `name` at `server`, its CA `ca`, no `tls-server-name`.
+pub fn bundle_cluster(
+    name: &str,
+    server: &str,
+    ca: Option<&str>,
+) -> kcsr_core::bundle::BundleCluster {
+    kcsr_core::bundle::BundleCluster {
+        name: name.to_owned(),
+        server: server.to_owned(),
+        certificate_authority: ca.map(str::to_owned),
+        tls_server_name: None,
+    }
+}
+
 /// A media directory as it comes back from the connected side: `n` users' requests, each with
 /// a certificate issued by OpenSSL (one test CA) and its bundle, listed in
 /// `RETURNED.SHA256SUMS`; the station has the pin `test` (that CA as server and client CA) and
 /// a record of each request. Returns the certificates by stem.
 pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<String, String> {
     use base64::Engine as _;
-    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     roster(dir, n);
     kcsr_ok(
         dir,
@@ -279,32 +327,15 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
             "x509 -req -in issue.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 10 -extfile ext.cnf -out issued.crt",
         );
         let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
-        let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
-        let bundle = Bundle {
-            api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-            kind: kcsr_core::bundle::KIND.to_owned(),
-            name: m.metadata.name.clone(),
-            user: stem.clone(),
-            groups: vec!["dev".to_owned()],
-            signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-            cluster: BundleCluster {
-                name: "test".to_owned(),
-                server: "https://127.0.0.1:6443".to_owned(),
-                certificate_authority: Some(ca.clone()),
-                tls_server_name: None,
-            },
-            certificate: cert.clone(),
-            client_ca: Some(ca.clone()),
-            audit: Audit {
-                public_key_sha256: info.public_key.fingerprint.clone(),
-                serial: info.serial.clone(),
-                not_before: kcsr_core::time::format_rfc3339(info.not_before),
-                not_after: kcsr_core::time::format_rfc3339(info.not_after),
-                fetched_at: "2026-11-28T00:00:00Z".to_owned(),
-                kcsr_version: "test".to_owned(),
-                ..Audit::default()
-            },
-        };
+        let bundle = bundle(
+            &m.metadata.name,
+            &stem,
+            &["dev"],
+            bundle_cluster("test", "https://127.0.0.1:6443", Some(&ca)),
+            &cert,
+            Some(&ca),
+            "2026-11-28T00:00:00Z",
+        );
         let yaml = bundle.to_yaml().unwrap();
         let files = [
             (format!("{stem}.bundle.yaml"), yaml.as_str()),
