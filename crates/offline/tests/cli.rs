@@ -1008,11 +1008,9 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
 /// `<stem>.crt`, `<stem>.bundle.yaml`, both listed in RETURNED.SHA256SUMS. The station has the
 /// pin `test` (the test CA as server and client CA) and the record of the request.
 fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
-    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let media = dir.join("media");
     let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
-    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
     support::station::pin(
         &dir.join("keys"),
         "test",
@@ -1021,31 +1019,15 @@ fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
         &ca,
     );
     let record = support::station::record(dir, stem, Some("test"));
-    let bundle = Bundle {
-        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-        kind: kcsr_core::bundle::KIND.to_owned(),
-        name: record.name,
-        user: user.to_owned(),
-        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-        cluster: BundleCluster {
-            name: "test".to_owned(),
-            server: "https://127.0.0.1:6443".to_owned(),
-            certificate_authority: Some(ca.clone()),
-            tls_server_name: None,
-        },
-        certificate: cert.clone(),
-        client_ca: Some(ca),
-        audit: Audit {
-            public_key_sha256: info.public_key.fingerprint.clone(),
-            serial: info.serial.clone(),
-            not_before: kcsr_core::time::format_rfc3339(info.not_before),
-            not_after: kcsr_core::time::format_rfc3339(info.not_after),
-            fetched_at: "2026-11-28T00:00:00Z".to_owned(),
-            kcsr_version: "test".to_owned(),
-            ..Audit::default()
-        },
-    };
+    let bundle = support::bundle(
+        &record.name,
+        user,
+        groups,
+        support::bundle_cluster("test", "https://127.0.0.1:6443", Some(&ca)),
+        &cert,
+        Some(&ca),
+        "2026-11-28T00:00:00Z",
+    );
     let yaml = bundle.to_yaml().unwrap();
     std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
     std::fs::write(media.join(format!("{stem}.crt")), &cert).unwrap();
