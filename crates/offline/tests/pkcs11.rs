@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use support::{Run, finish};
@@ -82,17 +82,11 @@ impl Hsm {
     }
 
     fn kcsr(&self, args: &[&str]) -> Run {
-        finish(
-            Command::new(support::KCSR)
-                .args(args)
-                .current_dir(self.dir())
-                .env("SOFTHSM2_CONF", self.conf())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        )
+        let mut cmd = kcsr_testkit::command(support::KCSR);
+        cmd.args(args)
+            .current_dir(self.dir())
+            .env("SOFTHSM2_CONF", self.conf());
+        finish(cmd.spawn().unwrap())
     }
 
     fn kcsr_ok(&self, args: &[&str]) -> Run {
@@ -531,10 +525,8 @@ fn bring_back(hsm: &Hsm, stem: &str, cert_file: &str) {
 
 /// [`bring_back`] with a bundle that names `server` as the cluster's (the media's word only).
 fn bring_back_saying(hsm: &Hsm, stem: &str, cert_file: &str, server: &str) {
-    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let cert = hsm.read(cert_file);
     let ca = hsm.read("ca.crt");
-    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
     let docs = kcsr_core::manifest::parse_documents(
         hsm.read(&format!("media/{stem}.csr.yaml")).as_bytes(),
     )
@@ -542,31 +534,15 @@ fn bring_back_saying(hsm: &Hsm, stem: &str, cert_file: &str, server: &str) {
     let kcsr_core::manifest::Document::Csr(m) = &docs[0] else {
         panic!("not a CSR manifest")
     };
-    let bundle = Bundle {
-        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-        kind: kcsr_core::bundle::KIND.to_owned(),
-        name: m.metadata.name.clone(),
-        user: stem.to_owned(),
-        groups: vec!["dev".to_owned()],
-        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-        cluster: BundleCluster {
-            name: "test".to_owned(),
-            server: server.to_owned(),
-            certificate_authority: Some(ca.clone()),
-            tls_server_name: None,
-        },
-        certificate: cert.clone(),
-        client_ca: Some(ca),
-        audit: Audit {
-            public_key_sha256: info.public_key.fingerprint.clone(),
-            serial: info.serial.clone(),
-            not_before: kcsr_core::time::format_rfc3339(info.not_before),
-            not_after: kcsr_core::time::format_rfc3339(info.not_after),
-            fetched_at: "2026-11-29T00:00:00Z".to_owned(),
-            kcsr_version: "test".to_owned(),
-            ..Audit::default()
-        },
-    };
+    let bundle = support::bundle(
+        &m.metadata.name,
+        stem,
+        &["dev"],
+        support::bundle_cluster("test", server, Some(&ca)),
+        &cert,
+        Some(&ca),
+        "2026-11-29T00:00:00Z",
+    );
     let yaml = bundle.to_yaml().unwrap();
     let media = hsm.dir().join("media");
     std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
