@@ -6,6 +6,7 @@
 
 mod support;
 
+use kcsr_testkit::args::request;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -131,37 +132,23 @@ impl Site {
     /// What kcsr-submit writes back: `<stem>.crt`, `<stem>.bundle.yaml`, both listed in
     /// `RETURNED.SHA256SUMS`.
     fn bring_back(&self, media: &str, stem: &str, days: u32) -> String {
-        use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
         let cert = self.issue(media, stem, days);
         let m = self.manifest(media, stem);
         let csr = m.decode_request().unwrap();
-        let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
         let ca = self.read("real.crt");
-        let bundle = Bundle {
-            api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-            kind: kcsr_core::bundle::KIND.to_owned(),
-            name: m.metadata.name.clone(),
-            user: csr.subject.user().unwrap().to_owned(),
-            groups: csr.subject.organizations.clone(),
-            signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-            cluster: BundleCluster {
-                name: "prod".to_owned(),
-                server: SERVER.to_owned(),
-                certificate_authority: Some(ca.clone()),
-                tls_server_name: None,
-            },
-            certificate: cert.clone(),
-            client_ca: Some(ca),
-            audit: Audit {
-                public_key_sha256: info.public_key.fingerprint.clone(),
-                serial: info.serial.clone(),
-                not_before: kcsr_core::time::format_rfc3339(info.not_before),
-                not_after: kcsr_core::time::format_rfc3339(info.not_after),
-                fetched_at: "2026-11-29T00:00:00Z".to_owned(),
-                kcsr_version: "test".to_owned(),
-                ..Audit::default()
-            },
-        };
+        let bundle = support::bundle(
+            &m.metadata.name,
+            csr.subject.user().unwrap(),
+            &csr.subject
+                .organizations
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            support::bundle_cluster("prod", SERVER, Some(&ca)),
+            &cert,
+            Some(&ca),
+            "2026-11-29T00:00:00Z",
+        );
         let yaml = bundle.to_yaml().unwrap();
         let dir = self.path(media);
         std::fs::write(dir.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
@@ -1377,9 +1364,7 @@ fn withdraw_and_check_judge_the_media_as_the_station_signs_it() {
     assert!(!problems.contains("alice.csr.yaml"), "{problems}");
     // The station never signs a withdrawn request again, nor what it did not write.
     let before = s.read("media/SHA256SUMS");
-    let r = s.run(&[
-        "request", "--user", "dave", "--group", "dev", "--keys", "keys", "--media", "media",
-    ]);
+    let r = s.run(&request("dave", &["dev"], "media", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr
