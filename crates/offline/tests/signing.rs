@@ -7,17 +7,12 @@
 
 mod support;
 
+use kcsr_testkit::args::request;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{kcsr, mode};
-
-fn ok(dir: &Path, args: &[&str]) -> support::Run {
-    let r = kcsr(dir, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r
-}
+use support::{kcsr, kcsr_ok as ok, mode};
 
 /// `ssh-keygen -Y verify -f ALLOWED -I PRINCIPAL -n kcsr-media -s MEDIA/SHA256SUMS.sig <
 /// MEDIA/SHA256SUMS`: whether it verifies, and what it said.
@@ -81,12 +76,7 @@ fn flip_a_byte(path: &Path, at: usize) {
 fn request_signs_the_exact_sums_and_ssh_keygen_verifies_them() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let r = ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = ok(d, &request("alice", &["dev"], "media", &[]));
     // The first use made the key and said so, with the way to its allowed_signers line.
     assert!(
         r.stderr.contains("made the station's signing key")
@@ -150,25 +140,13 @@ fn request_signs_the_exact_sums_and_ssh_keygen_verifies_them() {
 
     // A re-run with the request unchanged notices the signature no longer verifies, and
     // signs again (as after a run stopped between the sums and the signature).
-    let r = ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-            "--json",
-        ],
-    );
+    let r = ok(d, &request("alice", &["dev"], "media", &["--json"]));
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["status"], "written", "{v}");
     let (good, out) = ssh_verify(d, "allowed_signers", "vault-1", "media");
     assert!(good, "{out}");
     // And then there is nothing to do.
-    let r = ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-            "--json",
-        ],
-    );
+    let r = ok(d, &request("alice", &["dev"], "media", &["--json"]));
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         (v["status"].as_str(), v["written"].as_array().map(Vec::len)),
