@@ -5,11 +5,12 @@
 
 mod support;
 
+use kcsr_testkit::args::request;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{kcsr, mode};
+use support::{kcsr, kcsr_ok as ok, mode};
 
 fn sh(dir: &Path, cmd: &str) -> String {
     let out = Command::new("sh")
@@ -64,12 +65,6 @@ fn openssl_pin(dir: &Path, ca: &str) -> String {
 
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn ok(dir: &Path, args: &[&str]) -> support::Run {
-    let r = kcsr(dir, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r
 }
 
 /// The CSR manifest's annotations.
@@ -852,12 +847,7 @@ fn renew_believes_no_expiry_of_a_certificate_the_pinned_ca_did_not_issue() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     pin_prod(d);
-    ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("alice", &["dev"], "media", &[]));
     let csr = request_der(&d.join("media/alice.csr.yaml"));
     std::fs::write(d.join("alice.csr"), csr).unwrap();
     // The genuine certificate: five days left, due within 30 days.
