@@ -8,29 +8,20 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::station::{RequestRecord, RequestState};
 use serde_json::Value;
-use support::{Run, kcsr};
+use support::{Run, kcsr, kcsr_ok as ok};
 
-fn ok(dir: &Path, args: &[&str]) -> Run {
-    let r = kcsr(dir, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r
-}
-
-/// `kcsr ARGS` with exactly these login variables (the rest of the environment as it is).
+/// `kcsr ARGS` with exactly these login variables (the rest of the environment the kit's).
 fn kcsr_as(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(support::KCSR);
+    let mut cmd = kcsr_testkit::command(support::KCSR);
     cmd.args(args)
         .current_dir(dir)
         .env_remove("LOGNAME")
-        .env_remove("USER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("USER");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -974,32 +965,15 @@ fn issue(dir: &Path, stem: &str, ca: &str, server_ca: &str, client_ca: &str) {
         ),
     );
     let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
-    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
-    let bundle = kcsr_core::bundle::Bundle {
-        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-        kind: kcsr_core::bundle::KIND.to_owned(),
-        name: m.metadata.name.clone(),
-        user: stem.to_owned(),
-        groups: vec![],
-        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-        cluster: kcsr_core::bundle::BundleCluster {
-            name: "prod".to_owned(),
-            server: "https://127.0.0.1:6443".to_owned(),
-            certificate_authority: Some(server_ca.to_owned()),
-            tls_server_name: None,
-        },
-        certificate: cert.clone(),
-        client_ca: Some(client_ca.to_owned()),
-        audit: kcsr_core::bundle::Audit {
-            public_key_sha256: info.public_key.fingerprint.clone(),
-            serial: info.serial.clone(),
-            not_before: kcsr_core::time::format_rfc3339(info.not_before),
-            not_after: kcsr_core::time::format_rfc3339(info.not_after),
-            fetched_at: "2026-11-28T00:00:00Z".to_owned(),
-            kcsr_version: "test".to_owned(),
-            ..kcsr_core::bundle::Audit::default()
-        },
-    };
+    let bundle = support::bundle(
+        &m.metadata.name,
+        stem,
+        &[],
+        support::bundle_cluster("prod", "https://127.0.0.1:6443", Some(server_ca)),
+        &cert,
+        Some(client_ca),
+        "2026-11-28T00:00:00Z",
+    );
     let yaml = bundle.to_yaml().unwrap();
     let files = [
         (format!("{stem}.bundle.yaml"), yaml.as_str()),
