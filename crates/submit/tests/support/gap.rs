@@ -250,16 +250,16 @@ pub fn returned_sums_ok(media: &Path) {
     );
 }
 
-/// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...`, which must succeed.
+/// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...` in the kit's clean
+/// environment, which must succeed.
 pub fn kcsr_request(keys: &Path, media: &Path, user: &str, args: &[&str]) {
-    let out = Command::new(offline_bin())
+    let out = kcsr_testkit::command(offline_bin())
         .args(["request", "--user", user, "--quiet"])
         .arg("--keys")
         .arg(keys)
         .arg("--media")
         .arg(media)
         .args(args)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
