@@ -14,3 +14,6 @@ mod run;
 
 pub use process::{HOME, LIMIT, command, finish, run, wait_within};
 pub use run::{Refusal, Run};
+
+#[cfg(test)]
+mod tests;
