@@ -867,6 +867,14 @@ fn inspect_flags_a_tampered_manifest() {
 }
 
 /// Signs the CSR in `manifest` with a throwaway CA as a signer would, using OpenSSL.
+/// `kcsr verify --cert issued.crt --key KEY MORE...` in `dir`.
+fn verify(dir: &Path, key: &str, more: &[&str]) -> support::Run {
+    kcsr(
+        dir,
+        &[&["verify", "--cert", "issued.crt", "--key", key][..], more].concat(),
+    )
+}
+
 fn issue_with_openssl(dir: &Path, manifest: &str, days: u32) {
     let pem = request_pem(&dir.join(manifest));
     std::fs::write(dir.join("issue.csr"), pem).unwrap();
@@ -885,18 +893,7 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
     let t = tempfile::tempdir().unwrap();
     assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--ca",
-            "ca.crt",
-        ],
-    );
+    let r = verify(t.path(), "keys/alice.key.pem", &["--ca", "ca.crt"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("ok    public key") && r.stdout.contains("ok    chain"),
@@ -938,43 +935,16 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
         .code,
         0
     );
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/bob.key.pem",
-        ],
-    );
+    let r = verify(t.path(), "keys/bob.key.pem", &[]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  public key"), "{}", r.stdout);
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--user",
-            "carol",
-        ],
-    );
+    let r = verify(t.path(), "keys/alice.key.pem", &["--user", "carol"]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  user"), "{}", r.stdout);
-    let r = kcsr(
+    let r = verify(
         t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--at",
-            "2099-01-01T00:00:00Z",
-        ],
+        "keys/alice.key.pem",
+        &["--at", "2099-01-01T00:00:00Z"],
     );
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("expired"), "{}", r.stdout);
@@ -983,18 +953,7 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -out other.crt -subj /CN=other -days 3 2>/dev/null",
     );
     assert!(ok);
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--ca",
-            "other.crt",
-        ],
-    );
+    let r = verify(t.path(), "keys/alice.key.pem", &["--ca", "other.crt"]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  chain"), "{}", r.stdout);
     assert!(
