@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use support::{Run, finish};
+use support::{Run, assemble_args, finish};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Distinctive, so that a leak is found by a plain search.
@@ -584,31 +584,19 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     bring_back_saying(&hsm, "alice", &cert, "https://evil.example:6443");
 
     // The agent listens only on loopback: refused at the command line.
-    let r = hsm.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = hsm.kcsr(&assemble_args(
         "--out",
         "alice.kubeconfig",
-        "--agent-address",
-        "0.0.0.0:16443",
-    ]);
+        &["--agent-address", "0.0.0.0:16443"],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
 
-    let r = hsm.kcsr_ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = hsm.kcsr_ok(&assemble_args(
         "--out",
         "alice.kubeconfig",
-        "--pkcs11-pin-file",
-        "pin",
-    ]);
+        &["--pkcs11-pin-file", "pin"],
+    ));
     assert!(
         r.stderr
             .contains("next: kcsr-agent --kubeconfig ./alice.kubeconfig"),
@@ -685,17 +673,11 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
 
     // Merging the same user into a file twice keeps its bearer token: the entry is unchanged.
     for _ in 0..2 {
-        hsm.kcsr_ok(&[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
+        hsm.kcsr_ok(&assemble_args(
             "--merge-into",
             "merged.kubeconfig",
-            "--pkcs11-pin-file",
-            "pin",
-        ]);
+            &["--pkcs11-pin-file", "pin"],
+        ));
     }
     let merged = hsm.read("merged.kubeconfig");
     assert_eq!(merged.matches("kcsr.io/agent").count(), 1, "{merged}");
@@ -716,15 +698,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         "openssl x509 -req -in alice.csr -CA evil/ca.crt -CAkey evil/ca.key -CAcreateserial -days 10 -extfile leaf.cnf -out forged.crt 2>&1",
     );
     bring_back(&hsm, "alice", "forged.crt");
-    let r = hsm.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out",
-        "alice.kubeconfig",
-    ]);
+    let r = hsm.kcsr(&assemble_args("--out", "alice.kubeconfig", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("chain"), "{}", r.stderr);
     hsm.assert_nothing_secret(&[&r], &[]);
