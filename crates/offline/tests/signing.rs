@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{kcsr, kcsr_ok as ok, mode};
+use support::{assemble_args, kcsr, kcsr_ok as ok, mode};
 
 /// `ssh-keygen -Y verify -f ALLOWED -I PRINCIPAL -n kcsr-media -s MEDIA/SHA256SUMS.sig <
 /// MEDIA/SHA256SUMS`: whether it verifies, and what it said.
@@ -244,18 +244,7 @@ fn the_station_key_never_reaches_the_media_and_is_caught_if_put_there() {
         d.join("media/signing-key.pem"),
     )
     .unwrap();
-    let r = kcsr(
-        d,
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out-dir",
-            "out",
-        ],
-    );
+    let r = kcsr(d, &assemble_args("--out-dir", "out", &[]));
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
