@@ -12,7 +12,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::{Run, kcsr};
+use support::{Run, assemble_args, kcsr};
 
 const SERVER: &str = "https://prod.example:6443";
 
@@ -359,30 +359,17 @@ fn key_path_for_kept_keys_and_several_users_takes_a_user_placeholder() {
     for u in ["alice", "bob"] {
         s.bring_back("media", u, 10);
     }
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = s.run(&assemble_args(
         "--out-dir",
         "out",
-        "--key-path",
-        "/etc/k.key",
-    ]);
+        &["--key-path", "/etc/k.key"],
+    ));
     r.refused("--key-path /etc/k.key", "names one file");
-    let r = s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = s.ok(&assemble_args(
         "--out-dir",
         "out",
-        "--key-path",
-        "/home/{user}/.kube/{user}.key",
-        "--json",
-    ]);
+        &["--key-path", "/home/{user}/.kube/{user}.key", "--json"],
+    ));
     for u in ["alice", "bob"] {
         let v = s.kubeconfig(&format!("out/{u}.kubeconfig"));
         assert_eq!(
@@ -531,15 +518,7 @@ fn renew_and_inspect_read_kubeconfigs_and_never_show_a_key() {
     let s = Site::new();
     s.request("alice", "media", &[]);
     s.bring_back("media", "alice", 30);
-    s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kubeconfigs",
-    ]);
+    s.ok(&assemble_args("--out-dir", "kubeconfigs", &[]));
     // One that names its certificate file (relative to the kubeconfig, as kubectl reads it).
     std::fs::create_dir(s.path("kc2")).unwrap();
     std::fs::copy(s.path("media/alice.crt"), s.path("kc2/alice.crt")).unwrap();
@@ -630,15 +609,7 @@ fn a_renewal_keeps_the_kubeconfig_name_and_replaces_the_older_file() {
     let s = Site::new();
     s.request("alice", "media", &[]);
     s.bring_back("media", "alice", 10);
-    s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kc",
-    ]);
+    s.ok(&assemble_args("--out-dir", "kc", &[]));
     let r = s.ok(&[
         "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
     ]);
@@ -677,15 +648,7 @@ fn a_renewal_keeps_the_kubeconfig_name_and_replaces_the_older_file() {
         s.read(&format!("keys/{stem}.key.pem")).as_bytes()
     );
     // The older certificate never replaces the newer one.
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kc",
-    ]);
+    let r = s.run(&assemble_args("--out-dir", "kc", &[]));
     r.refused("kc/alice.kubeconfig", "--force");
     // A renewal of the renewal is named after the first stem again.
     let r = s.ok(&[
@@ -781,19 +744,11 @@ fn key_retire_removes_only_keys_whose_certificates_have_all_expired() {
     ]);
     s.bring_back("media", "alice", 5);
     s.bring_back("media", "bob", 20);
-    s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    s.ok(&assemble_args(
         "--out-dir",
         "kc",
-        "--name",
-        "alice",
-        "--name",
-        "bob",
-    ]);
+        &["--name", "alice", "--name", "bob"],
+    ));
     let at = days_from_now(10);
 
     // A dry run says what would go and changes nothing.
@@ -1233,15 +1188,7 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
 
     // One key missing: the other users' kubeconfigs are written, the missing one named, exit 4.
     std::fs::rename(s.path("keys/bob.key.pem"), s.path("bob.key.pem")).unwrap();
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "out",
-    ]);
+    let r = s.run(&assemble_args("--out-dir", "out", &[]));
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
         r.stderr.contains("error: no key for \"bob\" in keys"),
@@ -1304,15 +1251,7 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
     assert!(!r.stdout.contains("not checked"), "{}", r.stdout);
     // With the key back, the same run finishes the job.
     std::fs::rename(s.path("bob.key.pem"), s.path("keys/bob.key.pem")).unwrap();
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "out2",
-    ]);
+    let r = s.run(&assemble_args("--out-dir", "out2", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
