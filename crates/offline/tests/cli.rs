@@ -10,6 +10,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use kcsr_testkit::Refusal;
+use kcsr_testkit::args::request;
 use support::{KCSR, assemble_args, batch_args, kcsr, mode};
 
 fn fixture(name: &str) -> PathBuf {
@@ -20,7 +21,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// `request --user alice --group dev --keys keys --media media`
 fn alice_dev() -> Vec<&'static str> {
-    kcsr_testkit::args::request("alice", &["dev"], "media", &[])
+    request("alice", &["dev"], "media", &[])
 }
 
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
@@ -260,25 +261,14 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
     );
 
     // A different request for the same user needs --force; --force makes a new key.
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "alice", "--group", "x", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("alice", &["x"], "media", &[]));
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("different request") && r.stderr.contains("hint: pass --force"),
         "{}",
         r.stderr
     );
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "alice", "--group", "x", "--keys", "keys", "--media", "media",
-            "--force",
-        ],
-    );
+    let r = kcsr(t.path(), &request("alice", &["x"], "media", &["--force"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_ne!(
         std::fs::read(t.path().join("keys/alice.key.pem")).unwrap(),
@@ -549,12 +539,7 @@ fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
     );
     assert!(ok, "{out}");
     // Re-running needs the passphrase to read the key back.
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "enc", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("enc", &[], "media", &[]));
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("standard input is not a terminal")
@@ -647,13 +632,7 @@ fn dry_run_prints_and_writes_nothing() {
 #[test]
 fn json_output_is_machine_readable_and_holds_no_key() {
     let t = tempfile::tempdir().unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "j", "--group", "g", "--keys", "keys", "--media", "media",
-            "--json",
-        ],
-    );
+    let r = kcsr(t.path(), &request("j", &["g"], "media", &["--json"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["status"], "written");
@@ -825,29 +804,11 @@ fn inspect_reads_what_openssl_makes_and_never_prints_keys() {
 #[test]
 fn inspect_flags_a_tampered_manifest() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "media", &[])).code, 0);
     let r = kcsr(t.path(), &["inspect", "media/alice.csr.yaml"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     // Swap the request for another user's CSR: the fingerprint annotation no longer matches.
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "mallory", "--keys", "keys", "--media", "m2"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("mallory", &[], "m2", &[])).code, 0);
     let a = std::fs::read_to_string(t.path().join("media/alice.csr.yaml")).unwrap();
     let m = std::fs::read_to_string(t.path().join("m2/mallory.csr.yaml")).unwrap();
     let req = |y: &str| {
@@ -925,16 +886,7 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
     );
 
     // Wrong key, wrong user, expired, other CA: each fails with exit 3 and says which.
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "bob", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("bob", &[], "media", &[])).code, 0);
     let r = verify(t.path(), "keys/bob.key.pem", &[]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  public key"), "{}", r.stdout);
@@ -1064,16 +1016,7 @@ fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
 #[test]
 fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "media", &[])).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &[]);
 
@@ -1125,16 +1068,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
         t.path().join("alice.key.orig"),
     )
     .unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "other"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "other", &[])).code, 0);
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
     assert!(
@@ -1351,16 +1285,7 @@ fn completions_and_man_page_come_from_the_cli_definition() {
 #[test]
 fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "media", &[])).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &[]);
     std::fs::write(
@@ -1556,12 +1481,7 @@ fn data_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
 #[test]
 fn inspect_reads_a_bundle_although_it_embeds_pem() {
     let t = tempfile::tempdir().unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "bea", "--group", "ops", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("bea", &["ops"], "media", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     issue_with_openssl(t.path(), "media/bea.csr.yaml", 10);
     bring_back(t.path(), "bea", "bea", &["ops"]);
