@@ -12,6 +12,7 @@ use std::process::Command;
 
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::station::{RequestRecord, RequestState};
+use kcsr_testkit::args::request;
 use serde_json::Value;
 use support::{Run, kcsr, kcsr_ok as ok};
 
@@ -193,19 +194,11 @@ fn a_request_carries_its_ticket_operator_and_every_grant_signed_and_recorded() {
     // Without LOGNAME, USER; without either, the numeric user id.
     let r = kcsr_as(
         t.path(),
-        &[
-            "request", "--user", "finn", "--keys", "keys", "--media", "media", "--json",
-        ],
+        &request("finn", &[], "media", &["--json"]),
         &[("USER", "ops\u{1b}[31m")],
     );
     assert_eq!(json(&r)["operator"], "ops[31m", "{}", r.stderr);
-    let r = kcsr_as(
-        t.path(),
-        &[
-            "request", "--user", "gail", "--keys", "keys", "--media", "media", "--json",
-        ],
-        &[],
-    );
+    let r = kcsr_as(t.path(), &request("gail", &[], "media", &["--json"]), &[]);
     assert!(
         json(&r)["operator"].as_str().unwrap().starts_with("uid="),
         "{}",
@@ -599,12 +592,7 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
     );
     signed_and_listed(&keys, &media);
     std::fs::remove_file(keys.join("station/policy.yaml")).unwrap();
-    ok(
-        t.path(),
-        &[
-            "request", "--user", "carol", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(t.path(), &request("carol", &[], "media", &[]));
     assert!(!media.join("station-policy.yaml").exists());
     let sums = signed_and_listed(&keys, &media);
     assert!(sums.get("station-policy.yaml").is_none());
@@ -614,12 +602,7 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
         &keys,
         "apiVersion: kcsr.dev/v1\nkind: StationPolicy\nmaxLifetime: soon\n",
     );
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "dan", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("dan", &[], "media", &[]));
     r.refused("keys/station/policy.yaml", "maxLifetime");
     assert_eq!(r.code, 1);
 }
@@ -1024,20 +1007,10 @@ fn a_ca_rotation_pins_both_cas_for_the_overlap_as_the_guide_says() {
         ok(dir, &args);
     };
     pin("old.crt", false);
-    ok(
-        dir,
-        &[
-            "request", "--user", "before", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(dir, &request("before", &[], "media", &[]));
     // The overlap: both CAs pinned; requests now carry both fingerprints.
     pin("both.pem", true);
-    ok(
-        dir,
-        &[
-            "request", "--user", "during", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(dir, &request("during", &[], "media", &[]));
     let m = csr(&dir.join("media/during.csr.yaml"));
     assert_eq!(
         m.metadata.annotations["kcsr.dev/cluster-ca-sha256"]
