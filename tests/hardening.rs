@@ -4,6 +4,7 @@
 //! core dumps; and a device that could answer differently on a second read.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
+use kcsr_testkit::args::request;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -102,10 +103,8 @@ impl Site {
     }
 
     fn request(&self, user: &str) {
-        self.kcsr(&[
-            "request", "--user", user, "--group", "dev", "--keys", "keys", "--media", "media",
-        ])
-        .expect_code(0, "kcsr request");
+        self.kcsr(&request(user, &["dev"], "media", &[]))
+            .expect_code(0, "kcsr request");
     }
 
     /// Writes `SHA256SUMS` for every file of the media, as an attacker who rewrote files would.

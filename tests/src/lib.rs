@@ -3,38 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test support
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-/// A finished command.
-#[derive(Debug)]
-pub struct Run {
-    /// Exit code (-1 if killed).
-    pub code: i32,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Panics with the output unless the exit code is `code`.
-    pub fn expect_code(self, code: i32, what: &str) -> Self {
-        assert_eq!(
-            self.code, code,
-            "{what}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+/// A finished command: the kit's (docs/testing.md).
+pub use kcsr_testkit::Run;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,23 +64,16 @@ fn newest_source(dir: &Path) -> std::time::SystemTime {
     newest
 }
 
-/// Runs `program args` in `dir` with no standard input and `HOME` set to `home`.
+/// Runs `program args` in `dir` in the kit's clean environment with `HOME` set to `home`.
 pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
-    let out = Command::new(program)
+    let out = kcsr_testkit::command(program)
         .args(args)
         .current_dir(dir)
         .env("HOME", home)
-        .env_remove("KUBECONFIG")
-        // The operator's trusted signers come from HOME's config in each test, never from
-        // the environment of whoever runs the tests.
-        .env_remove("KCSR_ALLOWED_SIGNERS")
-        .env_remove("XDG_CONFIG_HOME")
         // Who runs kcsr is signed into every request (kcsr.dev/operator): the same login on
         // every machine that runs the tests.
         .env("LOGNAME", "operator")
         .env("USER", "operator")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     Run::from(out)
@@ -119,11 +83,9 @@ pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
 pub fn kubectl(kubeconfig: &Path, args: &[&str], home: &Path) -> Run {
     let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
     full.extend_from_slice(args);
-    let out = Command::new("kubectl")
+    let out = kcsr_testkit::command("kubectl")
         .args(&full)
         .env("HOME", home)
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
         .output()
         .expect("kubectl must be installed (.ci/run installs it)");
     Run::from(out)

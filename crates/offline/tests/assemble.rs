@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use support::station::{pin, record};
-use support::{Run, kcsr, list_returned};
+use support::{Run, bundle, bundle_cluster, kcsr, list_returned};
 
 const PROD: &str = "https://prod.example:6443";
 const EVIL: &str = "https://evil.example:6443";
@@ -149,33 +149,15 @@ impl Trip {
     /// Writes `<stem>.bundle.yaml` and `<stem>.crt` onto the media and lists them in
     /// `RETURNED.SHA256SUMS`: what the connected side does, and what an attacker can do.
     fn bring_back(&self, stem: &str, back: &Back<'_>) {
-        use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
-        let info = kcsr_core::cert::parse_first(back.cert.as_bytes()).unwrap();
-        let bundle = Bundle {
-            api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-            kind: kcsr_core::bundle::KIND.to_owned(),
-            name: self.object_name(stem),
-            user: "alice".to_owned(),
-            groups: vec!["dev".to_owned()],
-            signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-            cluster: BundleCluster {
-                name: back.cluster_name.to_owned(),
-                server: back.server.to_owned(),
-                certificate_authority: back.ca.map(str::to_owned),
-                tls_server_name: None,
-            },
-            certificate: back.cert.to_owned(),
-            client_ca: back.client_ca.map(str::to_owned),
-            audit: Audit {
-                public_key_sha256: info.public_key.fingerprint.clone(),
-                serial: info.serial.clone(),
-                not_before: kcsr_core::time::format_rfc3339(info.not_before),
-                not_after: kcsr_core::time::format_rfc3339(info.not_after),
-                fetched_at: "2026-11-29T00:00:00Z".to_owned(),
-                kcsr_version: "test".to_owned(),
-                ..Audit::default()
-            },
-        };
+        let bundle = bundle(
+            &self.object_name(stem),
+            "alice",
+            &["dev"],
+            bundle_cluster(back.cluster_name, back.server, back.ca),
+            back.cert,
+            back.client_ca,
+            "2026-11-29T00:00:00Z",
+        );
         let yaml = bundle.to_yaml().unwrap();
         let media = self.path("media");
         std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
@@ -273,13 +255,7 @@ fn fingerprint(pem: &str) -> String {
 }
 
 fn refused(r: &Run, says: &[&str]) {
-    assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
-    assert!(r.stderr.contains("\nhint: "), "{}", r.stderr);
-    for s in says {
-        assert!(r.stderr.contains(s), "wanted {s:?} in:\n{}", r.stderr);
-    }
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    r.refused_with(3, says);
 }
 
 fn b64(v: &serde_json::Value) -> Vec<u8> {

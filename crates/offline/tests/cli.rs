@@ -9,12 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
+use kcsr_testkit::Refusal;
+use kcsr_testkit::args::request;
 use support::{KCSR, assemble_args, batch_args, kcsr, mode};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// `request --user alice --group dev --keys keys --media media`
+fn alice_dev() -> Vec<&'static str> {
+    request("alice", &["dev"], "media", &[])
 }
 
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
@@ -72,12 +79,7 @@ fn assert_no_key_material(media: &Path) {
 #[test]
 fn request_writes_key_manifest_and_checksums_that_standard_tools_accept() {
     let t = tempfile::tempdir().unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &alice_dev());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("kcsr-submit apply"), "{}", r.stderr);
     let key = t.path().join("keys/alice.key.pem");
@@ -259,25 +261,14 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
     );
 
     // A different request for the same user needs --force; --force makes a new key.
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "alice", "--group", "x", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("alice", &["x"], "media", &[]));
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("different request") && r.stderr.contains("hint: pass --force"),
         "{}",
         r.stderr
     );
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "alice", "--group", "x", "--keys", "keys", "--media", "media",
-            "--force",
-        ],
-    );
+    let r = kcsr(t.path(), &request("alice", &["x"], "media", &["--force"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_ne!(
         std::fs::read(t.path().join("keys/alice.key.pem")).unwrap(),
@@ -287,90 +278,95 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
     assert!(ok, "{out}");
 }
 
+/// `kcsr request --keys keys --media media ARGV…` refused: the exit code and what stderr
+/// says. 3: the cluster would refuse the request; 2: clap refuses a value; 1: a usage error.
+const REQUEST_REFUSALS: &[Refusal<'_>] = &[
+    Refusal {
+        argv: &["--user", "root", "--group", "system:masters"],
+        code: 3,
+        stderr: &["admission-system-masters"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--expiration", "5m"],
+        code: 3,
+        stderr: &["may not specify a duration less than 600 seconds"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "legacy-unknown"],
+        code: 3,
+        stderr: &["legacy signerName is not allowed"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "kubernetes.io/nope"],
+        code: 3,
+        stderr: &["no Kubernetes component signs"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--usage", "server auth"],
+        code: 3,
+        stderr: &["invalid usage for client certificate: server auth"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--no-signer"],
+        code: 1,
+        stderr: &["--no-signer needs --api-version v1beta1"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "kubelet-client"],
+        code: 3,
+        stderr: &["subject organization is not system:nodes"],
+    },
+    Refusal {
+        argv: &[
+            "--user",
+            "a",
+            "--signer",
+            "kubelet-serving",
+            "--group",
+            "system:nodes",
+        ],
+        code: 3,
+        stderr: &["DNS or IP subjectAltName is required"],
+    },
+    Refusal {
+        argv: &["--user", " a"],
+        code: 2,
+        stderr: &["starts or ends with white space"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--usage", "Client Auth"],
+        code: 2,
+        stderr: &["supported values"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--signer", "example.com"],
+        code: 2,
+        stderr: &["example.com/signer-name"],
+    },
+    Refusal {
+        argv: &["--user", "a", "--expiration", "10x"],
+        code: 2,
+        stderr: &["duration \"10x\""],
+    },
+    Refusal {
+        argv: &["--user", "a", "--namespace", "ns"],
+        code: 1,
+        stderr: &["--namespace needs --role or --clusterrole"],
+    },
+];
+
 #[test]
 fn refusals_write_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let cases: &[(&[&str], i32, &str)] = &[
-        (
-            &["--user", "root", "--group", "system:masters"],
-            3,
-            "admission-system-masters",
-        ),
-        (
-            &["--user", "a", "--expiration", "5m"],
-            3,
-            "may not specify a duration less than 600 seconds",
-        ),
-        (
-            &["--user", "a", "--signer", "legacy-unknown"],
-            3,
-            "legacy signerName is not allowed",
-        ),
-        (
-            &["--user", "a", "--signer", "kubernetes.io/nope"],
-            3,
-            "no Kubernetes component signs",
-        ),
-        (
-            &["--user", "a", "--usage", "server auth"],
-            3,
-            "invalid usage for client certificate: server auth",
-        ),
-        (
-            &["--user", "a", "--no-signer"],
-            1,
-            "--no-signer needs --api-version v1beta1",
-        ),
-        (
-            &["--user", "a", "--signer", "kubelet-client"],
-            3,
-            "subject organization is not system:nodes",
-        ),
-        (
-            &[
-                "--user",
-                "a",
-                "--signer",
-                "kubelet-serving",
-                "--group",
-                "system:nodes",
-            ],
-            3,
-            "DNS or IP subjectAltName is required",
-        ),
-        (&["--user", " a"], 2, "starts or ends with white space"),
-        (
-            &["--user", "a", "--usage", "Client Auth"],
-            2,
-            "supported values",
-        ),
-        (
-            &["--user", "a", "--signer", "example.com"],
-            2,
-            "example.com/signer-name",
-        ),
-        (
-            &["--user", "a", "--expiration", "10x"],
-            2,
-            "duration \"10x\"",
-        ),
-        (
-            &["--user", "a", "--namespace", "ns"],
-            1,
-            "--namespace needs --role or --clusterrole",
-        ),
-    ];
-    for (extra, code, text) in cases {
-        let mut args = vec!["request", "--keys", "keys", "--media", "media"];
-        args.extend_from_slice(extra);
-        let r = kcsr(t.path(), &args);
-        assert_eq!(r.code, *code, "{extra:?}: {}", r.stderr);
-        assert!(r.stderr.contains(text), "{extra:?}: {}", r.stderr);
-        assert!(r.stderr.contains("error"), "{extra:?}: {}", r.stderr);
-        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    for case in REQUEST_REFUSALS {
+        case.check(|extra| {
+            let base = ["request", "--keys", "keys", "--media", "media"];
+            kcsr(t.path(), &[&base[..], extra].concat())
+        });
         assert!(
             !t.path().join("keys").exists() && !t.path().join("media").exists(),
-            "{extra:?} wrote files"
+            "{:?} wrote files",
+            case.argv
         );
     }
 }
@@ -543,12 +539,7 @@ fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
     );
     assert!(ok, "{out}");
     // Re-running needs the passphrase to read the key back.
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "enc", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("enc", &[], "media", &[]));
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("standard input is not a terminal")
@@ -641,13 +632,7 @@ fn dry_run_prints_and_writes_nothing() {
 #[test]
 fn json_output_is_machine_readable_and_holds_no_key() {
     let t = tempfile::tempdir().unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "j", "--group", "g", "--keys", "keys", "--media", "media",
-            "--json",
-        ],
-    );
+    let r = kcsr(t.path(), &request("j", &["g"], "media", &["--json"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["status"], "written");
@@ -819,29 +804,11 @@ fn inspect_reads_what_openssl_makes_and_never_prints_keys() {
 #[test]
 fn inspect_flags_a_tampered_manifest() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "media", &[])).code, 0);
     let r = kcsr(t.path(), &["inspect", "media/alice.csr.yaml"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     // Swap the request for another user's CSR: the fingerprint annotation no longer matches.
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "mallory", "--keys", "keys", "--media", "m2"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("mallory", &[], "m2", &[])).code, 0);
     let a = std::fs::read_to_string(t.path().join("media/alice.csr.yaml")).unwrap();
     let m = std::fs::read_to_string(t.path().join("m2/mallory.csr.yaml")).unwrap();
     let req = |y: &str| {
@@ -861,6 +828,14 @@ fn inspect_flags_a_tampered_manifest() {
 }
 
 /// Signs the CSR in `manifest` with a throwaway CA as a signer would, using OpenSSL.
+/// `kcsr verify --cert issued.crt --key KEY MORE...` in `dir`.
+fn verify(dir: &Path, key: &str, more: &[&str]) -> support::Run {
+    kcsr(
+        dir,
+        &[&["verify", "--cert", "issued.crt", "--key", key][..], more].concat(),
+    )
+}
+
 fn issue_with_openssl(dir: &Path, manifest: &str, days: u32) {
     let pem = request_pem(&dir.join(manifest));
     std::fs::write(dir.join("issue.csr"), pem).unwrap();
@@ -877,30 +852,9 @@ fn issue_with_openssl(dir: &Path, manifest: &str, days: u32) {
 #[test]
 fn verify_checks_key_subject_usages_validity_and_chain() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--ca",
-            "ca.crt",
-        ],
-    );
+    let r = verify(t.path(), "keys/alice.key.pem", &["--ca", "ca.crt"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("ok    public key") && r.stdout.contains("ok    chain"),
@@ -932,53 +886,17 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
     );
 
     // Wrong key, wrong user, expired, other CA: each fails with exit 3 and says which.
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "bob", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/bob.key.pem",
-        ],
-    );
+    assert_eq!(kcsr(t.path(), &request("bob", &[], "media", &[])).code, 0);
+    let r = verify(t.path(), "keys/bob.key.pem", &[]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  public key"), "{}", r.stdout);
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--user",
-            "carol",
-        ],
-    );
+    let r = verify(t.path(), "keys/alice.key.pem", &["--user", "carol"]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  user"), "{}", r.stdout);
-    let r = kcsr(
+    let r = verify(
         t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--at",
-            "2099-01-01T00:00:00Z",
-        ],
+        "keys/alice.key.pem",
+        &["--at", "2099-01-01T00:00:00Z"],
     );
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("expired"), "{}", r.stdout);
@@ -987,18 +905,7 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -out other.crt -subj /CN=other -days 3 2>/dev/null",
     );
     assert!(ok);
-    let r = kcsr(
-        t.path(),
-        &[
-            "verify",
-            "--cert",
-            "issued.crt",
-            "--key",
-            "keys/alice.key.pem",
-            "--ca",
-            "other.crt",
-        ],
-    );
+    let r = verify(t.path(), "keys/alice.key.pem", &["--ca", "other.crt"]);
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("FAIL  chain"), "{}", r.stdout);
     assert!(
@@ -1012,11 +919,9 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
 /// `<stem>.crt`, `<stem>.bundle.yaml`, both listed in RETURNED.SHA256SUMS. The station has the
 /// pin `test` (the test CA as server and client CA) and the record of the request.
 fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
-    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let media = dir.join("media");
     let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
-    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
     support::station::pin(
         &dir.join("keys"),
         "test",
@@ -1025,31 +930,15 @@ fn bring_back(dir: &Path, stem: &str, user: &str, groups: &[&str]) {
         &ca,
     );
     let record = support::station::record(dir, stem, Some("test"));
-    let bundle = Bundle {
-        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-        kind: kcsr_core::bundle::KIND.to_owned(),
-        name: record.name,
-        user: user.to_owned(),
-        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-        cluster: BundleCluster {
-            name: "test".to_owned(),
-            server: "https://127.0.0.1:6443".to_owned(),
-            certificate_authority: Some(ca.clone()),
-            tls_server_name: None,
-        },
-        certificate: cert.clone(),
-        client_ca: Some(ca),
-        audit: Audit {
-            public_key_sha256: info.public_key.fingerprint.clone(),
-            serial: info.serial.clone(),
-            not_before: kcsr_core::time::format_rfc3339(info.not_before),
-            not_after: kcsr_core::time::format_rfc3339(info.not_after),
-            fetched_at: "2026-11-28T00:00:00Z".to_owned(),
-            kcsr_version: "test".to_owned(),
-            ..Audit::default()
-        },
-    };
+    let bundle = support::bundle(
+        &record.name,
+        user,
+        groups,
+        support::bundle_cluster("test", "https://127.0.0.1:6443", Some(&ca)),
+        &cert,
+        Some(&ca),
+        "2026-11-28T00:00:00Z",
+    );
     let yaml = bundle.to_yaml().unwrap();
     std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
     std::fs::write(media.join(format!("{stem}.crt")), &cert).unwrap();
@@ -1073,17 +962,7 @@ fn kubeconfig_value(path: &Path) -> serde_json::Value {
 #[test]
 fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let r = kcsr(
@@ -1137,16 +1016,7 @@ fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
 #[test]
 fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "media", &[])).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &[]);
 
@@ -1198,16 +1068,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
         t.path().join("alice.key.orig"),
     )
     .unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "other"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "other", &[])).code, 0);
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
     assert!(
@@ -1233,17 +1094,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
 #[test]
 fn assemble_merges_into_an_existing_kubeconfig_keeping_everything_else() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let existing = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\n    x-unknown-field: keep-me\nusers:\n- name: admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: admin\ncurrent-context: prod\npreferences: {}\nextensions: []\n";
@@ -1434,16 +1285,7 @@ fn completions_and_man_page_come_from_the_cli_definition() {
 #[test]
 fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--keys", "keys", "--media", "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &request("alice", &[], "media", &[])).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &[]);
     std::fs::write(
@@ -1472,17 +1314,7 @@ fn a_temporary_file_left_by_an_interrupted_write_does_not_block_the_media() {
 #[test]
 fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
     let t = tempfile::tempdir().unwrap();
-    assert_eq!(
-        kcsr(
-            t.path(),
-            &[
-                "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media",
-                "media"
-            ]
-        )
-        .code,
-        0
-    );
+    assert_eq!(kcsr(t.path(), &alice_dev()).code, 0);
     issue_with_openssl(t.path(), "media/alice.csr.yaml", 10);
     bring_back(t.path(), "alice", "alice", &["dev"]);
     let old_key = std::fs::read(t.path().join("keys/alice.key.pem")).unwrap();
@@ -1649,12 +1481,7 @@ fn data_that_cannot_be_written_is_an_error_and_a_closed_pipe_is_not() {
 #[test]
 fn inspect_reads_a_bundle_although_it_embeds_pem() {
     let t = tempfile::tempdir().unwrap();
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "bea", "--group", "ops", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("bea", &["ops"], "media", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     issue_with_openssl(t.path(), "media/bea.csr.yaml", 10);
     bring_back(t.path(), "bea", "bea", &["ops"]);

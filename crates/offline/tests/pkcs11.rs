@@ -8,10 +8,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
-use support::{Run, finish};
+use support::{Run, assemble_args, finish};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Distinctive, so that a leak is found by a plain search.
@@ -88,17 +88,11 @@ impl Hsm {
     }
 
     fn kcsr(&self, args: &[&str]) -> Run {
-        finish(
-            Command::new(support::KCSR)
-                .args(args)
-                .current_dir(self.dir())
-                .env("SOFTHSM2_CONF", self.conf())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        )
+        let mut cmd = kcsr_testkit::command(support::KCSR);
+        cmd.args(args)
+            .current_dir(self.dir())
+            .env("SOFTHSM2_CONF", self.conf());
+        finish(cmd.spawn().unwrap())
     }
 
     fn kcsr_ok(&self, args: &[&str]) -> Run {
@@ -551,10 +545,8 @@ fn bring_back(hsm: &Hsm, stem: &str, cert_file: &str) {
 
 /// [`bring_back`] with a bundle that names `server` as the cluster's (the media's word only).
 fn bring_back_saying(hsm: &Hsm, stem: &str, cert_file: &str, server: &str) {
-    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     let cert = hsm.read(cert_file);
     let ca = hsm.read("ca.crt");
-    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
     let docs = kcsr_core::manifest::parse_documents(
         hsm.read(&format!("media/{stem}.csr.yaml")).as_bytes(),
     )
@@ -562,31 +554,15 @@ fn bring_back_saying(hsm: &Hsm, stem: &str, cert_file: &str, server: &str) {
     let kcsr_core::manifest::Document::Csr(m) = &docs[0] else {
         panic!("not a CSR manifest")
     };
-    let bundle = Bundle {
-        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-        kind: kcsr_core::bundle::KIND.to_owned(),
-        name: m.metadata.name.clone(),
-        user: stem.to_owned(),
-        groups: vec!["dev".to_owned()],
-        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-        cluster: BundleCluster {
-            name: "test".to_owned(),
-            server: server.to_owned(),
-            certificate_authority: Some(ca.clone()),
-            tls_server_name: None,
-        },
-        certificate: cert.clone(),
-        client_ca: Some(ca),
-        audit: Audit {
-            public_key_sha256: info.public_key.fingerprint.clone(),
-            serial: info.serial.clone(),
-            not_before: kcsr_core::time::format_rfc3339(info.not_before),
-            not_after: kcsr_core::time::format_rfc3339(info.not_after),
-            fetched_at: "2026-11-29T00:00:00Z".to_owned(),
-            kcsr_version: "test".to_owned(),
-            ..Audit::default()
-        },
-    };
+    let bundle = support::bundle(
+        &m.metadata.name,
+        stem,
+        &["dev"],
+        support::bundle_cluster("test", server, Some(&ca)),
+        &cert,
+        Some(&ca),
+        "2026-11-29T00:00:00Z",
+    );
     let yaml = bundle.to_yaml().unwrap();
     let media = hsm.dir().join("media");
     std::fs::write(media.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
@@ -628,31 +604,19 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     bring_back_saying(&hsm, "alice", &cert, "https://evil.example:6443");
 
     // The agent listens only on loopback: refused at the command line.
-    let r = hsm.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = hsm.kcsr(&assemble_args(
         "--out",
         "alice.kubeconfig",
-        "--agent-address",
-        "0.0.0.0:16443",
-    ]);
+        &["--agent-address", "0.0.0.0:16443"],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
 
-    let r = hsm.kcsr_ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = hsm.kcsr_ok(&assemble_args(
         "--out",
         "alice.kubeconfig",
-        "--pkcs11-pin-file",
-        "pin",
-    ]);
+        &["--pkcs11-pin-file", "pin"],
+    ));
     assert!(
         r.stderr
             .contains("next: kcsr-agent --kubeconfig ./alice.kubeconfig"),
@@ -729,17 +693,11 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
 
     // Merging the same user into a file twice keeps its bearer token: the entry is unchanged.
     for _ in 0..2 {
-        hsm.kcsr_ok(&[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
+        hsm.kcsr_ok(&assemble_args(
             "--merge-into",
             "merged.kubeconfig",
-            "--pkcs11-pin-file",
-            "pin",
-        ]);
+            &["--pkcs11-pin-file", "pin"],
+        ));
     }
     let merged = hsm.read("merged.kubeconfig");
     assert_eq!(merged.matches("kcsr.io/agent").count(), 1, "{merged}");
@@ -801,15 +759,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         "openssl x509 -req -in alice.csr -CA evil/ca.crt -CAkey evil/ca.key -CAcreateserial -days 10 -extfile leaf.cnf -out forged.crt 2>&1",
     );
     bring_back(&hsm, "alice", "forged.crt");
-    let r = hsm.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out",
-        "alice.kubeconfig",
-    ]);
+    let r = hsm.kcsr(&assemble_args("--out", "alice.kubeconfig", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("chain"), "{}", r.stderr);
     hsm.assert_nothing_secret(&[&r], &[]);

@@ -7,17 +7,12 @@
 
 mod support;
 
+use kcsr_testkit::args::request;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{kcsr, mode};
-
-fn ok(dir: &Path, args: &[&str]) -> support::Run {
-    let r = kcsr(dir, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r
-}
+use support::{assemble_args, kcsr, kcsr_ok as ok, mode};
 
 /// `ssh-keygen -Y verify -f ALLOWED -I PRINCIPAL -n kcsr-media -s MEDIA/SHA256SUMS.sig <
 /// MEDIA/SHA256SUMS`: whether it verifies, and what it said.
@@ -81,12 +76,7 @@ fn flip_a_byte(path: &Path, at: usize) {
 fn request_signs_the_exact_sums_and_ssh_keygen_verifies_them() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let r = ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = ok(d, &request("alice", &["dev"], "media", &[]));
     // The first use made the key and said so, with the way to its allowed_signers line.
     assert!(
         r.stderr.contains("made the station's signing key")
@@ -150,25 +140,13 @@ fn request_signs_the_exact_sums_and_ssh_keygen_verifies_them() {
 
     // A re-run with the request unchanged notices the signature no longer verifies, and
     // signs again (as after a run stopped between the sums and the signature).
-    let r = ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-            "--json",
-        ],
-    );
+    let r = ok(d, &request("alice", &["dev"], "media", &["--json"]));
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["status"], "written", "{v}");
     let (good, out) = ssh_verify(d, "allowed_signers", "vault-1", "media");
     assert!(good, "{out}");
     // And then there is nothing to do.
-    let r = ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-            "--json",
-        ],
-    );
+    let r = ok(d, &request("alice", &["dev"], "media", &["--json"]));
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         (v["status"].as_str(), v["written"].as_array().map(Vec::len)),
@@ -266,18 +244,7 @@ fn the_station_key_never_reaches_the_media_and_is_caught_if_put_there() {
         d.join("media/signing-key.pem"),
     )
     .unwrap();
-    let r = kcsr(
-        d,
-        &[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out-dir",
-            "out",
-        ],
-    );
+    let r = kcsr(d, &assemble_args("--out-dir", "out", &[]));
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
@@ -295,18 +262,12 @@ fn an_encrypted_run_encrypts_the_station_key_and_needs_the_passphrase_after() {
     std::fs::write(d.join("pass.txt"), "correct horse battery\n").unwrap();
     ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "erin",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-            "--encrypt-key",
-            "--passphrase-file",
-            "pass.txt",
-        ],
+            &["--encrypt-key", "--passphrase-file", "pass.txt"],
+        ),
     );
     let pem = std::fs::read_to_string(d.join("keys/station/signing-key.pem")).unwrap();
     assert!(
@@ -333,27 +294,12 @@ fn an_encrypted_run_encrypts_the_station_key_and_needs_the_passphrase_after() {
     );
     // `station show` needs no passphrase; signing does.
     allowed_signers(d, "vault-1", "allowed_signers");
-    let r = kcsr(
-        d,
-        &[
-            "request", "--user", "finn", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(d, &request("finn", &[], "media", &[]));
     r.refused("signing-key.pem", "passphrase");
     assert!(!d.join("media/finn.csr.yaml").exists());
     ok(
         d,
-        &[
-            "request",
-            "--user",
-            "finn",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--passphrase-file",
-            "pass.txt",
-        ],
+        &request("finn", &[], "media", &["--passphrase-file", "pass.txt"]),
     );
     let (good, out) = ssh_verify(d, "allowed_signers", "vault-1", "media");
     assert!(good, "{out}");
@@ -364,12 +310,7 @@ fn show_without_a_key_says_how_one_is_made_and_names_the_host_by_default() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     kcsr(d, &["station", "show", "--keys", "keys"]).refused("keys", "no signing key yet");
-    ok(
-        d,
-        &[
-            "request", "--user", "gil", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("gil", &[], "media", &[]));
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let r = ok(d, &["station", "show", "--keys", "keys"]);
     assert!(
@@ -480,22 +421,12 @@ fn rotate_makes_a_new_key_and_gives_the_old_line_an_end() {
 fn the_public_line_is_checked_against_the_key_and_restored_when_missing() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    ok(
-        d,
-        &[
-            "request", "--user", "ivy", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("ivy", &[], "media", &[]));
     let line = std::fs::read_to_string(d.join("keys/station/signing-key.pub")).unwrap();
     // Lost: `show` says how it comes back, and the next run writes it again.
     std::fs::remove_file(d.join("keys/station/signing-key.pub")).unwrap();
     kcsr(d, &["station", "show", "--keys", "keys"]).refused("signing-key.pub", "missing");
-    ok(
-        d,
-        &[
-            "request", "--user", "jo", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("jo", &[], "media", &[]));
     assert_eq!(
         std::fs::read_to_string(d.join("keys/station/signing-key.pub")).unwrap(),
         line
@@ -503,24 +434,14 @@ fn the_public_line_is_checked_against_the_key_and_restored_when_missing() {
     // Replaced by another key's line (the connected side would be told to trust that one):
     // refused before anything is signed.
     let other = tempfile::tempdir().unwrap();
-    ok(
-        other.path(),
-        &[
-            "request", "--user", "x", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(other.path(), &request("x", &[], "media", &[]));
     std::fs::copy(
         other.path().join("keys/station/signing-key.pub"),
         d.join("keys/station/signing-key.pub"),
     )
     .unwrap();
     let sums = std::fs::read(d.join("media/SHA256SUMS")).unwrap();
-    let r = kcsr(
-        d,
-        &[
-            "request", "--user", "kim", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(d, &request("kim", &[], "media", &[]));
     r.refused("signing-key.pub", "does not match");
     assert_eq!(r.code, 3);
     assert_eq!(std::fs::read(d.join("media/SHA256SUMS")).unwrap(), sums);

@@ -5,11 +5,12 @@
 
 mod support;
 
+use kcsr_testkit::args::request;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{kcsr, mode};
+use support::{kcsr, kcsr_ok as ok, mode};
 
 fn sh(dir: &Path, cmd: &str) -> String {
     let out = Command::new("sh")
@@ -64,12 +65,6 @@ fn openssl_pin(dir: &Path, ca: &str) -> String {
 
 fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn ok(dir: &Path, args: &[&str]) -> support::Run {
-    let r = kcsr(dir, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r
 }
 
 /// The CSR manifest's annotations.
@@ -588,32 +583,14 @@ fn the_cluster_is_the_only_pin_the_one_named_or_none() {
     assert_eq!(record(d, &name)["cluster"], Value::Null);
 
     pin_prod(d);
-    ok(
-        d,
-        &[
-            "request", "--user", "bob", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("bob", &[], "media", &[]));
     assert_eq!(
         annotations(&d.join("media/bob.csr.yaml"))["kcsr.dev/cluster"],
         "prod"
     );
     // A pin that is not there.
-    kcsr(
-        d,
-        &[
-            "request",
-            "--user",
-            "carol",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            "lab",
-        ],
-    )
-    .refused("lab", "no cluster named");
+    kcsr(d, &request("carol", &[], "media", &["--cluster", "lab"]))
+        .refused("lab", "no cluster named");
     // Two pins: the requests must say which.
     ok(
         d,
@@ -629,49 +606,18 @@ fn the_cluster_is_the_only_pin_the_one_named_or_none() {
             "ca.crt",
         ],
     );
-    let r = kcsr(
-        d,
-        &[
-            "request", "--user", "carol", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(d, &request("carol", &[], "media", &[]));
     r.refused("lab", "2 clusters are pinned");
     assert!(r.stderr.contains("lab, prod"), "{}", r.stderr);
     assert!(!d.join("media/carol.csr.yaml").exists());
     assert!(!d.join("keys/carol.key.pem").exists());
-    ok(
-        d,
-        &[
-            "request",
-            "--user",
-            "carol",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            "lab",
-        ],
-    );
+    ok(d, &request("carol", &[], "media", &["--cluster", "lab"]));
     assert_eq!(
         annotations(&d.join("media/carol.csr.yaml"))["kcsr.dev/cluster"],
         "lab"
     );
     // The same request for another cluster is another request.
-    let r = kcsr(
-        d,
-        &[
-            "request",
-            "--user",
-            "carol",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            "prod",
-        ],
-    );
+    let r = kcsr(d, &request("carol", &[], "media", &["--cluster", "prod"]));
     r.refused("carol.csr.yaml", "different request");
 }
 
@@ -852,12 +798,7 @@ fn renew_believes_no_expiry_of_a_certificate_the_pinned_ca_did_not_issue() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     pin_prod(d);
-    ok(
-        d,
-        &[
-            "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("alice", &["dev"], "media", &[]));
     let csr = request_der(&d.join("media/alice.csr.yaml"));
     std::fs::write(d.join("alice.csr"), csr).unwrap();
     // The genuine certificate: five days left, due within 30 days.
@@ -935,12 +876,7 @@ fn renew_believes_no_expiry_of_a_certificate_the_pinned_ca_did_not_issue() {
 fn renew_with_the_same_key_finds_it_by_the_record_even_when_renamed() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    ok(
-        d,
-        &[
-            "request", "--user", "dana", "--group", "ops", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("dana", &["ops"], "media", &[]));
     let csr = sh(
         d,
         "sed -n 's/^ *request: //p' media/dana.csr.yaml | base64 -d > dana.csr && echo ok",
@@ -998,12 +934,7 @@ fn control_files_on_the_media_are_neither_requests_nor_listed() {
     sums.insert("SHA256SUMS.sig", b"x");
     sums.insert("RETURNED.SHA256SUMS", b"");
     std::fs::write(d.join("media/SHA256SUMS"), sums.render()).unwrap();
-    ok(
-        d,
-        &[
-            "request", "--user", "erin", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(d, &request("erin", &[], "media", &[]));
     let listed = std::fs::read_to_string(d.join("media/SHA256SUMS")).unwrap();
     assert!(listed.contains("erin.csr.yaml"), "{listed}");
     assert!(

@@ -8,29 +8,21 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::station::{RequestRecord, RequestState};
+use kcsr_testkit::args::request;
 use serde_json::Value;
-use support::{Run, kcsr};
+use support::{Run, kcsr, kcsr_ok as ok};
 
-fn ok(dir: &Path, args: &[&str]) -> Run {
-    let r = kcsr(dir, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r
-}
-
-/// `kcsr ARGS` with exactly these login variables (the rest of the environment as it is).
+/// `kcsr ARGS` with exactly these login variables (the rest of the environment the kit's).
 fn kcsr_as(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(support::KCSR);
+    let mut cmd = kcsr_testkit::command(support::KCSR);
     cmd.args(args)
         .current_dir(dir)
         .env_remove("LOGNAME")
-        .env_remove("USER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("USER");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -202,19 +194,11 @@ fn a_request_carries_its_ticket_operator_and_every_grant_signed_and_recorded() {
     // Without LOGNAME, USER; without either, the numeric user id.
     let r = kcsr_as(
         t.path(),
-        &[
-            "request", "--user", "finn", "--keys", "keys", "--media", "media", "--json",
-        ],
+        &request("finn", &[], "media", &["--json"]),
         &[("USER", "ops\u{1b}[31m")],
     );
     assert_eq!(json(&r)["operator"], "ops[31m", "{}", r.stderr);
-    let r = kcsr_as(
-        t.path(),
-        &[
-            "request", "--user", "gail", "--keys", "keys", "--media", "media", "--json",
-        ],
-        &[],
-    );
+    let r = kcsr_as(t.path(), &request("gail", &[], "media", &["--json"]), &[]);
     assert!(
         json(&r)["operator"].as_str().unwrap().starts_with("uid="),
         "{}",
@@ -608,12 +592,7 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
     );
     signed_and_listed(&keys, &media);
     std::fs::remove_file(keys.join("station/policy.yaml")).unwrap();
-    ok(
-        t.path(),
-        &[
-            "request", "--user", "carol", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(t.path(), &request("carol", &[], "media", &[]));
     assert!(!media.join("station-policy.yaml").exists());
     let sums = signed_and_listed(&keys, &media);
     assert!(sums.get("station-policy.yaml").is_none());
@@ -623,12 +602,7 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
         &keys,
         "apiVersion: kcsr.dev/v1\nkind: StationPolicy\nmaxLifetime: soon\n",
     );
-    let r = kcsr(
-        t.path(),
-        &[
-            "request", "--user", "dan", "--keys", "keys", "--media", "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("dan", &[], "media", &[]));
     r.refused("keys/station/policy.yaml", "maxLifetime");
     assert_eq!(r.code, 1);
 }
@@ -1038,32 +1012,15 @@ fn issue(dir: &Path, stem: &str, ca: &str, server_ca: &str, client_ca: &str) {
         ),
     );
     let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
-    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
-    let bundle = kcsr_core::bundle::Bundle {
-        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-        kind: kcsr_core::bundle::KIND.to_owned(),
-        name: m.metadata.name.clone(),
-        user: stem.to_owned(),
-        groups: vec![],
-        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-        cluster: kcsr_core::bundle::BundleCluster {
-            name: "prod".to_owned(),
-            server: "https://127.0.0.1:6443".to_owned(),
-            certificate_authority: Some(server_ca.to_owned()),
-            tls_server_name: None,
-        },
-        certificate: cert.clone(),
-        client_ca: Some(client_ca.to_owned()),
-        audit: kcsr_core::bundle::Audit {
-            public_key_sha256: info.public_key.fingerprint.clone(),
-            serial: info.serial.clone(),
-            not_before: kcsr_core::time::format_rfc3339(info.not_before),
-            not_after: kcsr_core::time::format_rfc3339(info.not_after),
-            fetched_at: "2026-11-28T00:00:00Z".to_owned(),
-            kcsr_version: "test".to_owned(),
-            ..kcsr_core::bundle::Audit::default()
-        },
-    };
+    let bundle = support::bundle(
+        &m.metadata.name,
+        stem,
+        &[],
+        support::bundle_cluster("prod", "https://127.0.0.1:6443", Some(server_ca)),
+        &cert,
+        Some(client_ca),
+        "2026-11-28T00:00:00Z",
+    );
     let yaml = bundle.to_yaml().unwrap();
     let files = [
         (format!("{stem}.bundle.yaml"), yaml.as_str()),
@@ -1114,20 +1071,10 @@ fn a_ca_rotation_pins_both_cas_for_the_overlap_as_the_guide_says() {
         ok(dir, &args);
     };
     pin("old.crt", false);
-    ok(
-        dir,
-        &[
-            "request", "--user", "before", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(dir, &request("before", &[], "media", &[]));
     // The overlap: both CAs pinned; requests now carry both fingerprints.
     pin("both.pem", true);
-    ok(
-        dir,
-        &[
-            "request", "--user", "during", "--keys", "keys", "--media", "media",
-        ],
-    );
+    ok(dir, &request("during", &[], "media", &[]));
     let m = csr(&dir.join("media/during.csr.yaml"));
     assert_eq!(
         m.metadata.annotations["kcsr.dev/cluster-ca-sha256"]

@@ -6,12 +6,13 @@
 
 mod support;
 
+use kcsr_testkit::args::request;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::{Run, kcsr};
+use support::{Run, assemble_args, kcsr};
 
 const SERVER: &str = "https://prod.example:6443";
 
@@ -131,37 +132,23 @@ impl Site {
     /// What kcsr-submit writes back: `<stem>.crt`, `<stem>.bundle.yaml`, both listed in
     /// `RETURNED.SHA256SUMS`.
     fn bring_back(&self, media: &str, stem: &str, days: u32) -> String {
-        use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
         let cert = self.issue(media, stem, days);
         let m = self.manifest(media, stem);
         let csr = m.decode_request().unwrap();
-        let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
         let ca = self.read("real.crt");
-        let bundle = Bundle {
-            api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-            kind: kcsr_core::bundle::KIND.to_owned(),
-            name: m.metadata.name.clone(),
-            user: csr.subject.user().unwrap().to_owned(),
-            groups: csr.subject.organizations.clone(),
-            signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-            cluster: BundleCluster {
-                name: "prod".to_owned(),
-                server: SERVER.to_owned(),
-                certificate_authority: Some(ca.clone()),
-                tls_server_name: None,
-            },
-            certificate: cert.clone(),
-            client_ca: Some(ca),
-            audit: Audit {
-                public_key_sha256: info.public_key.fingerprint.clone(),
-                serial: info.serial.clone(),
-                not_before: kcsr_core::time::format_rfc3339(info.not_before),
-                not_after: kcsr_core::time::format_rfc3339(info.not_after),
-                fetched_at: "2026-11-29T00:00:00Z".to_owned(),
-                kcsr_version: "test".to_owned(),
-                ..Audit::default()
-            },
-        };
+        let bundle = support::bundle(
+            &m.metadata.name,
+            csr.subject.user().unwrap(),
+            &csr.subject
+                .organizations
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            support::bundle_cluster("prod", SERVER, Some(&ca)),
+            &cert,
+            Some(&ca),
+            "2026-11-29T00:00:00Z",
+        );
         let yaml = bundle.to_yaml().unwrap();
         let dir = self.path(media);
         std::fs::write(dir.join(format!("{stem}.bundle.yaml")), &yaml).unwrap();
@@ -372,30 +359,17 @@ fn key_path_for_kept_keys_and_several_users_takes_a_user_placeholder() {
     for u in ["alice", "bob"] {
         s.bring_back("media", u, 10);
     }
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = s.run(&assemble_args(
         "--out-dir",
         "out",
-        "--key-path",
-        "/etc/k.key",
-    ]);
+        &["--key-path", "/etc/k.key"],
+    ));
     r.refused("--key-path /etc/k.key", "names one file");
-    let r = s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    let r = s.ok(&assemble_args(
         "--out-dir",
         "out",
-        "--key-path",
-        "/home/{user}/.kube/{user}.key",
-        "--json",
-    ]);
+        &["--key-path", "/home/{user}/.kube/{user}.key", "--json"],
+    ));
     for u in ["alice", "bob"] {
         let v = s.kubeconfig(&format!("out/{u}.kubeconfig"));
         assert_eq!(
@@ -544,15 +518,7 @@ fn renew_and_inspect_read_kubeconfigs_and_never_show_a_key() {
     let s = Site::new();
     s.request("alice", "media", &[]);
     s.bring_back("media", "alice", 30);
-    s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kubeconfigs",
-    ]);
+    s.ok(&assemble_args("--out-dir", "kubeconfigs", &[]));
     // One that names its certificate file (relative to the kubeconfig, as kubectl reads it).
     std::fs::create_dir(s.path("kc2")).unwrap();
     std::fs::copy(s.path("media/alice.crt"), s.path("kc2/alice.crt")).unwrap();
@@ -643,15 +609,7 @@ fn a_renewal_keeps_the_kubeconfig_name_and_replaces_the_older_file() {
     let s = Site::new();
     s.request("alice", "media", &[]);
     s.bring_back("media", "alice", 10);
-    s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kc",
-    ]);
+    s.ok(&assemble_args("--out-dir", "kc", &[]));
     let r = s.ok(&[
         "renew", "media", "--within", "30d", "--keys", "keys", "--media", "next", "--json",
     ]);
@@ -690,15 +648,7 @@ fn a_renewal_keeps_the_kubeconfig_name_and_replaces_the_older_file() {
         s.read(&format!("keys/{stem}.key.pem")).as_bytes()
     );
     // The older certificate never replaces the newer one.
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kc",
-    ]);
+    let r = s.run(&assemble_args("--out-dir", "kc", &[]));
     r.refused("kc/alice.kubeconfig", "--force");
     // A renewal of the renewal is named after the first stem again.
     let r = s.ok(&[
@@ -794,19 +744,11 @@ fn key_retire_removes_only_keys_whose_certificates_have_all_expired() {
     ]);
     s.bring_back("media", "alice", 5);
     s.bring_back("media", "bob", 20);
-    s.ok(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
+    s.ok(&assemble_args(
         "--out-dir",
         "kc",
-        "--name",
-        "alice",
-        "--name",
-        "bob",
-    ]);
+        &["--name", "alice", "--name", "bob"],
+    ));
     let at = days_from_now(10);
 
     // A dry run says what would go and changes nothing.
@@ -1452,15 +1394,7 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
 
     // One key missing: the other users' kubeconfigs are written, the missing one named, exit 4.
     std::fs::rename(s.path("keys/bob.key.pem"), s.path("bob.key.pem")).unwrap();
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "out",
-    ]);
+    let r = s.run(&assemble_args("--out-dir", "out", &[]));
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
         r.stderr.contains("error: no key for \"bob\" in keys"),
@@ -1523,15 +1457,7 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
     assert!(!r.stdout.contains("not checked"), "{}", r.stdout);
     // With the key back, the same run finishes the job.
     std::fs::rename(s.path("bob.key.pem"), s.path("keys/bob.key.pem")).unwrap();
-    let r = s.run(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "out2",
-    ]);
+    let r = s.run(&assemble_args("--out-dir", "out2", &[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -1583,9 +1509,7 @@ fn withdraw_and_check_judge_the_media_as_the_station_signs_it() {
     assert!(!problems.contains("alice.csr.yaml"), "{problems}");
     // The station never signs a withdrawn request again, nor what it did not write.
     let before = s.read("media/SHA256SUMS");
-    let r = s.run(&[
-        "request", "--user", "dave", "--group", "dev", "--keys", "keys", "--media", "media",
-    ]);
+    let r = s.run(&request("dave", &["dev"], "media", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr

@@ -13,7 +13,8 @@ use kcsr_submit::kubeconfig::KubeconfigSource;
 use kcsr_submit::retry::RetryPolicy;
 use kcsr_submit::tls::TlsSetupError;
 use kcsr_submit::watch::WatchEvent;
-use support::{Reply, ServerSpec, TestServer, b64, kubeconfig, review_json, status_json};
+use kcsr_testkit::cluster::Cluster;
+use support::{Reply, Scripted, ServerSpec, b64, ca_line, kubeconfig, review_json, status_json};
 
 const REVIEW_PATH: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
 
@@ -41,10 +42,6 @@ fn client_for(path: &Path, options: ClientOptions) -> Result<Client, ClientError
     Client::new(&rc, options)
 }
 
-fn ca_line(pem: &str) -> String {
-    format!("    certificate-authority-data: {}\n", b64(pem))
-}
-
 fn ok_review(_: &support::Seen, _: usize) -> Reply {
     Reply::Json(
         201,
@@ -62,14 +59,8 @@ fn whoami(client: &Client) -> Result<serde_json::Value, ClientError> {
 
 #[test]
 fn token_over_tls_with_json_headers() {
-    let server = TestServer::start(ServerSpec::default(), ok_review);
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: s3cret-token\n",
-    );
+    let server = Scripted::start(ServerSpec::default(), ok_review);
+    let kc = server.kubeconfig("    token: s3cret-token\n");
     let client = client_for(&kc, options()).unwrap();
     let review = whoami(&client).unwrap();
     assert_eq!(review["status"]["userInfo"]["username"], "alice");
@@ -84,11 +75,10 @@ fn token_over_tls_with_json_headers() {
 
 #[test]
 fn wrong_ca_is_reported_in_operator_terms_and_not_retried() {
-    let server = TestServer::start(ServerSpec::default(), ok_review);
+    let server = Scripted::start(ServerSpec::default(), ok_review);
     let other = support::TestCa::new("some-other-ca");
-    let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(
-        dir.path(),
+        server.dir(),
         &server.url(),
         &ca_line(&other.pem),
         "    token: t\n",
@@ -110,14 +100,8 @@ fn wrong_server_name_then_tls_server_name_fixes_it() {
         names: vec!["kubernetes.default.svc"],
         ..ServerSpec::default()
     };
-    let server = TestServer::start(spec, ok_review);
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let server = Scripted::start(spec, ok_review);
+    let kc = server.kubeconfig("    token: t\n");
     let err = whoami(&client_for(&kc, options()).unwrap()).unwrap_err();
     let text = err.to_string();
     assert!(
@@ -133,7 +117,7 @@ fn wrong_server_name_then_tls_server_name_fixes_it() {
         "{}    tls-server-name: kubernetes.default.svc\n",
         ca_line(&server.ca.pem)
     );
-    let kc = kubeconfig(dir.path(), &server.url(), &extra, "    token: t\n");
+    let kc = kubeconfig(server.dir(), &server.url(), &extra, "    token: t\n");
     whoami(&client_for(&kc, options()).unwrap()).unwrap();
     // The Host header still names the real server.
     assert_eq!(
@@ -148,25 +132,24 @@ fn client_certificate_from_data_and_from_relative_files() {
         require_client_cert: true,
         ..ServerSpec::default()
     };
-    let server = TestServer::start(spec, ok_review);
+    let server = Scripted::start(spec, ok_review);
     let issued = server.client_ca.client_cert("alice", &["dev"]);
-    let dir = tempfile::tempdir().unwrap();
     let user = format!(
         "    client-certificate-data: {}\n    client-key-data: {}\n",
         b64(&issued.cert_pem),
         b64(&issued.key_pem)
     );
-    let kc = kubeconfig(dir.path(), &server.url(), &ca_line(&server.ca.pem), &user);
+    let kc = server.kubeconfig(&user);
     whoami(&client_for(&kc, options()).unwrap()).unwrap();
     assert!(server.requests()[0].client_cert);
     assert!(server.requests()[0].header("authorization").is_none());
 
-    std::fs::create_dir(dir.path().join("pki")).unwrap();
-    std::fs::write(dir.path().join("pki/alice.crt"), &issued.cert_pem).unwrap();
-    std::fs::write(dir.path().join("pki/alice.key"), &issued.key_pem).unwrap();
-    std::fs::write(dir.path().join("pki/ca.crt"), &server.ca.pem).unwrap();
+    std::fs::create_dir(server.dir().join("pki")).unwrap();
+    std::fs::write(server.dir().join("pki/alice.crt"), &issued.cert_pem).unwrap();
+    std::fs::write(server.dir().join("pki/alice.key"), &issued.key_pem).unwrap();
+    std::fs::write(server.dir().join("pki/ca.crt"), &server.ca.pem).unwrap();
     let kc = kubeconfig(
-        dir.path(),
+        server.dir(),
         &server.url(),
         "    certificate-authority: pki/ca.crt\n",
         "    client-certificate: pki/alice.crt\n    client-key: pki/alice.key\n",
@@ -177,16 +160,15 @@ fn client_certificate_from_data_and_from_relative_files() {
 
 #[test]
 fn mismatched_client_key_is_an_error_not_a_panic() {
-    let server = TestServer::start(ServerSpec::default(), ok_review);
+    let server = Scripted::start(ServerSpec::default(), ok_review);
     let a = server.client_ca.client_cert("alice", &[]);
     let b = server.client_ca.client_cert("bob", &[]);
-    let dir = tempfile::tempdir().unwrap();
     let user = format!(
         "    client-certificate-data: {}\n    client-key-data: {}\n",
         b64(&a.cert_pem),
         b64(&b.key_pem)
     );
-    let kc = kubeconfig(dir.path(), &server.url(), &ca_line(&server.ca.pem), &user);
+    let kc = server.kubeconfig(&user);
     let err = client_for(&kc, options()).unwrap_err();
     assert!(
         matches!(err, ClientError::Setup(TlsSetupError::KeyMismatch { .. })),
@@ -205,14 +187,8 @@ fn server_requiring_a_client_certificate_says_so() {
         require_client_cert: true,
         ..ServerSpec::default()
     };
-    let server = TestServer::start(spec, ok_review);
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let server = Scripted::start(spec, ok_review);
+    let kc = server.kubeconfig("    token: t\n");
     let err = whoami(&client_for(&kc, options()).unwrap()).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("requires a client certificate"), "{text}");
@@ -251,10 +227,9 @@ fn unusable_ca_bundle_is_refused_up_front() {
 
 #[test]
 fn insecure_skip_tls_verify_works_and_warns_every_time() {
-    let server = TestServer::start(ServerSpec::default(), ok_review);
-    let dir = tempfile::tempdir().unwrap();
+    let server = Scripted::start(ServerSpec::default(), ok_review);
     let kc = kubeconfig(
-        dir.path(),
+        server.dir(),
         &server.url(),
         "    insecure-skip-tls-verify: true\n",
         "    token: t\n",
@@ -286,7 +261,7 @@ fn plugin_user(dir: &Path, script: &str) -> String {
 
 #[test]
 fn exec_plugin_token_and_rerun_on_401() {
-    let server = TestServer::start(ServerSpec::default(), |seen, _| {
+    let server = Scripted::start(ServerSpec::default(), |seen, _| {
         if seen.header("authorization") == Some("Bearer fresh") {
             ok_review(seen, 0)
         } else {
@@ -297,18 +272,12 @@ fn exec_plugin_token_and_rerun_on_401() {
             )
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let counter = dir.path().join("runs");
+    let counter = server.dir().join("runs");
     let script = format!(
         "echo run >> '{c}'\nif [ $(wc -l < '{c}') -eq 1 ]; then T=stale; else T=fresh; fi\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"}}}}' $T\n",
         c = counter.display()
     );
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        &plugin_user(dir.path(), &script),
-    );
+    let kc = server.kubeconfig(&plugin_user(server.dir(), &script));
     let client = client_for(&kc, options()).unwrap();
     whoami(&client).unwrap();
     let runs = std::fs::read_to_string(&counter).unwrap().lines().count();
@@ -329,21 +298,15 @@ fn exec_plugin_token_and_rerun_on_401() {
 
 #[test]
 fn exec_plugin_401_is_retried_only_once() {
-    let server = TestServer::start(ServerSpec::default(), |_, _| {
+    let server = Scripted::start(ServerSpec::default(), |_, _| {
         Reply::Json(
             401,
             vec![],
             status_json(401, "Unauthorized", "Unauthorized"),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
     let script = "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"status\":{\"token\":\"x\"}}'\n";
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        &plugin_user(dir.path(), script),
-    );
+    let kc = server.kubeconfig(&plugin_user(server.dir(), script));
     let err = whoami(&client_for(&kc, options()).unwrap()).unwrap_err();
     assert!(err.as_api().is_some_and(|e| e.is_unauthorized()), "{err}");
     assert_eq!(server.requests().len(), 2);
@@ -355,29 +318,23 @@ fn exec_plugin_client_certificate() {
         require_client_cert: true,
         ..ServerSpec::default()
     };
-    let server = TestServer::start(spec, ok_review);
+    let server = Scripted::start(spec, ok_review);
     let issued = server.client_ca.client_cert("alice", &[]);
-    let dir = tempfile::tempdir().unwrap();
     let out = serde_json::json!({
         "apiVersion": "client.authentication.k8s.io/v1",
         "kind": "ExecCredential",
         "status": {"clientCertificateData": issued.cert_pem, "clientKeyData": issued.key_pem}
     });
-    std::fs::write(dir.path().join("out.json"), out.to_string()).unwrap();
-    let script = format!("cat '{}'\n", dir.path().join("out.json").display());
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        &plugin_user(dir.path(), &script),
-    );
+    std::fs::write(server.dir().join("out.json"), out.to_string()).unwrap();
+    let script = format!("cat '{}'\n", server.dir().join("out.json").display());
+    let kc = server.kubeconfig(&plugin_user(server.dir(), &script));
     whoami(&client_for(&kc, options()).unwrap()).unwrap();
     assert!(server.requests()[0].client_cert);
 }
 
 #[test]
 fn server_errors_500_and_429_with_retry_after_are_retried() {
-    let server = TestServer::start(ServerSpec::default(), |seen, i| match i {
+    let server = Scripted::start(ServerSpec::default(), |seen, i| match i {
         0 => Reply::Json(
             500,
             vec![],
@@ -390,13 +347,7 @@ fn server_errors_500_and_429_with_retry_after_are_retried() {
         ),
         _ => ok_review(seen, i),
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let kc = server.kubeconfig("    token: t\n");
     let started = Instant::now();
     whoami(&client_for(&kc, options()).unwrap()).unwrap();
     assert!(
@@ -408,40 +359,28 @@ fn server_errors_500_and_429_with_retry_after_are_retried() {
 
 #[test]
 fn dropped_connection_is_retried() {
-    let server = TestServer::start(ServerSpec::default(), |seen, i| {
+    let server = Scripted::start(ServerSpec::default(), |seen, i| {
         if i == 0 {
             Reply::Drop
         } else {
             ok_review(seen, i)
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let kc = server.kubeconfig("    token: t\n");
     whoami(&client_for(&kc, options()).unwrap()).unwrap();
     assert_eq!(server.requests().len(), 2);
 }
 
 #[test]
 fn retries_are_bounded_and_the_last_status_is_reported() {
-    let server = TestServer::start(ServerSpec::default(), |_, _| {
+    let server = Scripted::start(ServerSpec::default(), |_, _| {
         Reply::Json(
             503,
             vec![],
             status_json(503, "ServiceUnavailable", "apiserver is shutting down"),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let kc = server.kubeconfig("    token: t\n");
     let err = whoami(&client_for(&kc, options()).unwrap()).unwrap_err();
     let api = err.as_api().unwrap();
     assert_eq!(api.attempts, 4);
@@ -477,20 +416,14 @@ fn connection_refused_is_retried_then_reported() {
 
 #[test]
 fn api_errors_are_typed() {
-    let server = TestServer::start(ServerSpec::default(), |_, _| {
+    let server = Scripted::start(ServerSpec::default(), |_, _| {
         Reply::Json(
             409,
             vec![],
             r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"certificatesigningrequests.certificates.k8s.io \"alice\" already exists","reason":"AlreadyExists","details":{"name":"alice","group":"certificates.k8s.io","kind":"certificatesigningrequests"},"code":409}"#.into(),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let kc = server.kubeconfig("    token: t\n");
     let client = client_for(&kc, options()).unwrap();
     let err = client
         .post_json::<_, serde_json::Value>(
@@ -506,20 +439,14 @@ fn api_errors_are_typed() {
 
 #[test]
 fn response_size_is_limited() {
-    let server = TestServer::start(ServerSpec::default(), |_, _| {
+    let server = Scripted::start(ServerSpec::default(), |_, _| {
         Reply::Json(
             200,
             vec![],
             format!("{{\"pad\":\"{}\"}}", "x".repeat(200_000)),
         )
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let kc = server.kubeconfig("    token: t\n");
     let client = client_for(
         &kc,
         ClientOptions {
@@ -537,15 +464,9 @@ fn response_size_is_limited() {
 
 #[test]
 fn token_file_is_read_and_trimmed() {
-    let server = TestServer::start(ServerSpec::default(), ok_review);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), "  file-token\n").unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    tokenFile: token\n",
-    );
+    let server = Scripted::start(ServerSpec::default(), ok_review);
+    std::fs::write(server.dir().join("token"), "  file-token\n").unwrap();
+    let kc = server.kubeconfig("    tokenFile: token\n");
     whoami(&client_for(&kc, options()).unwrap()).unwrap();
     assert_eq!(
         server.requests()[0].header("authorization"),
@@ -555,7 +476,7 @@ fn token_file_is_read_and_trimmed() {
 
 #[test]
 fn watch_streams_newline_delimited_events() {
-    let server = TestServer::start(ServerSpec::default(), |_, _| {
+    let server = Scripted::start(ServerSpec::default(), |_, _| {
         let body = [
             r#"{"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"1"}}}"#,
             "",
@@ -567,13 +488,7 @@ fn watch_streams_newline_delimited_events() {
             + "\n";
         Reply::Json(200, vec![], body)
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &ca_line(&server.ca.pem),
-        "    token: t\n",
-    );
+    let kc = server.kubeconfig("    token: t\n");
     let client = client_for(&kc, options()).unwrap();
     let events: Vec<_> = client
         .watch::<serde_json::Value>(
@@ -600,22 +515,20 @@ fn watch_streams_newline_delimited_events() {
 // ---------------------------------------------------------------------------------------------
 
 fn kcsr_submit(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kcsr-submit"))
+    kcsr_testkit::command(env!("CARGO_BIN_EXE_kcsr-submit"))
         .args(args)
         // Proxies from the environment must be ignored (only kubeconfig proxy-url counts).
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
         .env("https_proxy", "http://127.0.0.1:9")
         .env("ALL_PROXY", "http://127.0.0.1:9")
-        .env_remove("KUBECONFIG")
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap()
 }
 
 #[test]
 fn whoami_against_the_test_api_server_with_client_cert_and_token() {
-    let server = kcsr_testapi::TestServer::start(kcsr_testapi::Config::default()).unwrap();
-    let admin = server.admin_kubeconfig();
+    let cluster = Cluster::start();
+    let (server, admin) = (&cluster.server, cluster.kubeconfig());
     let out = kcsr_submit(&["whoami", "--kubeconfig", admin.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -648,7 +561,7 @@ fn whoami_against_the_test_api_server_with_client_cert_and_token() {
 
 #[test]
 fn whoami_errors_print_error_and_hint_once() {
-    let server = kcsr_testapi::TestServer::start(kcsr_testapi::Config::default()).unwrap();
+    let server = Cluster::start().server;
     let dir = tempfile::tempdir().unwrap();
     let kc = kubeconfig(
         dir.path(),

@@ -10,79 +10,32 @@ pub mod station;
 pub use child::sha256sum_ok;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command};
+
+pub use kcsr_testkit::Run;
 
 pub const KCSR: &str = env!("CARGO_BIN_EXE_kcsr");
 
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    /// Failed with a clear message: exit code, `error:` naming `path`, `says`, a `hint:`.
-    pub fn refused(&self, path: &str, says: &str) {
-        let text = self.stderr.to_lowercase();
-        assert!(
-            self.code == 1 || self.code == 3,
-            "exit {}: {}",
-            self.code,
-            self.stderr
-        );
-        assert!(
-            self.stderr.lines().any(|l| l.starts_with("error: "))
-                && self.stderr.contains(path)
-                && text.contains(&says.to_lowercase())
-                && self.stderr.contains("\nhint: "),
-            "wanted an error naming {path:?} saying {says:?}, got:\n{}",
-            self.stderr
-        );
-        assert!(!text.contains("panicked"), "{}", self.stderr);
-    }
-}
-
-/// `kcsr ARGS` in `dir`, to the end (see [`finish`]).
+/// `kcsr ARGS` in `dir`, to the end, in the kit's clean environment (see [`finish`]).
 pub fn kcsr(dir: &Path, args: &[&str]) -> Run {
-    finish(
-        Command::new(KCSR)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+    kcsr_testkit::run(KCSR, dir, args)
 }
 
 /// Waits for `child`, killing it after a generous deadline: a read of a FIFO would block
 /// forever, and a test must fail rather than hang.
 pub fn finish(child: Child) -> Run {
-    let Ok(out) = child::wait_within(child, Duration::from_secs(120)) else {
-        panic!("kcsr hung (a blocking read of a FIFO?)");
-    };
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    kcsr_testkit::finish(child, "kcsr (a blocking read of a FIFO?)")
 }
 
 /// `batch --roster ROSTER --keys keys --media MEDIA`
 pub fn batch_args<'a>(roster: &'a str, media: &'a str) -> [&'a str; 7] {
-    [
-        "batch", "--roster", roster, "--keys", "keys", "--media", media,
-    ]
+    kcsr_testkit::args::batch(roster, media)
 }
 
 /// `assemble --media media --keys keys FLAG TO MORE...`, FLAG one of `--out`, `--out-dir`,
 /// `--merge-into`.
 pub fn assemble_args<'a>(flag: &'a str, to: &'a str, more: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["assemble", "--media", "media", "--keys", "keys", flag, to];
-    args.extend_from_slice(more);
-    args
+    kcsr_testkit::args::assemble(flag, to, more)
 }
 
 /// `dir/roster.csv` with `users` users `user0`, `user1`, … in group `dev`.
@@ -95,18 +48,10 @@ pub fn roster(dir: &Path, users: usize) {
 }
 
 /// Runs `kcsr ARGS` in `dir` and insists it succeeds.
-pub fn kcsr_ok(dir: &Path, args: &[&str]) {
-    let out = Command::new(KCSR)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+pub fn kcsr_ok(dir: &Path, args: &[&str]) -> Run {
+    let r = kcsr(dir, args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    r
 }
 
 /// Nothing half-written: keys parse, manifests parse, the station's files parse, every
@@ -274,13 +219,60 @@ pub fn list_returned(media: &Path, files: &[(String, &str)]) {
     std::fs::write(path, sums.render()).unwrap();
 }
 
+/// The bundle the connected side writes for `cert` (its audit fields read from the
+/// certificate), fetched at `fetched_at` by kcsr-submit "test".
+pub fn bundle(
+    name: &str,
+    user: &str,
+    groups: &[&str],
+    cluster: kcsr_core::bundle::BundleCluster,
+    cert: &str,
+    client_ca: Option<&str>,
+    fetched_at: &str,
+) -> kcsr_core::bundle::Bundle {
+    let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
+    kcsr_core::bundle::Bundle {
+        api_version: kcsr_core::bundle::API_VERSION.to_owned(),
+        kind: kcsr_core::bundle::KIND.to_owned(),
+        name: name.to_owned(),
+        user: user.to_owned(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
+        cluster,
+        certificate: cert.to_owned(),
+        client_ca: client_ca.map(str::to_owned),
+        audit: kcsr_core::bundle::Audit {
+            public_key_sha256: info.public_key.fingerprint.clone(),
+            serial: info.serial.clone(),
+            not_before: kcsr_core::time::format_rfc3339(info.not_before),
+            not_after: kcsr_core::time::format_rfc3339(info.not_after),
+            fetched_at: fetched_at.to_owned(),
+            kcsr_version: "test".to_owned(),
+            ..kcsr_core::bundle::Audit::default()
+        },
+    }
+}
+
+/// A bundle's cluster `name` at `server`, its CA `ca`, no `tls-server-name`.
+pub fn bundle_cluster(
+    name: &str,
+    server: &str,
+    ca: Option<&str>,
+) -> kcsr_core::bundle::BundleCluster {
+    kcsr_core::bundle::BundleCluster {
+        name: name.to_owned(),
+        server: server.to_owned(),
+        certificate_authority: ca.map(str::to_owned),
+        tls_server_name: None,
+    }
+}
+
 /// A media directory as it comes back from the connected side: `n` users' requests, each with
 /// a certificate issued by OpenSSL (one test CA) and its bundle, listed in
 /// `RETURNED.SHA256SUMS`; the station has the pin `test` (that CA as server and client CA) and
 /// a record of each request. Returns the certificates by stem.
 pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<String, String> {
     use base64::Engine as _;
-    use kcsr_core::bundle::{Audit, Bundle, BundleCluster};
     roster(dir, n);
     kcsr_ok(
         dir,
@@ -335,32 +327,15 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
             "x509 -req -in issue.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 10 -extfile ext.cnf -out issued.crt",
         );
         let cert = std::fs::read_to_string(dir.join("issued.crt")).unwrap();
-        let info = kcsr_core::cert::parse_first(cert.as_bytes()).unwrap();
-        let bundle = Bundle {
-            api_version: kcsr_core::bundle::API_VERSION.to_owned(),
-            kind: kcsr_core::bundle::KIND.to_owned(),
-            name: m.metadata.name.clone(),
-            user: stem.clone(),
-            groups: vec!["dev".to_owned()],
-            signer_name: "kubernetes.io/kube-apiserver-client".to_owned(),
-            cluster: BundleCluster {
-                name: "test".to_owned(),
-                server: "https://127.0.0.1:6443".to_owned(),
-                certificate_authority: Some(ca.clone()),
-                tls_server_name: None,
-            },
-            certificate: cert.clone(),
-            client_ca: Some(ca.clone()),
-            audit: Audit {
-                public_key_sha256: info.public_key.fingerprint.clone(),
-                serial: info.serial.clone(),
-                not_before: kcsr_core::time::format_rfc3339(info.not_before),
-                not_after: kcsr_core::time::format_rfc3339(info.not_after),
-                fetched_at: "2026-11-28T00:00:00Z".to_owned(),
-                kcsr_version: "test".to_owned(),
-                ..Audit::default()
-            },
-        };
+        let bundle = bundle(
+            &m.metadata.name,
+            &stem,
+            &["dev"],
+            bundle_cluster("test", "https://127.0.0.1:6443", Some(&ca)),
+            &cert,
+            Some(&ca),
+            "2026-11-28T00:00:00Z",
+        );
         let yaml = bundle.to_yaml().unwrap();
         let files = [
             (format!("{stem}.bundle.yaml"), yaml.as_str()),

@@ -9,14 +9,13 @@ mod child;
 pub use child::sha256sum_ok;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kcsr_submit::client::{Client, ClientOptions};
 use kcsr_submit::kubeconfig::KubeconfigSource;
 use kcsr_testapi::{Config, TestServer};
-use serde_json::Value;
 
 pub const SUBMIT: &str = env!("CARGO_BIN_EXE_kcsr-submit");
 /// How long a test lets a kcsr-submit run, or waits for a condition, before calling it hung.
@@ -251,16 +250,16 @@ pub fn returned_sums_ok(media: &Path) {
     );
 }
 
-/// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...`, which must succeed.
+/// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...` in the kit's clean
+/// environment, which must succeed.
 pub fn kcsr_request(keys: &Path, media: &Path, user: &str, args: &[&str]) {
-    let out = Command::new(offline_bin())
+    let out = kcsr_testkit::command(offline_bin())
         .args(["request", "--user", user, "--quiet"])
         .arg("--keys")
         .arg(keys)
         .arg("--media")
         .arg(media)
         .args(args)
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
@@ -270,74 +269,7 @@ pub fn kcsr_request(keys: &Path, media: &Path, user: &str, args: &[&str]) {
     );
 }
 
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn from(out: Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    pub fn expect(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// [`Run::expect`], and no panic on the way.
-    pub fn expect_no_panic(self, code: i32) -> Self {
-        let run = self.expect(code);
-        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-        run
-    }
-
-    /// An `error:` line naming `path` and saying `says`, and a `hint:` mentioning `fix`.
-    pub fn says(self, path: &str, says: &str, fix: &str) -> Self {
-        let error = self
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("error: ") && l.contains(path));
-        assert!(
-            error.is_some_and(|l| l.to_lowercase().contains(&says.to_lowercase())),
-            "wanted an error naming {path:?} saying {says:?}:\n{}",
-            self.stderr
-        );
-        assert!(
-            self.stderr
-                .lines()
-                .any(|l| l.starts_with("hint: ") && l.contains(fix)),
-            "wanted a hint with {fix:?}:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-
-    /// `--json` reports, every one `written`.
-    pub fn all_written(&self) {
-        let reports = self.json();
-        let reports = reports.as_array().unwrap();
-        assert!(!reports.is_empty());
-        assert!(
-            reports.iter().all(|r| r["state"] == "written"),
-            "{}",
-            self.stdout
-        );
-    }
-}
+pub use kcsr_testkit::Run;
 
 /// `cmd ARGS --kubeconfig KUBECONFIG`, with no proxy reachable and output captured.
 pub fn configure<'a>(cmd: &'a mut Command, kubeconfig: &Path, args: &[&str]) -> &'a mut Command {
@@ -359,8 +291,9 @@ pub fn configure<'a>(cmd: &'a mut Command, kubeconfig: &Path, args: &[&str]) -> 
         .stderr(Stdio::piped())
 }
 
+/// `kcsr-submit ARGS --kubeconfig KUBECONFIG` in the kit's clean environment ([`configure`]).
 pub fn submit_cmd(kubeconfig: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(SUBMIT);
+    let mut cmd = kcsr_testkit::command(SUBMIT);
     configure(&mut cmd, kubeconfig, args);
     cmd
 }
@@ -373,7 +306,7 @@ pub fn submit(kubeconfig: &Path, args: &[&str]) -> Run {
 /// Waits for a started kcsr-submit; one still running after [`HUNG`] (a blocking read of a
 /// FIFO, a stall never timed out) is killed and fails the test rather than hanging it.
 pub fn finish(child: Child, what: &str) -> Run {
-    match child::wait_within(child, HUNG) {
+    match kcsr_testkit::wait_within(child, HUNG) {
         Ok(out) => Run::from(out),
         Err(stderr) => panic!("{what}: kcsr-submit did not return\nstderr:\n{stderr}"),
     }
@@ -404,7 +337,7 @@ pub fn admin_client(server: &TestServer) -> Client {
     admin_client_with(server, ClientOptions::default())
 }
 
-pub fn has_condition(obj: &Value, kind: &str) -> bool {
+pub fn has_condition(obj: &serde_json::Value, kind: &str) -> bool {
     obj["status"]["conditions"]
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c["type"] == kind))

@@ -214,6 +214,53 @@ impl Drop for TestServer {
     }
 }
 
+/// A scripted server and a temporary directory for the kubeconfigs that reach it: the setup
+/// every connection-layer test starts with. Derefs to the server.
+pub struct Scripted {
+    server: TestServer,
+    dir: tempfile::TempDir,
+}
+
+impl Scripted {
+    /// [`TestServer::start`] with `spec` and `handler`, and an empty directory.
+    pub fn start(
+        spec: ServerSpec,
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            server: TestServer::start(spec, handler),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The directory for the test's kubeconfigs, keys and plugin scripts.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `dir/kubeconfig`: this server, its CA trusted, `user` (indented YAML lines).
+    pub fn kubeconfig(&self, user: &str) -> PathBuf {
+        kubeconfig(
+            self.dir(),
+            &self.server.url(),
+            &ca_line(&self.server.ca.pem),
+            user,
+        )
+    }
+}
+
+impl std::ops::Deref for Scripted {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
+}
+
+/// The kubeconfig cluster line that trusts `pem`.
+pub fn ca_line(pem: &str) -> String {
+    format!("    certificate-authority-data: {}\n", b64(pem))
+}
+
 fn serve(
     stream: TcpStream,
     config: Arc<rustls::ServerConfig>,
