@@ -144,6 +144,7 @@ impl ClientError {
                 "the user lacks RBAC permission for this request; ask a cluster admin, or use a context with the right role (`--context`)".into(),
             ),
             Self::Tls { failure, .. } => failure.hint().map(str::to_owned),
+            Self::Setup(e) => e.hint(),
             Self::Connect { .. } => Some(
                 "check the server URL in the kubeconfig, the network path and any proxy-url".into(),
             ),

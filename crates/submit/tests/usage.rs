@@ -101,3 +101,30 @@ fn usage_errors_read_like_the_manual() {
         );
     }
 }
+
+#[test]
+fn a_kubeconfig_without_the_clusters_ca_is_refused_with_the_fix_before_any_connection() {
+    let t = tempfile::tempdir().unwrap();
+    let kubeconfig = t.path().join("no-ca.kubeconfig");
+    // Port 1 on loopback: nothing listens there, and nothing may be tried.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: ops\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context: {cluster: prod, user: ops}\ncurrent-context: prod\n",
+    )
+    .unwrap();
+    let r = run(
+        SUBMIT,
+        t.path(),
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "deny",
+            "alice-0123456789",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.stderr_lines(&[
+        "error: cannot set up the connection for context \"prod\" (cluster \"prod\", user \"ops\"): cluster \"prod\" has no certificate-authority or certificate-authority-data",
+        "hint: add certificate-authority-data of the cluster's CA to the kubeconfig",
+    ]);
+}
