@@ -292,7 +292,8 @@ fn forward(user: &ServedUser, client: &mut Side, head: &Head) -> Result<(), Stri
         } else {
             head.body_length()
         },
-        upgrade: head.is_upgrade().then(Vec::new),
+        response_head: Some(Vec::new()),
+        upgrade: head.is_upgrade(),
     };
     relay.pass_to_upstream(&mut upstream, &head.rest);
     let _ = relay.run(client, &mut upstream);
@@ -339,38 +340,43 @@ struct Relay {
     /// Client bytes still to forward (a plain request's body); `None`: unbounded. Bytes past
     /// the body (a request pipelined behind it) are dropped, never forwarded unchecked.
     limit: Option<u64>,
-    /// An upgrade asked for, and the upstream's response head read so far: the connection
-    /// becomes a stream only on `101 Switching Protocols`.
-    upgrade: Option<Vec<u8>>,
+    /// The upstream's response head read so far, until it is whole and judged: kubectl is
+    /// always told `Connection: close` (the agent checks one request per connection, whatever
+    /// the upstream says about keeping it open), and an upgrade becomes a stream only on
+    /// `101 Switching Protocols`.
+    response_head: Option<Vec<u8>>,
+    /// The request asked to upgrade.
+    upgrade: bool,
 }
 
-/// What the upstream answered to an upgrade.
+/// What the upstream's response head says.
 #[derive(Debug, PartialEq, Eq)]
-enum UpgradeAnswer {
+enum ResponseHead {
     /// Not the whole head yet.
     Partial,
     /// 101: the connection is a stream from now on.
     Switched,
-    /// Anything else: answered, then closed (`Connection: close` to the client), so that
-    /// nothing more from the client goes upstream unchecked.
-    Refused(Vec<u8>),
+    /// Anything else: the head rewritten to `Connection: close`, so that kubectl opens (and
+    /// the agent checks) a new connection for its next request; after a refused upgrade,
+    /// nothing more from the client goes upstream.
+    Closing(Vec<u8>),
     /// No sensible head within [`MAX_RESPONSE_HEAD`].
     Broken,
 }
 
-/// Judges an upgrade's response head; for a refusal, the head rewritten to close.
-fn upgrade_answer(head: &[u8]) -> UpgradeAnswer {
+/// Judges a response head; any but a 101 comes back rewritten to close.
+fn judge_response_head(head: &[u8]) -> ResponseHead {
     let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
         return if head.len() > MAX_RESPONSE_HEAD {
-            UpgradeAnswer::Broken
+            ResponseHead::Broken
         } else {
-            UpgradeAnswer::Partial
+            ResponseHead::Partial
         };
     };
     let status_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let code = status_line.split(|b| *b == b' ').nth(1).unwrap_or_default();
     if code == b"101" {
-        return UpgradeAnswer::Switched;
+        return ResponseHead::Switched;
     }
     let mut out = Vec::with_capacity(head.len() + 20);
     for line in head[..end].split(|b| *b == b'\n') {
@@ -384,7 +390,7 @@ fn upgrade_answer(head: &[u8]) -> UpgradeAnswer {
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out.extend_from_slice(&head[end + 4..]);
-    UpgradeAnswer::Refused(out)
+    ResponseHead::Closing(out)
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -398,24 +404,27 @@ impl Relay {
     /// Hands what the upstream sent to the client; while an upgrade waits for its answer,
     /// the head is judged first.
     fn pass_to_client(&mut self, client: &mut Side, upstream: &mut Side, data: &[u8]) {
-        let Some(head) = &mut self.upgrade else {
+        let Some(head) = &mut self.response_head else {
             client.pending.extend_from_slice(data);
             return;
         };
         head.extend_from_slice(data);
-        match upgrade_answer(head) {
-            UpgradeAnswer::Partial => {}
-            UpgradeAnswer::Switched => {
+        match judge_response_head(head) {
+            ResponseHead::Partial => {}
+            ResponseHead::Switched if self.upgrade => {
                 client.pending.append(head);
-                self.upgrade = None;
+                self.response_head = None;
                 self.limit = None;
             }
-            UpgradeAnswer::Refused(rewritten) => {
+            ResponseHead::Closing(rewritten) => {
                 client.pending.extend_from_slice(&rewritten);
-                self.upgrade = None;
-                self.limit = Some(0);
+                self.response_head = None;
+                if self.upgrade {
+                    self.limit = Some(0);
+                }
             }
-            UpgradeAnswer::Broken => {
+            // A switch nobody asked for, or no sensible head: the connection ends.
+            ResponseHead::Switched | ResponseHead::Broken => {
                 upstream.open = false;
                 client.open = false;
             }
@@ -557,14 +566,16 @@ mod tests {
     #[test]
     fn an_upgrade_becomes_a_stream_only_on_101_and_a_refusal_closes() {
         assert_eq!(
-            upgrade_answer(b"HTTP/1.1 101 Switch"),
-            UpgradeAnswer::Partial
+            judge_response_head(b"HTTP/1.1 101 Switch"),
+            ResponseHead::Partial
         );
         assert_eq!(
-            upgrade_answer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nxy"),
-            UpgradeAnswer::Switched
+            judge_response_head(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nxy"
+            ),
+            ResponseHead::Switched
         );
-        let UpgradeAnswer::Refused(out) = upgrade_answer(
+        let ResponseHead::Closing(out) = judge_response_head(
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
         ) else {
             panic!("a 200 to an upgrade is a refusal")
@@ -574,8 +585,19 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
         );
         assert_eq!(
-            upgrade_answer(&vec![b'x'; MAX_RESPONSE_HEAD + 1]),
-            UpgradeAnswer::Broken
+            judge_response_head(&vec![b'x'; MAX_RESPONSE_HEAD + 1]),
+            ResponseHead::Broken
+        );
+        // A plain answer that would keep the connection (an upstream that is not Go's
+        // server ignores the request's Connection: close) is told to close all the same.
+        let ResponseHead::Closing(out) =
+            judge_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello")
+        else {
+            panic!("a 200 is answered and closed")
+        };
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello"
         );
     }
 
