@@ -1,4 +1,18 @@
-//! RFC 3339 timestamps without a clock: callers pass Unix seconds.
+//! RFC 3339 timestamps, and the one reading of the clock: everything else takes Unix seconds
+//! from its caller, so that a check can be judged at any time (`--at`) and tested.
+
+/// Now, Unix seconds (0 before 1970, which no machine kcsr runs on reports). The only place
+/// kcsr reads the system clock; the binaries call it once per decision and pass the value on.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Now, RFC 3339 (UTC).
+pub fn now_rfc3339() -> String {
+    format_rfc3339(now_unix())
+}
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
 pub fn format_rfc3339(unix: i64) -> String {

@@ -5,7 +5,9 @@
 use std::io::{IsTerminal as _, Read as _};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use kcsr_core::time::now_unix;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -377,12 +379,6 @@ impl ExecAuthenticator {
 
 fn is_expired(expires_at: Option<i64>, now: i64) -> bool {
     expires_at.is_some_and(|at| now >= at)
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Decodes and checks an exec plugin's stdout (an `ExecCredential` JSON object) against the

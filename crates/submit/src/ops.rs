@@ -3,7 +3,7 @@
 //! certificate and build the bundle. Each returns a [`Problem`] that says which exit code it
 //! maps to and what to do.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -132,17 +132,7 @@ pub fn exit_code<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> Exit {
     Exit::worst(problems.into_iter().map(|p| p.kind.exit()))
 }
 
-/// Now, Unix seconds.
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// RFC 3339 now.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(now_unix())
-}
+pub use kcsr_core::time::{now_rfc3339, now_unix};
 
 fn get(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
     let raw: Value = client.get_json(&objects::object_path(version, name))?;

@@ -2,7 +2,7 @@
 //! arguments, the exit code (2: clap refuses; 1: kcsr-submit finds the problem) and what stderr
 //! says, naming the field, the value and the fix. None of them needs a server: each is refused
 //! before any connection.
-#![allow(clippy::unwrap_used)] // tests
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests
 
 use kcsr_testkit::{Refusal, run};
 

@@ -74,12 +74,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use kcsr_core::time::now_unix as unix_now;
 
 fn expected(args: &VerifyArgs) -> Result<Expected> {
     let mut e = if let Some(p) = &args.key {
