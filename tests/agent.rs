@@ -803,18 +803,26 @@ fn echo_upstream(
     (port, ca, rx)
 }
 
-#[test]
-fn an_upgrade_is_passed_through_both_ways_with_the_tokens_certificate() {
+/// alice's token-user kubeconfig with its extension pointed at [`echo_upstream`] (an exec's
+/// stream in miniature): the agent's port, the echo server's port, the kubeconfig, and what
+/// the echo server receives.
+fn via_echo(
+    s: &mut Setup,
+    switch: bool,
+) -> (
+    u16,
+    u16,
+    PathBuf,
+    std::sync::mpsc::Receiver<(String, Vec<u8>)>,
+) {
     use base64::Engine as _;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let mut s = Setup::new();
     let port = free_port();
     let kc = s.token_user("alice", port);
     // The echo server's own files are on neither host.
     let echo_dir = s._tmp.path().join("echo");
     std::fs::create_dir(&echo_dir).unwrap();
-    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem(), true);
-    // The same user's extension, pointed at the echo server (an exec's stream in miniature).
+    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem(), switch);
     let text = std::fs::read_to_string(&kc)
         .unwrap()
         .replace(&s.server.url(), &format!("https://127.0.0.1:{echo_port}"))
@@ -826,6 +834,13 @@ fn an_upgrade_is_passed_through_both_ways_with_the_tokens_certificate() {
     let echo_kc = s.offline.path("echo.kubeconfig");
     std::fs::write(&echo_kc, text).unwrap();
     std::fs::set_permissions(&echo_kc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (port, echo_port, echo_kc, heads)
+}
+
+#[test]
+fn an_upgrade_is_passed_through_both_ways_with_the_tokens_certificate() {
+    let mut s = Setup::new();
+    let (port, echo_port, echo_kc, heads) = via_echo(&mut s, true);
     let agent = s.agent(&echo_kc);
 
     let token = bearer(&echo_kc);
@@ -886,21 +901,8 @@ fn an_upgrade_is_passed_through_both_ways_with_the_tokens_certificate() {
 
 #[test]
 fn an_upgrade_the_server_refuses_ends_the_connection_and_nothing_behind_it_is_forwarded() {
-    use base64::Engine as _;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let mut s = Setup::new();
-    let port = free_port();
-    let kc = s.token_user("alice", port);
-    let echo_dir = s._tmp.path().join("echo");
-    std::fs::create_dir(&echo_dir).unwrap();
-    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem(), false);
-    let text = std::fs::read_to_string(&kc)
-        .unwrap()
-        .replace(&s.server.url(), &format!("https://127.0.0.1:{echo_port}"))
-        .replace(&b64(&s.server.serving_ca_pem()), &b64(&echo_ca));
-    let echo_kc = s.offline.path("echo.kubeconfig");
-    std::fs::write(&echo_kc, text).unwrap();
-    std::fs::set_permissions(&echo_kc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (port, _, echo_kc, heads) = via_echo(&mut s, false);
     let agent = s.agent(&echo_kc);
     let token = bearer(&echo_kc);
     let mut tls = connect_agent(&echo_kc, port);

@@ -105,6 +105,33 @@ pub fn audit<'a>(
 
 /// The digests of the files found, with every problem of a file itself (not regular, a name
 /// kcsr never writes, unreadable, private key material) added to `problems`.
+/// The files a sums file does not list that are fine unlisted (`aside`: the control files,
+/// results not recorded yet), checked only for what must never be on the media (a link or
+/// device, private key material); the rest is returned to be compared with the sums.
+fn set_aside<'a>(
+    found: impl IntoIterator<Item = Found<'a>>,
+    aside: impl Fn(&str) -> bool,
+    problems: &mut Vec<String>,
+) -> Vec<Found<'a>> {
+    let mut rest = Vec::new();
+    for f in found {
+        if !aside(f.name) {
+            rest.push(f);
+        } else if !f.regular {
+            problems.push(format!(
+                "{:?}: not a regular file (a symlink, directory or device)",
+                f.name
+            ));
+        } else if f.data.is_some_and(crate::pem::contains_private_key_marker) {
+            problems.push(format!(
+                "{}: contains private key material; it must not be on the media",
+                f.name
+            ));
+        }
+    }
+    rest
+}
+
 fn digests<'a>(
     found: impl IntoIterator<Item = Found<'a>>,
     problems: &mut Vec<String>,
@@ -214,26 +241,14 @@ pub fn audit_returned<'a>(
             listed.insert_digest(name, *d);
         }
     }
-    let mut rest = Vec::new();
-    for f in found {
-        let unrecorded =
-            unrecorded_ok && listed.get(f.name).is_none() && is_returnable(signed, f.name);
-        if is_control_file(f.name) || unrecorded {
-            if !f.regular {
-                problems.push(format!(
-                    "{:?}: not a regular file (a symlink, directory or device)",
-                    f.name
-                ));
-            } else if f.data.is_some_and(crate::pem::contains_private_key_marker) {
-                problems.push(format!(
-                    "{}: contains private key material; it must not be on the media",
-                    f.name
-                ));
-            }
-            continue;
-        }
-        rest.push(f);
-    }
+    let rest = set_aside(
+        found,
+        |name| {
+            is_control_file(name)
+                || (unrecorded_ok && listed.get(name).is_none() && is_returnable(signed, name))
+        },
+        &mut problems,
+    );
     let present = digests(rest, &mut problems);
     let which = |name: &str| {
         if returned.get(name).is_some() {
@@ -294,25 +309,14 @@ pub fn audit_return_dir<'a>(
             ));
         }
     }
-    let mut rest = Vec::new();
-    for f in found {
-        let unrecorded = unrecorded_ok && returned.get(f.name).is_none() && returnable(f.name);
-        if f.name == RETURNED_SUMS_FILE || unrecorded {
-            if !f.regular {
-                problems.push(format!(
-                    "{:?}: not a regular file (a symlink, directory or device)",
-                    f.name
-                ));
-            } else if f.data.is_some_and(crate::pem::contains_private_key_marker) {
-                problems.push(format!(
-                    "{}: contains private key material; it must not be on the media",
-                    f.name
-                ));
-            }
-            continue;
-        }
-        rest.push(f);
-    }
+    let rest = set_aside(
+        found,
+        |name| {
+            name == RETURNED_SUMS_FILE
+                || (unrecorded_ok && returned.get(name).is_none() && returnable(name))
+        },
+        &mut problems,
+    );
     let present = digests(rest, &mut problems);
     for p in returned.compare(&present) {
         problems.push(match p {
