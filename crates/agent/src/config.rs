@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -141,31 +140,25 @@ pub(crate) struct Config {
 /// Reads and checks the kubeconfig.
 pub(crate) fn load(path: &Path) -> Result<Config> {
     let shown = path.display();
-    let file = kcsr_fs::open_regular(path, kcsr_fs::Links::Follow).map_err(|e| {
-        Fail::new(format!("cannot read the kubeconfig {shown}: {e}"))
-            .hint("pass the kubeconfig `kcsr assemble` wrote for the token user: --kubeconfig FILE")
+    // It holds the bearer token that lets a local user use the agent: read only when no one
+    // but its owner, the caller, can read it (kcsr-fs checks the opened file).
+    let data = kcsr_fs::read_owner_only(path, MAX_BYTES).map_err(|e| {
+        match e
+            .get_ref()
+            .and_then(|r| r.downcast_ref::<kcsr_fs::NotOwnerOnly>())
+        {
+            Some(why) => Fail::new(format!(
+                "the kubeconfig {shown} {why}; it holds the bearer token that lets a local user use the agent"
+            ))
+            .hint(match why.other_owner {
+                Some(_) => "run kcsr-agent as the user who owns the kubeconfig".to_owned(),
+                None => format!("chmod 600 {shown}"),
+            }),
+            None => Fail::new(format!("cannot read the kubeconfig {shown}: {e}")).hint(
+                "pass the kubeconfig `kcsr assemble` wrote for the token user: --kubeconfig FILE",
+            ),
+        }
     })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Fail::new(format!("cannot read the kubeconfig {shown}: {e}")))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(Fail::new(format!(
-            "the kubeconfig {shown} has mode {:04o}; it holds the bearer token that lets a local user use the agent, so it must be readable by its owner only (0600)",
-            meta.mode() & 0o7777
-        ))
-        .hint(format!("chmod 600 {shown}")));
-    }
-    let me = rustix::process::getuid().as_raw();
-    if meta.uid() != me {
-        return Err(Fail::new(format!(
-            "the kubeconfig {shown} is owned by uid {}, not by you (uid {me})",
-            meta.uid()
-        ))
-        .hint("run kcsr-agent as the user who owns the kubeconfig"));
-    }
-    let mut data = Zeroizing::new(Vec::new());
-    kcsr_fs::read_capped_into(file, MAX_BYTES, &mut data)
-        .map_err(|e| Fail::new(format!("cannot read the kubeconfig {shown}: {e}")))?;
     let parsed: Kubeconfig = yaml::parse_one(&data, Snippets::Hide).map_err(|e| {
         Fail::new(format!(
             "the kubeconfig {shown} is not a valid kubeconfig: {e}"

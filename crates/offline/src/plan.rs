@@ -801,6 +801,22 @@ pub(crate) fn write_media(media: &Path, built: &Built, sums: &mut Sums) -> Resul
     Ok(written)
 }
 
+/// A request must not replace another on the media unless `--force` says so; checked before
+/// a token generates a key (a new key's request is never the one on the media), so that the
+/// refusal leaves no key behind in the token. `request` and `batch` both ask it.
+pub(crate) fn refuse_other_request(media: &Path, spec: &Spec, force: bool) -> Result<()> {
+    let manifest = media.join(format!("{}{CSR_MANIFEST_SUFFIX}", spec.stem()));
+    if force || std::fs::symlink_metadata(&manifest).is_err() {
+        return Ok(());
+    }
+    Err(Fail::new(format!(
+        "the media already holds a different request for user {:?} ({})",
+        report::sanitize(spec.user.as_str()),
+        manifest.display()
+    ))
+    .hint("pass --force to replace it, or --name NAME (a roster's name column) to add a second request"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::base_stem;

@@ -427,7 +427,7 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
             // request the media refuses leaves no key behind in the token.
             let (key, source, token) =
                 user_key::for_request(uri, spec.key_type, args.dry_run, pins, |_| {
-                    refuse_other_request(args, spec)
+                    plan::refuse_other_request(&args.media, spec, args.force)
                 })?;
             (key, source, Some(token))
         }
@@ -554,18 +554,6 @@ fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
             .then(|| built.binding_file.clone()),
         report: user_report(),
     })))
-}
-
-/// A token generates a key only for a user whose request the media does not hold already in
-/// another form (as `kcsr request --pkcs11`): `--force` replaces it.
-fn refuse_other_request(args: &BatchArgs, spec: &plan::Spec) -> Result<()> {
-    let manifest = format!("{}{}", spec.stem(), kcsr_core::media::CSR_MANIFEST_SUFFIX);
-    if args.force || std::fs::symlink_metadata(args.media.join(&manifest)).is_err() {
-        return Ok(());
-    }
-    Err(Fail::new(format!(
-        "the media already holds a different request for this user ({manifest})"
-    )))
 }
 
 /// A staging error: a fault of the device itself (full, read-only) stops the whole run, since

@@ -11,7 +11,6 @@ use kcsr_core::checks::Finding;
 use kcsr_core::csr::{self, CsrInfo};
 use kcsr_core::expiry::Expiration;
 use kcsr_core::key::{CsrSigner as _, KeyType};
-use kcsr_core::media::CSR_MANIFEST_SUFFIX;
 use kcsr_core::media::SUMS_SIGNATURE_FILE;
 use kcsr_core::names::ObjectName;
 use kcsr_core::signer::SignerName;
@@ -89,7 +88,7 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
                 &user_key::Pins::default(),
                 |preview| {
                     plan::precheck(&spec, preview)?;
-                    refuse_other_request(&args, &spec)
+                    plan::refuse_other_request(&args.media, &spec, args.force)
                 },
             )?;
             token = Some(summary);
@@ -502,24 +501,6 @@ fn read_csr(path: &Path) -> Result<CsrInfo> {
             "pass the PKCS#10 CSR (PEM or DER) the user made, e.g. openssl req -new -key KEY -subj \"/CN=USER/O=GROUP\" -out USER.csr",
         )
     })
-}
-
-/// A request must not replace another on the media unless `--force` says so; checked before
-/// a token generates a key (a new key's request is never the one on the media), so that the
-/// refusal leaves no key behind in the token.
-fn refuse_other_request(args: &RequestArgs, spec: &Spec) -> Result<()> {
-    let manifest = args
-        .media
-        .join(format!("{}{CSR_MANIFEST_SUFFIX}", spec.stem()));
-    if args.force || std::fs::symlink_metadata(&manifest).is_err() {
-        return Ok(());
-    }
-    Err(Fail::new(format!(
-        "the media already holds a different request for user {:?} ({})",
-        report::sanitize(args.user.as_str()),
-        manifest.display()
-    ))
-    .hint("pass --force to replace it, or --name NAME to add a second request"))
 }
 
 /// The report line of a key in a token: where it is and what protects it.
