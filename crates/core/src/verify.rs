@@ -56,6 +56,11 @@ pub enum Finding {
 /// the signer backdates NotBefore by 5 minutes (reference §9.2).
 pub const LIFETIME_SLACK_SECONDS: i64 = 600;
 
+/// How far apart the clocks of the station, the connected machine and the cluster may be
+/// before a certificate's validity window is judged wrong: five minutes, the signer's own
+/// backdating (reference §9.2). One value for every side so that they agree on a verdict.
+pub const DEFAULT_SKEW_SECONDS: i64 = 300;
+
 /// Whether every step holds.
 pub fn all_ok(steps: &[Step]) -> bool {
     steps.iter().all(|s| s.ok)

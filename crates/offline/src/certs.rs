@@ -229,7 +229,12 @@ pub(crate) fn trust(station: &Station, f: &Found, r: &RequestRecord, now: i64) -
         )));
     }
     Ok(
-        match kcsr_core::chain::verify(&f.chain, &anchors, now, CHAIN_SKEW) {
+        match kcsr_core::chain::verify(
+            &f.chain,
+            &anchors,
+            now,
+            kcsr_core::verify::DEFAULT_SKEW_SECONDS,
+        ) {
             Ok(_) => Trust::Verified,
             Err(e) => Trust::Refused(format!(
                 "the certificate does not chain to cluster {cluster}'s pinned CA for signer {:?}: {}",
@@ -239,7 +244,3 @@ pub(crate) fn trust(station: &Station, f: &Found, r: &RequestRecord, now: i64) -
         },
     )
 }
-
-/// Clock difference allowed when checking the CAs' validity (as `kcsr assemble --skew`'s
-/// default).
-const CHAIN_SKEW: i64 = 300;

@@ -921,9 +921,6 @@ pub struct ClusterInfo {
     pub tls_server_name: Option<String>,
 }
 
-/// Tolerated clock difference for the validity check.
-const SKEW_SECONDS: i64 = 300;
-
 /// What a request must be matched against. Its CN was checked as a user name when the media
 /// was read; a CN that is not one is refused here too.
 pub fn expected(req: &MediaRequest) -> Result<Expected, Problem> {
@@ -964,7 +961,13 @@ pub fn verify_pem(
             None,
         ));
     };
-    let steps = verify::certificate(&leaf, &expected(req)?, client_ca, now_unix(), SKEW_SECONDS);
+    let steps = verify::certificate(
+        &leaf,
+        &expected(req)?,
+        client_ca,
+        now_unix(),
+        verify::DEFAULT_SKEW_SECONDS,
+    );
     if !verify::all_ok(&steps) {
         let failed: Vec<String> = steps
             .iter()

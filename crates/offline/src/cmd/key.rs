@@ -31,10 +31,6 @@ use crate::passphrase;
 use crate::station::Station;
 use crate::{certs, report};
 
-/// How much earlier than its request a certificate may say it was issued (clock skew between
-/// the station and the signer) and still count as that request's.
-const SKEW: i64 = 300;
-
 pub(crate) fn run(command: KeyCommand) -> Result<()> {
     match command {
         KeyCommand::Retire(args) => retire(&args),
@@ -216,9 +212,9 @@ fn judge(
     if let Some(r) = mine.iter().find(|r| {
         let created = time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
         !ended(r)
-            && !verified
-                .iter()
-                .any(|c| c.not_before >= created.saturating_sub(SKEW))
+            && !verified.iter().any(|c| {
+                c.not_before >= created.saturating_sub(kcsr_core::verify::DEFAULT_SKEW_SECONDS)
+            })
     }) {
         let not_counted = v.certificates.iter().any(|c| c.unverified.is_some());
         v.kept = Some(format!(
@@ -253,7 +249,9 @@ fn judge(
 fn covered<'a>(mine: &[&'a RequestRecord], cert: &CertInfo) -> Option<&'a RequestRecord> {
     let created = |r: &RequestRecord| time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
     mine.iter()
-        .filter(|r| created(r).saturating_sub(SKEW) <= cert.not_before)
+        .filter(|r| {
+            created(r).saturating_sub(kcsr_core::verify::DEFAULT_SKEW_SECONDS) <= cert.not_before
+        })
         .max_by_key(|r| created(r))
         .or_else(|| mine.iter().max_by_key(|r| created(r)))
         .copied()
