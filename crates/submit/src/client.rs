@@ -3,129 +3,35 @@
 //! connections, credentials from token, token file, basic auth, client certificate or exec
 //! plugin (re-run once on 401), and errors that say what went wrong without leaking secrets.
 
-use std::fmt;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod auth;
+mod options;
+mod transport;
+mod url;
 
-use base64::Engine as _;
-use kcsr_core::terminal::redact_url;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use rustls::crypto::CryptoProvider;
-use rustls_pki_types::ServerName;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::Agent;
 use ureq::http::{self, HeaderValue, Method};
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector as _, TcpConnector};
 
-use crate::exec::{ExecAuthenticator, ExecCredential, IssuedCredential};
-use crate::kubeconfig::{BasicAuth, ResolvedContext};
-use crate::retry::{self, RetryPolicy, RetryState};
+use crate::exec::{ExecCredential, IssuedCredential};
+use crate::kubeconfig::ResolvedContext;
+use crate::retry::{self, RetryState};
 use crate::secret::Secret;
 use crate::status::{ApiError, Status};
-use crate::tls::{self, ClientIdentity, KubeTlsConnector, ServerTrust, TlsFailure, TlsSettings};
+use crate::tls::{self, ClientIdentity, TlsFailure};
 use crate::watch::WatchStream;
+use auth::Auth;
+use transport::{TransportBase, build_agent, is_retryable_error, rustls_error};
+use url::host_of;
 
 pub use crate::client_error::ClientError;
-
-/// Default per-call timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default response size limit.
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 << 20;
-/// How often a `tokenFile` is re-read (client-go: about once a minute).
-const TOKEN_FILE_REFRESH: Duration = Duration::from_secs(60);
-
-/// Receives warnings (e.g. `insecure-skip-tls-verify`); the default prints to stderr.
-pub type WarningSink = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Client tunables.
-#[derive(Clone)]
-pub struct ClientOptions {
-    /// Per-call timeout, from connecting to the end of the body.
-    pub timeout: Duration,
-    /// Largest response body read (watch events: largest single event).
-    pub max_response_bytes: u64,
-    /// Retries for 429, 5xx and dropped connections.
-    pub retry: RetryPolicy,
-    /// `User-Agent`.
-    pub user_agent: String,
-    /// Where warnings go.
-    pub on_warning: WarningSink,
-    /// Overrides terminal detection for exec plugins (`None`: look at stdin).
-    pub stdin_is_terminal: Option<bool>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            timeout: DEFAULT_TIMEOUT,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            retry: RetryPolicy::default(),
-            user_agent: format!("kcsr-submit/{}", env!("CARGO_PKG_VERSION")),
-            on_warning: Arc::new(|w| eprintln!("warning: {}", crate::sanitize::for_terminal(w))),
-            stdin_is_terminal: None,
-        }
-    }
-}
-
-impl fmt::Debug for ClientOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("timeout", &self.timeout)
-            .field("max_response_bytes", &self.max_response_bytes)
-            .field("retry", &self.retry)
-            .field("user_agent", &self.user_agent)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Credentials attached to each request.
-enum Auth {
-    None,
-    Token(Secret),
-    TokenFile(TokenFile),
-    Basic(BasicAuth),
-    Exec(Box<ExecAuthenticator>),
-}
-
-struct TokenFile {
-    path: PathBuf,
-    cache: Mutex<Option<(Secret, Instant)>>,
-}
-
-impl TokenFile {
-    fn token(&self, user: &str) -> Result<Secret, ClientError> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((token, read_at)) = cache.as_ref()
-            && read_at.elapsed() < TOKEN_FILE_REFRESH
-        {
-            return Ok(token.clone());
-        }
-        let problem = |problem: String| ClientError::TokenFile {
-            user: user.to_owned(),
-            path: self.path.clone(),
-            problem,
-        };
-        let data = kcsr_fs::read_secret(&self.path, 1 << 20, kcsr_fs::Links::Follow)
-            .map_err(|e| problem(format!("cannot be read: {e}")))?;
-        let text = std::str::from_utf8(&data).map_err(|_| problem("is not UTF-8 text".into()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(problem("is empty".into()));
-        }
-        let token = Secret::new(token.to_owned());
-        *cache = Some((token.clone(), Instant::now()));
-        Ok(token)
-    }
-}
-
-/// Trust and proxy settings, kept to build agents for exec-plugin client certificates.
-struct TransportBase {
-    trust: ServerTrust,
-    server_name: Option<ServerName<'static>>,
-    proxy: Option<ureq::Proxy>,
-}
+pub use options::{ClientOptions, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, WarningSink};
+pub use url::query_escape;
 
 /// A connection to one API server as one user.
 pub struct Client {
@@ -168,42 +74,11 @@ impl Client {
         let cluster = &context.cluster;
         let cluster_name = context.cluster_name.clone();
         let user_name = context.user_name.clone();
-
-        if cluster.insecure_skip_tls_verify {
-            (options.on_warning)(&format!(
-                "insecure-skip-tls-verify is set for cluster {cluster_name:?}: the API server's certificate is NOT verified, so anyone on the network path can impersonate it and capture the credentials of user {user_name:?}"
-            ));
-        }
-        let roots = match &cluster.ca {
-            Some(ca) => Some(tls::parse_ca_bundle(ca)?),
-            None => None,
-        };
-        let server_name = match &cluster.tls_server_name {
-            Some(name) => Some(tls::server_name(&cluster_name, name)?),
-            None => None,
-        };
+        let base = TransportBase::for_cluster(&cluster_name, &user_name, cluster, &options)?;
         let expected_name = cluster
             .tls_server_name
             .clone()
             .unwrap_or_else(|| host_of(&cluster.server));
-        let proxy = match &cluster.proxy_url {
-            Some(url) => Some(ureq::Proxy::new(url).map_err(|source| ClientError::Proxy {
-                cluster: cluster_name.clone(),
-                url: redact_url(url).into_owned(),
-                source: Box::new(source),
-            })?),
-            None => None,
-        };
-        let base = TransportBase {
-            trust: ServerTrust::for_cluster(
-                &cluster_name,
-                roots,
-                cluster.insecure_skip_tls_verify,
-            )?,
-            server_name,
-            proxy,
-        };
-
         let creds = &context.credentials;
         let identity = match (&creds.client_cert, &creds.client_key) {
             (Some(cert), Some(key)) => {
@@ -211,28 +86,7 @@ impl Client {
             }
             _ => None,
         };
-        let has_static = identity.is_some()
-            || creds.token.is_some()
-            || creds.token_file.is_some()
-            || creds.basic.is_some();
-        let auth = if let Some(token) = &creds.token {
-            Auth::Token(token.clone())
-        } else if let Some(path) = &creds.token_file {
-            Auth::TokenFile(TokenFile {
-                path: path.clone(),
-                cache: Mutex::new(None),
-            })
-        } else if let Some(basic) = &creds.basic {
-            Auth::Basic(basic.clone())
-        } else if let (Some(exec), false) = (&creds.exec, has_static) {
-            let mut authenticator = ExecAuthenticator::new(exec.clone(), cluster);
-            if let Some(is_terminal) = options.stdin_is_terminal {
-                authenticator = authenticator.with_stdin_terminal(is_terminal);
-            }
-            Auth::Exec(Box::new(authenticator))
-        } else {
-            Auth::None
-        };
+        let auth = Auth::for_credentials(creds, identity.is_some(), cluster, &options);
         let agent = build_agent(&cluster_name, &base, identity, &options, provider.clone())?;
         Ok(Self {
             server: cluster.server.clone(),
@@ -491,59 +345,19 @@ impl Client {
     }
 
     fn prepare(&self) -> Result<Prepared, ClientError> {
-        let user = &self.user_name;
-        Ok(match &self.auth {
-            Auth::None => Prepared {
-                agent: self.agent.clone(),
-                authorization: None,
-                exec: None,
-            },
-            Auth::Token(token) => Prepared {
-                agent: self.agent.clone(),
-                authorization: Some(bearer(token)),
-                exec: None,
-            },
-            Auth::TokenFile(file) => Prepared {
-                agent: self.agent.clone(),
-                authorization: Some(bearer(&file.token(user)?)),
-                exec: None,
-            },
-            Auth::Basic(basic) => {
-                let raw = zeroize::Zeroizing::new(format!(
-                    "{}:{}",
-                    basic.username,
-                    basic.password.expose()
-                ));
-                Prepared {
-                    agent: self.agent.clone(),
-                    authorization: Some(Secret::new(format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())
-                    ))),
-                    exec: None,
-                }
-            }
-            Auth::Exec(exec) => {
-                let cred = exec.credential().map_err(|source| ClientError::Exec {
-                    user: user.clone(),
-                    source,
-                })?;
-                match &cred.credential {
-                    ExecCredential::Token(token) => Prepared {
-                        agent: self.agent.clone(),
-                        authorization: Some(bearer(token)),
-                        exec: Some(cred.clone()),
-                    },
-                    ExecCredential::ClientCertificate { cert_pem, key_pem } => {
-                        let agent = self.exec_cert_agent(cred.generation, cert_pem, key_pem)?;
-                        Prepared {
-                            agent,
-                            authorization: None,
-                            exec: Some(cred.clone()),
-                        }
-                    }
-                }
-            }
+        let presented = self.auth.present(&self.user_name)?;
+        let agent = match presented.exec.as_deref() {
+            Some(IssuedCredential {
+                credential: ExecCredential::ClientCertificate { cert_pem, key_pem },
+                generation,
+                ..
+            }) => self.exec_cert_agent(*generation, cert_pem, key_pem)?,
+            _ => self.agent.clone(),
+        };
+        Ok(Prepared {
+            agent,
+            authorization: presented.authorization,
+            exec: presented.exec,
         })
     }
 
@@ -617,125 +431,6 @@ impl Client {
     }
 }
 
-fn bearer(token: &Secret) -> Secret {
-    Secret::new(format!("Bearer {}", token.expose()))
-}
-
 fn encode<B: Serialize + ?Sized>(body: &B) -> Result<Vec<u8>, ClientError> {
     serde_json::to_vec(body).map_err(|e| ClientError::Request(format!("cannot encode JSON: {e}")))
-}
-
-fn build_agent(
-    cluster: &str,
-    base: &TransportBase,
-    identity: Option<ClientIdentity>,
-    options: &ClientOptions,
-    provider: Arc<CryptoProvider>,
-) -> Result<Agent, ClientError> {
-    let tls_config = tls::client_config(
-        TlsSettings {
-            cluster: cluster.to_owned(),
-            trust: base.trust.clone(),
-            identity,
-        },
-        provider,
-    )?;
-    let config = Agent::config_builder()
-        // Error statuses carry a Status body we want to read.
-        .http_status_as_error(false)
-        .https_only(true)
-        // Only the kubeconfig's proxy-url; never HTTPS_PROXY/ALL_PROXY from the environment.
-        .proxy(base.proxy.clone())
-        // Credentials must not follow a redirect to another host.
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .timeout_global(Some(options.timeout))
-        .user_agent(options.user_agent.as_str())
-        .build();
-    let connector = ()
-        .chain(ConnectProxyConnector::default())
-        .chain(TcpConnector::default())
-        .chain(KubeTlsConnector::new(tls_config, base.server_name.clone()));
-    Ok(Agent::with_parts(
-        config,
-        connector,
-        DefaultResolver::default(),
-    ))
-}
-
-/// The rustls error inside a ureq error, if any.
-fn rustls_error(err: &ureq::Error) -> Option<rustls::Error> {
-    match err {
-        ureq::Error::Rustls(e) => Some(e.clone()),
-        ureq::Error::Io(io) => io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .cloned(),
-        _ => None,
-    }
-}
-
-/// Connection-level failures worth another attempt: refused, reset, closed early.
-fn is_retryable_error(err: &ureq::Error) -> bool {
-    use std::io::ErrorKind;
-    match err {
-        ureq::Error::ConnectionFailed => true,
-        ureq::Error::Io(io) => {
-            rustls_error(err).is_none()
-                && matches!(
-                    io.kind(),
-                    ErrorKind::ConnectionRefused
-                        | ErrorKind::ConnectionReset
-                        | ErrorKind::ConnectionAborted
-                        | ErrorKind::BrokenPipe
-                        | ErrorKind::UnexpectedEof
-                        | ErrorKind::NotConnected
-                )
-        }
-        ureq::Error::Protocol(_) => true,
-        _ => false,
-    }
-}
-
-fn host_of(server: &str) -> String {
-    let rest = server.split_once("://").map_or(server, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or(v6).to_owned();
-    }
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .to_owned()
-}
-
-/// Percent-encodes a query value (field selectors, names).
-pub fn query_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_extraction() {
-        assert_eq!(host_of("https://api.example:6443/prefix"), "api.example");
-        assert_eq!(host_of("https://[::1]:6443"), "::1");
-        assert_eq!(host_of("https://10.0.0.1"), "10.0.0.1");
-    }
-
-    #[test]
-    fn query_values_are_escaped() {
-        assert_eq!(query_escape("metadata.name=alice"), "metadata.name%3Dalice");
-        assert_eq!(query_escape("a b/c"), "a%20b%2Fc");
-    }
 }

@@ -3,7 +3,7 @@
 //! `installHint`, credentials cached until `expirationTimestamp`, re-run after a 401.
 
 use std::io::{IsTerminal as _, Read as _};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -283,43 +283,8 @@ impl ExecAuthenticator {
 
     fn run(&self, generation: u64) -> Result<IssuedCredential, ExecError> {
         let command = &self.config.command;
-        let interactive = match InteractiveMode::from_config(&self.config) {
-            InteractiveMode::Never => false,
-            InteractiveMode::IfAvailable => self.stdin_is_terminal,
-            InteractiveMode::Always => {
-                if !self.stdin_is_terminal {
-                    return Err(ExecError::StdinUnavailable);
-                }
-                true
-            }
-        };
-        let mut cmd = Command::new(command);
-        cmd.args(self.config.args.as_deref().unwrap_or_default());
-        for var in self.config.env.as_deref().unwrap_or_default() {
-            cmd.env(&var.name, &var.value);
-        }
-        cmd.env("KUBERNETES_EXEC_INFO", self.exec_info(interactive))
-            .stdin(if interactive {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            // Like kubectl: the plugin talks to the operator on stderr.
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                ExecError::NotFound {
-                    command: command.clone(),
-                    install_hint: self.config.install_hint.clone(),
-                }
-            } else {
-                ExecError::Spawn {
-                    command: command.clone(),
-                    source,
-                }
-            }
-        })?;
+        let interactive = self.interactive()?;
+        let mut child = self.spawn(interactive)?;
         let stdout = child.stdout.take();
         let reader = std::thread::spawn(move || {
             let mut out = Zeroizing::new(Vec::new());
@@ -334,27 +299,7 @@ impl ExecAuthenticator {
         } else {
             self.timeout
         };
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ExecError::Timeout {
-                        command: command.clone(),
-                        after: limit,
-                    });
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(source) => {
-                    return Err(ExecError::Spawn {
-                        command: command.clone(),
-                        source,
-                    });
-                }
-            }
-        };
+        let status = wait_or_kill(&mut child, command, limit)?;
         let output = reader
             .join()
             .map_err(|_| ExecError::Decode("reading the plugin output failed".into()))?;
@@ -374,6 +319,82 @@ impl ExecAuthenticator {
             generation,
             ..credential
         })
+    }
+
+    /// Whether the plugin gets the operator's stdin (`interactiveMode`).
+    fn interactive(&self) -> Result<bool, ExecError> {
+        Ok(match InteractiveMode::from_config(&self.config) {
+            InteractiveMode::Never => false,
+            InteractiveMode::IfAvailable => self.stdin_is_terminal,
+            InteractiveMode::Always => {
+                if !self.stdin_is_terminal {
+                    return Err(ExecError::StdinUnavailable);
+                }
+                true
+            }
+        })
+    }
+
+    /// Starts the plugin with its arguments, its environment and `KUBERNETES_EXEC_INFO`; its
+    /// stdout is piped, its stderr goes to the operator.
+    fn spawn(&self, interactive: bool) -> Result<Child, ExecError> {
+        let command = &self.config.command;
+        let mut cmd = Command::new(command);
+        cmd.args(self.config.args.as_deref().unwrap_or_default());
+        for var in self.config.env.as_deref().unwrap_or_default() {
+            cmd.env(&var.name, &var.value);
+        }
+        cmd.env("KUBERNETES_EXEC_INFO", self.exec_info(interactive))
+            .stdin(if interactive {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            // Like kubectl: the plugin talks to the operator on stderr.
+            .stderr(Stdio::inherit());
+        cmd.spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ExecError::NotFound {
+                    command: command.clone(),
+                    install_hint: self.config.install_hint.clone(),
+                }
+            } else {
+                ExecError::Spawn {
+                    command: command.clone(),
+                    source,
+                }
+            }
+        })
+    }
+}
+
+/// Waits for the plugin to exit; past `limit` it is killed.
+fn wait_or_kill(
+    child: &mut Child,
+    command: &str,
+    limit: Duration,
+) -> Result<ExitStatus, ExecError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ExecError::Timeout {
+                    command: command.to_owned(),
+                    after: limit,
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(source) => {
+                return Err(ExecError::Spawn {
+                    command: command.to_owned(),
+                    source,
+                });
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use kcsr_core::rbac::{BindingManifest, GROUP, Grant, Subject};
 
 use crate::client::{Client, ClientError, query_escape};
-use crate::ops::Problem;
+use crate::problem::Problem;
 use crate::sanitize::one_line;
 
 /// Annotation kcsr-submit puts on a binding it creates: the user name the API server reported
