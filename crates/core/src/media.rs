@@ -196,10 +196,17 @@ pub const RETURNED_SUFFIXES: [&str; 3] = [CERT_SUFFIX, BUNDLE_SUFFIX, DENIED_SUF
 /// `<stem>.bundle.yaml` or `<stem>.denied.yaml` for a stem whose `<stem>.csr.yaml` the signed
 /// `SHA256SUMS` lists.
 pub fn is_returnable(signed: &crate::sums::Sums, name: &str) -> bool {
-    RETURNED_SUFFIXES.iter().any(|suffix| {
-        stem(name, suffix)
-            .is_some_and(|s| signed.get(&format!("{s}{CSR_MANIFEST_SUFFIX}")).is_some())
+    is_result_for(name, |s| {
+        signed.get(&format!("{s}{CSR_MANIFEST_SUFFIX}")).is_some()
     })
+}
+
+/// Whether `name` is `<stem>.crt`, `<stem>.bundle.yaml` or `<stem>.denied.yaml` for a stem
+/// `is_request` accepts: the one rule behind [`is_returnable`] and [`audit_return_dir`].
+pub fn is_result_for(name: &str, is_request: impl Fn(&str) -> bool) -> bool {
+    RETURNED_SUFFIXES
+        .iter()
+        .any(|suffix| stem(name, suffix).is_some_and(&is_request))
 }
 
 /// [`audit`] for media that has been to the connected side: every file must be listed in
@@ -292,11 +299,7 @@ pub fn audit_return_dir<'a>(
     found: impl IntoIterator<Item = Found<'a>>,
     unrecorded_ok: bool,
 ) -> Vec<String> {
-    let returnable = |name: &str| {
-        RETURNED_SUFFIXES
-            .iter()
-            .any(|suffix| stem(name, suffix).is_some_and(&is_request))
-    };
+    let returnable = |name: &str| is_result_for(name, &is_request);
     let mut problems = Vec::new();
     for name in returned.names() {
         if is_control_file(name) {
