@@ -21,6 +21,7 @@ mod modes;
 mod options;
 mod process;
 mod read;
+mod scan;
 mod sys;
 mod temp;
 
@@ -29,9 +30,11 @@ pub use modes::ModesNotKept;
 pub use options::{Mode, Overwrite};
 pub use process::disable_core_dumps;
 pub use read::{
-    EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, NotOwnerOnly, ScanLimitExceeded,
-    ScannedEntry, open_regular, read_capped_into, read_limited, read_limited_following,
-    read_owner_only, read_secret, scan_dir,
+    Links, NotOwnerOnly, open_regular, read_capped_into, read_limited, read_limited_following,
+    read_owner_only, read_secret,
+};
+pub use scan::{
+    EntryKind, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry, scan_dir,
 };
 
 /// Writes `content` to `dir/name` durably and atomically.
