@@ -44,82 +44,107 @@ pub fn verify(
     }
     for (i, cert) in certs.iter().enumerate() {
         if let Some(anchor) = anchors.iter().find(|a| cert.is_signed_by(a)) {
-            if !anchor.is_ca {
-                return Err(ChainError(format!(
-                    "the pinned certificate {:?} that signs it is not a CA",
-                    anchor.subject.display
-                )));
-            }
-            if !anchor.is_valid_at(now, skew) {
-                return Err(ChainError(format!(
-                    "the pinned CA {:?} is not valid now",
-                    anchor.subject.display
-                )));
-            }
-            if let Some((j, extra)) = certs
-                .iter()
-                .enumerate()
-                .skip(i + 1)
-                .find(|(_, c)| !anchors.iter().any(|a| a.der == c.der))
-            {
-                return Err(ChainError(format!(
-                    "certificate {} ({:?}) follows the end of the chain at the pinned CA {:?}: only intermediates and the pinned CA itself may follow the leaf",
-                    j + 1,
-                    extra.subject.display,
-                    anchor.subject.display
-                )));
-            }
-            return Ok(Chain {
-                anchor: anchor.subject.display.clone(),
-                anchor_fingerprint: anchor.ca_fingerprint(),
-                intermediates: i,
-                verified: certs.len(),
-            });
+            return ends_at(certs, i, anchor, anchors, now, skew);
         }
         let Some(next) = certs.get(i + 1) else {
-            return Err(ChainError(format!(
-                "{} is not signed by the pinned CA ({}){}",
-                if i == 0 {
-                    "the certificate".to_owned()
-                } else {
-                    format!("its last intermediate {:?}", cert.subject.display)
-                },
-                anchors
-                    .iter()
-                    .map(|a| format!("{:?} {}", a.subject.display, a.ca_fingerprint()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if i == 0 {
-                    format!(" (issuer {:?})", cert.issuer)
-                } else {
-                    String::new()
-                }
-            )));
+            return Err(no_anchor(cert, i, anchors));
         };
-        if !cert.is_signed_by(next) {
-            return Err(ChainError(format!(
-                "certificate {} ({:?}) does not sign certificate {} ({:?}): certificates after the leaf must each sign the one before",
-                i + 2,
-                next.subject.display,
-                i + 1,
-                cert.subject.display
-            )));
-        }
-        if !next.is_ca {
-            return Err(ChainError(format!(
-                "intermediate {:?} is not a CA",
-                next.subject.display
-            )));
-        }
-        if !next.is_valid_at(now, skew) {
-            return Err(ChainError(format!(
-                "intermediate {:?} is not valid now",
-                next.subject.display
-            )));
-        }
+        link(cert, next, i, now, skew)?;
     }
     // Unreachable: the last certificate either has a pinned issuer or no next one.
     Err(ChainError("the chain does not end".to_owned()))
+}
+
+/// The chain ends at `certs[i]`, which the pinned `anchor` signs: the anchor must be a CA valid
+/// now, and only copies of pinned CAs may follow.
+fn ends_at(
+    certs: &[CertInfo],
+    i: usize,
+    anchor: &CertInfo,
+    anchors: &[CertInfo],
+    now: i64,
+    skew: i64,
+) -> Result<Chain, ChainError> {
+    if !anchor.is_ca {
+        return Err(ChainError(format!(
+            "the pinned certificate {:?} that signs it is not a CA",
+            anchor.subject.display
+        )));
+    }
+    if !anchor.is_valid_at(now, skew) {
+        return Err(ChainError(format!(
+            "the pinned CA {:?} is not valid now",
+            anchor.subject.display
+        )));
+    }
+    if let Some((j, extra)) = certs
+        .iter()
+        .enumerate()
+        .skip(i + 1)
+        .find(|(_, c)| !anchors.iter().any(|a| a.der == c.der))
+    {
+        return Err(ChainError(format!(
+            "certificate {} ({:?}) follows the end of the chain at the pinned CA {:?}: only intermediates and the pinned CA itself may follow the leaf",
+            j + 1,
+            extra.subject.display,
+            anchor.subject.display
+        )));
+    }
+    Ok(Chain {
+        anchor: anchor.subject.display.clone(),
+        anchor_fingerprint: anchor.ca_fingerprint(),
+        intermediates: i,
+        verified: certs.len(),
+    })
+}
+
+/// The last certificate, `certs[i]`, is not signed by a pinned CA.
+fn no_anchor(cert: &CertInfo, i: usize, anchors: &[CertInfo]) -> ChainError {
+    ChainError(format!(
+        "{} is not signed by the pinned CA ({}){}",
+        if i == 0 {
+            "the certificate".to_owned()
+        } else {
+            format!("its last intermediate {:?}", cert.subject.display)
+        },
+        anchors
+            .iter()
+            .map(|a| format!("{:?} {}", a.subject.display, a.ca_fingerprint()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if i == 0 {
+            format!(" (issuer {:?})", cert.issuer)
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// `next` (certificate `i + 2`) is an intermediate: it must sign `cert` (certificate `i + 1`)
+/// and be a CA valid now.
+fn link(cert: &CertInfo, next: &CertInfo, i: usize, now: i64, skew: i64) -> Result<(), ChainError> {
+    if !cert.is_signed_by(next) {
+        return Err(ChainError(format!(
+            "certificate {} ({:?}) does not sign certificate {} ({:?}): certificates after the leaf must each sign the one before",
+            i + 2,
+            next.subject.display,
+            i + 1,
+            cert.subject.display
+        )));
+    }
+    if !next.is_ca {
+        return Err(ChainError(format!(
+            "intermediate {:?} is not a CA",
+            next.subject.display
+        )));
+    }
+    if !next.is_valid_at(now, skew) {
+        return Err(ChainError(format!(
+            "intermediate {:?} is not valid now",
+            next.subject.display
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(all(test, feature = "keys"))]

@@ -2,7 +2,12 @@
 //! (reference §4.2), admission (§4.3), the built-in signers' rules (§9.1) and expiry bounds
 //! (§9.2), plus kcsr's own policy on weak keys and signatures.
 
-use serde::Serialize;
+mod finding;
+mod request;
+mod signer;
+
+pub use finding::{Finding, Level};
+pub use request::Request;
 
 use crate::csr::{CsrInfo, LEGACY_PEM_LABEL, SignatureCheck};
 use crate::expiry::{Expiration, MIN_SECONDS};
@@ -11,45 +16,8 @@ use crate::names::{GroupName, UserName};
 use crate::signer::{Builtin, SignerName};
 use crate::usage::Usage;
 use crate::x509::{KeyKind, PublicKeyInfo, RSA_PUBLIC_EXPONENT, is_weak_signature_algorithm};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// The cluster will refuse the request (or kcsr refuses it as unsafe).
-    Error,
-    /// It will go through but probably not as intended.
-    Warning,
-}
-
-/// One result of the checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Error or warning.
-    pub level: Level,
-    /// A stable identifier of the rule, e.g. `admission-system-masters`.
-    pub rule: &'static str,
-    /// What is wrong, naming the offending value.
-    pub message: String,
-    /// How to fix it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-/// A request as the cluster will see it.
-#[derive(Debug, Clone)]
-pub struct Request<'a> {
-    /// API version of the manifest.
-    pub api_version: ApiVersion,
-    /// `spec.signerName`.
-    pub signer: Option<&'a SignerName>,
-    /// `spec.usages`.
-    pub usages: &'a [Usage],
-    /// `spec.expirationSeconds`.
-    pub expiration_seconds: Option<i64>,
-    /// The CSR from `spec.request`.
-    pub csr: &'a CsrInfo,
-}
+use finding::Out;
+use signer::check_signer;
 
 /// Whether any finding is an error.
 pub fn has_errors(findings: &[Finding]) -> bool {
@@ -68,31 +36,6 @@ pub fn default_usages(signer: Option<&SignerName>, key: &KeyKind) -> Vec<Usage> 
         _ => usages.push(Usage::ClientAuth),
     }
     usages
-}
-
-struct Out(Vec<Finding>);
-
-impl Out {
-    fn error(&mut self, rule: &'static str, message: impl Into<String>, hint: Option<&str>) {
-        self.push(Level::Error, rule, message, hint);
-    }
-    fn warn(&mut self, rule: &'static str, message: impl Into<String>, hint: Option<&str>) {
-        self.push(Level::Warning, rule, message, hint);
-    }
-    fn push(
-        &mut self,
-        level: Level,
-        rule: &'static str,
-        message: impl Into<String>,
-        hint: Option<&str>,
-    ) {
-        self.0.push(Finding {
-            level,
-            rule,
-            message: message.into(),
-            hint: hint.map(str::to_owned),
-        });
-    }
 }
 
 /// Runs every check on `r`; errors first, then warnings, each in rule order.
@@ -287,138 +230,6 @@ fn check_usages(usages: &[Usage], out: &mut Out) {
                 Some("list each usage once"),
             );
         }
-    }
-}
-
-fn usage_names(set: &[Usage]) -> String {
-    let mut names: Vec<&str> = set.iter().map(|u| u.as_str()).collect();
-    names.sort_unstable();
-    format!("[{}]", names.join(" "))
-}
-
-fn same_set(a: &[Usage], b: &[Usage]) -> bool {
-    let sa: std::collections::BTreeSet<_> = a.iter().collect();
-    let sb: std::collections::BTreeSet<_> = b.iter().collect();
-    sa == sb
-}
-
-fn check_signer(r: &Request<'_>, out: &mut Out) {
-    let Some(signer) = r.signer else {
-        match r.api_version {
-            ApiVersion::V1 => out.error("signer-required", "spec.signerName: Required value", Some("pass --signer (default client)")),
-            ApiVersion::V1beta1 => out.warn(
-                "signer-defaulted",
-                "no signer: a v1beta1 API server picks one from the request content, usually kubernetes.io/legacy-unknown",
-                None,
-            ),
-        }
-        return;
-    };
-    let csr = r.csr;
-    let orgs = &csr.subject.organizations;
-    let cn = csr
-        .subject
-        .common_names
-        .first()
-        .map(String::as_str)
-        .unwrap_or("");
-    match signer.builtin() {
-        Some(Builtin::KubeApiserverClient) => {
-            for u in r.usages {
-                if !matches!(u, Usage::DigitalSignature | Usage::KeyEncipherment | Usage::ClientAuth) {
-                    out.error(
-                        "signer-usages",
-                        format!("invalid usage for client certificate: {u} (kubernetes.io/kube-apiserver-client allows only digital signature, key encipherment and client auth)"),
-                        Some("leave --usage out to get the right usages"),
-                    );
-                }
-            }
-            if !r.usages.contains(&Usage::ClientAuth) {
-                out.error(
-                    "signer-usages",
-                    "missing required usage for client certificate: client auth",
-                    Some("add --usage \"client auth\", or leave --usage out"),
-                );
-            }
-            if orgs.iter().any(|o| o == "system:masters") {
-                match r.api_version {
-                    ApiVersion::V1 => out.error(
-                        "admission-system-masters",
-                        "use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed: the CertificateSubjectRestriction admission plugin (on by default since Kubernetes 1.19) refuses it, because system:masters bypasses all authorization and a certificate cannot be revoked",
-                        Some("drop --group system:masters and add --clusterrole cluster-admin: the binding grants the same rights and can be deleted"),
-                    ),
-                    ApiVersion::V1beta1 => out.warn(
-                        "admission-system-masters",
-                        "WARNING: group system:masters bypasses all authorization (RBAC cannot restrict it) and this certificate cannot be revoked before it expires except by replacing the cluster CA; clusters from 1.19 refuse such requests",
-                        Some("prefer --clusterrole cluster-admin without system:masters"),
-                    ),
-                }
-            }
-            if !csr.sans.is_empty() {
-                out.warn("signer-sans", "client certificates need no SANs; the signer copies them into the certificate", None);
-            }
-        }
-        Some(Builtin::KubeletClient) => {
-            if orgs.as_slice() != ["system:nodes"] {
-                out.error("signer-subject", "subject organization is not system:nodes", Some("kubelet client certificates need exactly --group system:nodes"));
-            }
-            let s = &csr.sans;
-            for (present, what) in [(!s.dns.is_empty(), "DNS"), (!s.email.is_empty(), "Email"), (!s.ip.is_empty(), "IP"), (!s.uri.is_empty(), "URI")] {
-                if present {
-                    out.error("signer-sans", format!("{what} subjectAltNames are not allowed"), Some("kubelet client certificates take no SANs: drop --dns/--ip"));
-                }
-            }
-            if !cn.starts_with("system:node:") {
-                out.error("signer-subject", "subject common name does not begin with system:node:", Some("use --user system:node:NODENAME"));
-            }
-            let a = [Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ClientAuth];
-            let b = [Usage::DigitalSignature, Usage::ClientAuth];
-            if !same_set(r.usages, &a) && !same_set(r.usages, &b) {
-                out.error("signer-usages", format!("usages did not match {}", usage_names(&a)), Some("leave --usage out to get the right usages"));
-            }
-        }
-        Some(Builtin::KubeletServing) => {
-            if orgs.as_slice() != ["system:nodes"] {
-                out.error("signer-subject", "subject organization is not system:nodes", Some("kubelet serving certificates need exactly --group system:nodes"));
-            }
-            let s = &csr.sans;
-            if s.dns.is_empty() && s.ip.is_empty() {
-                out.error("signer-sans", "DNS or IP subjectAltName is required", Some("add --dns NAME or --ip ADDRESS"));
-            }
-            if !s.email.is_empty() {
-                out.error("signer-sans", "Email subjectAltNames are not allowed", None);
-            }
-            if !s.uri.is_empty() {
-                out.error("signer-sans", "URI subjectAltNames are not allowed", None);
-            }
-            let a = [Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ServerAuth];
-            let b = [Usage::DigitalSignature, Usage::ServerAuth];
-            if !same_set(r.usages, &a) && !same_set(r.usages, &b) {
-                out.error("signer-usages", format!("usages did not match {}", usage_names(&a)), Some("leave --usage out to get the right usages"));
-            }
-            if !cn.starts_with("system:node:") {
-                out.error("signer-subject", "subject common name does not begin with system:node:", Some("use --user system:node:NODENAME"));
-            }
-        }
-        Some(Builtin::LegacyUnknown) => {
-            if r.api_version == ApiVersion::V1 {
-                out.error(
-                    "signer-legacy",
-                    "spec.signerName: Invalid value: \"kubernetes.io/legacy-unknown\": the legacy signerName is not allowed via this API version",
-                    Some("use --signer client, or --api-version v1beta1 for clusters older than 1.22"),
-                );
-            }
-        }
-        None if signer.domain() == "kubernetes.io" || signer.domain().ends_with(".kubernetes.io") => out.error(
-            "signer-unknown",
-            format!("no Kubernetes component signs for {signer}; the request would stay Approved without a certificate"),
-            Some("use client, kubelet-client or kubelet-serving, or a signer a controller in your cluster serves"),
-        ),
-        None => out.warn(
-            "signer-custom",
-            format!("custom signer {signer}: kcsr cannot check its rules; a controller for it must run in the cluster, or the request stays Approved without a certificate"),
-            None,
-        ),
     }
 }
 

@@ -92,7 +92,6 @@ pub(crate) fn build(
     ips: &[IpAddr],
     signature: Signature,
 ) -> Result<Vec<u8>, KeyError> {
-    let spki = &key.public_key().spki_der;
     // The scheme follows from the key: what `KeyType` generates, and what tokens sign with.
     let (sig_oid, rsa) = match &key.public_key().kind {
         KeyKind::EcdsaP256 => (OID_ECDSA_SHA256, false),
@@ -101,56 +100,8 @@ pub(crate) fn build(
         KeyKind::Rsa { .. } => (OID_RSA_SHA256, true),
         other => return Err(KeyError::Unsupported(other.to_string())),
     };
-
-    let san = (!dns.is_empty() || !ips.is_empty()).then(|| {
-        yasna::construct_der(|w| {
-            w.write_sequence(|w| {
-                for d in dns {
-                    w.next()
-                        .write_tagged_implicit(Tag::context(2), |w| w.write_ia5_string(d));
-                }
-                for ip in ips {
-                    let bytes = match ip {
-                        IpAddr::V4(v4) => v4.octets().to_vec(),
-                        IpAddr::V6(v6) => v6.octets().to_vec(),
-                    };
-                    w.next()
-                        .write_tagged_implicit(Tag::context(7), |w| w.write_bytes(&bytes));
-                }
-            });
-        })
-    });
-
-    let tbs = yasna::construct_der(|w| {
-        w.write_sequence(|w| {
-            w.next().write_u8(0);
-            w.next().write_sequence(|w| {
-                rdn(w.next(), OID_CN, user.as_str());
-                for g in groups {
-                    rdn(w.next(), OID_O, g.as_str());
-                }
-            });
-            w.next().write_der(spki);
-            w.next().write_tagged_implicit(Tag::context(0), |w| {
-                w.write_set(|w| {
-                    if let Some(san) = &san {
-                        w.next().write_sequence(|w| {
-                            w.next()
-                                .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
-                            w.next().write_set(|w| {
-                                w.next().write_sequence(|w| {
-                                    w.next().write_sequence(|w| {
-                                        w.next().write_oid(&ObjectIdentifier::from_slice(OID_SAN));
-                                        w.next().write_bytes(san);
-                                    });
-                                });
-                            });
-                        });
-                    }
-                });
-            });
-        });
-    });
+    let san = (!dns.is_empty() || !ips.is_empty()).then(|| subject_alt_names(dns, ips));
+    let tbs = request_info(&key.public_key().spki_der, user, groups, san.as_deref());
 
     let signature = match signature {
         Signature::Sign => key.sign_tbs(&tbs)?,
@@ -168,6 +119,61 @@ pub(crate) fn build(
             w.next().write_bitvec_bytes(&signature, signature.len() * 8);
         });
     }))
+}
+
+/// The subjectAltName extension's value: the DNS names, then the IP addresses.
+fn subject_alt_names(dns: &[String], ips: &[IpAddr]) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            for d in dns {
+                w.next()
+                    .write_tagged_implicit(Tag::context(2), |w| w.write_ia5_string(d));
+            }
+            for ip in ips {
+                let bytes = match ip {
+                    IpAddr::V4(v4) => v4.octets().to_vec(),
+                    IpAddr::V6(v6) => v6.octets().to_vec(),
+                };
+                w.next()
+                    .write_tagged_implicit(Tag::context(7), |w| w.write_bytes(&bytes));
+            }
+        });
+    })
+}
+
+/// The CertificationRequestInfo (RFC 2986) that is signed: version 0, the subject (CN = the
+/// user, O = each group), the key, and an extension request holding the SANs, if any.
+fn request_info(spki: &[u8], user: &UserName, groups: &[GroupName], san: Option<&[u8]>) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_u8(0);
+            w.next().write_sequence(|w| {
+                rdn(w.next(), OID_CN, user.as_str());
+                for g in groups {
+                    rdn(w.next(), OID_O, g.as_str());
+                }
+            });
+            w.next().write_der(spki);
+            w.next().write_tagged_implicit(Tag::context(0), |w| {
+                w.write_set(|w| {
+                    if let Some(san) = san {
+                        w.next().write_sequence(|w| {
+                            w.next()
+                                .write_oid(&ObjectIdentifier::from_slice(OID_EXTENSION_REQUEST));
+                            w.next().write_set(|w| {
+                                w.next().write_sequence(|w| {
+                                    w.next().write_sequence(|w| {
+                                        w.next().write_oid(&ObjectIdentifier::from_slice(OID_SAN));
+                                        w.next().write_bytes(san);
+                                    });
+                                });
+                            });
+                        });
+                    }
+                });
+            });
+        });
+    })
 }
 
 fn rdn(w: yasna::DERWriter<'_>, oid: &[u64], value: &str) {

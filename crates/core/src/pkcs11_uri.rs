@@ -83,76 +83,91 @@ impl FromStr for Pkcs11Uri {
         let mut uri = Self::default();
         for attr in path.split(';').filter(|a| !a.is_empty()) {
             let (name, value) = split_attr(attr)?;
-            let set = |slot: &mut Option<String>| set_text(slot, name, value);
-            match name {
-                "token" => set(&mut uri.token)?,
-                "manufacturer" => set(&mut uri.manufacturer)?,
-                "model" => set(&mut uri.model)?,
-                "serial" => set(&mut uri.serial)?,
-                "object" => set(&mut uri.object)?,
-                "id" => {
-                    if uri.id.is_some() {
-                        return Err(duplicate(name));
-                    }
-                    uri.id = Some(decode(value).map_err(|e| format!("attribute id: {e}"))?);
-                }
-                "slot-id" => {
-                    if uri.slot_id.is_some() {
-                        return Err(duplicate(name));
-                    }
-                    uri.slot_id = Some(value.parse().map_err(|_| {
-                        format!("attribute slot-id: {value:?} is not a slot number")
-                    })?);
-                }
-                "type" => {
-                    let t = text(name, value)?;
-                    if t != "private" {
-                        return Err(format!(
-                            "attribute type={t}: kcsr signs with a private key; use type=private or leave type out"
-                        ));
-                    }
-                }
-                other => {
-                    return Err(format!(
-                        "unknown path attribute {other:?}; kcsr reads token, manufacturer, model, serial, slot-id, object, id and type"
-                    ));
-                }
-            }
+            uri.set_path_attr(name, value)?;
         }
         for attr in query.split('&').filter(|a| !a.is_empty()) {
             let (name, value) = split_attr(attr)?;
-            match name {
-                "module-path" => {
-                    set_text(&mut uri.module_path, name, value)?;
-                    if !uri
-                        .module_path
-                        .as_deref()
-                        .is_some_and(|p| p.starts_with('/'))
-                    {
-                        return Err("attribute module-path must be an absolute path".to_owned());
-                    }
+            uri.set_query_attr(name, value)?;
+        }
+        Ok(uri)
+    }
+}
+
+impl Pkcs11Uri {
+    /// One path attribute: what names the token and the key.
+    fn set_path_attr(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let set = |slot: &mut Option<String>| set_text(slot, name, value);
+        match name {
+            "token" => set(&mut self.token)?,
+            "manufacturer" => set(&mut self.manufacturer)?,
+            "model" => set(&mut self.model)?,
+            "serial" => set(&mut self.serial)?,
+            "object" => set(&mut self.object)?,
+            "id" => {
+                if self.id.is_some() {
+                    return Err(duplicate(name));
                 }
-                "module-name" => set_text(&mut uri.module_name, name, value)?,
-                "pin-source" => {
-                    set_text(&mut uri.pin_source, name, value)?;
-                    let source = uri.pin_source.as_deref().unwrap_or_default();
-                    if source.contains(':') && !source.starts_with("file:") {
-                        return Err(format!(
-                            "attribute pin-source={source}: kcsr reads the PIN from a file (pin-source=file:/path)"
-                        ));
-                    }
+                self.id = Some(decode(value).map_err(|e| format!("attribute id: {e}"))?);
+            }
+            "slot-id" => {
+                if self.slot_id.is_some() {
+                    return Err(duplicate(name));
                 }
-                "pin-value" => {
-                    return Err("pin-value puts the PIN where shell history, the process list and the station's records keep it; use pin-source=file:/path, or leave both out to be asked on the terminal".to_owned());
-                }
-                other => {
+                self.slot_id =
+                    Some(value.parse().map_err(|_| {
+                        format!("attribute slot-id: {value:?} is not a slot number")
+                    })?);
+            }
+            "type" => {
+                let t = text(name, value)?;
+                if t != "private" {
                     return Err(format!(
-                        "unknown query attribute {other:?}; kcsr reads module-path, module-name and pin-source"
+                        "attribute type={t}: kcsr signs with a private key; use type=private or leave type out"
                     ));
                 }
             }
+            other => {
+                return Err(format!(
+                    "unknown path attribute {other:?}; kcsr reads token, manufacturer, model, serial, slot-id, object, id and type"
+                ));
+            }
         }
-        Ok(uri)
+        Ok(())
+    }
+
+    /// One query attribute: the module, and where the PIN is.
+    fn set_query_attr(&mut self, name: &str, value: &str) -> Result<(), String> {
+        match name {
+            "module-path" => {
+                set_text(&mut self.module_path, name, value)?;
+                if !self
+                    .module_path
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with('/'))
+                {
+                    return Err("attribute module-path must be an absolute path".to_owned());
+                }
+            }
+            "module-name" => set_text(&mut self.module_name, name, value)?,
+            "pin-source" => {
+                set_text(&mut self.pin_source, name, value)?;
+                let source = self.pin_source.as_deref().unwrap_or_default();
+                if source.contains(':') && !source.starts_with("file:") {
+                    return Err(format!(
+                        "attribute pin-source={source}: kcsr reads the PIN from a file (pin-source=file:/path)"
+                    ));
+                }
+            }
+            "pin-value" => {
+                return Err("pin-value puts the PIN where shell history, the process list and the station's records keep it; use pin-source=file:/path, or leave both out to be asked on the terminal".to_owned());
+            }
+            other => {
+                return Err(format!(
+                    "unknown query attribute {other:?}; kcsr reads module-path, module-name and pin-source"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

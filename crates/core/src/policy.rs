@@ -16,11 +16,15 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::expiry::{Expiration, human_seconds};
 use crate::rbac::Grant;
 use crate::yaml;
+
+mod pattern;
+
+pub use pattern::{NamePattern, RolePattern};
 
 /// `apiVersion` of the policy.
 pub const API_VERSION: &str = "kcsr.dev/v1";
@@ -35,119 +39,6 @@ pub const SYSTEM_PREFIX: &str = "system:";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct PolicyError(pub String);
-
-/// A role pattern: `NAME` (any kind), `ClusterRole/NAME` or `Role/NAME`, where `NAME` may end
-/// with `*` to match every name that starts with what comes before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RolePattern {
-    text: String,
-    kind: Option<&'static str>,
-    name: NamePattern,
-}
-
-impl RolePattern {
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether `grant`'s role matches: the kind (`ClusterRole` also for a RoleBinding to a
-    /// ClusterRole) when the pattern names one, and the role's name.
-    pub fn matches(&self, grant: &Grant) -> bool {
-        self.kind.is_none_or(|k| k == grant.role_kind()) && self.name.matches(grant.role())
-    }
-}
-
-impl std::str::FromStr for RolePattern {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, name) = match s.split_once('/') {
-            Some(("ClusterRole", n)) => (Some("ClusterRole"), n),
-            Some(("Role", n)) => (Some("Role"), n),
-            Some((k, _)) => {
-                return Err(format!(
-                    "{s:?}: {k:?} is not ClusterRole or Role (patterns are NAME, ClusterRole/NAME or Role/NAME)"
-                ));
-            }
-            None => (None, s),
-        };
-        Ok(Self {
-            text: s.to_owned(),
-            kind,
-            name: name.parse().map_err(|e| format!("{s:?}: {e}"))?,
-        })
-    }
-}
-
-impl Serialize for RolePattern {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
-impl fmt::Display for RolePattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// A name, or a prefix followed by `*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamePattern {
-    text: String,
-    prefix: bool,
-}
-
-impl NamePattern {
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether `name` matches.
-    pub fn matches(&self, name: &str) -> bool {
-        if self.prefix {
-            name.starts_with(&self.text[..self.text.len() - 1])
-        } else {
-            name == self.text
-        }
-    }
-}
-
-impl std::str::FromStr for NamePattern {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err("an empty pattern matches nothing".to_owned());
-        }
-        if s.chars().any(|c| c.is_control() || c == '/' || c == ',') {
-            return Err(format!(
-                "{:?} holds '/', ',' or a control character",
-                crate::terminal::one_line(s)
-            ));
-        }
-        let stars = s.matches('*').count();
-        if stars > 1 || (stars == 1 && !s.ends_with('*')) {
-            return Err(format!("{s:?}: '*' may only end a pattern (e.g. team-*)"));
-        }
-        Ok(Self {
-            text: s.to_owned(),
-            prefix: stars == 1,
-        })
-    }
-}
-
-impl Serialize for NamePattern {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
-impl fmt::Display for NamePattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -239,6 +130,43 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
+fn push(out: &mut Vec<Violation>, rule: &'static str, value: String, message: String, fix: String) {
+    out.push(Violation {
+        rule,
+        value,
+        message,
+        fix,
+    });
+}
+
+/// `maxLifetime` against the requested lifetime (none for v1beta1).
+fn check_lifetime(max: i64, expiration_seconds: Option<i64>, out: &mut Vec<Violation>) {
+    match expiration_seconds {
+        Some(s) if s > max => push(
+            out,
+            "maxLifetime",
+            human_seconds(s),
+            format!(
+                "the lifetime {} is longer than maxLifetime {}",
+                human_seconds(s),
+                human_seconds(max)
+            ),
+            format!("ask for --expiration {} or less", human_seconds(max)),
+        ),
+        Some(_) => {}
+        None => push(
+            out,
+            "maxLifetime",
+            "none".to_owned(),
+            format!(
+                "the request carries no lifetime (certificates.k8s.io/v1beta1), so the cluster's signing duration applies, which maxLifetime {} cannot bound",
+                human_seconds(max)
+            ),
+            "ask for certificates.k8s.io/v1 with --expiration".to_owned(),
+        ),
+    }
+}
+
 impl StationPolicy {
     /// Reads a policy file (YAML or JSON); every field is checked, unknown fields refused.
     pub fn parse(data: &[u8]) -> Result<Self, PolicyError> {
@@ -280,114 +208,106 @@ impl StationPolicy {
     /// Every rule `asked` breaks, in the order of the fields; empty when it holds.
     pub fn check(&self, asked: &Asked<'_>) -> Vec<Violation> {
         let mut out = Vec::new();
-        let mut v = |rule, value: String, message: String, fix: String| {
-            out.push(Violation {
-                rule,
-                value,
-                message,
-                fix,
-            });
-        };
         if let Some(max) = self.max_lifetime {
-            match asked.expiration_seconds {
-                Some(s) if s > max => v(
-                    "maxLifetime",
-                    human_seconds(s),
-                    format!(
-                        "the lifetime {} is longer than maxLifetime {}",
-                        human_seconds(s),
-                        human_seconds(max)
-                    ),
-                    format!("ask for --expiration {} or less", human_seconds(max)),
-                ),
-                Some(_) => {}
-                None => v(
-                    "maxLifetime",
-                    "none".to_owned(),
-                    format!(
-                        "the request carries no lifetime (certificates.k8s.io/v1beta1), so the cluster's signing duration applies, which maxLifetime {} cannot bound",
-                        human_seconds(max)
-                    ),
-                    "ask for certificates.k8s.io/v1 with --expiration".to_owned(),
-                ),
-            }
+            check_lifetime(max, asked.expiration_seconds, &mut out);
         }
         for g in asked.grants {
-            if let Some(p) = self.forbidden_roles.iter().find(|p| p.matches(g)) {
-                v(
-                    "forbiddenRoles",
-                    g.to_string(),
-                    format!("the grant {g} matches the forbidden role {p}"),
-                    "ask for another role; only a change of the station's policy allows this one"
-                        .to_owned(),
-                );
-            }
-            if let Some(allowed) = &self.allowed_roles
-                && !allowed.iter().any(|p| p.matches(g))
-            {
-                v(
-                    "allowedRoles",
-                    g.to_string(),
-                    format!(
-                        "the grant {g} matches none of allowedRoles ({})",
-                        if allowed.is_empty() {
-                            "empty: no bindings".to_owned()
-                        } else {
-                            list(allowed)
-                        }
-                    ),
-                    "ask for an allowed role".to_owned(),
-                );
-            }
-            if asked.ticket.is_none()
-                && let Some(p) = self.ticket_required_for.iter().find(|p| p.matches(g))
-            {
-                v(
-                    "ticketRequiredFor",
-                    g.to_string(),
-                    format!("the grant {g} needs a change ticket (ticketRequiredFor {p})"),
-                    "give the change ticket: --ticket ID (roster column ticket)".to_owned(),
-                );
-            }
+            self.check_grant(g, asked.ticket, &mut out);
         }
-        if self.refuse_system_names && asked.user.starts_with(SYSTEM_PREFIX) {
-            v(
+        self.check_user(asked.user, &mut out);
+        for g in asked.groups {
+            self.check_group(g, &mut out);
+        }
+        out
+    }
+
+    /// `forbiddenRoles`, `allowedRoles` and `ticketRequiredFor` for one grant.
+    fn check_grant(&self, g: &Grant, ticket: Option<&str>, out: &mut Vec<Violation>) {
+        if let Some(p) = self.forbidden_roles.iter().find(|p| p.matches(g)) {
+            push(
+                out,
+                "forbiddenRoles",
+                g.to_string(),
+                format!("the grant {g} matches the forbidden role {p}"),
+                "ask for another role; only a change of the station's policy allows this one"
+                    .to_owned(),
+            );
+        }
+        if let Some(allowed) = &self.allowed_roles
+            && !allowed.iter().any(|p| p.matches(g))
+        {
+            push(
+                out,
+                "allowedRoles",
+                g.to_string(),
+                format!(
+                    "the grant {g} matches none of allowedRoles ({})",
+                    if allowed.is_empty() {
+                        "empty: no bindings".to_owned()
+                    } else {
+                        list(allowed)
+                    }
+                ),
+                "ask for an allowed role".to_owned(),
+            );
+        }
+        if ticket.is_none()
+            && let Some(p) = self.ticket_required_for.iter().find(|p| p.matches(g))
+        {
+            push(
+                out,
+                "ticketRequiredFor",
+                g.to_string(),
+                format!("the grant {g} needs a change ticket (ticketRequiredFor {p})"),
+                "give the change ticket: --ticket ID (roster column ticket)".to_owned(),
+            );
+        }
+    }
+
+    /// `refuseSystemNames` for the user.
+    fn check_user(&self, user: &str, out: &mut Vec<Violation>) {
+        if self.refuse_system_names && user.starts_with(SYSTEM_PREFIX) {
+            push(
+                out,
                 "refuseSystemNames",
-                asked.user.to_owned(),
+                user.to_owned(),
                 format!(
                     "the user name {:?} starts with {SYSTEM_PREFIX:?}, which Kubernetes keeps for its own identities",
-                    crate::terminal::one_line(asked.user)
+                    crate::terminal::one_line(user)
                 ),
                 "choose another user name; a site that issues such certificates sets refuseSystemNames: false".to_owned(),
             );
         }
-        for g in asked.groups {
-            if self.refuse_system_names && g.starts_with(SYSTEM_PREFIX) {
-                v(
-                    "refuseSystemNames",
-                    (*g).to_owned(),
-                    format!(
-                        "the group {:?} starts with {SYSTEM_PREFIX:?}, which Kubernetes keeps for its own groups",
-                        crate::terminal::one_line(g)
-                    ),
-                    "drop the group; a site that issues such certificates sets refuseSystemNames: false".to_owned(),
-                );
-            } else if let Some(allowed) = &self.allowed_groups
-                && !allowed.iter().any(|p| p.matches(g))
-            {
-                v(
-                    "allowedGroups",
-                    (*g).to_owned(),
-                    format!(
-                        "the group {:?} matches none of allowedGroups ({})",
-                        crate::terminal::one_line(g),
-                        list(allowed)
-                    ),
-                    "drop the group or ask for an allowed one".to_owned(),
-                );
-            }
+    }
+
+    /// `refuseSystemNames` and `allowedGroups` for one group.
+    fn check_group(&self, g: &str, out: &mut Vec<Violation>) {
+        if self.refuse_system_names && g.starts_with(SYSTEM_PREFIX) {
+            push(
+                out,
+                "refuseSystemNames",
+                g.to_owned(),
+                format!(
+                    "the group {:?} starts with {SYSTEM_PREFIX:?}, which Kubernetes keeps for its own groups",
+                    crate::terminal::one_line(g)
+                ),
+                "drop the group; a site that issues such certificates sets refuseSystemNames: false".to_owned(),
+            );
+        } else if let Some(allowed) = &self.allowed_groups
+            && !allowed.iter().any(|p| p.matches(g))
+        {
+            push(
+                out,
+                "allowedGroups",
+                g.to_owned(),
+                format!(
+                    "the group {:?} matches none of allowedGroups ({})",
+                    crate::terminal::one_line(g),
+                    list(allowed)
+                ),
+                "drop the group or ask for an allowed one".to_owned(),
+            );
         }
-        out
     }
 
     /// The rules, one `field: value` line each, for the operator and the approver's review.

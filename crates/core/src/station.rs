@@ -270,7 +270,7 @@ pub enum RequestState {
 }
 
 impl RequestState {
-    /// The state's name as it is stored.
+    /// The state's name as it is stored (serde's lowercase name: a test proves they agree).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Written => "written",
@@ -413,6 +413,20 @@ mod tests {
         );
         assert_eq!(RequestRecord::parse(json.as_bytes()).unwrap(), r);
         assert!(!RequestState::Retired.is_active() && RequestState::Assembled.is_active());
+    }
+
+    #[test]
+    fn each_state_is_stored_under_the_name_as_str_gives() {
+        use RequestState::*;
+        for state in [Written, Assembled, Denied, Withdrawn, Offboarded, Retired] {
+            let stored = serde_json::to_string(&state).unwrap();
+            assert_eq!(stored, format!("\"{}\"", state.as_str()));
+            assert_eq!(
+                serde_json::from_str::<RequestState>(&stored).unwrap(),
+                state
+            );
+            assert_eq!(state.to_string(), state.as_str());
+        }
     }
 
     #[test]

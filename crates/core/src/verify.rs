@@ -76,168 +76,174 @@ pub fn certificate(
     now: i64,
     skew: i64,
 ) -> Vec<Step> {
-    let mut steps = Vec::new();
-    steps.push(Step {
-        check: "public key",
-        ok: leaf.public_key.fingerprint == e.fingerprint,
-        detail: if leaf.public_key.fingerprint == e.fingerprint {
-            format!("matches (sha256 {})", e.fingerprint)
-        } else {
-            format!(
-                "certificate has sha256 {}, expected {}",
-                leaf.public_key.fingerprint, e.fingerprint
-            )
-        },
-        finding: Finding::Plain,
-    });
+    let mut steps = vec![public_key(leaf, &e.fingerprint)];
     if let Some(user) = &e.user {
-        let user = user.as_str();
-        let ok = leaf.subject.user() == Some(user);
-        steps.push(Step {
-            check: "user",
-            ok,
-            detail: if ok {
-                format!("{user:?}")
-            } else {
-                format!(
-                    "certificate names {:?}, expected {user:?}",
-                    leaf.subject.common_names
-                )
-            },
-            finding: Finding::Plain,
-        });
+        steps.push(self::user(leaf, user));
     }
     if let Some(groups) = &e.groups {
-        let want: BTreeSet<&String> = groups.iter().collect();
-        let have: BTreeSet<&String> = leaf.subject.organizations.iter().collect();
-        steps.push(Step {
-            check: "groups",
-            ok: want == have,
-            detail: if want == have {
-                format!("{:?}", leaf.subject.organizations)
-            } else {
-                format!(
-                    "certificate has {:?}, expected {groups:?}",
-                    leaf.subject.organizations
-                )
-            },
-            finding: Finding::Plain,
-        });
+        steps.push(self::groups(leaf, groups));
     }
-    let missing: Vec<&str> = e
-        .usages
+    steps.push(usages(leaf, &e.usages));
+    steps.push(not_a_ca(leaf));
+    steps.push(validity(leaf, now, skew));
+    if let Some(requested) = e.expiration_seconds {
+        steps.push(lifetime(leaf, requested));
+    }
+    if let Some(cas) = cas {
+        steps.push(chain(leaf, cas, now, skew));
+    }
+    steps
+}
+
+impl Step {
+    fn plain(check: &'static str, ok: bool, detail: String) -> Self {
+        Self {
+            check,
+            ok,
+            detail,
+            finding: Finding::Plain,
+        }
+    }
+}
+
+fn public_key(leaf: &CertInfo, fingerprint: &str) -> Step {
+    let ok = leaf.public_key.fingerprint == fingerprint;
+    let detail = if ok {
+        format!("matches (sha256 {fingerprint})")
+    } else {
+        format!(
+            "certificate has sha256 {}, expected {fingerprint}",
+            leaf.public_key.fingerprint
+        )
+    };
+    Step::plain("public key", ok, detail)
+}
+
+fn user(leaf: &CertInfo, user: &UserName) -> Step {
+    let user = user.as_str();
+    let ok = leaf.subject.user() == Some(user);
+    let detail = if ok {
+        format!("{user:?}")
+    } else {
+        format!(
+            "certificate names {:?}, expected {user:?}",
+            leaf.subject.common_names
+        )
+    };
+    Step::plain("user", ok, detail)
+}
+
+fn groups(leaf: &CertInfo, groups: &[String]) -> Step {
+    let want: BTreeSet<&String> = groups.iter().collect();
+    let have: BTreeSet<&String> = leaf.subject.organizations.iter().collect();
+    let ok = want == have;
+    let detail = if ok {
+        format!("{:?}", leaf.subject.organizations)
+    } else {
+        format!(
+            "certificate has {:?}, expected {groups:?}",
+            leaf.subject.organizations
+        )
+    };
+    Step::plain("groups", ok, detail)
+}
+
+fn usages(leaf: &CertInfo, usages: &[Usage]) -> Step {
+    let missing: Vec<&str> = usages
         .iter()
         .map(|u| u.as_str())
         .filter(|u| !leaf.usages.iter().any(|have| have == u))
         .collect();
-    steps.push(Step {
-        check: "usages",
-        ok: missing.is_empty(),
-        detail: if missing.is_empty() {
-            leaf.usages.join(", ")
-        } else {
-            format!("certificate lacks {missing:?} (it has {:?})", leaf.usages)
-        },
-        finding: Finding::Plain,
-    });
-    steps.push(Step {
-        check: "not a CA",
-        ok: !leaf.is_ca,
-        detail: if leaf.is_ca {
-            "the certificate is a CA (BasicConstraints CA:TRUE)".to_owned()
-        } else {
-            "CA:FALSE".to_owned()
-        },
-        finding: Finding::Plain,
-    });
+    let detail = if missing.is_empty() {
+        leaf.usages.join(", ")
+    } else {
+        format!("certificate lacks {missing:?} (it has {:?})", leaf.usages)
+    };
+    Step::plain("usages", missing.is_empty(), detail)
+}
+
+fn not_a_ca(leaf: &CertInfo) -> Step {
+    let detail = if leaf.is_ca {
+        "the certificate is a CA (BasicConstraints CA:TRUE)".to_owned()
+    } else {
+        "CA:FALSE".to_owned()
+    };
+    Step::plain("not a CA", !leaf.is_ca, detail)
+}
+
+fn validity(leaf: &CertInfo, now: i64, skew: i64) -> Step {
     let valid = leaf.is_valid_at(now, skew);
-    steps.push(Step {
-        check: "validity",
-        ok: valid,
-        detail: format!(
-            "{} to {} ({} at {})",
-            time::format_rfc3339(leaf.not_before),
-            time::format_rfc3339(leaf.not_after),
-            if valid {
-                "valid"
-            } else if now < leaf.not_before {
-                "not yet valid"
-            } else {
-                "expired"
-            },
-            time::format_rfc3339(now)
-        ),
-        finding: Finding::Plain,
-    });
-    if let Some(requested) = e.expiration_seconds {
-        let lifetime = leaf.not_after - leaf.not_before;
-        // The signer backdates NotBefore by 5 minutes (reference §9.2); ten minutes of slack.
-        // Longer than asked is refused: an object swapped for one without expirationSeconds
-        // gets the signer's default lifetime, often a year.
-        let longer = lifetime > requested + LIFETIME_SLACK_SECONDS;
-        let capped = lifetime + LIFETIME_SLACK_SECONDS < requested;
-        let detail = if capped {
-            format!(
-                "requested {}, issued {}: the cluster capped it",
-                human_seconds(requested),
-                human_seconds(lifetime)
-            )
-        } else if longer {
-            format!(
-                "requested {}, issued {}: longer than requested",
-                human_seconds(requested),
-                human_seconds(lifetime)
-            )
+    let detail = format!(
+        "{} to {} ({} at {})",
+        time::format_rfc3339(leaf.not_before),
+        time::format_rfc3339(leaf.not_after),
+        if valid {
+            "valid"
+        } else if now < leaf.not_before {
+            "not yet valid"
         } else {
+            "expired"
+        },
+        time::format_rfc3339(now)
+    );
+    Step::plain("validity", valid, detail)
+}
+
+fn lifetime(leaf: &CertInfo, requested: i64) -> Step {
+    let lifetime = leaf.not_after - leaf.not_before;
+    // The signer backdates NotBefore by 5 minutes (reference §9.2); ten minutes of slack.
+    // Longer than asked is refused: an object swapped for one without expirationSeconds
+    // gets the signer's default lifetime, often a year.
+    let longer = lifetime > requested + LIFETIME_SLACK_SECONDS;
+    let capped = lifetime + LIFETIME_SLACK_SECONDS < requested;
+    let (requested, issued) = (human_seconds(requested), human_seconds(lifetime));
+    let (detail, finding) = if capped {
+        (
+            format!("requested {requested}, issued {issued}: the cluster capped it"),
+            Finding::Capped,
+        )
+    } else if longer {
+        (
+            format!("requested {requested}, issued {issued}: longer than requested"),
+            Finding::Longer,
+        )
+    } else {
+        (
+            format!("requested {requested}, issued {issued}"),
+            Finding::Plain,
+        )
+    };
+    Step {
+        check: "lifetime",
+        ok: !longer,
+        detail,
+        finding,
+    }
+}
+
+fn chain(leaf: &CertInfo, cas: &[CertInfo], now: i64, skew: i64) -> Step {
+    let issuer = cas.iter().find(|ca| leaf.is_signed_by(ca));
+    let (ok, detail) = match issuer {
+        Some(ca) if !ca.is_ca => (
+            false,
+            format!("signed by {:?}, which is not a CA", ca.subject.display),
+        ),
+        Some(ca) if !ca.is_valid_at(now, skew) => (
+            false,
             format!(
-                "requested {}, issued {}",
-                human_seconds(requested),
-                human_seconds(lifetime)
-            )
-        };
-        steps.push(Step {
-            check: "lifetime",
-            ok: !longer,
-            detail,
-            finding: if capped {
-                Finding::Capped
-            } else if longer {
-                Finding::Longer
-            } else {
-                Finding::Plain
-            },
-        });
-    }
-    if let Some(cas) = cas {
-        let issuer = cas.iter().find(|ca| leaf.is_signed_by(ca));
-        let (ok, detail) = match issuer {
-            Some(ca) if !ca.is_ca => (
-                false,
-                format!("signed by {:?}, which is not a CA", ca.subject.display),
+                "signed by {:?}, which is not valid at that time",
+                ca.subject.display
             ),
-            Some(ca) if !ca.is_valid_at(now, skew) => (
-                false,
-                format!(
-                    "signed by {:?}, which is not valid at that time",
-                    ca.subject.display
-                ),
+        ),
+        Some(ca) => (true, format!("signed by {:?}", ca.subject.display)),
+        None => (
+            false,
+            format!(
+                "not signed by any of the {} CA certificate(s) given (issuer {:?})",
+                cas.len(),
+                leaf.issuer
             ),
-            Some(ca) => (true, format!("signed by {:?}", ca.subject.display)),
-            None => (
-                false,
-                format!(
-                    "not signed by any of the {} CA certificate(s) given (issuer {:?})",
-                    cas.len(),
-                    leaf.issuer
-                ),
-            ),
-        };
-        steps.push(Step {
-            check: "chain",
-            ok,
-            detail,
-            finding: Finding::Plain,
-        });
-    }
-    steps
+        ),
+    };
+    Step::plain("chain", ok, detail)
 }

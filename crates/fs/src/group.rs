@@ -12,7 +12,9 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{Mode, Overwrite, refuse_non_regular, sync_dir};
+use crate::dir::sync_dir;
+use crate::options::{Mode, Overwrite};
+use crate::temp::write_temp;
 
 /// A file written to a temporary name in its target directory, not yet durable or visible
 /// under its final name. Dropping it removes the temporary file.
@@ -56,33 +58,6 @@ pub fn stage(
         target,
         overwrite,
     })
-}
-
-/// The temporary file both writers start from: created O_EXCL with mode 0600 by tempfile (a
-/// secret is never readable by others, not even for a moment), then the content and the
-/// final mode ([`crate::modes::apply`]: a secret is refused where the mode would not stay
-/// 0600), and optionally `fsync`.
-pub(crate) fn write_temp(
-    dir: &Path,
-    name: &str,
-    content: &[u8],
-    mode: Mode,
-    overwrite: Overwrite,
-    sync: bool,
-) -> io::Result<(tempfile::NamedTempFile, PathBuf)> {
-    let target = dir.join(name);
-    refuse_non_regular(&target, overwrite)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".kcsr-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    // Before the content: a secret must not reach a device where it would be readable.
-    crate::modes::apply(tmp.as_file(), &target, mode)?;
-    crate::sys::write_all(tmp.as_file(), content)?;
-    if sync {
-        crate::sys::sync_file(tmp.as_file())?;
-    }
-    Ok((tmp, target))
 }
 
 /// Makes the data of every file staged in these directories durable: one `syncfs(2)` per

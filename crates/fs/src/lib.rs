@@ -11,43 +11,31 @@
 #![allow(clippy::disallowed_methods)] // This is the sanctioned place; see the module docs.
 #![warn(missing_docs)]
 
-use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
+mod dir;
 mod errno;
 pub mod group;
 mod modes;
+mod options;
 mod process;
 mod read;
+mod scan;
 mod sys;
+mod temp;
 
+pub use dir::{create_dir, remove_file, sync_dir};
 pub use modes::ModesNotKept;
+pub use options::{Mode, Overwrite};
 pub use process::disable_core_dumps;
 pub use read::{
-    EntryKind, Links, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, NotOwnerOnly, ScanLimitExceeded,
-    ScannedEntry, open_regular, read_capped_into, read_limited, read_limited_following,
-    read_owner_only, read_secret, scan_dir,
+    Links, NotOwnerOnly, open_regular, read_capped_into, read_limited, read_limited_following,
+    read_owner_only, read_secret,
 };
-
-/// Who may read a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// 0600: private keys, kubeconfigs.
-    Secret,
-    /// 0644: manifests, certificates, checksums.
-    Public,
-}
-
-/// What to do when the target exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overwrite {
-    /// Replace it atomically.
-    Allow,
-    /// Fail with `AlreadyExists` (the check and the creation are one atomic step).
-    Deny,
-}
+pub use scan::{
+    EntryKind, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry, scan_dir,
+};
 
 /// Writes `content` to `dir/name` durably and atomically.
 pub fn write_file(
@@ -57,7 +45,7 @@ pub fn write_file(
     mode: Mode,
     overwrite: Overwrite,
 ) -> io::Result<PathBuf> {
-    let (tmp, target) = group::write_temp(dir, name, content, mode, overwrite, true)?;
+    let (tmp, target) = temp::write_temp(dir, name, content, mode, overwrite, true)?;
     match overwrite {
         Overwrite::Allow => {
             tmp.persist(&target).map_err(|e| e.error)?;
@@ -68,66 +56,6 @@ pub fn write_file(
     }
     sync_dir(dir)?;
     Ok(target)
-}
-
-/// Refuses to write through a symlink or special file, or over any file with `Deny`.
-fn refuse_non_regular(target: &Path, overwrite: Overwrite) -> io::Result<()> {
-    if let Ok(meta) = fs::symlink_metadata(target) {
-        if meta.file_type().is_symlink() || !meta.file_type().is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{} exists and is not a regular file (a symlink or special file); refusing to write through it",
-                    target.display()
-                ),
-            ));
-        }
-        if overwrite == Overwrite::Deny {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", target.display()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Makes a directory entry change durable. A filesystem that cannot sync a directory (EINVAL,
-/// EOPNOTSUPP: some FUSE and network filesystems) makes its entries durable its own way, or
-/// not at all; either way there is nothing more to ask of it, and the files' data was synced
-/// before they got their names.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    match sys::sync_dir(&File::open(dir)?) {
-        Err(e) if matches!(e.raw_os_error(), Some(errno::EINVAL | errno::EOPNOTSUPP)) => Ok(()),
-        other => other,
-    }
-}
-
-/// Creates `dir` (and parents) if missing; new directories get `mode`.
-pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)?;
-    if let Some(parent) = dir.parent() {
-        // The new entry must survive a crash too.
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        sync_dir(parent)?;
-    }
-    Ok(())
-}
-
-/// Removes a file kcsr wrote (used by `--force` replacement of stale media files).
-pub fn remove_file(dir: &Path, name: &str) -> io::Result<()> {
-    fs::remove_file(dir.join(name))?;
-    sync_dir(dir)
 }
 
 /// Why a device refused a write, when the fix is on the device rather than in the program.
@@ -174,6 +102,7 @@ mod faults;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt as _;
 
     pub(crate) fn mode_of(path: &Path) -> u32 {

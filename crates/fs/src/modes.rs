@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::{Mode, errno, sys};
+use crate::options::Mode;
+use crate::{errno, sys};
 
 /// The errnos of a permission change a filesystem does not support.
 const UNSUPPORTED: [i32; 3] = [
