@@ -23,10 +23,7 @@ use crate::fail::{Fail, Result};
 use crate::report;
 use crate::station::Station;
 use from_kubeconfig::from_kubeconfig;
-use input::{check_server, check_tls_server_name, read_cas};
-
-/// Largest kubeconfig or CA file read.
-const MAX_INPUT_BYTES: u64 = 1 << 20;
+use input::{ServerSource, check_server, check_tls_server_name, read_cas};
 
 pub(crate) fn run(command: ClusterCommand) -> Result<()> {
     match command {
@@ -34,14 +31,6 @@ pub(crate) fn run(command: ClusterCommand) -> Result<()> {
         ClusterCommand::List(args) => list(&args),
         ClusterCommand::Remove(args) => remove(&args),
     }
-}
-
-/// Where the server and its CA came from.
-struct ServerSource {
-    server: String,
-    ca_pem: String,
-    tls_server_name: Option<String>,
-    source: String,
 }
 
 fn add(args: ClusterAddArgs) -> Result<()> {

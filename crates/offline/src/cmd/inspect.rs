@@ -23,25 +23,11 @@ use crate::report;
 use certs::{show_bundle, show_certs, show_kubeconfig};
 use kcsr_fs as output;
 use request::{show_csr, show_documents};
+use shown::{MAX_INPUT, Shown, Verdict, field, unreadable_bytes};
 
 mod certs;
 mod request;
-
-const MAX_INPUT: u64 = 4 << 20;
-
-/// How one file fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Verdict {
-    Ok,
-    Refused,
-    Unreadable,
-}
-
-struct Shown {
-    verdict: Verdict,
-    text: String,
-    json: Value,
-}
+mod shown;
 
 pub(crate) fn run(args: InspectArgs) -> Result<()> {
     let passphrase = match &args.passphrase_file {
@@ -190,21 +176,6 @@ fn inspect_bytes(data: &[u8], passphrase: Option<&SecretString>) -> Shown {
         )),
         _ => show_key(data, passphrase),
     }
-}
-
-fn unreadable_bytes(why: impl std::fmt::Display) -> Shown {
-    Shown {
-        verdict: Verdict::Unreadable,
-        text: format!("{}\n", report::sanitize(&why.to_string())),
-        json: json!({"error": why.to_string()}),
-    }
-}
-
-fn field(text: &mut String, name: &str, value: impl std::fmt::Display) {
-    text.push_str(&format!(
-        "  {name:<14}{}\n",
-        report::sanitize(&value.to_string())
-    ));
 }
 
 fn show_key(data: &[u8], passphrase: Option<&SecretString>) -> Shown {

@@ -150,13 +150,13 @@ fn asked(
     warnings: &mut Vec<String>,
 ) -> Result<Asked> {
     match pins.station().record(&b.name)? {
-        Some(r) => asked::from_record(cx, stem, b, &r).map_err(|why| fail("record", why)),
+        Some(r) => asked::from_record(&cx.args.keys, stem, b, &r).map_err(|why| fail("record", why)),
         None if cx.args.no_record => {
             warnings.push(format!(
                 "no station record of {:?}: checked against the media's own request (--no-record), which whoever carried the media could have rewritten",
                 report::sanitize(&b.name)
             ));
-            asked::from_media(cx, stem, b).map_err(|why| fail("request", why))
+            asked::from_media(&cx.args.keys, cx.passphrase, cx.checked, stem, b).map_err(|why| fail("request", why))
         }
         None => {
             Err(fail(

@@ -8,8 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use kcsr_core::yaml;
 use serde::Deserialize;
 
-use super::input::cas_pem;
-use super::{MAX_INPUT_BYTES, ServerSource};
+use super::input::{MAX_INPUT_BYTES, ServerSource, cas_pem};
 use crate::fail::{Fail, Result};
 use crate::report;
 

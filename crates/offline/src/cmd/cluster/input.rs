@@ -1,13 +1,24 @@
-//! What the operator gives `kcsr cluster add`: CA files, the server URL, the TLS server name.
+//! What the operator gives `kcsr cluster add`: the server and its CA, signers' CA files, the
+//! TLS server name.
 
 use std::path::Path;
 
 use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::pem;
 
-use super::MAX_INPUT_BYTES;
 use crate::fail::{Fail, Result};
 use crate::report;
+
+/// Largest kubeconfig or CA file read.
+pub(super) const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+/// Where the server and its CA came from.
+pub(super) struct ServerSource {
+    pub(super) server: String,
+    pub(super) ca_pem: String,
+    pub(super) tls_server_name: Option<String>,
+    pub(super) source: String,
+}
 
 /// Reads a CA bundle (PEM, or one DER certificate) and returns it as PEM. Refuses a file
 /// holding a private key without showing any of it.

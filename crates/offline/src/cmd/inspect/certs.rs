@@ -8,7 +8,7 @@ use kcsr_core::expiry::human_seconds;
 use kcsr_core::time;
 use serde_json::json;
 
-use super::{MAX_INPUT, Shown, Verdict, field, unreadable_bytes};
+use super::shown::{MAX_INPUT, Shown, Verdict, field, unreadable_bytes};
 use crate::cmd::verify::unix_now;
 use crate::kubeconfig::{self, UserCertificate};
 use crate::report;

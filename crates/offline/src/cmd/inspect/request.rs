@@ -9,7 +9,7 @@ use kcsr_core::signer::SignerName;
 use kcsr_core::usage::Usage;
 use serde_json::{Value, json};
 
-use super::{Shown, Verdict, field};
+use super::shown::{Shown, Verdict, field};
 use crate::report;
 
 fn csr_fields(text: &mut String, c: &CsrInfo) {

@@ -8,7 +8,8 @@ use kcsr_core::manifest::{self, Document};
 use kcsr_core::media::CSR_MANIFEST_SUFFIX;
 use kcsr_core::station::{ClusterName, RequestRecord, RequestState};
 
-use super::Context;
+use super::super::media::Checked;
+use crate::passphrase;
 use crate::plan;
 use crate::report;
 
@@ -29,7 +30,7 @@ pub(super) struct Asked {
 }
 
 pub(super) fn from_record(
-    cx: &Context<'_>,
+    keys: &Path,
     stem: &str,
     b: &Bundle,
     r: &RequestRecord,
@@ -87,7 +88,7 @@ pub(super) fn from_record(
         } else if key_file.is_absolute() {
             Some(key_file.to_owned())
         } else {
-            Some(cx.args.keys.join(key_file))
+            Some(keys.join(key_file))
         },
         public_key: r.public_key_sha256.clone(),
         user: r.user.clone(),
@@ -104,12 +105,18 @@ pub(super) fn from_record(
 
 /// `--no-record`: the key of the stem in the key directory, and the media's own request
 /// (which must be for that key), as assemble checked before the station kept records.
-pub(super) fn from_media(cx: &Context<'_>, stem: &str, b: &Bundle) -> Result<Asked, String> {
-    let key_path = cx.args.keys.join(format!("{stem}.key.pem"));
-    let key = plan::read_key(&key_path, cx.passphrase).map_err(|f| f.message)?;
+pub(super) fn from_media(
+    keys: &Path,
+    passphrase: &passphrase::Source,
+    checked: &Checked,
+    stem: &str,
+    b: &Bundle,
+) -> Result<Asked, String> {
+    let key_path = keys.join(format!("{stem}.key.pem"));
+    let key = plan::read_key(&key_path, passphrase).map_err(|f| f.message)?;
     let public_key = key.public_key().fingerprint.clone();
     let manifest_file = format!("{stem}{CSR_MANIFEST_SUFFIX}");
-    let (user, groups) = if let Some(data) = cx.checked.get(&manifest_file) {
+    let (user, groups) = if let Some(data) = checked.get(&manifest_file) {
         let docs = manifest::parse_documents(data).map_err(|e| e.to_string())?;
         let Some(Document::Csr(m)) = docs.into_iter().next() else {
             return Err(format!(
