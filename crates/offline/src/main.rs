@@ -16,6 +16,7 @@ mod plan;
 mod policy;
 mod report;
 mod roster;
+mod secret_file;
 mod signing;
 mod station;
 mod station_policy;

@@ -47,80 +47,22 @@ pub(crate) fn read(
     {
         return Err(Fail::new("--pkcs11 names a key object, but every user of a batch needs a key of their own").hint("leave object= and id= out of --pkcs11: each user's key is the token's object labelled with the user's stem; or give each user a URI in the roster's pkcs11 column"));
     }
-    let data = kcsr_fs::read_limited(path, MAX_ROSTER_BYTES)
-        .context(|| format!("failed to read roster {}", path.display()))?;
-    let text = std::str::from_utf8(&data)
-        .map_err(|_| Fail::new(format!("roster {} is not UTF-8 text", path.display())))?;
-    let csv_extension = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let raw = kcsr_core::roster::parse(text, Format::detect(text, csv_extension)).map_err(|e| {
-        let fail = Fail::new(format!("{}: {e}", path.display()));
-        match e {
-            RosterError::Yaml(_) => fail.hint("see `kcsr batch --help` for the roster format"),
-            _ => fail,
-        }
-    })?;
+    let raw = raw_rows(path)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut stems: BTreeMap<String, (usize, UserName)> = BTreeMap::new();
-    // The token key each row names (token and object, without module or PIN): two users must
-    // never share one key.
-    let mut token_keys: BTreeMap<String, usize> = BTreeMap::new();
-    let base = path.parent().unwrap_or(Path::new(""));
+    let mut seen = Seen {
+        base: path.parent().unwrap_or(Path::new("")),
+        token,
+        stems: BTreeMap::new(),
+        token_keys: BTreeMap::new(),
+    };
     for kcsr_core::roster::Row { line, fields } in raw {
-        match to_spec(&fields, api_version) {
-            Ok(spec) => {
-                let stem = spec.stem();
-                if let Some((first, other)) = stems.get(&stem) {
-                    // A plain name can equal another's hashed stem ("alice-3bc51e" is
-                    // "Alice"'s): never let two users share a key file.
-                    errors.push(if *other == spec.user {
-                        format!(
-                            "line {line}: user {:?} is already on line {first}",
-                            spec.user.as_str()
-                        )
-                    } else {
-                        format!(
-                            "line {line}: user {:?} would share the files {stem}.* with user {:?} on line {first}; request one of them on its own with kcsr request --name",
-                            spec.user.as_str(),
-                            other.as_str()
-                        )
-                    });
-                } else {
-                    stems.insert(stem, (line, spec.user.clone()));
-                    let passphrase_file = fields
-                        .passphrase_file
-                        .as_deref()
-                        .filter(|f| !f.is_empty())
-                        .map(|f| base.join(f));
-                    let pkcs11 =
-                        match token_key(&fields, passphrase_file.is_some(), token, &spec.stem()) {
-                            Ok(uri) => uri,
-                            Err(e) => {
-                                errors.push(format!("line {line}: {e}"));
-                                continue;
-                            }
-                        };
-                    if let Some(uri) = &pkcs11 {
-                        let key = key_identity(uri);
-                        if let Some(first) = token_keys.get(&key) {
-                            errors.push(format!(
-                                "line {line}: column pkcs11 names the token key of line {first} ({key}): each user needs a key of their own"
-                            ));
-                            continue;
-                        }
-                        token_keys.insert(key, line);
-                    }
-                    rows.push(Row {
-                        line,
-                        spec,
-                        passphrase_file,
-                        pkcs11,
-                    });
-                }
-            }
-            Err(e) => errors.push(format!("line {line}: {e}")),
+        let row = to_spec(&fields, api_version)
+            .map_err(|e| format!("line {line}: {e}"))
+            .and_then(|spec| seen.row(line, &fields, spec));
+        match row {
+            Ok(row) => rows.push(row),
+            Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
@@ -139,6 +81,86 @@ pub(crate) fn read(
         )));
     }
     Ok(rows)
+}
+
+/// The roster's rows as text fields.
+fn raw_rows(path: &Path) -> Result<Vec<kcsr_core::roster::Row>> {
+    let data = kcsr_fs::read_limited(path, MAX_ROSTER_BYTES)
+        .context(|| format!("failed to read roster {}", path.display()))?;
+    let text = std::str::from_utf8(&data)
+        .map_err(|_| Fail::new(format!("roster {} is not UTF-8 text", path.display())))?;
+    let csv_extension = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    kcsr_core::roster::parse(text, Format::detect(text, csv_extension)).map_err(|e| {
+        let fail = Fail::new(format!("{}: {e}", path.display()));
+        match e {
+            RosterError::Yaml(_) => fail.hint("see `kcsr batch --help` for the roster format"),
+            _ => fail,
+        }
+    })
+}
+
+/// What the rows read so far claimed: no two users may share a key file or a token key.
+struct Seen<'a> {
+    /// The roster's directory: relative passphrase files are resolved against it.
+    base: &'a Path,
+    /// `kcsr batch --pkcs11`.
+    token: Option<&'a Pkcs11Uri>,
+    stems: BTreeMap<String, (usize, UserName)>,
+    /// The token key each row names (token and object, without module or PIN).
+    token_keys: BTreeMap<String, usize>,
+}
+
+impl Seen<'_> {
+    /// The row of `spec`, or the error naming its line.
+    fn row(
+        &mut self,
+        line: usize,
+        fields: &Fields,
+        spec: Spec,
+    ) -> std::result::Result<Row, String> {
+        let stem = spec.stem();
+        if let Some((first, other)) = self.stems.get(&stem) {
+            // A plain name can equal another's hashed stem ("alice-3bc51e" is
+            // "Alice"'s): never let two users share a key file.
+            return Err(if *other == spec.user {
+                format!(
+                    "line {line}: user {:?} is already on line {first}",
+                    spec.user.as_str()
+                )
+            } else {
+                format!(
+                    "line {line}: user {:?} would share the files {stem}.* with user {:?} on line {first}; request one of them on its own with kcsr request --name",
+                    spec.user.as_str(),
+                    other.as_str()
+                )
+            });
+        }
+        self.stems.insert(stem, (line, spec.user.clone()));
+        let passphrase_file = fields
+            .passphrase_file
+            .as_deref()
+            .filter(|f| !f.is_empty())
+            .map(|f| self.base.join(f));
+        let pkcs11 = token_key(fields, passphrase_file.is_some(), self.token, &spec.stem())
+            .map_err(|e| format!("line {line}: {e}"))?;
+        if let Some(uri) = &pkcs11 {
+            let key = key_identity(uri);
+            if let Some(first) = self.token_keys.get(&key) {
+                return Err(format!(
+                    "line {line}: column pkcs11 names the token key of line {first} ({key}): each user needs a key of their own"
+                ));
+            }
+            self.token_keys.insert(key, line);
+        }
+        Ok(Row {
+            line,
+            spec,
+            passphrase_file,
+            pkcs11,
+        })
+    }
 }
 
 /// The row's `pkcs11` column: a URI as `kcsr request --pkcs11` takes it; without one, the

@@ -7,15 +7,14 @@
 //! file `certificate-authority` names) and `tls-server-name` of one cluster entry: users,
 //! credentials, exec plugins and auth providers are never read into a value, let alone run.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod from_kubeconfig;
+mod input;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use kcsr_core::cert::{self, CertInfo};
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use kcsr_core::station::{self, API_VERSION, CLIENT_SIGNERS, ClusterPin, PIN_KIND};
-use kcsr_core::{pem, time, yaml};
-use serde::Deserialize;
+use kcsr_core::time;
 use serde_json::{Value, json};
 
 use crate::cli::{ClusterAddArgs, ClusterCommand, ClusterListArgs, ClusterRemoveArgs};
@@ -23,9 +22,8 @@ use crate::cmd::verify::unix_now;
 use crate::fail::{Fail, Result};
 use crate::report;
 use crate::station::Station;
-
-/// Largest kubeconfig or CA file read.
-const MAX_INPUT_BYTES: u64 = 1 << 20;
+use from_kubeconfig::from_kubeconfig;
+use input::{ServerSource, check_server, check_tls_server_name, read_cas};
 
 pub(crate) fn run(command: ClusterCommand) -> Result<()> {
     match command {
@@ -35,74 +33,9 @@ pub(crate) fn run(command: ClusterCommand) -> Result<()> {
     }
 }
 
-/// Where the server and its CA came from.
-struct ServerSource {
-    server: String,
-    ca_pem: String,
-    tls_server_name: Option<String>,
-    source: String,
-}
-
 fn add(args: ClusterAddArgs) -> Result<()> {
     let station = Station::new(&args.keys);
-    let from = match (&args.server, &args.ca, &args.from_kubeconfig) {
-        (Some(server), Some(ca), None) => ServerSource {
-            server: server.clone(),
-            ca_pem: read_cas(ca, "--ca")?,
-            tls_server_name: None,
-            source: format!("--server {server} --ca {}", ca.display()),
-        },
-        (None, None, Some(kubeconfig)) => from_kubeconfig(kubeconfig, args.context.as_deref())?,
-        // clap requires exactly one of the two forms.
-        _ => {
-            return Err(Fail::new(
-                "give --server URL --ca FILE, or --from-kubeconfig FILE",
-            ));
-        }
-    };
-    let server = check_server(&from.server)?;
-    let tls_server_name = match args.tls_server_name.or(from.tls_server_name) {
-        Some(n) => Some(check_tls_server_name(&n)?),
-        None => None,
-    };
-    let mut signer_cas = BTreeMap::new();
-    if let Some(file) = &args.client_ca {
-        let pem = read_cas(file, "--client-ca")?;
-        for signer in CLIENT_SIGNERS {
-            signer_cas.insert(signer.to_owned(), pem.clone());
-        }
-    }
-    for (signer, file) in &args.signer_cas {
-        let pem = read_cas(file, "--signer-ca")?;
-        if let Some(before) = signer_cas.insert(signer.as_str().to_owned(), pem.clone())
-            && before != pem
-        {
-            return Err(
-                Fail::new(format!("two different CAs were given for signer {signer}")).hint(
-                    "give each signer one CA bundle (--client-ca covers both client signers)",
-                ),
-            );
-        }
-    }
-    let pin = ClusterPin {
-        api_version: API_VERSION.to_owned(),
-        kind: PIN_KIND.to_owned(),
-        name: args.name.clone(),
-        server,
-        tls_server_name,
-        certificate_authority: from.ca_pem,
-        signer_cas,
-        added_at: time::format_rfc3339(unix_now()),
-        source: from.source,
-    };
-    // What is saved must read back: the same checks as every later use.
-    ClusterPin::parse(pin.to_json().as_bytes()).map_err(|e| {
-        Fail::new(format!(
-            "the pin of {:?} would be unusable: {e}",
-            pin.name.as_str()
-        ))
-    })?;
-
+    let pin = new_pin(&args)?;
     let existing = match station.pin(&args.name) {
         Ok(p) => p,
         // A damaged pin is replaced only on request.
@@ -139,6 +72,77 @@ fn add(args: ClusterAddArgs) -> Result<()> {
         .as_ref()
         .filter(|_| status == "unchanged")
         .unwrap_or(&pin);
+    say_added(&args, status, &path, shown)
+}
+
+/// The pin the operator gave, checked as every later use reads it.
+fn new_pin(args: &ClusterAddArgs) -> Result<ClusterPin> {
+    let from = match (&args.server, &args.ca, &args.from_kubeconfig) {
+        (Some(server), Some(ca), None) => ServerSource {
+            server: server.clone(),
+            ca_pem: read_cas(ca, "--ca")?,
+            tls_server_name: None,
+            source: format!("--server {server} --ca {}", ca.display()),
+        },
+        (None, None, Some(kubeconfig)) => from_kubeconfig(kubeconfig, args.context.as_deref())?,
+        // clap requires exactly one of the two forms.
+        _ => {
+            return Err(Fail::new(
+                "give --server URL --ca FILE, or --from-kubeconfig FILE",
+            ));
+        }
+    };
+    let server = check_server(&from.server)?;
+    let tls_server_name = match args.tls_server_name.clone().or(from.tls_server_name) {
+        Some(n) => Some(check_tls_server_name(&n)?),
+        None => None,
+    };
+    let pin = ClusterPin {
+        api_version: API_VERSION.to_owned(),
+        kind: PIN_KIND.to_owned(),
+        name: args.name.clone(),
+        server,
+        tls_server_name,
+        certificate_authority: from.ca_pem,
+        signer_cas: signer_cas(args)?,
+        added_at: time::format_rfc3339(unix_now()),
+        source: from.source,
+    };
+    // What is saved must read back: the same checks as every later use.
+    ClusterPin::parse(pin.to_json().as_bytes()).map_err(|e| {
+        Fail::new(format!(
+            "the pin of {:?} would be unusable: {e}",
+            pin.name.as_str()
+        ))
+    })?;
+    Ok(pin)
+}
+
+/// The CAs of signers: `--client-ca` for both client signers, `--signer-ca` for each named.
+fn signer_cas(args: &ClusterAddArgs) -> Result<BTreeMap<String, String>> {
+    let mut signer_cas = BTreeMap::new();
+    if let Some(file) = &args.client_ca {
+        let pem = read_cas(file, "--client-ca")?;
+        for signer in CLIENT_SIGNERS {
+            signer_cas.insert(signer.to_owned(), pem.clone());
+        }
+    }
+    for (signer, file) in &args.signer_cas {
+        let pem = read_cas(file, "--signer-ca")?;
+        if let Some(before) = signer_cas.insert(signer.as_str().to_owned(), pem.clone())
+            && before != pem
+        {
+            return Err(
+                Fail::new(format!("two different CAs were given for signer {signer}")).hint(
+                    "give each signer one CA bundle (--client-ca covers both client signers)",
+                ),
+            );
+        }
+    }
+    Ok(signer_cas)
+}
+
+fn say_added(args: &ClusterAddArgs, status: &str, path: &Path, shown: &ClusterPin) -> Result<()> {
     if args.output.json {
         report::json(&json!({
             "status": status,
@@ -295,238 +299,4 @@ fn pin_json(pin: &ClusterPin) -> Value {
         "addedAt": pin.added_at,
         "source": pin.source,
     })
-}
-
-/// Reads a CA bundle (PEM, or one DER certificate) and returns it as PEM. Refuses a file
-/// holding a private key without showing any of it.
-fn read_cas(path: &Path, flag: &str) -> Result<String> {
-    let data = kcsr_fs::read_limited(path, MAX_INPUT_BYTES)
-        .map_err(|e| Fail::new(format!("{flag} {}: {e}", path.display())))?;
-    cas_pem(&data, &format!("{flag} {}", path.display()))
-}
-
-/// The certificates of `data` as PEM; `what` names where they came from.
-fn cas_pem(data: &[u8], what: &str) -> Result<String> {
-    if pem::contains_private_key_marker(data) {
-        return Err(Fail::new(format!(
-            "{what} holds a private key; a CA file holds only certificates"
-        ))
-        .hint("give the CA certificate (ca.crt), never its key"));
-    }
-    let cas: Vec<CertInfo> = cert::parse_all(data).map_err(|e| {
-        Fail::new(format!("{what}: {e}"))
-            .hint("give the CA certificate as PEM (-----BEGIN CERTIFICATE-----) or DER")
-    })?;
-    for ca in &cas {
-        if !ca.is_ca {
-            report::say(&format!(
-                "warning: {what}: {} is not a CA certificate (no basicConstraints CA:TRUE); it is pinned as given",
-                report::sanitize(&ca.subject.display)
-            ));
-        }
-    }
-    Ok(cas
-        .iter()
-        .map(|c| pem::encode("CERTIFICATE", &c.der))
-        .collect())
-}
-
-/// An https URL with a host and no credentials.
-fn check_server(url: &str) -> Result<String> {
-    let fail = |why: &str| {
-        Fail::new(format!("server {:?} {why}", report::sanitize(url)))
-            .hint("give the API server's URL, e.g. --server https://10.0.0.1:6443")
-    };
-    let Some(rest) = url.strip_prefix("https://") else {
-        return Err(fail("is not an https:// URL"));
-    };
-    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(fail("holds spaces or control characters"));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(Fail::new(
-            "the server URL holds credentials (user@host); a pin never keeps credentials",
-        )
-        .hint("give the URL without the user part, e.g. https://10.0.0.1:6443"));
-    }
-    if authority.is_empty() || authority.starts_with(':') {
-        return Err(fail("has no host"));
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
-fn check_tls_server_name(name: &str) -> Result<String> {
-    if name.is_empty()
-        || name.len() > 253
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-    {
-        return Err(Fail::new(format!(
-            "tls-server-name {:?} is not a host name",
-            report::sanitize(name)
-        ))
-        .hint("give the name the API server's certificate holds, e.g. kubernetes.default.svc"));
-    }
-    Ok(name.to_owned())
-}
-
-/// The parts of a kubeconfig a pin is made of. Unknown fields (users, credentials, exec
-/// plugins, auth providers, proxies) are skipped by the parser and never kept.
-#[derive(Deserialize)]
-struct Kubeconfig {
-    #[serde(default)]
-    clusters: Option<Vec<NamedCluster>>,
-    #[serde(default)]
-    contexts: Option<Vec<NamedContext>>,
-    #[serde(default, rename = "current-context")]
-    current_context: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct NamedCluster {
-    name: String,
-    cluster: Option<ClusterEntry>,
-}
-
-#[derive(Deserialize)]
-struct NamedContext {
-    name: String,
-    context: Option<ContextEntry>,
-}
-
-#[derive(Deserialize)]
-struct ClusterEntry {
-    server: Option<String>,
-    #[serde(rename = "certificate-authority-data")]
-    ca_data: Option<String>,
-    #[serde(rename = "certificate-authority")]
-    ca_file: Option<String>,
-    #[serde(rename = "tls-server-name")]
-    tls_server_name: Option<String>,
-    #[serde(rename = "insecure-skip-tls-verify", default)]
-    insecure: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct ContextEntry {
-    cluster: Option<String>,
-}
-
-fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<ServerSource> {
-    let shown = path.display();
-    let data = kcsr_fs::read_limited(path, MAX_INPUT_BYTES)
-        .map_err(|e| Fail::new(format!("--from-kubeconfig {shown}: {e}")))?;
-    // Snippets hidden: a parse error must not echo a token from the file.
-    let kc: Kubeconfig = yaml::parse_one(&data, yaml::Snippets::Hide).map_err(|e| {
-        Fail::new(format!("{shown}: {e}"))
-            .hint("give a kubeconfig file (kubectl config view --raw writes one)")
-    })?;
-    let contexts = kc.contexts.unwrap_or_default();
-    let wanted = match context {
-        Some(c) => c.to_owned(),
-        None => kc
-            .current_context
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Fail::new(format!("{shown} has no current-context"))
-                    .hint(format!("choose one with --context ({})", names(&contexts)))
-            })?,
-    };
-    let cluster_name = contexts
-        .iter()
-        .find(|c| c.name == wanted)
-        .ok_or_else(|| {
-            Fail::new(format!(
-                "{shown} has no context {:?}",
-                report::sanitize(&wanted)
-            ))
-            .hint(format!("its contexts: {}", names(&contexts)))
-        })?
-        .context
-        .as_ref()
-        .and_then(|c| c.cluster.clone())
-        .ok_or_else(|| {
-            Fail::new(format!(
-                "{shown}: context {:?} names no cluster",
-                report::sanitize(&wanted)
-            ))
-        })?;
-    let clusters = kc.clusters.unwrap_or_default();
-    let entry = clusters
-        .iter()
-        .find(|c| c.name == cluster_name)
-        .and_then(|c| c.cluster.as_ref())
-        .ok_or_else(|| {
-            Fail::new(format!(
-                "{shown}: context {:?} names cluster {:?}, which the file does not define",
-                report::sanitize(&wanted),
-                report::sanitize(&cluster_name)
-            ))
-        })?;
-    let what = format!("{shown}: cluster {:?}", report::sanitize(&cluster_name));
-    if entry.insecure == Some(true) {
-        return Err(Fail::new(format!(
-            "{what} skips TLS verification (insecure-skip-tls-verify); there is no CA to pin"
-        ))
-        .hint(
-            "pin the cluster with --server URL --ca FILE, the CA taken from a control-plane node",
-        ));
-    }
-    let server = entry
-        .server
-        .clone()
-        .ok_or_else(|| Fail::new(format!("{what} has no server")))?;
-    let ca_pem = match (&entry.ca_data, &entry.ca_file) {
-        (Some(b64), _) => {
-            let der_or_pem = STANDARD
-                .decode(b64.split_whitespace().collect::<String>())
-                .map_err(|_| {
-                    Fail::new(format!("{what}: certificate-authority-data is not base64"))
-                })?;
-            cas_pem(&der_or_pem, &format!("{what}: certificate-authority-data"))?
-        }
-        (None, Some(file)) => {
-            // As kubectl does: relative to the kubeconfig's directory.
-            let p = PathBuf::from(file);
-            let p = if p.is_absolute() {
-                p
-            } else {
-                path.parent().unwrap_or(Path::new(".")).join(p)
-            };
-            let data = kcsr_fs::read_limited(&p, MAX_INPUT_BYTES).map_err(|e| {
-                Fail::new(format!(
-                    "{what}: certificate-authority {}: {e}",
-                    p.display()
-                ))
-            })?;
-            cas_pem(
-                &data,
-                &format!("{what}: certificate-authority {}", p.display()),
-            )?
-        }
-        (None, None) => {
-            return Err(Fail::new(format!(
-                "{what} names no CA (certificate-authority-data or certificate-authority): kubectl trusts the system's CAs for it"
-            ))
-            .hint("pin the cluster with --server URL --ca FILE, the CA of its serving certificate"));
-        }
-    };
-    Ok(ServerSource {
-        server,
-        ca_pem,
-        tls_server_name: entry.tls_server_name.clone(),
-        source: format!("kubeconfig {shown}, context {}", report::sanitize(&wanted)),
-    })
-}
-
-fn names(list: &[NamedContext]) -> String {
-    if list.is_empty() {
-        return "none".to_owned();
-    }
-    list.iter()
-        .map(|n| report::sanitize(&n.name))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -123,6 +123,7 @@ fn key_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Whether the key `file` can be retired, and what was shown of it.
 fn judge(
     station: &Station,
     file: &Path,
@@ -139,28 +140,13 @@ fn judge(
         records: Vec::new(),
         certificates: Vec::new(),
     };
-    let data = kcsr_fs::read_secret(file, 1 << 20, kcsr_fs::Links::Refuse)
-        .context(|| format!("failed to read key {}", file.display()))?;
-    let key = match PrivateKey::from_bytes(&data, None) {
-        Err(KeyError::NeedPassphrase) if args.passphrase_file.is_some() => {
-            let pass = passphrase.get(&file.display().to_string())?;
-            PrivateKey::from_bytes(&data, Some(&pass))
-        }
-        other => other,
-    };
-    let key = match key {
-        Ok(k) => k,
-        Err(KeyError::NeedPassphrase) => {
-            v.kept = Some("encrypted: pass --passphrase-file to check it".to_owned());
-            return Ok(v);
-        }
-        Err(e) => {
-            v.kept = Some(format!("unreadable: {e}"));
+    let fingerprint = match fingerprint(file, passphrase, args)? {
+        Ok(fp) => fp,
+        Err(kept) => {
+            v.kept = Some(kept);
             return Ok(v);
         }
     };
-    let fingerprint = key.public_key().fingerprint.clone();
-    drop(key);
     let mine: Vec<&RequestRecord> = records
         .iter()
         .filter(|r| r.public_key_sha256 == fingerprint)
@@ -173,12 +159,67 @@ fn judge(
         .filter(|r| r.state.is_active())
         .map(|r| r.name.clone())
         .collect();
+    let verified = certificates(station, shown, &mine, &fingerprint, &mut v)?;
+    if mine.is_empty() {
+        v.kept = Some("the station has no record of a request for this key".to_owned());
+        return Ok(v);
+    }
+    if let Some(kept) = unshown(&mine, &verified, &v) {
+        v.kept = Some(kept);
+        return Ok(v);
+    }
+    if let Some(c) = verified
+        .iter()
+        .filter(|c| c.not_after > at)
+        .max_by_key(|c| c.not_after)
+    {
+        v.kept = Some(format!(
+            "a certificate of it is valid until {}",
+            time::format_rfc3339(c.not_after)
+        ));
+    }
+    Ok(v)
+}
+
+/// The public key's fingerprint of the key `file`, or (inner `Err`) why the key stays: it is
+/// encrypted and no passphrase was given, or it cannot be read.
+fn fingerprint(
+    file: &Path,
+    passphrase: &passphrase::Source,
+    args: &KeyRetireArgs,
+) -> Result<std::result::Result<String, String>> {
+    let data = kcsr_fs::read_secret(file, 1 << 20, kcsr_fs::Links::Refuse)
+        .context(|| format!("failed to read key {}", file.display()))?;
+    let key = match PrivateKey::from_bytes(&data, None) {
+        Err(KeyError::NeedPassphrase) if args.passphrase_file.is_some() => {
+            let pass = passphrase.get(&file.display().to_string())?;
+            PrivateKey::from_bytes(&data, Some(&pass))
+        }
+        other => other,
+    };
+    Ok(match key {
+        Ok(k) => Ok(k.public_key().fingerprint.clone()),
+        Err(KeyError::NeedPassphrase) => {
+            Err("encrypted: pass --passphrase-file to check it".to_owned())
+        }
+        Err(e) => Err(format!("unreadable: {e}")),
+    })
+}
+
+/// The certificates shown for the key, each judged (into `v`); returns those that count.
+fn certificates<'a>(
+    station: &Station,
+    shown: &'a [certs::Found],
+    mine: &[&RequestRecord],
+    fingerprint: &str,
+    v: &mut Verdict,
+) -> Result<Vec<&'a CertInfo>> {
     let mut verified: Vec<&CertInfo> = Vec::new();
     for f in shown
         .iter()
         .filter(|f| f.cert.public_key.fingerprint == fingerprint)
     {
-        let (unverified, refused) = match covered(&mine, &f.cert) {
+        let (unverified, refused) = match covered(mine, &f.cert) {
             None => (
                 Some("the station has no record of a request for this key".to_owned()),
                 false,
@@ -199,49 +240,38 @@ fn judge(
             refused,
         });
     }
-    if mine.is_empty() {
-        v.kept = Some("the station has no record of a request for this key".to_owned());
-        return Ok(v);
-    }
+    Ok(verified)
+}
+
+/// Why the key stays when a request of it that did not end has no verified certificate
+/// shown: that certificate may be out there, valid.
+fn unshown(mine: &[&RequestRecord], verified: &[&CertInfo], v: &Verdict) -> Option<String> {
     let ended = |r: &RequestRecord| {
         matches!(
             r.state,
             RequestState::Withdrawn | RequestState::Denied | RequestState::Retired
         )
     };
-    if let Some(r) = mine.iter().find(|r| {
+    let r = mine.iter().find(|r| {
         let created = time::parse_rfc3339(&r.created).unwrap_or(i64::MIN);
         !ended(r)
             && !verified.iter().any(|c| {
                 c.not_before >= created.saturating_sub(kcsr_core::verify::DEFAULT_SKEW_SECONDS)
             })
-    }) {
-        let not_counted = v.certificates.iter().any(|c| c.unverified.is_some());
-        v.kept = Some(format!(
-            "no {}certificate shown for request {} ({}, written {}): show its bundle, certificate or kubeconfig{}",
-            if not_counted { "verified " } else { "" },
-            r.name,
-            r.state,
-            r.created,
-            if not_counted {
-                " as kcsr assemble verified it (the station's own copies)"
-            } else {
-                ""
-            }
-        ));
-        return Ok(v);
-    }
-    if let Some(c) = verified
-        .iter()
-        .filter(|c| c.not_after > at)
-        .max_by_key(|c| c.not_after)
-    {
-        v.kept = Some(format!(
-            "a certificate of it is valid until {}",
-            time::format_rfc3339(c.not_after)
-        ));
-    }
-    Ok(v)
+    })?;
+    let not_counted = v.certificates.iter().any(|c| c.unverified.is_some());
+    Some(format!(
+        "no {}certificate shown for request {} ({}, written {}): show its bundle, certificate or kubeconfig{}",
+        if not_counted { "verified " } else { "" },
+        r.name,
+        r.state,
+        r.created,
+        if not_counted {
+            " as kcsr assemble verified it (the station's own copies)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// The request of `mine` a certificate is for: the newest written before it was issued (less
