@@ -7,16 +7,17 @@
 //! skip (`.ci/run` installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
-use kcsr_e2e::{Host, Run, binary, carry, files_below};
-use kcsr_testapi::{Config, TestServer};
+use kcsr_e2e::{Host, Run, binary, carry, files_below, host_command};
+use kcsr_testkit::Background;
+use kcsr_testkit::cluster::Cluster;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Distinctive, so that a leak is found by a plain search.
@@ -28,7 +29,7 @@ struct Setup {
     _tmp: tempfile::TempDir,
     offline: Host,
     connected: Host,
-    server: TestServer,
+    cluster: Cluster,
     outputs: Vec<String>,
 }
 
@@ -41,12 +42,9 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         let offline = Host::new(tmp.path(), "offline");
         let connected = Host::new(tmp.path(), "connected");
-        let server = TestServer::start(Config::default()).unwrap();
-        std::fs::copy(
-            server.admin_kubeconfig(),
-            connected.path("admin.kubeconfig"),
-        )
-        .unwrap();
+        let cluster = Cluster::start();
+        let server = &cluster.server;
+        std::fs::copy(cluster.kubeconfig(), connected.path("admin.kubeconfig")).unwrap();
         std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
         std::fs::write(offline.path("ca.crt"), server.serving_ca_pem()).unwrap();
         std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
@@ -70,7 +68,7 @@ impl Setup {
             _tmp: tmp,
             offline,
             connected,
-            server,
+            cluster,
             outputs: Vec::new(),
         };
         let out = Command::new("softhsm2-util")
@@ -92,7 +90,7 @@ impl Setup {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let url = s.server.url();
+        let url = s.cluster.server.url();
         s.kcsr(&[
             "cluster",
             "add",
@@ -114,29 +112,17 @@ impl Setup {
         format!("pkcs11:token=kcsr;object={object}?module-path={MODULE}")
     }
 
+    /// `program args` as the hosts run it, with the test's SoftHSM2 configuration.
     fn command(&self, program: &Path, args: &[&str], dir: &Path, home: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.args(args)
-            .current_dir(dir)
-            .env("HOME", home)
-            .env("SOFTHSM2_CONF", self.offline.path("softhsm2.conf"))
-            .env_remove("KUBECONFIG")
-            .env_remove("KCSR_ALLOWED_SIGNERS")
-            .env_remove("XDG_CONFIG_HOME")
-            .env("LOGNAME", "operator")
-            .env("USER", "operator")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+        let mut c = host_command(program, args, dir, home);
+        c.env("SOFTHSM2_CONF", self.offline.path("softhsm2.conf"));
         c
     }
 
+    /// Runs `c` to its end and keeps its output for [`Setup::assert_nothing_secret`].
     fn finish(&mut self, mut c: Command) -> Run {
-        let out = c.output().unwrap();
-        let r = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let what = c.get_program().to_string_lossy().into_owned();
+        let r = kcsr_testkit::finish(c.spawn().unwrap(), &what);
         self.outputs.push(format!("{}{}", r.stdout, r.stderr));
         r
     }
@@ -237,31 +223,17 @@ impl Setup {
     }
 
     /// Starts kcsr-agent and waits for its start line.
-    fn agent(&self, kubeconfig: &Path) -> Agent {
-        let mut child = self
-            .command(
+    fn agent(&self, kubeconfig: &Path) -> Background {
+        let agent = Background::start(
+            self.command(
                 &binary("kcsr-agent"),
                 &["--kubeconfig", kubeconfig.to_str().unwrap()],
                 &self.offline.root,
                 &self.offline.home(),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let agent = Agent { child, stderr };
-        agent.wait_for("kcsr-agent: serving 1 user(s) on https://127.0.0.1:");
+            ),
+            "kcsr-agent",
+        );
+        agent.wait_for_stderr("kcsr-agent: serving 1 user(s) on https://127.0.0.1:");
         agent
     }
 
@@ -274,10 +246,7 @@ impl Setup {
             &self.offline.home(),
         );
         let r = self.finish(c);
-        assert_eq!(r.code, 1, "{}", r.stderr);
-        assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
-        assert!(r.stderr.contains("\nhint: "), "{}", r.stderr);
-        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        r.refused_with(1, &[]);
         r
     }
 
@@ -318,37 +287,6 @@ impl Setup {
                 .all(|f| !f.to_string_lossy().ends_with(".key.pem")),
             "{records:?}"
         );
-    }
-}
-
-/// A running kcsr-agent.
-struct Agent {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Agent {
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, text: &str) {
-        let start = Instant::now();
-        while !self.stderr().contains(text) {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "kcsr-agent did not say {text:?}: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -456,8 +394,8 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
     );
 
     // A watch streams: a change made while it runs arrives through the agent.
-    let mut watch = s
-        .command(
+    let watch = Background::start(
+        s.command(
             Path::new("kubectl"),
             &[
                 "--kubeconfig",
@@ -469,48 +407,25 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
             ],
             &s.offline.root,
             &s.offline.home(),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    let pipe = watch.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push_str(&format!("{line}\n"));
-        }
-    });
-    let wait = |what: &str| {
-        let start = Instant::now();
-        while !seen.lock().unwrap().contains(what) {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the watch did not show {what:?}: {}",
-                seen.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    wait("ADDED");
-    let csr = s.server.csrs()[0]["metadata"]["name"]
+        ),
+        "kubectl get csr --watch",
+    );
+    watch.wait_for_stdout("ADDED");
+    let csr = s.cluster.server.csrs()[0]["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_owned();
     let admin = s.connected.path("admin.kubeconfig");
     s.kubectl(&admin, &["delete", "csr", &csr])
         .expect_code(0, "kubectl delete csr (admin)");
-    wait("DELETED");
-    let _ = watch.kill();
-    let _ = watch.wait();
+    watch.wait_for_stdout("DELETED");
+    drop(watch);
 
     // A local user without the kubeconfig: no token, or a wrong one.
     let r = raw(&kc, port, "GET /api HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
     assert!(r.contains("\"kind\":\"Status\""), "{r}");
-    agent.wait_for("refused a request from 127.0.0.1:");
+    agent.wait_for_stderr("refused a request from 127.0.0.1:");
     let token = bearer(&kc);
     let wrong = format!("{}0", &token[..token.len() - 1]);
     let wrong = if wrong == token {
@@ -524,7 +439,7 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
         &format!("GET /api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {wrong}\r\n\r\n"),
     );
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    agent.wait_for("wrong bearer token");
+    agent.wait_for_stderr("wrong bearer token");
     // kubectl with the right server but another user's token is refused the same way.
     let forged = s.offline.path("forged.kubeconfig");
     std::fs::write(
@@ -547,7 +462,7 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
         ),
     );
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    agent.wait_for("Origin header");
+    agent.wait_for_stderr("Origin header");
     let stderr = agent.stderr();
     assert!(
         !stderr.contains(&token) && !stderr.contains(&wrong),
@@ -822,11 +737,15 @@ fn via_echo(
     // The echo server's own files are on neither host.
     let echo_dir = s._tmp.path().join("echo");
     std::fs::create_dir(&echo_dir).unwrap();
-    let (echo_port, echo_ca, heads) = echo_upstream(&echo_dir, &s.server.client_ca_pem(), switch);
+    let (echo_port, echo_ca, heads) =
+        echo_upstream(&echo_dir, &s.cluster.server.client_ca_pem(), switch);
     let text = std::fs::read_to_string(&kc)
         .unwrap()
-        .replace(&s.server.url(), &format!("https://127.0.0.1:{echo_port}"))
-        .replace(&b64(&s.server.serving_ca_pem()), &b64(&echo_ca));
+        .replace(
+            &s.cluster.server.url(),
+            &format!("https://127.0.0.1:{echo_port}"),
+        )
+        .replace(&b64(&s.cluster.server.serving_ca_pem()), &b64(&echo_ca));
     assert!(
         text.contains(&format!("https://127.0.0.1:{echo_port}")),
         "{text}"
