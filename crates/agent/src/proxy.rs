@@ -3,12 +3,12 @@
 //! send the rewritten head, then move bytes both ways until either side closes: a poll(2)
 //! loop around the two rustls connections, no async runtime.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::net::{TcpStream, ToSocketAddrs as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rustls_pki_types::ServerName;
 
 use crate::config::Upstream;
@@ -17,11 +17,13 @@ use crate::signer::{TokenCell, TokenFailure};
 
 mod limits;
 mod relay;
+mod side;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use limits::{MAX_UNAUTHENTICATED, Unauthenticated, say_refusal};
 use relay::Relay;
+use side::Side;
 
 /// How long a client may take to shake hands and send its head, and the upstream to connect
 /// and shake hands.
@@ -44,68 +46,6 @@ pub(crate) struct ServedUser {
     pub(crate) upstream: Upstream,
     pub(crate) tls: Arc<ClientConfig>,
     pub(crate) token: Arc<TokenCell>,
-}
-
-/// A TCP socket and the TLS connection over it.
-struct Side {
-    sock: TcpStream,
-    tls: Connection,
-    open: bool,
-    /// Plaintext for this side, not yet taken by rustls.
-    pending: Vec<u8>,
-    /// Blocking reads end here (the client's handshake and request head).
-    deadline: Option<Instant>,
-}
-
-impl Side {
-    /// Bounds the next blocking read by the deadline.
-    fn arm(&self) -> io::Result<()> {
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the request head took too long",
-                ));
-            }
-            self.sock.set_read_timeout(Some(left))?;
-        }
-        Ok(())
-    }
-
-    /// Sends everything rustls has, blocking (before the relay).
-    fn send_all(&mut self) -> io::Result<()> {
-        while self.tls.wants_write() {
-            self.tls.write_tls(&mut self.sock)?;
-        }
-        Ok(())
-    }
-
-    /// Sends `data` and a close_notify, best effort (a refusal or a Status).
-    fn answer_and_close(&mut self, data: &[u8]) {
-        let _ = self.tls.writer().write_all(data);
-        self.tls.send_close_notify();
-        let _ = self.send_all();
-    }
-}
-
-/// Blocking plaintext reads, for the request head.
-impl io::Read for Side {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.tls.reader().read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.arm()?;
-                    if self.tls.read_tls(&mut self.sock)? == 0 {
-                        return Ok(0);
-                    }
-                    self.tls.process_new_packets().map_err(io::Error::other)?;
-                    self.send_all()?;
-                }
-                other => return other,
-            }
-        }
-    }
 }
 
 /// Handles one connection; every failure is answered (when there is still someone to answer)

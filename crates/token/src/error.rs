@@ -6,6 +6,9 @@ use std::fmt;
 
 use cryptoki::error::{Error as CkError, RvError};
 
+/// The result of a token operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// What kind of failure a token operation had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -5,8 +5,9 @@ use cryptoki::object::Attribute;
 use kcsr_core::external_key;
 use kcsr_core::x509::KeyKind;
 
-use crate::error::ck_fail;
-use crate::{Error, Result, Token, TokenKey};
+use crate::error::{Error, Result, ck_fail};
+use crate::key::TokenKey;
+use crate::session::Token;
 
 /// The key types kcsr generates in a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

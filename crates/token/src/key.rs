@@ -8,8 +8,8 @@ use kcsr_core::pkcs11_uri::Pkcs11Uri;
 use kcsr_core::x509::PublicKeyInfo;
 use zeroize::Zeroizing;
 
-use crate::error::ck_fail;
-use crate::{Error, Result, Token};
+use crate::error::{Error, Result, ck_fail};
+use crate::session::Token;
 
 /// A private key object in a token, with its public half.
 pub struct TokenKey {

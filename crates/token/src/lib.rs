@@ -13,12 +13,9 @@ mod session;
 mod sign;
 mod slot;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Result};
 pub use generate::NewKey;
 pub use key::{KeyAttributes, TokenKey};
 pub use login::Logins;
 pub use session::Token;
 pub use sign::RawMechanism;
-
-/// The result of a token operation.
-pub type Result<T, E = Error> = std::result::Result<T, E>;

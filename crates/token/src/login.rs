@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 
 use kcsr_fs as output;
 
-use crate::error::ck_fail;
-use crate::{Error, ErrorKind, Result, Token};
+use crate::error::{Error, ErrorKind, Result, ck_fail};
+use crate::session::Token;
 
 impl Token {
     pub(crate) fn login(

@@ -8,9 +8,8 @@ use cryptoki::slot::Slot;
 use kcsr_core::pkcs11_uri::Pkcs11Uri;
 use zeroize::Zeroizing;
 
-use crate::error::ck_fail;
+use crate::error::{Error, Result, ck_fail};
 use crate::slot::find_slot;
-use crate::{Error, Result};
 
 /// A logged-in session on the one token a URI names.
 pub struct Token {

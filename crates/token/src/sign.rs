@@ -9,10 +9,10 @@ use kcsr_core::external_key;
 #[cfg(feature = "csr")]
 use kcsr_core::x509::PublicKeyInfo;
 
-use crate::error::ck_fail;
 #[cfg(feature = "csr")]
 use crate::error::ck_text;
-use crate::{Result, TokenKey};
+use crate::error::{Result, ck_fail};
+use crate::key::TokenKey;
 
 /// A raw signing mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,7 @@ use cryptoki::context::Pkcs11;
 use cryptoki::slot::{Slot, TokenInfo};
 use kcsr_core::pkcs11_uri::Pkcs11Uri;
 
-use crate::error::ck_fail;
-use crate::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, ck_fail};
 
 /// The one slot whose token matches the URI's token attributes.
 pub(crate) fn find_slot(pkcs11: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, TokenInfo)> {

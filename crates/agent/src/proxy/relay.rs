@@ -7,7 +7,7 @@ use std::os::fd::AsFd as _;
 
 use rustix::event::{PollFd, PollFlags, poll};
 
-use super::Side;
+use super::side::Side;
 
 /// Plaintext waiting for one side beyond this stops reading from the other.
 const HIGH_WATER: usize = 256 * 1024;
