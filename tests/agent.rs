@@ -161,9 +161,8 @@ impl Setup {
         self.finish(c)
     }
 
-    /// A token-key request for `user`, across the gap and back, assembled for the agent on
-    /// `port`: the kubeconfig's path.
-    fn token_user(&mut self, user: &str, port: u16) -> PathBuf {
+    /// A token-key request for `user` onto `media`, across the gap, applied, and back.
+    fn trip(&mut self, user: &str, media: &str) {
         let uri = format!("{}&pin-source=file:pin", self.uri(user));
         self.kcsr(&[
             "request",
@@ -176,15 +175,15 @@ impl Setup {
             "--keys",
             "keys",
             "--media",
-            "media",
+            media,
             "--pkcs11",
             &uri,
         ])
         .expect_code(0, "kcsr request --pkcs11");
-        carry(&self.offline.path("media"), &self.connected.path("media"));
+        carry(&self.offline.path(media), &self.connected.path(media));
         self.submit(&[
             "apply",
-            "media",
+            media,
             "--approve",
             "--yes",
             "--wait",
@@ -193,7 +192,13 @@ impl Setup {
             "client-ca.crt",
         ])
         .expect_code(0, "kcsr-submit apply");
-        carry(&self.connected.path("media"), &self.offline.path("media"));
+        carry(&self.connected.path(media), &self.offline.path(media));
+    }
+
+    /// A token-key request for `user`, across the gap and back, assembled for the agent on
+    /// `port`: the kubeconfig's path.
+    fn token_user(&mut self, user: &str, port: u16) -> PathBuf {
+        self.trip(user, "media");
         let out = format!("{user}.kubeconfig");
         let address = format!("127.0.0.1:{port}");
         let r = self
@@ -870,4 +875,75 @@ fn a_client_that_never_finishes_its_request_is_closed_and_others_are_still_serve
         assert_eq!(conn.read(&mut buf).unwrap(), 0);
     }
     drop(agent);
+}
+
+#[test]
+fn two_users_of_one_token_are_served_and_its_pin_is_asked_once() {
+    let mut s = Setup::new();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    // Both into one kubeconfig, without a PIN file: the agent asks on its terminal.
+    for (user, media) in [("alice", "media"), ("bob", "media-bob")] {
+        s.trip(user, media);
+        s.kcsr(&[
+            "assemble",
+            "--media",
+            media,
+            "--keys",
+            "keys",
+            "--name",
+            user,
+            "--merge-into",
+            "both.kubeconfig",
+            "--agent-address",
+            &address,
+        ])
+        .expect_code(0, "kcsr assemble --merge-into");
+    }
+    let kc = s.offline.path("both.kubeconfig");
+    // On a terminal (script(1)), the PIN typed once when asked.
+    let line = format!(
+        "{} --kubeconfig {}",
+        binary("kcsr-agent").display(),
+        kc.display()
+    );
+    let mut cmd = s.command(
+        Path::new("script"),
+        &["-qec", &line, "/dev/null"],
+        &s.offline.root,
+        &s.offline.home(),
+    );
+    cmd.stdin(std::process::Stdio::piped());
+    let mut agent = Background::start(cmd, "kcsr-agent on a terminal");
+    agent.wait_for_stdout("PIN for token \"kcsr\": ");
+    let mut terminal = agent.take_stdin().unwrap();
+    terminal.write_all(format!("{PIN}\n").as_bytes()).unwrap();
+    agent.wait_for_stdout("kcsr-agent: serving 2 user(s) on https://127.0.0.1:");
+    assert_eq!(
+        agent.stdout().matches("PIN for token").count(),
+        1,
+        "{}",
+        agent.stdout()
+    );
+    // kubectl as each of them, through the one agent.
+    let contexts = s
+        .kubectl(&kc, &["config", "get-contexts", "-o", "name"])
+        .expect_code(0, "kubectl config get-contexts");
+    let mut names: Vec<String> = contexts
+        .stdout
+        .lines()
+        .map(|context| {
+            let r = s
+                .kubectl(&kc, &["--context", context, "auth", "whoami", "-o", "json"])
+                .expect_code(0, "kubectl auth whoami through kcsr-agent");
+            whoami(&r).0
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob"]);
+    drop(terminal);
+    // The PIN typed is not echoed, and nothing else shows it.
+    let terminal_text = agent.stdout();
+    drop(agent);
+    s.assert_nothing_secret(&terminal_text);
 }

@@ -2,9 +2,9 @@
 //! it comes, so that the test can wait for a line and the program never blocks on a full
 //! pipe, and killed when the test is done with it.
 
-use std::io::{BufRead as _, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long [`Background::wait_for_stdout`] and [`Background::wait_for_stderr`] wait for the
@@ -17,8 +17,8 @@ pub const SAY_WITHIN: Duration = Duration::from_secs(30);
 pub struct Background {
     what: String,
     child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Background {
@@ -37,6 +37,11 @@ impl Background {
         }
     }
 
+    /// Its standard input, when the command had it piped (for what a test types).
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     /// Its process id.
     pub fn id(&self) -> u32 {
         self.child.id()
@@ -44,12 +49,12 @@ impl Background {
 
     /// Its standard output so far.
     pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
+        text(&self.stdout)
     }
 
     /// Its standard error so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        text(&self.stderr)
     }
 
     /// Waits until its standard output holds `text`; fails the test after [`SAY_WITHIN`].
@@ -62,14 +67,17 @@ impl Background {
         self.wait_for(text, "stderr", &self.stderr);
     }
 
-    fn wait_for(&self, text: &str, stream: &str, seen: &Mutex<String>) {
+    fn wait_for(&self, want: &str, stream: &str, seen: &Mutex<Vec<u8>>) {
         let start = Instant::now();
-        while !seen.lock().unwrap().contains(text) {
+        loop {
+            let so_far = text(seen);
+            if so_far.contains(want) {
+                return;
+            }
             assert!(
                 start.elapsed() < SAY_WITHIN,
-                "{} did not print {text:?} on {stream}: {}",
+                "{} did not print {want:?} on {stream}: {so_far}",
                 self.what,
-                seen.lock().unwrap()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -83,19 +91,27 @@ impl Drop for Background {
     }
 }
 
-/// Reads `pipe` line by line into the returned text until it ends.
-fn collect(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    if let Some(pipe) = pipe {
-        let sink = text.clone();
+/// What `bytes` holds so far, as text.
+fn text(bytes: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&bytes.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+}
+
+/// Reads `pipe` into the returned bytes as they come (a prompt ends no line) until it ends.
+fn collect(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<Vec<u8>>> {
+    let bytes = Arc::new(Mutex::new(Vec::new()));
+    if let Some(mut pipe) = pipe {
+        let sink = bytes.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(&buf[..n]);
             }
         });
     }
-    text
+    bytes
 }
