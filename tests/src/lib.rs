@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test support
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A finished command: the kit's (docs/testing.md).
 pub use kcsr_testkit::Run;
@@ -64,16 +65,23 @@ fn newest_source(dir: &Path) -> std::time::SystemTime {
     newest
 }
 
-/// Runs `program args` in `dir` in the kit's clean environment with `HOME` set to `home`.
-pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
-    let out = kcsr_testkit::command(program)
-        .args(args)
+/// `program args` in `dir` as a host runs it: the kit's clean environment with `HOME` set to
+/// `home` and the operator's login.
+pub fn host_command(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Command {
+    let mut cmd = kcsr_testkit::command(program);
+    cmd.args(args)
         .current_dir(dir)
         .env("HOME", home)
         // Who runs kcsr is signed into every request (kcsr.dev/operator): the same login on
         // every machine that runs the tests.
         .env("LOGNAME", "operator")
-        .env("USER", "operator")
+        .env("USER", "operator");
+    cmd
+}
+
+/// Runs `program args` in `dir` in the kit's clean environment with `HOME` set to `home`.
+pub fn run(program: &Path, args: &[&str], dir: &Path, home: &Path) -> Run {
+    let out = host_command(program, args, dir, home)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     Run::from(out)

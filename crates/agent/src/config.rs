@@ -192,63 +192,113 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
         else {
             continue;
         };
-        let name = entry.name;
-        let bad = |what: String| {
-            Fail::new(format!(
-                "user {name:?} in {shown}: its {EXTENSION} extension {what}"
-            ))
-            .hint("write the kubeconfig again with `kcsr assemble` on the isolated machine; kcsr-agent uses only what assemble wrote")
+        let agent_user = agent_user(entry.name, user.token, ext.extension, shown)?;
+        let named = ContextsOf {
+            user: &agent_user.name,
+            contexts: &contexts,
+            clusters: &clusters,
+            shown,
         };
-        let ext: Extension =
-            serde_json::from_value(ext.extension).map_err(|e| bad(format!("is malformed: {e}")))?;
-        let bearer = match user.token {
-            Some(t) if t.len() >= 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Zeroizing::new(t)
-            }
-            Some(_) => {
-                return Err(Fail::new(format!(
-                    "user {name:?} in {shown} has a token that is not one kcsr assemble writes (at least 32 hex digits)"
-                ))
-                .hint("write the kubeconfig again with `kcsr assemble`"));
-            }
-            None => {
-                return Err(Fail::new(format!(
-                    "user {name:?} in {shown} has a {EXTENSION} extension but no token: nothing would keep other local users from using the agent"
-                ))
-                .hint("write the kubeconfig again with `kcsr assemble`"));
-            }
-        };
-        let upstream = upstream(&ext.upstream, ext.tls_server_name.as_deref())
-            .map_err(|m| bad(format!("has upstream {:?}: {m}", ext.upstream)))?;
-        let ca_pem = STANDARD.decode(ext.ca_data.trim()).map_err(|e| {
-            bad(format!(
-                "has certificate-authority-data that is not base64: {e}"
-            ))
-        })?;
-        let cert_pem = STANDARD.decode(ext.cert_data.trim()).map_err(|e| {
-            bad(format!(
-                "has client-certificate-data that is not base64: {e}"
-            ))
-        })?;
-        let serving_cert_pem = STANDARD.decode(ext.serving_cert_data.trim()).map_err(|e| {
-            bad(format!(
-                "has serving-certificate-data that is not base64: {e}"
-            ))
-        })?;
-        let serving_key_data = Zeroizing::new(ext.serving_key_data);
-        let serving_key_pem = Zeroizing::new(
-            STANDARD
-                .decode(serving_key_data.trim())
-                .map_err(|_| bad("has serving-key-data that is not base64".to_owned()))?,
-        );
-        let pkcs11: Pkcs11Uri = ext
-            .pkcs11
-            .parse()
-            .map_err(|e| bad(format!("has a PKCS#11 URI that is refused: {e}")))?;
-        // The address: the `server` of every context that uses this user.
+        named.check_address(&mut address)?;
+        users.push(agent_user);
+    }
+    let Some((address, _)) = address else {
+        return Err(Fail::new(format!(
+            "{shown} has no user with a {EXTENSION} extension, so there is nothing for the agent to serve"
+        ))
+        .hint("pass the kubeconfig `kcsr assemble` wrote for a user whose key is in a PKCS#11 token"));
+    };
+    Ok(Config { address, users })
+}
+
+/// User `name` with its `token` and its `kcsr.io/agent` extension, every field decoded.
+fn agent_user(
+    name: String,
+    token: Option<String>,
+    extension: serde_json::Value,
+    shown: &str,
+) -> Result<AgentUser> {
+    let bad = |what: String| {
+        Fail::new(format!(
+            "user {name:?} in {shown}: its {EXTENSION} extension {what}"
+        ))
+        .hint("write the kubeconfig again with `kcsr assemble` on the isolated machine; kcsr-agent uses only what assemble wrote")
+    };
+    let ext: Extension =
+        serde_json::from_value(extension).map_err(|e| bad(format!("is malformed: {e}")))?;
+    let bearer = bearer(&name, token, shown)?;
+    let upstream = upstream(&ext.upstream, ext.tls_server_name.as_deref())
+        .map_err(|m| bad(format!("has upstream {:?}: {m}", ext.upstream)))?;
+    let ca_pem = STANDARD.decode(ext.ca_data.trim()).map_err(|e| {
+        bad(format!(
+            "has certificate-authority-data that is not base64: {e}"
+        ))
+    })?;
+    let cert_pem = STANDARD.decode(ext.cert_data.trim()).map_err(|e| {
+        bad(format!(
+            "has client-certificate-data that is not base64: {e}"
+        ))
+    })?;
+    let serving_cert_pem = STANDARD.decode(ext.serving_cert_data.trim()).map_err(|e| {
+        bad(format!(
+            "has serving-certificate-data that is not base64: {e}"
+        ))
+    })?;
+    let serving_key_data = Zeroizing::new(ext.serving_key_data);
+    let serving_key_pem = Zeroizing::new(
+        STANDARD
+            .decode(serving_key_data.trim())
+            .map_err(|_| bad("has serving-key-data that is not base64".to_owned()))?,
+    );
+    let pkcs11: Pkcs11Uri = ext
+        .pkcs11
+        .parse()
+        .map_err(|e| bad(format!("has a PKCS#11 URI that is refused: {e}")))?;
+    Ok(AgentUser {
+        name,
+        bearer,
+        upstream,
+        ca_pem,
+        cert_pem,
+        pkcs11,
+        serving_cert_pem,
+        serving_key_pem,
+    })
+}
+
+/// The user's `token`: what keeps other local users from using the agent.
+fn bearer(name: &str, token: Option<String>, shown: &str) -> Result<Zeroizing<String>> {
+    match token {
+        Some(t) if t.len() >= 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Zeroizing::new(t))
+        }
+        Some(_) => Err(Fail::new(format!(
+            "user {name:?} in {shown} has a token that is not one kcsr assemble writes (at least 32 hex digits)"
+        ))
+        .hint("write the kubeconfig again with `kcsr assemble`")),
+        None => Err(Fail::new(format!(
+            "user {name:?} in {shown} has a {EXTENSION} extension but no token: nothing would keep other local users from using the agent"
+        ))
+        .hint("write the kubeconfig again with `kcsr assemble`")),
+    }
+}
+
+/// The contexts that use one agent user, and the clusters they name.
+struct ContextsOf<'a> {
+    user: &'a str,
+    contexts: &'a [Context],
+    clusters: &'a BTreeMap<String, String>,
+    shown: &'a str,
+}
+
+impl ContextsOf<'_> {
+    /// The `server` of every context that uses the user: each a loopback address, and the
+    /// same as every earlier user's (`address`, set by the first).
+    fn check_address(&self, address: &mut Option<(SocketAddr, String)>) -> Result<()> {
+        let (name, shown) = (self.user, self.shown);
         let mut servers: Vec<(&str, &str)> = Vec::new();
-        for c in contexts.iter().filter(|c| c.user == name) {
-            let server = clusters.get(&c.cluster).ok_or_else(|| {
+        for c in self.contexts.iter().filter(|c| c.user == name) {
+            let server = self.clusters.get(&c.cluster).ok_or_else(|| {
                 Fail::new(format!(
                     "a context of user {name:?} in {shown} names cluster {:?}, which is not in the file",
                     c.cluster
@@ -269,8 +319,8 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
                 ))
                 .hint("the agent listens only on a loopback address (127.0.0.1 or [::1]): pass --agent-address 127.0.0.1:PORT to kcsr assemble")
             })?;
-            match &address {
-                None => address = Some((addr, cluster.to_owned())),
+            match address {
+                None => *address = Some((addr, cluster.to_owned())),
                 Some((a, first)) if *a != addr => {
                     return Err(Fail::new(format!(
                         "the agent users in {shown} name two agent addresses: {a} (cluster {first:?}) and {addr} (cluster {cluster:?})"
@@ -280,24 +330,8 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
                 Some(_) => {}
             }
         }
-        users.push(AgentUser {
-            name,
-            bearer,
-            upstream,
-            ca_pem,
-            cert_pem,
-            pkcs11,
-            serving_cert_pem,
-            serving_key_pem,
-        });
+        Ok(())
     }
-    let Some((address, _)) = address else {
-        return Err(Fail::new(format!(
-            "{shown} has no user with a {EXTENSION} extension, so there is nothing for the agent to serve"
-        ))
-        .hint("pass the kubeconfig `kcsr assemble` wrote for a user whose key is in a PKCS#11 token"));
-    };
-    Ok(Config { address, users })
 }
 
 /// `https://127.0.0.1:PORT` or `https://[::1]:PORT`; nothing else.

@@ -5,16 +5,21 @@
 
 use std::io::{self, Read};
 
+use zeroize::Zeroizing;
+
 /// The most a request head may take.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// The most headers a request may have.
 const MAX_HEADERS: usize = 100;
+/// The most read from the client at once.
+const CHUNK: usize = 4096;
 
 /// A parsed request head.
 pub(crate) struct Head {
     pub(crate) method: String,
     pub(crate) path: String,
-    headers: Vec<(String, Vec<u8>)>,
+    /// Values wiped when the head is dropped: `Authorization` holds the caller's bearer token.
+    headers: Vec<(String, Zeroizing<Vec<u8>>)>,
     /// Bytes read past the head (the start of a body or of an upgraded stream).
     pub(crate) rest: Vec<u8>,
 }
@@ -27,12 +32,14 @@ pub(crate) enum HeadError {
     Bad(String),
 }
 
-/// Reads the head from `client`.
+/// Reads the head from `client`. The bytes read hold the bearer token: they are wiped once
+/// parsed, and the buffer is as large as a head may grow, so no copy is left behind by a
+/// reallocation.
 pub(crate) fn read_head(client: &mut impl Read) -> Result<Head, HeadError> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
+    let mut buf = Zeroizing::new(Vec::with_capacity(MAX_HEAD + CHUNK));
+    let mut chunk = Zeroizing::new([0u8; CHUNK]);
     loop {
-        let n = match client.read(&mut chunk) {
+        let n = match client.read(chunk.as_mut_slice()) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -49,7 +56,7 @@ pub(crate) fn read_head(client: &mut impl Read) -> Result<Head, HeadError> {
                     headers: req
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                        .map(|h| (h.name.to_owned(), Zeroizing::new(h.value.to_vec())))
                         .collect(),
                     rest: buf[len..].to_vec(),
                 };
@@ -203,7 +210,7 @@ mod tests {
             headers: req
                 .headers
                 .iter()
-                .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                .map(|h| (h.name.to_owned(), Zeroizing::new(h.value.to_vec())))
                 .collect(),
             rest: Vec::new(),
         }

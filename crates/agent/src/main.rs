@@ -102,8 +102,9 @@ fn serve(kubeconfig: &std::path::Path) -> Result<()> {
     }
     let serving = upstream::serving(first)?;
     let mut users = Vec::new();
+    let mut logins = kcsr_token::Logins::default();
     for user in config.users {
-        users.push(upstream::prepare(user)?);
+        users.push(upstream::prepare(user, &mut logins)?);
     }
     let listener = TcpListener::bind(config.address).map_err(|e| {
         Fail::new(format!("cannot listen on {}: {e}", config.address)).hint(

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use kcsr_token::Token;
+use kcsr_token::Logins;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -25,15 +25,16 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-/// Prepares one user, or says why it cannot be served.
-pub(crate) fn prepare(user: AgentUser) -> Result<ServedUser> {
+/// Prepares one user, or says why it cannot be served. A token that an earlier user's key is
+/// in logs in with the PIN given then (`logins`): asked once per token, not once per user.
+pub(crate) fn prepare(user: AgentUser, logins: &mut Logins) -> Result<ServedUser> {
     let name = &user.name;
     let cert = kcsr_core::cert::parse_first(&user.cert_pem).map_err(|e| {
         Fail::new(format!(
             "the client certificate of user {name:?} (its kcsr.io/agent extension) is unreadable: {e}"
         ))
     })?;
-    let token = Token::open(&user.pkcs11)?;
+    let token = logins.open(&user.pkcs11)?;
     let label = token.label().to_owned();
     let key = token.find_key()?.map_err(|_| {
         Fail::new(format!(

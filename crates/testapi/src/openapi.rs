@@ -64,28 +64,35 @@ fn object_meta() -> Value {
 fn kinds_for(group: &str, version: &str) -> Vec<Kind> {
     let meta = json!({"$ref": format!("#/components/schemas/{OBJECT_META}")});
     match group {
-        "certificates.k8s.io" => {
-            // v1beta1 (1.19–1.21): signerName optional (defaulted), no expirationSeconds.
-            let mut spec_props = json!({
+        "certificates.k8s.io" => vec![csr_kind(version, meta)],
+        "rbac.authorization.k8s.io" => rbac_kinds(&meta),
+        "authentication.k8s.io" => vec![self_review_kind(meta)],
+        _ => Vec::new(),
+    }
+}
+
+fn csr_kind(version: &str, meta: Value) -> Kind {
+    // v1beta1 (1.19–1.21): signerName optional (defaulted), no expirationSeconds.
+    let mut spec_props = json!({
                 "request":{"type":"string","format":"byte","x-kubernetes-list-type":"atomic"},
                 "signerName":string_schema(),"expirationSeconds":{"type":"integer","format":"int32"},
                 "usages":{"type":"array","items":string_schema(),"x-kubernetes-list-type":"atomic"},
                 "username":{"type":"string"},"uid":{"type":"string"},
                 "groups":{"type":"array","items":string_schema(),"x-kubernetes-list-type":"atomic"},
                 "extra":{"type":"object","additionalProperties":{"type":"array","items":string_schema()}}});
-            let required = if version == "v1beta1" {
-                if let Some(m) = spec_props.as_object_mut() {
-                    m.remove("expirationSeconds");
-                }
-                json!(["request"])
-            } else {
-                json!(["request", "signerName"])
-            };
-            vec![Kind {
-                kind: "CertificateSigningRequest",
-                plural: "certificatesigningrequests",
-                namespaced: false,
-                schema: json!({"type":"object","required":["spec"],"properties":{
+    let required = if version == "v1beta1" {
+        if let Some(m) = spec_props.as_object_mut() {
+            m.remove("expirationSeconds");
+        }
+        json!(["request"])
+    } else {
+        json!(["request", "signerName"])
+    };
+    Kind {
+        kind: "CertificateSigningRequest",
+        plural: "certificatesigningrequests",
+        namespaced: false,
+        schema: json!({"type":"object","required":["spec"],"properties":{
                     "apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":meta,
                     "spec":{"type":"object","required":required,"properties":spec_props},
                     "status":{"type":"object","properties":{
@@ -94,60 +101,60 @@ fn kinds_for(group: &str, version: &str) -> Vec<Kind> {
                                 "type":string_schema(),"status":string_schema(),"reason":{"type":"string"},"message":{"type":"string"},
                                 "lastUpdateTime":{"type":"string","format":"date-time"},"lastTransitionTime":{"type":"string","format":"date-time"}}}},
                         "certificate":{"type":"string","format":"byte","x-kubernetes-list-type":"atomic"}}}}}),
-                subresources: &["approval", "status"],
-            }]
-        }
-        "rbac.authorization.k8s.io" => {
-            let subjects = json!({"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object","required":["kind","name"],"properties":{
+        subresources: &["approval", "status"],
+    }
+}
+
+fn rbac_kinds(meta: &Value) -> Vec<Kind> {
+    let subjects = json!({"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object","required":["kind","name"],"properties":{
                 "kind":string_schema(),"apiGroup":{"type":"string"},"name":string_schema(),"namespace":{"type":"string"}}}});
-            let role_ref = json!({"type":"object","required":["apiGroup","kind","name"],"properties":{
+    let role_ref = json!({"type":"object","required":["apiGroup","kind","name"],"properties":{
                 "apiGroup":string_schema(),"kind":string_schema(),"name":string_schema()}});
-            let list =
-                json!({"type":"array","items":string_schema(),"x-kubernetes-list-type":"atomic"});
-            let rules = json!({"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object","required":["verbs"],"properties":{
+    let list = json!({"type":"array","items":string_schema(),"x-kubernetes-list-type":"atomic"});
+    let rules = json!({"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object","required":["verbs"],"properties":{
                 "verbs":list,"apiGroups":list,"resources":list,"resourceNames":list,"nonResourceURLs":list}}});
-            let selectors = json!({"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object","properties":{
+    let selectors = json!({"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object","properties":{
                 "matchLabels":{"type":"object","additionalProperties":string_schema()},
                 "matchExpressions":{"type":"array","x-kubernetes-list-type":"atomic","items":{"type":"object",
                     "required":["key","operator"],"properties":{"key":string_schema(),"operator":string_schema(),"values":list}}}}}});
-            let binding = json!({"type":"object","required":["roleRef"],"properties":{
+    let binding = json!({"type":"object","required":["roleRef"],"properties":{
                 "apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":meta,"subjects":subjects,"roleRef":role_ref}});
-            let role = json!({"type":"object","properties":{
+    let role = json!({"type":"object","properties":{
                 "apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":meta,"rules":rules}});
-            let mut cluster_role = role.clone();
-            cluster_role["properties"]["aggregationRule"] =
-                json!({"type":"object","properties":{"clusterRoleSelectors":selectors}});
-            let k = |kind, plural, namespaced, schema| Kind {
-                kind,
-                plural,
-                namespaced,
-                schema,
-                subresources: &[],
-            };
-            vec![
-                k(
-                    "ClusterRoleBinding",
-                    "clusterrolebindings",
-                    false,
-                    binding.clone(),
-                ),
-                k("ClusterRole", "clusterroles", false, cluster_role),
-                k("RoleBinding", "rolebindings", true, binding),
-                k("Role", "roles", true, role),
-            ]
-        }
-        "authentication.k8s.io" => vec![Kind {
-            kind: "SelfSubjectReview",
-            plural: "selfsubjectreviews",
-            namespaced: false,
-            schema: json!({"type":"object","properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":meta,
+    let mut cluster_role = role.clone();
+    cluster_role["properties"]["aggregationRule"] =
+        json!({"type":"object","properties":{"clusterRoleSelectors":selectors}});
+    let k = |kind, plural, namespaced, schema| Kind {
+        kind,
+        plural,
+        namespaced,
+        schema,
+        subresources: &[],
+    };
+    vec![
+        k(
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            binding.clone(),
+        ),
+        k("ClusterRole", "clusterroles", false, cluster_role),
+        k("RoleBinding", "rolebindings", true, binding),
+        k("Role", "roles", true, role),
+    ]
+}
+
+fn self_review_kind(meta: Value) -> Kind {
+    Kind {
+        kind: "SelfSubjectReview",
+        plural: "selfsubjectreviews",
+        namespaced: false,
+        schema: json!({"type":"object","properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":meta,
                 "status":{"type":"object","properties":{"userInfo":{"type":"object","properties":{
                     "username":{"type":"string"},"uid":{"type":"string"},
                     "groups":{"type":"array","items":string_schema(),"x-kubernetes-list-type":"atomic"},
                     "extra":{"type":"object","additionalProperties":{"type":"array","items":string_schema()}}}}}}}}),
-            subresources: &[],
-        }],
-        _ => Vec::new(),
+        subresources: &[],
     }
 }
 
@@ -191,14 +198,43 @@ fn v3_doc(legacy: bool, group: &str, version: &str) -> Option<Value> {
         json!({"content":content,"required":true})
     };
     for k in kinds_for(group, version) {
-        let gvk = json!({"group": group, "version": version, "kind": k.kind});
         let name = schema_name(group, version, k.kind);
+        let gvk = json!({"group": group, "version": version, "kind": k.kind});
         let mut schema = k.schema.clone();
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(name.clone(), schema);
-        let ref_ = json!({"$ref": format!("#/components/schemas/{name}")});
-        let ok = json!({"description":"OK","content":{"application/json":{"schema":ref_}}});
-        let body = json!({"content":{"*/*":{"schema":ref_}},"required":true});
+        let ops = KindOps {
+            kind: &k,
+            gvk,
+            ref_: json!({"$ref": format!("#/components/schemas/{name}")}),
+            params: &params,
+            patch_body: &patch_body,
+        };
+        ops.add_paths(&mut paths, group, version);
+    }
+    Some(
+        json!({"openapi":"3.0.0","info":{"title":"Kubernetes","version":VERSION},
+        "paths":paths,"components":{"schemas":schemas}}),
+    )
+}
+
+/// The operations of one kind in a v3 document.
+struct KindOps<'a> {
+    kind: &'a Kind,
+    /// Its `x-kubernetes-group-version-kind`.
+    gvk: Value,
+    /// A reference to its schema.
+    ref_: Value,
+    /// The query parameters of a write.
+    params: &'a Value,
+    /// The request body of a PATCH.
+    patch_body: &'a Value,
+}
+
+impl KindOps<'_> {
+    /// The collection's path, its item's and each subresource's, with their operations.
+    fn add_paths(&self, paths: &mut Map<String, Value>, group: &str, version: &str) {
+        let k = self.kind;
         let prefix = if k.namespaced {
             format!(
                 "/apis/{group}/{version}/namespaces/{{namespace}}/{}",
@@ -207,34 +243,15 @@ fn v3_doc(legacy: bool, group: &str, version: &str) -> Option<Value> {
         } else {
             format!("/apis/{group}/{version}/{}", k.plural)
         };
-        let op = |action: &str, id: &str| json!({"operationId":id,"x-kubernetes-action":action,"x-kubernetes-group-version-kind":gvk});
-        let mut post = op("post", &format!("create{}", k.kind));
-        post["parameters"] = params.clone();
-        post["requestBody"] = body.clone();
+        let ok = self.ok();
+        let mut post = self.op("post", &format!("create{}", k.kind));
+        post["parameters"] = self.params.clone();
+        post["requestBody"] = self.body();
         post["responses"] = json!({"200":ok,"201":ok,"202":ok});
-        let mut list = op("list", &format!("list{}", k.kind));
+        let mut list = self.op("list", &format!("list{}", k.kind));
         list["responses"] = json!({"200":{"description":"OK"}});
         paths.insert(prefix.clone(), json!({"post":post,"get":list}));
-        let item = |suffix: &str, id_suffix: &str| {
-            let mut get = op("get", &format!("read{}{id_suffix}", k.kind));
-            get["responses"] = json!({"200":ok});
-            let mut put = op("put", &format!("replace{}{id_suffix}", k.kind));
-            put["parameters"] = params.clone();
-            put["requestBody"] = body.clone();
-            put["responses"] = json!({"200":ok,"201":ok});
-            let mut patch = op("patch", &format!("patch{}{id_suffix}", k.kind));
-            patch["parameters"] = params.clone();
-            patch["requestBody"] = patch_body.clone();
-            patch["responses"] = json!({"200":ok,"201":ok});
-            let mut ops = json!({"get":get,"put":put,"patch":patch});
-            if suffix.is_empty() {
-                let mut delete = op("delete", &format!("delete{}", k.kind));
-                delete["responses"] = json!({"200":{"description":"OK"}});
-                ops["delete"] = delete;
-            }
-            ops
-        };
-        paths.insert(format!("{prefix}/{{name}}"), item("", ""));
+        paths.insert(format!("{prefix}/{{name}}"), self.item("", ""));
         for sub in k.subresources {
             let mut id = String::new();
             let mut chars = sub.chars();
@@ -242,13 +259,44 @@ fn v3_doc(legacy: bool, group: &str, version: &str) -> Option<Value> {
                 id.push(c.to_ascii_uppercase());
                 id.extend(chars);
             }
-            paths.insert(format!("{prefix}/{{name}}/{sub}"), item(sub, &id));
+            paths.insert(format!("{prefix}/{{name}}/{sub}"), self.item(sub, &id));
         }
     }
-    Some(
-        json!({"openapi":"3.0.0","info":{"title":"Kubernetes","version":VERSION},
-        "paths":paths,"components":{"schemas":schemas}}),
-    )
+
+    fn op(&self, action: &str, id: &str) -> Value {
+        json!({"operationId":id,"x-kubernetes-action":action,"x-kubernetes-group-version-kind":self.gvk})
+    }
+
+    fn ok(&self) -> Value {
+        json!({"description":"OK","content":{"application/json":{"schema":self.ref_}}})
+    }
+
+    fn body(&self) -> Value {
+        json!({"content":{"*/*":{"schema":self.ref_}},"required":true})
+    }
+
+    /// GET, PUT and PATCH of an item (`suffix` empty) or a subresource, and DELETE of an item.
+    fn item(&self, suffix: &str, id_suffix: &str) -> Value {
+        let kind = self.kind.kind;
+        let ok = self.ok();
+        let mut get = self.op("get", &format!("read{kind}{id_suffix}"));
+        get["responses"] = json!({"200":ok});
+        let mut put = self.op("put", &format!("replace{kind}{id_suffix}"));
+        put["parameters"] = self.params.clone();
+        put["requestBody"] = self.body();
+        put["responses"] = json!({"200":ok,"201":ok});
+        let mut patch = self.op("patch", &format!("patch{kind}{id_suffix}"));
+        patch["parameters"] = self.params.clone();
+        patch["requestBody"] = self.patch_body.clone();
+        patch["responses"] = json!({"200":ok,"201":ok});
+        let mut ops = json!({"get":get,"put":put,"patch":patch});
+        if suffix.is_empty() {
+            let mut delete = self.op("delete", &format!("delete{kind}"));
+            delete["responses"] = json!({"200":{"description":"OK"}});
+            ops["delete"] = delete;
+        }
+        ops
+    }
 }
 
 /// The `hash` of a v3 document's URL: SHA-512 of its bytes, upper-case hex, as

@@ -221,19 +221,35 @@ pub(crate) fn decode(body: &[u8], kind: Kind) -> Result<Value, String> {
     })
 }
 
+/// A `metav1.Time` from an RFC 3339 string; Go's zero time (an empty embedded message) for
+/// anything else.
+fn pb_time(v: Option<&Value>) -> Option<meta::Time> {
+    let secs = v
+        .and_then(Value::as_str)
+        .and_then(crate::clock::parse_rfc3339);
+    Some(meta::Time {
+        seconds: secs,
+        nanos: secs.map(|_| 0),
+    })
+}
+
+/// One of a CSR's `status.conditions`, for [`encode_csr_for_tests`].
+fn condition(c: &Value) -> certs::CertificateSigningRequestCondition {
+    let cs = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    certs::CertificateSigningRequestCondition {
+        r#type: cs("type"),
+        status: cs("status"),
+        reason: cs("reason"),
+        message: cs("message"),
+        last_update_time: pb_time(c.get("lastUpdateTime")),
+        last_transition_time: pb_time(c.get("lastTransitionTime")),
+    }
+}
+
 /// Encodes a CSR the way client-go does (used by tests to mimic kubectl).
 pub fn encode_csr_for_tests(obj: &Value) -> Vec<u8> {
     let text = |p: &str| obj.pointer(p).and_then(Value::as_str).map(str::to_string);
-    let t = |p: &str| {
-        let secs = obj
-            .pointer(p)
-            .and_then(Value::as_str)
-            .and_then(crate::clock::parse_rfc3339);
-        Some(meta::Time {
-            seconds: secs,
-            nanos: secs.map(|_| 0),
-        })
-    };
+    let t = |p: &str| pb_time(obj.pointer(p));
     let dec =
         |p: &str| text(p).and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
     let list = |p: &str| -> Vec<String> {
@@ -268,31 +284,7 @@ pub fn encode_csr_for_tests(obj: &Value) -> Vec<u8> {
             ..Default::default()
         }),
         status: Some(certs::CertificateSigningRequestStatus {
-            conditions: conds
-                .iter()
-                .map(|c| {
-                    let cs = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-                    let ct = |k: &str| {
-                        let secs = c
-                            .get(k)
-                            .and_then(Value::as_str)
-                            .and_then(crate::clock::parse_rfc3339);
-                        // Go's zero time: an empty embedded message.
-                        Some(meta::Time {
-                            seconds: secs,
-                            nanos: secs.map(|_| 0),
-                        })
-                    };
-                    certs::CertificateSigningRequestCondition {
-                        r#type: cs("type"),
-                        status: cs("status"),
-                        reason: cs("reason"),
-                        message: cs("message"),
-                        last_update_time: ct("lastUpdateTime"),
-                        last_transition_time: ct("lastTransitionTime"),
-                    }
-                })
-                .collect(),
+            conditions: conds.iter().map(condition).collect(),
             certificate: dec("/status/certificate"),
         }),
     };

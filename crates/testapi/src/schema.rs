@@ -166,13 +166,6 @@ pub(crate) fn decode(
     if v.is_null() {
         return Ok(None);
     }
-    let join = |k: &str| {
-        if path.is_empty() {
-            k.to_string()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
     Ok(Some(match sch {
         Schema::Any => v.clone(),
         Schema::Str => match v {
@@ -183,69 +176,107 @@ pub(crate) fn decode(
             Some(n) if i32::try_from(n).is_ok() || path.ends_with("generation") => v.clone(),
             _ => return Err(mismatch(v, path, "int32")),
         },
-        Schema::Bytes => match v {
-            Value::String(s) => {
-                if let Err(e) = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
-                    return Err(format!("{path}: {e}"));
-                }
-                v.clone()
-            }
-            _ => return Err(mismatch(v, path, "[]uint8")),
-        },
-        Schema::Time => match v {
-            Value::String(s) => match parse_rfc3339(s) {
-                Some(t) => Value::String(rfc3339(t)),
-                None => {
-                    return Err(format!(
-                        "parsing time {s:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse"
-                    ));
-                }
-            },
-            _ => return Err(mismatch(v, path, "v1.Time")),
-        },
+        Schema::Bytes => bytes(v, path)?,
+        Schema::Time => time(v, path)?,
         Schema::Arr(item) => match v {
-            Value::Array(items) => {
-                let mut out = Vec::new();
-                for (i, it) in items.iter().enumerate() {
-                    let p = format!("{path}[{i}]");
-                    // A null inside a list decodes to the zero value, it is not dropped.
-                    let cleaned = decode(it, item, &p, unknown)?;
-                    out.push(cleaned.unwrap_or_else(|| zero(item)));
-                }
-                Value::Array(out)
-            }
+            Value::Array(items) => array(items, item, path, unknown)?,
             _ => return Err(mismatch(v, path, "array")),
         },
         Schema::Map(item) => match v {
-            Value::Object(m) => {
-                let mut out = Map::new();
-                for (k, it) in m {
-                    if let Some(c) = decode(it, item, &join(k), unknown)? {
-                        out.insert(k.clone(), c);
-                    }
-                }
-                Value::Object(out)
-            }
+            Value::Object(m) => map(m, item, path, unknown)?,
             _ => return Err(mismatch(v, path, "map")),
         },
         Schema::Obj(fields) => match v {
-            Value::Object(m) => {
-                let mut out = Map::new();
-                for (k, it) in m {
-                    match fields.iter().find(|(name, _)| name == k) {
-                        Some((_, s)) => {
-                            if let Some(c) = decode(it, s, &join(k), unknown)? {
-                                out.insert(k.clone(), c);
-                            }
-                        }
-                        None => unknown.push(join(k)),
-                    }
-                }
-                Value::Object(out)
-            }
+            Value::Object(m) => object(m, fields, path, unknown)?,
             _ => return Err(mismatch(v, path, "object")),
         },
     }))
+}
+
+/// `path.k`, or `k` at the top.
+fn join(path: &str, k: &str) -> String {
+    if path.is_empty() {
+        k.to_string()
+    } else {
+        format!("{path}.{k}")
+    }
+}
+
+/// `[]byte`: a base64 string.
+fn bytes(v: &Value, path: &str) -> Result<Value, String> {
+    match v {
+        Value::String(s) => {
+            if let Err(e) = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
+                return Err(format!("{path}: {e}"));
+            }
+            Ok(v.clone())
+        }
+        _ => Err(mismatch(v, path, "[]uint8")),
+    }
+}
+
+/// `metav1.Time`, re-rendered in RFC 3339 as Go does.
+fn time(v: &Value, path: &str) -> Result<Value, String> {
+    match v {
+        Value::String(s) => match parse_rfc3339(s) {
+            Some(t) => Ok(Value::String(rfc3339(t))),
+            None => Err(format!(
+                "parsing time {s:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse"
+            )),
+        },
+        _ => Err(mismatch(v, path, "v1.Time")),
+    }
+}
+
+fn array(
+    items: &[Value],
+    item: &Schema,
+    path: &str,
+    unknown: &mut Vec<String>,
+) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        // A null inside a list decodes to the zero value, it is not dropped.
+        let cleaned = decode(it, item, &p, unknown)?;
+        out.push(cleaned.unwrap_or_else(|| zero(item)));
+    }
+    Ok(Value::Array(out))
+}
+
+fn map(
+    m: &Map<String, Value>,
+    item: &Schema,
+    path: &str,
+    unknown: &mut Vec<String>,
+) -> Result<Value, String> {
+    let mut out = Map::new();
+    for (k, it) in m {
+        if let Some(c) = decode(it, item, &join(path, k), unknown)? {
+            out.insert(k.clone(), c);
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn object(
+    m: &Map<String, Value>,
+    fields: &[(&str, Schema)],
+    path: &str,
+    unknown: &mut Vec<String>,
+) -> Result<Value, String> {
+    let mut out = Map::new();
+    for (k, it) in m {
+        match fields.iter().find(|(name, _)| name == k) {
+            Some((_, s)) => {
+                if let Some(c) = decode(it, s, &join(path, k), unknown)? {
+                    out.insert(k.clone(), c);
+                }
+            }
+            None => unknown.push(join(path, k)),
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 fn zero(sch: &Schema) -> Value {

@@ -197,17 +197,12 @@ pub(crate) fn serve<S: Write>(
     if let Some(rv) = spec.since
         && sh.faults.take_expire_watch()
     {
-        let e = ApiError::expired(rv, rv);
-        write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
-        return write_chunk(s, b"");
+        return end_with_error(s, &ApiError::expired(rv, rv));
     }
     let mut first = true;
     let (mut out, mut cursor) = match initial(sh, spec, &mut first) {
         Ok(start) => start,
-        Err(e) => {
-            write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
-            return write_chunk(s, b"");
-        }
+        Err(e) => return end_with_error(s, &e),
     };
     let mut last_sent = Instant::now();
     for _ in 0..10_000_000u64 {
@@ -222,39 +217,63 @@ pub(crate) fn serve<S: Write>(
         if sh.stopping() || Instant::now() >= deadline {
             break;
         }
-        let mut st = sh.store();
-        if st.rv <= cursor {
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(250));
-            st = match sh.changed.wait_timeout(st, wait) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
-        if cursor < st.compacted {
-            let e = ApiError::expired(cursor, st.compacted);
-            out.push(event("ERROR", &status_value(&e.status)));
-            drop(st);
-            for chunk in out.drain(..) {
-                write_chunk(s, &chunk)?;
+        match next_events(sh, spec, &mut cursor, deadline, &mut first, last_sent) {
+            Ok(events) => out = events,
+            Err(error) => {
+                write_chunk(s, &error)?;
+                break;
             }
-            break;
-        }
-        let start = st.history.partition_point(|e| e.rv <= cursor);
-        for e in st.history.iter().skip(start) {
-            cursor = e.rv;
-            if e.resource == spec.res.resource && in_scope(spec, &e.object) {
-                out.push(event(e.etype, &typed(sh, spec, &e.object, &mut first)));
-            }
-        }
-        if out.is_empty() && spec.bookmarks && last_sent.elapsed() > Duration::from_secs(5) {
-            out.push(event(
-                "BOOKMARK",
-                &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
-                        "metadata": {"resourceVersion": st.rv.to_string()}}),
-            ));
         }
     }
     write_chunk(s, b"")
+}
+
+/// An ERROR event for `e`, and the stream's end.
+fn end_with_error<S: Write>(s: &mut S, e: &ApiError) -> std::io::Result<()> {
+    write_chunk(s, &event("ERROR", &status_value(&e.status)))?;
+    write_chunk(s, b"")
+}
+
+/// The events after `cursor` (moved past them), waiting a little (250 ms at most, never past
+/// `deadline`) for a change when there is none; a BOOKMARK when nothing was sent for 5 s and
+/// the client wants them. `Err`: the cursor was compacted away, the ERROR event that ends the
+/// stream.
+fn next_events(
+    sh: &Shared,
+    spec: &WatchSpec,
+    cursor: &mut u64,
+    deadline: Instant,
+    first: &mut bool,
+    last_sent: Instant,
+) -> Result<Vec<Vec<u8>>, Vec<u8>> {
+    let mut st = sh.store();
+    if st.rv <= *cursor {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(250));
+        st = match sh.changed.wait_timeout(st, wait) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        };
+    }
+    if *cursor < st.compacted {
+        let e = ApiError::expired(*cursor, st.compacted);
+        return Err(event("ERROR", &status_value(&e.status)));
+    }
+    let mut out = Vec::new();
+    let start = st.history.partition_point(|e| e.rv <= *cursor);
+    for e in st.history.iter().skip(start) {
+        *cursor = e.rv;
+        if e.resource == spec.res.resource && in_scope(spec, &e.object) {
+            out.push(event(e.etype, &typed(sh, spec, &e.object, first)));
+        }
+    }
+    if out.is_empty() && spec.bookmarks && last_sent.elapsed() > Duration::from_secs(5) {
+        out.push(event(
+            "BOOKMARK",
+            &json!({"kind": spec.res.kind, "apiVersion": spec.api_version,
+                    "metadata": {"resourceVersion": st.rv.to_string()}}),
+        ));
+    }
+    Ok(out)
 }

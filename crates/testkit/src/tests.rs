@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{Refusal, Run, command, run, wait_within};
+use crate::{Background, Refusal, Run, command, run, wait_within};
 
 fn refusal(code: i32, stderr: &str) -> Run {
     Run {
@@ -105,4 +105,24 @@ fn says_and_refused_want_the_path_the_words_and_a_hint() {
     assert!(fails(
         || refusal(3, "error: a b\n").refused_with(3, &["a b"])
     ));
+}
+
+#[test]
+fn a_background_program_is_read_as_it_prints_and_killed_when_dropped() {
+    let mut cmd = command("sh");
+    cmd.args(["-c", "echo started >&2; echo data; sleep 60"]);
+    let bg = Background::start(cmd, "sh");
+    bg.wait_for_stderr("started");
+    bg.wait_for_stdout("data");
+    assert_eq!(
+        (bg.stdout(), bg.stderr()),
+        ("data\n".into(), "started\n".into())
+    );
+    let proc_dir = format!("/proc/{}", bg.id());
+    assert!(Path::new(&proc_dir).exists());
+    drop(bg);
+    assert!(
+        !Path::new(&proc_dir).exists(),
+        "still running after the drop"
+    );
 }

@@ -4,6 +4,11 @@
 
 use std::fmt;
 
+use cryptoki::error::{Error as CkError, RvError};
+
+/// The result of a token operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// What kind of failure a token operation had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -66,3 +71,25 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A PKCS#11 failure for the operator: what was being done, and the token's reason.
+pub(crate) fn ck_fail(what: &str, e: &CkError) -> Error {
+    let f = Error::new(format!("{what}: {}", ck_text(e)));
+    match e {
+        CkError::Pkcs11(
+            RvError::TokenNotPresent | RvError::DeviceRemoved | RvError::SessionHandleInvalid,
+            _,
+        ) => f
+            .kind(ErrorKind::NotPresent)
+            .hint("insert the token and run kcsr again"),
+        _ => f,
+    }
+}
+
+/// The PKCS#11 return value by its CKR_ name and meaning, without the function list detail.
+pub(crate) fn ck_text(e: &CkError) -> String {
+    match e {
+        CkError::Pkcs11(rv, function) => format!("{function}: {rv}"),
+        other => other.to_string(),
+    }
+}

@@ -4,6 +4,15 @@
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
+#[cfg(feature = "csr")]
+use kcsr_core::external_key;
+#[cfg(feature = "csr")]
+use kcsr_core::x509::PublicKeyInfo;
+
+#[cfg(feature = "csr")]
+use crate::error::ck_text;
+use crate::error::{Result, ck_fail};
+use crate::key::TokenKey;
 
 /// A raw signing mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,5 +55,48 @@ impl RawMechanism {
             Self::RsaPssSha384 => pss(MechanismType::SHA384, PkcsMgfType::MGF1_SHA384, 48),
             Self::RsaPssSha512 => pss(MechanismType::SHA512, PkcsMgfType::MGF1_SHA512, 64),
         }
+    }
+}
+
+impl TokenKey {
+    /// Whether the token offers `mechanism` for signing.
+    pub fn offers(&self, mechanism: RawMechanism) -> bool {
+        self.token
+            .pkcs11
+            .get_mechanism_list(self.token.slot)
+            .is_ok_and(|list| list.contains(&mechanism.mechanism_type()))
+    }
+
+    /// Asks the token to sign `input` (a digest or DigestInfo the caller made) with `mechanism`.
+    pub fn sign_raw(&self, mechanism: RawMechanism, input: &[u8]) -> Result<Vec<u8>> {
+        self.token
+            .session
+            .sign(&mechanism.mechanism(), self.handle, input)
+            .map_err(|e| ck_fail(&format!("token {:?} could not sign", self.token.label), &e))
+    }
+}
+
+#[cfg(feature = "csr")]
+impl external_key::CsrSigner for TokenKey {
+    fn public_key(&self) -> &PublicKeyInfo {
+        &self.public
+    }
+
+    fn sign_tbs(&self, tbs: &[u8]) -> std::result::Result<Vec<u8>, kcsr_core::key::KeyError> {
+        use kcsr_core::external_key::RawScheme;
+        use kcsr_core::key::KeyError;
+        let (scheme, input) = external_key::raw_sign_input(&self.public.kind, tbs)?;
+        let mechanism = match scheme {
+            RawScheme::Ecdsa => Mechanism::Ecdsa,
+            RawScheme::RsaPkcs1 => Mechanism::RsaPkcs,
+        };
+        let raw = self
+            .token
+            .session
+            .sign(&mechanism, self.handle, &input)
+            .map_err(|e| {
+                KeyError::Sign(format!("token {:?}: {}", self.token.label, ck_text(&e)))
+            })?;
+        Ok(external_key::x509_signature(scheme, &raw)?)
     }
 }

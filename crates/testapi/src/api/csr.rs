@@ -5,16 +5,13 @@ use crate::csr_update::Subresource;
 use crate::discovery;
 use crate::http::{Request, Response};
 use crate::identity::UserInfo;
-use crate::list;
 use crate::rbac::Attrs;
-use crate::selector::Selector;
 use crate::state::Shared;
 use crate::status::{ApiError, CSR};
-use crate::watch::WatchSpec;
 
 use super::authz::{check, verb};
 use super::csr_write::{create, update};
-use super::registry::{delete_collection, delete_one, list_response};
+use super::registry::{delete_collection, delete_one, list_collection, watch};
 use super::response::{ApiResult, Outcome, as_version, json_response};
 
 const FIELD_LABELS: &[&str] = &["metadata.name", "spec.signerName"];
@@ -102,17 +99,10 @@ fn dispatch(
 ) -> ApiResult<Outcome> {
     let api_version = format!("certificates.k8s.io/{ver}");
     match (req.method.as_str(), verb) {
-        ("GET", "watch") => {
-            let sel = Selector::from_request(req, FIELD_LABELS)?.with_name(name);
-            Ok(Outcome::Watch(WatchSpec::from_request(
-                req,
-                CSR,
-                api_version,
-                sel,
-                "",
-            )?))
+        ("GET", "watch") => watch(req, &CSR, api_version, FIELD_LABELS, "", name),
+        ("GET", "list") => {
+            list_collection(sh, req, &CSR, &api_version, FIELD_LABELS, "").map(Outcome::Resp)
         }
-        ("GET", "list") => list(sh, req, &api_version).map(Outcome::Resp),
         ("GET", _) => get(sh, req, name, &api_version).map(Outcome::Resp),
         ("POST", _) => create(sh, user, req, ver).map(Outcome::Resp),
         ("PUT", _) | ("PATCH", _) => {
@@ -150,10 +140,4 @@ fn get(sh: &Shared, req: &Request, name: &str, api_version: &str) -> ApiResult<R
         ));
     }
     Ok(json_response(200, &as_version(obj, api_version)))
-}
-
-fn list(sh: &Shared, req: &Request, api_version: &str) -> ApiResult<Response> {
-    let sel = Selector::from_request(req, FIELD_LABELS)?;
-    let page = list::page(sh, req, CSR.resource, "", &sel)?;
-    Ok(list_response(sh, req, &CSR, api_version, &page))
 }

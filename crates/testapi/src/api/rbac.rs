@@ -9,19 +9,16 @@ use crate::fields::{str_at, strings_at};
 use crate::http::{Request, Response};
 use crate::identity::UserInfo;
 use crate::ids::uuid;
-use crate::list;
 use crate::proto;
 use crate::rbac::Attrs;
 use crate::schema;
-use crate::selector::Selector;
 use crate::state::Shared;
 use crate::status::{ApiError, Resource};
-use crate::watch::WatchSpec;
 
 use super::authz::{check, verb};
 use super::body::{raw_body, typed_body, write_opts};
 use super::registry::{
-    aggregate_if_roles, commit, delete_collection, delete_one, key, list_response,
+    aggregate_if_roles, commit, delete_collection, delete_one, key, list_collection, watch,
 };
 use super::response::{ApiResult, Outcome, json_response, with_warnings};
 
@@ -131,26 +128,9 @@ fn dispatch(
 ) -> ApiResult<Outcome> {
     let api_version = format!("{RBAC_GROUP}/v1");
     match (req.method.as_str(), verb) {
-        ("GET", "watch") => {
-            let sel = Selector::from_request(req, FIELD_LABELS)?.with_name(name);
-            Ok(Outcome::Watch(WatchSpec::from_request(
-                req,
-                *res,
-                api_version,
-                sel,
-                ns,
-            )?))
-        }
+        ("GET", "watch") => watch(req, res, api_version, FIELD_LABELS, ns, name),
         ("GET", "list") => {
-            let sel = Selector::from_request(req, FIELD_LABELS)?;
-            let page = list::page(sh, req, res.resource, ns, &sel)?;
-            Ok(Outcome::Resp(list_response(
-                sh,
-                req,
-                res,
-                &api_version,
-                &page,
-            )))
+            list_collection(sh, req, res, &api_version, FIELD_LABELS, ns).map(Outcome::Resp)
         }
         ("GET", _) => get(sh, req, res, ns, name).map(Outcome::Resp),
         ("POST", _) => write(sh, req, res, ns, None).map(Outcome::Resp),

@@ -12,9 +12,10 @@ use crate::selector::Selector;
 use crate::state::Shared;
 use crate::status::{ApiError, Resource};
 use crate::store::{ObjectKey, Store};
+use crate::watch::WatchSpec;
 
 use super::body::write_opts;
-use super::response::{ApiResult, json_response, list_item};
+use super::response::{ApiResult, Outcome, json_response, list_item};
 
 pub(super) fn key(res: &Resource, ns: &str, name: &str) -> ObjectKey {
     (res.resource, ns.to_string(), name.to_string())
@@ -39,8 +40,43 @@ fn delete_status(res: &Resource, name: &str, uid: &str) -> Value {
         "details":{"name":name,"group":res.group,"kind":res.resource,"uid":uid}})
 }
 
+/// GET with `watch`: the stream a request asks for (its selectors over `field_labels`), of
+/// one object when `name` is given.
+pub(super) fn watch(
+    req: &Request,
+    res: &Resource,
+    api_version: String,
+    field_labels: &[&str],
+    ns: &str,
+    name: &str,
+) -> ApiResult<Outcome> {
+    let sel = Selector::from_request(req, field_labels)?.with_name(name);
+    Ok(Outcome::Watch(WatchSpec::from_request(
+        req,
+        *res,
+        api_version,
+        sel,
+        ns,
+    )?))
+}
+
+/// GET of a collection: the page a request asks for (its selectors over `field_labels`), as
+/// [`list_response`] renders it.
+pub(super) fn list_collection(
+    sh: &Shared,
+    req: &Request,
+    res: &Resource,
+    api_version: &str,
+    field_labels: &[&str],
+    ns: &str,
+) -> ApiResult<Response> {
+    let sel = Selector::from_request(req, field_labels)?;
+    let page = list::page(sh, req, res.resource, ns, &sel)?;
+    Ok(list_response(sh, req, res, api_version, &page))
+}
+
 /// A `<Kind>List`, or a Table for kubectl, with the page's ListMeta.
-pub(super) fn list_response(
+fn list_response(
     sh: &Shared,
     req: &Request,
     res: &Resource,
