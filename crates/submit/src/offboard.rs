@@ -64,7 +64,7 @@ impl MediaOffboard {
             format!(
                 "the offboarding request expired at {} ({} ago; notAfter)",
                 format_rfc3339(self.not_after),
-                crate::commands::human_duration(now - self.not_after)
+                crate::duration::human_duration(now - self.not_after)
             )
         })
     }
@@ -105,7 +105,7 @@ pub fn certificates(results: &BTreeMap<String, Vec<u8>>, user: &str, now: i64) -
             remaining: if leaf.not_after <= now {
                 "expired".to_owned()
             } else {
-                crate::commands::human_duration(leaf.not_after - now)
+                crate::duration::human_duration(leaf.not_after - now)
             },
         });
     }
