@@ -8,20 +8,22 @@ use kcsr_core::exit::Exit;
 use super::bindings::create_bindings;
 use super::decide::{Decide, review_and_decide};
 use super::delivery::{
-    Settle, check_on_media, load_client_ca, recheck_on_media, record_denied, settle_and_deliver,
+    ClientCa, Settle, check_on_media, load_client_ca, recheck_on_media, record_denied,
+    settle_and_deliver,
 };
 use super::media_checks::{
     check_cluster, check_confirmable, check_fresh, check_policy, check_roles, load_trust,
     open_signed,
 };
-use super::offboarding::{plan_offboards, show_offboards};
+use super::offboarding::{Offboarding, plan_offboards, show_offboards};
 use super::options::{ApplyOptions, FetchOptions};
 use super::parallel::par_for_each;
 use super::report::report;
-use super::session::{Connect, Fatal};
+use super::session::{Connect, Fatal, Session};
 use super::slot::{Slot, media_slots};
 use crate::client::Client;
-use crate::media::MediaRequest;
+use crate::media::{Media, MediaRequest};
+use crate::offboard::NotCarriedOut;
 use crate::ops::{self, Approval, Created};
 use crate::progress::{Progress, Style};
 use crate::sanitize::one_line;
@@ -84,27 +86,53 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
             check_on_media(slot, &media, client_ca.as_ref());
         }
     }
-    // Done ones are only verified again; everything still to send must be fresh and within
-    // the station's policy.
+    check_to_send(&slots, &media)?;
+    let session = connect()?;
+    check_cluster(&media.requests, &session)?;
+    let client = &session.client;
+    check_roles(slots.iter().filter(|s| s.active()), client)?;
+    create_all(&mut slots, client, opts, style);
+    let mut offboards = plan_offboards(&media, client);
+    if opts.dry_run {
+        show_dry_run(&mut slots, &mut offboards, &media, opts.approve);
+        return report(&mut slots, &offboards, opts.json.on(), None);
+    }
+    if opts.approve {
+        approve_created(&mut slots, &mut offboards, client, &media, opts, style)?;
+    } else {
+        show_offboards(&mut offboards, NotCarriedOut::PendingApproval, opts.quiet);
+    }
+    let how = Settle {
+        wait: opts.wait,
+        pending_is_problem: opts.wait.is_some(),
+        parallel: usize::from(opts.parallel),
+        style,
+    };
+    let media = bring_back(&mut slots, &session, media, client_ca.as_ref(), &how);
+    report(&mut slots, &offboards, opts.json.on(), Some(&media))
+}
+
+/// Done ones are only verified again; everything still to send must be fresh and within the
+/// station's policy.
+fn check_to_send(slots: &[Slot], media: &Media) -> anyhow::Result<()> {
     let to_send: Vec<&MediaRequest> = slots
         .iter()
         .filter(|s| s.active())
         .filter_map(|s| s.req.as_ref())
         .collect();
     check_fresh(to_send.iter().copied(), &media.offboards)?;
-    check_policy(&media, to_send)?;
-    let session = connect()?;
-    check_cluster(&media.requests, &session)?;
-    let client = &session.client;
-    check_roles(slots.iter().filter(|s| s.active()), client)?;
-    let dry_run = opts.dry_run;
-    let approve = opts.approve;
+    check_policy(media, to_send)
+}
+
+/// Creates every request still to send.
+fn create_all(slots: &mut [Slot], client: &Client, opts: &ApplyOptions, style: Style) {
+    let (dry_run, approve) = (opts.dry_run, opts.approve);
     let bar = Progress::start(
         style,
         "creating",
         slots.iter().filter(|s| s.active()).count(),
     );
-    par_for_each(&mut slots, opts.parallel, |slot| {
+    par_for_each(slots, usize::from(opts.parallel), |slot| {
         if !slot.active() {
             return;
         }
@@ -112,45 +140,62 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
         bar.step();
     });
     bar.finish();
-    let mut offboards = plan_offboards(&media, client);
-    if dry_run {
-        if opts.approve {
-            let now = ops::now_unix();
-            if let Some(p) = &media.policy {
-                eprint!("{}", crate::policy::describe(p));
-            }
-            for slot in slots.iter_mut().filter(|s| s.active()) {
-                eprint!("{}", slot.review(now, None));
-            }
+}
+
+/// A dry run shows what the review would (with `--approve`) and the offboardings.
+fn show_dry_run(slots: &mut [Slot], offboards: &mut [Offboarding], media: &Media, approve: bool) {
+    if approve {
+        let now = ops::now_unix();
+        if let Some(p) = &media.policy {
+            eprint!("{}", crate::policy::describe(p));
         }
-        show_offboards(&mut offboards, "dry-run", false);
-        if opts.approve {
-            eprintln!("dry run: nothing was approved, created, deleted or written");
+        for slot in slots.iter_mut().filter(|s| s.active()) {
+            eprint!("{}", slot.review(now, None));
         }
-        return report(&mut slots, &offboards, opts.json, None);
     }
-    if opts.approve {
-        let how = Decide {
-            yes: opts.yes,
-            reason: opts.reason.as_deref(),
-            message: opts.message.as_deref(),
-            parallel: opts.parallel,
-            style,
-            policy: media.policy.as_ref(),
-        };
-        if !review_and_decide(&mut slots, &mut offboards, client, &how)? {
-            return Err(Fatal::new(
-                Exit::Failed,
-                "not approved: the operator declined",
-                Some(
-                    "the requests were created; approve them later with kcsr-submit approve MEDIA_DIR",
-                ),
-            )
-            .into());
-        }
-    } else {
-        show_offboards(&mut offboards, "pending-approval", opts.quiet);
+    show_offboards(offboards, NotCarriedOut::DryRun, false);
+    if approve {
+        eprintln!("dry run: nothing was approved, created, deleted or written");
     }
+}
+
+/// `--approve`: the review and the decisions; declining everything ends the run.
+fn approve_created(
+    slots: &mut [Slot],
+    offboards: &mut [Offboarding],
+    client: &Client,
+    media: &Media,
+    opts: &ApplyOptions,
+    style: Style,
+) -> anyhow::Result<()> {
+    let how = Decide {
+        yes: opts.yes,
+        reason: opts.reason.as_deref(),
+        message: opts.message.as_deref(),
+        parallel: usize::from(opts.parallel),
+        style,
+        policy: media.policy.as_ref(),
+    };
+    if review_and_decide(slots, offboards, client, &how)? {
+        return Ok(());
+    }
+    Err(Fatal::new(
+        Exit::Failed,
+        "not approved: the operator declined",
+        Some("the requests were created; approve them later with kcsr-submit approve MEDIA_DIR"),
+    )
+    .into())
+}
+
+/// Writes the denials decided in this run, looks again at the bindings of results already on
+/// the media, then waits for (or checks) and delivers the rest.
+fn bring_back(
+    slots: &mut [Slot],
+    session: &Session,
+    media: Media,
+    client_ca: Option<&ClientCa>,
+    how: &Settle,
+) -> Media {
     let media = Mutex::new(media);
     for slot in slots
         .iter_mut()
@@ -158,28 +203,13 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
     {
         record_denied(slot, &media);
     }
-    recheck_on_media(&mut slots, client, &media, opts.parallel);
-    settle_and_deliver(
-        &mut slots,
-        &session,
-        &media,
-        client_ca.as_ref(),
-        &Settle {
-            wait: opts.wait,
-            pending_is_problem: opts.wait.is_some(),
-            parallel: opts.parallel,
-            style,
-        },
-    );
-    let media = media.into_inner().unwrap_or_else(|p| p.into_inner());
-    report(&mut slots, &offboards, opts.json, Some(&media))
+    recheck_on_media(slots, &session.client, &media, how.parallel);
+    settle_and_deliver(slots, session, &media, client_ca, how);
+    media.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `kcsr-submit fetch`.
 pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
-    let FetchOptions {
-        wait, json, quiet, ..
-    } = *opts;
     let trust = load_trust(opts.allowed_signers.as_deref())?;
     let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
     let client_ca = load_client_ca(opts.client_ca.as_deref())?;
@@ -196,20 +226,12 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
             dir.display()
         );
     }
-    let media = Mutex::new(media);
-    recheck_on_media(&mut slots, &session.client, &media, 4);
-    settle_and_deliver(
-        &mut slots,
-        &session,
-        &media,
-        client_ca.as_ref(),
-        &Settle {
-            wait,
-            pending_is_problem: true,
-            parallel: 4,
-            style: Style::detect(quiet),
-        },
-    );
-    let media = media.into_inner().unwrap_or_else(|p| p.into_inner());
-    report(&mut slots, &[], json, Some(&media))
+    let how = Settle {
+        wait: opts.wait,
+        pending_is_problem: true,
+        parallel: 4,
+        style: Style::detect(opts.quiet),
+    };
+    let media = bring_back(&mut slots, &session, media, client_ca.as_ref(), &how);
+    report(&mut slots, &[], opts.json.on(), Some(&media))
 }

@@ -17,6 +17,7 @@ use super::session::{Connect, Fatal};
 use super::targets::{Targets, get_all, slots_for, targets};
 use crate::ops::{self, Approval};
 use crate::progress::Style;
+use crate::signers::Trust;
 use crate::state::RequestState;
 
 /// `kcsr-submit approve`.
@@ -27,29 +28,7 @@ pub fn approve(
 ) -> anyhow::Result<Exit> {
     let trust = load_trust(opts.allowed_signers.as_deref())?;
     let targets = targets(args, Some(&trust), opts.out.as_deref())?;
-    match &targets {
-        Targets::Media(media, _) => {
-            if opts.unsigned {
-                return Err(Fatal::new(
-                    Exit::Usage,
-                    "--unsigned is for approving objects by name; media is always checked against its signature",
-                    Some("drop --unsigned to approve the media's requests"),
-                )
-                .into());
-            }
-            check_fresh(&media.requests, &media.offboards)?;
-            check_policy(media, &media.requests)?;
-        }
-        Targets::Names(_) if trust.is_configured() && !opts.unsigned => {
-            return Err(Fatal::new(
-                Exit::Usage,
-                "approving by name approves objects no station signature covers, and allowed signers are configured",
-                Some("approve the media instead (kcsr-submit approve MEDIA_DIR: a copy of the request files, SHA256SUMS and SHA256SUMS.sig is enough), or pass --unsigned to approve these names after your own review"),
-            )
-            .into());
-        }
-        Targets::Names(_) => {}
-    }
+    check_approvable(&targets, &trust, opts.unsigned)?;
     check_confirmable(opts.yes)?;
     let session = connect()?;
     let mut slots = slots_for(&targets);
@@ -92,7 +71,7 @@ pub fn approve(
         Targets::Names(_) => "MEDIA_DIR".to_owned(),
     };
     let gaps = mark_incomplete(&mut slots, &media_label);
-    if opts.json {
+    if opts.json.on() {
         print_stdout(&json_reports(&slots, &offboards)?)?;
     } else {
         print_stdout(&decision_lines(&slots, &offboards))?;
@@ -102,6 +81,35 @@ pub fn approve(
         eprintln!("{line}");
     }
     Ok(run_code(&slots, &offboards, !gaps.is_empty()))
+}
+
+/// What may be approved, before anything is sent: media only as signed, fresh and within the
+/// station's policy; names only with `--unsigned` when station keys are configured.
+fn check_approvable(targets: &Targets, trust: &Trust, unsigned: bool) -> anyhow::Result<()> {
+    match targets {
+        Targets::Media(media, _) => {
+            if unsigned {
+                return Err(Fatal::new(
+                    Exit::Usage,
+                    "--unsigned is for approving objects by name; media is always checked against its signature",
+                    Some("drop --unsigned to approve the media's requests"),
+                )
+                .into());
+            }
+            check_fresh(&media.requests, &media.offboards)?;
+            check_policy(media, &media.requests)?;
+        }
+        Targets::Names(_) if trust.is_configured() && !unsigned => {
+            return Err(Fatal::new(
+                Exit::Usage,
+                "approving by name approves objects no station signature covers, and allowed signers are configured",
+                Some("approve the media instead (kcsr-submit approve MEDIA_DIR: a copy of the request files, SHA256SUMS and SHA256SUMS.sig is enough), or pass --unsigned to approve these names after your own review"),
+            )
+            .into());
+        }
+        Targets::Names(_) => {}
+    }
+    Ok(())
 }
 
 /// `kcsr-submit deny`: adds a Denied condition (never to an approved request). A denial cannot
@@ -141,7 +149,7 @@ pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow
         // Nothing of a denied request is ever created.
         slot.report.bindings.clear();
     }
-    if opts.json {
+    if opts.json.on() {
         print_stdout(&json_reports(&slots, &[])?)?;
     } else {
         print_stdout(&decision_lines(&slots, &[]))?;

@@ -1,12 +1,15 @@
 //! The review and the approver's decisions: approve, deny or skip each request and
 //! offboarding, then carry out exactly what was reviewed.
 
+use std::io::BufRead;
+
 use super::bindings::{create_bindings, refresh_bindings};
 use super::offboarding::Offboarding;
 use super::parallel::par_for_each;
 use super::slot::Slot;
 use crate::client::Client;
 use crate::decide::{Asker, Decision, Offer};
+use crate::offboard::{NotCarriedOut, OffboardState};
 use crate::ops::{self, Approval, ApprovalText};
 use crate::progress::{Progress, Style};
 use crate::sanitize::one_line;
@@ -49,147 +52,195 @@ pub(super) fn review_and_decide(
     if show && let Some(policy) = how.policy {
         eprint!("{}", crate::policy::describe(policy));
     }
-    let mut asker = Asker::new(std::io::stdin().lock());
-    let (mut asked, mut skipped) = (0usize, 0usize);
-    let mut decide = |label: &str, offer: Offer| -> anyhow::Result<Decision> {
-        let d = if how.yes {
-            Decision::Approve
-        } else {
-            asker.ask(label, offer)?
-        };
-        asked += 1;
-        skipped += usize::from(d == Decision::Skip);
-        Ok(d)
+    let mut ask = Ask {
+        asker: Asker::new(std::io::stdin().lock()),
+        yes: how.yes,
+        asked: 0,
+        skipped: 0,
     };
     for slot in slots.iter_mut() {
-        let pending = slot.active()
-            && slot
-                .obj
-                .as_ref()
-                .is_some_and(|o| o.condition("Approved").is_none());
-        let offer = if pending {
-            if slot
-                .obj
-                .as_ref()
-                .is_some_and(|o| o.condition("Denied").is_some())
-            {
-                // Never asked: approving it is refused below, with the denial's reason.
-                slot.decision = Some(Decision::Approve);
-                continue;
-            }
-            Offer::Approve {
-                bindings: slot.planned().len(),
-            }
-        } else if slot.report.problem.is_none() && slot.approved() && !slot.bindings_exist() {
-            Offer::Bindings {
-                bindings: slot.report.bindings.iter().filter(|b| !b.exists()).count(),
-            }
-        } else {
-            if slot.report.problem.is_none()
-                && slot.approved()
-                && slot.report.state != RequestState::OnMedia
-            {
-                slot.report.approval = Some(Approval::AlreadyApproved);
-                slot.report.state = RequestState::Approved;
-            }
-            continue;
-        };
-        let text = slot.review(now, me);
-        if show {
-            eprint!("{text}");
-        }
-        slot.decision = Some(decide(&slot.report.name, offer)?);
+        ask_request(slot, &mut ask, now, me, show)?;
     }
     for o in offboards.iter_mut() {
-        if o.report.problem.is_some() || o.reviewed.is_empty() {
-            if show {
-                eprint!("{}", o.report.review());
-            }
-            if o.report.problem.is_none() {
-                o.report.state = "done".into();
-            }
-            continue;
-        }
-        if show {
-            eprint!("{}", o.report.review());
-        }
-        let label = format!("User {:?} ({})", o.report.user, o.report.file);
-        o.decision = Some(decide(
-            &label,
-            Offer::Offboard {
-                deletes: o.reviewed.len(),
-            },
-        )?);
+        ask_offboard(o, &mut ask, show)?;
     }
-    if asked > 0 && asked == skipped {
+    if ask.asked > 0 && ask.asked == ask.skipped {
         return Ok(false);
     }
-    let approve_text = decision_text("Approved", ops::APPROVE_REASON, me, how.reason, how.message);
-    let deny_text = decision_text("Denied", ops::DENY_REASON, me, None, None);
+    let texts = Texts {
+        approve: decision_text("Approved", ops::APPROVE_REASON, me, how.reason, how.message),
+        deny: decision_text("Denied", ops::DENY_REASON, me, None, None),
+    };
     let bar = Progress::start(
         how.style,
         "approving",
         slots.iter().filter(|s| s.decision.is_some()).count(),
     );
     par_for_each(slots, how.parallel, |slot| {
-        let Some(decision) = slot.decision else {
-            return;
-        };
-        match decision {
-            Decision::Skip => {
-                slot.report.approval = Some(Approval::Skipped);
-                slot.report.state = RequestState::Skipped;
-            }
-            Decision::Deny => {
-                let Some(reviewed) = slot.obj.clone() else {
-                    return;
-                };
-                match ops::deny(client, slot.version, &reviewed, &deny_text) {
-                    Ok((denial, obj)) => {
-                        bar.line(|| format!("denied {}", one_line(&slot.report.name)));
-                        slot.report.approval = Some(denial);
-                        slot.report.state = RequestState::Denied;
-                        slot.set_obj(obj);
-                    }
-                    Err(p) => slot.fail(p),
-                }
-            }
-            Decision::Approve if slot.approved() => {
-                create_bindings(slot, client, false, me, &bar);
-                if slot.report.state != RequestState::OnMedia {
-                    slot.report.approval = Some(Approval::AlreadyApproved);
-                    slot.report.state = RequestState::Approved;
-                }
-            }
-            Decision::Approve => {
-                let Some(reviewed) = slot.obj.clone() else {
-                    return;
-                };
-                match ops::approve(client, slot.version, &reviewed, &approve_text) {
-                    Ok((approval, obj)) => {
-                        if approval == Approval::Approved {
-                            bar.line(|| format!("approved {}", one_line(&slot.report.name)));
-                        }
-                        slot.report.approval = Some(approval);
-                        slot.report.state = RequestState::Approved;
-                        slot.set_obj(obj);
-                        create_bindings(slot, client, false, me, &bar);
-                    }
-                    Err(p) => slot.fail(p),
-                }
-            }
-        }
-        bar.step();
+        carry_out(slot, client, me, &texts, &bar);
     });
     bar.finish();
     for o in offboards.iter_mut() {
         match o.decision {
             Some(Decision::Approve) => o.report.carry_out(client, &o.reviewed),
-            Some(_) => o.report.set_all("skipped"),
+            Some(_) => o.report.set_all(NotCarriedOut::Skipped),
             None => {}
         }
     }
     Ok(true)
+}
+
+/// Asks approve / deny / skip (`--yes`: approves without asking), counting the answers.
+struct Ask<R> {
+    asker: Asker<R>,
+    yes: bool,
+    asked: usize,
+    skipped: usize,
+}
+
+impl<R: BufRead> Ask<R> {
+    fn decide(&mut self, label: &str, offer: Offer) -> anyhow::Result<Decision> {
+        let d = if self.yes {
+            Decision::Approve
+        } else {
+            self.asker.ask(label, offer)?
+        };
+        self.asked += 1;
+        self.skipped += usize::from(d == Decision::Skip);
+        Ok(d)
+    }
+}
+
+/// Shows the review of a request that needs the approver and asks; a request that needs
+/// nothing is marked as approved already.
+fn ask_request<R: BufRead>(
+    slot: &mut Slot,
+    ask: &mut Ask<R>,
+    now: i64,
+    me: Option<&str>,
+    show: bool,
+) -> anyhow::Result<()> {
+    let pending = slot.active()
+        && slot
+            .obj
+            .as_ref()
+            .is_some_and(|o| o.condition("Approved").is_none());
+    let offer = if pending {
+        if slot
+            .obj
+            .as_ref()
+            .is_some_and(|o| o.condition("Denied").is_some())
+        {
+            // Never asked: approving it is refused below, with the denial's reason.
+            slot.decision = Some(Decision::Approve);
+            return Ok(());
+        }
+        Offer::Approve {
+            bindings: slot.planned().len(),
+        }
+    } else if slot.report.problem.is_none() && slot.approved() && !slot.bindings_exist() {
+        Offer::Bindings {
+            bindings: slot.report.bindings.iter().filter(|b| !b.exists()).count(),
+        }
+    } else {
+        if slot.report.problem.is_none()
+            && slot.approved()
+            && slot.report.state != RequestState::OnMedia
+        {
+            slot.report.approval = Some(Approval::AlreadyApproved);
+            slot.report.state = RequestState::Approved;
+        }
+        return Ok(());
+    };
+    let text = slot.review(now, me);
+    if show {
+        eprint!("{text}");
+    }
+    slot.decision = Some(ask.decide(&slot.report.name, offer)?);
+    Ok(())
+}
+
+/// Shows an offboarding's review and asks, when there is anything to delete.
+fn ask_offboard<R: BufRead>(
+    o: &mut Offboarding,
+    ask: &mut Ask<R>,
+    show: bool,
+) -> anyhow::Result<()> {
+    if show {
+        eprint!("{}", o.report.review());
+    }
+    if o.report.problem.is_some() || o.reviewed.is_empty() {
+        if o.report.problem.is_none() {
+            o.report.state = OffboardState::Done;
+        }
+        return Ok(());
+    }
+    let label = format!("User {:?} ({})", o.report.user, o.report.file);
+    o.decision = Some(ask.decide(
+        &label,
+        Offer::Offboard {
+            deletes: o.reviewed.len(),
+        },
+    )?);
+    Ok(())
+}
+
+/// The conditions an approval and a denial add.
+struct Texts {
+    approve: ApprovalText,
+    deny: ApprovalText,
+}
+
+/// Does what was decided for one request, exactly on the object reviewed.
+fn carry_out(slot: &mut Slot, client: &Client, me: Option<&str>, texts: &Texts, bar: &Progress) {
+    let Some(decision) = slot.decision else {
+        return;
+    };
+    match decision {
+        Decision::Skip => {
+            slot.report.approval = Some(Approval::Skipped);
+            slot.report.state = RequestState::Skipped;
+        }
+        Decision::Deny => {
+            let Some(reviewed) = slot.obj.clone() else {
+                return;
+            };
+            match ops::deny(client, slot.version, &reviewed, &texts.deny) {
+                Ok((denial, obj)) => {
+                    bar.line(|| format!("denied {}", one_line(&slot.report.name)));
+                    slot.report.approval = Some(denial);
+                    slot.report.state = RequestState::Denied;
+                    slot.set_obj(obj);
+                }
+                Err(p) => slot.fail(p),
+            }
+        }
+        Decision::Approve if slot.approved() => {
+            create_bindings(slot, client, false, me, bar);
+            if slot.report.state != RequestState::OnMedia {
+                slot.report.approval = Some(Approval::AlreadyApproved);
+                slot.report.state = RequestState::Approved;
+            }
+        }
+        Decision::Approve => {
+            let Some(reviewed) = slot.obj.clone() else {
+                return;
+            };
+            match ops::approve(client, slot.version, &reviewed, &texts.approve) {
+                Ok((approval, obj)) => {
+                    if approval == Approval::Approved {
+                        bar.line(|| format!("approved {}", one_line(&slot.report.name)));
+                    }
+                    slot.report.approval = Some(approval);
+                    slot.report.state = RequestState::Approved;
+                    slot.set_obj(obj);
+                    create_bindings(slot, client, false, me, bar);
+                }
+                Err(p) => slot.fail(p),
+            }
+        }
+    }
+    bar.step();
 }
 
 /// Who these credentials are, as the API server says (SelfSubjectReview): the name that goes

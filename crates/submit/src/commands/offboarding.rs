@@ -3,7 +3,7 @@
 use crate::client::Client;
 use crate::decide::Decision;
 use crate::media::Media;
-use crate::offboard::OffboardReport;
+use crate::offboard::{NotCarriedOut, OffboardReport};
 use crate::ops;
 use crate::rbac::ClusterBinding;
 use crate::sanitize::one_line;
@@ -36,10 +36,10 @@ pub(super) fn plan_offboards(media: &Media, client: &Client) -> Vec<Offboarding>
 
 /// The review of an offboarding that is not carried out in this run (no approval asked for,
 /// or a dry run).
-pub(super) fn show_offboards(offboards: &mut [Offboarding], state: &str, quiet: bool) {
+pub(super) fn show_offboards(offboards: &mut [Offboarding], why: NotCarriedOut, quiet: bool) {
     for o in offboards.iter_mut() {
         if let Some(p) = &o.report.problem
-            && state == "pending-approval"
+            && why == NotCarriedOut::PendingApproval
             && !o.report.listed
             && p.cause == ops::Cause::Forbidden
         {
@@ -50,14 +50,14 @@ pub(super) fn show_offboards(offboards: &mut [Offboarding], state: &str, quiet: 
                 one_line(&o.report.user)
             );
             o.report.problem = None;
-            o.report.set_all(state);
+            o.report.set_all(why);
             continue;
         }
         if !quiet {
             eprint!("{}", o.report.review());
         }
         if o.report.problem.is_none() {
-            o.report.set_all(state);
+            o.report.set_all(why);
         }
     }
 }
