@@ -8,6 +8,7 @@ pub mod client;
 pub mod client_error;
 pub mod commands;
 pub mod decide;
+pub mod duration;
 pub mod exec;
 pub mod files;
 pub mod kubeconfig;

@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use kcsr_core::exit::Exit;
 use kcsr_submit::client::{Client, ClientError, ClientOptions};
 use kcsr_submit::commands::{
-    self, ApplyOptions, ApproveOptions, DenyOptions, Fatal, FetchOptions, Session,
+    self, ApplyOptions, ApproveOptions, DenyOptions, Fatal, FetchOptions, JsonArgs, Session,
 };
+use kcsr_submit::duration::parse_duration;
 use kcsr_submit::kubeconfig::{KubeconfigError, KubeconfigSource};
 use kcsr_submit::media::MediaError;
 use kcsr_submit::ops::ClusterInfo;
@@ -60,23 +61,6 @@ struct ConnectionArgs {
     insecure_skip_tls_verify: bool,
 }
 
-/// `--json`, or kubectl's `-o json`.
-#[derive(Debug, Args)]
-struct JsonArgs {
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Output format: json (the same as --json; kubectl's -o json).
-    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_parser = ["json"])]
-    output: Option<String>,
-}
-
-impl JsonArgs {
-    fn on(&self) -> bool {
-        self.json || self.output.is_some()
-    }
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the media's requests (and bindings), optionally approve, wait, verify and write
@@ -86,38 +70,8 @@ enum Command {
         /// The media directory kcsr request wrote.
         #[arg(value_name = "MEDIA_DIR")]
         media: PathBuf,
-        /// Approve the requests after a review (needs `approve` on the signer).
-        #[arg(long)]
-        approve: bool,
-        /// Approve without asking.
-        #[arg(long, short = 'y', requires = "approve")]
-        yes: bool,
-        /// Reason of the Approved condition [default: KcsrApprove].
-        #[arg(long, value_name = "R", requires = "approve")]
-        reason: Option<String>,
-        /// Message of the Approved condition [default: Approved by <user> with kcsr-submit].
-        #[arg(long, value_name = "M", requires = "approve")]
-        message: Option<String>,
-        /// Wait this long for the certificates (e.g. 5m), then verify and write them.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        wait: Option<Duration>,
-        /// Ask the server to check everything (?dryRun=All); create, approve and write nothing.
-        #[arg(long, conflicts_with = "wait")]
-        dry_run: bool,
-        /// How many requests to work on at once.
-        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-        parallel: u16,
-        /// PEM of the CA that signs client certificates: issued certificates must chain to it,
-        /// and it goes into the bundle.
-        #[arg(long, value_name = "FILE")]
-        client_ca: Option<PathBuf>,
-        /// Write the certificates, bundles, denials and RETURNED.SHA256SUMS to DIR (made if
-        /// missing) instead of onto the media, which is then only read (write-once or
-        /// read-only media, a data diode); give the same DIR to fetch, and DIR to kcsr assemble.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        json: JsonArgs,
+        opts: ApplyOptions,
     },
     /// Approve the media's requests (or the named ones) after a review: for the approver when
     /// the submitter may not approve
@@ -126,25 +80,8 @@ enum Command {
         /// One MEDIA_DIR, or object names.
         #[arg(value_name = "MEDIA_DIR|NAME", required = true)]
         targets: Vec<String>,
-        /// Approve without asking.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Reason of the Approved condition [default: KcsrApprove].
-        #[arg(long, value_name = "R")]
-        reason: Option<String>,
-        /// Message of the Approved condition [default: Approved by <user> with kcsr-submit].
-        #[arg(long, value_name = "M")]
-        message: Option<String>,
-        /// Approve objects given by NAME although allowed signers are configured: no station
-        /// signature covers them, only your own review.
-        #[arg(long)]
-        unsigned: bool,
-        /// The return directory apply/fetch --out wrote the media's results to: read (never
-        /// written) to see what came back already, as results on the media are.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        json: JsonArgs,
+        opts: ApproveOptions,
     },
     /// Deny the media's requests (or the named ones), like kubectl certificate deny
     #[command(after_help = DENY_HELP)]
@@ -152,14 +89,8 @@ enum Command {
         /// One MEDIA_DIR, or object names.
         #[arg(value_name = "MEDIA_DIR|NAME", required = true)]
         targets: Vec<String>,
-        /// Reason of the Denied condition [default: KcsrDeny].
-        #[arg(long, value_name = "R")]
-        reason: Option<String>,
-        /// Message of the Denied condition [default: Denied by <user> with kcsr-submit].
-        #[arg(long, value_name = "M")]
-        message: Option<String>,
         #[command(flatten)]
-        json: JsonArgs,
+        opts: DenyOptions,
     },
     /// Show the media's requests (or the named ones) like kubectl get csr
     #[command(after_help = STATUS_HELP)]
@@ -177,18 +108,8 @@ enum Command {
         /// The media directory.
         #[arg(value_name = "MEDIA_DIR")]
         media: PathBuf,
-        /// Wait this long for certificates not issued yet.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        wait: Option<Duration>,
-        /// PEM of the CA that signs client certificates (chain check, and into the bundle).
-        #[arg(long, value_name = "FILE")]
-        client_ca: Option<PathBuf>,
-        /// Write the results to DIR (made if missing) instead of onto the media, which is then
-        /// only read; results already in DIR are verified again, never written twice.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        json: JsonArgs,
+        opts: FetchOptions,
     },
     /// Show who the API server takes the kubeconfig's credentials for
     #[command(
@@ -294,26 +215,6 @@ const FETCH_HELP: &str = concat!(
     "  4  not complete yet: not approved, approved but not issued, or a granted binding missing\n     or not readable with these credentials (the approver runs kcsr-submit approve MEDIA_DIR)\n"
 );
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s, 2m or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{s:?} is not a duration like 30s, 2m or 1h")),
-    };
-    if secs == 0 {
-        return Err("the timeout must be at least 1s".into());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
 fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
     let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
     let mut context = source.load()?.resolve(args.context.as_deref())?;
@@ -346,96 +247,28 @@ fn connect(args: &ConnectionArgs) -> anyhow::Result<Session> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let conn = &cli.connection;
-    let quiet = cli.quiet;
-    let allowed_signers = cli.allowed_signers;
-    let connect = || connect(conn);
-    match cli.command {
-        Command::Apply {
-            media,
-            approve,
-            yes,
-            reason,
-            message,
-            wait,
-            dry_run,
-            parallel,
-            client_ca,
-            out,
-            json,
-        } => commands::apply(
-            &media,
-            &ApplyOptions {
-                approve,
-                yes,
-                reason,
-                message,
-                wait,
-                dry_run,
-                parallel: usize::from(parallel),
-                client_ca,
-                json: json.on(),
-                quiet,
-                allowed_signers,
-                out,
-            },
-            &connect,
-        ),
-        Command::Approve {
-            targets,
-            yes,
-            reason,
-            message,
-            unsigned,
-            out,
-            json,
-        } => commands::approve(
-            &targets,
-            &ApproveOptions {
-                yes,
-                unsigned,
-                allowed_signers,
-                reason,
-                message,
-                json: json.on(),
-                quiet,
-                out,
-            },
-            &connect,
-        ),
-        Command::Deny {
-            targets,
-            reason,
-            message,
-            json,
-        } => commands::deny(
-            &targets,
-            &DenyOptions {
-                reason,
-                message,
-                json: json.on(),
-            },
-            &connect,
-        ),
+    let Cli {
+        connection,
+        quiet,
+        allowed_signers,
+        command,
+    } = cli;
+    let connect = || connect(&connection);
+    match command {
+        Command::Apply { media, mut opts } => {
+            (opts.quiet, opts.allowed_signers) = (quiet, allowed_signers);
+            commands::apply(&media, &opts, &connect)
+        }
+        Command::Approve { targets, mut opts } => {
+            (opts.quiet, opts.allowed_signers) = (quiet, allowed_signers);
+            commands::approve(&targets, &opts, &connect)
+        }
+        Command::Deny { targets, opts } => commands::deny(&targets, &opts, &connect),
         Command::Status { targets, json } => commands::status(&targets, json.on(), &connect),
-        Command::Fetch {
-            media,
-            wait,
-            client_ca,
-            out,
-            json,
-        } => commands::fetch(
-            &media,
-            &FetchOptions {
-                wait,
-                client_ca,
-                json: json.on(),
-                quiet,
-                allowed_signers,
-                out,
-            },
-            &connect,
-        ),
+        Command::Fetch { media, mut opts } => {
+            (opts.quiet, opts.allowed_signers) = (quiet, allowed_signers);
+            commands::fetch(&media, &opts, &connect)
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
@@ -449,31 +282,33 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             write_stdout(&out)?;
             Ok(Exit::Success)
         }
-        Command::Whoami { json } => {
-            let client = connect()?.client;
-            let user = whoami::whoami(&client)?;
-            let out = if json.on() {
-                let mut value = serde_json::to_value(&user)?;
-                value["cluster"] = client.cluster_name().into();
-                value["server"] = client.server().into();
-                format!(
-                    "{}\n",
-                    kcsr_core::terminal::json_safe(&serde_json::to_string_pretty(&value)?)
-                )
-            } else {
-                whoami::render_text(&user)
-            };
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
-                other => {
-                    other?;
-                    Ok(Exit::Success)
-                }
-            }
+        Command::Whoami { json } => show_whoami(&connect()?.client, json.on()),
+    }
+}
+
+/// `kcsr-submit whoami`.
+fn show_whoami(client: &Client, json: bool) -> anyhow::Result<Exit> {
+    let user = whoami::whoami(client)?;
+    let out = if json {
+        let mut value = serde_json::to_value(&user)?;
+        value["cluster"] = client.cluster_name().into();
+        value["server"] = client.server().into();
+        format!(
+            "{}\n",
+            kcsr_core::terminal::json_safe(&serde_json::to_string_pretty(&value)?)
+        )
+    } else {
+        whoami::render_text(&user)
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
+        other => {
+            other?;
+            Ok(Exit::Success)
         }
     }
 }
@@ -528,151 +363,5 @@ fn main() -> ExitCode {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::CommandFactory as _;
-
-    use super::*;
-
-    #[test]
-    fn verify_cli() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn global_args_before_or_after_the_subcommand() {
-        for argv in [
-            [
-                "kcsr-submit",
-                "--kubeconfig",
-                "k",
-                "--context",
-                "c",
-                "whoami",
-            ],
-            [
-                "kcsr-submit",
-                "whoami",
-                "--kubeconfig",
-                "k",
-                "--context",
-                "c",
-            ],
-        ] {
-            let cli = Cli::try_parse_from(argv).unwrap();
-            assert_eq!(cli.connection.kubeconfig, Some(PathBuf::from("k")));
-            assert_eq!(cli.connection.context.as_deref(), Some("c"));
-        }
-        for argv in [
-            ["kcsr-submit", "--allowed-signers", "s", "apply", "m"],
-            ["kcsr-submit", "apply", "m", "--allowed-signers", "s"],
-        ] {
-            let cli = Cli::try_parse_from(argv).unwrap();
-            assert_eq!(cli.allowed_signers, Some(PathBuf::from("s")));
-        }
-        let cli = Cli::try_parse_from(["kcsr-submit", "approve", "n", "--unsigned"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Approve { unsigned: true, .. }
-        ));
-    }
-
-    #[test]
-    fn command_contract() {
-        let cli = Cli::try_parse_from([
-            "kcsr-submit",
-            "apply",
-            "m",
-            "--approve",
-            "--yes",
-            "--reason",
-            "R",
-            "--message",
-            "M",
-            "--wait",
-            "5m",
-            "--parallel",
-            "8",
-            "--client-ca",
-            "ca.crt",
-            "--json",
-        ])
-        .unwrap();
-        let Command::Apply {
-            approve,
-            yes,
-            wait,
-            parallel,
-            json,
-            ..
-        } = cli.command
-        else {
-            panic!("not apply");
-        };
-        assert!(approve && yes && json.on());
-        assert_eq!((wait, parallel), (Some(Duration::from_secs(300)), 8));
-        // --yes, --reason and --message belong to --approve; --dry-run excludes --wait.
-        assert!(Cli::try_parse_from(["kcsr-submit", "apply", "m", "--yes"]).is_err());
-        assert!(
-            Cli::try_parse_from(["kcsr-submit", "apply", "m", "--dry-run", "--wait", "1m"])
-                .is_err()
-        );
-        assert!(Cli::try_parse_from(["kcsr-submit", "apply", "m", "--parallel", "0"]).is_err());
-        for argv in [
-            &["kcsr-submit", "status", "a", "b", "-o", "json"][..],
-            &["kcsr-submit", "status", "m", "--json"],
-            &[
-                "kcsr-submit",
-                "approve",
-                "a",
-                "b",
-                "--yes",
-                "--reason",
-                "R",
-                "--json",
-            ],
-            &[
-                "kcsr-submit",
-                "fetch",
-                "m",
-                "--wait",
-                "1h",
-                "--client-ca",
-                "c",
-                "--json",
-            ],
-        ] {
-            Cli::try_parse_from(argv).unwrap();
-        }
-        assert!(Cli::try_parse_from(["kcsr-submit", "status", "m", "-o", "yaml"]).is_err());
-        assert!(Cli::try_parse_from(["kcsr-submit", "approve"]).is_err());
-        // kubectl's habits: -o json everywhere --json is, and the TLS override flag.
-        for argv in [
-            &["kcsr-submit", "apply", "m", "-o", "json"][..],
-            &["kcsr-submit", "approve", "a", "--yes", "-o", "json"],
-            &["kcsr-submit", "fetch", "m", "--output", "json"],
-            &["kcsr-submit", "whoami", "-o", "json"],
-        ] {
-            let cli = Cli::try_parse_from(argv).unwrap();
-            let (Command::Apply { json, .. }
-            | Command::Approve { json, .. }
-            | Command::Fetch { json, .. }
-            | Command::Whoami { json }) = cli.command
-            else {
-                panic!("{argv:?}")
-            };
-            assert!(json.on(), "{argv:?}");
-        }
-        let cli =
-            Cli::try_parse_from(["kcsr-submit", "whoami", "--insecure-skip-tls-verify"]).unwrap();
-        assert!(cli.connection.insecure_skip_tls_verify);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1d").is_err());
-    }
-}
+#[path = "main/tests.rs"]
+mod tests;

@@ -10,63 +10,76 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use kcsr_core::outcome::OffboardRequest;
-use kcsr_core::time::{format_rfc3339, parse_rfc3339};
+use kcsr_core::time::format_rfc3339;
 
 use crate::client::Client;
+use crate::media::MediaOffboard;
 use crate::ops::Problem;
 use crate::rbac::{self, ClusterBinding, Deleted};
 use crate::sanitize::one_line;
 
-/// One offboarding request read from the media.
-#[derive(Debug, Clone)]
-pub struct MediaOffboard {
-    /// Its file name.
-    pub file: String,
-    /// What it says.
-    pub request: OffboardRequest,
-    /// `created`, Unix seconds.
-    pub created: i64,
-    /// `notAfter`, Unix seconds.
-    pub not_after: i64,
+/// Where an offboarding stands in this run; the JSON spells it `pending-approval`, `done`, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OffboardState {
+    /// Planned; carried out once approved.
+    PendingApproval,
+    /// Carried out (or nothing to delete).
+    Done,
+    /// Skipped in the review.
+    Skipped,
+    /// Shown only: a dry run.
+    DryRun,
+    /// Not completed (see the problem).
+    Failed,
 }
 
-impl MediaOffboard {
-    /// Reads and checks `<slug>.offboard.yaml`; the error names the file and the field.
-    pub fn read(file: &str, data: &[u8]) -> Result<Self, String> {
-        let fail = |e: String| format!("{file}: {}", one_line(&e));
-        let request = OffboardRequest::parse(data).map_err(|e| fail(e.to_string()))?;
-        if request.user.parse::<kcsr_core::names::UserName>().is_err() {
-            return Err(fail(format!(
-                "user {:?} is not a user name kcsr issues certificates for",
-                request.user
-            )));
+/// Where one binding to delete stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeletionState {
+    /// Deleted once the offboarding is approved.
+    PendingApproval,
+    /// Deleted by this run.
+    Deleted,
+    /// Already gone.
+    Gone,
+    /// Left alone: it changed since the review.
+    Changed,
+    /// Skipped in the review.
+    Skipped,
+    /// Shown only: a dry run.
+    DryRun,
+    /// The delete failed.
+    Failed,
+}
+
+/// Why a plan is not carried out in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCarriedOut {
+    /// No approval was asked for: the approver's run carries it out.
+    PendingApproval,
+    /// A dry run.
+    DryRun,
+    /// The approver skipped it.
+    Skipped,
+}
+
+impl NotCarriedOut {
+    fn state(self) -> OffboardState {
+        match self {
+            Self::PendingApproval => OffboardState::PendingApproval,
+            Self::DryRun => OffboardState::DryRun,
+            Self::Skipped => OffboardState::Skipped,
         }
-        let time = |field: &str, v: &str| {
-            parse_rfc3339(v).ok_or_else(|| fail(format!("{field} {v:?} is not an RFC 3339 time")))
-        };
-        Ok(Self {
-            file: file.to_owned(),
-            created: time("created", &request.created)?,
-            not_after: time("notAfter", &request.not_after)?,
-            request,
-        })
     }
 
-    /// The user.
-    pub fn user(&self) -> &str {
-        &self.request.user
-    }
-
-    /// Why it may no longer be carried out at `now`, if it may not.
-    pub fn expired(&self, now: i64) -> Option<String> {
-        (now > self.not_after).then(|| {
-            format!(
-                "the offboarding request expired at {} ({} ago; notAfter)",
-                format_rfc3339(self.not_after),
-                crate::commands::human_duration(now - self.not_after)
-            )
-        })
+    fn deletion(self) -> DeletionState {
+        match self {
+            Self::PendingApproval => DeletionState::PendingApproval,
+            Self::DryRun => DeletionState::DryRun,
+            Self::Skipped => DeletionState::Skipped,
+        }
     }
 }
 
@@ -105,7 +118,7 @@ pub fn certificates(results: &BTreeMap<String, Vec<u8>>, user: &str, now: i64) -
             remaining: if leaf.not_after <= now {
                 "expired".to_owned()
             } else {
-                crate::commands::human_duration(leaf.not_after - now)
+                crate::duration::human_duration(leaf.not_after - now)
             },
         });
     }
@@ -133,7 +146,7 @@ pub struct Item {
     /// For bindings to delete: `pending-approval`, `deleted`, `gone`, `changed` (left alone:
     /// it changed since the review), `skipped`, `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<DeletionState>,
 }
 
 impl Item {
@@ -181,7 +194,7 @@ pub struct OffboardReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
     /// `pending-approval`, `done`, `skipped`, `dry-run` or `failed`.
-    pub state: String,
+    pub state: OffboardState,
     /// The bindings whose only subject is the user: deleted after the approval.
     pub delete: Vec<Item>,
     /// Bindings that name the user among other subjects: reported, not changed.
@@ -221,7 +234,7 @@ pub fn plan(
         file: offboard.file.clone(),
         user: user.to_owned(),
         ticket: offboard.request.ticket.clone(),
-        state: "pending-approval".into(),
+        state: OffboardState::PendingApproval,
         delete: Vec::new(),
         shared: Vec::new(),
         group_bindings: Vec::new(),
@@ -242,7 +255,7 @@ pub fn plan(
             if forbidden {
                 p.hint = Some("these credentials may not list ClusterRoleBindings and RoleBindings: the approver (who may) runs kcsr-submit approve MEDIA_DIR".into());
             }
-            report.state = "failed".into();
+            report.state = OffboardState::Failed;
             report.problem = Some(p);
             return (report, Vec::new());
         }
@@ -252,7 +265,7 @@ pub fn plan(
     for b in all {
         if b.only_user(user) {
             let mut item = Item::of(&b);
-            item.state = Some("pending-approval".into());
+            item.state = Some(DeletionState::PendingApproval);
             report.delete.push(item);
             to_delete.push(b);
         } else if b.names_user(user) {
@@ -340,25 +353,29 @@ impl OffboardReport {
         let mut problem = None;
         for (item, b) in self.delete.iter_mut().zip(reviewed) {
             let state = match rbac::delete(client, b, &self.user) {
-                Ok(Deleted::Deleted) => "deleted",
-                Ok(Deleted::Gone) => "gone",
-                Ok(Deleted::Changed) => "changed",
+                Ok(Deleted::Deleted) => DeletionState::Deleted,
+                Ok(Deleted::Gone) => DeletionState::Gone,
+                Ok(Deleted::Changed) => DeletionState::Changed,
                 Err(p) => {
                     problem.get_or_insert(p);
-                    "failed"
+                    DeletionState::Failed
                 }
             };
-            item.state = Some(state.to_owned());
+            item.state = Some(state);
         }
-        self.state = if problem.is_some() { "failed" } else { "done" }.into();
+        self.state = if problem.is_some() {
+            OffboardState::Failed
+        } else {
+            OffboardState::Done
+        };
         self.problem = problem;
     }
 
     /// Marks the plan as not carried out.
-    pub fn set_all(&mut self, state: &str) {
-        self.state = state.to_owned();
+    pub fn set_all(&mut self, why: NotCarriedOut) {
+        self.state = why.state();
         for i in &mut self.delete {
-            i.state = Some(state.to_owned());
+            i.state = Some(why.deletion());
         }
     }
 
@@ -366,12 +383,14 @@ impl OffboardReport {
     pub fn lines(&self) -> String {
         let mut out = String::new();
         for i in &self.delete {
-            let what = match i.state.as_deref() {
-                Some("deleted") => "deleted",
-                Some("gone") => "already gone",
-                Some("changed") => "NOT deleted: it changed since the review (see it again)",
-                Some("failed") => "NOT deleted",
-                Some("skipped") => "not deleted (skipped)",
+            let what = match i.state {
+                Some(DeletionState::Deleted) => "deleted",
+                Some(DeletionState::Gone) => "already gone",
+                Some(DeletionState::Changed) => {
+                    "NOT deleted: it changed since the review (see it again)"
+                }
+                Some(DeletionState::Failed) => "NOT deleted",
+                Some(DeletionState::Skipped) => "not deleted (skipped)",
                 _ => "not deleted yet: deleted once approved with kcsr-submit approve MEDIA_DIR",
             };
             let ns = i

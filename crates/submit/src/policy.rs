@@ -13,12 +13,6 @@ pub use kcsr_core::policy::StationPolicy;
 use crate::media::MediaRequest;
 use crate::sanitize::one_line;
 
-/// Reads `station-policy.yaml`; a field this kcsr-submit does not know is refused, since it
-/// could be a rule that would go unenforced.
-pub fn parse(data: &[u8]) -> Result<StationPolicy, String> {
-    StationPolicy::parse(data).map_err(|e| e.to_string())
-}
-
 /// Every rule `req` breaks, each naming the rule, the offending value and the rule's value.
 pub fn violations(policy: &StationPolicy, req: &MediaRequest) -> Vec<String> {
     let groups: Vec<&str> = req

@@ -85,34 +85,51 @@ impl Review<'_> {
 
     /// The text, one `key: value` per line, then the warnings.
     pub fn text(&self) -> String {
-        let mut out = format!("Request {}\n", one_line(self.label));
-        let mut line = |key: &str, value: &str| {
-            out.push_str(&format!("  {:<12} {value}\n", format!("{key}:")));
-        };
         let csr = self.csr();
-        match &csr {
+        let mut lines = Vec::new();
+        Self::subject_lines(&csr, &mut lines);
+        self.spec_lines(&csr, &mut lines);
+        self.station_lines(&mut lines);
+        let mut out = format!("Request {}\n", one_line(self.label));
+        for (key, value) in lines {
+            out.push_str(&format!("  {:<12} {value}\n", format!("{key}:")));
+        }
+        for w in self.warnings() {
+            out.push_str(&format!("  {}\n", one_line(&w)));
+        }
+        out
+    }
+
+    /// The user and groups the certificate will name.
+    fn subject_lines(csr: &Result<CsrInfo, String>, lines: &mut Lines) {
+        match csr {
             Ok(csr) => {
-                line(
+                lines.push((
                     "user",
-                    &one_line(csr.subject.user().unwrap_or("(no single CN)")),
-                );
+                    one_line(csr.subject.user().unwrap_or("(no single CN)")),
+                ));
                 let groups: Vec<String> = csr
                     .subject
                     .organizations
                     .iter()
                     .map(|g| one_line(g))
                     .collect();
-                line(
+                lines.push((
                     "groups",
-                    &if groups.is_empty() {
+                    if groups.is_empty() {
                         "(none)".to_owned()
                     } else {
                         groups.join(", ")
                     },
-                );
+                ));
             }
-            Err(e) => line("request", &format!("unreadable: {}", one_line(e))),
+            Err(e) => lines.push(("request", format!("unreadable: {}", one_line(e)))),
         }
+    }
+
+    /// What the server is asked to sign (the object as it holds it, else the media's
+    /// manifest), and who asked.
+    fn spec_lines(&self, csr: &Result<CsrInfo, String>, lines: &mut Lines) {
         let (signer, usages, expiry) = match (self.obj, self.req) {
             (Some(obj), _) => (
                 obj.spec.signer_name.clone(),
@@ -126,64 +143,66 @@ impl Review<'_> {
             ),
             (None, None) => (None, Vec::new(), None),
         };
-        line(
+        lines.push((
             "signer",
-            &one_line(signer.as_deref().unwrap_or("(server default)")),
-        );
+            one_line(signer.as_deref().unwrap_or("(server default)")),
+        ));
         let usages: Vec<String> = usages.iter().map(|u| one_line(u)).collect();
-        line("usages", &usages.join(", "));
-        line(
+        lines.push(("usages", usages.join(", ")));
+        lines.push((
             "expiry",
-            &expiry.map_or_else(|| "the signer's default".to_owned(), human_seconds),
-        );
-        if let Ok(csr) = &csr {
-            line(
+            expiry.map_or_else(|| "the signer's default".to_owned(), human_seconds),
+        ));
+        if let Ok(csr) = csr {
+            lines.push((
                 "public key",
-                &format!(
+                format!(
                     "{} sha256 {}",
                     csr.public_key.kind, csr.public_key.fingerprint
                 ),
-            );
+            ));
         }
-        match self.obj {
-            Some(obj) => line("requestor", &one_line(&obj.spec.username)),
-            None => line(
+        lines.push(match self.obj {
+            Some(obj) => ("requestor", one_line(&obj.spec.username)),
+            None => (
                 "requestor",
-                "(the object is gone from the server; its certificate is on the media, verified)",
+                "(the object is gone from the server; its certificate is on the media, verified)"
+                    .to_owned(),
             ),
-        }
+        });
+    }
+
+    /// What the station said about the request, who signed the media, and the bindings.
+    fn station_lines(&self, lines: &mut Lines) {
         if let Some(req) = self.req {
             if let Some(t) = &req.notes.ticket {
-                line("ticket", &one_line(t));
+                lines.push(("ticket", one_line(t)));
             }
             if let Some(o) = &req.notes.operator {
-                line("operator", &one_line(o));
+                lines.push(("operator", one_line(o)));
             }
-            line(
+            lines.push((
                 "age",
-                &req.notes
+                req.notes
                     .age(self.now)
                     .unwrap_or_else(|| "unknown (no kcsr.dev/created)".to_owned()),
-            );
+            ));
             if !req.notes.cluster_ca.is_empty() {
-                line("cluster", &req.notes.cluster_label());
+                lines.push(("cluster", req.notes.cluster_label()));
             }
-        }
-        if self.req.is_some() {
-            line(
+            lines.push((
                 "signed by",
-                &self.signer.map_or_else(
+                self.signer.map_or_else(
                     || "nobody (the media is not signed: unauthenticated)".to_owned(),
                     MediaSigner::label,
                 ),
-            );
+            ));
         }
         for b in self.bindings {
-            line("binding", &b.describe());
+            lines.push(("binding", b.describe()));
         }
-        for w in self.warnings() {
-            out.push_str(&format!("  {}\n", one_line(&w)));
-        }
-        out
     }
 }
+
+/// The review's `key: value` lines, in order.
+type Lines = Vec<(&'static str, String)>;

@@ -109,7 +109,7 @@ impl StationNotes {
             format!(
                 "the request expired at {} ({} ago; annotation {NOT_AFTER_ANNOTATION})",
                 format_rfc3339(not_after),
-                crate::commands::human_duration(now - not_after)
+                crate::duration::human_duration(now - not_after)
             )
         })
     }
@@ -119,7 +119,7 @@ impl StationNotes {
         let created = self.created?;
         Some(format!(
             "{} (written by the station at {})",
-            crate::commands::human_duration(now - created),
+            crate::duration::human_duration(now - created),
             format_rfc3339(created)
         ))
     }
