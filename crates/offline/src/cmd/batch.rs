@@ -31,7 +31,7 @@ use crate::roster::{self, Row};
 use crate::signing::{self, SigningKey};
 use crate::station::Station;
 use crate::user_key::{self, UserKey};
-use crate::{media_dir, paths, policy, report};
+use crate::{media_dir, paths, policy};
 use checks::{check_policy, precheck, user_passphrases};
 use commit::{Pending, commit, record, save, write_fault};
 use output::{Counts, Progress, Tally, UserReport};
@@ -76,7 +76,8 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         )?),
         _ => None,
     };
-    enter_trip(&mut args, &station)?;
+    // Said once, with the filesystem artifacts left alone.
+    media_dir::enter_trip(&mut args.media, unix_now(), &station)?.say(args.output.quiet);
     // Every row's request is checked with a throwaway key of its type before anything is
     // written, so a roster the cluster would refuse in part is refused whole.
     let jobs = args
@@ -155,24 +156,6 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     progress.done();
     tally.failures.sort();
     output::summarize(&args, &rows, &stamp, &tally)
-}
-
-/// A stick back from an earlier trip: this trip gets a directory of its own (`args.media`
-/// becomes it), said once with the filesystem artifacts left alone.
-fn enter_trip(args: &mut BatchArgs, station: &Station) -> Result<()> {
-    let trip = media_dir::trip(&args.media, unix_now(), station)?;
-    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
-    if !args.output.quiet {
-        if let Some(why) = &trip.moved {
-            report::say(&format!("kcsr: {why}"));
-        }
-        if let Some(note) =
-            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
-        {
-            report::say(&note);
-        }
-    }
-    Ok(())
 }
 
 /// The roster passed: the station's key (made now on first use; none in a dry run) that will

@@ -67,18 +67,7 @@ pub(crate) fn run(mut args: RenewArgs) -> Result<()> {
     }
     // A stick back from an earlier trip: this trip gets a directory of its own.
     let station = Station::new(&args.keys);
-    let trip = media_dir::trip(&args.media, unix_now(), &station)?;
-    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
-    if !args.output.quiet {
-        if let Some(why) = &trip.moved {
-            report::say(&format!("kcsr: {why}"));
-        }
-        if let Some(note) =
-            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
-        {
-            report::say(&note);
-        }
-    }
+    media_dir::enter_trip(&mut args.media, unix_now(), &station)?.say(args.output.quiet);
     let records = station.records()?;
     let site_policy = policy::load(&station)?;
     let passphrase = if args.encrypt_key {

@@ -68,8 +68,7 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
     policy::enforce(site_policy.as_ref(), &spec)?;
     let now = unix_now();
     // A stick back from an earlier trip: this trip gets a directory of its own.
-    let trip = media_dir::trip(&args.media, now, &station)?;
-    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
+    let trip = media_dir::enter_trip(&mut args.media, now, &station)?;
 
     // The key: given, left from an earlier run, new, or (with --csr) none here at all.
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
@@ -164,15 +163,7 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
         _ => None,
     };
     let mut record = plan::record(&spec, &built, &stamp, key_file, existing);
-    let ignored = media_dir::artifacts(&given_media);
-    if !args.output.quiet {
-        if let Some(why) = &trip.moved {
-            report::say(&format!("kcsr: {why}"));
-        }
-        if let Some(note) = media_dir::ignored_note(&given_media, &ignored) {
-            report::say(&note);
-        }
-    }
+    trip.say(args.output.quiet);
     if let Some(t) = &token {
         t.stamp(&mut record);
     }
