@@ -30,8 +30,8 @@ use crate::user_key;
 use crate::{media_dir, paths, policy};
 use checks::{check_policy, precheck, user_passphrases};
 use commit::{Pending, commit, record, save};
-use output::{Counts, Progress, Tally, UserReport};
-use user::one;
+use output::{Counts, Progress, Tally};
+use user::{Context, Outcome, one};
 
 mod checks;
 mod commit;
@@ -44,15 +44,6 @@ const SAVE_EVERY: usize = 250;
 const GROUP_USERS: usize = 128;
 /// …or when its oldest user has waited this long (slow RSA keys still land steadily).
 const GROUP_AGE: Duration = Duration::from_millis(500);
-
-enum Outcome {
-    Staged(Box<Pending>),
-    Unchanged(Vec<(String, [u8; 32])>, Box<UserReport>),
-    Planned(Box<UserReport>),
-    Failed(String),
-    /// The device itself failed (full, read-only): every later user would fail the same way.
-    Stop(Fail),
-}
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
@@ -391,16 +382,4 @@ impl Work<'_> {
             None => Ok(()),
         }
     }
-}
-
-/// What every worker shares.
-#[derive(Clone, Copy)]
-struct Context<'a> {
-    args: &'a BatchArgs,
-    passphrase: Option<&'a SecretString>,
-    existing: &'a passphrase::Source,
-    station: &'a Station,
-    stamp: &'a Stamp,
-    /// Token PINs typed in this run: asked once per token, not once per user.
-    pins: &'a user_key::Pins,
 }

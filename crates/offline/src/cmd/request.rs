@@ -23,6 +23,7 @@ use crate::station::Station;
 use crate::user_key::{self, TokenSummary, UserKey};
 use crate::{media_dir, paths, policy, report, signing};
 use summary::Summary;
+pub(crate) use summary::next_steps;
 
 mod summary;
 
@@ -98,9 +99,51 @@ pub(crate) fn run(mut args: RequestArgs) -> Result<()> {
         };
         write.run(state, &mut record)?
     };
-    summary::summarize(&Summary::of(
+    summary::summarize(&summary(
         &args, &spec, &made, unchanged, &written, &record, &station,
     ))
+}
+
+/// The report of the run.
+fn summary<'a>(
+    args: &'a RequestArgs,
+    spec: &'a Spec,
+    made: &'a Made,
+    unchanged: bool,
+    written: &'a [(String, PathBuf)],
+    record: &'a RequestRecord,
+    station: &Station,
+) -> Summary<'a> {
+    let (built, key) = (&made.built, &made.key);
+    Summary {
+        args,
+        name: &built.name,
+        signer: spec.signer.as_ref(),
+        usages: built.usages.iter().map(|u| u.as_str()).collect(),
+        expiration: built.expiration,
+        csr: &built.csr,
+        key: key.key.as_ref(),
+        key_path: args
+            .key
+            .as_deref()
+            .or(key.path.as_deref())
+            .or(args.csr.as_deref()),
+        source: key.source,
+        encrypted: made.passphrase.is_some() || key.key.as_ref().is_some_and(UserKey::encrypted),
+        token: key.token.as_ref(),
+        manifest_file: args.media.join(&built.manifest_file),
+        binding_file: built
+            .binding_yaml
+            .as_ref()
+            .map(|_| args.media.join(&built.binding_file)),
+        manifest_yaml: &built.manifest_yaml,
+        binding_yaml: built.binding_yaml.as_deref(),
+        findings: &built.findings,
+        unchanged,
+        written,
+        record,
+        record_path: station.record_path(&record.name),
+    }
 }
 
 /// What the request asks for: the arguments, with the key type of the user's own CSR.
@@ -340,15 +383,6 @@ impl Write<'_> {
         }
         Ok(false)
     }
-}
-
-/// What happens to the media next, with separation of duties: the submitter creates the
-/// requests, another person approves them; never the submitter's own approval.
-pub(crate) fn next_steps(media: &Path) -> String {
-    let m = media.display();
-    format!(
-        "next: carry {m} to the connected machine; the submitter runs kcsr-submit apply {m}, then the approver (another person) runs kcsr-submit approve {m}; then kcsr-submit fetch {m} --wait 10m brings the certificates back for kcsr assemble"
-    )
 }
 
 /// The user's own CSR, PEM or DER.

@@ -9,7 +9,7 @@ use kcsr_fs::{self as output, Mode, Overwrite};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::KeySource;
+use super::spec::KeySource;
 use crate::fail::{self, Context as _, Fail, Result};
 use crate::{passphrase, paths};
 

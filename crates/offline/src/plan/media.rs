@@ -13,7 +13,8 @@ use kcsr_core::sums::Sums;
 use kcsr_core::time;
 use kcsr_fs::{self as output, Mode, Overwrite};
 
-use super::{Built, Spec};
+use super::build::Built;
+use super::spec::Spec;
 use crate::fail::{self, Context as _, Fail, Result};
 use crate::report;
 

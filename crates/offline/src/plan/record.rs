@@ -2,7 +2,9 @@
 
 use kcsr_core::station::{self, RequestRecord};
 
-use super::{Built, Existing, Spec, Stamp};
+use super::build::Built;
+use super::media::Existing;
+use super::spec::{Spec, Stamp};
 
 /// The station's record of a request: of the manifest built now, or of the one `existing`
 /// on the media that is kept.

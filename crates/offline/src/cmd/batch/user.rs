@@ -8,14 +8,39 @@ use kcsr_core::station::RequestRecord;
 use kcsr_core::sums::Sums;
 use kcsr_fs::group::{self, Staged};
 use kcsr_fs::{Mode, Overwrite};
+use secrecy::SecretString;
 
 use super::commit::{Pending, write_fault};
 use super::output::UserReport;
-use super::{Context, Outcome};
+use crate::cli::BatchArgs;
 use crate::fail::{Fail, Result};
-use crate::plan::{self, Built, KeySource, MediaState};
+use crate::passphrase;
+use crate::plan::{self, Built, KeySource, MediaState, Stamp};
 use crate::roster::Row;
+use crate::station::Station;
 use crate::user_key::{self, TokenSummary, UserKey};
+
+/// What one user came to on a worker.
+pub(super) enum Outcome {
+    Staged(Box<Pending>),
+    Unchanged(Vec<(String, [u8; 32])>, Box<UserReport>),
+    Planned(Box<UserReport>),
+    Failed(String),
+    /// The device itself failed (full, read-only): every later user would fail the same way.
+    Stop(Fail),
+}
+
+/// What every worker shares.
+#[derive(Clone, Copy)]
+pub(super) struct Context<'a> {
+    pub(super) args: &'a BatchArgs,
+    pub(super) passphrase: Option<&'a SecretString>,
+    pub(super) existing: &'a passphrase::Source,
+    pub(super) station: &'a Station,
+    pub(super) stamp: &'a Stamp,
+    /// Token PINs typed in this run: asked once per token, not once per user.
+    pub(super) pins: &'a user_key::Pins,
+}
 
 pub(super) fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
     let Context {

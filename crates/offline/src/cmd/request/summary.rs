@@ -14,81 +14,37 @@ use kcsr_core::station::RequestRecord;
 use kcsr_core::sums;
 use serde_json::json;
 
-use super::{Made, next_steps};
 use crate::cli::RequestArgs;
 use crate::fail::Result;
-use crate::plan::{self, KeySource, Spec};
+use crate::plan::{self, KeySource};
 use crate::report;
-use crate::station::Station;
 use crate::user_key::{TokenSummary, UserKey};
 
 pub(super) struct Summary<'a> {
-    args: &'a RequestArgs,
-    name: &'a ObjectName,
-    signer: Option<&'a SignerName>,
-    usages: Vec<&'a str>,
-    expiration: Option<Expiration>,
-    csr: &'a CsrInfo,
+    pub(super) args: &'a RequestArgs,
+    pub(super) name: &'a ObjectName,
+    pub(super) signer: Option<&'a SignerName>,
+    pub(super) usages: Vec<&'a str>,
+    pub(super) expiration: Option<Expiration>,
+    pub(super) csr: &'a CsrInfo,
     /// `None` for a request from the user's own CSR.
-    key: Option<&'a UserKey>,
-    key_path: Option<&'a Path>,
-    source: KeySource,
-    encrypted: bool,
-    token: Option<&'a TokenSummary>,
-    manifest_file: PathBuf,
-    binding_file: Option<PathBuf>,
-    manifest_yaml: &'a str,
-    binding_yaml: Option<&'a str>,
-    findings: &'a [Finding],
-    unchanged: bool,
-    written: &'a [(String, PathBuf)],
-    record: &'a RequestRecord,
-    record_path: PathBuf,
+    pub(super) key: Option<&'a UserKey>,
+    pub(super) key_path: Option<&'a Path>,
+    pub(super) source: KeySource,
+    pub(super) encrypted: bool,
+    pub(super) token: Option<&'a TokenSummary>,
+    pub(super) manifest_file: PathBuf,
+    pub(super) binding_file: Option<PathBuf>,
+    pub(super) manifest_yaml: &'a str,
+    pub(super) binding_yaml: Option<&'a str>,
+    pub(super) findings: &'a [Finding],
+    pub(super) unchanged: bool,
+    pub(super) written: &'a [(String, PathBuf)],
+    pub(super) record: &'a RequestRecord,
+    pub(super) record_path: PathBuf,
 }
 
 impl<'a> Summary<'a> {
-    pub(super) fn of(
-        args: &'a RequestArgs,
-        spec: &'a Spec,
-        made: &'a Made,
-        unchanged: bool,
-        written: &'a [(String, PathBuf)],
-        record: &'a RequestRecord,
-        station: &Station,
-    ) -> Self {
-        let (built, key) = (&made.built, &made.key);
-        Summary {
-            args,
-            name: &built.name,
-            signer: spec.signer.as_ref(),
-            usages: built.usages.iter().map(|u| u.as_str()).collect(),
-            expiration: built.expiration,
-            csr: &built.csr,
-            key: key.key.as_ref(),
-            key_path: args
-                .key
-                .as_deref()
-                .or(key.path.as_deref())
-                .or(args.csr.as_deref()),
-            source: key.source,
-            encrypted: made.passphrase.is_some()
-                || key.key.as_ref().is_some_and(UserKey::encrypted),
-            token: key.token.as_ref(),
-            manifest_file: args.media.join(&built.manifest_file),
-            binding_file: built
-                .binding_yaml
-                .as_ref()
-                .map(|_| args.media.join(&built.binding_file)),
-            manifest_yaml: &built.manifest_yaml,
-            binding_yaml: built.binding_yaml.as_deref(),
-            findings: &built.findings,
-            unchanged,
-            written,
-            record,
-            record_path: station.record_path(&record.name),
-        }
-    }
-
     fn status(&self) -> &'static str {
         if self.args.dry_run {
             "dry-run"
@@ -320,5 +276,14 @@ fn token_line(t: &TokenSummary, key: &UserKey, source: KeySource, dry_run: bool)
         t.object,
         key.kind(),
         t.uri
+    )
+}
+
+/// What happens to the media next, with separation of duties: the submitter creates the
+/// requests, another person approves them; never the submitter's own approval.
+pub(crate) fn next_steps(media: &Path) -> String {
+    let m = media.display();
+    format!(
+        "next: carry {m} to the connected machine; the submitter runs kcsr-submit apply {m}, then the approver (another person) runs kcsr-submit approve {m}; then kcsr-submit fetch {m} --wait 10m brings the certificates back for kcsr assemble"
     )
 }
