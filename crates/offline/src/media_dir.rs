@@ -247,11 +247,11 @@ pub(crate) fn ignored_note(dir: &Path, names: &[String]) -> Option<String> {
 }
 
 /// Where one trip's requests go (docs/formats.md, "Trips").
-pub(crate) struct Trip {
+struct Trip {
     /// The directory requests are written to.
-    pub(crate) path: PathBuf,
+    path: PathBuf,
     /// Why it is not the directory given, for the operator.
-    pub(crate) moved: Option<String>,
+    moved: Option<String>,
 }
 
 /// The directory of this trip's requests on the media `given`. A trip that has been across
@@ -263,7 +263,7 @@ pub(crate) struct Trip {
 /// stick itself never changed). This trip goes into a subdirectory `trip-YYYYMMDD-HHMMSS` of
 /// it instead (the newest such subdirectory that has not been across yet, so several
 /// `kcsr request` runs make one trip), and says so.
-pub(crate) fn trip(given: &Path, now: i64, station: &Station) -> Result<Trip> {
+fn trip(given: &Path, now: i64, station: &Station) -> Result<Trip> {
     let records = station.records()?;
     let by_manifest: HashMap<&str, &RequestRecord> = records
         .iter()
@@ -330,6 +330,43 @@ pub(crate) fn trip(given: &Path, now: i64, station: &Station) -> Result<Trip> {
             path.display()
         )),
         path,
+    })
+}
+
+/// A trip entered: the media this run writes to, and what to tell the operator about it.
+pub(crate) struct Entered {
+    /// The directory given on the command line.
+    given: PathBuf,
+    /// Why this trip does not go into `given` ([`Trip::moved`]).
+    moved: Option<String>,
+    /// The filesystem artifacts at the root of `given`, left alone.
+    ignored: Vec<String>,
+}
+
+impl Entered {
+    /// The notes of [`enter_trip`]: where this trip goes and what on the media is not kcsr's.
+    pub(crate) fn say(&self, quiet: bool) {
+        if quiet {
+            return;
+        }
+        if let Some(why) = &self.moved {
+            crate::report::say(&format!("kcsr: {why}"));
+        }
+        if let Some(note) = ignored_note(&self.given, &self.ignored) {
+            crate::report::say(&note);
+        }
+    }
+}
+
+/// A stick back from an earlier trip: this trip gets a directory of its own ([`trip`]), and
+/// `media` becomes it. The caller says why with [`Entered::say`] when its run gets that far.
+pub(crate) fn enter_trip(media: &mut PathBuf, now: i64, station: &Station) -> Result<Entered> {
+    let trip = trip(media, now, station)?;
+    let given = std::mem::replace(media, trip.path);
+    Ok(Entered {
+        ignored: artifacts(&given),
+        given,
+        moved: trip.moved,
     })
 }
 

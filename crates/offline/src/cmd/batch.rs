@@ -11,14 +11,10 @@
 //! inside it, so nothing of theirs but the record and the media files is written.
 
 use std::io::IsTerminal as _;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kcsr_core::sums::Sums;
-use kcsr_fs::group;
-use kcsr_fs::{Mode, Overwrite};
 use secrecy::SecretString;
 
 use crate::cli::BatchArgs;
@@ -26,19 +22,21 @@ use crate::cmd::verify::unix_now;
 use crate::fail::{Context as _, Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::passphrase::{self, Purpose};
-use crate::plan::{self, KeySource, MediaState, Stamp};
+use crate::plan::{self, Stamp};
 use crate::roster::{self, Row};
 use crate::signing::{self, SigningKey};
 use crate::station::Station;
-use crate::user_key::{self, UserKey};
-use crate::{media_dir, paths, policy, report};
+use crate::user_key;
+use crate::{media_dir, paths, policy};
 use checks::{check_policy, precheck, user_passphrases};
-use commit::{Pending, commit, record, save, write_fault};
-use output::{Counts, Progress, Tally, UserReport};
+use commit::{Pending, commit, record, save};
+use output::{Counts, Progress, Tally};
+use user::{Context, Outcome, one};
 
 mod checks;
 mod commit;
 mod output;
+mod user;
 
 /// Save `SHA256SUMS` after this many completed users, so an interruption loses little.
 const SAVE_EVERY: usize = 250;
@@ -46,15 +44,6 @@ const SAVE_EVERY: usize = 250;
 const GROUP_USERS: usize = 128;
 /// …or when its oldest user has waited this long (slow RSA keys still land steadily).
 const GROUP_AGE: Duration = Duration::from_millis(500);
-
-enum Outcome {
-    Staged(Box<Pending>),
-    Unchanged(Vec<(String, [u8; 32])>, Box<UserReport>),
-    Planned(Box<UserReport>),
-    Failed(String),
-    /// The device itself failed (full, read-only): every later user would fail the same way.
-    Stop(Fail),
-}
 
 pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
@@ -76,40 +65,17 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         )?),
         _ => None,
     };
-    enter_trip(&mut args, &station)?;
+    // Said once, with the filesystem artifacts left alone.
+    media_dir::enter_trip(&mut args.media, unix_now(), &station)?.say(args.output.quiet);
     // Every row's request is checked with a throwaway key of its type before anything is
     // written, so a roster the cluster would refuse in part is refused whole.
-    let jobs = args
-        .jobs
-        .map(std::num::NonZeroUsize::get)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(std::num::NonZeroUsize::get)
-                .unwrap_or(1)
-        })
-        .min(rows.len());
+    let jobs = jobs(&args, rows.len());
     precheck(&rows, jobs)?;
     let existing = passphrase::Source::new(args.passphrase_file.as_deref());
     let (signer, stamp) = sign_and_stamp(&args, &station, passphrase.as_ref(), &existing)?;
     let signer = signer.as_ref();
 
-    let mut media = if args.dry_run {
-        MediaDir::open_or_empty(&args.media)?
-    } else {
-        MediaDir::open(&args.media, true)?
-    };
-    // The policy travels with the requests, listed (so signed) from the first save on.
-    let policy_changed = if args.dry_run {
-        false
-    } else {
-        policy::sync(&mut media, site_policy.as_ref())?.is_some()
-    };
-    if !args.dry_run {
-        for dir in [&args.keys, &station.dir, &station.requests_dir()] {
-            kcsr_fs::create_dir(dir, 0o700)
-                .context(|| format!("failed to create directory {}", dir.display()))?;
-        }
-    }
+    let (mut media, policy_changed) = open_media(&args, &station, site_policy.as_ref())?;
     let pins = user_key::Pins::default();
     let ctx = Context {
         args: &args,
@@ -157,22 +123,43 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
     output::summarize(&args, &rows, &stamp, &tally)
 }
 
-/// A stick back from an earlier trip: this trip gets a directory of its own (`args.media`
-/// becomes it), said once with the filesystem artifacts left alone.
-fn enter_trip(args: &mut BatchArgs, station: &Station) -> Result<()> {
-    let trip = media_dir::trip(&args.media, unix_now(), station)?;
-    let given_media = std::mem::replace(&mut args.media, trip.path.clone());
-    if !args.output.quiet {
-        if let Some(why) = &trip.moved {
-            report::say(&format!("kcsr: {why}"));
-        }
-        if let Some(note) =
-            media_dir::ignored_note(&given_media, &media_dir::artifacts(&given_media))
-        {
-            report::say(&note);
+/// How many workers make file keys: `--jobs`, else one per core; never more than users.
+fn jobs(args: &BatchArgs, users: usize) -> usize {
+    args.jobs
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(1)
+        })
+        .min(users)
+}
+
+/// The media (created unless a dry run) with the site's policy synced onto it (whether that
+/// changed it), and the key and record directories made.
+fn open_media(
+    args: &BatchArgs,
+    station: &Station,
+    site_policy: Option<&policy::Loaded>,
+) -> Result<(MediaDir, bool)> {
+    let mut media = if args.dry_run {
+        MediaDir::open_or_empty(&args.media)?
+    } else {
+        MediaDir::open(&args.media, true)?
+    };
+    // The policy travels with the requests, listed (so signed) from the first save on.
+    let policy_changed = if args.dry_run {
+        false
+    } else {
+        policy::sync(&mut media, site_policy)?.is_some()
+    };
+    if !args.dry_run {
+        for dir in [&args.keys, &station.dir, &station.requests_dir()] {
+            kcsr_fs::create_dir(dir, 0o700)
+                .context(|| format!("failed to create directory {}", dir.display()))?;
         }
     }
-    Ok(())
+    Ok((media, policy_changed))
 }
 
 /// The roster passed: the station's key (made now on first use; none in a dry run) that will
@@ -394,173 +381,5 @@ impl Work<'_> {
             Some(fail) => Err(fail),
             None => Ok(()),
         }
-    }
-}
-
-/// What every worker shares.
-#[derive(Clone, Copy)]
-struct Context<'a> {
-    args: &'a BatchArgs,
-    passphrase: Option<&'a SecretString>,
-    existing: &'a passphrase::Source,
-    station: &'a Station,
-    stamp: &'a Stamp,
-    /// Token PINs typed in this run: asked once per token, not once per user.
-    pins: &'a user_key::Pins,
-}
-
-fn one(row: &Row, ctx: &Context<'_>) -> Result<Outcome> {
-    let Context {
-        args,
-        passphrase,
-        existing,
-        station,
-        stamp,
-        pins,
-    } = *ctx;
-    let spec = &row.spec;
-    let key_name = format!("{}.key.pem", spec.stem());
-    let key_path = args.keys.join(&key_name);
-    let (key, source, token) = match &row.pkcs11 {
-        Some(uri) => {
-            // Checked (with a stand-in key) before the token generates anything: a user whose
-            // request the media refuses leaves no key behind in the token.
-            let (key, source, token) =
-                user_key::for_request(uri, spec.key_type, args.dry_run, pins, |_| {
-                    plan::refuse_other_request(&args.media, spec, args.force)
-                })?;
-            (key, source, Some(token))
-        }
-        None => {
-            let (key, source) = plan::obtain_key(spec.key_type, &key_path, args.force, existing)?;
-            (UserKey::File(key), source, None)
-        }
-    };
-    let built = plan::build(spec, &key, stamp)?;
-    // The station's record of a token key names the token and object, not a key file.
-    let record_for = |existing| {
-        let mut record = plan::record(spec, &built, stamp, key_name.clone(), existing);
-        if let Some(t) = &token {
-            t.stamp(&mut record);
-        }
-        record
-    };
-    let user_report = || {
-        Box::new(UserReport {
-            name: built.name.as_str().to_owned(),
-            public_key_sha256: built.csr.public_key.fingerprint.clone(),
-            key_source: source,
-            warnings: built
-                .findings
-                .iter()
-                .filter(|f| f.level == kcsr_core::checks::Level::Warning)
-                .cloned()
-                .collect(),
-        })
-    };
-    let state = plan::media_state(&args.media, &built, stamp.created)?;
-    match state {
-        MediaState::Same(existing) if source != KeySource::New => {
-            // Kept as it is; its record too, unless it is missing (rare: written here,
-            // durably, on its own).
-            if !args.dry_run {
-                station.ensure_record(&record_for(Some(&existing)))?;
-            }
-            return Ok(Outcome::Unchanged(existing.files, user_report()));
-        }
-        MediaState::Different if !args.force => {
-            return Err(Fail::new(format!(
-                "the media already holds a different request for this user ({})",
-                built.manifest_file
-            )));
-        }
-        _ => {}
-    }
-    if args.dry_run {
-        return Ok(Outcome::Planned(user_report()));
-    }
-    let key = if source == KeySource::New
-        && let Some(key) = key.file()
-    {
-        let pem = plan::key_pem(key, passphrase)?;
-        let overwrite = if args.force {
-            Overwrite::Allow
-        } else {
-            Overwrite::Deny
-        };
-        match group::stage(
-            &args.keys,
-            &key_name,
-            pem.as_bytes(),
-            Mode::Secret,
-            overwrite,
-        ) {
-            Ok(staged) => Some(staged),
-            Err(e) => {
-                let what = format!("failed to write key {}", key_path.display());
-                return stage_failed(&what, &key_path, &e, "another key directory");
-            }
-        }
-    } else {
-        None
-    };
-    let record = record_for(None);
-    let record_name = format!("{}.json", record.name);
-    let record = match group::stage(
-        &station.requests_dir(),
-        &record_name,
-        record.to_json().as_bytes(),
-        Mode::Secret,
-        Overwrite::Allow,
-    ) {
-        Ok(staged) => Some(staged),
-        Err(e) => {
-            let path = station.requests_dir().join(&record_name);
-            let what = format!("failed to write the record {}", path.display());
-            return stage_failed(&what, &path, &e, "another key directory");
-        }
-    };
-    let mut sums = Sums::default();
-    let mut media = Vec::new();
-    let mut files_to_stage = vec![(&built.manifest_file, &built.manifest_yaml)];
-    match &built.binding_yaml {
-        Some(binding) => files_to_stage.push((&built.binding_file, binding)),
-        None => sums.remove(&built.binding_file),
-    }
-    for (name, content) in files_to_stage {
-        let bytes = content.as_bytes();
-        match group::stage(&args.media, name, bytes, Mode::Public, Overwrite::Allow) {
-            Ok(staged) => media.push(staged),
-            Err(e) => {
-                let path = args.media.join(name);
-                let what = format!("failed to write {}", path.display());
-                return stage_failed(&what, &path, &e, "other media");
-            }
-        }
-        sums.insert(name, bytes);
-    }
-    let files = sums
-        .names()
-        .filter_map(|n| sums.get(n).map(|d| (n.to_owned(), *d)))
-        .collect();
-    Ok(Outcome::Staged(Box::new(Pending {
-        key,
-        record,
-        media,
-        files,
-        removed: built
-            .binding_yaml
-            .is_none()
-            .then(|| built.binding_file.clone()),
-        report: user_report(),
-    })))
-}
-
-/// A staging error: a fault of the device itself (full, read-only) stops the whole run, since
-/// every later user would fail the same way; anything else fails this user alone.
-fn stage_failed(what: &str, path: &Path, e: &std::io::Error, elsewhere: &str) -> Result<Outcome> {
-    match write_fault(what, path, e, elsewhere) {
-        (fail, true) => Ok(Outcome::Stop(fail)),
-        (fail, false) => Err(fail),
     }
 }

@@ -19,6 +19,7 @@ use crate::cli::WithdrawArgs;
 use crate::cmd::verify::unix_now;
 use crate::fail::{Context as _, Fail, Result};
 use crate::media_dir::MediaDir;
+use crate::signing::SigningKey;
 use crate::station::Station;
 use crate::{passphrase, policy, report, signing};
 
@@ -41,9 +42,45 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
         ));
     }
     let mut media = MediaDir::open(&args.media, false)?;
-    let user = args.user.as_str();
     let records = station.records()?;
-    let mut found = on_media(&media, user)?;
+    let found = candidates(&args, &media, &records)?;
+    let Some(found) = pick(&args, &records, found)? else {
+        return Ok(());
+    };
+    let (record, files) = withdrawable(&station, &media, &found)?;
+    if args.dry_run {
+        return summarize(&args, &record, &files, true);
+    }
+    let signer = re_signer(&args, &station, &media)?;
+    if record.state != RequestState::Withdrawn {
+        station.set_state(
+            &record,
+            RequestState::Withdrawn,
+            &time::format_rfc3339(unix_now()),
+        )?;
+    }
+    for name in &files {
+        if std::fs::symlink_metadata(media.path.join(name)).is_ok() {
+            kcsr_fs::remove_file(&media.path, name)
+                .context(|| format!("failed to remove {}", media.path.join(name).display()))?;
+        }
+        media.sums.remove(name);
+    }
+    // The station signs only what it vouches for now: its policy copy as the policy is today.
+    policy::sync(&mut media, policy::load(&station)?.as_ref())?;
+    media.save_sums(&signer)?;
+    summarize(&args, &record, &files, false)
+}
+
+/// The user's requests on the media (`--name` picks among them), with those a stopped run
+/// left listed.
+fn candidates(
+    args: &WithdrawArgs,
+    media: &MediaDir,
+    records: &[RequestRecord],
+) -> Result<Vec<Found>> {
+    let user = args.user.as_str();
+    let mut found = on_media(media, user)?;
     // A run stopped after the files were removed: the record is withdrawn, SHA256SUMS still
     // lists its request.
     for r in records.iter().filter(|r| {
@@ -64,8 +101,18 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
     if let Some(n) = &args.name {
         found.retain(|f| f.stem == *n || f.name == *n);
     }
+    Ok(found)
+}
+
+/// The one request to withdraw; `None` when the user's is withdrawn already (and said so).
+fn pick(
+    args: &WithdrawArgs,
+    records: &[RequestRecord],
+    found: Vec<Found>,
+) -> Result<Option<Found>> {
+    let user = args.user.as_str();
     let shown = report::sanitize(user);
-    let found = match found.len() {
+    match found.len() {
         0 => {
             let withdrawn = records
                 .iter()
@@ -80,9 +127,9 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
                 if args.output.json {
                     report::json(&json!({"user": user, "withdrawn": [], "dryRun": args.dry_run}))?;
                 }
-                return Ok(());
+                return Ok(None);
             }
-            return Err(Fail::new(format!(
+            Err(Fail::new(format!(
                 "no request for user {shown:?}{} on {}",
                 args.name
                     .as_deref()
@@ -90,29 +137,38 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
                     .unwrap_or_default(),
                 args.media.display()
             ))
-            .hint("kcsr check --media MEDIA_DIR lists the requests on the media"));
+            .hint("kcsr check --media MEDIA_DIR lists the requests on the media"))
         }
-        1 => found
-            .into_iter()
-            .next()
-            .ok_or_else(|| Fail::new("vanished"))?,
-        _ => {
-            return Err(Fail::new(format!(
-                "{} requests for user {shown:?} on {}: {}",
-                found.len(),
-                args.media.display(),
-                found
-                    .iter()
-                    .map(|f| format!("{} ({})", f.stem, f.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .hint("say which with --name STEM (or the object name)"));
-        }
-    };
+        1 => Ok(Some(
+            found
+                .into_iter()
+                .next()
+                .ok_or_else(|| Fail::new("vanished"))?,
+        )),
+        _ => Err(Fail::new(format!(
+            "{} requests for user {shown:?} on {}: {}",
+            found.len(),
+            args.media.display(),
+            found
+                .iter()
+                .map(|f| format!("{} ({})", f.stem, f.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint("say which with --name STEM (or the object name)")),
+    }
+}
+
+/// The station's record of the request and its files on the media, if it may be withdrawn:
+/// not come back yet, and written by this station.
+fn withdrawable(
+    station: &Station,
+    media: &MediaDir,
+    found: &Found,
+) -> Result<(RequestRecord, Vec<String>)> {
     let manifest_file = format!("{}{CSR_MANIFEST_SUFFIX}", found.stem);
     let binding_file = format!("{}{BINDING_SUFFIX}", found.stem);
-    if let Some(r) = returned(&media, &found.stem) {
+    if let Some(r) = returned(media, &found.stem) {
         return Err(Fail::new(format!(
             "the request {} already came back ({r}): taking it off the media would not undo its certificate",
             found.name
@@ -135,17 +191,19 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
         })
         .cloned()
         .collect();
-    if args.dry_run {
-        return summarize(&args, &record, &files, true);
-    }
+    Ok((record, files))
+}
+
+/// The station's key, to sign the media again: only media it signed itself as it is.
+fn re_signer(args: &WithdrawArgs, station: &Station, media: &MediaDir) -> Result<SigningKey> {
     let passphrases = passphrase::Source::new(args.passphrase_file.as_deref());
-    let Some(public) = signing::public_key(&station)? else {
+    let Some(public) = signing::public_key(station)? else {
         return Err(Fail::new(format!(
             "{} has no signing key: it never signed media",
             args.keys.display()
         )));
     };
-    let sig_ok = media_is_signed_by(&media, &public);
+    let sig_ok = media_is_signed_by(media, &public);
     if !sig_ok {
         return Err(Fail::new(format!(
             "{} on {} is not signed by this station's key {} as it is: withdrawing would sign what the station did not write",
@@ -156,31 +214,13 @@ pub(crate) fn run(args: WithdrawArgs) -> Result<()> {
         .hint("run kcsr check --media MEDIA_DIR --keys KEY_DIR to see what changed; write the trip afresh if in doubt")
         .refused());
     }
-    let signer = signing::obtain(
-        &station,
+    signing::obtain(
+        station,
         None,
         args.passphrase_file.as_deref(),
         &passphrases,
         args.output.quiet,
-    )?;
-    if record.state != RequestState::Withdrawn {
-        station.set_state(
-            &record,
-            RequestState::Withdrawn,
-            &time::format_rfc3339(unix_now()),
-        )?;
-    }
-    for name in &files {
-        if std::fs::symlink_metadata(media.path.join(name)).is_ok() {
-            kcsr_fs::remove_file(&media.path, name)
-                .context(|| format!("failed to remove {}", media.path.join(name).display()))?;
-        }
-        media.sums.remove(name);
-    }
-    // The station signs only what it vouches for now: its policy copy as the policy is today.
-    policy::sync(&mut media, policy::load(&station)?.as_ref())?;
-    media.save_sums(&signer)?;
-    summarize(&args, &record, &files, false)
+    )
 }
 
 /// The user's requests on the media: every `*.csr.yaml` whose CSR names the user (listed or

@@ -42,7 +42,7 @@ pub(super) fn commit(
     requests: &Path,
     media: &Path,
     pending: Vec<(usize, Pending)>,
-) -> Result<Vec<(usize, std::result::Result<Pending, String>)>> {
+) -> Result<Published> {
     if pending.is_empty() {
         return Ok(Vec::new());
     }
@@ -53,7 +53,24 @@ pub(super) fn commit(
     };
     group::sync_data([keys, requests, media])
         .map_err(|e| sync_failed(&format!("{} and {}", keys.display(), media.display()), e))?;
-    let mut results = Vec::with_capacity(pending.len());
+    let (mut results, any_key) = publish_keys(pending)?;
+    let names = if any_key {
+        vec![keys, requests]
+    } else {
+        vec![requests]
+    };
+    group::sync_dirs(names).map_err(|e| sync_failed(&keys.display().to_string(), e))?;
+    publish_media(media, &mut results)?;
+    group::sync_dirs([media]).map_err(|e| sync_failed(&media.display().to_string(), e))?;
+    Ok(results)
+}
+
+/// What a user's publication came to: the user, or why it failed alone.
+type Published = Vec<(usize, std::result::Result<Pending, String>)>;
+
+/// Gives every staged key and record its name; whether any key was among them.
+fn publish_keys(pending: Vec<(usize, Pending)>) -> Result<(Published, bool)> {
+    let mut results: Published = Vec::with_capacity(pending.len());
     let mut any_key = false;
     for (i, mut p) in pending {
         let mut published = match p.key.take() {
@@ -87,13 +104,12 @@ pub(super) fn commit(
         }
         results.push((i, published.map(|()| p)));
     }
-    let names = if any_key {
-        vec![keys, requests]
-    } else {
-        vec![requests]
-    };
-    group::sync_dirs(names).map_err(|e| sync_failed(&keys.display().to_string(), e))?;
-    for (_, result) in &mut results {
+    Ok((results, any_key))
+}
+
+/// Gives every published user's manifest and binding its name, and takes a stale binding off.
+fn publish_media(media: &Path, results: &mut Published) -> Result<()> {
+    for (_, result) in results {
         let Ok(p) = result else { continue };
         let mut error = None;
         for staged in std::mem::take(&mut p.media) {
@@ -118,8 +134,7 @@ pub(super) fn commit(
             *result = Err(e);
         }
     }
-    group::sync_dirs([media]).map_err(|e| sync_failed(&media.display().to_string(), e))?;
-    Ok(results)
+    Ok(())
 }
 
 /// Records a user's files; true when something changed.

@@ -64,20 +64,7 @@ pub(super) fn summarize(
         })
         .collect();
     if args.output.json {
-        report::json(&json!({
-            "roster": args.roster.display().to_string(),
-            "total": rows.len(),
-            "written": tally.counts.written,
-            "unchanged": tally.counts.unchanged,
-            "planned": tally.counts.planned,
-            "failed": tally.counts.failed,
-            "failures": tally.failures.iter().map(|(l, u, m)| json!({"line": l, "user": u, "error": m})).collect::<Vec<_>>(),
-            "media": args.media.display().to_string(),
-            "cluster": stamp.cluster.as_ref().map(|p| p.name.as_str()),
-            "notAfter": kcsr_core::time::format_rfc3339(stamp.not_after),
-            "operator": stamp.operator.as_str(),
-            "users": users.iter().map(|u| u.json()).collect::<Vec<_>>(),
-        }))?;
+        report::json(&json_report(args, rows, stamp, tally, &users))?;
     } else {
         if args.dry_run {
             report::text(&plan_table(&users))?;
@@ -87,58 +74,101 @@ pub(super) fn summarize(
     }
     // Each user's warnings, even with --quiet: they say what the cluster will do differently.
     if !args.output.json {
-        for u in &users {
-            for w in u.report.map(|r| r.warnings.as_slice()).unwrap_or_default() {
-                report::say(&format!(
-                    "warning: line {} ({}): [{}] {}",
-                    u.row.line,
-                    report::sanitize(u.row.spec.user.as_str()),
-                    w.rule,
-                    report::sanitize(&w.message)
-                ));
-            }
-        }
+        say_warnings(&users);
     }
     if !args.output.json && !args.output.quiet {
-        report::say(&format!(
-            "kcsr batch: {} users: {} written, {} already on the media{}, {} failed",
-            rows.len(),
-            tally.counts.written,
-            tally.counts.unchanged,
-            if args.dry_run {
-                format!(", {} would be written", tally.counts.planned)
-            } else {
-                String::new()
-            },
-            tally.counts.failed
-        ));
-        if !args.dry_run && tally.counts.failed < rows.len() {
-            report::say(&crate::cmd::request::next_steps(&args.media));
+        say_counts(args, rows, tally);
+    }
+    match failed(rows, tally) {
+        Some(fail) => Err(fail),
+        None => Ok(()),
+    }
+}
+
+/// The `--json` report.
+fn json_report(
+    args: &BatchArgs,
+    rows: &[Row],
+    stamp: &Stamp,
+    tally: &Tally,
+    users: &[UserLine<'_>],
+) -> serde_json::Value {
+    json!({
+        "roster": args.roster.display().to_string(),
+        "total": rows.len(),
+        "written": tally.counts.written,
+        "unchanged": tally.counts.unchanged,
+        "planned": tally.counts.planned,
+        "failed": tally.counts.failed,
+        "failures": tally.failures.iter().map(|(l, u, m)| json!({"line": l, "user": u, "error": m})).collect::<Vec<_>>(),
+        "media": args.media.display().to_string(),
+        "cluster": stamp.cluster.as_ref().map(|p| p.name.as_str()),
+        "notAfter": kcsr_core::time::format_rfc3339(stamp.not_after),
+        "operator": stamp.operator.as_str(),
+        "users": users.iter().map(|u| u.json()).collect::<Vec<_>>(),
+    })
+}
+
+/// Each user's warning-level findings.
+fn say_warnings(users: &[UserLine<'_>]) {
+    for u in users {
+        for w in u.report.map(|r| r.warnings.as_slice()).unwrap_or_default() {
+            report::say(&format!(
+                "warning: line {} ({}): [{}] {}",
+                u.row.line,
+                report::sanitize(u.row.spec.user.as_str()),
+                w.rule,
+                report::sanitize(&w.message)
+            ));
         }
     }
+}
+
+/// The summary line, and what comes next.
+fn say_counts(args: &BatchArgs, rows: &[Row], tally: &Tally) {
+    report::say(&format!(
+        "kcsr batch: {} users: {} written, {} already on the media{}, {} failed",
+        rows.len(),
+        tally.counts.written,
+        tally.counts.unchanged,
+        if args.dry_run {
+            format!(", {} would be written", tally.counts.planned)
+        } else {
+            String::new()
+        },
+        tally.counts.failed
+    ));
+    if !args.dry_run && tally.counts.failed < rows.len() {
+        report::say(&crate::cmd::request::next_steps(&args.media));
+    }
+}
+
+/// The error naming every user that failed, if any did.
+fn failed(rows: &[Row], tally: &Tally) -> Option<Fail> {
     if tally.failures.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = tally
-            .failures
-            .iter()
-            .map(|(l, u, m)| {
-                format!(
-                    "line {l} ({}): {}",
-                    report::sanitize(u),
-                    m.replace('\n', "\n    ")
-                )
-            })
-            .collect();
-        Err(Fail::new(format!(
+        return None;
+    }
+    let list: Vec<String> = tally
+        .failures
+        .iter()
+        .map(|(l, u, m)| {
+            format!(
+                "line {l} ({}): {}",
+                report::sanitize(u),
+                m.replace('\n', "\n    ")
+            )
+        })
+        .collect();
+    Some(
+        Fail::new(format!(
             "{} of {} users failed; the others were written\n  {}",
             tally.failures.len(),
             rows.len(),
             list.join("\n  ")
         ))
         .hint("fix what is named and run the same command again: users already done are skipped")
-        .refused())
-    }
+        .refused(),
+    )
 }
 
 /// A one-line progress display on a terminal; nothing otherwise.

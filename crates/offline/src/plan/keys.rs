@@ -1,0 +1,138 @@
+//! The user's key files: reading any format kcsr knows, reusing or generating, and writing a
+//! new one; and how the station's record names it.
+
+use std::path::{Path, PathBuf};
+
+use kcsr_core::checks;
+use kcsr_core::key::{KeyError, KeyType, PrivateKey};
+use kcsr_fs::{self as output, Mode, Overwrite};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use super::spec::KeySource;
+use crate::fail::{self, Context as _, Fail, Result};
+use crate::{passphrase, paths};
+
+/// The record's `keyFile`: relative to the key directory for a key in it, else the key's
+/// absolute path.
+pub(crate) fn key_file(key_dir: &Path, key: &Path) -> String {
+    let (dir, key) = (paths::resolve(key_dir), paths::resolve(key));
+    match key.strip_prefix(&dir) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => key.display().to_string(),
+    }
+}
+
+/// Reads a key in any format kcsr knows, asking `passphrase` when it is encrypted. The one
+/// reader of key files: request, batch, renew, verify and assemble all call it.
+pub(crate) fn read_key(path: &Path, passphrase: &passphrase::Source) -> Result<PrivateKey> {
+    let data = output::read_secret(path, 1 << 20, output::Links::Refuse)
+        .context(|| format!("failed to read key {}", path.display()))?;
+    let result = match PrivateKey::from_bytes(&data, None) {
+        Err(KeyError::NeedPassphrase) => {
+            let pass = passphrase.get(&path.display().to_string())?;
+            PrivateKey::from_bytes(&data, Some(&pass))
+        }
+        other => other,
+    };
+    result.map_err(|e| {
+        let f = Fail::new(format!("{}: {e}", path.display()));
+        match e {
+            KeyError::RsaTooSmall(_) => f
+                .hint("generate a new key: kcsr request --key-type rsa2048 (or p256)")
+                .refused(),
+            KeyError::RsaExponent(_) => f.hint(checks::RSA_EXPONENT_HINT).refused(),
+            KeyError::Decrypt | KeyError::NeedPassphrase => {
+                f.hint("pass the right --passphrase-file")
+            }
+            _ => f.hint(
+                "convert it with openssl pkey -in FILE -out key.pem (add -traditional for PKCS#1)",
+            ),
+        }
+    })
+}
+
+/// The key in the key directory: reused when present (unless `force`), else a new one of
+/// `key_type`.
+pub(crate) fn obtain_key(
+    key_type: KeyType,
+    key_path: &Path,
+    force: bool,
+    passphrase: &passphrase::Source,
+) -> Result<(PrivateKey, KeySource)> {
+    if key_path.exists() && !force {
+        let key = read_key(key_path, passphrase).map_err(|f| {
+            if f.hint.is_some() {
+                f
+            } else {
+                f.hint(format!(
+                    "pass --force to replace {} with a new key",
+                    key_path.display()
+                ))
+            }
+        })?;
+        if key.kind() != &key_type.kind() {
+            return Err(Fail::new(format!(
+                "{} holds a {} key but key type {} was asked for",
+                key_path.display(),
+                key.kind(),
+                key_type
+            ))
+            .hint("pass --force to replace the key, or ask for the existing key's type"));
+        }
+        return Ok((key, KeySource::Reused));
+    }
+    let key = PrivateKey::generate(key_type).map_err(|e| Fail::new(e.to_string()))?;
+    Ok((key, KeySource::New))
+}
+
+/// The key as it is stored: PEM, encrypted when a passphrase is given.
+pub(crate) fn key_pem(
+    key: &PrivateKey,
+    passphrase: Option<&SecretString>,
+) -> Result<Zeroizing<String>> {
+    match passphrase {
+        Some(p) => key
+            .to_encrypted_pem(p)
+            .map_err(|e| Fail::new(e.to_string())),
+        None => Ok(key.to_pem()),
+    }
+}
+
+/// Writes a new key: 0600, create-new (atomic replace only with `force`), fsynced with its
+/// directory.
+pub(crate) fn write_key(
+    key: &PrivateKey,
+    path: &Path,
+    passphrase: Option<&SecretString>,
+    force: bool,
+) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    output::create_dir(dir, 0o700).map_err(|e| {
+        fail::write_failed(
+            &format!("failed to create key directory {}", dir.display()),
+            dir,
+            &e,
+            "another key directory",
+            fail::RESUME,
+        )
+    })?;
+    let pem = key_pem(key, passphrase)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Fail::new(format!("{} is not a file path", path.display())))?;
+    let overwrite = if force {
+        Overwrite::Allow
+    } else {
+        Overwrite::Deny
+    };
+    output::write_file(dir, name, pem.as_bytes(), Mode::Secret, overwrite).map_err(|e| {
+        let what = format!("failed to write key {}", path.display());
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Fail::new(format!("{what}: {e}")).hint("pass --force to replace an existing key")
+        } else {
+            fail::write_failed(&what, path, &e, "another key directory", fail::RESUME)
+        }
+    })
+}
