@@ -106,6 +106,9 @@ fn serve(kubeconfig: &std::path::Path) -> Result<()> {
     for user in config.users {
         users.push(upstream::prepare(user, &mut logins)?);
     }
+    // Each prepared user keeps the PIN its own session needs to log in again; this extra copy
+    // of every token's PIN is not needed past start-up.
+    drop(logins);
     let listener = TcpListener::bind(config.address).map_err(|e| {
         Fail::new(format!("cannot listen on {}: {e}", config.address)).hint(
             "another program (or another kcsr-agent) uses the address: stop it, or write the kubeconfig again with kcsr assemble --agent-address 127.0.0.1:PORT",

@@ -203,7 +203,7 @@ pub fn is_returnable(signed: &crate::sums::Sums, name: &str) -> bool {
 
 /// Whether `name` is `<stem>.crt`, `<stem>.bundle.yaml` or `<stem>.denied.yaml` for a stem
 /// `is_request` accepts: the one rule behind [`is_returnable`] and [`audit_return_dir`].
-pub fn is_result_for(name: &str, is_request: impl Fn(&str) -> bool) -> bool {
+pub(crate) fn is_result_for(name: &str, is_request: impl Fn(&str) -> bool) -> bool {
     RETURNED_SUFFIXES
         .iter()
         .any(|suffix| stem(name, suffix).is_some_and(&is_request))

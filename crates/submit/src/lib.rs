@@ -17,7 +17,7 @@ pub mod objects;
 pub mod offboard;
 pub mod ops;
 pub mod policy;
-pub mod problem;
+mod problem;
 pub mod progress;
 pub mod rbac;
 pub mod retry;

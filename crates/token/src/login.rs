@@ -38,7 +38,13 @@ impl Token {
         };
         let auth = pin.as_ref().map(|p| AuthPin::from(p.as_str().to_owned()));
         match self.session.login(UserType::User, auth.as_ref()) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+            Ok(()) => {
+                self.pin_checked = pin.is_some();
+                self.pin = pin;
+                Ok(())
+            }
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                self.pin_checked = false;
                 self.pin = pin;
                 Ok(())
             }
@@ -107,11 +113,22 @@ impl Token {
 /// The logins of one run: the PIN asked once per token. A token named again (the same module,
 /// the same token attributes and the same `pin-source`; the key object may differ) logs in
 /// with the PIN its first login used, so that a PIN typed on the terminal is typed once however
-/// many keys of that token the run uses. A token without a PIN (no login, a PIN pad) is opened
-/// as [`Token::open`] does each time.
+/// many keys of that token the run uses. The PIN goes only to the token that accepted it: the
+/// later login names that token by its serial number, so a look-alike with the same label is
+/// not offered it; a token without a serial number, and a PIN the token never checked (its
+/// session was already logged in), are asked for again. A token without a PIN (no login, a PIN
+/// pad) is opened as [`Token::open`] does each time.
 #[derive(Default)]
 pub struct Logins {
-    known: Vec<(Pkcs11Uri, Zeroizing<String>)>,
+    known: Vec<Known>,
+}
+
+struct Known {
+    /// The URI without its key object: what names the token.
+    token_uri: Pkcs11Uri,
+    /// The serial number of the token that accepted `pin`.
+    serial: String,
+    pin: Zeroizing<String>,
 }
 
 impl Logins {
@@ -123,12 +140,22 @@ impl Logins {
             id: None,
             ..uri.clone()
         };
-        if let Some((_, pin)) = self.known.iter().find(|(u, _)| *u == token_uri) {
-            return Token::open_with_pin(uri, Some(pin.clone()));
+        if let Some(known) = self.known.iter().find(|k| k.token_uri == token_uri) {
+            let pinned = Pkcs11Uri {
+                serial: Some(known.serial.clone()),
+                ..uri.clone()
+            };
+            return Token::open_with_pin(&pinned, Some(known.pin.clone()));
         }
         let token = Token::open(uri)?;
-        if let Some(pin) = token.kept_pin() {
-            self.known.push((token_uri, pin));
+        if let Some(pin) = token.pin.as_ref().filter(|_| token.pin_checked)
+            && !token.serial.is_empty()
+        {
+            self.known.push(Known {
+                token_uri,
+                serial: token.serial.clone(),
+                pin: pin.clone(),
+            });
         }
         Ok(token)
     }

@@ -25,6 +25,9 @@ pub struct Token {
     /// The PIN this session logged in with, kept only so that a long-running caller
     /// (kcsr-agent) can log in again after the token was removed and put back.
     pub(crate) pin: Option<Zeroizing<String>>,
+    /// Whether the token itself accepted `pin` (a session already logged in accepts any PIN
+    /// unchecked): only a checked PIN is offered to later logins ([`crate::Logins`]).
+    pub(crate) pin_checked: bool,
 }
 
 impl Token {
@@ -79,6 +82,7 @@ impl Token {
             serial,
             uri: uri.clone(),
             pin: None,
+            pin_checked: false,
         };
         token.login(&info, known)?;
         Ok(token)

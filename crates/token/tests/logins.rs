@@ -53,6 +53,47 @@ fn a_token_named_again_logs_in_with_the_pin_of_its_first_login() {
     assert!(message.contains("other-pin"), "{message}");
 }
 
+#[test]
+fn a_look_alike_token_with_the_same_label_is_never_offered_the_kept_pin() {
+    let Some(dir) = std::env::var_os(CHILD).map(PathBuf::from) else {
+        return run_as_child(
+            "a_look_alike_token_with_the_same_label_is_never_offered_the_kept_pin",
+        );
+    };
+    let mut logins = Logins::default();
+    drop(logins.open(&uri(&dir, "alice", "pin")).unwrap());
+    // The token is taken away and another one with the same label (its own serial number and
+    // PIN) is put in its place.
+    let softhsm = |args: &[&str]| {
+        let out = Command::new("softhsm2-util").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    softhsm(&["--delete-token", "--token", "logins"]);
+    softhsm(&[
+        "--init-token",
+        "--free",
+        "--label",
+        "logins",
+        "--so-pin",
+        "so-0002",
+        "--pin",
+        "look-alike-pin",
+    ]);
+    std::fs::remove_file(dir.join("pin")).unwrap();
+    let message = logins
+        .open(&uri(&dir, "bob", "pin"))
+        .err()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    // Refused for not being the token that took the PIN, before any login: a wrong-PIN
+    // answer would mean the look-alike was offered the PIN.
+    assert!(!message.is_empty() && !message.contains("PIN"), "{message}");
+}
+
 /// Makes the token in a directory of its own and runs `test` in a child process with
 /// `SOFTHSM2_CONF` pointing at it.
 fn run_as_child(test: &str) {
@@ -60,7 +101,7 @@ fn run_as_child(test: &str) {
         Path::new(MODULE).exists(),
         "SoftHSM2 is missing ({MODULE}): install it with apt-get install softhsm2 (.ci/run does)"
     );
-    let dir = std::env::temp_dir().join(format!("kcsr-token-logins-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("kcsr-token-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("tokens")).unwrap();
     let conf = dir.join("softhsm2.conf");
