@@ -181,17 +181,23 @@ impl MediaDir {
     }
 
     fn write(&self, name: &str, content: &[u8]) -> Result<PathBuf> {
-        output::write_file(&self.path, name, content, Mode::Public, Overwrite::Allow).map_err(|e| {
-            let path = self.path.join(name);
-            fail::write_failed(
-                &format!("failed to write {}", path.display()),
-                &path,
-                &e,
-                "other media",
-                fail::RESUME,
-            )
-        })
+        write_file(&self.path, name, content)
     }
+}
+
+/// Writes one file onto the media in `dir`, replacing what is there (what the station writes
+/// onto the media it can write again), atomically; a failure names the file and how to go on.
+pub(crate) fn write_file(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf> {
+    output::write_file(dir, name, content, Mode::Public, Overwrite::Allow).map_err(|e| {
+        let path = dir.join(name);
+        fail::write_failed(
+            &format!("failed to write {}", path.display()),
+            &path,
+            &e,
+            "other media",
+            fail::RESUME,
+        )
+    })
 }
 
 /// The filesystem artifacts at the root of `dir` (decision 0010), sorted.
