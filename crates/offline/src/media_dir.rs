@@ -11,9 +11,10 @@ use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
+use crate::media_file;
 use crate::signing::SigningKey;
 use crate::station::Station;
-use kcsr_fs::{self as output, Mode, Overwrite};
+use kcsr_fs as output;
 
 /// The media's control files (decision 0009): the sums, their signature, and what the
 /// connected side lists of what it returned. Never listed in a sums file, never a request.
@@ -181,23 +182,8 @@ impl MediaDir {
     }
 
     fn write(&self, name: &str, content: &[u8]) -> Result<PathBuf> {
-        write_file(&self.path, name, content)
+        media_file::write(&self.path, name, content)
     }
-}
-
-/// Writes one file onto the media in `dir`, replacing what is there (what the station writes
-/// onto the media it can write again), atomically; a failure names the file and how to go on.
-pub(crate) fn write_file(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf> {
-    output::write_file(dir, name, content, Mode::Public, Overwrite::Allow).map_err(|e| {
-        let path = dir.join(name);
-        fail::write_failed(
-            &format!("failed to write {}", path.display()),
-            &path,
-            &e,
-            "other media",
-            fail::RESUME,
-        )
-    })
 }
 
 /// The filesystem artifacts at the root of `dir` (decision 0010), sorted.

@@ -10,7 +10,8 @@ use kcsr_core::policy::{Asked, Violation};
 use kcsr_fs as output;
 
 use crate::fail::{Context as _, Fail, Result};
-use crate::media_dir::{self, MediaDir};
+use crate::media_dir::MediaDir;
+use crate::media_file;
 use crate::plan::{self, Spec};
 use crate::report;
 pub(crate) use crate::station_policy::{Loaded, load, path};
@@ -89,7 +90,7 @@ pub(crate) fn sync(media: &mut MediaDir, loaded: Option<&Loaded>) -> Result<Opti
             if listed && on_media.as_deref() == Some(l.bytes.as_slice()) {
                 return Ok(None);
             }
-            media_dir::write_file(&media.path, POLICY_FILE, &l.bytes)?;
+            media_file::write(&media.path, POLICY_FILE, &l.bytes)?;
             media.sums.insert(POLICY_FILE, &l.bytes);
             Ok(Some(file))
         }

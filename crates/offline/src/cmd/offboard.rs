@@ -15,9 +15,9 @@ use serde_json::json;
 use crate::cli::OffboardArgs;
 use crate::cmd::verify::unix_now;
 use crate::fail::{Fail, Result};
-use crate::media_dir::{self, MediaDir};
+use crate::media_dir::MediaDir;
 use crate::station::Station;
-use crate::{passphrase, paths, plan, policy, report, signing};
+use crate::{media_file, passphrase, paths, plan, policy, report, signing};
 
 pub(crate) fn run(args: OffboardArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
@@ -65,7 +65,7 @@ pub(crate) fn run(args: OffboardArgs) -> Result<()> {
     station.write(Some(crate::vouch::OFFBOARDS_DIR), &file, &yaml)?;
     let mut media = MediaDir::open(&args.media, true)?;
     policy::sync(&mut media, site_policy.as_ref())?;
-    let path = media_dir::write_file(&media.path, &file, yaml.as_bytes())?;
+    let path = media_file::write(&media.path, &file, yaml.as_bytes())?;
     media.sums.insert(&file, yaml.as_bytes());
     let [sums, signature] = media.save_sums(&signer)?;
     summarize(&args, &request, &path, &[sums, signature], &marked, &kept)
