@@ -10,6 +10,7 @@ mod cmd;
 mod fail;
 mod kubeconfig;
 mod media_dir;
+mod media_file;
 mod passphrase;
 mod paths;
 mod plan;

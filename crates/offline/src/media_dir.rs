@@ -11,9 +11,10 @@ use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::sums::{self, Sums};
 
 use crate::fail::{self, Fail, Result};
+use crate::media_file;
 use crate::signing::SigningKey;
 use crate::station::Station;
-use kcsr_fs::{self as output, Mode, Overwrite};
+use kcsr_fs as output;
 
 /// The media's control files (decision 0009): the sums, their signature, and what the
 /// connected side lists of what it returned. Never listed in a sums file, never a request.
@@ -181,16 +182,7 @@ impl MediaDir {
     }
 
     fn write(&self, name: &str, content: &[u8]) -> Result<PathBuf> {
-        output::write_file(&self.path, name, content, Mode::Public, Overwrite::Allow).map_err(|e| {
-            let path = self.path.join(name);
-            fail::write_failed(
-                &format!("failed to write {}", path.display()),
-                &path,
-                &e,
-                "other media",
-                fail::RESUME,
-            )
-        })
+        media_file::write(&self.path, name, content)
     }
 }
 

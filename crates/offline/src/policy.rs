@@ -3,14 +3,15 @@
 //! rule, the value and the fix), and copied onto the media as `station-policy.yaml`, listed in
 //! `SHA256SUMS` and so signed, for the connected side's review.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kcsr_core::media::POLICY_FILE;
 use kcsr_core::policy::{Asked, Violation};
-use kcsr_fs::{self as output, Mode, Overwrite};
+use kcsr_fs as output;
 
-use crate::fail::{self, Context as _, Fail, Result};
+use crate::fail::{Context as _, Fail, Result};
 use crate::media_dir::MediaDir;
+use crate::media_file;
 use crate::plan::{self, Spec};
 use crate::report;
 pub(crate) use crate::station_policy::{Loaded, load, path};
@@ -89,7 +90,7 @@ pub(crate) fn sync(media: &mut MediaDir, loaded: Option<&Loaded>) -> Result<Opti
             if listed && on_media.as_deref() == Some(l.bytes.as_slice()) {
                 return Ok(None);
             }
-            write(&media.path, &l.bytes)?;
+            media_file::write(&media.path, POLICY_FILE, &l.bytes)?;
             media.sums.insert(POLICY_FILE, &l.bytes);
             Ok(Some(file))
         }
@@ -110,17 +111,4 @@ pub(crate) fn sync(media: &mut MediaDir, loaded: Option<&Loaded>) -> Result<Opti
             Ok(Some(file))
         }
     }
-}
-
-fn write(media: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    output::write_file(media, POLICY_FILE, bytes, Mode::Public, Overwrite::Allow).map_err(|e| {
-        let path = media.join(POLICY_FILE);
-        fail::write_failed(
-            &format!("failed to write {}", path.display()),
-            &path,
-            &e,
-            "other media",
-            fail::RESUME,
-        )
-    })
 }

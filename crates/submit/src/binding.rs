@@ -45,6 +45,10 @@ pub struct BindingReport {
     /// Why it is `refused`, `unknown` or `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A `refused` binding was refused because these credentials may not create it (403):
+    /// someone who may must run approve. Decided here, never from `detail`'s wording.
+    #[serde(skip)]
+    pub forbidden: bool,
 }
 
 impl BindingReport {
@@ -78,6 +82,7 @@ impl PlannedBinding {
         BindingReport {
             by: None,
             detail: None,
+            forbidden: false,
             kind: self.manifest.kind.clone(),
             name: self.manifest.metadata.name.clone(),
             namespace: self.manifest.metadata.namespace.clone(),

@@ -24,7 +24,7 @@ mod targets;
 
 pub use apply::{apply, fetch};
 pub use approve::{approve, deny};
-pub use options::{ApplyOptions, ApproveOptions, DenyOptions, FetchOptions, JsonArgs};
+pub use options::{ApplyOptions, ApproveOptions, DenyOptions, FetchOptions, Globals, JsonArgs};
 pub use session::{Connect, Fatal, Session};
 pub use slot::RequestReport;
 pub use status::{StatusRow, status};

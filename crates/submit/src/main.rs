@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use kcsr_core::exit::Exit;
 use kcsr_submit::client::{Client, ClientError, ClientOptions};
 use kcsr_submit::commands::{
-    self, ApplyOptions, ApproveOptions, DenyOptions, Fatal, FetchOptions, JsonArgs, Session,
+    self, ApplyOptions, ApproveOptions, DenyOptions, Fatal, FetchOptions, Globals, JsonArgs,
+    Session,
 };
 use kcsr_submit::duration::parse_duration;
 use kcsr_submit::kubeconfig::{KubeconfigError, KubeconfigSource};
@@ -253,20 +254,24 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         allowed_signers,
         command,
     } = cli;
+    let globals = Globals {
+        quiet,
+        allowed_signers,
+    };
     let connect = || connect(&connection);
     match command {
         Command::Apply { media, mut opts } => {
-            (opts.quiet, opts.allowed_signers) = (quiet, allowed_signers);
+            opts.globals = globals;
             commands::apply(&media, &opts, &connect)
         }
         Command::Approve { targets, mut opts } => {
-            (opts.quiet, opts.allowed_signers) = (quiet, allowed_signers);
+            opts.globals = globals;
             commands::approve(&targets, &opts, &connect)
         }
         Command::Deny { targets, opts } => commands::deny(&targets, &opts, &connect),
         Command::Status { targets, json } => commands::status(&targets, json.on(), &connect),
         Command::Fetch { media, mut opts } => {
-            (opts.quiet, opts.allowed_signers) = (quiet, allowed_signers);
+            opts.globals = globals;
             commands::fetch(&media, &opts, &connect)
         }
         Command::Completions { shell } => {

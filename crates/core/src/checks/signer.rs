@@ -107,15 +107,7 @@ fn check_kube_apiserver_client(r: &Request<'_>, out: &mut Out) {
 /// kubernetes.io/kube-apiserver-client-kubelet: a node's identity, no SANs.
 fn check_kubelet_client(r: &Request<'_>, out: &mut Out) {
     let csr = r.csr;
-    let orgs = &csr.subject.organizations;
-    let cn = common_name(csr);
-    if orgs.as_slice() != ["system:nodes"] {
-        out.error(
-            "signer-subject",
-            "subject organization is not system:nodes",
-            Some("kubelet client certificates need exactly --group system:nodes"),
-        );
-    }
+    check_node_group(csr, "client", out);
     let s = &csr.sans;
     for (present, what) in [
         (!s.dns.is_empty(), "DNS"),
@@ -131,40 +123,14 @@ fn check_kubelet_client(r: &Request<'_>, out: &mut Out) {
             );
         }
     }
-    if !cn.starts_with("system:node:") {
-        out.error(
-            "signer-subject",
-            "subject common name does not begin with system:node:",
-            Some("use --user system:node:NODENAME"),
-        );
-    }
-    let a = [
-        Usage::DigitalSignature,
-        Usage::KeyEncipherment,
-        Usage::ClientAuth,
-    ];
-    let b = [Usage::DigitalSignature, Usage::ClientAuth];
-    if !same_set(r.usages, &a) && !same_set(r.usages, &b) {
-        out.error(
-            "signer-usages",
-            format!("usages did not match {}", usage_names(&a)),
-            Some("leave --usage out to get the right usages"),
-        );
-    }
+    check_node_name(csr, out);
+    check_node_usages(r.usages, Usage::ClientAuth, out);
 }
 
 /// kubernetes.io/kubelet-serving: a node's identity and the names it serves.
 fn check_kubelet_serving(r: &Request<'_>, out: &mut Out) {
     let csr = r.csr;
-    let orgs = &csr.subject.organizations;
-    let cn = common_name(csr);
-    if orgs.as_slice() != ["system:nodes"] {
-        out.error(
-            "signer-subject",
-            "subject organization is not system:nodes",
-            Some("kubelet serving certificates need exactly --group system:nodes"),
-        );
-    }
+    check_node_group(csr, "serving", out);
     let s = &csr.sans;
     if s.dns.is_empty() && s.ip.is_empty() {
         out.error(
@@ -179,24 +145,44 @@ fn check_kubelet_serving(r: &Request<'_>, out: &mut Out) {
     if !s.uri.is_empty() {
         out.error("signer-sans", "URI subjectAltNames are not allowed", None);
     }
-    let a = [
-        Usage::DigitalSignature,
-        Usage::KeyEncipherment,
-        Usage::ServerAuth,
-    ];
-    let b = [Usage::DigitalSignature, Usage::ServerAuth];
-    if !same_set(r.usages, &a) && !same_set(r.usages, &b) {
+    check_node_usages(r.usages, Usage::ServerAuth, out);
+    check_node_name(csr, out);
+}
+
+/// Both kubelet signers: the organization is exactly system:nodes. `kind`: "client" or
+/// "serving", as the hint names the certificates.
+fn check_node_group(csr: &CsrInfo, kind: &str, out: &mut Out) {
+    if csr.subject.organizations.as_slice() != ["system:nodes"] {
+        let hint = format!("kubelet {kind} certificates need exactly --group system:nodes");
         out.error(
-            "signer-usages",
-            format!("usages did not match {}", usage_names(&a)),
-            Some("leave --usage out to get the right usages"),
+            "signer-subject",
+            "subject organization is not system:nodes",
+            Some(hint.as_str()),
         );
     }
-    if !cn.starts_with("system:node:") {
+}
+
+/// Both kubelet signers: the common name is a node's, `system:node:NODENAME`.
+fn check_node_name(csr: &CsrInfo, out: &mut Out) {
+    if !common_name(csr).starts_with("system:node:") {
         out.error(
             "signer-subject",
             "subject common name does not begin with system:node:",
             Some("use --user system:node:NODENAME"),
+        );
+    }
+}
+
+/// Both kubelet signers: digital signature and `auth` (client or server auth), with or
+/// without key encipherment, and nothing else.
+fn check_node_usages(usages: &[Usage], auth: Usage, out: &mut Out) {
+    let a = [Usage::DigitalSignature, Usage::KeyEncipherment, auth];
+    let b = [Usage::DigitalSignature, auth];
+    if !same_set(usages, &a) && !same_set(usages, &b) {
+        out.error(
+            "signer-usages",
+            format!("usages did not match {}", usage_names(&a)),
+            Some("leave --usage out to get the right usages"),
         );
     }
 }

@@ -10,15 +10,14 @@ use kcsr_core::media::OFFBOARD_SUFFIX;
 use kcsr_core::outcome::{self, OffboardRequest};
 use kcsr_core::station::RequestState;
 use kcsr_core::time;
-use kcsr_fs::{self as output, Mode, Overwrite};
 use serde_json::json;
 
 use crate::cli::OffboardArgs;
 use crate::cmd::verify::unix_now;
-use crate::fail::{self, Fail, Result};
+use crate::fail::{Fail, Result};
 use crate::media_dir::MediaDir;
 use crate::station::Station;
-use crate::{passphrase, paths, plan, policy, report, signing};
+use crate::{media_file, passphrase, paths, plan, policy, report, signing};
 
 pub(crate) fn run(args: OffboardArgs) -> Result<()> {
     paths::check_key_dir_outside_media(&args.keys, &args.media)?;
@@ -66,23 +65,7 @@ pub(crate) fn run(args: OffboardArgs) -> Result<()> {
     station.write(Some(crate::vouch::OFFBOARDS_DIR), &file, &yaml)?;
     let mut media = MediaDir::open(&args.media, true)?;
     policy::sync(&mut media, site_policy.as_ref())?;
-    let path = output::write_file(
-        &media.path,
-        &file,
-        yaml.as_bytes(),
-        Mode::Public,
-        Overwrite::Allow,
-    )
-    .map_err(|e| {
-        let path = args.media.join(&file);
-        fail::write_failed(
-            &format!("failed to write {}", path.display()),
-            &path,
-            &e,
-            "other media",
-            fail::RESUME,
-        )
-    })?;
+    let path = media_file::write(&media.path, &file, yaml.as_bytes())?;
     media.sums.insert(&file, yaml.as_bytes());
     let [sums, signature] = media.save_sums(&signer)?;
     summarize(&args, &request, &path, &[sums, signature], &marked, &kept)

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use kcsr_core::checks;
 use kcsr_core::key::{KeyError, KeyType, PrivateKey};
-use kcsr_fs::{self as output, Mode, Overwrite};
+use kcsr_fs::{self as output, Overwrite};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::spec::KeySource;
 use crate::fail::{self, Context as _, Fail, Result};
-use crate::{passphrase, paths};
+use crate::{passphrase, paths, secret_file};
 
 /// The record's `keyFile`: relative to the key directory for a key in it, else the key's
 /// absolute path.
@@ -107,32 +107,20 @@ pub(crate) fn write_key(
     passphrase: Option<&SecretString>,
     force: bool,
 ) -> Result<PathBuf> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    output::create_dir(dir, 0o700).map_err(|e| {
-        fail::write_failed(
-            &format!("failed to create key directory {}", dir.display()),
-            dir,
-            &e,
-            "another key directory",
-            fail::RESUME,
-        )
-    })?;
     let pem = key_pem(key, passphrase)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Fail::new(format!("{} is not a file path", path.display())))?;
     let overwrite = if force {
         Overwrite::Allow
     } else {
         Overwrite::Deny
     };
-    output::write_file(dir, name, pem.as_bytes(), Mode::Secret, overwrite).map_err(|e| {
-        let what = format!("failed to write key {}", path.display());
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Fail::new(format!("{what}: {e}")).hint("pass --force to replace an existing key")
-        } else {
-            fail::write_failed(&what, path, &e, "another key directory", fail::RESUME)
-        }
-    })
+    secret_file::write(path, pem.as_bytes(), overwrite, &KEY)
 }
+
+/// A user's key, in the key directory.
+const KEY: secret_file::Words = secret_file::Words {
+    file: "key ",
+    dir: "key directory ",
+    exists: "pass --force to replace an existing key",
+    elsewhere: "another key directory",
+    again: fail::RESUME,
+};

@@ -11,12 +11,12 @@ use kcsr_core::manifest::{
 use kcsr_core::media::CSR_MANIFEST_SUFFIX;
 use kcsr_core::sums::Sums;
 use kcsr_core::time;
-use kcsr_fs::{self as output, Mode, Overwrite};
+use kcsr_fs as output;
 
 use super::build::Built;
 use super::spec::Spec;
 use crate::fail::{self, Context as _, Fail, Result};
-use crate::report;
+use crate::{media_file, report};
 
 /// How the media compares with a built request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,25 +175,7 @@ fn same_csr(a: &CsrInfo, b: &CsrInfo) -> bool {
 /// their digests in `sums`. `SHA256SUMS` itself is the caller's to save.
 pub(crate) fn write_media(media: &Path, built: &Built, sums: &mut Sums) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    let write = |name: &str, content: &str| {
-        output::write_file(
-            media,
-            name,
-            content.as_bytes(),
-            Mode::Public,
-            Overwrite::Allow,
-        )
-        .map_err(|e| {
-            let path = media.join(name);
-            fail::write_failed(
-                &format!("failed to write {}", path.display()),
-                &path,
-                &e,
-                "other media",
-                fail::RESUME,
-            )
-        })
-    };
+    let write = |name: &str, content: &str| media_file::write(media, name, content.as_bytes());
     written.push(write(&built.manifest_file, &built.manifest_yaml)?);
     sums.insert(&built.manifest_file, built.manifest_yaml.as_bytes());
     match &built.binding_yaml {

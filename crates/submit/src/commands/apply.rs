@@ -73,8 +73,8 @@ pub(super) fn create_one(
 
 /// `kcsr-submit apply`.
 pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
-    let style = Style::detect(opts.quiet);
-    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let style = Style::detect(opts.globals.quiet);
+    let trust = load_trust(opts.globals.allowed_signers.as_deref())?;
     let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
     if opts.approve && !opts.dry_run {
         check_confirmable(opts.yes)?;
@@ -100,7 +100,11 @@ pub fn apply(dir: &Path, opts: &ApplyOptions, connect: Connect<'_>) -> anyhow::R
     if opts.approve {
         approve_created(&mut slots, &mut offboards, client, &media, opts, style)?;
     } else {
-        show_offboards(&mut offboards, NotCarriedOut::PendingApproval, opts.quiet);
+        show_offboards(
+            &mut offboards,
+            NotCarriedOut::PendingApproval,
+            opts.globals.quiet,
+        );
     }
     let how = Settle {
         wait: opts.wait,
@@ -210,7 +214,7 @@ fn bring_back(
 
 /// `kcsr-submit fetch`.
 pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::Result<Exit> {
-    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let trust = load_trust(opts.globals.allowed_signers.as_deref())?;
     let (media, signer) = open_signed(dir, opts.out.as_deref(), &trust)?;
     let client_ca = load_client_ca(opts.client_ca.as_deref())?;
     let mut slots = media_slots(&media, signer.as_ref());
@@ -230,7 +234,7 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
         wait: opts.wait,
         pending_is_problem: true,
         parallel: 4,
-        style: Style::detect(opts.quiet),
+        style: Style::detect(opts.globals.quiet),
     };
     let media = bring_back(&mut slots, &session, media, client_ca.as_ref(), &how);
     report(&mut slots, &[], opts.json.on(), Some(&media))

@@ -26,7 +26,7 @@ pub fn approve(
     opts: &ApproveOptions,
     connect: Connect<'_>,
 ) -> anyhow::Result<Exit> {
-    let trust = load_trust(opts.allowed_signers.as_deref())?;
+    let trust = load_trust(opts.globals.allowed_signers.as_deref())?;
     let targets = targets(args, Some(&trust), opts.out.as_deref())?;
     check_approvable(&targets, &trust, opts.unsigned)?;
     check_confirmable(opts.yes)?;
@@ -60,7 +60,7 @@ pub fn approve(
         reason: opts.reason.as_deref(),
         message: opts.message.as_deref(),
         parallel: 4,
-        style: Style::detect(opts.quiet),
+        style: Style::detect(opts.globals.quiet),
         policy,
     };
     if !review_and_decide(&mut slots, &mut offboards, &session.client, &how)? {

@@ -45,6 +45,7 @@ pub(super) fn refresh_bindings(slot: &mut Slot, client: &Client) {
         report.state = state;
         report.by = by;
         report.detail = detail;
+        report.forbidden = false;
     }
     if let Some(p) = problem {
         slot.add_problem(p);
@@ -67,7 +68,9 @@ pub(super) fn create_bindings(
         if report.exists() {
             continue;
         }
-        let (state, by, detail) = match ops::create_binding(client, &b.manifest, dry_run, me) {
+        let outcome = ops::create_binding(client, &b.manifest, dry_run, me);
+        let forbidden = matches!(outcome, Ok(BindingOutcome::Forbidden(_)));
+        let (state, by, detail) = match outcome {
             Ok(BindingOutcome::Created) => {
                 bar.line(|| {
                     format!(
@@ -99,6 +102,7 @@ pub(super) fn create_bindings(
         report.state = state;
         report.by = by;
         report.detail = detail;
+        report.forbidden = forbidden;
     }
     if let Some(p) = problem {
         slot.add_problem(p);
@@ -134,13 +138,7 @@ pub(super) fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
         let mut names = Vec::new();
         for b in slot.report.bindings.iter().filter(|b| !b.exists()) {
             let gap = match b.state {
-                BindingState::Refused
-                    if b.detail
-                        .as_deref()
-                        .is_some_and(|d| d.starts_with("forbidden")) =>
-                {
-                    Gap::Forbidden
-                }
+                BindingState::Refused if b.forbidden => Gap::Forbidden,
                 BindingState::Unknown => Gap::Unknown,
                 _ => Gap::Missing,
             };

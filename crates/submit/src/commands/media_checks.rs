@@ -144,19 +144,11 @@ pub(super) fn check_fresh<'a>(
             .iter()
             .filter_map(|o| o.expired(now).map(|why| format!("{}: {why}", o.file))),
     );
-    if stale.is_empty() {
-        return Ok(());
-    }
-    Err(Fatal::new(
-        Exit::Refused,
-        format!(
-            "{} request(s) on the media are past their validity; nothing was sent\n  {}",
-            stale.len(),
-            stale.join("\n  ")
-        ),
-        Some("old media is never sent again (a replay would re-create requests and bindings): make new requests on the isolated machine (kcsr request, or kcsr renew)"),
+    refuse_listed(
+        &stale,
+        |n| format!("{n} request(s) on the media are past their validity; nothing was sent"),
+        "old media is never sent again (a replay would re-create requests and bindings): make new requests on the isolated machine (kcsr request, or kcsr renew)",
     )
-    .into())
 }
 
 /// Refuses (exit 3, before anything is sent) requests that break the station's policy as it
@@ -176,20 +168,16 @@ pub(super) fn check_policy<'a>(
                 .map(move |v| format!("{} ({}): {v}", one_line(r.name()), r.stem))
         })
         .collect();
-    if broken.is_empty() {
-        return Ok(());
-    }
-    Err(Fatal::new(
-        Exit::Refused,
-        format!(
-            "{} rule(s) of the station's policy ({}) are broken by requests on the media; nothing was sent\n  {}",
-            broken.len(),
-            kcsr_core::media::POLICY_FILE,
-            broken.join("\n  ")
-        ),
-        Some("the station should have refused these: make the requests again on the isolated machine within its policy (or change the policy there)"),
+    refuse_listed(
+        &broken,
+        |n| {
+            format!(
+                "{n} rule(s) of the station's policy ({}) are broken by requests on the media; nothing was sent",
+                kcsr_core::media::POLICY_FILE
+            )
+        },
+        "the station should have refused these: make the requests again on the isolated machine within its policy (or change the policy there)",
     )
-    .into())
 }
 
 /// Refuses (exit 3, before anything is created) requests whose grants name a role the
@@ -240,17 +228,31 @@ pub(super) fn check_roles<'a>(
             "note: these credentials may not read roles, so whether the granted roles exist is checked by the approver's run (kcsr-submit approve MEDIA_DIR) before it creates the bindings"
         );
     }
-    if missing.is_empty() {
+    refuse_listed(
+        &missing,
+        |n| {
+            format!(
+                "{n} grant(s) name a role that does not exist on this cluster; nothing was created"
+            )
+        },
+        "a typo in --clusterrole/--role? take the request off the media and make it again on the isolated machine with the right role; or create the role on the cluster first",
+    )
+}
+
+/// The refusal (exit 3) of what a check found, one finding a line under `headline` (given how
+/// many there are); `Ok` when it found nothing.
+fn refuse_listed(
+    found: &[String],
+    headline: impl FnOnce(usize) -> String,
+    hint: &str,
+) -> anyhow::Result<()> {
+    if found.is_empty() {
         return Ok(());
     }
     Err(Fatal::new(
         Exit::Refused,
-        format!(
-            "{} grant(s) name a role that does not exist on this cluster; nothing was created\n  {}",
-            missing.len(),
-            missing.join("\n  ")
-        ),
-        Some("a typo in --clusterrole/--role? take the request off the media and make it again on the isolated machine with the right role; or create the role on the cluster first"),
+        format!("{}\n  {}", headline(found.len()), found.join("\n  ")),
+        Some(hint),
     )
     .into())
 }

@@ -1,5 +1,5 @@
 //! The options of each command. clap parses them in `main` (each flag's help is its doc
-//! comment here); the global flags (`--quiet`, `--allowed-signers`) are filled in after.
+//! comment here); the global flags ([`Globals`]) are filled in after.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +24,16 @@ impl JsonArgs {
     pub fn on(&self) -> bool {
         self.json || self.output.is_some()
     }
+}
+
+/// The global flags a command reads: parsed by `main` before or after any subcommand, and
+/// handed to the command in its options.
+#[derive(Debug, Clone, Default)]
+pub struct Globals {
+    /// `--quiet`: no progress on stderr.
+    pub quiet: bool,
+    /// `--allowed-signers`: the stations to trust.
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Options of `apply`.
@@ -61,12 +71,9 @@ pub struct ApplyOptions {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonArgs,
-    /// The global `--quiet`: no progress on stderr.
+    /// The global flags, filled in by `main`.
     #[arg(skip)]
-    pub quiet: bool,
-    /// The global `--allowed-signers`.
-    #[arg(skip)]
-    pub allowed_signers: Option<PathBuf>,
+    pub globals: Globals,
 }
 
 /// Options of `approve`.
@@ -91,12 +98,9 @@ pub struct ApproveOptions {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonArgs,
-    /// The global `--quiet`: no progress on stderr.
+    /// The global flags, filled in by `main`.
     #[arg(skip)]
-    pub quiet: bool,
-    /// The global `--allowed-signers`.
-    #[arg(skip)]
-    pub allowed_signers: Option<PathBuf>,
+    pub globals: Globals,
 }
 
 /// Options of `deny`.
@@ -127,10 +131,7 @@ pub struct FetchOptions {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonArgs,
-    /// The global `--quiet`: no progress on stderr.
+    /// The global flags, filled in by `main`.
     #[arg(skip)]
-    pub quiet: bool,
-    /// The global `--allowed-signers`.
-    #[arg(skip)]
-    pub allowed_signers: Option<PathBuf>,
+    pub globals: Globals,
 }

@@ -38,6 +38,18 @@ pub(super) fn json_reports(slots: &[Slot], offboards: &[Offboarding]) -> anyhow:
     ))
 }
 
+/// Prints one request's problem on stderr: `error: LABEL: …`, then its `hint: …`.
+pub(super) fn print_problem(slot: &Slot, p: &Problem) {
+    eprintln!(
+        "error: {}: {}",
+        one_line(&slot.label()),
+        crate::sanitize::for_terminal(&p.message)
+    );
+    if let Some(h) = &p.hint {
+        eprintln!("hint: {}", crate::sanitize::for_terminal(h));
+    }
+}
+
 /// Prints every problem: those with a cause shared by the trip once, with the requests it
 /// hit; the others once per request.
 pub(super) fn print_problems(slots: &[Slot], offboards: &[Offboarding]) {
@@ -52,14 +64,7 @@ pub(super) fn print_problems(slots: &[Slot], offboards: &[Offboarding]) {
             entry.1 = entry.1.or(p.hint.as_deref());
             continue;
         }
-        eprintln!(
-            "error: {}: {}",
-            one_line(&slot.label()),
-            crate::sanitize::for_terminal(&p.message)
-        );
-        if let Some(h) = &p.hint {
-            eprintln!("hint: {}", crate::sanitize::for_terminal(h));
-        }
+        print_problem(slot, p);
     }
     for (trip, (names, hint)) in shared {
         eprintln!(

@@ -7,7 +7,7 @@ use kcsr_core::terminal::json_safe;
 
 use super::bindings::{binding_line, refresh_bindings};
 use super::parallel::par_for_each;
-use super::report::print_stdout;
+use super::report::{print_problem, print_stdout};
 use super::session::Connect;
 use super::slot::Slot;
 use super::targets::{get_all, slots_for, targets};
@@ -87,14 +87,7 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
     let mut code = Exit::Success;
     for slot in &slots {
         if let Some(p) = &slot.report.problem {
-            eprintln!(
-                "error: {}: {}",
-                one_line(&slot.label()),
-                crate::sanitize::for_terminal(&p.message)
-            );
-            if let Some(h) = &p.hint {
-                eprintln!("hint: {}", crate::sanitize::for_terminal(h));
-            }
+            print_problem(slot, p);
             code = Exit::Failed;
         }
     }

@@ -13,20 +13,12 @@ impl Media {
     /// Writes `<stem>.denied.yaml` atomically and records it in the in-memory
     /// `RETURNED.SHA256SUMS`; call [`Media::save_returned`] after.
     pub fn write_denied(&mut self, stem: &str, yaml: &str) -> Result<PathBuf, MediaError> {
-        let name = format!("{stem}{DENIED_SUFFIX}");
-        let written = self.write(&name, yaml)?;
-        self.returned.insert(&name, yaml.as_bytes());
-        self.results.insert(name, yaml.as_bytes().to_vec());
-        Ok(written)
+        self.write_result_file(format!("{stem}{DENIED_SUFFIX}"), yaml)
     }
 
     /// Rewrites `<stem>.bundle.yaml` (after the bindings were seen again) and records it.
     pub fn rewrite_bundle(&mut self, stem: &str, yaml: &str) -> Result<PathBuf, MediaError> {
-        let name = format!("{stem}{BUNDLE_SUFFIX}");
-        let written = self.write(&name, yaml)?;
-        self.returned.insert(&name, yaml.as_bytes());
-        self.results.insert(name, yaml.as_bytes().to_vec());
-        Ok(written)
+        self.write_result_file(format!("{stem}{BUNDLE_SUFFIX}"), yaml)
     }
 
     /// Writes `<stem>.crt` and `<stem>.bundle.yaml` atomically and records them in the
@@ -42,10 +34,17 @@ impl Media {
             (format!("{stem}{CERT_SUFFIX}"), cert_pem),
             (format!("{stem}{BUNDLE_SUFFIX}"), bundle_yaml),
         ] {
-            written.push(self.write(&name, content)?);
-            self.returned.insert(&name, content.as_bytes());
-            self.results.insert(name, content.as_bytes().to_vec());
+            written.push(self.write_result_file(name, content)?);
         }
+        Ok(written)
+    }
+
+    /// Writes one result file atomically and records it in the in-memory
+    /// `RETURNED.SHA256SUMS` and among the results.
+    fn write_result_file(&mut self, name: String, content: &str) -> Result<PathBuf, MediaError> {
+        let written = self.write(&name, content)?;
+        self.returned.insert(&name, content.as_bytes());
+        self.results.insert(name, content.as_bytes().to_vec());
         Ok(written)
     }
 

@@ -9,7 +9,7 @@ use kcsr_core::manifest::ApiVersion;
 use kcsr_core::time::now_rfc3339;
 
 use super::read::get;
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::media::MediaRequest;
 use crate::objects::{self, CsrObject};
 use crate::problem::{Cause, Problem};
@@ -35,6 +35,21 @@ fn with_condition(obj: &CsrObject, kind: &str, text: &ApprovalText) -> Value {
         None => body["status"]["conditions"] = Value::Array(vec![condition]),
     }
     body
+}
+
+/// Sends the decision `kind` on `obj` (named `name`) to its approval subresource: the object
+/// as the server holds it after, or its refusal (a conflict, a 403: each caller decides).
+fn decide(
+    client: &Client,
+    version: ApiVersion,
+    name: &str,
+    obj: &CsrObject,
+    kind: &str,
+    text: &ApprovalText,
+) -> Result<Value, ClientError> {
+    let body = with_condition(obj, kind, text);
+    let path = format!("{}/approval", objects::object_path(version, name));
+    client.put_json(&path, &body)
 }
 
 /// What the approver's decision did.
@@ -181,14 +196,10 @@ pub fn approve(
         if obj.condition("Approved").is_some() {
             return Ok((Approval::AlreadyApproved, obj));
         }
-        let body = with_condition(&obj, "Approved", text);
-        let path = format!("{}/approval", objects::object_path(version, name));
-        match client.put_json::<_, Value>(&path, &body) {
+        match decide(client, version, name, &obj, "Approved", text) {
             Ok(raw) => {
-                return Ok((
-                    Approval::Approved,
-                    CsrObject::from_value(raw).map_err(Problem::failed)?,
-                ));
+                let decided = CsrObject::from_value(raw).map_err(Problem::failed)?;
+                return Ok((Approval::Approved, decided));
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
@@ -288,14 +299,10 @@ pub fn deny(
                 ),
             ));
         }
-        let body = with_condition(&obj, "Denied", text);
-        let path = format!("{}/approval", objects::object_path(version, name));
-        match client.put_json::<_, Value>(&path, &body) {
+        match decide(client, version, name, &obj, "Denied", text) {
             Ok(raw) => {
-                return Ok((
-                    Approval::Denied,
-                    CsrObject::from_value(raw).map_err(Problem::failed)?,
-                ));
+                let decided = CsrObject::from_value(raw).map_err(Problem::failed)?;
+                return Ok((Approval::Denied, decided));
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
