@@ -5,8 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_e2e::{Host, Run, assert_no_key_material, binary, carry, kubectl, run};
+use kcsr_e2e::{
+    Host, Run, assert_no_key_material, binary, carry, hand_out_cluster_files, kubectl, run,
+};
 use kcsr_testapi::{Config, TestServer};
+use kcsr_testkit::args;
 
 struct Gap {
     _tmp: tempfile::TempDir,
@@ -25,17 +28,7 @@ impl Gap {
         let offline = Host::new(tmp.path(), "offline");
         let connected = Host::new(tmp.path(), "connected");
         let server = TestServer::start(config).unwrap();
-        // The connected host's own kubeconfig and the client CA it knows about.
-        std::fs::copy(
-            server.admin_kubeconfig(),
-            connected.path("admin.kubeconfig"),
-        )
-        .unwrap();
-        std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-        // The cluster's CAs as the isolated station gets them out of band (say, from a
-        // control-plane node), pinned before the first request.
-        std::fs::write(offline.path("ca.crt"), server.serving_ca_pem()).unwrap();
-        std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
+        hand_out_cluster_files(&server, &offline.root, &connected.root);
         let url = server.url();
         let mut gap = Self {
             _tmp: tmp,
@@ -46,25 +39,14 @@ impl Gap {
             submit: binary("kcsr-submit"),
             outputs: Vec::new(),
         };
-        let mut pin = vec![
-            "cluster",
-            "add",
-            "kcsr-testapi",
-            "--keys",
-            "keys",
-            "--server",
-            &url,
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ];
+        let mut more = vec![];
         if legacy {
             // Before 1.22 a v1beta1 request without a signer is signed as legacy-unknown,
             // by the same cluster-signing CA.
-            pin.extend(["--signer-ca", "legacy-unknown=client-ca.crt"]);
+            more.extend(["--signer-ca", "legacy-unknown=client-ca.crt"]);
         }
-        gap.kcsr(&pin).expect_code(0, "kcsr cluster add");
+        gap.kcsr(&args::cluster_add("kcsr-testapi", &url, &more))
+            .expect_code(0, "kcsr cluster add");
         gap
     }
 
@@ -98,17 +80,8 @@ impl Gap {
     /// apply --approve --yes --wait on the connected host.
     fn cross(&mut self) {
         self.to_connected();
-        self.submit(&[
-            "apply",
-            "media",
-            "--approve",
-            "--yes",
-            "--wait",
-            "60s",
-            "--client-ca",
-            "client-ca.crt",
-        ])
-        .expect_code(0, "kcsr-submit apply");
+        self.submit(&args::apply_approved("media"))
+            .expect_code(0, "kcsr-submit apply");
         self.back_to_offline();
     }
 
@@ -281,17 +254,8 @@ fn a_batch_of_users_crosses_the_gap_once() {
     // Re-running the connected step changes nothing and creates no duplicate object.
     let before = gap.server.csrs().len();
     gap.to_connected();
-    gap.submit(&[
-        "apply",
-        "media",
-        "--approve",
-        "--yes",
-        "--wait",
-        "60s",
-        "--client-ca",
-        "client-ca.crt",
-    ])
-    .expect_code(0, "re-run");
+    gap.submit(&args::apply_approved("media"))
+        .expect_code(0, "re-run");
     assert_eq!(gap.server.csrs().len(), before);
     gap.assert_keys_stayed();
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use kcsr_testkit::softhsm::{self, MODULE};
 use support::{Run, assemble_args, finish};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Distinctive, so that a leak is found by a plain search.
 const PIN: &str = "4711-pin-5928";
 const SO_PIN: &str = "so-8341-2290";
@@ -27,48 +27,10 @@ struct Hsm {
 
 impl Hsm {
     fn new() -> Self {
-        assert!(
-            Path::new(MODULE).exists() && which("softhsm2-util"),
-            "SoftHSM2 is missing ({MODULE}, softhsm2-util): install it with apt-get install softhsm2 (.ci/run does); the PKCS#11 tests do not skip"
-        );
         let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir(t.path().join("tokens")).unwrap();
-        std::fs::write(
-            t.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                t.path().join("tokens").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(t.path().join("pin"), format!("{PIN}\n")).unwrap();
-        // A PIN file only its owner may read, as kcsr requires.
-        std::fs::set_permissions(
-            t.path().join("pin"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        let hsm = Self { t };
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "kcsr",
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                PIN,
-            ])
-            .env("SOFTHSM2_CONF", hsm.conf())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "softhsm2-util: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        hsm
+        softhsm::token(t.path(), "kcsr", SO_PIN, PIN);
+        softhsm::pin_file(&t.path().join("pin"), PIN);
+        Self { t }
     }
 
     fn dir(&self) -> &Path {
@@ -260,14 +222,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(e.path());
         }
     }
-}
-
-fn which(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn json(r: &Run) -> serde_json::Value {
@@ -1166,9 +1120,10 @@ fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
 /// a second prompt rather than a hang).
 #[test]
 fn batch_asks_a_typed_pin_once_per_token() {
-    use std::io::{Read as _, Write as _};
-    use std::sync::{Arc, Mutex};
+    use std::io::Write as _;
     use std::time::{Duration, Instant};
+
+    use kcsr_testkit::Background;
 
     let hsm = Hsm::new();
     std::fs::write(
@@ -1180,59 +1135,37 @@ fn batch_asks_a_typed_pin_once_per_token() {
         "{} batch --roster team.csv --keys keys --media media --pkcs11 'pkcs11:token=kcsr?module-path={MODULE}'",
         support::KCSR
     );
-    let mut child = Command::new("script")
+    let mut script = kcsr_testkit::command("script");
+    script
         .args(["-qec", &command, "/dev/null"])
         .current_dir(hsm.dir())
         .env("SOFTHSM2_CONF", hsm.conf())
-        .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("util-linux script");
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    let mut pipe = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut stdin = child.stdin.take().unwrap();
-    let prompts = || {
-        seen.lock()
-            .unwrap()
-            .matches("PIN for token \"kcsr\"")
-            .count()
-    };
+        .stderr(Stdio::null());
+    let mut batch = Background::start(script, "kcsr batch (in util-linux script)");
+    let mut stdin = batch.take_stdin().unwrap();
+    let prompts = |batch: &Background| batch.stdout().matches("PIN for token \"kcsr\"").count();
     let mut typed = 0;
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = batch.try_wait() {
             break status;
         }
-        if prompts() > typed {
+        if prompts(&batch) > typed {
             stdin.write_all(format!("{PIN}\n").as_bytes()).unwrap();
             typed += 1;
         }
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "kcsr batch did not end: {}",
-            seen.lock().unwrap()
+            batch.stdout()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    // The reader thread has the rest once the pipe closes.
-    std::thread::sleep(Duration::from_millis(200));
-    let out = seen.lock().unwrap().clone();
+    // Once it has ended, its output has been read to the end.
+    let out = batch.stdout();
     assert!(status.success(), "{out}");
-    assert_eq!(prompts(), 1, "{out}");
+    assert_eq!(prompts(&batch), 1, "{out}");
     let mut labels: Vec<String> = hsm
         .objects()
         .into_iter()

@@ -126,3 +126,20 @@ fn a_background_program_is_read_as_it_prints_and_killed_when_dropped() {
         "still running after the drop"
     );
 }
+
+#[test]
+fn a_background_program_is_waited_for_its_first_line_or_its_end() {
+    let mut cmd = command("sh");
+    cmd.args(["-c", "echo first; echo second; sleep 60"]);
+    let mut bg = Background::start(cmd, "sh");
+    assert_eq!(bg.wait_for_line_or_end(), None);
+    assert!(bg.stdout().starts_with("first\n"), "{}", bg.stdout());
+    let mut cmd = command("sh");
+    cmd.args(["-c", "printf 'no line'; exit 4"]);
+    let mut bg = Background::start(cmd, "sh");
+    let status = bg.wait_for_line_or_end().map(|s| s.code());
+    assert_eq!(status, Some(Some(4)));
+    // Once it has ended, all it printed has been read.
+    assert_eq!(bg.stdout(), "no line");
+    assert_eq!(bg.wait_within(Duration::from_secs(1)).code(), Some(4));
+}
