@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use kcsr_e2e::binary;
 use kcsr_testkit::Background;
+use kcsr_testkit::args::request;
 
 use echo::via_echo;
 use setup::{PIN, Setup, bearer, connect_agent, free_port, raw, whoami};
@@ -239,10 +240,12 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
 
     // Another key in the token than the certificate's.
     let other_uri = format!("{}&pin-source=file:pin", s.uri("bob"));
-    s.kcsr(&[
-        "request", "--user", "bob", "--group", "dev", "--keys", "keys", "--media", "media2",
-        "--pkcs11", &other_uri,
-    ])
+    s.kcsr(&request(
+        "bob",
+        &["dev"],
+        "media2",
+        &["--pkcs11", &other_uri],
+    ))
     .expect_code(0, "a second key in the token");
     let other = write(
         "other.kubeconfig",

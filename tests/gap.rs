@@ -9,7 +9,7 @@ use kcsr_e2e::{
     Host, Run, assert_no_key_material, binary, carry, hand_out_cluster_files, kubectl, run,
 };
 use kcsr_testapi::{Config, TestServer};
-use kcsr_testkit::args;
+use kcsr_testkit::args::{self, request};
 
 struct Gap {
     _tmp: tempfile::TempDir,
@@ -125,45 +125,28 @@ fn every_key_type_crosses_the_gap_and_kubectl_authenticates() {
         ("dave", "rsa2048"),
     ];
     for (user, kt) in users {
-        gap.kcsr(&[
-            "request",
-            "--user",
+        gap.kcsr(&request(
             user,
-            "--group",
-            "dev",
-            "--group",
-            "ops",
-            "--key-type",
-            kt,
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev", "ops"],
             "media",
-        ])
+            &["--key-type", kt, "--clusterrole", "cluster-admin"],
+        ))
         .expect_code(0, "kcsr request");
     }
     // One more with its key encrypted at rest (PBKDF2-SHA256 + AES-256-CBC PKCS#8).
     std::fs::write(gap.offline.path("pass"), "correct horse battery staple\n").unwrap();
-    gap.kcsr(&[
-        "request",
-        "--user",
+    gap.kcsr(&request(
         "erin",
-        "--group",
-        "dev",
-        "--group",
-        "ops",
-        "--clusterrole",
-        "cluster-admin",
-        "--encrypt-key",
-        "--passphrase-file",
-        "pass",
-        "--keys",
-        "keys",
-        "--media",
+        &["dev", "ops"],
         "media",
-    ])
+        &[
+            "--clusterrole",
+            "cluster-admin",
+            "--encrypt-key",
+            "--passphrase-file",
+            "pass",
+        ],
+    ))
     .expect_code(0, "kcsr request --encrypt-key");
     gap.cross();
     for user in ["alice", "bob", "carol", "dave", "erin"] {
@@ -264,17 +247,12 @@ fn a_batch_of_users_crosses_the_gap_once() {
 #[test]
 fn classic_walkthrough_with_a_clusterrolebinding() {
     let mut gap = Gap::new(Config::default());
-    gap.kcsr(&[
-        "request",
-        "--user",
+    gap.kcsr(&request(
         "john",
-        "--clusterrole",
-        "cluster-admin",
-        "--keys",
-        "keys",
-        "--media",
+        &[],
         "media",
-    ])
+        &["--clusterrole", "cluster-admin"],
+    ))
     .expect_code(0, "request");
     gap.cross();
     gap.kcsr(&[
@@ -341,17 +319,7 @@ fn classic_walkthrough_with_system_masters() {
     // Modern cluster: refused offline, before the media leaves, with the alternative.
     let mut gap = Gap::new(Config::default());
     let r = gap
-        .kcsr(&[
-            "request",
-            "--user",
-            "root",
-            "--group",
-            "system:masters",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ])
+        .kcsr(&request("root", &["system:masters"], "media", &[]))
         .expect_code(3, "refused");
     assert!(
         r.stderr.contains("system:masters group is not allowed")
@@ -376,20 +344,12 @@ fn classic_walkthrough_with_system_masters() {
         ..Config::default()
     });
     let r = legacy
-        .kcsr(&[
-            "request",
-            "--user",
+        .kcsr(&request(
             "root",
-            "--group",
-            "system:masters",
-            "--api-version",
-            "v1beta1",
-            "--no-signer",
-            "--keys",
-            "keys",
-            "--media",
+            &["system:masters"],
             "media",
-        ])
+            &["--api-version", "v1beta1", "--no-signer"],
+        ))
         .expect_code(0, "v1beta1 request");
     assert!(
         r.stderr.contains("WARNING: group system:masters"),
@@ -429,19 +389,12 @@ fn classic_walkthrough_with_system_masters() {
 #[test]
 fn kubectl_apply_accepts_the_media_as_written() {
     let mut gap = Gap::new(Config::default());
-    gap.kcsr(&[
-        "request",
-        "--user",
+    gap.kcsr(&request(
         "alice",
-        "--group",
-        "dev",
-        "--clusterrole",
-        "view",
-        "--keys",
-        "keys",
-        "--media",
+        &["dev"],
         "media",
-    ])
+        &["--clusterrole", "view"],
+    ))
     .expect_code(0, "request");
     gap.to_connected();
     let admin = gap.connected.path("admin.kubeconfig");
@@ -540,19 +493,12 @@ fn stem_of(dir: &Path, user: &str) -> String {
 fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
     let mut gap = Gap::new(Config::default());
     for user in ["alice", "bob", "carol"] {
-        gap.kcsr(&[
-            "request",
-            "--user",
+        gap.kcsr(&request(
             user,
-            "--group",
-            "dev",
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-        ])
+            &["--clusterrole", "cluster-admin"],
+        ))
         .expect_code(0, "kcsr request");
     }
     gap.to_connected();

@@ -561,9 +561,7 @@ fn rsa_keys_and_requests_with_public_exponent_3_are_refused() {
     let hint = "hint: generate a new key: kcsr request --key-type rsa2048";
 
     // An imported key.
-    let r = site.kcsr(&[
-        "request", "--user", "alice", "--key", "e3.key", "--keys", "keys", "--media", "media",
-    ]);
+    let r = site.kcsr(&request("alice", &[], "media", &["--key", "e3.key"]));
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.stderr.contains("e3.key") && r.stderr.contains(refused) && r.stderr.contains(hint),

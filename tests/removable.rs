@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use kcsr_e2e::{Run, assert_no_key_material, binary, hand_out_cluster_files, kubectl};
 use kcsr_testapi::{Config, TestServer};
-use kcsr_testkit::args;
+use kcsr_testkit::args::{self, request};
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -536,17 +536,7 @@ fn whole_trip(kind: Kind) {
 fn one_way_trip(kind: Kind) {
     let trip = Trip::with(kind, &["usb", "ret"]);
     for user in ["carol", "oidc:bob@example.com"] {
-        let r = trip.kcsr(&[
-            "request",
-            "--user",
-            user,
-            "--group",
-            "dev",
-            "--keys",
-            "keys",
-            "--media",
-            "usb/media",
-        ]);
+        let r = trip.kcsr(&request(user, &["dev"], "usb/media", &[]));
         assert_eq!(r.code, 0, "{kind:?} request {user}: {}", r.stderr);
     }
     trip.read_only("usb");

@@ -112,21 +112,12 @@ impl Setup {
     /// A token-key request for `user` onto `media`, across the gap, applied, and back.
     pub(crate) fn trip(&mut self, user: &str, media: &str) {
         let uri = format!("{}&pin-source=file:pin", self.uri(user));
-        self.kcsr(&[
-            "request",
-            "--user",
+        self.kcsr(&args::request(
             user,
-            "--group",
-            "dev",
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             media,
-            "--pkcs11",
-            &uri,
-        ])
+            &["--clusterrole", "cluster-admin", "--pkcs11", &uri],
+        ))
         .expect_code(0, "kcsr request --pkcs11");
         carry(&self.offline.path(media), &self.connected.path(media));
         self.submit(&args::apply_approved(media))

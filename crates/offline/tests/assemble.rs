@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use kcsr_testkit::args::request;
 use support::station::{pin, record};
 use support::{Run, bundle, bundle_cluster, kcsr, list_returned};
 
@@ -71,9 +72,7 @@ impl Trip {
         } else {
             stem
         };
-        let mut args = vec![
-            "request", "--user", user, "--keys", "keys", "--media", "media",
-        ];
+        let mut args = request(user, &[], "media", &[]);
         if stem != user {
             args.extend(["--name", stem]);
         }

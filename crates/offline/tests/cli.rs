@@ -433,17 +433,7 @@ fn existing_keys_from_openssl_are_used_in_place() {
     let key = fixture("rsa2048-pkcs1.key");
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "bob",
-            "--key",
-            key.to_str().unwrap(),
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("bob", &[], "media", &["--key", key.to_str().unwrap()]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -468,17 +458,7 @@ fn existing_keys_from_openssl_are_used_in_place() {
     let small = fixture("rsa1024-pkcs1.key");
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "old",
-            "--key",
-            small.to_str().unwrap(),
-            "--keys",
-            "keys",
-            "--media",
-            "media2",
-        ],
+        &request("old", &[], "media2", &["--key", small.to_str().unwrap()]),
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
@@ -491,17 +471,7 @@ fn existing_keys_from_openssl_are_used_in_place() {
     std::fs::copy(&key, t.path().join("media/k.pem")).unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "c",
-            "--key",
-            "media/k.pem",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("c", &[], "media", &["--key", "media/k.pem"]),
     );
     assert_eq!(r.code, 1);
     assert!(
@@ -517,18 +487,12 @@ fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
     std::fs::write(t.path().join("pass"), "a long passphrase\n").unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "enc",
-            "--encrypt-key",
-            "--passphrase-file",
-            "pass",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--encrypt-key", "--passphrase-file", "pass"],
+        ),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let key = std::fs::read_to_string(t.path().join("keys/enc.key.pem")).unwrap();
@@ -549,52 +513,24 @@ fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
     );
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "enc",
-            "--passphrase-file",
-            "pass",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("enc", &[], "media", &["--passphrase-file", "pass"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("already on the media"), "{}", r.stderr);
     // Without a passphrase source, a new encrypted key cannot be made.
-    let r = kcsr(
-        t.path(),
-        &[
-            "request",
-            "--user",
-            "e2",
-            "--encrypt-key",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("e2", &[], "media", &["--encrypt-key"]));
     assert_eq!(r.code, 1);
     assert!(!t.path().join("keys/e2.key.pem").exists());
     // Short passphrases are refused for new keys.
     std::fs::write(t.path().join("short"), "abc\n").unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "e3",
-            "--encrypt-key",
-            "--passphrase-file",
-            "short",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--encrypt-key", "--passphrase-file", "short"],
+        ),
     );
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("shorter than 8"), "{}", r.stderr);
@@ -605,18 +541,7 @@ fn dry_run_prints_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "d",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--dry-run",
-        ],
+        &request("d", &[], "media", &["--clusterrole", "view", "--dry-run"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -649,17 +574,7 @@ fn bindings_are_written_next_to_the_request() {
     let t = tempfile::tempdir().unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "ops",
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("ops", &[], "media", &["--clusterrole", "cluster-admin"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let b = std::fs::read_to_string(t.path().join("media/ops.binding.yaml")).unwrap();
@@ -675,19 +590,12 @@ fn bindings_are_written_next_to_the_request() {
     }
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "dev",
-            "--role",
-            "edit",
-            "--namespace",
-            "team",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--role", "edit", "--namespace", "team"],
+        ),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let b = std::fs::read_to_string(t.path().join("media/dev.binding.yaml")).unwrap();
@@ -707,25 +615,19 @@ fn golden_manifest_for_a_fixed_ed25519_key() {
     let key = fixture("ed25519.key.pem");
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--group",
-            "ops",
-            "--key",
-            key.to_str().unwrap(),
-            "--keys",
-            "keys",
-            "--media",
+            &["dev", "ops"],
             "media",
-            "--name",
-            "alice-golden",
-            "--operator",
-            "golden-operator",
-        ],
+            &[
+                "--key",
+                key.to_str().unwrap(),
+                "--name",
+                "alice-golden",
+                "--operator",
+                "golden-operator",
+            ],
+        ),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Everything but the two times the station stamps is byte-exact.

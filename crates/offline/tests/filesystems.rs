@@ -15,6 +15,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use kcsr_testkit::args::request;
 use mounts::Mounts;
 use support::{
     KCSR, Run, assemble_args, assert_consistent, batch_args, finish, kcsr, kcsr_ok,
@@ -95,19 +96,8 @@ fn request_onto_read_only_media_changes_nothing_and_completes_once_writable() {
     let ns = Mounts::new(&[(&vol, "size=1m")]);
     let args = ALICE_ONTO_VOL;
     assert_eq!(
-        ns.kcsr(
-            t.path(),
-            &[
-                "request",
-                "--user",
-                "bob",
-                "--keys",
-                "keys",
-                "--media",
-                "vol/media"
-            ]
-        )
-        .code,
+        ns.kcsr(t.path(), &request("bob", &[], "vol/media", &[]))
+            .code,
         0
     );
     let media = ns.path(&vol.join("media"));

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use kcsr_testkit::args;
 use kcsr_testkit::softhsm::{self, MODULE};
 use support::{Run, assemble_args, finish};
 
@@ -65,10 +66,7 @@ impl Hsm {
 
     fn request(&self, user: &str, more: &[&str]) -> Run {
         let uri = self.uri(user);
-        let mut args = vec![
-            "request", "--user", user, "--group", "dev", "--keys", "keys", "--media", "media",
-            "--pkcs11", &uri,
-        ];
+        let mut args = args::request(user, &["dev"], "media", &["--pkcs11", &uri]);
         args.extend_from_slice(more);
         self.kcsr(&args)
     }
@@ -392,11 +390,7 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
         "pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-source=file:{}",
         hsm.dir().join("wrong").display()
     );
-    let request = || {
-        hsm.kcsr(&[
-            "request", "--user", "alice", "--keys", "keys", "--media", "media", "--pkcs11", &uri,
-        ])
-    };
+    let request = || hsm.kcsr(&args::request("alice", &[], "media", &["--pkcs11", &uri]));
     // A PIN file others may read is refused before the token is asked anything.
     let r = request();
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -418,24 +412,20 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
 
     // Without pin-source, and no terminal to ask on: the fix is named.
     let uri = format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}");
-    let r = hsm.kcsr(&[
-        "request", "--user", "alice", "--keys", "keys", "--media", "media", "--pkcs11", &uri,
-    ]);
+    let r = hsm.kcsr(&args::request("alice", &[], "media", &["--pkcs11", &uri]));
     r.refused("token \"kcsr\"", "standard input is not a terminal");
     assert!(r.stderr.contains("pin-source=file:"), "{}", r.stderr);
 
     // A URI carrying the PIN itself is refused before anything is loaded.
-    let r = hsm.kcsr(&[
-        "request",
-        "--user",
+    let r = hsm.kcsr(&args::request(
         "alice",
-        "--keys",
-        "keys",
-        "--media",
+        &[],
         "media",
-        "--pkcs11",
-        &format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-value={PIN}"),
-    ]);
+        &[
+            "--pkcs11",
+            &format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-value={PIN}"),
+        ],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("pin-value puts the PIN"), "{}", r.stderr);
     assert!(!r.stderr.contains(PIN), "the PIN was echoed: {}", r.stderr);
@@ -479,9 +469,7 @@ fn verify_checks_a_certificate_against_the_key_in_the_token() {
     assert_eq!(json(&ok)["ok"], true);
 
     // A certificate for another key (a file key) does not match the token's.
-    hsm.kcsr_ok(&[
-        "request", "--user", "mallory", "--keys", "keys", "--media", "media",
-    ]);
+    hsm.kcsr_ok(&args::request("mallory", &[], "media", &[]));
     let other = hsm.issue("mallory");
     let r = hsm.kcsr(&["verify", "--pkcs11", &uri, "--cert", &other]);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -1098,10 +1086,12 @@ fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
     let hsm = Hsm::new();
     hsm.sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout own.key -out own.csr -subj /CN=alice/O=dev 2>&1");
     let uri = hsm.uri("alice");
-    let r = hsm.kcsr(&[
-        "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        "--csr", "own.csr", "--pkcs11", &uri,
-    ]);
+    let r = hsm.kcsr(&args::request(
+        "alice",
+        &["dev"],
+        "media",
+        &["--csr", "own.csr", "--pkcs11", &uri],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("--csr") && r.stderr.contains("--pkcs11"),

@@ -434,22 +434,12 @@ fn a_request_is_stamped_with_its_cluster_and_freshness_and_recorded_before_the_m
     pin_prod(d);
     let r = ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-            "--valid-for",
-            "2d",
-            "--json",
-        ],
+            &["--clusterrole", "view", "--valid-for", "2d", "--json"],
+        ),
     );
     let out = json(&r.stdout);
     let manifest = d.join("media/alice.csr.yaml");
@@ -507,20 +497,12 @@ fn a_request_is_stamped_with_its_cluster_and_freshness_and_recorded_before_the_m
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-            "--json",
-        ],
+            &["--clusterrole", "view", "--json"],
+        ),
     );
     assert_eq!(json(&r.stdout)["status"], "unchanged");
     assert_eq!(
@@ -683,21 +665,12 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
     pin_prod(d);
     ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--expiration",
-            "7d",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-        ],
+            &["--clusterrole", "view", "--expiration", "7d"],
+        ),
     );
     let original = record(d, &object_name(&d.join("media/alice.csr.yaml")));
     // Media in transit: the attacker signs the operator's own request (public) with a CA of
@@ -968,20 +941,7 @@ fn the_same_user_for_two_clusters_is_two_requests_and_two_records() {
         ],
     );
     for (cluster, media) in [("prod", "media-prod"), ("staging", "media-staging")] {
-        ok(
-            d,
-            &[
-                "request",
-                "--user",
-                "alice",
-                "--keys",
-                "keys",
-                "--media",
-                media,
-                "--cluster",
-                cluster,
-            ],
-        );
+        ok(d, &request("alice", &[], media, &["--cluster", cluster]));
     }
     let prod = object_name(&d.join("media-prod/alice.csr.yaml"));
     let staging = object_name(&d.join("media-staging/alice.csr.yaml"));
@@ -1047,41 +1007,15 @@ fn cluster_names_up_to_253_characters_are_pinned_found_and_removed_exactly() {
     all.sort();
     assert_eq!(listed(d), all);
     // Found by its exact name: the request is stamped with it.
-    ok(
-        d,
-        &[
-            "request",
-            "--user",
-            "alice",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            &two,
-        ],
-    );
+    ok(d, &request("alice", &[], "media", &["--cluster", &two]));
     assert_eq!(
         annotations(&d.join("media/alice.csr.yaml"))["kcsr.dev/cluster"],
         two.as_str()
     );
     // A name sharing the first 200 characters that is not pinned is not found.
     let three = format!("{stem}.z");
-    kcsr(
-        d,
-        &[
-            "request",
-            "--user",
-            "bob",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            &three,
-        ],
-    )
-    .refused(&three, "no cluster named");
+    kcsr(d, &request("bob", &[], "media", &["--cluster", &three]))
+        .refused(&three, "no cluster named");
     ok(d, &["cluster", "remove", &one, "--keys", "keys"]);
     all.retain(|n| *n != one);
     assert_eq!(listed(d), all);

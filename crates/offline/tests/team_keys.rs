@@ -98,9 +98,7 @@ impl Site {
     }
 
     fn request(&self, user: &str, media: &str, more: &[&str]) -> Run {
-        let mut args = vec![
-            "request", "--user", user, "--group", "dev", "--keys", "keys", "--media", media,
-        ];
+        let mut args = request(user, &["dev"], media, &[]);
         args.extend_from_slice(more);
         self.ok(&args)
     }
@@ -229,9 +227,7 @@ fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
 
     // Not what was named: another user, or groups the operator did not give. Nothing written.
     for (user, groups) in [("mallory", vec!["--group", "dev"]), ("erin", vec![])] {
-        let mut args = vec![
-            "request", "--user", user, "--csr", "erin.csr", "--keys", "keys", "--media", "bad",
-        ];
+        let mut args = request(user, &[], "bad", &["--csr", "erin.csr"]);
         args.extend(groups);
         let r = s.run(&args);
         r.refused("", "the CSR does not ask for what was given");
@@ -252,19 +248,18 @@ fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
         ("e3.csr", "key-exponent"),
         ("tampered.der", "signature"),
     ] {
-        let r = s.run(&[
-            "request", "--user", "erin", "--group", "dev", "--csr", file, "--keys", "keys",
-            "--media", "bad",
-        ]);
+        let r = s.run(&request("erin", &["dev"], "bad", &["--csr", file]));
         assert_eq!(r.code, 3, "{file}: {}", r.stderr);
         assert!(r.stderr.contains(rule), "{file}: {}", r.stderr);
         assert!(!s.exists("bad"), "{file}");
     }
     // --csr with a key option is a usage error.
-    let r = s.run(&[
-        "request", "--user", "erin", "--csr", "erin.csr", "--key", "erin.key", "--keys", "keys",
-        "--media", "bad",
-    ]);
+    let r = s.run(&request(
+        "erin",
+        &[],
+        "bad",
+        &["--csr", "erin.csr", "--key", "erin.key"],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
@@ -1303,18 +1298,7 @@ fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
     }
     let sums = s.read("stick/SHA256SUMS");
     // Carried but not yet assembled: the station cannot know, and the stick is still open.
-    let r = s.run(&[
-        "request",
-        "--user",
-        "bob",
-        "--group",
-        "dev",
-        "--keys",
-        "keys",
-        "--media",
-        "stick",
-        "--dry-run",
-    ]);
+    let r = s.run(&request("bob", &["dev"], "stick", &["--dry-run"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("trip-"), "{}", r.stderr);
     s.ok(&[
