@@ -351,11 +351,7 @@ fn classic_walkthrough_with_system_masters() {
             &["--api-version", "v1beta1", "--no-signer"],
         ))
         .expect_code(0, "v1beta1 request");
-    assert!(
-        r.stderr.contains("WARNING: group system:masters"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("WARNING: group system:masters");
     legacy.cross();
     legacy
         .kcsr(&[
@@ -406,7 +402,7 @@ fn kubectl_apply_accepts_the_media_as_written() {
             &home,
         )
         .expect_code(0, "kubectl apply");
-        assert!(r.stdout.contains("created"), "{}", r.stdout);
+        r.stdout_has("created");
     }
     let name = gap.server.csrs()[0]["metadata"]["name"]
         .as_str()

@@ -615,7 +615,7 @@ fn rsa_keys_and_requests_with_public_exponent_3_are_refused() {
     // signers would get it, to show the request's own check still refuses it.
     let r = site.submit(&["apply", "media"]);
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("SHA256SUMS.sig"), "{}", r.stderr);
+    r.stderr_has("SHA256SUMS.sig");
     std::fs::remove_file(site.path("media/SHA256SUMS.sig")).unwrap();
     let r = site.submit(&["apply", "media"]);
     assert_eq!(r.code, 1, "{r:?}");

@@ -310,13 +310,9 @@ fn a_genuine_return_is_assembled_from_the_pin_never_from_the_bundle() {
     );
     let r = trip.assemble(&["--out", "again.kubeconfig"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
+    r.stderr_has(&format!(
             "warning: alice.bundle.yaml: the bundle names the server {lb}, cluster prod is pinned with {PROD}"
-        )),
-        "{}",
-        r.stderr
-    );
+        ));
     assert_eq!(
         trip.kubeconfig("again.kubeconfig")["clusters"][0]["cluster"]["server"],
         PROD
@@ -480,11 +476,7 @@ fn a_renewal_replaces_the_user_entry_and_is_reported_an_older_certificate_does_n
     let renewed = trip.genuine("alice-2", 20);
     let r = trip.assemble(&["--merge-into", "config", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("renewed user \"alice@prod\""),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("renewed user \"alice@prod\"");
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         out["renewed"],
@@ -603,7 +595,7 @@ fn a_first_trip_pins_only_with_every_fingerprint_and_later_trips_are_checked_aga
         .concat(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("pinned cluster prod"), "{}", r.stderr);
+    r.stderr_has("pinned cluster prod");
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["pinned"], serde_json::json!(["prod"]));
     let pinned: serde_json::Value =
@@ -689,12 +681,8 @@ fn on_a_terminal_the_fingerprints_are_typed_and_a_bare_yes_pins_nothing() {
         support::finish(child)
     };
     let r = on_tty("y");
-    assert!(
-        r.stdout.contains("Type or paste every fingerprint"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains(&real), "{}", r.stdout);
+    r.stdout_has("Type or paste every fingerprint");
+    r.stdout_has(&real);
     assert!(
         r.stdout
             .contains("a confirmation such as \"y\" does not pin a cluster"),

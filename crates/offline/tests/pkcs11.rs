@@ -414,7 +414,7 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
     let uri = format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}");
     let r = hsm.kcsr(&args::request("alice", &[], "media", &["--pkcs11", &uri]));
     r.refused("token \"kcsr\"", "standard input is not a terminal");
-    assert!(r.stderr.contains("pin-source=file:"), "{}", r.stderr);
+    r.stderr_has("pin-source=file:");
 
     // A URI carrying the PIN itself is refused before anything is loaded.
     let r = hsm.kcsr(&args::request(
@@ -427,7 +427,7 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
         ],
     ));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("pin-value puts the PIN"), "{}", r.stderr);
+    r.stderr_has("pin-value puts the PIN");
     assert!(!r.stderr.contains(PIN), "the PIN was echoed: {}", r.stderr);
 }
 
@@ -441,11 +441,7 @@ fn a_request_the_cluster_would_refuse_or_a_dry_run_leaves_no_key_in_the_token() 
 
     let r = hsm.request("alice", &["--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("would be generated in the token"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("would be generated in the token");
     assert!(hsm.objects().is_empty(), "{:?}", hsm.objects());
     assert!(!hsm.dir().join("media/alice.csr.yaml").exists());
 
@@ -552,7 +548,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         &["--agent-address", "0.0.0.0:16443"],
     ));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
+    r.stderr_has("not a loopback address");
 
     let r = hsm.kcsr_ok(&assemble_args(
         "--out",
@@ -670,7 +666,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         "pin",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("readable by others"), "{}", r.stderr);
+    r.stderr_has("readable by others");
     let after = token_of(&hsm.read("merged.kubeconfig"));
     assert_ne!(before, after);
     assert!(
@@ -703,7 +699,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     bring_back(&hsm, "alice", "forged.crt");
     let r = hsm.kcsr(&assemble_args("--out", "alice.kubeconfig", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("chain"), "{}", r.stderr);
+    r.stderr_has("chain");
     hsm.assert_nothing_secret(&[&r], &[]);
 }
 
@@ -726,7 +722,7 @@ fn renew_keeps_a_token_key_in_the_token() {
         "pkcs11:token=kcsr;object=alice",
         "a new key for the renewal would be a file",
     );
-    assert!(r.stderr.contains("--reuse-key"), "{}", r.stderr);
+    r.stderr_has("--reuse-key");
 
     // Both keys in one run: the module is opened once per key.
     let pin = hsm.dir().join("pin");
@@ -821,8 +817,8 @@ fn a_token_key_request_carries_ticket_operator_and_grants_and_obeys_the_site_pol
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     r.refused("keys/station/policy.yaml", "breaks the station policy");
-    assert!(r.stderr.contains("maxLifetime"), "{}", r.stderr);
-    assert!(r.stderr.contains("needs a change ticket"), "{}", r.stderr);
+    r.stderr_has("maxLifetime");
+    r.stderr_has("needs a change ticket");
     assert!(hsm.objects().is_empty(), "{:?}", hsm.objects());
     assert!(!hsm.dir().join("media").exists());
 
@@ -898,8 +894,8 @@ fn batch_generates_each_token_users_key_in_the_token() {
     // The plan says which keys are in the token, and generates nothing.
     let plan = batch(&["--dry-run"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert!(plan.stdout.contains("p256 (token, new)"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("p256 (new)"), "{}", plan.stdout);
+    plan.stdout_has("p256 (token, new)");
+    plan.stdout_has("p256 (new)");
     assert!(hsm.objects().is_empty());
 
     let r = batch(&["--json"]);
@@ -1048,11 +1044,7 @@ fn batch_pkcs11_default_puts_each_users_key_under_their_stem() {
     };
     let r = batch(&hsm.uri("everyone"));
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("--pkcs11 names a key object"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("--pkcs11 names a key object");
     assert!(hsm.objects().is_empty());
 
     let r = batch(&token);
@@ -1098,7 +1090,7 @@ fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    r.stderr_has("cannot be used with");
     // Nothing was written, and the token holds no key for it.
     assert!(!hsm.dir().join("media").exists());
     assert!(hsm.objects().iter().all(|o| o.label != "alice"));

@@ -494,7 +494,7 @@ fn the_station_never_signs_files_it_did_not_write() {
         ],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("mallory.csr.yaml"), "{}", r.stderr);
+    r.stderr_has("mallory.csr.yaml");
     assert_eq!(
         std::fs::read(d.join("media/SHA256SUMS.sig")).unwrap(),
         sig_before
@@ -519,11 +519,7 @@ fn the_station_never_signs_files_it_did_not_write() {
     smuggle(&d.join("media"), &d.join("media"), &["alice.binding.yaml"]);
     let r = kcsr(d, &request_bob);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("did not write: alice.binding.yaml"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("did not write: alice.binding.yaml");
 
     // With the media as the station wrote it, the same command completes and signs.
     let original = std::fs::read_to_string(d.join("media/alice.binding.yaml"))

@@ -5,7 +5,7 @@
 
 mod support;
 
-use kcsr_testkit::args::request;
+use kcsr_testkit::args::{cluster_add, request};
 use std::path::Path;
 use std::process::Command;
 
@@ -104,22 +104,7 @@ fn object_name(manifest: &Path) -> String {
 fn pin_prod(dir: &Path) {
     make_ca(dir, "ca");
     make_ca(dir, "client-ca");
-    ok(
-        dir,
-        &[
-            "cluster",
-            "add",
-            "prod",
-            "--keys",
-            "keys",
-            "--server",
-            "https://prod.example:6443",
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ],
-    );
+    ok(dir, &cluster_add("prod", "https://prod.example:6443", &[]));
 }
 
 #[test]
@@ -131,23 +116,16 @@ fn cluster_add_pins_server_and_cas_and_prints_the_fingerprints_openssl_computes(
     make_ca(d, "other-ca");
     let r = ok(
         d,
-        &[
-            "cluster",
-            "add",
+        &cluster_add(
             "prod",
-            "--keys",
-            "keys",
-            "--server",
             "https://prod.example:6443",
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-            "--signer-ca",
-            "example.com/other=other-ca.crt",
-            "--tls-server-name",
-            "kubernetes.default.svc",
-        ],
+            &[
+                "--signer-ca",
+                "example.com/other=other-ca.crt",
+                "--tls-server-name",
+                "kubernetes.default.svc",
+            ],
+        ),
     );
     let (ca, client, other) = (
         openssl_pin(d, "ca.crt"),
@@ -157,7 +135,7 @@ fn cluster_add_pins_server_and_cas_and_prints_the_fingerprints_openssl_computes(
     for fp in [&ca, &client, &other] {
         assert!(r.stdout.contains(fp.as_str()), "{fp}: {}", r.stdout);
     }
-    assert!(r.stderr.contains("out of band"), "{}", r.stderr);
+    r.stderr_has("out of band");
     let pin = d.join("keys/station/clusters/prod.json");
     assert_eq!(mode(&pin), 0o600);
     assert_eq!(mode(&d.join("keys/station")), 0o700);
@@ -206,7 +184,7 @@ fn cluster_add_pins_server_and_cas_and_prints_the_fingerprints_openssl_computes(
         "kubernetes.default.svc",
     ];
     let r = ok(d, &same);
-    assert!(r.stderr.contains("nothing changed"), "{}", r.stderr);
+    r.stderr_has("nothing changed");
     assert_eq!(std::fs::read(&pin).unwrap(), before);
     let swapped = [
         "cluster",
@@ -363,7 +341,7 @@ current-context: prod
         ],
     );
     r.refused("kube/config", "no context \"nope\"");
-    assert!(r.stderr.contains("prod, lab"), "{}", r.stderr);
+    r.stderr_has("prod, lab");
 }
 
 #[test]
@@ -404,7 +382,7 @@ fn cluster_add_refuses_what_cannot_be_a_trust_anchor() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("DNS-1123"), "{}", r.stderr);
+    r.stderr_has("DNS-1123");
     // A kubeconfig that skips verification has no CA to pin.
     std::fs::write(
         d.join("insecure.kubeconfig"),
@@ -590,7 +568,7 @@ fn the_cluster_is_the_only_pin_the_one_named_or_none() {
     );
     let r = kcsr(d, &request("carol", &[], "media", &[]));
     r.refused("lab", "2 clusters are pinned");
-    assert!(r.stderr.contains("lab, prod"), "{}", r.stderr);
+    r.stderr_has("lab, prod");
     assert!(!d.join("media/carol.csr.yaml").exists());
     assert!(!d.join("keys/carol.key.pem").exists());
     ok(d, &request("carol", &[], "media", &["--cluster", "lab"]));
@@ -823,11 +801,7 @@ fn renew_believes_no_expiry_of_a_certificate_the_pinned_ca_did_not_issue() {
         ],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("NOT TRUSTED, not renewed"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("NOT TRUSTED, not renewed");
     assert!(!r.stderr.contains("not due"), "{}", r.stderr);
 
     // The genuine certificate is due and renews.
@@ -924,22 +898,7 @@ fn the_same_user_for_two_clusters_is_two_requests_and_two_records() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     pin_prod(d);
-    ok(
-        d,
-        &[
-            "cluster",
-            "add",
-            "staging",
-            "--keys",
-            "keys",
-            "--server",
-            "https://staging.example",
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ],
-    );
+    ok(d, &cluster_add("staging", "https://staging.example", &[]));
     for (cluster, media) in [("prod", "media-prod"), ("staging", "media-staging")] {
         ok(d, &request("alice", &[], media, &["--cluster", cluster]));
     }

@@ -258,7 +258,7 @@ fn one_grant_is_written_as_before_and_bad_grants_or_tickets_are_refused() {
     for bad in ["CHG\u{202e}1", " CHG", ""] {
         let r = kcsr(t.path(), &request("bob", &[], "media", &["--ticket", bad]));
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
-        assert!(r.stderr.contains("ticket"), "{}", r.stderr);
+        r.stderr_has("ticket");
     }
     // Another ticket is another request: refused without --force, like any other change.
     let r = kcsr(
@@ -271,7 +271,7 @@ fn one_grant_is_written_as_before_and_bad_grants_or_tickets_are_refused() {
         ),
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("different request"), "{}", r.stderr);
+    r.stderr_has("different request");
 }
 
 #[test]
@@ -521,7 +521,7 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
     );
     assert_eq!(v["policy"]["refuseSystemNames"], true);
     let r = ok(t.path(), &["policy", "show", "--keys", "keys"]);
-    assert!(r.stdout.contains("maxLifetime: 30d"), "{}", r.stdout);
+    r.stdout_has("maxLifetime: 30d");
 
     // A changed policy replaces the copy; no policy any more removes it.
     let stricter = POLICY.replace("30d", "7d");

@@ -216,11 +216,7 @@ fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
     assert_eq!(rec["state"], "written");
     let (ok, out) = sh(&s.path("media"), "sha256sum -c SHA256SUMS");
     assert!(ok, "{out}");
-    assert!(
-        r.stderr.contains("the user's own: the key is theirs"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("the user's own: the key is theirs");
 
     // DER is read too.
     s.request("erin", "media-der", &["--csr", "erin.der"]);
@@ -296,7 +292,7 @@ fn assemble_writes_a_csr_users_certificate_alone_or_names_their_key_file() {
     let v = s.kubeconfig("named.kubeconfig");
     assert_eq!(v["users"][0]["user"]["client-key"], "erin.key");
     assert!(v["users"][0]["user"].get("client-key-data").is_none());
-    assert!(r.stderr.contains("holds no key"), "{}", r.stderr);
+    r.stderr_has("holds no key");
     // kubectl reads it: the certificate and the key it names make a pair.
     let (ok, out) = sh(
         s.dir(),
@@ -495,17 +491,9 @@ fn a_fresh_certificate_is_not_due_the_last_third_is_and_expired_is_said() {
         "--at",
         &days_from_now(31),
     ]);
-    assert!(
-        r.stderr.contains("EXPIRED (expired") && r.stderr.contains("ago)"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("EXPIRED (expired").stderr_has("ago)");
     // The renewal is named with the date, and its kubeconfig keeps the first name.
-    assert!(
-        r.stderr.contains("names its kubeconfig alice.kubeconfig"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("names its kubeconfig alice.kubeconfig");
 }
 
 #[test]
@@ -596,7 +584,7 @@ fn renew_and_inspect_read_kubeconfigs_and_never_show_a_key() {
     s.issue("media2", "bob", 0);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = s.ok(&["inspect", "issued.crt"]);
-    assert!(r.stdout.contains("EXPIRED"), "{}", r.stdout);
+    r.stdout_has("EXPIRED");
 }
 
 #[test]
@@ -623,11 +611,7 @@ fn a_renewal_keeps_the_kubeconfig_name_and_replaces_the_older_file() {
         "--out-dir",
         "kc",
     ]);
-    assert!(
-        r.stderr.contains("renewed kc/alice.kubeconfig"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("renewed kc/alice.kubeconfig");
     let names: Vec<String> = std::fs::read_dir(s.path("kc"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -779,15 +763,11 @@ fn key_retire_removes_only_keys_whose_certificates_have_all_expired() {
     assert_eq!(s.record(&names["dave"])["state"], "withdrawn");
     // bob: valid at that time; carol: a certificate never shown may be valid out there.
     assert!(s.exists("keys/bob.key.pem") && s.exists("keys/carol.key.pem"));
-    assert!(r.stderr.contains("valid until"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
-            "no certificate shown for request {}",
-            names["carol"]
-        )),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("valid until");
+    r.stderr_has(&format!(
+        "no certificate shown for request {}",
+        names["carol"]
+    ));
     // The station's own files are never touched.
     assert!(s.exists("keys/station/signing-key.pem"));
     // A retired user is not renewed.
@@ -972,11 +952,7 @@ fn filesystem_artifacts_are_ignored_on_every_command_with_one_note() {
     );
     s.bring_back("stick", "alice", 10);
     let r = s.ok(&["check", "--media", "stick", "--keys", "keys"]);
-    assert!(
-        r.stderr.contains("note: ignoring on stick: .DS_Store"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("note: ignoring on stick: .DS_Store");
     let r = s.ok(&[
         "assemble",
         "--media",
@@ -1015,7 +991,7 @@ fn filesystem_artifacts_are_ignored_on_every_command_with_one_note() {
     ] {
         let r = s.run(&args);
         assert_eq!(r.code, 3, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("._alice.key"), "{}", r.stderr);
+        r.stderr_has("._alice.key");
     }
 }
 
@@ -1031,12 +1007,8 @@ fn check_audits_sums_signature_requests_and_results() {
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("binding ClusterRole/view ok"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("recorded (written)"), "{}", r.stderr);
+    r.stderr_has("binding ClusterRole/view ok");
+    r.stderr_has("recorded (written)");
     // The connected side's view: the station's allowed_signers line.
     let line = s
         .ok(&["station", "show", "--keys", "keys", "--principal", "vault"])
@@ -1056,11 +1028,7 @@ fn check_audits_sums_signature_requests_and_results() {
     assert_eq!(v["requests"].as_array().unwrap().len(), 2);
     // With neither, the signature is only intact, and it says so.
     let r = s.ok(&["check", "--media", "media"]);
-    assert!(
-        r.stderr.contains("NOT checked against a trusted key"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("NOT checked against a trusted key");
     // Past a request's not-after: the connected side would refuse it.
     let r = s.run(&[
         "check",
@@ -1084,12 +1052,8 @@ fn check_audits_sums_signature_requests_and_results() {
         keys.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("not by this station's"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("this station has no record"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("not by this station's");
+    r.stderr_has("this station has no record");
 
     // In transit: the binding changed to cluster-admin and the sums recomputed. The
     // signature no longer holds, and the binding is not the grant's.
@@ -1163,11 +1127,7 @@ fn withdraw_takes_a_request_off_and_the_station_signs_again() {
     let r = s.ok(&[
         "withdraw", "--user", "bob", "--keys", "keys", "--media", "media",
     ]);
-    assert!(
-        r.stderr.contains("bob.csr.yaml, bob.binding.yaml"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("bob.csr.yaml, bob.binding.yaml");
     assert!(!s.exists("media/bob.csr.yaml") && !s.exists("media/bob.binding.yaml"));
     let sums = s.read("media/SHA256SUMS");
     assert!(
@@ -1183,7 +1143,7 @@ fn withdraw_takes_a_request_off_and_the_station_signs_again() {
     let r = s.ok(&[
         "withdraw", "--user", "bob", "--keys", "keys", "--media", "media",
     ]);
-    assert!(r.stderr.contains("any more"), "{}", r.stderr);
+    r.stderr_has("any more");
     // Nobody of that name.
     let r = s.run(&[
         "withdraw", "--user", "nobody", "--keys", "keys", "--media", "media",
@@ -1244,11 +1204,7 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
         .to_owned();
     assert!(trip.starts_with("stick/trip-"), "{trip}");
     assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
-    assert!(
-        r.stderr.contains(&format!("kcsr-submit apply {trip}")),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has(&format!("kcsr-submit apply {trip}"));
     // More requests of the same trip join it; the old trip's files are untouched.
     s.request("carol", "stick", &[]);
     assert!(s.exists(&format!("{trip}/carol.csr.yaml")));
@@ -1273,11 +1229,7 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
         r.stderr
     );
     let r = s.ok(&["check", "--media", "stick", "--keys", "keys"]);
-    assert!(
-        r.stderr.contains("note: ignoring on stick: trip-"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("note: ignoring on stick: trip-");
     // Once the new trip is back too, the next one gets yet another directory.
     s.bring_back(&trip, "bob", 10);
     let r = s.request("dave", "stick", &[]);
@@ -1380,16 +1332,8 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
     std::fs::rename(s.path("keys/bob.key.pem"), s.path("bob.key.pem")).unwrap();
     let r = s.run(&assemble_args("--out-dir", "out", &[]));
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("error: no key for \"bob\" in keys"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("keys/bob.key.pem is not there"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("error: no key for \"bob\" in keys");
+    r.stderr_has("keys/bob.key.pem is not there");
     assert!(s.exists("out/alice.kubeconfig") && !s.exists("out/bob.kubeconfig"));
     // Listed with what did not become a kubeconfig, and bob's record stays `written`.
     assert!(
@@ -1424,11 +1368,7 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
         "--key",
         "keys/alice.key.pem",
     ]);
-    assert!(
-        r.stdout.contains("chain       not checked: no --ca given"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("chain       not checked: no --ca given");
     let r = s.ok(&[
         "verify",
         "--cert",

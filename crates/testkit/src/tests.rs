@@ -65,6 +65,22 @@ fn stderr_lines_are_wanted_in_order_each_within_a_line() {
 }
 
 #[test]
+fn stderr_has_and_stdout_has_look_at_their_own_stream() {
+    let r = Run {
+        code: 0,
+        stdout: "data line\n".into(),
+        stderr: "warning: careful\n".into(),
+    };
+    r.stderr_has("careful").stdout_has("data");
+    assert!(fails(|| {
+        r.stderr_has("data");
+    }));
+    assert!(fails(|| {
+        r.stdout_has("careful");
+    }));
+}
+
+#[test]
 fn a_refusal_checks_code_error_line_lines_and_no_panic() {
     let case = Refusal {
         argv: &["x"],
