@@ -18,20 +18,10 @@ use support::{Run, bundle, bundle_cluster, kcsr, list_returned};
 const PROD: &str = "https://prod.example:6443";
 const EVIL: &str = "https://evil.example:6443";
 
+/// `sh -c CMD` in `dir`, which must succeed: its stdout and stderr.
 fn sh(dir: &Path, cmd: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd}: {text}");
-    text
+    let r = kcsr_testkit::sh(dir, cmd).expect_code(0, cmd);
+    r.stdout + &r.stderr
 }
 
 /// An isolated station that requested a certificate for alice (group dev), and the certificate

@@ -24,21 +24,10 @@ fn alice_dev() -> Vec<&'static str> {
     request("alice", &["dev"], "media", &[])
 }
 
+/// `sh -c CMD` in `dir`: whether it succeeded, and its stdout and stderr.
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let r = kcsr_testkit::sh(dir, cmd);
+    (r.code == 0, r.stdout + &r.stderr)
 }
 
 /// The CSR PEM inside a manifest, decoded from spec.request.

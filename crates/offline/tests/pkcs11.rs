@@ -95,19 +95,8 @@ impl Hsm {
     }
 
     fn sh(&self, cmd: &str) -> String {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(self.dir())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{cmd}: {text}");
-        text
+        let r = kcsr_testkit::sh(self.dir(), cmd).expect_code(0, cmd);
+        r.stdout + &r.stderr
     }
 
     /// A test CA `ca.crt` and the client certificate it issues for `media/<stem>.csr.yaml`,

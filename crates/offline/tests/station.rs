@@ -7,25 +7,13 @@ mod support;
 
 use kcsr_testkit::args::{cluster_add, request};
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use support::{kcsr, kcsr_ok as ok, mode};
 
+/// `sh -c CMD` in `dir`, which must succeed: its stdout.
 fn sh(dir: &Path, cmd: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd}: {text}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    kcsr_testkit::sh(dir, cmd).expect_code(0, cmd).stdout
 }
 
 /// A self-signed CA `NAME.crt` (key `NAME.key`) in `dir`.

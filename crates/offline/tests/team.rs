@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::station::{RequestRecord, RequestState};
@@ -919,17 +918,8 @@ fn the_audit_csv_is_safe_to_open_in_a_spreadsheet() {
 }
 
 fn openssl(dir: &Path, args: &str) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("openssl {args} 2>&1"))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args}: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    kcsr_testkit::sh(dir, &format!("openssl {args} 2>&1"))
+        .expect_code(0, &format!("openssl {args}"));
 }
 
 /// `media/<stem>.csr.yaml`'s request issued by the CA `ca` (files `ca.crt`, `ca.key`), with

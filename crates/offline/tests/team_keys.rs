@@ -8,7 +8,6 @@ mod support;
 
 use kcsr_testkit::args::request;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -16,21 +15,10 @@ use support::{Run, assemble_args, kcsr};
 
 const SERVER: &str = "https://prod.example:6443";
 
+/// `sh -c CMD` in `dir`: whether it succeeded, and its stdout and stderr.
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let r = kcsr_testkit::sh(dir, cmd);
+    (r.code == 0, r.stdout + &r.stderr)
 }
 
 /// A station with the cluster `prod` pinned (CA `real`, as server and client CA).

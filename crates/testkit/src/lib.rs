@@ -16,7 +16,7 @@ mod run;
 pub mod softhsm;
 
 pub use background::{Background, SAY_WITHIN};
-pub use process::{HOME, LIMIT, command, finish, run, wait_within};
+pub use process::{HOME, LIMIT, command, finish, run, sh, wait_within};
 pub use run::{Refusal, Run};
 
 #[cfg(test)]
