@@ -392,16 +392,7 @@ fn whole_trip(kind: Kind) {
     );
 
     // The connected side, media on the stick; a second run creates nothing twice.
-    let apply = [
-        "apply",
-        "usb/media",
-        "--approve",
-        "--yes",
-        "--wait",
-        "60s",
-        "--client-ca",
-        "client-ca.crt",
-    ];
+    let apply = args::apply_approved("usb/media");
     for run in ["first", "second"] {
         let r = trip.submit(&apply);
         assert_eq!(r.code, 0, "{kind:?} {run} apply: {}{}", r.stdout, r.stderr);

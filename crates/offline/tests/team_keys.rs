@@ -183,6 +183,21 @@ fn b64(v: &Value) -> Vec<u8> {
 
 // ---- Part 3: keys and users --------------------------------------------------------------
 
+/// The new trip's directory a request names on its stderr line saying `says` ("… go to
+/// DIR …").
+fn new_trip(r: &Run, says: &str) -> String {
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(says))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    line.split("go to ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
     let s = Site::new();
@@ -1178,18 +1193,7 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
     ]);
     // The next trip on the same stick: a directory of its own, named.
     let r = s.request("bob", "stick", &[]);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("holds an earlier trip's results"))
-        .unwrap_or_else(|| panic!("{}", r.stderr))
-        .to_owned();
-    let trip = line
-        .split("go to ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let trip = new_trip(&r, "holds an earlier trip's results");
     assert!(trip.starts_with("stick/trip-"), "{trip}");
     assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
     r.stderr_has(&format!("kcsr-submit apply {trip}"));
@@ -1252,18 +1256,10 @@ fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
     ]);
     // Once the station has recorded the trip's results, the next request starts a new trip.
     let r = s.request("bob", "stick", &[]);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("holds an earlier trip whose results the station has recorded"))
-        .unwrap_or_else(|| panic!("{}", r.stderr))
-        .to_owned();
-    let trip = line
-        .split("go to ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let trip = new_trip(
+        &r,
+        "holds an earlier trip whose results the station has recorded",
+    );
     assert!(trip.starts_with("stick/trip-"), "{trip}");
     assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
     assert!(!s.exists("stick/bob.csr.yaml"));
