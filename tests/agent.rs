@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use kcsr_e2e::binary;
 use kcsr_testkit::Background;
+use kcsr_testkit::args::request;
 
 use echo::via_echo;
 use setup::{PIN, Setup, bearer, connect_agent, free_port, raw, whoami};
@@ -45,11 +46,7 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
     let r = s
         .kubectl(&kc, &["get", "csr", "-o", "name"])
         .expect_code(0, "kubectl get csr");
-    assert!(
-        r.stdout.contains("certificatesigningrequest"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("certificatesigningrequest");
 
     // A watch streams: a change made while it runs arrives through the agent.
     let watch = Background::start(
@@ -109,7 +106,7 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
     .unwrap();
     let r = s.kubectl(&forged, &["get", "csr"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("wrong bearer token"), "{}", r.stderr);
+    r.stderr_has("wrong bearer token");
 
     // A web page in a browser on the same machine: even with the token, Origin is refused.
     let r = raw(
@@ -146,11 +143,7 @@ fn kubectl_works_through_the_agent_and_only_for_the_kubeconfigs_holder() {
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("insert it; the request was not sent"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("insert it; the request was not sent");
     std::fs::rename(&away, &tokens).unwrap();
     let r = s
         .kubectl(&kc, &["auth", "whoami", "-o", "json"])
@@ -185,13 +178,13 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
         ),
     );
     let r = s.agent_fails(&open);
-    assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
+    r.stderr_has("not a loopback address");
 
     // Readable by others: whoever reads the bearer token may use the agent.
     let loose = write("loose.kubeconfig", &text);
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
     let r = s.agent_fails(&loose);
-    assert!(r.stderr.contains("mode 0644"), "{}", r.stderr);
+    r.stderr_has("mode 0644");
 
     // No token user at all (an edited extension name).
     let none = write(
@@ -199,11 +192,7 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
         &text.replace("kcsr.io/agent", "example.com/other"),
     );
     let r = s.agent_fails(&none);
-    assert!(
-        r.stderr.contains("no user with a kcsr.io/agent extension"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("no user with a kcsr.io/agent extension");
 
     // An unknown field in the extension is refused, not ignored.
     let extra = write(
@@ -214,7 +203,7 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
         ),
     );
     let r = s.agent_fails(&extra);
-    assert!(r.stderr.contains("extension is malformed"), "{}", r.stderr);
+    r.stderr_has("extension is malformed");
 
     // A wrong PIN.
     std::fs::write(s.offline.path("wrong-pin"), "0000\n").unwrap();
@@ -231,36 +220,30 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
         ),
     );
     let r = s.agent_fails(&wrong_pin);
-    assert!(
-        r.stderr.contains("the PIN for token \"kcsr\" is wrong"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("the PIN for token \"kcsr\" is wrong");
 
     // Another key in the token than the certificate's.
     let other_uri = format!("{}&pin-source=file:pin", s.uri("bob"));
-    s.kcsr(&[
-        "request", "--user", "bob", "--group", "dev", "--keys", "keys", "--media", "media2",
-        "--pkcs11", &other_uri,
-    ])
+    s.kcsr(&request(
+        "bob",
+        &["dev"],
+        "media2",
+        &["--pkcs11", &other_uri],
+    ))
     .expect_code(0, "a second key in the token");
     let other = write(
         "other.kubeconfig",
         &text.replace("object=alice", "object=bob"),
     );
     let r = s.agent_fails(&other);
-    assert!(
-        r.stderr.contains("does not match the certificate"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("does not match the certificate");
 
     // The token missing altogether.
     std::fs::rename(s.offline.path("tokens"), s.offline.path("tokens.away")).unwrap();
     std::fs::create_dir(s.offline.path("tokens")).unwrap();
     let r = s.agent_fails(&kc);
-    assert!(r.stderr.contains("no token"), "{}", r.stderr);
-    assert!(r.stderr.contains("insert the token"), "{}", r.stderr);
+    r.stderr_has("no token");
+    r.stderr_has("insert the token");
     s.assert_nothing_secret("");
 }
 

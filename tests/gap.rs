@@ -5,8 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use kcsr_e2e::{Host, Run, assert_no_key_material, binary, carry, kubectl, run};
+use kcsr_e2e::{
+    Host, Run, assert_no_key_material, binary, carry, hand_out_cluster_files, kubectl, run,
+};
 use kcsr_testapi::{Config, TestServer};
+use kcsr_testkit::args::{self, request};
 
 struct Gap {
     _tmp: tempfile::TempDir,
@@ -25,17 +28,7 @@ impl Gap {
         let offline = Host::new(tmp.path(), "offline");
         let connected = Host::new(tmp.path(), "connected");
         let server = TestServer::start(config).unwrap();
-        // The connected host's own kubeconfig and the client CA it knows about.
-        std::fs::copy(
-            server.admin_kubeconfig(),
-            connected.path("admin.kubeconfig"),
-        )
-        .unwrap();
-        std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-        // The cluster's CAs as the isolated station gets them out of band (say, from a
-        // control-plane node), pinned before the first request.
-        std::fs::write(offline.path("ca.crt"), server.serving_ca_pem()).unwrap();
-        std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
+        hand_out_cluster_files(&server, &offline.root, &connected.root);
         let url = server.url();
         let mut gap = Self {
             _tmp: tmp,
@@ -46,25 +39,14 @@ impl Gap {
             submit: binary("kcsr-submit"),
             outputs: Vec::new(),
         };
-        let mut pin = vec![
-            "cluster",
-            "add",
-            "kcsr-testapi",
-            "--keys",
-            "keys",
-            "--server",
-            &url,
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ];
+        let mut more = vec![];
         if legacy {
             // Before 1.22 a v1beta1 request without a signer is signed as legacy-unknown,
             // by the same cluster-signing CA.
-            pin.extend(["--signer-ca", "legacy-unknown=client-ca.crt"]);
+            more.extend(["--signer-ca", "legacy-unknown=client-ca.crt"]);
         }
-        gap.kcsr(&pin).expect_code(0, "kcsr cluster add");
+        gap.kcsr(&args::cluster_add("kcsr-testapi", &url, &more))
+            .expect_code(0, "kcsr cluster add");
         gap
     }
 
@@ -98,17 +80,8 @@ impl Gap {
     /// apply --approve --yes --wait on the connected host.
     fn cross(&mut self) {
         self.to_connected();
-        self.submit(&[
-            "apply",
-            "media",
-            "--approve",
-            "--yes",
-            "--wait",
-            "60s",
-            "--client-ca",
-            "client-ca.crt",
-        ])
-        .expect_code(0, "kcsr-submit apply");
+        self.submit(&args::apply_approved("media"))
+            .expect_code(0, "kcsr-submit apply");
         self.back_to_offline();
     }
 
@@ -152,45 +125,28 @@ fn every_key_type_crosses_the_gap_and_kubectl_authenticates() {
         ("dave", "rsa2048"),
     ];
     for (user, kt) in users {
-        gap.kcsr(&[
-            "request",
-            "--user",
+        gap.kcsr(&request(
             user,
-            "--group",
-            "dev",
-            "--group",
-            "ops",
-            "--key-type",
-            kt,
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev", "ops"],
             "media",
-        ])
+            &["--key-type", kt, "--clusterrole", "cluster-admin"],
+        ))
         .expect_code(0, "kcsr request");
     }
     // One more with its key encrypted at rest (PBKDF2-SHA256 + AES-256-CBC PKCS#8).
     std::fs::write(gap.offline.path("pass"), "correct horse battery staple\n").unwrap();
-    gap.kcsr(&[
-        "request",
-        "--user",
+    gap.kcsr(&request(
         "erin",
-        "--group",
-        "dev",
-        "--group",
-        "ops",
-        "--clusterrole",
-        "cluster-admin",
-        "--encrypt-key",
-        "--passphrase-file",
-        "pass",
-        "--keys",
-        "keys",
-        "--media",
+        &["dev", "ops"],
         "media",
-    ])
+        &[
+            "--clusterrole",
+            "cluster-admin",
+            "--encrypt-key",
+            "--passphrase-file",
+            "pass",
+        ],
+    ))
     .expect_code(0, "kcsr request --encrypt-key");
     gap.cross();
     for user in ["alice", "bob", "carol", "dave", "erin"] {
@@ -281,17 +237,8 @@ fn a_batch_of_users_crosses_the_gap_once() {
     // Re-running the connected step changes nothing and creates no duplicate object.
     let before = gap.server.csrs().len();
     gap.to_connected();
-    gap.submit(&[
-        "apply",
-        "media",
-        "--approve",
-        "--yes",
-        "--wait",
-        "60s",
-        "--client-ca",
-        "client-ca.crt",
-    ])
-    .expect_code(0, "re-run");
+    gap.submit(&args::apply_approved("media"))
+        .expect_code(0, "re-run");
     assert_eq!(gap.server.csrs().len(), before);
     gap.assert_keys_stayed();
 }
@@ -300,17 +247,12 @@ fn a_batch_of_users_crosses_the_gap_once() {
 #[test]
 fn classic_walkthrough_with_a_clusterrolebinding() {
     let mut gap = Gap::new(Config::default());
-    gap.kcsr(&[
-        "request",
-        "--user",
+    gap.kcsr(&request(
         "john",
-        "--clusterrole",
-        "cluster-admin",
-        "--keys",
-        "keys",
-        "--media",
+        &[],
         "media",
-    ])
+        &["--clusterrole", "cluster-admin"],
+    ))
     .expect_code(0, "request");
     gap.cross();
     gap.kcsr(&[
@@ -377,17 +319,7 @@ fn classic_walkthrough_with_system_masters() {
     // Modern cluster: refused offline, before the media leaves, with the alternative.
     let mut gap = Gap::new(Config::default());
     let r = gap
-        .kcsr(&[
-            "request",
-            "--user",
-            "root",
-            "--group",
-            "system:masters",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ])
+        .kcsr(&request("root", &["system:masters"], "media", &[]))
         .expect_code(3, "refused");
     assert!(
         r.stderr.contains("system:masters group is not allowed")
@@ -412,26 +344,14 @@ fn classic_walkthrough_with_system_masters() {
         ..Config::default()
     });
     let r = legacy
-        .kcsr(&[
-            "request",
-            "--user",
+        .kcsr(&request(
             "root",
-            "--group",
-            "system:masters",
-            "--api-version",
-            "v1beta1",
-            "--no-signer",
-            "--keys",
-            "keys",
-            "--media",
+            &["system:masters"],
             "media",
-        ])
+            &["--api-version", "v1beta1", "--no-signer"],
+        ))
         .expect_code(0, "v1beta1 request");
-    assert!(
-        r.stderr.contains("WARNING: group system:masters"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("WARNING: group system:masters");
     legacy.cross();
     legacy
         .kcsr(&[
@@ -465,19 +385,12 @@ fn classic_walkthrough_with_system_masters() {
 #[test]
 fn kubectl_apply_accepts_the_media_as_written() {
     let mut gap = Gap::new(Config::default());
-    gap.kcsr(&[
-        "request",
-        "--user",
+    gap.kcsr(&request(
         "alice",
-        "--group",
-        "dev",
-        "--clusterrole",
-        "view",
-        "--keys",
-        "keys",
-        "--media",
+        &["dev"],
         "media",
-    ])
+        &["--clusterrole", "view"],
+    ))
     .expect_code(0, "request");
     gap.to_connected();
     let admin = gap.connected.path("admin.kubeconfig");
@@ -489,7 +402,7 @@ fn kubectl_apply_accepts_the_media_as_written() {
             &home,
         )
         .expect_code(0, "kubectl apply");
-        assert!(r.stdout.contains("created"), "{}", r.stdout);
+        r.stdout_has("created");
     }
     let name = gap.server.csrs()[0]["metadata"]["name"]
         .as_str()
@@ -576,19 +489,12 @@ fn stem_of(dir: &Path, user: &str) -> String {
 fn a_one_way_trip_is_assembled_from_the_return_directory_alone() {
     let mut gap = Gap::new(Config::default());
     for user in ["alice", "bob", "carol"] {
-        gap.kcsr(&[
-            "request",
-            "--user",
+        gap.kcsr(&request(
             user,
-            "--group",
-            "dev",
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-        ])
+            &["--clusterrole", "cluster-admin"],
+        ))
         .expect_code(0, "kcsr request");
     }
     gap.to_connected();

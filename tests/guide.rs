@@ -9,15 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
 use std::cell::RefCell;
-use std::io::{BufRead as _, BufReader};
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-use kcsr_e2e::{Host, binary, carry, run};
+use kcsr_e2e::{Host, binary, carry, host_command, run};
 use kcsr_testapi::{Config, Rule, TestServer, UserSpec};
+use kcsr_testkit::{Background, SAY_WITHIN, softhsm};
 
 fn guide_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operator-guide.md")
@@ -226,9 +222,6 @@ fn ssh_fingerprint_len(c: &[char]) -> Option<usize> {
     .then_some(prefix.len() + 43)
 }
 
-/// The PKCS#11 module of section 9's SoftHSM2 token (Debian's `softhsm2`, which `.ci/run`
-/// installs).
-const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// The user PIN of section 9's token, in the offline host's `token.pin`.
 const TOKEN_PIN: &str = "4711-guide";
 
@@ -240,19 +233,10 @@ struct Session {
     agent: PathBuf,
     /// Section 9's token: its configuration, outside both hosts.
     softhsm2_conf: PathBuf,
-    /// Processes started with `COMMAND &`, stopped when the session ends.
-    background: RefCell<Vec<Child>>,
+    /// Processes started with `COMMAND &`, stopped when the session ends (dropped).
+    background: RefCell<Vec<Background>>,
     _server: TestServer,
     _tmp: tempfile::TempDir,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        for mut child in self.background.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 impl Session {
@@ -319,52 +303,36 @@ impl Session {
 
     /// Starts `/bin/sh args` in the background with the environment `run` gives, and returns
     /// its first line of output (a server's start line), or everything it printed and its exit
-    /// code if it ended first. Its later output is read and dropped, so that it never blocks
-    /// on a full pipe.
+    /// code if it ended first.
     fn start(&self, args: &[&str], cwd: &Path, home: &Path) -> String {
-        let mut child = Command::new("/bin/sh")
-            .args(args)
-            .current_dir(cwd)
-            .env("HOME", home)
-            .env_remove("KUBECONFIG")
-            .env_remove("KCSR_ALLOWED_SIGNERS")
-            .env_remove("XDG_CONFIG_HOME")
-            .env("LOGNAME", "operator")
-            .env("USER", "operator")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pipe = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        // Every line is read (so that the process never blocks on a full pipe); None at the
-        // end of its output.
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let _ = tx.send(Some(line.unwrap_or_default()));
-            }
-            let _ = tx.send(None);
-        });
-        let next = || {
-            rx.recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("{args:?} printed nothing within 30 s"))
-        };
+        let mut bg = Background::start(
+            host_command(Path::new("/bin/sh"), args, cwd, home),
+            &format!("{args:?}"),
+        );
+        let mut ended = bg.wait_for_line_or_end();
+        let printed = bg.stdout();
+        let mut lines = printed.lines();
         let mut text = String::new();
-        let mut line = next();
-        // A start refused (`error: …`, `hint: …`) is shown whole, with its exit code.
-        let refused = line.as_deref().is_some_and(|l| l.starts_with("error: "));
-        while let Some(l) = line {
-            text.push_str(&l);
-            text.push('\n');
-            line = if refused { next() } else { None };
+        match lines.next() {
+            // A start refused (`error: …`, `hint: …`) is shown whole, with its exit code.
+            Some(first) if first.starts_with("error: ") => {
+                let status = ended.get_or_insert_with(|| bg.wait_within(SAY_WITHIN));
+                for l in bg.stdout().lines() {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+                text.push_str(&format!("(exit code {})\n", status.code().unwrap_or(-1)));
+            }
+            Some(first) => {
+                text.push_str(first);
+                text.push('\n');
+            }
+            None => {
+                let status = ended.expect("no line printed, so it ended");
+                text.push_str(&format!("(exit code {})\n", status.code().unwrap_or(-1)));
+            }
         }
-        if refused || text.is_empty() {
-            let status = child.wait().unwrap();
-            text.push_str(&format!("(exit code {})\n", status.code().unwrap_or(-1)));
-        }
-        self.background.borrow_mut().push(child);
+        self.background.borrow_mut().push(bg);
         text
     }
 
@@ -375,47 +343,6 @@ impl Session {
             other => panic!("unknown host {other:?} in the guide"),
         }
     }
-}
-
-/// A SoftHSM2 token labelled `kcsr` with the user PIN [`TOKEN_PIN`], its store and
-/// configuration under `dir` (outside both hosts): the configuration's path, for
-/// `SOFTHSM2_CONF`. Missing SoftHSM2 fails the test (`.ci/run` installs it).
-fn softhsm2_token(dir: &Path) -> PathBuf {
-    assert!(
-        Path::new(SOFTHSM2_MODULE).exists(),
-        "SoftHSM2 is missing ({SOFTHSM2_MODULE}): apt-get install softhsm2 (.ci/run does); section 9 of the guide needs it"
-    );
-    let tokens = dir.join("softhsm2-tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "kcsr",
-            "--so-pin",
-            "4711-so",
-            "--pin",
-            TOKEN_PIN,
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util must be installed (apt-get install softhsm2)");
-    assert!(
-        out.status.success(),
-        "softhsm2-util --init-token: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    conf
 }
 
 #[test]
@@ -463,13 +390,9 @@ fn operator_guide_shows_real_output() {
     )
     .unwrap();
     std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-    let softhsm2_conf = softhsm2_token(tmp.path());
-    std::fs::write(offline.path("token.pin"), format!("{TOKEN_PIN}\n")).unwrap();
-    std::fs::set_permissions(
-        offline.path("token.pin"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    // Section 9's token, its store and configuration outside both hosts.
+    let softhsm2_conf = softhsm::token(tmp.path(), "kcsr", "4711-so", TOKEN_PIN);
+    softhsm::pin_file(&offline.path("token.pin"), TOKEN_PIN);
     // Section 9's kcsr-agent listens on the default address, as at a site.
     assert!(
         std::net::TcpListener::bind("127.0.0.1:16443").is_ok(),

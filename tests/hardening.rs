@@ -4,7 +4,7 @@
 //! core dumps; and a device that could answer differently on a second read.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
-use kcsr_testkit::args::request;
+use kcsr_testkit::args::{self, request};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use kcsr_e2e::{Run, binary, run};
+use kcsr_e2e::{Run, binary, hand_out_cluster_files, run};
 use kcsr_testapi::{Config, TestServer};
 
 /// Characters a terminal acts on instead of showing (or that reorder what it shows): control
@@ -54,15 +54,9 @@ impl Site {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("home")).unwrap();
         let server = TestServer::start(Config::default()).unwrap();
-        std::fs::copy(
-            server.admin_kubeconfig(),
-            tmp.path().join("admin.kubeconfig"),
-        )
-        .unwrap();
         // The station pins the cluster before its first request (decision 0009), from CA
         // files it got out of band.
-        std::fs::write(tmp.path().join("ca.crt"), server.serving_ca_pem()).unwrap();
-        std::fs::write(tmp.path().join("client-ca.crt"), server.client_ca_pem()).unwrap();
+        hand_out_cluster_files(&server, tmp.path(), tmp.path());
         let site = Self {
             tmp,
             kcsr: binary("kcsr"),
@@ -70,20 +64,8 @@ impl Site {
             server,
         };
         let url = site.server.url();
-        site.kcsr(&[
-            "cluster",
-            "add",
-            "kcsr-testapi",
-            "--keys",
-            "keys",
-            "--server",
-            &url,
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ])
-        .expect_code(0, "kcsr cluster add");
+        site.kcsr(&args::cluster_add("kcsr-testapi", &url, &[]))
+            .expect_code(0, "kcsr cluster add");
         site
     }
 
@@ -579,9 +561,7 @@ fn rsa_keys_and_requests_with_public_exponent_3_are_refused() {
     let hint = "hint: generate a new key: kcsr request --key-type rsa2048";
 
     // An imported key.
-    let r = site.kcsr(&[
-        "request", "--user", "alice", "--key", "e3.key", "--keys", "keys", "--media", "media",
-    ]);
+    let r = site.kcsr(&request("alice", &[], "media", &["--key", "e3.key"]));
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.stderr.contains("e3.key") && r.stderr.contains(refused) && r.stderr.contains(hint),
@@ -635,7 +615,7 @@ fn rsa_keys_and_requests_with_public_exponent_3_are_refused() {
     // signers would get it, to show the request's own check still refuses it.
     let r = site.submit(&["apply", "media"]);
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("SHA256SUMS.sig"), "{}", r.stderr);
+    r.stderr_has("SHA256SUMS.sig");
     std::fs::remove_file(site.path("media/SHA256SUMS.sig")).unwrap();
     let r = site.submit(&["apply", "media"]);
     assert_eq!(r.code, 1, "{r:?}");

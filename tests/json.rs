@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use kcsr_e2e::{Host, Run, binary, run};
 use kcsr_testapi::{Config, TestServer};
+use kcsr_testkit::args::request;
 use serde_json::Value;
 
 fn snapshots() -> PathBuf {
@@ -209,20 +210,12 @@ fn json_output_matches_the_snapshots() {
     s.record(
         "request",
         false,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-            "--json",
-        ],
+            &["--clusterrole", "view", "--json"],
+        ),
         0,
     );
     s.record(

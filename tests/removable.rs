@@ -14,8 +14,9 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use kcsr_e2e::{Run, assert_no_key_material, binary, kubectl};
+use kcsr_e2e::{Run, assert_no_key_material, binary, hand_out_cluster_files, kubectl};
 use kcsr_testapi::{Config, TestServer};
+use kcsr_testkit::args::{self, request};
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -193,9 +194,7 @@ impl Trip {
             .collect();
         let stick = Stick::mount_all(kind, &sticks);
         let server = TestServer::start(Config::default()).unwrap();
-        std::fs::copy(server.admin_kubeconfig(), host.join("admin.kubeconfig")).unwrap();
-        std::fs::write(host.join("client-ca.crt"), server.client_ca_pem()).unwrap();
-        std::fs::write(host.join("ca.crt"), server.serving_ca_pem()).unwrap();
+        hand_out_cluster_files(&server, &host, &host);
         let images = tmp.path().to_owned();
         let trip = Self {
             stick,
@@ -208,19 +207,7 @@ impl Trip {
             _tmp: tmp,
         };
         let url = trip.server.url();
-        let r = trip.kcsr(&[
-            "cluster",
-            "add",
-            "test",
-            "--keys",
-            "keys",
-            "--server",
-            &url,
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ]);
+        let r = trip.kcsr(&args::cluster_add("test", &url, &[]));
         assert_eq!(r.code, 0, "kcsr cluster add: {}", r.stderr);
         trip
     }
@@ -405,16 +392,7 @@ fn whole_trip(kind: Kind) {
     );
 
     // The connected side, media on the stick; a second run creates nothing twice.
-    let apply = [
-        "apply",
-        "usb/media",
-        "--approve",
-        "--yes",
-        "--wait",
-        "60s",
-        "--client-ca",
-        "client-ca.crt",
-    ];
+    let apply = args::apply_approved("usb/media");
     for run in ["first", "second"] {
         let r = trip.submit(&apply);
         assert_eq!(r.code, 0, "{kind:?} {run} apply: {}{}", r.stdout, r.stderr);
@@ -549,17 +527,7 @@ fn whole_trip(kind: Kind) {
 fn one_way_trip(kind: Kind) {
     let trip = Trip::with(kind, &["usb", "ret"]);
     for user in ["carol", "oidc:bob@example.com"] {
-        let r = trip.kcsr(&[
-            "request",
-            "--user",
-            user,
-            "--group",
-            "dev",
-            "--keys",
-            "keys",
-            "--media",
-            "usb/media",
-        ]);
+        let r = trip.kcsr(&request(user, &["dev"], "usb/media", &[]));
         assert_eq!(r.code, 0, "{kind:?} request {user}: {}", r.stderr);
     }
     trip.read_only("usb");

@@ -5,7 +5,6 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,22 +20,13 @@ pub(crate) fn echo_upstream(
 ) -> (u16, String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
     use rustls_pki_types::pem::PemObject as _;
     // A CA and a serving certificate it signs (a CA certificate is no server's).
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(concat!(
-            "set -e; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout echo-ca.key -out echo-ca.crt -subj /CN=echo-ca -days 2 2>&1; ",
-            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout echo.key -out echo.csr -subj /CN=echo 2>&1; ",
-            "printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\nextendedKeyUsage=serverAuth\\nsubjectAltName=IP:127.0.0.1\\n' > echo.cnf; ",
-            "openssl x509 -req -in echo.csr -CA echo-ca.crt -CAkey echo-ca.key -CAcreateserial -days 2 -extfile echo.cnf -out echo.crt 2>&1"
-        ))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    let script = concat!(
+        "set -e; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout echo-ca.key -out echo-ca.crt -subj /CN=echo-ca -days 2 2>&1; ",
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout echo.key -out echo.csr -subj /CN=echo 2>&1; ",
+        "printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\nextendedKeyUsage=serverAuth\\nsubjectAltName=IP:127.0.0.1\\n' > echo.cnf; ",
+        "openssl x509 -req -in echo.csr -CA echo-ca.crt -CAkey echo-ca.key -CAcreateserial -days 2 -extfile echo.cnf -out echo.crt 2>&1"
     );
+    kcsr_testkit::run("sh", dir, &["-c", script]).expect_code(0, "openssl (the echo server's CA)");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_slice_iter(client_ca.as_bytes()) {

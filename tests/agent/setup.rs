@@ -9,11 +9,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcsr_e2e::{Host, Run, binary, carry, files_below, host_command};
-use kcsr_testkit::Background;
+use kcsr_e2e::{Host, Run, binary, carry, files_below, hand_out_cluster_files, host_command};
 use kcsr_testkit::cluster::Cluster;
+pub(crate) use kcsr_testkit::softhsm::MODULE;
+use kcsr_testkit::{Background, args, softhsm};
 
-pub(crate) const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Distinctive, so that a leak is found by a plain search.
 pub(crate) const PIN: &str = "5531-agent-pin-7702";
 pub(crate) const SO_PIN: &str = "so-1187-4410";
@@ -29,35 +29,14 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) fn new() -> Self {
-        assert!(
-            Path::new(MODULE).exists(),
-            "SoftHSM2 is missing ({MODULE}): install it with apt-get install softhsm2 (.ci/run does); the agent tests do not skip"
-        );
         let tmp = tempfile::tempdir().unwrap();
         let offline = Host::new(tmp.path(), "offline");
         let connected = Host::new(tmp.path(), "connected");
         let cluster = Cluster::start();
         let server = &cluster.server;
-        std::fs::copy(cluster.kubeconfig(), connected.path("admin.kubeconfig")).unwrap();
-        std::fs::write(connected.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-        std::fs::write(offline.path("ca.crt"), server.serving_ca_pem()).unwrap();
-        std::fs::write(offline.path("client-ca.crt"), server.client_ca_pem()).unwrap();
-        std::fs::create_dir(offline.path("tokens")).unwrap();
-        std::fs::write(
-            offline.path("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                offline.path("tokens").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(offline.path("pin"), format!("{PIN}\n")).unwrap();
-        // A PIN file only its owner may read, as kcsr and kcsr-agent require.
-        std::fs::set_permissions(
-            offline.path("pin"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
+        hand_out_cluster_files(server, &offline.root, &connected.root);
+        softhsm::token(&offline.root, "kcsr", SO_PIN, PIN);
+        softhsm::pin_file(&offline.path("pin"), PIN);
         let mut s = Self {
             _tmp: tmp,
             offline,
@@ -65,40 +44,9 @@ impl Setup {
             cluster,
             outputs: Vec::new(),
         };
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "kcsr",
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                PIN,
-            ])
-            .env("SOFTHSM2_CONF", s.offline.path("softhsm2.conf"))
-            .output()
-            .expect("softhsm2-util must be installed");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let url = s.cluster.server.url();
-        s.kcsr(&[
-            "cluster",
-            "add",
-            "kcsr-testapi",
-            "--keys",
-            "keys",
-            "--server",
-            &url,
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ])
-        .expect_code(0, "kcsr cluster add");
+        s.kcsr(&args::cluster_add("kcsr-testapi", &url, &[]))
+            .expect_code(0, "kcsr cluster add");
         s
     }
 
@@ -164,34 +112,16 @@ impl Setup {
     /// A token-key request for `user` onto `media`, across the gap, applied, and back.
     pub(crate) fn trip(&mut self, user: &str, media: &str) {
         let uri = format!("{}&pin-source=file:pin", self.uri(user));
-        self.kcsr(&[
-            "request",
-            "--user",
+        self.kcsr(&args::request(
             user,
-            "--group",
-            "dev",
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             media,
-            "--pkcs11",
-            &uri,
-        ])
+            &["--clusterrole", "cluster-admin", "--pkcs11", &uri],
+        ))
         .expect_code(0, "kcsr request --pkcs11");
         carry(&self.offline.path(media), &self.connected.path(media));
-        self.submit(&[
-            "apply",
-            media,
-            "--approve",
-            "--yes",
-            "--wait",
-            "60s",
-            "--client-ca",
-            "client-ca.crt",
-        ])
-        .expect_code(0, "kcsr-submit apply");
+        self.submit(&args::apply_approved(media))
+            .expect_code(0, "kcsr-submit apply");
         carry(&self.connected.path(media), &self.offline.path(media));
     }
 

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kcsr_testkit::cluster::TestServer;
+
 /// A finished command: the kit's (docs/testing.md).
 pub use kcsr_testkit::Run;
 
@@ -97,6 +99,22 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str], home: &Path) -> Run {
         .output()
         .expect("kubectl must be installed (.ci/run installs it)");
     Run::from(out)
+}
+
+/// The cluster's files as each host gets them: the connected host's admin kubeconfig
+/// (`admin.kubeconfig`) and the client CA it knows about (`client-ca.crt`); the isolated
+/// station's copies of the cluster's CAs (`ca.crt`, `client-ca.crt`), got out of band (say,
+/// from a control-plane node) to pin the cluster before the first request. One directory may
+/// be both hosts.
+pub fn hand_out_cluster_files(server: &TestServer, offline: &Path, connected: &Path) {
+    std::fs::copy(
+        server.admin_kubeconfig(),
+        connected.join("admin.kubeconfig"),
+    )
+    .unwrap();
+    std::fs::write(connected.join("client-ca.crt"), server.client_ca_pem()).unwrap();
+    std::fs::write(offline.join("ca.crt"), server.serving_ca_pem()).unwrap();
+    std::fs::write(offline.join("client-ca.crt"), server.client_ca_pem()).unwrap();
 }
 
 /// One simulated machine: its own directory tree.

@@ -11,26 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use kcsr_testkit::args::request;
 use support::station::{pin, record};
 use support::{Run, bundle, bundle_cluster, kcsr, list_returned};
 
 const PROD: &str = "https://prod.example:6443";
 const EVIL: &str = "https://evil.example:6443";
 
+/// `sh -c CMD` in `dir`, which must succeed: its stdout and stderr.
 fn sh(dir: &Path, cmd: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd}: {text}");
-    text
+    let r = kcsr_testkit::sh(dir, cmd).expect_code(0, cmd);
+    r.stdout + &r.stderr
 }
 
 /// An isolated station that requested a certificate for alice (group dev), and the certificate
@@ -71,9 +62,7 @@ impl Trip {
         } else {
             stem
         };
-        let mut args = vec![
-            "request", "--user", user, "--keys", "keys", "--media", "media",
-        ];
+        let mut args = request(user, &[], "media", &[]);
         if stem != user {
             args.extend(["--name", stem]);
         }
@@ -311,13 +300,9 @@ fn a_genuine_return_is_assembled_from_the_pin_never_from_the_bundle() {
     );
     let r = trip.assemble(&["--out", "again.kubeconfig"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
+    r.stderr_has(&format!(
             "warning: alice.bundle.yaml: the bundle names the server {lb}, cluster prod is pinned with {PROD}"
-        )),
-        "{}",
-        r.stderr
-    );
+        ));
     assert_eq!(
         trip.kubeconfig("again.kubeconfig")["clusters"][0]["cluster"]["server"],
         PROD
@@ -481,11 +466,7 @@ fn a_renewal_replaces_the_user_entry_and_is_reported_an_older_certificate_does_n
     let renewed = trip.genuine("alice-2", 20);
     let r = trip.assemble(&["--merge-into", "config", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("renewed user \"alice@prod\""),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("renewed user \"alice@prod\"");
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         out["renewed"],
@@ -604,7 +585,7 @@ fn a_first_trip_pins_only_with_every_fingerprint_and_later_trips_are_checked_aga
         .concat(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("pinned cluster prod"), "{}", r.stderr);
+    r.stderr_has("pinned cluster prod");
     let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["pinned"], serde_json::json!(["prod"]));
     let pinned: serde_json::Value =
@@ -690,12 +671,8 @@ fn on_a_terminal_the_fingerprints_are_typed_and_a_bare_yes_pins_nothing() {
         support::finish(child)
     };
     let r = on_tty("y");
-    assert!(
-        r.stdout.contains("Type or paste every fingerprint"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains(&real), "{}", r.stdout);
+    r.stdout_has("Type or paste every fingerprint");
+    r.stdout_has(&real);
     assert!(
         r.stdout
             .contains("a confirmation such as \"y\" does not pin a cluster"),

@@ -24,21 +24,10 @@ fn alice_dev() -> Vec<&'static str> {
     request("alice", &["dev"], "media", &[])
 }
 
+/// `sh -c CMD` in `dir`: whether it succeeded, and its stdout and stderr.
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let r = kcsr_testkit::sh(dir, cmd);
+    (r.code == 0, r.stdout + &r.stderr)
 }
 
 /// The CSR PEM inside a manifest, decoded from spec.request.
@@ -81,7 +70,7 @@ fn request_writes_key_manifest_and_checksums_that_standard_tools_accept() {
     let t = tempfile::tempdir().unwrap();
     let r = kcsr(t.path(), &alice_dev());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("kcsr-submit apply"), "{}", r.stderr);
+    r.stderr_has("kcsr-submit apply");
     let key = t.path().join("keys/alice.key.pem");
     assert_eq!(mode(&key), 0o600);
     assert_eq!(mode(&t.path().join("keys")), 0o700);
@@ -212,7 +201,7 @@ fn ed25519_warns() {
         ],
     );
     assert_eq!(r.code, 0);
-    assert!(r.stderr.contains("warning [key-ed25519]"), "{}", r.stderr);
+    r.stderr_has("warning [key-ed25519]");
 }
 
 #[test]
@@ -226,7 +215,7 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
     let key = std::fs::read(t.path().join("keys/alice.key.pem")).unwrap();
     let r = kcsr(t.path(), &args);
     assert_eq!(r.code, 0);
-    assert!(r.stderr.contains("already on the media"), "{}", r.stderr);
+    r.stderr_has("already on the media");
     assert_eq!(
         std::fs::read(t.path().join("media/alice.csr.yaml")).unwrap(),
         first
@@ -236,7 +225,7 @@ fn rerun_is_idempotent_and_resumes_after_an_interruption() {
     std::fs::remove_dir_all(t.path().join("media")).unwrap();
     let r = kcsr(t.path(), &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("reused"), "{}", r.stderr);
+    r.stderr_has("reused");
     assert_eq!(
         std::fs::read(t.path().join("keys/alice.key.pem")).unwrap(),
         key
@@ -380,11 +369,7 @@ fn key_directory_inside_media_is_refused() {
             &["request", "--user", "a", "--keys", keys, "--media", "media"],
         );
         assert_eq!(r.code, 1, "{keys}");
-        assert!(
-            r.stderr.contains("private keys must never reach the media"),
-            "{}",
-            r.stderr
-        );
+        r.stderr_has("private keys must never reach the media");
     }
     assert!(!t.path().join("media").exists());
 }
@@ -433,24 +418,10 @@ fn existing_keys_from_openssl_are_used_in_place() {
     let key = fixture("rsa2048-pkcs1.key");
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "bob",
-            "--key",
-            key.to_str().unwrap(),
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("bob", &[], "media", &["--key", key.to_str().unwrap()]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("given with --key, not copied"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("given with --key, not copied");
     assert_eq!(
         media_files(&t.path().join("media")),
         vec!["SHA256SUMS", "SHA256SUMS.sig", "bob.csr.yaml"]
@@ -468,47 +439,19 @@ fn existing_keys_from_openssl_are_used_in_place() {
     let small = fixture("rsa1024-pkcs1.key");
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "old",
-            "--key",
-            small.to_str().unwrap(),
-            "--keys",
-            "keys",
-            "--media",
-            "media2",
-        ],
+        &request("old", &[], "media2", &["--key", small.to_str().unwrap()]),
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("RSA keys below 2048 bits are refused"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("RSA keys below 2048 bits are refused");
     assert!(!t.path().join("media2").exists());
     // A key on the media is refused.
     std::fs::copy(&key, t.path().join("media/k.pem")).unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "c",
-            "--key",
-            "media/k.pem",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("c", &[], "media", &["--key", "media/k.pem"]),
     );
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("private keys must never travel"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("private keys must never travel");
 }
 
 #[test]
@@ -517,18 +460,12 @@ fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
     std::fs::write(t.path().join("pass"), "a long passphrase\n").unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "enc",
-            "--encrypt-key",
-            "--passphrase-file",
-            "pass",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--encrypt-key", "--passphrase-file", "pass"],
+        ),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let key = std::fs::read_to_string(t.path().join("keys/enc.key.pem")).unwrap();
@@ -549,55 +486,27 @@ fn encrypted_keys_are_readable_by_openssl_and_need_a_passphrase() {
     );
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "enc",
-            "--passphrase-file",
-            "pass",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("enc", &[], "media", &["--passphrase-file", "pass"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("already on the media"), "{}", r.stderr);
+    r.stderr_has("already on the media");
     // Without a passphrase source, a new encrypted key cannot be made.
-    let r = kcsr(
-        t.path(),
-        &[
-            "request",
-            "--user",
-            "e2",
-            "--encrypt-key",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
-    );
+    let r = kcsr(t.path(), &request("e2", &[], "media", &["--encrypt-key"]));
     assert_eq!(r.code, 1);
     assert!(!t.path().join("keys/e2.key.pem").exists());
     // Short passphrases are refused for new keys.
     std::fs::write(t.path().join("short"), "abc\n").unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "e3",
-            "--encrypt-key",
-            "--passphrase-file",
-            "short",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--encrypt-key", "--passphrase-file", "short"],
+        ),
     );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("shorter than 8"), "{}", r.stderr);
+    r.stderr_has("shorter than 8");
 }
 
 #[test]
@@ -605,18 +514,7 @@ fn dry_run_prints_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "d",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--dry-run",
-        ],
+        &request("d", &[], "media", &["--clusterrole", "view", "--dry-run"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -649,17 +547,7 @@ fn bindings_are_written_next_to_the_request() {
     let t = tempfile::tempdir().unwrap();
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "ops",
-            "--clusterrole",
-            "cluster-admin",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("ops", &[], "media", &["--clusterrole", "cluster-admin"]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let b = std::fs::read_to_string(t.path().join("media/ops.binding.yaml")).unwrap();
@@ -675,19 +563,12 @@ fn bindings_are_written_next_to_the_request() {
     }
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "dev",
-            "--role",
-            "edit",
-            "--namespace",
-            "team",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--role", "edit", "--namespace", "team"],
+        ),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let b = std::fs::read_to_string(t.path().join("media/dev.binding.yaml")).unwrap();
@@ -707,25 +588,19 @@ fn golden_manifest_for_a_fixed_ed25519_key() {
     let key = fixture("ed25519.key.pem");
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--group",
-            "ops",
-            "--key",
-            key.to_str().unwrap(),
-            "--keys",
-            "keys",
-            "--media",
+            &["dev", "ops"],
             "media",
-            "--name",
-            "alice-golden",
-            "--operator",
-            "golden-operator",
-        ],
+            &[
+                "--key",
+                key.to_str().unwrap(),
+                "--name",
+                "alice-golden",
+                "--operator",
+                "golden-operator",
+            ],
+        ),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Everything but the two times the station stamps is byte-exact.
@@ -772,14 +647,14 @@ fn inspect_reads_what_openssl_makes_and_never_prints_keys() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("private key (not shown)"), "{}", r.stdout);
+    r.stdout_has("private key (not shown)");
     let key_text = std::fs::read_to_string(t.path().join("k.pem")).unwrap();
     let body_line = key_text.lines().nth(1).unwrap();
     assert!(!r.stdout.contains(body_line) && !r.stderr.contains(body_line));
 
     let r = kcsr(t.path(), &["inspect", "legacy.csr"]);
     assert_eq!(r.code, 3, "{}", r.stdout);
-    assert!(r.stdout.contains("pem-label"), "{}", r.stdout);
+    r.stdout_has("pem-label");
 
     std::fs::write(t.path().join("junk"), "not anything").unwrap();
     let r = kcsr(t.path(), &["inspect", "junk", "missing"]);
@@ -798,7 +673,7 @@ fn inspect_reads_what_openssl_makes_and_never_prints_keys() {
     )
     .unwrap();
     let r = kcsr(t.path(), &["inspect", "k.pem"]);
-    assert!(r.stdout.contains("others can read it"), "{}", r.stdout);
+    r.stdout_has("others can read it");
 }
 
 #[test]
@@ -824,7 +699,7 @@ fn inspect_flags_a_tampered_manifest() {
     .unwrap();
     let r = kcsr(t.path(), &["inspect", "media/alice.csr.yaml"]);
     assert_eq!(r.code, 3, "{}", r.stdout);
-    assert!(r.stdout.contains("fingerprint-annotation"), "{}", r.stdout);
+    r.stdout_has("fingerprint-annotation");
 }
 
 /// Signs the CSR in `manifest` with a throwaway CA as a signer would, using OpenSSL.
@@ -889,17 +764,17 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
     assert_eq!(kcsr(t.path(), &request("bob", &[], "media", &[])).code, 0);
     let r = verify(t.path(), "keys/bob.key.pem", &[]);
     assert_eq!(r.code, 3);
-    assert!(r.stdout.contains("FAIL  public key"), "{}", r.stdout);
+    r.stdout_has("FAIL  public key");
     let r = verify(t.path(), "keys/alice.key.pem", &["--user", "carol"]);
     assert_eq!(r.code, 3);
-    assert!(r.stdout.contains("FAIL  user"), "{}", r.stdout);
+    r.stdout_has("FAIL  user");
     let r = verify(
         t.path(),
         "keys/alice.key.pem",
         &["--at", "2099-01-01T00:00:00Z"],
     );
     assert_eq!(r.code, 3);
-    assert!(r.stdout.contains("expired"), "{}", r.stdout);
+    r.stdout_has("expired");
     let (ok, _) = sh(
         t.path(),
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -out other.crt -subj /CN=other -days 3 2>/dev/null",
@@ -907,7 +782,7 @@ fn verify_checks_key_subject_usages_validity_and_chain() {
     assert!(ok);
     let r = verify(t.path(), "keys/alice.key.pem", &["--ca", "other.crt"]);
     assert_eq!(r.code, 3);
-    assert!(r.stdout.contains("FAIL  chain"), "{}", r.stdout);
+    r.stdout_has("FAIL  chain");
     assert!(
         r.stderr.starts_with("error: verification failed"),
         "{}",
@@ -970,13 +845,7 @@ fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
         &assemble_args("--out", "out/alice.kubeconfig", &[]),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(
-            "try: kubectl --kubeconfig out/alice.kubeconfig --context alice@test auth whoami"
-        ),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("try: kubectl --kubeconfig out/alice.kubeconfig --context alice@test auth whoami");
     let kc = t.path().join("out/alice.kubeconfig");
     assert_eq!(mode(&kc), 0o600);
     let v = kubeconfig_value(&kc);
@@ -1006,11 +875,11 @@ fn assemble_verifies_and_writes_a_kubeconfig_with_the_key_that_never_left() {
         &assemble_args("--out", "out/alice.kubeconfig", &[]),
     );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    r.stderr_has("--force");
     // The kubeconfig never goes onto the media.
     let r = kcsr(t.path(), &assemble_args("--out", "media/k", &[]));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("must never travel"), "{}", r.stderr);
+    r.stderr_has("must never travel");
 }
 
 #[test]
@@ -1046,13 +915,7 @@ fn assemble_refuses_tampered_media_and_foreign_keys_and_writes_nothing() {
     .unwrap();
     let r = kcsr(t.path(), &assemble_args("--out", "k1", &[]));
     assert_eq!(r.code, 3);
-    assert!(
-        r.stderr.contains(
-            "extra.txt: present but listed in neither SHA256SUMS nor RETURNED.SHA256SUMS"
-        ),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("extra.txt: present but listed in neither SHA256SUMS nor RETURNED.SHA256SUMS");
     assert!(
         r.stderr
             .contains("stolen.pem: contains private key material"),
@@ -1205,7 +1068,7 @@ fn batch_writes_every_user_of_a_csv_or_yaml_roster_and_resumes() {
     .unwrap();
     let r = kcsr(t.path(), &batch_args("more.yaml", "media"));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("2 users: 2 written"), "{}", r.stderr);
+    r.stderr_has("2 users: 2 written");
     let dan = std::fs::read_to_string(media.join("dan.csr.yaml")).unwrap();
     assert!(dan.contains("expirationSeconds: 604800"), "{dan}");
     let (ok, out) = sh(&media, "sha256sum -c SHA256SUMS");
@@ -1247,11 +1110,7 @@ fn batch_refuses_a_bad_roster_whole_with_line_numbers() {
     std::fs::write(t.path().join("cols.csv"), "user,colour\nx,blue\n").unwrap();
     let r = kcsr(t.path(), &batch_args("cols.csv", "media"));
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("unknown column \"colour\""),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("unknown column \"colour\"");
     assert!(!t.path().join("keys").exists() && !t.path().join("media").exists());
 }
 
@@ -1327,7 +1186,7 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("not due"), "{}", r.stderr);
+    r.stderr_has("not due");
     assert!(!t.path().join("next/SHA256SUMS").exists());
 
     // Ten days left of ten: not due by default (the last third of its lifetime, issue 14).
@@ -1336,7 +1195,7 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
         &["renew", "media", "--keys", "keys", "--media", "next"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("not due"), "{}", r.stderr);
+    r.stderr_has("not due");
 
     // Due within 30 days: a new key under a new stem; the old key is untouched.
     let r = kcsr(
@@ -1422,8 +1281,8 @@ fn renew_requests_what_expires_soon_with_a_new_key_or_the_old_one() {
     // Another key directory holds no record of the request: refused, nothing taken from
     // the certificate.
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("no record"), "{}", r.stderr);
-    assert!(r.stderr.contains("hint: "), "{}", r.stderr);
+    r.stderr_has("no record");
+    r.stderr_has("hint: ");
 }
 
 #[test]
@@ -1487,7 +1346,7 @@ fn inspect_reads_a_bundle_although_it_embeds_pem() {
     bring_back(t.path(), "bea", "bea", &["ops"]);
     let r = kcsr(t.path(), &["inspect", "media/bea.bundle.yaml"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("certificate bundle"), "{}", r.stdout);
+    r.stdout_has("certificate bundle");
     let r = kcsr(t.path(), &["inspect", "--json", "media/bea.bundle.yaml"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();

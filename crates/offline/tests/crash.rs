@@ -68,16 +68,8 @@ fn killed_requests_leave_nothing_half_written_and_resume() {
         assert_consistent(t.path());
         kcsr_ok(t.path(), &args);
         assert_consistent(t.path());
-        let out = Command::new("sha256sum")
-            .args(["-c", "SHA256SUMS"])
-            .current_dir(t.path().join("media"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kill {i}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        kcsr_testkit::run("sha256sum", &t.path().join("media"), &["-c", "SHA256SUMS"])
+            .expect_code(0, &format!("kill {i}: sha256sum -c"));
         assert_eq!(object_names(&t.path().join("media")).len(), 1, "kill {i}");
     }
 }
@@ -97,16 +89,12 @@ fn killed_batches_leave_nothing_half_written_and_resume_without_duplicates() {
     }
     kcsr_ok(t.path(), &args);
     assert_consistent(t.path());
-    let out = Command::new("sha256sum")
-        .args(["-c", "--quiet", "SHA256SUMS"])
-        .current_dir(t.path().join("media"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    kcsr_testkit::run(
+        "sha256sum",
+        &t.path().join("media"),
+        &["-c", "--quiet", "SHA256SUMS"],
+    )
+    .expect_code(0, "sha256sum -c");
     let names = object_names(&t.path().join("media"));
     assert_eq!(names.len(), 60, "one request per user");
     let keys = std::fs::read_dir(t.path().join("keys"))

@@ -15,6 +15,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use kcsr_testkit::args::request;
 use mounts::Mounts;
 use support::{
     KCSR, Run, assemble_args, assert_consistent, batch_args, finish, kcsr, kcsr_ok,
@@ -95,19 +96,8 @@ fn request_onto_read_only_media_changes_nothing_and_completes_once_writable() {
     let ns = Mounts::new(&[(&vol, "size=1m")]);
     let args = ALICE_ONTO_VOL;
     assert_eq!(
-        ns.kcsr(
-            t.path(),
-            &[
-                "request",
-                "--user",
-                "bob",
-                "--keys",
-                "keys",
-                "--media",
-                "vol/media"
-            ]
-        )
-        .code,
+        ns.kcsr(t.path(), &request("bob", &[], "vol/media", &[]))
+            .code,
         0
     );
     let media = ns.path(&vol.join("media"));
@@ -143,7 +133,7 @@ fn request_onto_full_media_fails_at_each_file_cleanly_and_completes_once_freed()
         let args = ALICE_ONTO_VOL;
         let r = ns.kcsr(t.path(), &args);
         r.refused(&format!("vol/media/{failing}"), "no space left");
-        assert!(r.stderr.contains("free space on vol/media"), "{}", r.stderr);
+        r.stderr_has("free space on vol/media");
         no_temp_files(&media);
         assert_consistent(&t.path().join("keys"), &media);
         std::fs::remove_file(filler).unwrap();
@@ -295,7 +285,7 @@ fn assemble_on_a_read_only_or_full_filesystem_writes_no_partial_kubeconfig() {
     let filler = ns.fill(&vol, 1);
     let r = ns.kcsr(t.path(), &args);
     r.refused("vol/out/user1.kubeconfig", "no space left");
-    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    r.stderr_has("--force");
     assert_eq!(names(&out), ["user0.kubeconfig"]);
     assert_eq!(
         kubeconfig_users(t.path(), &out.join("user0.kubeconfig"), &certs),
@@ -357,7 +347,7 @@ fn request_refuses_a_symlink_or_fifo_where_it_writes_and_writes_nothing_through_
         };
         let r = kcsr(t.path(), &args);
         r.refused(&format!("media/{name}"), says);
-        assert!(r.stderr.contains("remove it"), "{}", r.stderr);
+        r.stderr_has("remove it");
         assert_eq!(
             std::fs::read_to_string(t.path().join("target.txt")).unwrap(),
             "precious\n"
@@ -402,7 +392,7 @@ fn inspect_and_assemble_refuse_symlinks_and_fifos_on_the_media() {
         "\"extra.crt\": not a regular file",
         "\"pipe.crt\": not a regular file",
     ] {
-        assert!(r.stderr.contains(name), "{}", r.stderr);
+        r.stderr_has(name);
     }
     assert!(
         r.stderr.contains("nothing was written") && r.stderr.contains("hint: "),

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use kcsr_testkit::args;
+use kcsr_testkit::softhsm::{self, MODULE};
 use support::{Run, assemble_args, finish};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Distinctive, so that a leak is found by a plain search.
 const PIN: &str = "4711-pin-5928";
 const SO_PIN: &str = "so-8341-2290";
@@ -27,48 +28,10 @@ struct Hsm {
 
 impl Hsm {
     fn new() -> Self {
-        assert!(
-            Path::new(MODULE).exists() && which("softhsm2-util"),
-            "SoftHSM2 is missing ({MODULE}, softhsm2-util): install it with apt-get install softhsm2 (.ci/run does); the PKCS#11 tests do not skip"
-        );
         let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir(t.path().join("tokens")).unwrap();
-        std::fs::write(
-            t.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                t.path().join("tokens").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(t.path().join("pin"), format!("{PIN}\n")).unwrap();
-        // A PIN file only its owner may read, as kcsr requires.
-        std::fs::set_permissions(
-            t.path().join("pin"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
-        let hsm = Self { t };
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "kcsr",
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                PIN,
-            ])
-            .env("SOFTHSM2_CONF", hsm.conf())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "softhsm2-util: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        hsm
+        softhsm::token(t.path(), "kcsr", SO_PIN, PIN);
+        softhsm::pin_file(&t.path().join("pin"), PIN);
+        Self { t }
     }
 
     fn dir(&self) -> &Path {
@@ -103,10 +66,7 @@ impl Hsm {
 
     fn request(&self, user: &str, more: &[&str]) -> Run {
         let uri = self.uri(user);
-        let mut args = vec![
-            "request", "--user", user, "--group", "dev", "--keys", "keys", "--media", "media",
-            "--pkcs11", &uri,
-        ];
+        let mut args = args::request(user, &["dev"], "media", &["--pkcs11", &uri]);
         args.extend_from_slice(more);
         self.kcsr(&args)
     }
@@ -135,19 +95,8 @@ impl Hsm {
     }
 
     fn sh(&self, cmd: &str) -> String {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(self.dir())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{cmd}: {text}");
-        text
+        let r = kcsr_testkit::sh(self.dir(), cmd).expect_code(0, cmd);
+        r.stdout + &r.stderr
     }
 
     /// A test CA `ca.crt` and the client certificate it issues for `media/<stem>.csr.yaml`,
@@ -260,14 +209,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(e.path());
         }
     }
-}
-
-fn which(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn json(r: &Run) -> serde_json::Value {
@@ -438,11 +379,7 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
         "pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-source=file:{}",
         hsm.dir().join("wrong").display()
     );
-    let request = || {
-        hsm.kcsr(&[
-            "request", "--user", "alice", "--keys", "keys", "--media", "media", "--pkcs11", &uri,
-        ])
-    };
+    let request = || hsm.kcsr(&args::request("alice", &[], "media", &["--pkcs11", &uri]));
     // A PIN file others may read is refused before the token is asked anything.
     let r = request();
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -464,26 +401,22 @@ fn a_wrong_pin_fails_naming_the_token_and_creates_nothing() {
 
     // Without pin-source, and no terminal to ask on: the fix is named.
     let uri = format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}");
-    let r = hsm.kcsr(&[
-        "request", "--user", "alice", "--keys", "keys", "--media", "media", "--pkcs11", &uri,
-    ]);
+    let r = hsm.kcsr(&args::request("alice", &[], "media", &["--pkcs11", &uri]));
     r.refused("token \"kcsr\"", "standard input is not a terminal");
-    assert!(r.stderr.contains("pin-source=file:"), "{}", r.stderr);
+    r.stderr_has("pin-source=file:");
 
     // A URI carrying the PIN itself is refused before anything is loaded.
-    let r = hsm.kcsr(&[
-        "request",
-        "--user",
+    let r = hsm.kcsr(&args::request(
         "alice",
-        "--keys",
-        "keys",
-        "--media",
+        &[],
         "media",
-        "--pkcs11",
-        &format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-value={PIN}"),
-    ]);
+        &[
+            "--pkcs11",
+            &format!("pkcs11:token=kcsr;object=alice?module-path={MODULE}&pin-value={PIN}"),
+        ],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("pin-value puts the PIN"), "{}", r.stderr);
+    r.stderr_has("pin-value puts the PIN");
     assert!(!r.stderr.contains(PIN), "the PIN was echoed: {}", r.stderr);
 }
 
@@ -497,11 +430,7 @@ fn a_request_the_cluster_would_refuse_or_a_dry_run_leaves_no_key_in_the_token() 
 
     let r = hsm.request("alice", &["--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("would be generated in the token"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("would be generated in the token");
     assert!(hsm.objects().is_empty(), "{:?}", hsm.objects());
     assert!(!hsm.dir().join("media/alice.csr.yaml").exists());
 
@@ -525,9 +454,7 @@ fn verify_checks_a_certificate_against_the_key_in_the_token() {
     assert_eq!(json(&ok)["ok"], true);
 
     // A certificate for another key (a file key) does not match the token's.
-    hsm.kcsr_ok(&[
-        "request", "--user", "mallory", "--keys", "keys", "--media", "media",
-    ]);
+    hsm.kcsr_ok(&args::request("mallory", &[], "media", &[]));
     let other = hsm.issue("mallory");
     let r = hsm.kcsr(&["verify", "--pkcs11", &uri, "--cert", &other]);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -610,7 +537,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         &["--agent-address", "0.0.0.0:16443"],
     ));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("not a loopback address"), "{}", r.stderr);
+    r.stderr_has("not a loopback address");
 
     let r = hsm.kcsr_ok(&assemble_args(
         "--out",
@@ -728,7 +655,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
         "pin",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("readable by others"), "{}", r.stderr);
+    r.stderr_has("readable by others");
     let after = token_of(&hsm.read("merged.kubeconfig"));
     assert_ne!(before, after);
     assert!(
@@ -761,7 +688,7 @@ fn assemble_writes_a_kubeconfig_for_kcsr_agent_from_the_stations_pin() {
     bring_back(&hsm, "alice", "forged.crt");
     let r = hsm.kcsr(&assemble_args("--out", "alice.kubeconfig", &[]));
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("chain"), "{}", r.stderr);
+    r.stderr_has("chain");
     hsm.assert_nothing_secret(&[&r], &[]);
 }
 
@@ -784,7 +711,7 @@ fn renew_keeps_a_token_key_in_the_token() {
         "pkcs11:token=kcsr;object=alice",
         "a new key for the renewal would be a file",
     );
-    assert!(r.stderr.contains("--reuse-key"), "{}", r.stderr);
+    r.stderr_has("--reuse-key");
 
     // Both keys in one run: the module is opened once per key.
     let pin = hsm.dir().join("pin");
@@ -879,8 +806,8 @@ fn a_token_key_request_carries_ticket_operator_and_grants_and_obeys_the_site_pol
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     r.refused("keys/station/policy.yaml", "breaks the station policy");
-    assert!(r.stderr.contains("maxLifetime"), "{}", r.stderr);
-    assert!(r.stderr.contains("needs a change ticket"), "{}", r.stderr);
+    r.stderr_has("maxLifetime");
+    r.stderr_has("needs a change ticket");
     assert!(hsm.objects().is_empty(), "{:?}", hsm.objects());
     assert!(!hsm.dir().join("media").exists());
 
@@ -956,8 +883,8 @@ fn batch_generates_each_token_users_key_in_the_token() {
     // The plan says which keys are in the token, and generates nothing.
     let plan = batch(&["--dry-run"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert!(plan.stdout.contains("p256 (token, new)"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("p256 (new)"), "{}", plan.stdout);
+    plan.stdout_has("p256 (token, new)");
+    plan.stdout_has("p256 (new)");
     assert!(hsm.objects().is_empty());
 
     let r = batch(&["--json"]);
@@ -1106,11 +1033,7 @@ fn batch_pkcs11_default_puts_each_users_key_under_their_stem() {
     };
     let r = batch(&hsm.uri("everyone"));
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("--pkcs11 names a key object"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("--pkcs11 names a key object");
     assert!(hsm.objects().is_empty());
 
     let r = batch(&token);
@@ -1144,17 +1067,19 @@ fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
     let hsm = Hsm::new();
     hsm.sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout own.key -out own.csr -subj /CN=alice/O=dev 2>&1");
     let uri = hsm.uri("alice");
-    let r = hsm.kcsr(&[
-        "request", "--user", "alice", "--group", "dev", "--keys", "keys", "--media", "media",
-        "--csr", "own.csr", "--pkcs11", &uri,
-    ]);
+    let r = hsm.kcsr(&args::request(
+        "alice",
+        &["dev"],
+        "media",
+        &["--csr", "own.csr", "--pkcs11", &uri],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("--csr") && r.stderr.contains("--pkcs11"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    r.stderr_has("cannot be used with");
     // Nothing was written, and the token holds no key for it.
     assert!(!hsm.dir().join("media").exists());
     assert!(hsm.objects().iter().all(|o| o.label != "alice"));
@@ -1166,9 +1091,10 @@ fn a_request_from_the_users_own_csr_cannot_also_name_a_token_key() {
 /// a second prompt rather than a hang).
 #[test]
 fn batch_asks_a_typed_pin_once_per_token() {
-    use std::io::{Read as _, Write as _};
-    use std::sync::{Arc, Mutex};
+    use std::io::Write as _;
     use std::time::{Duration, Instant};
+
+    use kcsr_testkit::Background;
 
     let hsm = Hsm::new();
     std::fs::write(
@@ -1180,59 +1106,37 @@ fn batch_asks_a_typed_pin_once_per_token() {
         "{} batch --roster team.csv --keys keys --media media --pkcs11 'pkcs11:token=kcsr?module-path={MODULE}'",
         support::KCSR
     );
-    let mut child = Command::new("script")
+    let mut script = kcsr_testkit::command("script");
+    script
         .args(["-qec", &command, "/dev/null"])
         .current_dir(hsm.dir())
         .env("SOFTHSM2_CONF", hsm.conf())
-        .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("util-linux script");
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    let mut pipe = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut stdin = child.stdin.take().unwrap();
-    let prompts = || {
-        seen.lock()
-            .unwrap()
-            .matches("PIN for token \"kcsr\"")
-            .count()
-    };
+        .stderr(Stdio::null());
+    let mut batch = Background::start(script, "kcsr batch (in util-linux script)");
+    let mut stdin = batch.take_stdin().unwrap();
+    let prompts = |batch: &Background| batch.stdout().matches("PIN for token \"kcsr\"").count();
     let mut typed = 0;
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = batch.try_wait() {
             break status;
         }
-        if prompts() > typed {
+        if prompts(&batch) > typed {
             stdin.write_all(format!("{PIN}\n").as_bytes()).unwrap();
             typed += 1;
         }
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "kcsr batch did not end: {}",
-            seen.lock().unwrap()
+            batch.stdout()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    // The reader thread has the rest once the pipe closes.
-    std::thread::sleep(Duration::from_millis(200));
-    let out = seen.lock().unwrap().clone();
+    // Once it has ended, its output has been read to the end.
+    let out = batch.stdout();
     assert!(status.success(), "{out}");
-    assert_eq!(prompts(), 1, "{out}");
+    assert_eq!(prompts(&batch), 1, "{out}");
     let mut labels: Vec<String> = hsm
         .objects()
         .into_iter()

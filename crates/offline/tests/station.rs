@@ -5,27 +5,15 @@
 
 mod support;
 
-use kcsr_testkit::args::request;
+use kcsr_testkit::args::{cluster_add, request};
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use support::{kcsr, kcsr_ok as ok, mode};
 
+/// `sh -c CMD` in `dir`, which must succeed: its stdout.
 fn sh(dir: &Path, cmd: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd}: {text}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    kcsr_testkit::sh(dir, cmd).expect_code(0, cmd).stdout
 }
 
 /// A self-signed CA `NAME.crt` (key `NAME.key`) in `dir`.
@@ -104,22 +92,7 @@ fn object_name(manifest: &Path) -> String {
 fn pin_prod(dir: &Path) {
     make_ca(dir, "ca");
     make_ca(dir, "client-ca");
-    ok(
-        dir,
-        &[
-            "cluster",
-            "add",
-            "prod",
-            "--keys",
-            "keys",
-            "--server",
-            "https://prod.example:6443",
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ],
-    );
+    ok(dir, &cluster_add("prod", "https://prod.example:6443", &[]));
 }
 
 #[test]
@@ -131,23 +104,16 @@ fn cluster_add_pins_server_and_cas_and_prints_the_fingerprints_openssl_computes(
     make_ca(d, "other-ca");
     let r = ok(
         d,
-        &[
-            "cluster",
-            "add",
+        &cluster_add(
             "prod",
-            "--keys",
-            "keys",
-            "--server",
             "https://prod.example:6443",
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-            "--signer-ca",
-            "example.com/other=other-ca.crt",
-            "--tls-server-name",
-            "kubernetes.default.svc",
-        ],
+            &[
+                "--signer-ca",
+                "example.com/other=other-ca.crt",
+                "--tls-server-name",
+                "kubernetes.default.svc",
+            ],
+        ),
     );
     let (ca, client, other) = (
         openssl_pin(d, "ca.crt"),
@@ -157,7 +123,7 @@ fn cluster_add_pins_server_and_cas_and_prints_the_fingerprints_openssl_computes(
     for fp in [&ca, &client, &other] {
         assert!(r.stdout.contains(fp.as_str()), "{fp}: {}", r.stdout);
     }
-    assert!(r.stderr.contains("out of band"), "{}", r.stderr);
+    r.stderr_has("out of band");
     let pin = d.join("keys/station/clusters/prod.json");
     assert_eq!(mode(&pin), 0o600);
     assert_eq!(mode(&d.join("keys/station")), 0o700);
@@ -206,7 +172,7 @@ fn cluster_add_pins_server_and_cas_and_prints_the_fingerprints_openssl_computes(
         "kubernetes.default.svc",
     ];
     let r = ok(d, &same);
-    assert!(r.stderr.contains("nothing changed"), "{}", r.stderr);
+    r.stderr_has("nothing changed");
     assert_eq!(std::fs::read(&pin).unwrap(), before);
     let swapped = [
         "cluster",
@@ -363,7 +329,7 @@ current-context: prod
         ],
     );
     r.refused("kube/config", "no context \"nope\"");
-    assert!(r.stderr.contains("prod, lab"), "{}", r.stderr);
+    r.stderr_has("prod, lab");
 }
 
 #[test]
@@ -404,7 +370,7 @@ fn cluster_add_refuses_what_cannot_be_a_trust_anchor() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("DNS-1123"), "{}", r.stderr);
+    r.stderr_has("DNS-1123");
     // A kubeconfig that skips verification has no CA to pin.
     std::fs::write(
         d.join("insecure.kubeconfig"),
@@ -434,22 +400,12 @@ fn a_request_is_stamped_with_its_cluster_and_freshness_and_recorded_before_the_m
     pin_prod(d);
     let r = ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-            "--valid-for",
-            "2d",
-            "--json",
-        ],
+            &["--clusterrole", "view", "--valid-for", "2d", "--json"],
+        ),
     );
     let out = json(&r.stdout);
     let manifest = d.join("media/alice.csr.yaml");
@@ -507,20 +463,12 @@ fn a_request_is_stamped_with_its_cluster_and_freshness_and_recorded_before_the_m
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-            "--json",
-        ],
+            &["--clusterrole", "view", "--json"],
+        ),
     );
     assert_eq!(json(&r.stdout)["status"], "unchanged");
     assert_eq!(
@@ -608,7 +556,7 @@ fn the_cluster_is_the_only_pin_the_one_named_or_none() {
     );
     let r = kcsr(d, &request("carol", &[], "media", &[]));
     r.refused("lab", "2 clusters are pinned");
-    assert!(r.stderr.contains("lab, prod"), "{}", r.stderr);
+    r.stderr_has("lab, prod");
     assert!(!d.join("media/carol.csr.yaml").exists());
     assert!(!d.join("keys/carol.key.pem").exists());
     ok(d, &request("carol", &[], "media", &["--cluster", "lab"]));
@@ -683,21 +631,12 @@ fn renew_takes_every_field_from_the_record_never_from_the_certificate() {
     pin_prod(d);
     ok(
         d,
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--group",
-            "dev",
-            "--clusterrole",
-            "view",
-            "--expiration",
-            "7d",
-            "--keys",
-            "keys",
-            "--media",
+            &["dev"],
             "media",
-        ],
+            &["--clusterrole", "view", "--expiration", "7d"],
+        ),
     );
     let original = record(d, &object_name(&d.join("media/alice.csr.yaml")));
     // Media in transit: the attacker signs the operator's own request (public) with a CA of
@@ -850,11 +789,7 @@ fn renew_believes_no_expiry_of_a_certificate_the_pinned_ca_did_not_issue() {
         ],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("NOT TRUSTED, not renewed"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("NOT TRUSTED, not renewed");
     assert!(!r.stderr.contains("not due"), "{}", r.stderr);
 
     // The genuine certificate is due and renews.
@@ -951,37 +886,9 @@ fn the_same_user_for_two_clusters_is_two_requests_and_two_records() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     pin_prod(d);
-    ok(
-        d,
-        &[
-            "cluster",
-            "add",
-            "staging",
-            "--keys",
-            "keys",
-            "--server",
-            "https://staging.example",
-            "--ca",
-            "ca.crt",
-            "--client-ca",
-            "client-ca.crt",
-        ],
-    );
+    ok(d, &cluster_add("staging", "https://staging.example", &[]));
     for (cluster, media) in [("prod", "media-prod"), ("staging", "media-staging")] {
-        ok(
-            d,
-            &[
-                "request",
-                "--user",
-                "alice",
-                "--keys",
-                "keys",
-                "--media",
-                media,
-                "--cluster",
-                cluster,
-            ],
-        );
+        ok(d, &request("alice", &[], media, &["--cluster", cluster]));
     }
     let prod = object_name(&d.join("media-prod/alice.csr.yaml"));
     let staging = object_name(&d.join("media-staging/alice.csr.yaml"));
@@ -1047,41 +954,15 @@ fn cluster_names_up_to_253_characters_are_pinned_found_and_removed_exactly() {
     all.sort();
     assert_eq!(listed(d), all);
     // Found by its exact name: the request is stamped with it.
-    ok(
-        d,
-        &[
-            "request",
-            "--user",
-            "alice",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            &two,
-        ],
-    );
+    ok(d, &request("alice", &[], "media", &["--cluster", &two]));
     assert_eq!(
         annotations(&d.join("media/alice.csr.yaml"))["kcsr.dev/cluster"],
         two.as_str()
     );
     // A name sharing the first 200 characters that is not pinned is not found.
     let three = format!("{stem}.z");
-    kcsr(
-        d,
-        &[
-            "request",
-            "--user",
-            "bob",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-            "--cluster",
-            &three,
-        ],
-    )
-    .refused(&three, "no cluster named");
+    kcsr(d, &request("bob", &[], "media", &["--cluster", &three]))
+        .refused(&three, "no cluster named");
     ok(d, &["cluster", "remove", &one, "--keys", "keys"]);
     all.retain(|n| *n != one);
     assert_eq!(listed(d), all);

@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::station::{RequestRecord, RequestState};
@@ -97,24 +96,22 @@ fn a_request_carries_its_ticket_operator_and_every_grant_signed_and_recorded() {
     let t = tempfile::tempdir().unwrap();
     let r = kcsr_as(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "erin",
-            "--clusterrole",
-            "view",
-            "--clusterrole",
-            "team-a/edit",
-            "--role",
-            "team-b/deployer",
-            "--ticket",
-            "CHG-1234",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-            "--json",
-        ],
+            &[
+                "--clusterrole",
+                "view",
+                "--clusterrole",
+                "team-a/edit",
+                "--role",
+                "team-b/deployer",
+                "--ticket",
+                "CHG-1234",
+                "--json",
+            ],
+        ),
         &[("LOGNAME", "dana"), ("USER", "someone-else")],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -211,17 +208,7 @@ fn one_grant_is_written_as_before_and_bad_grants_or_tickets_are_refused() {
     let t = tempfile::tempdir().unwrap();
     ok(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "alice",
-            "--clusterrole",
-            "view",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("alice", &[], "media", &["--clusterrole", "view"]),
     );
     let media = t.path().join("media");
     let m = csr(&media.join("alice.csr.yaml"));
@@ -260,9 +247,7 @@ fn one_grant_is_written_as_before_and_bad_grants_or_tickets_are_refused() {
             "--namespace needs --role or --clusterrole",
         ),
     ] {
-        let mut all = vec![
-            "request", "--user", "bob", "--keys", "keys", "--media", "media",
-        ];
+        let mut all = request("bob", &[], "media", &[]);
         all.extend_from_slice(args);
         let r = kcsr(t.path(), &all);
         assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
@@ -270,34 +255,22 @@ fn one_grant_is_written_as_before_and_bad_grants_or_tickets_are_refused() {
         assert!(!t.path().join("keys/bob.key.pem").exists());
     }
     for bad in ["CHG\u{202e}1", " CHG", ""] {
-        let r = kcsr(
-            t.path(),
-            &[
-                "request", "--user", "bob", "--ticket", bad, "--keys", "keys", "--media", "media",
-            ],
-        );
+        let r = kcsr(t.path(), &request("bob", &[], "media", &["--ticket", bad]));
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
-        assert!(r.stderr.contains("ticket"), "{}", r.stderr);
+        r.stderr_has("ticket");
     }
     // Another ticket is another request: refused without --force, like any other change.
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--clusterrole",
-            "view",
-            "--ticket",
-            "CHG-2",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &["--clusterrole", "view", "--ticket", "CHG-2"],
+        ),
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("different request"), "{}", r.stderr);
+    r.stderr_has("different request");
 }
 
 #[test]
@@ -477,21 +450,12 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
     write_policy(&keys, POLICY);
     let r = kcsr(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "ops-admin",
-            "--group",
-            "ops",
-            "--clusterrole",
-            "cluster-admin",
-            "--expiration",
-            "90d",
-            "--keys",
-            "keys",
-            "--media",
+            &["ops"],
             "media",
-        ],
+            &["--clusterrole", "cluster-admin", "--expiration", "90d"],
+        ),
     );
     r.refused("keys/station/policy.yaml", "breaks the station policy");
     assert_eq!(r.code, 3);
@@ -533,21 +497,12 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
     // listed and signed.
     ok(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "ops-admin",
-            "--group",
-            "team-ops",
-            "--clusterrole",
-            "cluster-admin",
-            "--ticket",
-            "CHG-99",
-            "--keys",
-            "keys",
-            "--media",
+            &["team-ops"],
             "media",
-        ],
+            &["--clusterrole", "cluster-admin", "--ticket", "CHG-99"],
+        ),
     );
     let media = t.path().join("media");
     assert_eq!(
@@ -565,26 +520,14 @@ fn the_site_policy_refuses_before_anything_is_written_and_travels_signed() {
     );
     assert_eq!(v["policy"]["refuseSystemNames"], true);
     let r = ok(t.path(), &["policy", "show", "--keys", "keys"]);
-    assert!(r.stdout.contains("maxLifetime: 30d"), "{}", r.stdout);
+    r.stdout_has("maxLifetime: 30d");
 
     // A changed policy replaces the copy; no policy any more removes it.
     let stricter = POLICY.replace("30d", "7d");
     write_policy(&keys, &stricter);
     ok(
         t.path(),
-        &[
-            "request",
-            "--user",
-            "bob",
-            "--group",
-            "dev",
-            "--expiration",
-            "7d",
-            "--keys",
-            "keys",
-            "--media",
-            "media",
-        ],
+        &request("bob", &["dev"], "media", &["--expiration", "7d"]),
     );
     assert_eq!(
         std::fs::read_to_string(media.join("station-policy.yaml")).unwrap(),
@@ -953,19 +896,17 @@ fn the_audit_csv_is_safe_to_open_in_a_spreadsheet() {
     let t = tempfile::tempdir().unwrap();
     ok(
         t.path(),
-        &[
-            "request",
-            "--user",
+        &request(
             "alice",
-            "--ticket",
-            "=HYPERLINK(\"http://x\",\"y\")",
-            "--operator",
-            "@ops, the night shift",
-            "--keys",
-            "keys",
-            "--media",
+            &[],
             "media",
-        ],
+            &[
+                "--ticket",
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "--operator",
+                "@ops, the night shift",
+            ],
+        ),
     );
     let r = ok(t.path(), &["audit", "--keys", "keys", "--csv"]);
     let row = r.stdout.lines().nth(1).unwrap();
@@ -977,17 +918,8 @@ fn the_audit_csv_is_safe_to_open_in_a_spreadsheet() {
 }
 
 fn openssl(dir: &Path, args: &str) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("openssl {args} 2>&1"))
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args}: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    kcsr_testkit::sh(dir, &format!("openssl {args} 2>&1"))
+        .expect_code(0, &format!("openssl {args}"));
 }
 
 /// `media/<stem>.csr.yaml`'s request issued by the CA `ca` (files `ca.crt`, `ca.key`), with

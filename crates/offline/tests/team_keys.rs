@@ -8,7 +8,6 @@ mod support;
 
 use kcsr_testkit::args::request;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -16,21 +15,10 @@ use support::{Run, assemble_args, kcsr};
 
 const SERVER: &str = "https://prod.example:6443";
 
+/// `sh -c CMD` in `dir`: whether it succeeded, and its stdout and stderr.
 fn sh(dir: &Path, cmd: &str) -> (bool, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let r = kcsr_testkit::sh(dir, cmd);
+    (r.code == 0, r.stdout + &r.stderr)
 }
 
 /// A station with the cluster `prod` pinned (CA `real`, as server and client CA).
@@ -98,9 +86,7 @@ impl Site {
     }
 
     fn request(&self, user: &str, media: &str, more: &[&str]) -> Run {
-        let mut args = vec![
-            "request", "--user", user, "--group", "dev", "--keys", "keys", "--media", media,
-        ];
+        let mut args = request(user, &["dev"], media, &[]);
         args.extend_from_slice(more);
         self.ok(&args)
     }
@@ -197,6 +183,21 @@ fn b64(v: &Value) -> Vec<u8> {
 
 // ---- Part 3: keys and users --------------------------------------------------------------
 
+/// The new trip's directory a request names on its stderr line saying `says` ("… go to
+/// DIR …").
+fn new_trip(r: &Run, says: &str) -> String {
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(says))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    line.split("go to ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
     let s = Site::new();
@@ -218,20 +219,14 @@ fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
     assert_eq!(rec["state"], "written");
     let (ok, out) = sh(&s.path("media"), "sha256sum -c SHA256SUMS");
     assert!(ok, "{out}");
-    assert!(
-        r.stderr.contains("the user's own: the key is theirs"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("the user's own: the key is theirs");
 
     // DER is read too.
     s.request("erin", "media-der", &["--csr", "erin.der"]);
 
     // Not what was named: another user, or groups the operator did not give. Nothing written.
     for (user, groups) in [("mallory", vec!["--group", "dev"]), ("erin", vec![])] {
-        let mut args = vec![
-            "request", "--user", user, "--csr", "erin.csr", "--keys", "keys", "--media", "bad",
-        ];
+        let mut args = request(user, &[], "bad", &["--csr", "erin.csr"]);
         args.extend(groups);
         let r = s.run(&args);
         r.refused("", "the CSR does not ask for what was given");
@@ -252,19 +247,18 @@ fn a_users_own_csr_is_checked_like_any_other_and_no_key_is_written() {
         ("e3.csr", "key-exponent"),
         ("tampered.der", "signature"),
     ] {
-        let r = s.run(&[
-            "request", "--user", "erin", "--group", "dev", "--csr", file, "--keys", "keys",
-            "--media", "bad",
-        ]);
+        let r = s.run(&request("erin", &["dev"], "bad", &["--csr", file]));
         assert_eq!(r.code, 3, "{file}: {}", r.stderr);
         assert!(r.stderr.contains(rule), "{file}: {}", r.stderr);
         assert!(!s.exists("bad"), "{file}");
     }
     // --csr with a key option is a usage error.
-    let r = s.run(&[
-        "request", "--user", "erin", "--csr", "erin.csr", "--key", "erin.key", "--keys", "keys",
-        "--media", "bad",
-    ]);
+    let r = s.run(&request(
+        "erin",
+        &[],
+        "bad",
+        &["--csr", "erin.csr", "--key", "erin.key"],
+    ));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
@@ -301,7 +295,7 @@ fn assemble_writes_a_csr_users_certificate_alone_or_names_their_key_file() {
     let v = s.kubeconfig("named.kubeconfig");
     assert_eq!(v["users"][0]["user"]["client-key"], "erin.key");
     assert!(v["users"][0]["user"].get("client-key-data").is_none());
-    assert!(r.stderr.contains("holds no key"), "{}", r.stderr);
+    r.stderr_has("holds no key");
     // kubectl reads it: the certificate and the key it names make a pair.
     let (ok, out) = sh(
         s.dir(),
@@ -500,17 +494,9 @@ fn a_fresh_certificate_is_not_due_the_last_third_is_and_expired_is_said() {
         "--at",
         &days_from_now(31),
     ]);
-    assert!(
-        r.stderr.contains("EXPIRED (expired") && r.stderr.contains("ago)"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("EXPIRED (expired").stderr_has("ago)");
     // The renewal is named with the date, and its kubeconfig keeps the first name.
-    assert!(
-        r.stderr.contains("names its kubeconfig alice.kubeconfig"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("names its kubeconfig alice.kubeconfig");
 }
 
 #[test]
@@ -601,7 +587,7 @@ fn renew_and_inspect_read_kubeconfigs_and_never_show_a_key() {
     s.issue("media2", "bob", 0);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = s.ok(&["inspect", "issued.crt"]);
-    assert!(r.stdout.contains("EXPIRED"), "{}", r.stdout);
+    r.stdout_has("EXPIRED");
 }
 
 #[test]
@@ -628,11 +614,7 @@ fn a_renewal_keeps_the_kubeconfig_name_and_replaces_the_older_file() {
         "--out-dir",
         "kc",
     ]);
-    assert!(
-        r.stderr.contains("renewed kc/alice.kubeconfig"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("renewed kc/alice.kubeconfig");
     let names: Vec<String> = std::fs::read_dir(s.path("kc"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -784,15 +766,11 @@ fn key_retire_removes_only_keys_whose_certificates_have_all_expired() {
     assert_eq!(s.record(&names["dave"])["state"], "withdrawn");
     // bob: valid at that time; carol: a certificate never shown may be valid out there.
     assert!(s.exists("keys/bob.key.pem") && s.exists("keys/carol.key.pem"));
-    assert!(r.stderr.contains("valid until"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
-            "no certificate shown for request {}",
-            names["carol"]
-        )),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("valid until");
+    r.stderr_has(&format!(
+        "no certificate shown for request {}",
+        names["carol"]
+    ));
     // The station's own files are never touched.
     assert!(s.exists("keys/station/signing-key.pem"));
     // A retired user is not renewed.
@@ -977,11 +955,7 @@ fn filesystem_artifacts_are_ignored_on_every_command_with_one_note() {
     );
     s.bring_back("stick", "alice", 10);
     let r = s.ok(&["check", "--media", "stick", "--keys", "keys"]);
-    assert!(
-        r.stderr.contains("note: ignoring on stick: .DS_Store"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("note: ignoring on stick: .DS_Store");
     let r = s.ok(&[
         "assemble",
         "--media",
@@ -1020,7 +994,7 @@ fn filesystem_artifacts_are_ignored_on_every_command_with_one_note() {
     ] {
         let r = s.run(&args);
         assert_eq!(r.code, 3, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("._alice.key"), "{}", r.stderr);
+        r.stderr_has("._alice.key");
     }
 }
 
@@ -1036,12 +1010,8 @@ fn check_audits_sums_signature_requests_and_results() {
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("binding ClusterRole/view ok"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("recorded (written)"), "{}", r.stderr);
+    r.stderr_has("binding ClusterRole/view ok");
+    r.stderr_has("recorded (written)");
     // The connected side's view: the station's allowed_signers line.
     let line = s
         .ok(&["station", "show", "--keys", "keys", "--principal", "vault"])
@@ -1061,11 +1031,7 @@ fn check_audits_sums_signature_requests_and_results() {
     assert_eq!(v["requests"].as_array().unwrap().len(), 2);
     // With neither, the signature is only intact, and it says so.
     let r = s.ok(&["check", "--media", "media"]);
-    assert!(
-        r.stderr.contains("NOT checked against a trusted key"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("NOT checked against a trusted key");
     // Past a request's not-after: the connected side would refuse it.
     let r = s.run(&[
         "check",
@@ -1089,12 +1055,8 @@ fn check_audits_sums_signature_requests_and_results() {
         keys.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("not by this station's"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("this station has no record"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("not by this station's");
+    r.stderr_has("this station has no record");
 
     // In transit: the binding changed to cluster-admin and the sums recomputed. The
     // signature no longer holds, and the binding is not the grant's.
@@ -1168,11 +1130,7 @@ fn withdraw_takes_a_request_off_and_the_station_signs_again() {
     let r = s.ok(&[
         "withdraw", "--user", "bob", "--keys", "keys", "--media", "media",
     ]);
-    assert!(
-        r.stderr.contains("bob.csr.yaml, bob.binding.yaml"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("bob.csr.yaml, bob.binding.yaml");
     assert!(!s.exists("media/bob.csr.yaml") && !s.exists("media/bob.binding.yaml"));
     let sums = s.read("media/SHA256SUMS");
     assert!(
@@ -1188,7 +1146,7 @@ fn withdraw_takes_a_request_off_and_the_station_signs_again() {
     let r = s.ok(&[
         "withdraw", "--user", "bob", "--keys", "keys", "--media", "media",
     ]);
-    assert!(r.stderr.contains("any more"), "{}", r.stderr);
+    r.stderr_has("any more");
     // Nobody of that name.
     let r = s.run(&[
         "withdraw", "--user", "nobody", "--keys", "keys", "--media", "media",
@@ -1235,25 +1193,10 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
     ]);
     // The next trip on the same stick: a directory of its own, named.
     let r = s.request("bob", "stick", &[]);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("holds an earlier trip's results"))
-        .unwrap_or_else(|| panic!("{}", r.stderr))
-        .to_owned();
-    let trip = line
-        .split("go to ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let trip = new_trip(&r, "holds an earlier trip's results");
     assert!(trip.starts_with("stick/trip-"), "{trip}");
     assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
-    assert!(
-        r.stderr.contains(&format!("kcsr-submit apply {trip}")),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has(&format!("kcsr-submit apply {trip}"));
     // More requests of the same trip join it; the old trip's files are untouched.
     s.request("carol", "stick", &[]);
     assert!(s.exists(&format!("{trip}/carol.csr.yaml")));
@@ -1278,11 +1221,7 @@ fn a_reused_stick_gets_a_trip_directory_and_the_old_results_stay_out_of_it() {
         r.stderr
     );
     let r = s.ok(&["check", "--media", "stick", "--keys", "keys"]);
-    assert!(
-        r.stderr.contains("note: ignoring on stick: trip-"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("note: ignoring on stick: trip-");
     // Once the new trip is back too, the next one gets yet another directory.
     s.bring_back(&trip, "bob", 10);
     let r = s.request("dave", "stick", &[]);
@@ -1303,18 +1242,7 @@ fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
     }
     let sums = s.read("stick/SHA256SUMS");
     // Carried but not yet assembled: the station cannot know, and the stick is still open.
-    let r = s.run(&[
-        "request",
-        "--user",
-        "bob",
-        "--group",
-        "dev",
-        "--keys",
-        "keys",
-        "--media",
-        "stick",
-        "--dry-run",
-    ]);
+    let r = s.run(&request("bob", &["dev"], "stick", &["--dry-run"]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("trip-"), "{}", r.stderr);
     s.ok(&[
@@ -1328,18 +1256,10 @@ fn a_request_stick_whose_results_came_back_apart_gets_a_new_trip_directory() {
     ]);
     // Once the station has recorded the trip's results, the next request starts a new trip.
     let r = s.request("bob", "stick", &[]);
-    let line = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("holds an earlier trip whose results the station has recorded"))
-        .unwrap_or_else(|| panic!("{}", r.stderr))
-        .to_owned();
-    let trip = line
-        .split("go to ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let trip = new_trip(
+        &r,
+        "holds an earlier trip whose results the station has recorded",
+    );
     assert!(trip.starts_with("stick/trip-"), "{trip}");
     assert!(s.exists(&format!("{trip}/bob.csr.yaml")));
     assert!(!s.exists("stick/bob.csr.yaml"));
@@ -1396,16 +1316,8 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
     std::fs::rename(s.path("keys/bob.key.pem"), s.path("bob.key.pem")).unwrap();
     let r = s.run(&assemble_args("--out-dir", "out", &[]));
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("error: no key for \"bob\" in keys"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("keys/bob.key.pem is not there"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("error: no key for \"bob\" in keys");
+    r.stderr_has("keys/bob.key.pem is not there");
     assert!(s.exists("out/alice.kubeconfig") && !s.exists("out/bob.kubeconfig"));
     // Listed with what did not become a kubeconfig, and bob's record stays `written`.
     assert!(
@@ -1440,11 +1352,7 @@ fn messages_name_a_missing_key_never_self_approval_and_say_what_was_verified() {
         "--key",
         "keys/alice.key.pem",
     ]);
-    assert!(
-        r.stdout.contains("chain       not checked: no --ca given"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("chain       not checked: no --ca given");
     let r = s.ok(&[
         "verify",
         "--cert",

@@ -182,11 +182,7 @@ fn bindings_are_reviewed_and_created_only_after_the_approval_by_the_approver() {
         );
     }
     let text = submit(&admin, &["apply", m.path()]).expect(0);
-    assert!(
-        text.stdout.contains("created once the request is approved"),
-        "{}",
-        text.stdout
-    );
+    text.stdout_has("created once the request is approved");
     assert!(names.iter().all(|n| !has_crb(&server, n)));
 
     // The submitter may not approve: still no binding.
@@ -244,14 +240,10 @@ fn bindings_are_reviewed_and_created_only_after_the_approval_by_the_approver() {
     }
     // Text output names the bindings, like kubectl.
     let again = submit(&admin, &["approve", m.path(), "--yes"]).expect(0);
-    assert!(
-        again.stdout.contains(&format!(
-            "clusterrolebinding.rbac.authorization.k8s.io/{} exists",
-            names[0]
-        )),
-        "{}",
-        again.stdout
-    );
+    again.stdout_has(&format!(
+        "clusterrolebinding.rbac.authorization.k8s.io/{} exists",
+        names[0]
+    ));
 }
 
 #[test]
@@ -288,7 +280,7 @@ fn requests_for_another_cluster_are_refused_with_both_fingerprints() {
     }
     // Without a CA to compare there is no match either.
     let run = submit(&admin, &["apply", m.path(), "--insecure-skip-tls-verify"]).expect(3);
-    assert!(run.stderr.contains("no CA to compare"), "{}", run.stderr);
+    run.stderr_has("no CA to compare");
     assert!(server.csrs().is_empty());
 
     // One of the pinned set is enough.
@@ -297,7 +289,7 @@ fn requests_for_another_cluster_are_refused_with_both_fingerprints() {
         &[(CLUSTER_CA_ANNOTATION, &format!("{theirs},{ours}"))],
     );
     let run = submit(&admin, &["apply", m.path(), "--approve", "--yes"]).expect(0);
-    assert!(run.stderr.contains("cluster:     prod"), "{}", run.stderr);
+    run.stderr_has("cluster:     prod");
     assert_eq!(server.csrs().len(), 1);
 }
 
@@ -468,7 +460,7 @@ fn an_object_changed_only_in_its_status_is_still_approved_after_the_conflict() {
         }
     })
     .expect(0);
-    assert!(run.stdout.contains(" approved"), "{}", run.stdout);
+    run.stdout_has(" approved");
     assert!(has_condition(&server.csr(&name).unwrap(), "Approved"));
 }
 
@@ -601,13 +593,9 @@ fn results_are_recorded_apart_and_the_stations_sums_never_change() {
         forged.insert(file, data);
         std::fs::write(m.file("RETURNED.SHA256SUMS"), forged.render()).unwrap();
         let run = submit(&admin, &["fetch", m.path()]).expect(1);
-        assert!(
-            run.stderr.contains(&format!(
-                "{file}: listed in RETURNED.SHA256SUMS, which may list only"
-            )),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has(&format!(
+            "{file}: listed in RETURNED.SHA256SUMS, which may list only"
+        ));
         std::fs::remove_file(m.file(file)).unwrap();
     }
     // A file in neither sums file.

@@ -94,16 +94,8 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
     assert_eq!(r["bindings"][0]["grant"], "ClusterRole/view", "{results}");
     assert_eq!(r["approval"], "approved");
     // The review went to stderr, with the requestor the server recorded.
-    assert!(
-        run.stderr.contains("requestor:   kcsr-admin"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("groups:      dev, ops"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("requestor:   kcsr-admin");
+    run.stderr_has("groups:      dev, ops");
 
     let stem = &m.stems()[0];
     assert!(m.file(&format!("{stem}.crt")).exists());
@@ -166,11 +158,7 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
         &["apply", m.path(), "--approve", "--yes", "--wait", "20s"],
     )
     .expect(0);
-    assert!(
-        again.stdout.contains("already on the media"),
-        "{}",
-        again.stdout
-    );
+    again.stdout_has("already on the media");
     assert_eq!(std::fs::read(m.file("SHA256SUMS")).unwrap(), sums);
     assert_eq!(server.csrs().len(), 1);
 
@@ -208,11 +196,7 @@ fn happy_path_p256_apply_approve_wait_writes_a_verified_bundle_and_rerun_is_a_no
     assert_eq!(json[0]["issued"], true);
     // A name that is not there: exit 1, said once.
     let missing = submit(&admin, &["status", "nobody-123"]).expect(1);
-    assert!(
-        missing.stderr.contains("error: nobody-123"),
-        "{}",
-        missing.stderr
-    );
+    missing.stderr_has("error: nobody-123");
 }
 
 #[test]
@@ -273,26 +257,14 @@ fn submitter_gets_the_approval_403_then_an_approver_approves_and_fetch_completes
         &["apply", m.path(), "--approve", "--yes", "--wait", "5s"],
     )
     .expect(1);
-    assert!(
-        run.stderr.contains("separation of duties"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("kcsr-submit approve MEDIA_DIR"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("separation of duties");
+    run.stderr_has("kcsr-submit approve MEDIA_DIR");
     assert_eq!(run.stderr.matches("error:").count(), 1, "{}", run.stderr);
     assert_eq!(server.csrs().len(), 1);
 
     // Nothing issued yet: fetch says so (exit 4).
     let early = submit(&bob, &["fetch", m.path()]).expect(4);
-    assert!(
-        early.stderr.contains("not approved yet"),
-        "{}",
-        early.stderr
-    );
+    early.stderr_has("not approved yet");
 
     let approved = submit(
         &server.admin_kubeconfig(),
@@ -307,15 +279,11 @@ fn submitter_gets_the_approval_403_then_an_approver_approves_and_fetch_completes
         ],
     )
     .expect(0);
-    assert!(approved.stdout.contains(" approved"), "{}", approved.stdout);
+    approved.stdout_has(" approved");
     // Approving again is a no-op.
     let name = m.object_name(&m.stems()[0]);
     let again = submit(&server.admin_kubeconfig(), &["approve", &name, "--yes"]).expect(0);
-    assert!(
-        again.stdout.contains("already approved"),
-        "{}",
-        again.stdout
-    );
+    again.stdout_has("already approved");
 
     submit(&bob, &["fetch", m.path(), "--wait", "20s"]).expect(0);
     let stem = &m.stems()[0];
@@ -343,12 +311,12 @@ fn denied_exits_3_with_the_reason_and_is_never_approved() {
         &["apply", m.path(), "--approve", "--yes", "--wait", "10s"],
     )
     .expect(3);
-    assert!(run.stderr.contains("already Denied"), "{}", run.stderr);
-    assert!(run.stderr.contains("NotOnTheList"), "{}", run.stderr);
+    run.stderr_has("already Denied");
+    run.stderr_has("NotOnTheList");
     assert!(!has_condition(&server.csr(&name).unwrap(), "Approved"));
     let fetch = submit(&admin, &["fetch", m.path(), "--wait", "5s"]).expect(3);
-    assert!(fetch.stderr.contains("was Denied"), "{}", fetch.stderr);
-    assert!(fetch.stderr.contains("dave has left"), "{}", fetch.stderr);
+    fetch.stderr_has("was Denied");
+    fetch.stderr_has("dave has left");
     assert!(!m.file(&format!("{}.crt", m.stems()[0])).exists());
 }
 
@@ -388,8 +356,8 @@ fn failed_stops_the_wait_at_once_with_exit_3() {
         "usages not allowed",
     );
     let run = Run::from(child.wait_with_output().unwrap()).expect(3);
-    assert!(run.stderr.contains("Failed"), "{}", run.stderr);
-    assert!(run.stderr.contains("usages not allowed"), "{}", run.stderr);
+    run.stderr_has("Failed");
+    run.stderr_has("usages not allowed");
 }
 
 #[test]
@@ -404,16 +372,8 @@ fn stopped_signer_times_out_approved_but_not_issued_then_fetch_completes() {
         &["apply", m.path(), "--approve", "--yes", "--wait", "3s"],
     )
     .expect(4);
-    assert!(
-        run.stderr.contains("approved but not issued"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("signer may not be running"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("approved but not issued");
+    run.stderr_has("signer may not be running");
     server.faults().set_signer_stopped(false);
     submit(&admin, &["fetch", m.path(), "--wait", "20s"]).expect(0);
     m.sha256sum_check();
@@ -427,11 +387,7 @@ fn rerun_after_interruption_resumes_without_duplicates() {
         .request("hank", &["--clusterrole", "view"]);
     let admin = server.admin_kubeconfig();
     let first = submit(&admin, &["apply", m.path()]).expect(0);
-    assert!(
-        first.stderr.contains("kcsr-submit fetch"),
-        "{}",
-        first.stderr
-    );
+    first.stderr_has("kcsr-submit fetch");
     assert_eq!(server.csrs().len(), 2);
     let run = submit(
         &admin,
@@ -534,15 +490,15 @@ fn tampered_truncated_or_extra_files_are_named_and_nothing_is_sent() {
     // Truncated.
     std::fs::write(m.file(&manifest), &original[..original.len() / 2]).unwrap();
     let run = submit(&admin, &["apply", m.path()]).expect(1);
-    assert!(run.stderr.contains(&manifest), "{}", run.stderr);
+    run.stderr_has(&manifest);
 
     // An extra file.
     std::fs::write(m.file(&manifest), &original).unwrap();
     std::fs::write(m.file("notes.txt"), b"hello").unwrap();
     let run = submit(&admin, &["apply", m.path()]).expect(1);
-    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+    run.stderr_has("notes.txt");
     let run = submit(&admin, &["approve", m.path(), "--yes"]).expect(1);
-    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+    run.stderr_has("notes.txt");
 
     assert!(server.csrs().is_empty());
     std::fs::remove_file(m.file("notes.txt")).unwrap();
@@ -639,7 +595,7 @@ fn approve_without_a_terminal_needs_yes_and_sends_nothing() {
         &["apply", m.path(), "--approve"],
     )
     .expect(2);
-    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    run.stderr_has("--yes");
     assert!(server.csrs().is_empty());
 }
 
@@ -714,7 +670,7 @@ fn tls_problems_are_explained_and_tls_server_name_is_honoured() {
         token,
     );
     let r = submit(&good, &["whoami"]).expect(0);
-    assert!(r.stdout.contains("tess"), "{}", r.stdout);
+    r.stdout_has("tess");
 
     // A name the certificate does not carry: a TLS error that says so, nothing sent.
     let wrong_name = custom_kubeconfig(
@@ -735,18 +691,14 @@ fn tls_problems_are_explained_and_tls_server_name_is_honoured() {
     // A CA that did not sign the server's certificate.
     let wrong_ca = custom_kubeconfig(dir.path(), &server, &server.client_ca_pem(), None, token);
     let r = submit(&wrong_ca, &["apply", m.path()]).expect(1);
-    assert!(
-        r.stderr.contains("not signed by the CA in the kubeconfig"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("not signed by the CA in the kubeconfig");
     assert!(server.csrs().is_empty());
     assert!(!r.stderr.contains("tls-token-1"));
 
     // kubectl's --insecure-skip-tls-verify overrides the kubeconfig's (wrong) CA, works, and
     // warns in words an operator cannot miss.
     let r = submit(&wrong_ca, &["whoami", "--insecure-skip-tls-verify"]).expect(0);
-    assert!(r.stdout.contains("tess"), "{}", r.stdout);
+    r.stdout_has("tess");
     assert!(
         r.stderr.contains("warning: insecure-skip-tls-verify") && r.stderr.contains("NOT verified"),
         "{}",
@@ -937,11 +889,7 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_pipe_and_nothing_with_quiet() {
         "--quiet printed progress: {}",
         run.stderr
     );
-    assert!(
-        run.stdout.contains("certificate verified and written"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("certificate verified and written");
 }
 
 #[test]

@@ -401,15 +401,11 @@ fn apply_and_fetch_with_out_only_read_the_media_and_resume_from_the_return_direc
     let parent = t.path().to_str().unwrap();
     for out in [inside.to_str().unwrap(), parent] {
         let run = submit(&server, &["fetch", media_arg, "--out", out]).expect_no_panic(2);
-        assert!(run.stderr.contains("inside one another"), "{}", run.stderr);
+        run.stderr_has("inside one another");
     }
     assert!(!inside.exists());
     let name = submit(&server, &["approve", "alice", "--out", parent, "--yes"]).expect_no_panic(2);
-    assert!(
-        name.stderr.contains("goes with MEDIA_DIR"),
-        "{}",
-        name.stderr
-    );
+    name.stderr_has("goes with MEDIA_DIR");
     // A return directory of another trip is refused before anything is sent.
     let other = t.path().join("other");
     std::fs::create_dir(&other).unwrap();

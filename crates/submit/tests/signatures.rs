@@ -106,7 +106,7 @@ fn signed_media(station: &SshKey) -> Media {
 
 fn nothing_sent(server: &TestServer, run: &Run) {
     assert!(server.csrs().is_empty(), "{}", run.stderr);
-    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    run.stderr_has("nothing was sent");
 }
 
 #[test]
@@ -186,11 +186,7 @@ fn media_signed_by_a_listed_station_is_sent_and_its_signer_reviewed_and_recorded
     let run = submit(&admin, &["fetch", m.path(), "--json"]).expect(0);
     assert_eq!(run.json()[0]["mediaSigner"]["principal"], "station-7");
     let run = submit(&admin, &["fetch", m.path(), "--allowed-signers", &signers]).expect(0);
-    assert!(
-        run.stdout.contains("already on the media"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has("already on the media");
 }
 
 #[test]
@@ -222,11 +218,7 @@ fn media_not_signed_by_a_listed_key_is_refused_before_anything_is_sent() {
     let m = signed_media(&station);
     std::fs::remove_file(m.file("SHA256SUMS.sig")).unwrap();
     let run = apply(&m).expect(3);
-    assert!(
-        run.stderr.contains("is not signed (no SHA256SUMS.sig)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("is not signed (no SHA256SUMS.sig)");
     nothing_sent(&server, &run);
 
     // Injected request: the attacker's own key in a request for alice, sums recomputed, the
@@ -239,11 +231,7 @@ fn media_not_signed_by_a_listed_key_is_refused_before_anything_is_sent() {
         &std::fs::read(theirs.file("alice-too.csr.yaml")).unwrap(),
     );
     let run = apply(&m).expect(3);
-    assert!(
-        run.stderr.contains("does not match the signed file"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("does not match the signed file");
     nothing_sent(&server, &run);
 
     // Injected binding on signed media, likewise.
@@ -255,11 +243,7 @@ fn media_not_signed_by_a_listed_key_is_refused_before_anything_is_sent() {
         text.replace("name: view", "name: cluster-admin").as_bytes(),
     );
     let run = apply(&m).expect(3);
-    assert!(
-        run.stderr.contains("does not match the signed file"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("does not match the signed file");
     nothing_sent(&server, &run);
 
     // ...and re-signed with the attacker's own key, or by the station for another purpose.
@@ -354,15 +338,11 @@ fn a_configured_source_that_is_missing_empty_or_unparsable_is_an_error_never_no_
     let mut cmd = submit_cmd(&admin, &["apply", m.path()]);
     cmd.env("KCSR_ALLOWED_SIGNERS", "");
     let run = finish(cmd.spawn().unwrap(), "apply").expect(1);
-    assert!(run.stderr.contains("set but empty"), "{}", run.stderr);
+    run.stderr_has("set but empty");
     // The default file, once it exists, is configured too.
     write(&default_file(&server), "");
     let run = submit(&admin, &["apply", m.path()]).expect(1);
-    assert!(
-        run.stderr.contains("the default allowed_signers file"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("the default allowed_signers file");
     assert!(server.csrs().is_empty());
 }
 
@@ -399,7 +379,7 @@ fn without_signers_the_station_is_named_and_the_media_is_unauthenticated_until_t
         &[text.as_slice(), b"# x\n"].concat(),
     );
     let run = submit(&admin, &["fetch", m.path()]).expect(3);
-    assert!(run.stderr.contains("does not match"), "{}", run.stderr);
+    run.stderr_has("does not match");
 
     // Unsigned: a warning, and the requests go.
     let u = Media::new();
@@ -446,7 +426,7 @@ fn approving_by_name_with_signers_configured_needs_unsigned() {
         &["approve", &name, "--yes", "--allowed-signers", &signers],
     )
     .expect(2);
-    assert!(run.stderr.contains("--unsigned"), "{}", run.stderr);
+    run.stderr_has("--unsigned");
     assert!(!gap::has_condition(&server.csr(&name).unwrap(), "Approved"));
     // --unsigned is for names only: media is always checked.
     station.sign(&m, "kcsr-media");

@@ -282,7 +282,7 @@ fn four_eyes_trip_is_complete_only_when_every_granted_binding_exists() {
         &["clusterrolebindings", "rolebindings"],
     ));
     let run = submit(&t.sam, &["fetch", m.path()]).expect(0);
-    assert!(run.stdout.contains("exists (by ann)"), "{}", run.stdout);
+    run.stdout_has("exists (by ann)");
     assert_eq!(
         bundle(&m, &carol).audit.bindings,
         [
@@ -382,11 +382,7 @@ fn review_per_request_approve_deny_skip_and_the_denial_comes_back() {
         ("Denied", "KcsrDeny", Some("ann"))
     );
     assert_eq!(denied.user, "erin");
-    assert!(
-        run.stdout.contains(&format!("DENIED: {erin}.denied.yaml")),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&format!("DENIED: {erin}.denied.yaml"));
     assert!(m.file(&format!("{}.crt", m.stems()[0])).exists());
     let returned = std::fs::read_to_string(m.file("RETURNED.SHA256SUMS")).unwrap();
     assert!(
@@ -403,11 +399,7 @@ fn review_per_request_approve_deny_skip_and_the_denial_comes_back() {
         ))
         .unwrap();
     let run = submit(&t.sam, &["apply", m.path()]).expect(3);
-    assert!(
-        run.stderr.contains("recorded on the media"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("recorded on the media");
     assert!(t.server.csr(&names[1]).is_none());
 }
 
@@ -430,11 +422,7 @@ fn deny_by_name_and_by_media_and_never_an_approved_request() {
         ],
     )
     .expect(0);
-    assert!(
-        run.stdout.contains(&format!("{gina} denied")),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&format!("{gina} denied"));
     let again = submit(&admin, &["deny", &gina, "-o", "json"])
         .expect(0)
         .json();
@@ -448,7 +436,7 @@ fn deny_by_name_and_by_media_and_never_an_approved_request() {
         run.stderr
     );
     let run = submit(&admin, &["deny", &hank]).expect(3);
-    assert!(run.stderr.contains("already Approved"), "{}", run.stderr);
+    run.stderr_has("already Approved");
     assert!(!has_condition(&server.csr(&hank).unwrap(), "Denied"));
 
     // The custom message does not name who denied: no `by`.
@@ -466,7 +454,7 @@ fn deny_by_name_and_by_media_and_never_an_approved_request() {
     submit(&admin, &["apply", other.path()]).expect(0);
     let run = submit(&admin, &["deny", other.path()]).expect(0);
     assert_eq!(run.stdout.matches(" denied").count(), 2, "{}", run.stdout);
-    assert!(run.stderr.contains(".denied.yaml"), "{}", run.stderr);
+    run.stderr_has(".denied.yaml");
     for s in other.stems() {
         let o = server.csr(&other.object_name(&s)).unwrap();
         assert_eq!(
@@ -497,7 +485,7 @@ fn grants_of_missing_roles_and_bindings_not_granted_are_refused_before_anything_
     // it before approving.
     submit(&t.sam, &["apply", m.path()]).expect(0);
     let run = submit(&t.ann, &["approve", m.path(), "--yes"]).expect(3);
-    assert!(run.stderr.contains("\"veiw\""), "{}", run.stderr);
+    run.stderr_has("\"veiw\"");
     assert!(!has_condition(&t.server.csrs()[0], "Approved"));
 
     // Several grants: the bindings must all be there, in grant order.
@@ -528,7 +516,7 @@ fn grants_of_missing_roles_and_bindings_not_granted_are_refused_before_anything_
     sums.remove(&file);
     std::fs::write(m.file("SHA256SUMS"), sums.render()).unwrap();
     let run = submit(&admin, &["apply", m.path()]).expect(3);
-    assert!(run.stderr.contains("holds no"), "{}", run.stderr);
+    run.stderr_has("holds no");
     assert_eq!(t.server.csrs().len(), 1, "only kim's");
     m.put(&file, good.as_bytes());
     unsign(&m);
@@ -642,11 +630,7 @@ fn offboarding_deletes_only_the_users_own_bindings_after_the_approval_and_report
         &["clusterrolebindings", "rolebindings"],
     ));
     let run = submit(&t.sam, &["apply", m.path()]).expect(0);
-    assert!(
-        run.stderr.contains("may not list bindings"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("may not list bindings");
     assert!(
         get(
             &t.server,
@@ -830,5 +814,5 @@ fn filesystem_artifacts_at_the_media_root_are_ignored_with_one_note() {
     // Anything else that is not listed is still refused.
     std::fs::write(m.file("notes.txt"), b"hello").unwrap();
     let run = submit(&admin, &["fetch", m.path()]).expect(1);
-    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+    run.stderr_has("notes.txt");
 }

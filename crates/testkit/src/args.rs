@@ -31,3 +31,38 @@ pub fn assemble<'a>(flag: &'a str, to: &'a str, more: &[&'a str]) -> Vec<&'a str
     args.extend_from_slice(more);
     args
 }
+
+/// `cluster add NAME --keys keys --server SERVER --ca ca.crt --client-ca client-ca.crt
+/// MORE...`: the cluster pinned from the CA files the station got out of band.
+pub fn cluster_add<'a>(name: &'a str, server: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "cluster",
+        "add",
+        name,
+        "--keys",
+        "keys",
+        "--server",
+        server,
+        "--ca",
+        "ca.crt",
+        "--client-ca",
+        "client-ca.crt",
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+/// `apply MEDIA --approve --yes --wait 60s --client-ca client-ca.crt`: the connected side's
+/// whole trip, the certificates checked against the cluster's client CA.
+pub fn apply_approved(media: &str) -> [&str; 8] {
+    [
+        "apply",
+        media,
+        "--approve",
+        "--yes",
+        "--wait",
+        "60s",
+        "--client-ca",
+        "client-ca.crt",
+    ]
+}

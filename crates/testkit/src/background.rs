@@ -3,8 +3,9 @@
 //! pipe, and killed when the test is done with it.
 
 use std::io::Read;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long [`Background::wait_for_stdout`] and [`Background::wait_for_stderr`] wait for the
@@ -19,6 +20,8 @@ pub struct Background {
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The threads reading its output, until they have read to the end.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Background {
@@ -27,13 +30,14 @@ impl Background {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        let stdout = collect(child.stdout.take());
-        let stderr = collect(child.stderr.take());
+        let (stdout, out_reader) = collect(child.stdout.take());
+        let (stderr, err_reader) = collect(child.stderr.take());
         Self {
             what: what.to_owned(),
             child,
             stdout,
             stderr,
+            readers: out_reader.into_iter().chain(err_reader).collect(),
         }
     }
 
@@ -67,6 +71,61 @@ impl Background {
         self.wait_for(text, "stderr", &self.stderr);
     }
 
+    /// Its exit status once it has ended, and then its output read to the end (fails the
+    /// test if the output is still open [`SAY_WITHIN`] later: a child of its own kept it).
+    /// `None` while it runs.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().unwrap()?;
+        let start = Instant::now();
+        while self.readers.iter().any(|r| !r.is_finished()) {
+            assert!(
+                start.elapsed() < SAY_WITHIN,
+                "{} ended but its output did not",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(status)
+    }
+
+    /// Waits for it to end ([`Background::try_wait`]); fails the test after `limit`.
+    pub fn wait_within(&mut self, limit: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{} did not end: {}{}",
+                self.what,
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until its standard output holds a whole line (a server's start line) or it has
+    /// ended; fails the test after [`SAY_WITHIN`]. Its exit status if it ended.
+    pub fn wait_for_line_or_end(&mut self) -> Option<ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if self.stdout().contains('\n') {
+                return None;
+            }
+            assert!(
+                start.elapsed() < SAY_WITHIN,
+                "{} printed no line within {SAY_WITHIN:?}",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn wait_for(&self, want: &str, stream: &str, seen: &Mutex<Vec<u8>>) {
         let start = Instant::now();
         loop {
@@ -96,12 +155,16 @@ fn text(bytes: &Mutex<Vec<u8>>) -> String {
     String::from_utf8_lossy(&bytes.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
 }
 
-/// Reads `pipe` into the returned bytes as they come (a prompt ends no line) until it ends.
-fn collect(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<Vec<u8>>> {
+/// Reads `pipe` into the returned bytes as they come (a prompt ends no line) until it ends,
+/// in the returned thread.
+fn collect(
+    pipe: Option<impl Read + Send + 'static>,
+) -> (Arc<Mutex<Vec<u8>>>, Option<JoinHandle<()>>) {
     let bytes = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = None;
     if let Some(mut pipe) = pipe {
         let sink = bytes.clone();
-        std::thread::spawn(move || {
+        reader = Some(std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = pipe.read(&mut buf) {
                 if n == 0 {
@@ -111,7 +174,7 @@ fn collect(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<Vec<u8>>> {
                     .unwrap_or_else(PoisonError::into_inner)
                     .extend_from_slice(&buf[..n]);
             }
-        });
+        }));
     }
-    bytes
+    (bytes, reader)
 }

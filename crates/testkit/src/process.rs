@@ -47,6 +47,14 @@ pub fn run(program: impl AsRef<std::ffi::OsStr>, dir: &Path, args: &[&str]) -> R
     finish(cmd.spawn().unwrap(), args.first().copied().unwrap_or(""))
 }
 
+/// `sh -c SCRIPT` in `dir` ([`command`]), to the end ([`finish`]): the test's own tools
+/// (openssl, ssh-keygen, sha256sum), in the same clean environment as the programs under test.
+pub fn sh(dir: &Path, script: &str) -> Run {
+    let mut cmd = command("sh");
+    cmd.args(["-c", script]).current_dir(dir);
+    finish(cmd.spawn().unwrap(), script)
+}
+
 /// Waits for a started program (stdout and stderr piped); one still running after [`LIMIT`]
 /// (a blocking read of a FIFO, a stall never timed out) is killed and fails the test rather
 /// than hanging it. `what` names the run in that failure.

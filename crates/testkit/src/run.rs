@@ -123,6 +123,26 @@ impl Run {
         }
     }
 
+    /// Stderr holds `text`, anywhere; fails showing stderr.
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "wanted {text:?} on stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Stdout holds `text`, anywhere; fails showing stdout.
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "wanted {text:?} on stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
+
     /// Stdout as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))

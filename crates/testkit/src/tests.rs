@@ -65,6 +65,22 @@ fn stderr_lines_are_wanted_in_order_each_within_a_line() {
 }
 
 #[test]
+fn stderr_has_and_stdout_has_look_at_their_own_stream() {
+    let r = Run {
+        code: 0,
+        stdout: "data line\n".into(),
+        stderr: "warning: careful\n".into(),
+    };
+    r.stderr_has("careful").stdout_has("data");
+    assert!(fails(|| {
+        r.stderr_has("data");
+    }));
+    assert!(fails(|| {
+        r.stdout_has("careful");
+    }));
+}
+
+#[test]
 fn a_refusal_checks_code_error_line_lines_and_no_panic() {
     let case = Refusal {
         argv: &["x"],
@@ -125,4 +141,21 @@ fn a_background_program_is_read_as_it_prints_and_killed_when_dropped() {
         !Path::new(&proc_dir).exists(),
         "still running after the drop"
     );
+}
+
+#[test]
+fn a_background_program_is_waited_for_its_first_line_or_its_end() {
+    let mut cmd = command("sh");
+    cmd.args(["-c", "echo first; echo second; sleep 60"]);
+    let mut bg = Background::start(cmd, "sh");
+    assert_eq!(bg.wait_for_line_or_end(), None);
+    assert!(bg.stdout().starts_with("first\n"), "{}", bg.stdout());
+    let mut cmd = command("sh");
+    cmd.args(["-c", "printf 'no line'; exit 4"]);
+    let mut bg = Background::start(cmd, "sh");
+    let status = bg.wait_for_line_or_end().map(|s| s.code());
+    assert_eq!(status, Some(Some(4)));
+    // Once it has ended, all it printed has been read.
+    assert_eq!(bg.stdout(), "no line");
+    assert_eq!(bg.wait_within(Duration::from_secs(1)).code(), Some(4));
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kcsr_core::pkcs11_uri::Pkcs11Uri;
+use kcsr_testkit::softhsm::{self, MODULE};
 use kcsr_token::{Logins, Token};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "4417-logins-pin";
 /// Set in the child: the directory with the token and the PIN file.
 const CHILD: &str = "KCSR_TOKEN_TEST_DIR";
@@ -97,39 +97,10 @@ fn a_look_alike_token_with_the_same_label_is_never_offered_the_kept_pin() {
 /// Makes the token in a directory of its own and runs `test` in a child process with
 /// `SOFTHSM2_CONF` pointing at it.
 fn run_as_child(test: &str) {
-    assert!(
-        Path::new(MODULE).exists(),
-        "SoftHSM2 is missing ({MODULE}): install it with apt-get install softhsm2 (.ci/run does)"
-    );
     let dir = std::env::temp_dir().join(format!("kcsr-token-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.join("tokens").display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("pin"), format!("{PIN}\n")).unwrap();
-    std::fs::set_permissions(
-        dir.join("pin"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "logins"])
-        .args(["--so-pin", "so-0001", "--pin", PIN])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util must be installed");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let conf = softhsm::token(&dir, "logins", "so-0001", PIN);
+    softhsm::pin_file(&dir.join("pin"), PIN);
     let child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("SOFTHSM2_CONF", &conf)

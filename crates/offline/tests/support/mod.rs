@@ -10,7 +10,7 @@ pub mod station;
 pub use child::sha256sum_ok;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 
 pub use kcsr_testkit::Run;
 
@@ -284,17 +284,8 @@ pub fn media_with_bundles(dir: &Path, n: usize) -> std::collections::BTreeMap<St
     )
     .unwrap();
     let openssl = |args: &str| {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("openssl {args} 2>&1"))
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        kcsr_testkit::sh(dir, &format!("openssl {args} 2>&1"))
+            .expect_code(0, &format!("openssl {args}"));
     };
     openssl(
         "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=test-client-ca -days 30",

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use kcsr_submit::client::{Client, ClientOptions};
 use kcsr_submit::kubeconfig::KubeconfigSource;
 use kcsr_testapi::{Config, TestServer};
+use kcsr_testkit::cluster::Cluster;
 
 pub const SUBMIT: &str = env!("CARGO_BIN_EXE_kcsr-submit");
-/// How long a test lets a kcsr-submit run, or waits for a condition, before calling it hung.
-/// Far above what any run here needs; only "it returned" is asserted, never how fast.
-pub const HUNG: Duration = Duration::from_secs(150);
+/// How long a test lets a kcsr-submit run, or waits for a condition, before calling it hung:
+/// the kit's limit.
+pub const HUNG: Duration = kcsr_testkit::LIMIT;
 
 /// The offline binary, built once if missing (a binary cannot be a dev-dependency). The
 /// fallback builds into its own target directory: `cargo test` holds the lock on the main one
@@ -253,20 +254,15 @@ pub fn returned_sums_ok(media: &Path) {
 /// `kcsr request --user USER --keys KEYS --media MEDIA ARGS...` in the kit's clean
 /// environment, which must succeed.
 pub fn kcsr_request(keys: &Path, media: &Path, user: &str, args: &[&str]) {
-    let out = kcsr_testkit::command(offline_bin())
-        .args(["request", "--user", user, "--quiet"])
+    let mut cmd = kcsr_testkit::command(offline_bin());
+    cmd.args(["request", "--user", user, "--quiet"])
         .arg("--keys")
         .arg(keys)
         .arg("--media")
         .arg(media)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kcsr request failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(args);
+    kcsr_testkit::finish(cmd.spawn().unwrap(), "kcsr request")
+        .expect_code(0, "kcsr request failed");
 }
 
 pub use kcsr_testkit::Run;
@@ -306,14 +302,12 @@ pub fn submit(kubeconfig: &Path, args: &[&str]) -> Run {
 /// Waits for a started kcsr-submit; one still running after [`HUNG`] (a blocking read of a
 /// FIFO, a stall never timed out) is killed and fails the test rather than hanging it.
 pub fn finish(child: Child, what: &str) -> Run {
-    match kcsr_testkit::wait_within(child, HUNG) {
-        Ok(out) => Run::from(out),
-        Err(stderr) => panic!("{what}: kcsr-submit did not return\nstderr:\n{stderr}"),
-    }
+    kcsr_testkit::finish(child, what)
 }
 
+/// The test API server as `config` says, its admin kubeconfig written ([`Cluster`]).
 pub fn server(config: Config) -> TestServer {
-    TestServer::start(config).unwrap()
+    Cluster::with(config).server
 }
 
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
