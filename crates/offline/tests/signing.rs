@@ -124,20 +124,29 @@ fn request_signs_the_exact_sums_and_ssh_keygen_verifies_them() {
     assert_eq!(record["station"], fp.as_str());
 
     // Not for another principal or namespace.
-    let (good, _) = ssh_verify(d, "allowed_signers", "someone-else", "media");
-    assert!(!good);
+    let (good, out) = ssh_verify(d, "allowed_signers", "someone-else", "media");
+    // ssh-keygen's own refusal, so that a run that failed for another reason does not pass.
+    assert!(!good && out.contains("Could not verify signature"), "{out}");
     // A flipped byte in the sums, or in the signature, fails.
     std::fs::copy(d.join("media/SHA256SUMS"), d.join("sums.bak")).unwrap();
     flip_a_byte(&d.join("media/SHA256SUMS"), 3);
     let (good, out) = ssh_verify(d, "allowed_signers", "vault-1", "media");
-    assert!(!good, "a changed SHA256SUMS verified: {out}");
+    assert!(
+        !good && out.contains("incorrect signature"),
+        "a changed SHA256SUMS verified: {out}"
+    );
     std::fs::copy(d.join("sums.bak"), d.join("media/SHA256SUMS")).unwrap();
     let sig = d.join("media/SHA256SUMS.sig");
     let len = std::fs::read(&sig).unwrap().len();
     // A byte inside the base64 body, in the signature at its end.
     flip_a_byte(&sig, len - 40);
     let (good, out) = ssh_verify(d, "allowed_signers", "vault-1", "media");
-    assert!(!good, "a changed signature verified: {out}");
+    // A flipped base64 character may not be base64 any more: refused as unreadable then,
+    // before ssh-keygen reads its input; either way ssh-keygen says it could not verify.
+    assert!(
+        !good && out.contains("Could not verify signature"),
+        "a changed signature verified: {out}"
+    );
 
     // A re-run with the request unchanged notices the signature no longer verifies, and
     // signs again (as after a run stopped between the sums and the signature).
@@ -366,7 +375,10 @@ fn rotate_makes_a_new_key_and_gives_the_old_line_an_end() {
     assert!(good, "{out}");
     std::thread::sleep(std::time::Duration::from_secs(2));
     let (good, out) = ssh_verify(d, "both", "vault-1", "old-media");
-    assert!(!good, "the retired key still verified: {out}");
+    assert!(
+        !good && out.contains("key has expired"),
+        "the retired key still verified: {out}"
+    );
     // The text form prints both lines on stdout.
     let r = ok(
         d,
