@@ -31,7 +31,7 @@ pub(crate) fn find_slot(pkcs11: &Pkcs11, uri: &Pkcs11Uri) -> Result<(Slot, Token
         if is(&uri.token, info.label())
             && is(&uri.manufacturer, info.manufacturer_id())
             && is(&uri.model, info.model())
-            && is(&uri.serial, info.serial_number())
+            && is(&uri.serial, info.serial_number().trim())
             && uri.slot_id.is_none_or(|id| id == slot.id())
         {
             matching.push((slot, info));
