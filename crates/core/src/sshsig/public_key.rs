@@ -21,6 +21,7 @@ impl fmt::Debug for PublicKey {
 
 impl PublicKey {
     /// From the 32 raw bytes.
+    #[cfg(feature = "keys")]
     pub(super) fn from_raw(raw: [u8; 32]) -> Self {
         Self(raw)
     }
