@@ -867,6 +867,11 @@ fn the_media_is_read_from_both_sums_files_and_nothing_else() {
         ],
     );
     std::fs::remove_file(trip.path("media/notes.txt")).unwrap();
+    // A damaged RETURNED.SHA256SUMS: refused naming the file and its line, with the fix.
+    std::fs::write(trip.path("media/RETURNED.SHA256SUMS"), "not a sums line\n").unwrap();
+    let r = trip.assemble(&["--out", "k2"]);
+    refused(&r, &["RETURNED.SHA256SUMS: RETURNED.SHA256SUMS line 1: "]);
+    r.stderr_has("fetch the certificates again");
     std::fs::remove_file(trip.path("media/RETURNED.SHA256SUMS")).unwrap();
     // Results for a request the station's SHA256SUMS does not hold.
     trip.genuine("alice", 10);

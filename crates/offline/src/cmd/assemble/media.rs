@@ -42,19 +42,7 @@ pub(super) fn check(media: &MediaDir, station: &Station) -> Result<(Checked, Vec
             .and_then(|e| e.data.as_deref())
     };
     let mut problems = Vec::new();
-    let returned = match control(RETURNED_SUMS_FILE) {
-        Some(data) => Sums::parse(data).map_err(|e| {
-            Fail::new(format!(
-                "{}: {}",
-                media.path.join(RETURNED_SUMS_FILE).display(),
-                e.to_string()
-                    .replacen("SHA256SUMS line", "RETURNED.SHA256SUMS line", 1)
-            ))
-            .hint("the connected side's checksum file is damaged; fetch the certificates again")
-            .refused()
-        })?,
-        None => Sums::default(),
-    };
+    let returned = returned_sums(media, control(RETURNED_SUMS_FILE))?;
     problems.extend(returned_problems(&media.sums, &returned));
     // One list for the audit; the control files are listed with their own digests so that
     // they get the per-file checks (regular file, no key) without being "unlisted".
@@ -114,19 +102,7 @@ fn check_return_dir(
         .iter()
         .find(|e| e.name == RETURNED_SUMS_FILE && e.kind == output::EntryKind::File)
         .and_then(|e| e.data.as_deref());
-    let returned = match returned_file {
-        Some(data) => Sums::parse(data).map_err(|e| {
-            Fail::new(format!(
-                "{}: {}",
-                media.path.join(RETURNED_SUMS_FILE).display(),
-                e.to_string()
-                    .replacen("SHA256SUMS line", "RETURNED.SHA256SUMS line", 1)
-            ))
-            .hint("the connected side's checksum file is damaged; fetch the certificates again")
-            .refused()
-        })?,
-        None => Sums::default(),
-    };
+    let returned = returned_sums(media, returned_file)?;
     let stems: BTreeSet<String> = station.records()?.into_iter().map(|r| r.stem).collect();
     let problems = media::audit_return_dir(
         |stem| stems.contains(stem),
@@ -157,6 +133,24 @@ fn check_return_dir(
         station.requests_dir().display()
     ))
     .refused())
+}
+
+/// The connected side's `RETURNED.SHA256SUMS` as read in the scan (none: nothing came back
+/// yet); a damaged one refuses the run, naming the file and its line.
+fn returned_sums(media: &MediaDir, data: Option<&[u8]>) -> Result<Sums> {
+    let Some(data) = data else {
+        return Ok(Sums::default());
+    };
+    Sums::parse(data).map_err(|e| {
+        Fail::new(format!(
+            "{}: {RETURNED_SUMS_FILE} line {}: {}",
+            media.path.join(RETURNED_SUMS_FILE).display(),
+            e.line,
+            e.why
+        ))
+        .hint("the connected side's checksum file is damaged; fetch the certificates again")
+        .refused()
+    })
 }
 
 /// What the connected side may list: `<stem>.crt` and `<stem>.bundle.yaml` for requests the
