@@ -19,6 +19,7 @@ mod errno;
 pub mod group;
 mod modes;
 mod options;
+mod path;
 mod process;
 mod read;
 mod scan;
@@ -28,6 +29,7 @@ mod temp;
 pub use dir::{create_dir, remove_file, sync_dir};
 pub use modes::ModesNotKept;
 pub use options::{Mode, Overwrite};
+pub use path::resolve;
 pub use process::disable_core_dumps;
 pub use read::{
     Links, NotOwnerOnly, open_regular, read_capped_into, read_limited, read_limited_following,

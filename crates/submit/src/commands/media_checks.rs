@@ -62,7 +62,7 @@ pub(super) fn open_media_verified<T>(
 /// media is something neither side wrote there, and both refuse such media on the next run.
 pub(super) fn return_dir(media: &Path, out: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     let Some(out) = out else { return Ok(None) };
-    let (m, o) = (resolve(media), resolve(out));
+    let (m, o) = (kcsr_fs::resolve(media), kcsr_fs::resolve(out));
     if m == o {
         return Ok(None);
     }
@@ -79,26 +79,6 @@ pub(super) fn return_dir(media: &Path, out: Option<&Path>) -> anyhow::Result<Opt
         .into());
     }
     Ok(Some(out.to_owned()))
-}
-
-/// `path` made absolute with its links resolved as far as it exists (a return directory
-/// may not exist yet).
-pub(super) fn resolve(path: &Path) -> PathBuf {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let mut rest = Vec::new();
-    let mut base = abs.as_path();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(base) {
-            return rest.iter().rev().fold(real, |p, n| p.join(n));
-        }
-        match (base.parent(), base.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                base = parent;
-            }
-            _ => return abs,
-        }
-    }
 }
 
 /// The trusted station keys; a configured source that cannot be used is an error (exit 1).
