@@ -39,6 +39,10 @@ pub(crate) struct TokenCell {
     /// The token refused the kept PIN once: it is never offered again, so that retries
     /// (a watch, kubectl's own) do not use up the token's PIN counter and lock it.
     pin_refused: AtomicBool,
+    /// The token needs a PIN that kcsr-token does not offer again (no serial number to tell
+    /// the token put back from a look-alike, or a PIN the token never checked): a token taken
+    /// out is not logged in to again.
+    no_relogin: bool,
 }
 
 /// A token failure as the caller is told.
@@ -52,6 +56,7 @@ impl TokenCell {
     /// Takes the key found at start, checked against the certificate.
     pub(crate) fn new(key: TokenKey, label: String) -> Self {
         let pss = key.offers(RawMechanism::RsaPssSha256);
+        let no_relogin = key.logged_in_with_pin() && key.kept_pin().is_none();
         Self {
             uri: key.pinned_uri(),
             label,
@@ -62,6 +67,7 @@ impl TokenCell {
             key: Mutex::new(Some(key)),
             last_error: Mutex::new(None),
             pin_refused: AtomicBool::new(false),
+            no_relogin,
         }
     }
 
@@ -96,6 +102,15 @@ impl TokenCell {
         }
         if self.pin_refused.load(Ordering::Relaxed) {
             return Err(self.fail(pin_refused(&self.label)));
+        }
+        if self.no_relogin {
+            return Err(self.fail(TokenFailure {
+                not_present: true,
+                message: format!(
+                    "the PKCS#11 token {:?} was taken out, and kcsr-agent offers its PIN only to a token it can tell from a look-alike by its serial number, one that checked the PIN at start; this one did not: restart kcsr-agent",
+                    self.label
+                ),
+            }));
         }
         // The token worked at start: failing to load, find or log in to it now means it was
         // pulled out (a module without its token may fail in any way), unless the PIN is

@@ -12,53 +12,20 @@ use kcsr_core::x509::PublicKeyInfo;
 use crate::fail::{Fail, Result};
 use crate::plan::KeySource;
 use kcsr_token::{KeyAttributes, NewKey, Token, TokenKey};
-use zeroize::Zeroizing;
 
-/// The PINs typed on the terminal during one run, per token (the module and the URI's token
-/// attributes): `kcsr batch` asks each token's PIN once, not once per user. A PIN from
-/// `pin-source` is read from its file each time and never kept here; a wrong PIN is not kept.
+/// The PINs of one run, per token: `kcsr batch` asks each token's PIN once, not once per
+/// user, with the rules of [`kcsr_token::Logins`] (a PIN goes again only to the token, by
+/// serial number, that accepted it).
 #[derive(Default)]
-pub(crate) struct Pins(Mutex<Vec<(TokenId, Zeroizing<String>)>>);
-
-/// Which token a URI names: module, token label, manufacturer, model, serial, slot.
-type TokenId = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<u64>,
-);
-
-fn token_id(uri: &Pkcs11Uri) -> TokenId {
-    (
-        uri.module_path.clone(),
-        uri.token.clone(),
-        uri.manufacturer.clone(),
-        uri.model.clone(),
-        uri.serial.clone(),
-        uri.slot_id,
-    )
-}
+pub(crate) struct Pins(Mutex<kcsr_token::Logins>);
 
 impl Pins {
-    /// Opens and logs in to the URI's token with the PIN typed for it earlier in this run,
-    /// else as [`Token::open`] does (keeping a PIN typed now).
+    /// Opens and logs in to the URI's token with the PIN given for it earlier in this run,
+    /// else as [`Token::open`] does.
     pub(crate) fn open(&self, uri: &Pkcs11Uri) -> Result<Token> {
-        if uri.pin_file().is_some() {
-            return Ok(Token::open(uri)?);
-        }
-        let id = token_id(uri);
         // Held while a PIN is asked: a second user of the token waits for it, not a prompt.
-        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, pin)) = kept.iter().find(|(k, _)| *k == id) {
-            return Ok(Token::open_with_pin(uri, Some(pin.clone()))?);
-        }
-        let token = Token::open(uri)?;
-        if let Some(pin) = token.kept_pin() {
-            kept.push((id, pin));
-        }
-        Ok(token)
+        let mut logins = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(logins.open(uri)?)
     }
 }
 

@@ -290,9 +290,15 @@ impl TokenKey {
         uri
     }
 
-    /// The PIN the token was logged in with (`None` without login or with a PIN pad): for
-    /// [`Token::open_with_pin`] after the token was put back. Never printed.
+    /// Whether the token was logged in to with a PIN (not a PIN pad, not a token without
+    /// login): logging in again then needs [`Self::kept_pin`].
+    pub fn logged_in_with_pin(&self) -> bool {
+        self.token.pin.is_some()
+    }
+
+    /// The PIN for [`Token::open_with_pin`] with [`Self::pinned_uri`] after the token was put
+    /// back, under the rules of [`Token::kept_pin`]. Never printed.
     pub fn kept_pin(&self) -> Option<Zeroizing<String>> {
-        self.token.pin.clone()
+        self.token.kept_pin()
     }
 }

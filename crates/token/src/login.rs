@@ -148,13 +148,11 @@ impl Logins {
             return Token::open_with_pin(&pinned, Some(known.pin.clone()));
         }
         let token = Token::open(uri)?;
-        if let Some(pin) = token.pin.as_ref().filter(|_| token.pin_checked)
-            && !token.serial.is_empty()
-        {
+        if let Some(pin) = token.kept_pin() {
             self.known.push(Known {
                 token_uri,
                 serial: token.serial.clone(),
-                pin: pin.clone(),
+                pin,
             });
         }
         Ok(token)

@@ -93,9 +93,14 @@ impl Token {
         &self.label
     }
 
-    /// The PIN this session logged in with (`None` without login or with a PIN pad): for
-    /// [`Token::open_with_pin`] on the same token later in the run. Never printed.
+    /// The PIN this session logged in with, for [`Token::open_with_pin`] on the same token
+    /// later: only a PIN the token itself checked, and only for a token with a serial number
+    /// (the later login names it by that, so that no look-alike with the same label is offered
+    /// the PIN). `None` without login, with a PIN pad, or when either does not hold. Never
+    /// printed.
     pub fn kept_pin(&self) -> Option<Zeroizing<String>> {
-        self.pin.clone()
+        self.pin
+            .clone()
+            .filter(|_| self.pin_checked && !self.serial.is_empty())
     }
 }
