@@ -167,15 +167,16 @@ impl MediaDir {
         Ok([sums, sig])
     }
 
-    /// Whether the media's `SHA256SUMS` is the one held here and its signature is `key`'s.
-    pub(crate) fn is_signed_by(&self, key: &SigningKey) -> bool {
+    /// Whether the media's `SHA256SUMS` is the one held here and its signature is `key`'s
+    /// (the station's public key: [`SigningKey::public`]).
+    pub(crate) fn is_signed_by(&self, key: &kcsr_core::sshsig::PublicKey) -> bool {
         let read = |name: &str| output::read_limited(&self.path.join(name), MAX_MEDIA_FILE_BYTES);
         let (Ok(listed), Ok(signature)) = (read(sums::FILE_NAME), read(SUMS_SIGNATURE_FILE)) else {
             return false;
         };
         listed == self.sums.render().as_bytes()
             && kcsr_core::sshsig::Signature::parse_armored(&signature).is_ok_and(|s| {
-                &s.public_key == key.public()
+                &s.public_key == key
                     && s.verify(&listed, kcsr_core::media::SIGNATURE_NAMESPACE)
                         .is_ok()
             })

@@ -114,7 +114,7 @@ pub(crate) fn run(mut args: BatchArgs) -> Result<()> {
         && (tally.counts.written > 0
             || tally.since_save > 0
             || !args.media.join(kcsr_core::sums::FILE_NAME).exists()
-            || signer.is_some_and(|k| !media.is_signed_by(k)))
+            || signer.is_some_and(|k| !media.is_signed_by(k.public())))
     {
         save(&media, signer)?;
     }

@@ -361,7 +361,7 @@ impl Write<'_> {
                 // signature covers it (an interrupted run may have written the manifest but
                 // not the checksums, or the checksums but not the signature).
                 let listed = files.iter().all(|(n, d)| media.sums.get(n) == Some(d));
-                if listed && policy_same && media.is_signed_by(signer) {
+                if listed && policy_same && media.is_signed_by(signer.public()) {
                     return Ok(true);
                 }
                 for (n, digest) in files {

@@ -9,7 +9,7 @@
 use kcsr_core::manifest::{self, Document};
 use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, BUNDLE_SUFFIX, CERT_SUFFIX, CSR_MANIFEST_SUFFIX,
-    RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    RETURNED_SUMS_FILE,
 };
 use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::{sums, time};
@@ -203,7 +203,7 @@ fn re_signer(args: &WithdrawArgs, station: &Station, media: &MediaDir) -> Result
             args.keys.display()
         )));
     };
-    let sig_ok = media_is_signed_by(media, &public);
+    let sig_ok = media.is_signed_by(&public);
     if !sig_ok {
         return Err(Fail::new(format!(
             "{} on {} is not signed by this station's key {} as it is: withdrawing would sign what the station did not write",
@@ -264,18 +264,6 @@ fn returned(media: &MediaDir, stem: &str) -> Option<String> {
         .iter()
         .map(|s| format!("{stem}{s}"))
         .find(|n| listed.get(n).is_some() || media.path.join(n).is_file())
-}
-
-/// Whether the media's `SHA256SUMS`, as it is on the media, carries a valid signature of
-/// `public`.
-fn media_is_signed_by(media: &MediaDir, public: &kcsr_core::sshsig::PublicKey) -> bool {
-    let read = |n: &str| kcsr_fs::read_limited(&media.path.join(n), layout::MAX_SUMS_FILE_BYTES);
-    let (Ok(listed), Ok(sig)) = (read(sums::FILE_NAME), read(SUMS_SIGNATURE_FILE)) else {
-        return false;
-    };
-    kcsr_core::sshsig::Signature::parse_armored(&sig).is_ok_and(|s| {
-        &s.public_key == public && s.verify(&listed, layout::SIGNATURE_NAMESPACE).is_ok()
-    })
 }
 
 fn summarize(
