@@ -12,7 +12,6 @@ use kcsr_core::cert::{self, CertInfo};
 use kcsr_core::media::{BUNDLE_SUFFIX, CERT_SUFFIX, MAX_MEDIA_FILE_BYTES};
 use kcsr_core::signer::SignerName;
 use kcsr_core::station::RequestRecord;
-use zeroize::Zeroizing;
 
 use crate::fail::{Context as _, Fail, Result};
 use crate::kubeconfig::{self, UserCertificate};
@@ -100,9 +99,8 @@ fn read_one(f: &Path, given: bool) -> Result<Vec<Found>> {
         MAX_MEDIA_FILE_BYTES.max(kcsr_core::yaml::MAX_YAML_BYTES as u64)
     };
     // A kubeconfig holds keys: the bytes are wiped when dropped.
-    let data = Zeroizing::new(
-        output::read_limited(f, limit).context(|| format!("failed to read {}", f.display()))?,
-    );
+    let data = output::read_secret(f, limit, output::Links::Refuse)
+        .context(|| format!("failed to read {}", f.display()))?;
     let bad = |e: &dyn std::fmt::Display| Fail::new(format!("{}: {e}", f.display()));
     let one = |(cert, chain): (CertInfo, Vec<CertInfo>)| {
         vec![Found {

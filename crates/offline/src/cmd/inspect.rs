@@ -96,8 +96,8 @@ fn inspect_file(path: &Path, passphrase: Option<&SecretString>) -> Shown {
             Err(e) => return unreadable(path, e),
         }
     } else {
-        match output::read_limited(path, MAX_INPUT) {
-            Ok(d) => Zeroizing::new(d),
+        match output::read_secret(path, MAX_INPUT, output::Links::Refuse) {
+            Ok(d) => d,
             Err(e) => return unreadable(path, e),
         }
     };

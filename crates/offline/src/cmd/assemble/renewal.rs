@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
 use super::check::{self, Verified};
 use crate::kubeconfig;
@@ -26,11 +25,13 @@ pub(super) fn renewals(
         .zip(names)
         .map(|(v, name)| {
             let path = dir.join(name);
-            let Ok(data) = output::read_limited(&path, kcsr_core::yaml::MAX_YAML_BYTES as u64)
-            else {
+            let Ok(data) = output::read_secret(
+                &path,
+                kcsr_core::yaml::MAX_YAML_BYTES as u64,
+                output::Links::Refuse,
+            ) else {
                 return false;
             };
-            let data = Zeroizing::new(data);
             let records = records.get_or_init(|| station.records().unwrap_or_default());
             let old = kubeconfig::user_certificates(&data)
                 .ok()

@@ -56,7 +56,8 @@ struct ContextEntry {
 
 pub(super) fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<ServerSource> {
     let shown = path.display();
-    let data = kcsr_fs::read_limited(path, MAX_INPUT_BYTES)
+    // It holds the admin's key or token: the bytes are wiped when dropped.
+    let data = kcsr_fs::read_secret(path, MAX_INPUT_BYTES, kcsr_fs::Links::Refuse)
         .map_err(|e| Fail::new(format!("--from-kubeconfig {shown}: {e}")))?;
     // Snippets hidden: a parse error must not echo a token from the file.
     let kc: Kubeconfig = yaml::parse_one(&data, yaml::Snippets::Hide).map_err(|e| {
