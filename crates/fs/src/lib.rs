@@ -33,7 +33,7 @@ pub use path::resolve;
 pub use process::disable_core_dumps;
 pub use read::{
     Links, NotOwnerOnly, open_regular, read_capped_into, read_limited, read_limited_following,
-    read_owner_only, read_secret,
+    read_owner_only, read_secret, read_secret_noting_owner,
 };
 pub use scan::{
     EntryKind, MAX_SCAN_BYTES, MAX_SCAN_ENTRIES, ScanLimitExceeded, ScannedEntry, scan_dir,

@@ -132,7 +132,10 @@ pub struct NotOwnerOnly {
 impl fmt::Display for NotOwnerOnly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.other_owner {
-            Some(uid) => write!(f, "is owned by uid {uid}, not by the user running kcsr"),
+            Some(uid) => write!(
+                f,
+                "is owned by uid {uid}, not by the user running kcsr (use a copy of your own: install -m 600 FILE COPY)"
+            ),
             None => write!(
                 f,
                 "has mode {:04o}: others than its owner may read it (it must be 0600 or stricter: chmod 600)",
@@ -147,29 +150,47 @@ impl std::error::Error for NotOwnerOnly {}
 /// [`read_secret`] for a file only its owner may read (mode 0600 or stricter, owned by the
 /// caller), checked on the opened file so that no rename between check and read can swap it.
 pub fn read_owner_only(path: &Path, max: u64) -> io::Result<Zeroizing<Vec<u8>>> {
-    use std::os::unix::fs::MetadataExt as _;
     let file = open_regular(path, Links::Refuse)?;
-    let meta = file.metadata()?;
-    let me = rustix::process::getuid().as_raw();
-    let refused = if meta.uid() != me {
-        Some(NotOwnerOnly {
-            mode: meta.mode() & 0o7777,
-            other_owner: Some(meta.uid()),
-        })
-    } else if meta.mode() & 0o077 != 0 {
-        Some(NotOwnerOnly {
-            mode: meta.mode() & 0o7777,
-            other_owner: None,
-        })
-    } else {
-        None
-    };
-    if let Some(why) = refused {
+    if let Some(why) = not_owner_only(&file)? {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     }
     let mut buf = Zeroizing::new(Vec::new());
     read_capped_into(file, max, &mut buf)?;
     Ok(buf)
+}
+
+/// [`read_secret`], and whether others than the caller could have read the file (the rule of
+/// [`read_owner_only`], judged on the opened file): for a file that is read either way but
+/// whose secrets are reused only when no one else could know them.
+pub fn read_secret_noting_owner(
+    path: &Path,
+    max: u64,
+) -> io::Result<(Zeroizing<Vec<u8>>, Option<NotOwnerOnly>)> {
+    let file = open_regular(path, Links::Refuse)?;
+    let verdict = not_owner_only(&file)?;
+    let mut buf = Zeroizing::new(Vec::new());
+    read_capped_into(file, max, &mut buf)?;
+    Ok((buf, verdict))
+}
+
+fn not_owner_only(file: &File) -> io::Result<Option<NotOwnerOnly>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = file.metadata()?;
+    let me = rustix::process::getuid().as_raw();
+    let mode = meta.mode() & 0o7777;
+    Ok(if meta.uid() != me {
+        Some(NotOwnerOnly {
+            mode,
+            other_owner: Some(meta.uid()),
+        })
+    } else if meta.mode() & 0o077 != 0 {
+        Some(NotOwnerOnly {
+            mode,
+            other_owner: None,
+        })
+    } else {
+        None
+    })
 }
 
 #[cfg(test)]
@@ -234,7 +255,17 @@ mod tests {
         for mode in [0o600, 0o400] {
             fs::set_permissions(&pin, fs::Permissions::from_mode(mode)).unwrap();
             assert_eq!(*read_owner_only(&pin, 100).unwrap(), b"123456\n");
+            let (data, verdict) = read_secret_noting_owner(&pin, 100).unwrap();
+            assert!(*data == b"123456\n" && verdict.is_none(), "{mode:o}");
         }
+        // Read either way, with the same verdict as read_owner_only's refusal.
+        fs::set_permissions(&pin, fs::Permissions::from_mode(0o640)).unwrap();
+        let (data, verdict) = read_secret_noting_owner(&pin, 100).unwrap();
+        assert_eq!(*data, b"123456\n");
+        assert_eq!(
+            verdict.map(|v| (v.mode, v.other_owner)),
+            Some((0o640, None))
+        );
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&pin, &link).unwrap();
         assert!(read_owner_only(&link, 100).is_err());

@@ -23,21 +23,16 @@ pub(super) fn merge(
     verified: &[Verified],
     station: &Station,
 ) -> Result<kubeconfig::Merged> {
-    let existing = if target.exists() {
-        output::read_secret(
-            target,
-            kcsr_core::yaml::MAX_YAML_BYTES as u64,
-            output::Links::Refuse,
-        )
-        .context(|| format!("failed to read {}", target.display()))?
+    // The agent's bearer token and loopback key are reused only from a file no one else could
+    // read (0600, the caller's: kcsr-fs's owner-only rule, on the file read): from any other,
+    // they may be known, and new ones are written.
+    let (existing, others_could_read) = if target.exists() {
+        let (data, not_owner_only) =
+            output::read_secret_noting_owner(target, kcsr_core::yaml::MAX_YAML_BYTES as u64)
+                .context(|| format!("failed to read {}", target.display()))?;
+        (data, not_owner_only.is_some())
     } else {
-        Zeroizing::new(Vec::new())
-    };
-    // The agent's bearer token and loopback key are reused only from a file others could not
-    // read: from any other, they may be known, and new ones are written.
-    let others_could_read = {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::metadata(target).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+        (Zeroizing::new(Vec::new()), false)
     };
     let records = std::cell::OnceCell::new();
     let renews = |i: usize, old: &Value| -> bool {
