@@ -17,7 +17,7 @@ pub use approve::{
 };
 pub use bundle::{BundleContext, ClusterInfo, bundle};
 pub use create::{BindingOutcome, Created, compare_existing, create_binding, create_csr};
-pub use read::get_object;
+pub use read::get;
 pub use verify::{expected, verify_pem};
 pub use wait::{check_issued, not_issued_problem, state_problem, wait_issued};
 

@@ -322,7 +322,7 @@ pub(super) fn settle_one(
             }
         }
         Err(p) if p.kind == ProblemKind::TimedOut && !pending_is_problem => {
-            if let Ok(obj) = ops::get_object(client, slot.version, &name) {
+            if let Ok(obj) = ops::get(client, slot.version, &name) {
                 slot.set_obj(obj);
             }
             slot.report.state = if slot.approved() {
@@ -334,7 +334,7 @@ pub(super) fn settle_one(
         }
         Err(p) => {
             if p.kind != ProblemKind::Failed
-                && let Ok(obj) = ops::get_object(client, slot.version, &name)
+                && let Ok(obj) = ops::get(client, slot.version, &name)
             {
                 slot.set_obj(obj);
                 if slot.approved() && p.kind == ProblemKind::TimedOut {

@@ -11,7 +11,7 @@ use super::bindings::{binding_line, mark_incomplete};
 use super::offboarding::Offboarding;
 use super::slot::Slot;
 use crate::media::Media;
-use crate::ops::{self, Approval, Problem, ProblemKind};
+use crate::ops::{Approval, Problem};
 use crate::sanitize::one_line;
 use crate::state::RequestState;
 
@@ -89,13 +89,13 @@ pub(super) fn print_problems(slots: &[Slot], offboards: &[Offboarding]) {
 
 /// The exit code of a run: its problems, and exit 4 when a trip is incomplete.
 pub(super) fn run_code(slots: &[Slot], offboards: &[Offboarding], incomplete: bool) -> Exit {
-    let waiting = Problem::new(ProblemKind::TimedOut, "incomplete", None);
-    ops::exit_code(
+    Exit::worst(
         slots
             .iter()
             .filter_map(|s| s.report.problem.as_ref())
             .chain(offboards.iter().filter_map(|o| o.report.problem.as_ref()))
-            .chain(incomplete.then_some(&waiting)),
+            .map(|p| p.kind.exit())
+            .chain(incomplete.then_some(Exit::Incomplete)),
     )
 }
 

@@ -203,7 +203,7 @@ pub fn approve(
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
-                obj = still_the_reviewed(client, version, reviewed)?;
+                obj = still_the_reviewed(client, version, reviewed, &APPROVAL)?;
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => {
                 return Err(may_not_approve(name, &obj, Problem::from(e)));
@@ -213,23 +213,47 @@ pub fn approve(
     }
 }
 
+/// The decision a conflict interrupted, in the words its refusals use.
+struct Decision {
+    /// "approval" or "denial".
+    noun: &'static str,
+    /// "approved" or "denied".
+    done: &'static str,
+    /// The fix when the object was deleted since the review.
+    deleted_hint: &'static str,
+    /// The fix when the object was replaced since the review.
+    changed_hint: &'static str,
+}
+
+const APPROVAL: Decision = Decision {
+    noun: "approval",
+    done: "approved",
+    deleted_hint: "find out who deleted it; run kcsr-submit apply MEDIA_DIR to create it again, then review it again",
+    changed_hint: "someone replaced the object: find out who (kcsr-submit status NAME), delete it, run kcsr-submit apply MEDIA_DIR again and review it again",
+};
+
+const DENIAL: Decision = Decision {
+    noun: "denial",
+    done: "denied",
+    deleted_hint: "find out who deleted it (kcsr-submit status NAME); a deleted request issues no certificate",
+    changed_hint: "look at it again (kcsr-submit status NAME) and deny it again",
+};
+
 /// After a conflict: the object as the server holds it now, if it is still the request that
 /// was reviewed (only its status or metadata moved on); else a refusal naming what changed.
 fn still_the_reviewed(
     client: &Client,
     version: ApiVersion,
     reviewed: &CsrObject,
+    decision: &Decision,
 ) -> Result<CsrObject, Problem> {
     let name = reviewed.meta.name.as_str();
+    let Decision { noun, done, .. } = decision;
     let fresh = match get(client, version, name) {
         Err(p) if p.cause == Cause::NotFound => {
             return Err(Problem::refused(
-                format!(
-                    "{name} was deleted between the review and the approval; nothing was approved"
-                ),
-                Some(
-                    "find out who deleted it; run kcsr-submit apply MEDIA_DIR to create it again, then review it again",
-                ),
+                format!("{name} was deleted between the review and the {noun}; nothing was {done}"),
+                Some(decision.deleted_hint),
             ));
         }
         other => other?,
@@ -238,12 +262,10 @@ fn still_the_reviewed(
     if !changes.is_empty() {
         return Err(Problem::refused(
             format!(
-                "{name} changed between the review and the approval; nothing was approved: {}",
+                "{name} changed between the review and the {noun}; nothing was {done}: {}",
                 changes.join("; ")
             ),
-            Some(
-                "someone replaced the object: find out who (kcsr-submit status NAME), delete it, run kcsr-submit apply MEDIA_DIR again and review it again",
-            ),
+            Some(decision.changed_hint),
         ));
     }
     Ok(fresh)
@@ -306,18 +328,7 @@ pub fn deny(
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_conflict()) && attempt < APPROVE_RETRIES => {
                 attempt += 1;
-                let fresh = get(client, version, name)?;
-                let changes = identity_changes(reviewed, &fresh);
-                if !changes.is_empty() {
-                    return Err(Problem::refused(
-                        format!(
-                            "{name} changed between the review and the denial; nothing was denied: {}",
-                            changes.join("; ")
-                        ),
-                        Some("look at it again (kcsr-submit status NAME) and deny it again"),
-                    ));
-                }
-                obj = fresh;
+                obj = still_the_reviewed(client, version, reviewed, &DENIAL)?;
             }
             Err(e) if e.as_api().is_some_and(|a| a.is_forbidden()) => {
                 let p = Problem::from(e);

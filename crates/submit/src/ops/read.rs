@@ -8,12 +8,8 @@ use crate::client::Client;
 use crate::objects::{self, CsrObject};
 use crate::problem::Problem;
 
-pub(super) fn get(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
+/// The object `name` as the server holds it now.
+pub fn get(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
     let raw: Value = client.get_json(&objects::object_path(version, name))?;
     CsrObject::from_value(raw).map_err(Problem::failed)
-}
-
-/// The object `name` as the server holds it now.
-pub fn get_object(client: &Client, version: ApiVersion, name: &str) -> Result<CsrObject, Problem> {
-    get(client, version, name)
 }
