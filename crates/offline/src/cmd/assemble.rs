@@ -260,7 +260,7 @@ fn pin_and_write(
     };
     let names = write::out_names(verified);
     let replaces = match &args.out_dir {
-        Some(dir) if !args.force => renewal::renewals(dir, verified, &names, pins.station()),
+        Some(dir) if !args.force => renewal::renewals(dir, verified, &names, pins.station())?,
         _ => Vec::new(),
     };
     let pinned = pins.save()?;

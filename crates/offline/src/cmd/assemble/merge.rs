@@ -34,13 +34,16 @@ pub(super) fn merge(
     } else {
         (Zeroizing::new(Vec::new()), false)
     };
-    let records = std::cell::OnceCell::new();
+    // Only an existing file can hold an entry a renewal replaces.
+    let records = if existing.is_empty() {
+        Vec::new()
+    } else {
+        station.records()?
+    };
     let renews = |i: usize, old: &Value| -> bool {
-        let Some(v) = verified.get(i) else {
-            return false;
-        };
-        let records = records.get_or_init(|| station.records().unwrap_or_default());
-        is_renewal(v, old, records)
+        verified
+            .get(i)
+            .is_some_and(|v| is_renewal(v, old, &records))
     };
     let entries = agent_entries(target, verified, &existing, others_could_read);
     let entries: Vec<&Entry> = entries.iter().collect();
