@@ -214,7 +214,8 @@ fn cluster_add_from_a_kubeconfig_reads_only_server_ca_and_tls_name_and_never_run
     make_ca(d, "ca");
     make_ca(d, "ca2");
     std::fs::create_dir(d.join("kube")).unwrap();
-    std::fs::copy(d.join("ca2.crt"), d.join("kube/ca2.crt")).unwrap();
+    // A link, as /etc/kubernetes/pki/ca.crt often is: a file a kubeconfig names is followed.
+    std::os::unix::fs::symlink(d.join("ca2.crt"), d.join("kube/ca2.crt")).unwrap();
     let b64 = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         std::fs::read(d.join("ca.crt")).unwrap(),

@@ -113,16 +113,25 @@ fn by_allowed_signers(
     now: i64,
     f: &mut Findings,
 ) -> Result<(&'static str, String)> {
+    const MAX: u64 = 1 << 20;
     let text = if file.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin(), 1 << 20),
+            &mut std::io::Read::take(std::io::stdin(), MAX + 1),
             &mut buf,
         )
         .map_err(|e| Fail::new(format!("failed to read standard input: {e}")))?;
+        if buf.len() as u64 > MAX {
+            return Err(Fail::new(
+                "the allowed_signers file on standard input is larger than 1 MiB",
+            )
+            .hint(
+                "give the allowed_signers file of the connected side, one line per station key",
+            ));
+        }
         buf
     } else {
-        output::read_limited(file, 1 << 20)
+        output::read_limited(file, MAX)
             .map_err(|e| Fail::new(format!("failed to read {}: {e}", file.display())))?
     };
     let signers = AllowedSigners::parse(&String::from_utf8_lossy(&text)).map_err(|e| {

@@ -156,7 +156,8 @@ fn ca_of(path: &Path, what: &str, entry: &ClusterEntry) -> Result<String> {
             } else {
                 path.parent().unwrap_or(Path::new(".")).join(p)
             };
-            let data = kcsr_fs::read_limited(&p, MAX_INPUT_BYTES).map_err(|e| {
+            // A file a kubeconfig names (`/etc/kubernetes/pki/ca.crt` is often a link).
+            let data = kcsr_fs::read_limited_following(&p, MAX_INPUT_BYTES).map_err(|e| {
                 Fail::new(format!(
                     "{what}: certificate-authority {}: {e}",
                     p.display()
