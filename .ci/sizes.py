@@ -4,8 +4,9 @@ a file holds one thing and a function reads as a few named steps).
 
 Fails on a source file under crates/*/src longer than MAX_FILE_LINES, or a function longer than
 MAX_FN_LINES. The aim is 500 and 80; the limits leave room for a file or a step to grow a little
-before it is split, never for a new grab-bag. Tests (`tests.rs`, `tests/`) count too: a test
-module that outgrows its file moves to its own file.
+before it is split, never for a new grab-bag. Unit-test modules inside `src` (`tests.rs`,
+`src/**/tests/`) count too; integration tests (`crates/*/tests`, `tests/`) do not: a test file
+reads as a list of scenarios, and its setup lives in the test kit.
 
 Functions are found the way rustfmt lays them out: a line `fn name` (with its visibility and
 qualifiers) at some indentation, ending at the first later line that is `}` at that same
