@@ -17,12 +17,6 @@ use rustls::sign::{CertifiedKey, Signer, SigningKey};
 use rustls::{SignatureAlgorithm, SignatureScheme};
 use zeroize::Zeroizing;
 
-/// DigestInfo of SHA-256 up to the digest (RFC 8017 §9.2, note 1).
-const SHA256_DIGEST_INFO: &[u8] = &[
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
-
 /// One user's key in its token, shared by every connection of that user.
 pub(crate) struct TokenCell {
     uri: Pkcs11Uri,
@@ -269,18 +263,23 @@ impl std::fmt::Debug for TokenSigner {
 
 impl Signer for TokenSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
-        let sha256 = || digest::digest(&digest::SHA256, message).as_ref().to_vec();
         let (mechanism, input) = match self.scheme {
-            SignatureScheme::ECDSA_NISTP256_SHA256 => (RawMechanism::Ecdsa, sha256()),
-            SignatureScheme::ECDSA_NISTP384_SHA384 => (
-                RawMechanism::Ecdsa,
-                digest::digest(&digest::SHA384, message).as_ref().to_vec(),
+            SignatureScheme::RSA_PSS_SHA256 => (
+                RawMechanism::RsaPssSha256,
+                digest::digest(&digest::SHA256, message).as_ref().to_vec(),
             ),
-            SignatureScheme::RSA_PSS_SHA256 => (RawMechanism::RsaPssSha256, sha256()),
-            SignatureScheme::RSA_PKCS1_SHA256 => {
-                let mut info = SHA256_DIGEST_INFO.to_vec();
-                info.extend_from_slice(&sha256());
-                (RawMechanism::RsaPkcs, info)
+            // The schemes offered for the key's kind: the digest (ECDSA) or DigestInfo (RSA
+            // PKCS#1) as for a CSR the token signs.
+            SignatureScheme::ECDSA_NISTP256_SHA256
+            | SignatureScheme::ECDSA_NISTP384_SHA384
+            | SignatureScheme::RSA_PKCS1_SHA256 => {
+                let (scheme, input) = external_key::raw_sign_input(&self.cell.kind, message)
+                    .map_err(|e| rustls::Error::General(e.to_string()))?;
+                let mechanism = match scheme {
+                    RawScheme::Ecdsa => RawMechanism::Ecdsa,
+                    RawScheme::RsaPkcs1 => RawMechanism::RsaPkcs,
+                };
+                (mechanism, input)
             }
             other => {
                 return Err(rustls::Error::General(format!(
