@@ -4,7 +4,7 @@
 //! station's record ([`record`]).
 
 pub(crate) use build::{Built, build, build_from_csr, precheck};
-pub(crate) use keys::{key_file, key_pem, obtain_key, read_key, write_key};
+pub(crate) use keys::{key_file, key_pem, load_key, obtain_key, read_key, write_key};
 pub(crate) use media::{Existing, MediaState, media_state, refuse_other_request, write_media};
 pub(crate) use record::record;
 pub(crate) use spec::{

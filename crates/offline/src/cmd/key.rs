@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use kcsr_core::cert::CertInfo;
-use kcsr_core::key::{KeyError, PrivateKey};
+use kcsr_core::key::KeyError;
 use kcsr_core::station::{RequestRecord, RequestState};
 use kcsr_core::time;
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ use crate::cmd::verify::unix_now;
 use crate::fail::{Context as _, Fail, Result};
 use crate::passphrase;
 use crate::station::Station;
-use crate::{certs, report};
+use crate::{certs, plan, report};
 
 pub(crate) fn run(command: KeyCommand) -> Result<()> {
     match command {
@@ -188,15 +188,8 @@ fn fingerprint(
     passphrase: &passphrase::Source,
     args: &KeyRetireArgs,
 ) -> Result<std::result::Result<String, String>> {
-    let data = kcsr_fs::read_secret(file, 1 << 20, kcsr_fs::Links::Refuse)
-        .context(|| format!("failed to read key {}", file.display()))?;
-    let key = match PrivateKey::from_bytes(&data, None) {
-        Err(KeyError::NeedPassphrase) if args.passphrase_file.is_some() => {
-            let pass = passphrase.get(&file.display().to_string())?;
-            PrivateKey::from_bytes(&data, Some(&pass))
-        }
-        other => other,
-    };
+    // Never asked on the terminal: without --passphrase-file an encrypted key is kept.
+    let key = plan::load_key(file, args.passphrase_file.is_some().then_some(passphrase))?;
     Ok(match key {
         Ok(k) => Ok(k.public_key().fingerprint.clone()),
         Err(KeyError::NeedPassphrase) => {

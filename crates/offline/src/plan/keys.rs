@@ -23,19 +23,28 @@ pub(crate) fn key_file(key_dir: &Path, key: &Path) -> String {
     }
 }
 
-/// Reads a key in any format kcsr knows, asking `passphrase` when it is encrypted. The one
-/// reader of key files: request, batch, renew, verify and assemble all call it.
-pub(crate) fn read_key(path: &Path, passphrase: &passphrase::Source) -> Result<PrivateKey> {
+/// The one reader of key files: the key in any format kcsr knows, with `passphrase` asked
+/// when it is encrypted (none given: the key stays `NeedPassphrase`). The outer error is a
+/// file that cannot be read; the inner one the key's, for the caller to word.
+pub(crate) fn load_key(
+    path: &Path,
+    passphrase: Option<&passphrase::Source>,
+) -> Result<std::result::Result<PrivateKey, KeyError>> {
     let data = output::read_secret(path, 1 << 20, output::Links::Refuse)
         .context(|| format!("failed to read key {}", path.display()))?;
-    let result = match PrivateKey::from_bytes(&data, None) {
-        Err(KeyError::NeedPassphrase) => {
+    Ok(match (PrivateKey::from_bytes(&data, None), passphrase) {
+        (Err(KeyError::NeedPassphrase), Some(passphrase)) => {
             let pass = passphrase.get(&path.display().to_string())?;
             PrivateKey::from_bytes(&data, Some(&pass))
         }
-        other => other,
-    };
-    result.map_err(|e| {
+        (other, _) => other,
+    })
+}
+
+/// Reads a key in any format kcsr knows, asking `passphrase` when it is encrypted
+/// ([`load_key`]): request, batch, renew, verify and assemble all call it.
+pub(crate) fn read_key(path: &Path, passphrase: &passphrase::Source) -> Result<PrivateKey> {
+    load_key(path, Some(passphrase))?.map_err(|e| {
         let f = Fail::new(format!("{}: {e}", path.display()));
         match e {
             KeyError::RsaTooSmall(_) => f
