@@ -45,10 +45,6 @@ pub struct BindingReport {
     /// Why it is `refused`, `unknown` or `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// A `refused` binding was refused because these credentials may not create it (403):
-    /// someone who may must run approve. Decided here, never from `detail`'s wording.
-    #[serde(skip)]
-    pub forbidden: bool,
 }
 
 impl BindingReport {
@@ -63,7 +59,8 @@ impl BindingReport {
             s @ (BindingState::Created
             | BindingState::Exists
             | BindingState::Missing
-            | BindingState::Refused) => s.as_str(),
+            | BindingState::Refused
+            | BindingState::Forbidden) => s.as_str(),
             BindingState::PendingApproval => "missing",
             _ => "unknown",
         };
@@ -82,7 +79,6 @@ impl PlannedBinding {
         BindingReport {
             by: None,
             detail: None,
-            forbidden: false,
             kind: self.manifest.kind.clone(),
             name: self.manifest.metadata.name.clone(),
             namespace: self.manifest.metadata.namespace.clone(),

@@ -67,8 +67,12 @@ pub enum BindingState {
     Exists,
     /// Not on the cluster.
     Missing,
-    /// Refused (forbidden, or another binding holds the name).
+    /// Refused: another binding holds the name, or the server refused it.
     Refused,
+    /// Refused with 403: these credentials may not create it, someone who may runs approve.
+    /// The JSON says `refused`, as for any refusal; the run's advice tells them apart.
+    #[serde(rename = "refused")]
+    Forbidden,
     /// These credentials may not read bindings.
     Unknown,
     /// Accepted by the server as a dry run.
@@ -85,7 +89,7 @@ impl BindingState {
             Self::Created => "created",
             Self::Exists => "exists",
             Self::Missing => "missing",
-            Self::Refused => "refused",
+            Self::Refused | Self::Forbidden => "refused",
             Self::Unknown => "unknown",
             Self::DryRun => "dry-run",
             Self::Failed => "failed",
@@ -125,6 +129,7 @@ mod tests {
             BindingState::Exists,
             BindingState::Missing,
             BindingState::Refused,
+            BindingState::Forbidden,
             BindingState::Unknown,
             BindingState::DryRun,
             BindingState::Failed,

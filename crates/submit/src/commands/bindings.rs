@@ -45,7 +45,6 @@ pub(super) fn refresh_bindings(slot: &mut Slot, client: &Client) {
         report.state = state;
         report.by = by;
         report.detail = detail;
-        report.forbidden = false;
     }
     if let Some(p) = problem {
         slot.add_problem(p);
@@ -69,7 +68,6 @@ pub(super) fn create_bindings(
             continue;
         }
         let outcome = ops::create_binding(client, &b.manifest, dry_run, me);
-        let forbidden = matches!(outcome, Ok(BindingOutcome::Forbidden(_)));
         let (state, by, detail) = match outcome {
             Ok(BindingOutcome::Created) => {
                 bar.line(|| {
@@ -84,7 +82,7 @@ pub(super) fn create_bindings(
             Ok(BindingOutcome::Exists(by)) => (BindingState::Exists, by, None),
             Ok(BindingOutcome::DryRun) => (BindingState::DryRun, None, None),
             Ok(BindingOutcome::Forbidden(why)) => (
-                BindingState::Refused,
+                BindingState::Forbidden,
                 None,
                 Some(format!("forbidden: {why}")),
             ),
@@ -102,7 +100,6 @@ pub(super) fn create_bindings(
         report.state = state;
         report.by = by;
         report.detail = detail;
-        report.forbidden = forbidden;
     }
     if let Some(p) = problem {
         slot.add_problem(p);
@@ -138,7 +135,7 @@ pub(super) fn mark_incomplete(slots: &mut [Slot], media: &str) -> Vec<String> {
         let mut names = Vec::new();
         for b in slot.report.bindings.iter().filter(|b| !b.exists()) {
             let gap = match b.state {
-                BindingState::Refused if b.forbidden => Gap::Forbidden,
+                BindingState::Forbidden => Gap::Forbidden,
                 BindingState::Unknown => Gap::Unknown,
                 _ => Gap::Missing,
             };
@@ -194,7 +191,7 @@ pub(super) fn binding_line(b: &BindingReport, denied: bool) -> String {
         BindingState::DryRun => "accepted by the server (dry run)".to_owned(),
         BindingState::Missing => "MISSING: the approver creates it with kcsr-submit approve MEDIA_DIR".to_owned(),
         BindingState::Unknown => "not checked: these credentials may not read bindings".to_owned(),
-        BindingState::Refused | BindingState::Failed => format!(
+        BindingState::Refused | BindingState::Forbidden | BindingState::Failed => format!(
             "NOT created{}",
             b.detail
                 .as_deref()
