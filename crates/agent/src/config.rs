@@ -208,7 +208,27 @@ fn from_parsed(k: Kubeconfig, shown: &str) -> Result<Config> {
         ))
         .hint("pass the kubeconfig `kcsr assemble` wrote for a user whose key is in a PKCS#11 token"));
     };
+    one_serving_certificate(&users, shown)?;
     Ok(Config { address, users })
+}
+
+/// One address, one certificate for kubectl: assemble gives every user of an address the same
+/// one.
+fn one_serving_certificate(users: &[AgentUser], shown: &str) -> Result<()> {
+    let Some(first) = users.first() else {
+        return Ok(());
+    };
+    match users
+        .iter()
+        .find(|u| u.serving_cert_pem != first.serving_cert_pem)
+    {
+        Some(other) => Err(Fail::new(format!(
+            "users {:?} and {:?} in {shown} have different serving certificates for the same agent address",
+            first.name, other.name,
+        ))
+        .hint("assemble them into one kubeconfig with kcsr assemble --merge-into, which gives them one")),
+        None => Ok(()),
+    }
 }
 
 /// User `name` with its `token` and its `kcsr.io/agent` extension, every field decoded.

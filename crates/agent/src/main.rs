@@ -84,22 +84,7 @@ fn main() -> ExitCode {
 
 fn serve(kubeconfig: &std::path::Path) -> Result<()> {
     let config = config::load(kubeconfig)?;
-    // One address, one certificate for kubectl: assemble gives every user of an address the
-    // same one.
     let first = &config.users[0];
-    if let Some(other) = config
-        .users
-        .iter()
-        .find(|u| u.serving_cert_pem != first.serving_cert_pem)
-    {
-        return Err(Fail::new(format!(
-            "users {:?} and {:?} in {} have different serving certificates for the same agent address",
-            first.name,
-            other.name,
-            kubeconfig.display()
-        ))
-        .hint("assemble them into one kubeconfig with kcsr assemble --merge-into, which gives them one"));
-    }
     let serving = upstream::serving(first)?;
     let mut users = Vec::new();
     let mut logins = kcsr_token::Logins::default();
