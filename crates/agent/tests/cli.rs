@@ -4,25 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Command;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use kcsr_testkit::Run;
 
-fn agent(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_kcsr-agent"))
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// kcsr-agent in the test kit's clean environment (no developer HOME, KUBECONFIG or proxy).
+fn agent(args: &[&str]) -> Run {
+    kcsr_testkit::run(
+        env!("CARGO_BIN_EXE_kcsr-agent"),
+        &std::env::temp_dir(),
+        args,
+    )
 }
 
 #[test]
