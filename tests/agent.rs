@@ -206,12 +206,7 @@ fn the_agent_refuses_to_start_on_an_edited_kubeconfig_a_wrong_pin_or_another_key
     r.stderr_has("extension is malformed");
 
     // A wrong PIN.
-    std::fs::write(s.offline.path("wrong-pin"), "0000\n").unwrap();
-    std::fs::set_permissions(
-        s.offline.path("wrong-pin"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    kcsr_testkit::softhsm::pin_file(&s.offline.path("wrong-pin"), "0000");
     let wrong_pin = write(
         "wrong-pin.kubeconfig",
         &text.replace(

@@ -151,19 +151,11 @@ fn every_key_type_crosses_the_gap_and_kubectl_authenticates() {
     gap.cross();
     for user in ["alice", "bob", "carol", "dave", "erin"] {
         let out = format!("{user}.kubeconfig");
-        gap.kcsr(&[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
+        gap.kcsr(&args::assemble(
             "--name",
             user,
-            "--out",
-            &out,
-            "--passphrase-file",
-            "pass",
-        ])
+            &["--out", &out, "--passphrase-file", "pass"],
+        ))
         .expect_code(0, "kcsr assemble");
         let kc = gap.offline.path(&out);
         let r = gap
@@ -197,16 +189,8 @@ fn a_batch_of_users_crosses_the_gap_once() {
     ])
     .expect_code(0, "kcsr batch");
     gap.cross();
-    gap.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out-dir",
-        "kubeconfigs",
-    ])
-    .expect_code(0, "kcsr assemble --out-dir");
+    gap.kcsr(&args::assemble("--out-dir", "kubeconfigs", &[]))
+        .expect_code(0, "kcsr assemble --out-dir");
     for u in ["u1", "u2", "u3", "u4", "u5"] {
         let kc = gap.offline.path(&format!("kubeconfigs/{u}.kubeconfig"));
         let (name, groups) = whoami(
@@ -217,16 +201,8 @@ fn a_batch_of_users_crosses_the_gap_once() {
         assert!(groups.contains(&"team".to_owned()), "{groups:?}");
     }
     // One merged kubeconfig for everyone, too.
-    gap.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--merge-into",
-        "all.kubeconfig",
-    ])
-    .expect_code(0, "merge");
+    gap.kcsr(&args::assemble("--merge-into", "all.kubeconfig", &[]))
+        .expect_code(0, "merge");
     let r = gap
         .kubectl_as(
             &gap.offline.path("all.kubeconfig"),
@@ -255,16 +231,8 @@ fn classic_walkthrough_with_a_clusterrolebinding() {
     ))
     .expect_code(0, "request");
     gap.cross();
-    gap.kcsr(&[
-        "assemble",
-        "--media",
-        "media",
-        "--keys",
-        "keys",
-        "--out",
-        "john.kubeconfig",
-    ])
-    .expect_code(0, "assemble");
+    gap.kcsr(&args::assemble("--out", "john.kubeconfig", &[]))
+        .expect_code(0, "assemble");
     let john = gap.offline.path("john.kubeconfig");
     gap.kubectl_as(&john, &["get", "csr"])
         .expect_code(0, "john lists CSRs with the binding");
@@ -354,15 +322,7 @@ fn classic_walkthrough_with_system_masters() {
     r.stderr_has("WARNING: group system:masters");
     legacy.cross();
     legacy
-        .kcsr(&[
-            "assemble",
-            "--media",
-            "media",
-            "--keys",
-            "keys",
-            "--out",
-            "root.kubeconfig",
-        ])
+        .kcsr(&args::assemble("--out", "root.kubeconfig", &[]))
         .expect_code(0, "assemble");
     let kc = legacy.offline.path("root.kubeconfig");
     let (name, groups) = whoami(

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use kcsr_e2e::{Run, binary, hand_out_cluster_files, run};
+use kcsr_e2e::{Run, binary, free_port, hand_out_cluster_files, run};
 use kcsr_testapi::{Config, TestServer};
 
 /// Characters a terminal acts on instead of showing (or that reorder what it shows): control
@@ -320,15 +320,6 @@ fn a_media_directory_full_of_junk_is_refused_on_both_sides_before_it_is_read() {
     );
 }
 
-/// A loopback port nothing listens on.
-fn unused_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn credentials_in_server_and_proxy_urls_never_appear_in_any_output() {
     let site = Site::new();
@@ -339,7 +330,7 @@ fn credentials_in_server_and_proxy_urls_never_appear_in_any_output() {
         .find(|l| l.trim_start().starts_with("server: "))
         .unwrap()
         .to_owned();
-    let port = unused_port();
+    let port = free_port();
     let cases = [
         (
             "server with user info",

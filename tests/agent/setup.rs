@@ -2,8 +2,9 @@
 //! isolated host, the runs of every binary (kept, to look for secrets in), and the loopback
 //! TLS client a test uses to talk to the agent as a local user would.
 
+pub(crate) use kcsr_e2e::free_port;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -132,21 +133,18 @@ impl Setup {
         let out = format!("{user}.kubeconfig");
         let address = format!("127.0.0.1:{port}");
         let r = self
-            .kcsr(&[
-                "assemble",
-                "--media",
-                "media",
-                "--keys",
-                "keys",
+            .kcsr(&args::assemble(
                 "--name",
                 user,
-                "--out",
-                &out,
-                "--pkcs11-pin-file",
-                "pin",
-                "--agent-address",
-                &address,
-            ])
+                &[
+                    "--out",
+                    &out,
+                    "--pkcs11-pin-file",
+                    "pin",
+                    "--agent-address",
+                    &address,
+                ],
+            ))
             .expect_code(0, "kcsr assemble");
         assert!(
             r.stderr
@@ -223,14 +221,6 @@ impl Setup {
             "{records:?}"
         );
     }
-}
-
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The kubeconfig's bearer token for the agent.

@@ -143,6 +143,14 @@ impl Host {
     }
 }
 
+/// A loopback port no one listens on now (the kernel's pick), for a server the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// Carries the media: copies every file of `from` into `to` (which is emptied first), the way
 /// a USB stick moves between machines. Copy, not share.
 pub fn carry(from: &Path, to: &Path) {
