@@ -48,7 +48,16 @@ def strip_inline_test_modules(text: str) -> str:
     return "".join(out)
 
 
+def without_comments(text: str) -> str:
+    """The text with `//` comments (doc comments too) removed: a crate named only in a comment is
+    not used. A `//` inside a string literal (a URL) cuts the rest of its line, which only ever
+    hides a use, never invents one. Block comments stay: `/*` is common inside strings (RBAC
+    wildcards, paths), and kcsr writes none."""
+    return re.sub(r"//[^\n]*", "", text)
+
+
 def names_crate(text: str, ident: str) -> bool:
+    text = without_comments(text)
     return re.search(rf"(?<![\w:]){re.escape(ident)}\s*(::|;|\s+as\s)|extern\s+crate\s+{re.escape(ident)}\b", text) is not None
 
 
@@ -94,6 +103,8 @@ def self_test() -> None:
     assert names_crate("use kcsr_testapi as api;", "kcsr_testapi")
     assert not names_crate("use kcsr_core::serde_helpers;", "serde_helpers")
     assert not names_crate("// anyhow is not used", "anyhow")
+    assert not names_crate("/// see [`zeroize::Zeroizing`]\nfn f() {}", "zeroize")
+    assert names_crate("let u = \"https://x\";\nlet e = base64::x;", "base64")
     text = "fn a() { tempfile::x(); }\n#[cfg(test)]\nmod tests {\n fn b() { { proptest::y(); } }\n}\nfn c() {}"
     stripped = strip_inline_test_modules(text)
     assert "tempfile::" in stripped and "proptest::" not in stripped and "fn c" in stripped
