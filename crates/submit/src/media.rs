@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use kcsr_core::media::{
     self as layout, BINDING_SUFFIX, CSR_MANIFEST_SUFFIX, MAX_SUMS_FILE_BYTES, OFFBOARD_SUFFIX,
-    POLICY_FILE, RETURNED_SUMS_FILE, SUMS_SIGNATURE_FILE,
+    POLICY_FILE, SUMS_SIGNATURE_FILE,
 };
 use kcsr_core::policy::StationPolicy;
 use kcsr_core::sums::{self, Sums};
@@ -106,7 +106,7 @@ impl Media {
             sums: &sums_data,
             signature: signature.as_deref(),
         })?;
-        let returned = read_returned(path, &scanned)?;
+        let returned = scanned.returned(path, "kcsr-submit fetch MEDIA_DIR")?;
         audit(path, &sums, &returned, &scanned)?;
         let StationFiles {
             requests,
@@ -183,19 +183,6 @@ fn read_sums(path: &Path) -> Result<(Vec<u8>, Sums), MediaError> {
         )
     })?;
     Ok((sums_data, sums))
-}
-
-/// The media's `RETURNED.SHA256SUMS` (empty when there is none yet).
-fn read_returned(path: &Path, scanned: &Scan) -> Result<Sums, MediaError> {
-    match scanned.file(RETURNED_SUMS_FILE) {
-        None => Ok(Sums::default()),
-        Some(data) => Sums::parse(data).map_err(|e| {
-            MediaError::new(
-                format!("{}: {e}", path.join(RETURNED_SUMS_FILE).display()),
-                Some("kcsr-submit writes it; remove it and run kcsr-submit fetch MEDIA_DIR to write the results again"),
-            )
-        }),
-    }
 }
 
 /// The media must hold exactly what the two sums files list. A run interrupted between

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kcsr_core::media::{self as layout, CSR_MANIFEST_SUFFIX, RETURNED_SUMS_FILE};
+use kcsr_core::media::{self as layout, CSR_MANIFEST_SUFFIX};
 use kcsr_core::sums::Sums;
 
 use super::error::MediaError;
@@ -28,15 +28,7 @@ pub(super) fn read_return_dir(out: &Path, signed: &Sums) -> Result<ReturnDir, Me
         ));
     }
     let mut scanned = scan(out, |_| false)?;
-    let returned = match scanned.file(RETURNED_SUMS_FILE) {
-        None => Sums::default(),
-        Some(data) => Sums::parse(data).map_err(|e| {
-            MediaError::new(
-                format!("{}: {e}", out.join(RETURNED_SUMS_FILE).display()),
-                Some("kcsr-submit writes it; remove it and run kcsr-submit fetch MEDIA_DIR --out DIR to write the results again"),
-            )
-        })?,
-    };
+    let returned = scanned.returned(out, "kcsr-submit fetch MEDIA_DIR --out DIR")?;
     let is_request = |stem: &str| {
         signed
             .get(&format!("{stem}{CSR_MANIFEST_SUFFIX}"))

@@ -40,6 +40,22 @@ pub(super) fn scan(dir: &Path, skip: impl Fn(&str) -> bool) -> Result<Scan, Medi
 }
 
 impl Scan {
+    /// The `RETURNED.SHA256SUMS` in the scanned directory `dir` (empty when there is none yet);
+    /// a damaged one is refused with the fetch that writes it again (`fetch`: the command).
+    pub(super) fn returned(&self, dir: &Path, fetch: &str) -> Result<Sums, MediaError> {
+        match self.file(layout::RETURNED_SUMS_FILE) {
+            None => Ok(Sums::default()),
+            Some(data) => Sums::parse(data).map_err(|e| {
+                MediaError::new(
+                    format!("{}: {e}", dir.join(layout::RETURNED_SUMS_FILE).display()),
+                    Some(&format!(
+                        "kcsr-submit writes it; remove it and run {fetch} to write the results again"
+                    )),
+                )
+            }),
+        }
+    }
+
     /// The content of the regular file `name`.
     pub(super) fn file(&self, name: &str) -> Option<&[u8]> {
         self.entries
