@@ -17,7 +17,7 @@ use super::media_checks::{
 };
 use super::offboarding::{Offboarding, plan_offboards, show_offboards};
 use super::options::{ApplyOptions, FetchOptions};
-use super::parallel::par_for_each;
+use super::parallel::{DEFAULT_PARALLEL, par_for_each};
 use super::report::report;
 use super::session::{Connect, Fatal, Session};
 use super::slot::{Slot, media_slots};
@@ -233,7 +233,7 @@ pub fn fetch(dir: &Path, opts: &FetchOptions, connect: Connect<'_>) -> anyhow::R
     let how = Settle {
         wait: opts.wait,
         pending_is_problem: true,
-        parallel: 4,
+        parallel: DEFAULT_PARALLEL.into(),
         style: Style::detect(opts.globals.quiet),
     };
     let media = bring_back(&mut slots, &session, media, client_ca.as_ref(), &how);

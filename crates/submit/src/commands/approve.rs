@@ -11,7 +11,7 @@ use super::media_checks::{
 };
 use super::offboarding::plan_offboards;
 use super::options::{ApproveOptions, DenyOptions};
-use super::parallel::par_for_each;
+use super::parallel::{DEFAULT_PARALLEL, par_for_each};
 use super::report::{decision_lines, json_reports, print_problems, print_stdout, run_code};
 use super::session::{Connect, Fatal};
 use super::targets::{Targets, get_all, slots_for, targets};
@@ -59,7 +59,7 @@ pub fn approve(
         yes: opts.yes,
         reason: opts.reason.as_deref(),
         message: opts.message.as_deref(),
-        parallel: 4,
+        parallel: DEFAULT_PARALLEL.into(),
         style: Style::detect(opts.globals.quiet),
         policy,
     };
@@ -129,7 +129,7 @@ pub fn deny(args: &[String], opts: &DenyOptions, connect: Connect<'_>) -> anyhow
         opts.reason.as_deref(),
         opts.message.as_deref(),
     );
-    par_for_each(&mut slots, 4, |slot| {
+    par_for_each(&mut slots, DEFAULT_PARALLEL.into(), |slot| {
         let Some(reviewed) = slot.obj.clone() else {
             return;
         };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::parallel::DEFAULT_PARALLEL;
 use crate::duration::parse_duration;
 
 /// `--json`, or kubectl's `-o json`.
@@ -58,7 +59,7 @@ pub struct ApplyOptions {
     #[arg(long, conflicts_with = "wait")]
     pub dry_run: bool,
     /// How many requests to work on at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
     /// PEM of the CA that signs client certificates: issued certificates must chain to it,
     /// and it goes into the bundle.

@@ -2,6 +2,10 @@
 
 use std::sync::Mutex;
 
+/// How many requests are worked on at once where no `--parallel` says otherwise (fetch,
+/// approve, deny, status; apply's `--parallel` default).
+pub(super) const DEFAULT_PARALLEL: u16 = 4;
+
 /// Runs `f` on every item with at most `n` threads.
 pub(super) fn par_for_each<T: Send>(items: &mut [T], n: usize, f: impl Fn(&mut T) + Sync) {
     let n = n.clamp(1, items.len().max(1));

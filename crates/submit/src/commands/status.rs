@@ -6,7 +6,7 @@ use kcsr_core::exit::Exit;
 use kcsr_core::terminal::json_safe;
 
 use super::bindings::{binding_line, refresh_bindings};
-use super::parallel::par_for_each;
+use super::parallel::{DEFAULT_PARALLEL, par_for_each};
 use super::report::{print_problem, print_stdout};
 use super::session::Connect;
 use super::slot::Slot;
@@ -65,7 +65,7 @@ pub fn status(args: &[String], json: bool, connect: Connect<'_>) -> anyhow::Resu
     let session = connect()?;
     let mut slots = slots_for(&targets);
     get_all(&mut slots, &session.client, false);
-    par_for_each(&mut slots, 4, |slot| {
+    par_for_each(&mut slots, DEFAULT_PARALLEL.into(), |slot| {
         if !slot.planned().is_empty() {
             let problem = slot.report.problem.take();
             refresh_bindings(slot, &session.client);

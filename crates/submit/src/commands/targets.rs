@@ -5,7 +5,7 @@ use std::path::Path;
 use kcsr_core::exit::Exit;
 
 use super::media_checks::{open_media, open_signed};
-use super::parallel::par_for_each;
+use super::parallel::{DEFAULT_PARALLEL, par_for_each};
 use super::session::Fatal;
 use super::slot::{Slot, media_slots};
 use crate::client::Client;
@@ -73,7 +73,7 @@ pub(super) fn slots_for(targets: &Targets) -> Vec<Slot> {
 /// certificate is on the media may be gone from the server (garbage-collected an hour after
 /// issue): that is not a problem.
 pub(super) fn get_all(slots: &mut [Slot], client: &Client, compare: bool) {
-    par_for_each(slots, 4, |slot| {
+    par_for_each(slots, DEFAULT_PARALLEL.into(), |slot| {
         if slot.report.problem.is_some() {
             return;
         }
